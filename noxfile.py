@@ -1,0 +1,159 @@
+"""Every check a person or CI runs. `nox` runs the default set; `nox -s bench` the benchmarks."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+
+import nox
+
+ROOT = pathlib.Path(__file__).parent
+PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+CI = bool(os.environ.get("CI"))
+
+# Folder under packages/ -> the sibling folders it needs installed beside it.
+PACKAGES: dict[str, tuple[str, ...]] = {
+    "policy-client": (),
+    "proxy-core": ("policy-client",),
+    "client-adapters": (),
+    "policy-server": ("policy-client",),
+    "proxy-cli": ("policy-client", "proxy-core", "client-adapters", "policy-server"),
+}
+IMPORT_NAMES = {
+    "policy-client": "inherence_policy_client",
+    "proxy-core": "inherence_proxy_core",
+    "client-adapters": "inherence_client_adapters",
+    "policy-server": "inherence_policy_server",
+    "proxy-cli": "inherence_proxy",
+}
+
+nox.options.default_venv_backend = "uv"
+nox.options.download_python = "never"
+nox.options.error_on_missing_interpreters = CI
+nox.options.sessions = ["lint", "typecheck", "tests", "integration", "wheels", "minimums"]
+os.environ["UV_PYTHON_DOWNLOADS"] = "never"
+
+
+def _version_key(path: pathlib.Path) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", path.parent.parent.name))
+
+
+def _works(executable: str) -> bool:
+    # A pyenv shim is on PATH even when it cannot run that version (pyenv answers "command not found").
+    try:
+        return subprocess.run([executable, "-c", "pass"], capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def _expose_interpreters() -> None:
+    """Put a working `pythonX.Y` for every supported version first on PATH, taken from pyenv if need be.
+
+    nox and uv look interpreters up by name on PATH. On machines where pyenv installed the versions
+    but only one is global, the names on PATH are shims that fail, so link the real executables into
+    one folder of our own. Nothing is ever downloaded.
+    """
+    shim_dir = ROOT / ".nox" / "interpreters"
+    pyenv_root = pathlib.Path(os.environ.get("PYENV_ROOT", pathlib.Path.home() / ".pyenv"))
+    for version in PYTHONS:
+        name = f"python{version}"
+        linked = shim_dir / name
+        if linked.exists() and _works(str(linked)):
+            continue
+        found = shutil.which(name)
+        if found and "shims" not in pathlib.Path(found).parts and _works(found):
+            continue
+        candidates = sorted(pyenv_root.glob(f"versions/{version}.*/bin/{name}"), key=_version_key)
+        if candidates:
+            shim_dir.mkdir(parents=True, exist_ok=True)
+            linked.unlink(missing_ok=True)
+            linked.symlink_to(candidates[-1])
+    if shim_dir.is_dir():
+        os.environ["PATH"] = f"{shim_dir}{os.pathsep}{os.environ['PATH']}"
+
+
+_expose_interpreters()
+
+
+def _install_packages(session: nox.Session, *folders: str, extra: tuple[str, ...] = ()) -> None:
+    """Install our packages from their folders with `--no-sources`, so their version ranges are checked."""
+    paths = [str(ROOT / "packages" / folder) for folder in folders]
+    session.install("--no-sources", *extra, *paths)
+
+
+PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
+
+
+def _group_requirements(*names: str) -> tuple[str, ...]:
+    """The requirement strings of the root pyproject's dependency groups, includes resolved."""
+    return nox.project.dependency_groups(PYPROJECT, *names)
+
+
+@nox.session(python="3.13")
+def lint(session: nox.Session) -> None:
+    """Ruff: lint and formatting, read-only."""
+    session.install(*_group_requirements("lint"))
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python="3.10")
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on every package's src/, on the oldest supported Python."""
+    _install_packages(session, *PACKAGES)
+    session.install(*_group_requirements("typing"))
+    session.run("mypy", *(str(ROOT / "packages" / folder / "src") for folder in PACKAGES))
+
+
+@nox.session(python=PYTHONS)
+@nox.parametrize("package", list(PACKAGES))
+def tests(session: nox.Session, package: str) -> None:
+    """One package's unit tests, installed from its folder with --no-sources beside the siblings it needs."""
+    _install_packages(session, *PACKAGES[package], package)
+    session.install(*_group_requirements("test"))
+    session.run("pytest", str(ROOT / "packages" / package / "tests"), *session.posargs)
+
+
+@nox.session(python=["3.10", "3.13"])
+def integration(session: nox.Session) -> None:
+    """Cross-package tests with real processes and real loopback servers."""
+    _install_packages(session, *PACKAGES)
+    session.install(*_group_requirements("test"))
+    session.run("pytest", str(ROOT / "tests-integration"), *session.posargs)
+
+
+@nox.session(python="3.12")
+def wheels(session: nox.Session) -> None:
+    """Build every package with --no-sources, install only the wheels in a fresh venv, run the CLI."""
+    dist = ROOT / ".nox" / "wheelhouse"
+    shutil.rmtree(dist, ignore_errors=True)
+    for folder in PACKAGES:
+        session.run("uv", "build", "--no-sources", "--wheel", "--out-dir", str(dist), str(ROOT / "packages" / folder))
+    built = sorted(str(path) for path in dist.glob("*.whl"))
+    if len(built) != len(PACKAGES):
+        session.error(f"expected {len(PACKAGES)} wheels, built {len(built)}: {built}")
+    session.install("--no-sources", *built)
+    session.run("inherence-proxy", "--version")
+    session.run("inherence-proxy", "version")
+    imports = "; ".join(f"import {name}" for name in IMPORT_NAMES.values())
+    session.run("python", "-c", imports)
+
+
+@nox.session(python="3.10")
+def minimums(session: nox.Session) -> None:
+    """Every package's tests against the lowest versions its direct dependencies allow."""
+    _install_packages(session, *PACKAGES, extra=("--resolution", "lowest-direct"))
+    session.install(*_group_requirements("test"))
+    session.run("pytest", *(str(ROOT / "packages" / folder / "tests") for folder in PACKAGES), *session.posargs)
+
+
+@nox.session(python="3.12", default=False)
+def bench(session: nox.Session) -> None:
+    """Benchmarks: medians and ratios measured side by side in one run; never asserted."""
+    _install_packages(session, *PACKAGES)
+    session.install(*_group_requirements("test"))
+    for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
+        session.run("python", str(script), *session.posargs)

@@ -1,0 +1,12 @@
+import importlib.metadata
+import pathlib
+
+import inherence_proxy
+
+CHANGELOG = pathlib.Path(__file__).parent.parent / "CHANGELOG.md"
+
+
+def test_version_matches_installed_metadata_and_changelog() -> None:
+    assert inherence_proxy.__version__ == importlib.metadata.version("inherence-proxy")
+    headings = [line for line in CHANGELOG.read_text(encoding="utf-8").splitlines() if line.startswith("## ")]
+    assert headings[0].startswith(f"## {inherence_proxy.__version__} ")
