@@ -157,3 +157,10 @@ def bench(session: nox.Session) -> None:
     session.install(*_group_requirements("test"))
     for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
         session.run("python", str(script), *session.posargs)
+
+
+@nox.session(python="3.12", default=False)
+def schema(session: nox.Session) -> None:
+    """Regenerate the committed OpenAPI document of the Policy API from the wire models."""
+    _install_packages(session, "policy-client")
+    session.run("python", "-c", "from inherence_policy_client._schema import write_openapi_document as w; w()")

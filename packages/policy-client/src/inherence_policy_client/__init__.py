@@ -1,5 +1,59 @@
-"""Typed async client for the Inherence Policy API."""
+"""Typed async client for the Inherence Policy API.
+
+It speaks the protocol of hosted Inherence (`verify_key`, `register`, `classify`, `decide`,
+`heartbeat`) plus the additive fields and `health` of inherence-policy-server, whose wire models
+live here too. `inherence_policy_client.testing` has an in-memory policy for unit tests.
+"""
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+from inherence_policy_client._client import DEFAULT_BASE_URL, PolicyClient, Timeouts
+from inherence_policy_client._errors import (
+    PolicyAuthError,
+    PolicyCallError,
+    PolicyError,
+    PolicyUnreachable,
+    PolicyUsageError,
+)
+from inherence_policy_client._models import (
+    Classification,
+    ClassifyRequest,
+    ClassifyResponse,
+    DecideRequest,
+    Decision,
+    Health,
+    Heartbeat,
+    RegisterRequest,
+    RegisterResponse,
+    ToolDescription,
+    UpstreamRegistration,
+    Verdict,
+    WireModel,
+)
+from inherence_policy_client._schema import openapi_document
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "Classification",
+    "ClassifyRequest",
+    "ClassifyResponse",
+    "DecideRequest",
+    "Decision",
+    "Health",
+    "Heartbeat",
+    "PolicyAuthError",
+    "PolicyCallError",
+    "PolicyClient",
+    "PolicyError",
+    "PolicyUnreachable",
+    "PolicyUsageError",
+    "RegisterRequest",
+    "RegisterResponse",
+    "Timeouts",
+    "ToolDescription",
+    "UpstreamRegistration",
+    "Verdict",
+    "WireModel",
+    "__version__",
+    "openapi_document",
+]
