@@ -1,0 +1,31 @@
+import inherence_policy_client
+
+
+def test_public_names_are_pinned_and_sorted() -> None:
+    assert inherence_policy_client.__all__ == [
+        "DEFAULT_BASE_URL",
+        "Classification",
+        "ClassifyRequest",
+        "ClassifyResponse",
+        "DecideRequest",
+        "Decision",
+        "Health",
+        "Heartbeat",
+        "PolicyAuthError",
+        "PolicyCallError",
+        "PolicyClient",
+        "PolicyError",
+        "PolicyUnreachable",
+        "PolicyUsageError",
+        "RegisterRequest",
+        "RegisterResponse",
+        "Timeouts",
+        "ToolDescription",
+        "UpstreamRegistration",
+        "Verdict",
+        "WireModel",
+        "__version__",
+        "openapi_document",
+    ]
+    for name in inherence_policy_client.__all__:
+        assert hasattr(inherence_policy_client, name), name
