@@ -1,0 +1,126 @@
+"""config.json: the API key, the policy endpoint, the upstream servers and which client owns which.
+
+A file written by 0.1.x loads unchanged; keys this version does not know are kept on save.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+from collections.abc import Mapping
+from typing import Any
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+__all__ = ["ConfigFileError", "MigratedClient", "ProxyConfig", "UpstreamEntry", "load_config"]
+
+MAX_CONFIG_BYTES = 4 * 1024 * 1024
+
+
+class ConfigFileError(Exception):
+    """config.json cannot be used. `path` names the file, `detail` what is wrong and where."""
+
+    def __init__(self, path: pathlib.Path, detail: str) -> None:
+        self.path = path
+        self.detail = detail
+        super().__init__(f"{path}: {detail}")
+
+
+class _Entry(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class UpstreamEntry(_Entry):
+    """One upstream MCP server: a command to run (stdio) or a URL (streamable HTTP / SSE)."""
+
+    name: str = Field(min_length=1)
+    command: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)
+    cwd: str | None = None
+    transport: str = "stdio"
+    url: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    @pydantic.model_validator(mode="after")
+    def _runnable(self) -> UpstreamEntry:
+        if self.transport == "stdio" and not self.command:
+            raise ValueError(f"upstream {self.name!r} uses stdio but has no command")
+        if self.transport != "stdio" and not self.url:
+            raise ValueError(f"upstream {self.name!r} uses {self.transport} but has no url")
+        return self
+
+
+class MigratedClient(_Entry):
+    """A client whose config `init` wrapped, and the upstreams that came from it."""
+
+    name: str
+    config_path: str
+    upstream_names: list[str] = Field(default_factory=list)
+
+
+class ProxyConfig(_Entry):
+    api_key: SecretStr | None = None
+    hosted_endpoint: str | None = None
+    upstreams: list[UpstreamEntry] = Field(default_factory=list)
+    migrated_at: str | None = None
+    client_type: str | None = None
+    client_config_path: str | None = None
+    migrated_clients: list[MigratedClient] = Field(default_factory=list)
+
+    def upstreams_for(self, client: str | None) -> list[UpstreamEntry]:
+        """The upstreams a client's proxy serves: those recorded for it, or all when it has no record."""
+        owners = {entry.name: entry for entry in self.migrated_clients}
+        if client is None or client not in owners:
+            return list(self.upstreams)
+        wanted = set(owners[client].upstream_names)
+        return [upstream for upstream in self.upstreams if upstream.name in wanted]
+
+    def effective_api_key(self, environ: Mapping[str, str]) -> str | None:
+        from_env = environ.get("INHERENCE_API_KEY", "").strip()
+        if from_env:
+            return from_env
+        return self.api_key.get_secret_value() if self.api_key else None
+
+    def effective_endpoint(self, environ: Mapping[str, str]) -> str | None:
+        return environ.get("INHERENCE_ENDPOINT", "").strip() or self.hosted_endpoint
+
+    def to_json(self) -> str:
+        # Only what was set: a file saved back holds the keys it was read with, and no new defaults.
+        body: dict[str, Any] = self.model_dump(mode="python", exclude_unset=True)
+        if self.api_key is not None:
+            body["api_key"] = self.api_key.get_secret_value()
+        return json.dumps(body, indent=2, ensure_ascii=False) + "\n"
+
+
+def load_config(path: pathlib.Path) -> ProxyConfig:
+    """Read config.json; a missing file is an empty config, anything unusable a `ConfigFileError`."""
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
+    except FileNotFoundError:
+        return ProxyConfig()
+    except OSError as exc:
+        raise ConfigFileError(path, f"cannot be read ({exc.strerror or exc})") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigFileError(path, f"is larger than {MAX_CONFIG_BYTES // (1024 * 1024)} MiB")
+    try:
+        document = json.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise ConfigFileError(path, f"is not UTF-8 (byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigFileError(path, f"is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
+    if not isinstance(document, dict):
+        raise ConfigFileError(path, f"must hold a JSON object, not {type(document).__name__}")
+    try:
+        return ProxyConfig.model_validate(document)
+    except pydantic.ValidationError as exc:
+        raise ConfigFileError(path, _first_problem(exc)) from None
+
+
+def _first_problem(exc: pydantic.ValidationError) -> str:
+    errors = exc.errors(include_input=False, include_url=False)
+    first = errors[0]
+    where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in first["loc"]).lstrip(".")
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"field {where or '(top level)'}: {first['msg']}{more}"
