@@ -1,8 +1,44 @@
 """A self-hostable implementation of the Inherence Policy API.
 
-It speaks the wire models of `inherence_policy_client` and nothing else of it.
+It speaks the wire models of `inherence_policy_client` and nothing else of it. `create_app`
+builds the ASGI app (served by `inherence-policy-server serve`, or mounted in-process by the
+proxy with `require_key=False`); `SQLiteStorage` keeps keys, sessions, the velocity ledger
+and the decision log in one data dir that several processes may share.
 """
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+from inherence_policy_server._app import DEFAULT_MAX_BODY_BYTES, PolicyApp, create_app
+from inherence_policy_server._classify import classify
+from inherence_policy_server._config_file import default_rules_config, load_rules_config
+from inherence_policy_server._errors import (
+    ConfigError,
+    PolicyServerError,
+    ServerUsageError,
+    StorageError,
+    UnknownKeyError,
+)
+from inherence_policy_server._keys import ApiKeyRecord, IssuedKey, issue_key
+from inherence_policy_server._sqlite import SQLiteStorage
+from inherence_policy_server._storage import DecisionLogEntry, Storage
+
+__all__ = [
+    "DEFAULT_MAX_BODY_BYTES",
+    "ApiKeyRecord",
+    "ConfigError",
+    "DecisionLogEntry",
+    "IssuedKey",
+    "PolicyApp",
+    "PolicyServerError",
+    "SQLiteStorage",
+    "ServerUsageError",
+    "Storage",
+    "StorageError",
+    "UnknownKeyError",
+    "__version__",
+    "classify",
+    "create_app",
+    "default_rules_config",
+    "issue_key",
+    "load_rules_config",
+]

@@ -1,0 +1,226 @@
+"""The ASGI app of the Policy API: `create_app(...)` for uvicorn or an in-process transport.
+
+Routes (hosted protocol plus our health check):
+
+    POST /api/proxy/auth/verify   200 when the key is good, 401 otherwise
+    POST /api/proxy/register      the upstreams of a proxy (acknowledged)
+    POST /api/proxy/classify      categories for tools
+    POST /api/proxy/decide        allow / deny / allow_with_log for one call
+    POST /api/proxy/heartbeat     acknowledged
+    GET  /api/proxy/health        no key needed
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import logging
+import pathlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pydantic
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from inherence_policy_client._models import ClassifyRequest, ClassifyResponse, Health, Heartbeat, RegisterRequest
+from inherence_policy_server import __version__
+from inherence_policy_server._classify import classify_tool
+from inherence_policy_server._config_file import default_rules_config
+from inherence_policy_server._decide import DecisionService, Outcome
+from inherence_policy_server._decision_log import DecisionLogWriter
+from inherence_policy_server._engine import Evaluator, default_evaluator
+from inherence_policy_server._errors import StorageError
+from inherence_policy_server._http import (
+    ASGIReceive,
+    ASGISend,
+    BodyTooLarge,
+    ClientGone,
+    Scope,
+    bearer_token,
+    content_length,
+    json_problem,
+    read_body,
+    send_json,
+)
+from inherence_policy_server._keys import parse_key, verify_secret
+from inherence_policy_server._sqlite import SQLiteStorage
+from inherence_policy_server._storage import Storage
+
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "PolicyApp", "create_app"]
+
+logger = logging.getLogger("inherence_policy_server")
+
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+_Handler = Callable[[bytes, "str | None"], Awaitable[Outcome]]
+_UNAUTHORIZED = (401, json_problem("UNAUTHORIZED", "a valid API key is required"))
+
+
+def _utc_now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+class _Endpoint:
+    """One POST route as a bare ASGI app: size check, key check, bounded body read, handler."""
+
+    def __init__(self, app: PolicyApp, handler: _Handler, *, authenticate: bool = True) -> None:
+        self._app = app
+        self._handler = handler
+        self._authenticate = authenticate
+
+    async def __call__(self, scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
+        app = self._app
+        declared = content_length(scope)
+        if declared is not None and declared > app.max_body_bytes:
+            await send_json(send, 413, json_problem("BODY_TOO_LARGE", f"the limit is {app.max_body_bytes} bytes"))
+            return
+        key_id: str | None = None
+        if self._authenticate and app.require_key:
+            try:
+                key_id = app.authenticate(bearer_token(scope))
+            except StorageError:
+                logger.exception("the key store cannot be read")
+                await send_json(send, 503, json_problem("UNAVAILABLE", "the key store cannot be read"))
+                return
+            if key_id is None:
+                await send_json(send, *_UNAUTHORIZED, [(b"www-authenticate", b"Bearer")])
+                return
+        try:
+            body = await read_body(receive, app.max_body_bytes)
+        except BodyTooLarge:
+            await send_json(send, 413, json_problem("BODY_TOO_LARGE", f"the limit is {app.max_body_bytes} bytes"))
+            return
+        except ClientGone:
+            return
+        status, answer = await self._handler(body, key_id)
+        await send_json(send, status, answer)
+
+
+class PolicyApp:
+    """The Policy API as an ASGI app, with the storage and the decision log it owns.
+
+    Close it (`close()`, or the ASGI lifespan shutdown under uvicorn) to flush the decision
+    log; an in-process transport sends no lifespan events, so the embedding code closes it.
+    """
+
+    def __init__(
+        self,
+        *,
+        storage: Storage,
+        evaluator: Evaluator,
+        config: Any,
+        clock: Callable[[], datetime.datetime],
+        require_key: bool,
+        max_body_bytes: int,
+    ) -> None:
+        self.storage = storage
+        self.config = config
+        self.require_key = require_key
+        self.max_body_bytes = max_body_bytes
+        self.decision_log = DecisionLogWriter(storage)
+        self.decisions = DecisionService(
+            evaluator=evaluator, config=config, ledger=storage.ledger, log=self.decision_log, clock=clock
+        )
+        post = ["POST"]
+        routes = [
+            Route("/api/proxy/auth/verify", _Endpoint(self, self._verify), methods=post),
+            Route("/api/proxy/register", _Endpoint(self, self._register), methods=post),
+            Route("/api/proxy/classify", _Endpoint(self, self._classify), methods=post),
+            Route("/api/proxy/decide", _Endpoint(self, self._decide), methods=post),
+            Route("/api/proxy/heartbeat", _Endpoint(self, self._heartbeat), methods=post),
+            Route("/api/proxy/health", _health, methods=["GET"]),
+        ]
+        self._router = Starlette(routes=routes, lifespan=self._lifespan)
+
+    async def __call__(self, scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
+        await self._router(scope, receive, send)
+
+    def authenticate(self, token: str | None) -> str | None:
+        """The key id of a good, unrevoked key; None for anything else."""
+        if token is None:
+            return None
+        key_id = parse_key(token)
+        record = self.storage.find_key(key_id) if key_id is not None else None
+        return record.key_id if verify_secret(token, record) and record is not None else None
+
+    def flush(self) -> None:
+        """Wait until every decision so far is in the decision log."""
+        self.decision_log.flush()
+
+    def close(self) -> None:
+        self.decision_log.close()
+        self.storage.close()
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, _app: object) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            self.close()
+
+    async def _verify(self, _body: bytes, _key_id: str | None) -> Outcome:
+        return 200, b'{"status":"ok"}'
+
+    async def _register(self, body: bytes, _key_id: str | None) -> Outcome:
+        try:
+            request = RegisterRequest.model_validate_json(body)
+        except pydantic.ValidationError:
+            return 422, json_problem("INVALID_REQUEST", 'expected {"upstreams": [...]}')
+        return 200, b'{"status":"registered","upstream_count":%d}' % len(request.upstreams)
+
+    async def _classify(self, body: bytes, _key_id: str | None) -> Outcome:
+        try:
+            request = ClassifyRequest.model_validate_json(body)
+        except pydantic.ValidationError:
+            return 422, json_problem("INVALID_REQUEST", 'expected {"tools": [...]}')
+        answer = ClassifyResponse(classifications=[classify_tool(tool) for tool in request.tools])
+        return 200, answer.model_dump_json().encode()
+
+    async def _decide(self, body: bytes, key_id: str | None) -> Outcome:
+        return self.decisions.decide_body(body, key_id)
+
+    async def _heartbeat(self, body: bytes, _key_id: str | None) -> Outcome:
+        try:
+            Heartbeat.model_validate_json(body)
+        except pydantic.ValidationError:
+            return 422, json_problem("INVALID_REQUEST", "not a heartbeat")
+        return 200, b'{"status":"ok"}'
+
+
+class _Health:
+    """`GET /api/proxy/health`: no key, no storage; answers while the process serves."""
+
+    def __init__(self) -> None:
+        self._body = Health(status="ok", version=__version__).model_dump_json().encode()
+
+    async def __call__(self, _scope: Scope, _receive: ASGIReceive, send: ASGISend) -> None:
+        await send_json(send, 200, self._body)
+
+
+_health = _Health()
+
+
+def create_app(
+    *,
+    data_dir: pathlib.Path | str,
+    config: Any = None,
+    clock: Callable[[], datetime.datetime] = _utc_now,
+    require_key: bool = True,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    evaluator: Evaluator | None = None,
+    storage: Storage | None = None,
+) -> PolicyApp:
+    """The Policy API over the state in `data_dir`.
+
+    `config` is a `RulesConfig` (defaults when None). `require_key=False` is the embedded,
+    local mode: no API key is asked for, as when the proxy mounts this app in-process.
+    `evaluator` and `storage` replace the six rules and SQLite (tests, other backends).
+    """
+    return PolicyApp(
+        storage=storage if storage is not None else SQLiteStorage(pathlib.Path(data_dir)),
+        evaluator=evaluator if evaluator is not None else default_evaluator(),
+        config=config if config is not None else default_rules_config(),
+        clock=clock,
+        require_key=require_key,
+        max_body_bytes=max_body_bytes,
+    )

@@ -1,0 +1,172 @@
+"""The `inherence-policy-server` command: serve the Policy API, manage keys, show the rules."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import pathlib
+from typing import Any
+
+import click
+
+from inherence_policy_server import __version__
+from inherence_policy_server._app import create_app
+from inherence_policy_server._config_file import default_rules_config, load_rules_config
+from inherence_policy_server._errors import PolicyServerError
+from inherence_policy_server._keys import issue_key
+from inherence_policy_server._sqlite import SQLiteStorage
+
+__all__ = ["main"]
+
+_DATA_DIR = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=pathlib.Path),
+    required=True,
+    envvar="INHERENCE_POLICY_DATA_DIR",
+    help="Folder of the server's state (SQLite); created if missing. Env: INHERENCE_POLICY_DATA_DIR.",
+)
+_CONFIG = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=pathlib.Path),
+    default=None,
+    help="Rules config (TOML). Without it the documented defaults apply.",
+)
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _load_config(config_path: pathlib.Path | None) -> Any:
+    try:
+        return default_rules_config() if config_path is None else load_rules_config(config_path)
+    except PolicyServerError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _open_storage(data_dir: pathlib.Path) -> SQLiteStorage:
+    try:
+        return SQLiteStorage(data_dir)
+    except PolicyServerError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="inherence-policy-server")
+def main() -> None:
+    """Self-hosted Inherence Policy API: the six-rule catastrophe shield."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8787, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
+@_DATA_DIR
+@_CONFIG
+@click.option("--allow-remote", is_flag=True, help="Allow listening on an address that is not loopback.")
+@click.option("--no-auth", is_flag=True, help="Ask for no API key (loopback only; for a single local user).")
+@click.option("--access-log", is_flag=True, help="Log every request line (never headers or bodies).")
+def serve(
+    host: str,
+    port: int,
+    data_dir: pathlib.Path,
+    config_path: pathlib.Path | None,
+    allow_remote: bool,
+    no_auth: bool,
+    access_log: bool,
+) -> None:
+    """Serve the Policy API over HTTP."""
+    import uvicorn
+
+    if not _is_loopback(host):
+        if not allow_remote:
+            raise click.ClickException(f"{host} is not a loopback address; pass --allow-remote to listen on it")
+        if no_auth:
+            raise click.ClickException("--no-auth is only allowed on a loopback address")
+    config = _load_config(config_path)
+    try:
+        app = create_app(data_dir=data_dir, config=config, require_key=not no_auth)
+    except PolicyServerError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not no_auth and not app.storage.has_active_keys():
+        click.echo("warning: no API key exists yet, so every call is refused; create one with `keys create`", err=True)
+    uvicorn.run(app, host=host, port=port, access_log=access_log, log_level="info", lifespan="on")
+
+
+@main.group()
+def keys() -> None:
+    """Create, list and revoke API keys (stored hashed; a key is shown once)."""
+
+
+@keys.command("create")
+@_DATA_DIR
+@click.option("--label", default="", help="A note to tell keys apart, e.g. the team or machine.")
+def keys_create(data_dir: pathlib.Path, label: str) -> None:
+    """Create a key and print it once."""
+    storage = _open_storage(data_dir)
+    try:
+        issued = issue_key(_now(), label)
+        storage.add_key(issued.record)
+    finally:
+        storage.close()
+    click.echo(issued.secret_key)
+    click.echo(f"key id {issued.record.key_id}: store the key now, it cannot be shown again", err=True)
+
+
+@keys.command("list")
+@_DATA_DIR
+def keys_list(data_dir: pathlib.Path) -> None:
+    """List keys: id, prefix, created, revoked (never the key)."""
+    storage = _open_storage(data_dir)
+    try:
+        records = storage.list_keys()
+    finally:
+        storage.close()
+    if not records:
+        click.echo("no API keys")
+        return
+    click.echo(f"{'ID':<14}{'PREFIX':<24}{'CREATED':<22}{'REVOKED':<22}LABEL")
+    for record in records:
+        created = record.created_at.strftime("%Y-%m-%d %H:%M:%S")
+        revoked = record.revoked_at.strftime("%Y-%m-%d %H:%M:%S") if record.revoked_at else "-"
+        click.echo(f"{record.key_id:<14}{record.prefix + '...':<24}{created:<22}{revoked:<22}{record.label}")
+
+
+@keys.command("revoke")
+@_DATA_DIR
+@click.argument("key_id")
+def keys_revoke(data_dir: pathlib.Path, key_id: str) -> None:
+    """Revoke the key with KEY_ID (as `keys list` shows it)."""
+    storage = _open_storage(data_dir)
+    try:
+        storage.revoke_key(key_id, _now())
+    except PolicyServerError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        storage.close()
+    click.echo(f"revoked {key_id}")
+
+
+@main.group()
+def rules() -> None:
+    """Inspect the rules."""
+
+
+@rules.command("show")
+@_CONFIG
+def rules_show(config_path: pathlib.Path | None) -> None:
+    """Print the effective rules, their modes and thresholds."""
+    config = _load_config(config_path)
+    source = str(config_path) if config_path else "built-in defaults"
+    click.echo(f"# effective rules ({source})")
+    describe = getattr(config, "describe", None)
+    click.echo(describe() if callable(describe) else config.model_dump_json(indent=2))

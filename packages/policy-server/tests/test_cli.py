@@ -1,0 +1,75 @@
+"""The `inherence-policy-server` command through click's CliRunner."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from click.testing import CliRunner
+
+from inherence_policy_server import SQLiteStorage
+from inherence_policy_server._keys import parse_key, verify_secret
+from inherence_policy_server.cli import main
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def test_keys_create_list_revoke(runner, tmp_path) -> None:
+    data_dir = str(tmp_path / "data")
+    created = runner.invoke(main, ["keys", "create", "--data-dir", data_dir, "--label", "ci"], catch_exceptions=False)
+    assert created.exit_code == 0, created.output
+    key = created.stdout.strip()
+    assert re.fullmatch(r"inh_[0-9a-f]{12}_[A-Za-z0-9_-]{43}", key)
+    key_id = parse_key(key)
+    storage = SQLiteStorage(tmp_path / "data")
+    try:
+        assert verify_secret(key, storage.find_key(key_id))
+    finally:
+        storage.close()
+
+    listed = runner.invoke(main, ["keys", "list", "--data-dir", data_dir], catch_exceptions=False)
+    assert listed.exit_code == 0
+    assert key_id in listed.output
+    assert "ci" in listed.output
+    assert key not in listed.output
+    assert key.split("_")[2] not in listed.output
+
+    revoked = runner.invoke(main, ["keys", "revoke", "--data-dir", data_dir, key_id], catch_exceptions=False)
+    assert revoked.exit_code == 0
+    relisted = runner.invoke(main, ["keys", "list", "--data-dir", data_dir], catch_exceptions=False)
+    row = next(line for line in relisted.output.splitlines() if line.startswith(key_id))
+    assert row.split()[5] != "-"  # the revoked column has a time
+    storage = SQLiteStorage(tmp_path / "data")
+    try:
+        assert not verify_secret(key, storage.find_key(key_id))
+    finally:
+        storage.close()
+
+
+def test_revoking_an_unknown_key_fails_with_a_message(runner, tmp_path) -> None:
+    result = runner.invoke(main, ["keys", "revoke", "--data-dir", str(tmp_path), "abc"], catch_exceptions=False)
+    assert result.exit_code == 1
+    assert "no API key with id 'abc'" in result.output
+
+
+def test_empty_key_list(runner, tmp_path) -> None:
+    result = runner.invoke(main, ["keys", "list", "--data-dir", str(tmp_path)], catch_exceptions=False)
+    assert result.exit_code == 0
+    assert "no API keys" in result.output
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.10", "example.com"])
+def test_serve_refuses_a_non_loopback_address_without_the_flag(runner, tmp_path, host: str) -> None:
+    result = runner.invoke(main, ["serve", "--host", host, "--data-dir", str(tmp_path)], catch_exceptions=False)
+    assert result.exit_code == 1
+    assert "--allow-remote" in result.output
+
+
+def test_serve_refuses_no_auth_off_loopback(runner, tmp_path) -> None:
+    args = ["serve", "--host", "0.0.0.0", "--allow-remote", "--no-auth", "--data-dir", str(tmp_path)]
+    result = runner.invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 1
+    assert "loopback" in result.output

@@ -1,0 +1,173 @@
+"""SQLite storage: keys, sessions, the velocity ledger (windows, races) and the decision log."""
+
+from __future__ import annotations
+
+import datetime
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+
+import pytest
+
+from inherence_policy_server import DecisionLogEntry, SQLiteStorage, StorageError, UnknownKeyError, issue_key
+
+from .conftest import START
+
+LIMITS = {"hour_cents": 10_000, "day_cents": 20_000, "week_cents": 30_000, "hour_count": 3}
+
+
+@pytest.fixture
+def storage(tmp_path):
+    opened = SQLiteStorage(tmp_path / "data")
+    yield opened
+    opened.close()
+
+
+def test_database_is_in_wal_mode_and_private(storage) -> None:
+    with sqlite3.connect(storage.path) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert storage.path.stat().st_mode & 0o077 == 0
+
+
+def test_keys_are_stored_hashed_listed_and_revoked(storage) -> None:
+    issued = issue_key(START, "laptop")
+    storage.add_key(issued.record)
+    assert storage.has_active_keys()
+    (listed,) = storage.list_keys()
+    assert listed.key_id == issued.record.key_id
+    assert listed.label == "laptop"
+    assert listed.revoked_at is None
+    assert issued.secret_key.encode() not in storage.path.read_bytes()
+    storage.revoke_key(issued.record.key_id, START)
+    assert storage.find_key(issued.record.key_id).revoked_at == START
+    assert not storage.has_active_keys()
+    with pytest.raises(UnknownKeyError):
+        storage.revoke_key("nope", START)
+
+
+def test_velocity_windows_follow_the_clock(storage) -> None:
+    ledger = storage.ledger
+    first = ledger.reserve_transfer("acct", "bob", 6_000, START, LIMITS)
+    assert first is not None
+    assert (first.hour_cents, first.hour_count) == (6_000, 1)
+    # 6,000 + 6,000 passes the hour limit of 10,000.
+    assert ledger.reserve_transfer("acct", "bob", 6_000, START, LIMITS) is None
+    later = START + datetime.timedelta(hours=1, seconds=1)
+    second = ledger.reserve_transfer("acct", "bob", 6_000, later, LIMITS)
+    assert second is not None
+    assert (second.hour_cents, second.day_cents, second.day_count) == (6_000, 12_000, 2)
+    next_day = START + datetime.timedelta(days=1, hours=2)
+    assert ledger.window_totals("acct", next_day).day_cents == 0
+    assert ledger.window_totals("acct", next_day).week_cents == 12_000
+    assert ledger.window_totals("other", next_day).week_count == 0
+    next_week = START + datetime.timedelta(days=8)
+    assert ledger.window_totals("acct", next_week).week_cents == 0
+
+
+def test_count_limits_and_known_recipients(storage) -> None:
+    ledger = storage.ledger
+    assert not ledger.known_recipient("acct", "bob")
+    for _ in range(3):
+        assert ledger.reserve_transfer("acct", "bob", 1, START, LIMITS) is not None
+    assert ledger.reserve_transfer("acct", "carol", 1, START, LIMITS) is None
+    assert ledger.known_recipient("acct", "bob")
+    assert not ledger.known_recipient("acct", "carol")
+    assert not ledger.known_recipient("other", "bob")
+
+
+def test_sensitive_reads_are_per_session(storage) -> None:
+    ledger = storage.ledger
+    ledger.record_sensitive_read("s1", "credentials", START)
+    ledger.record_sensitive_read("s1", "mail", START + datetime.timedelta(seconds=1))
+    ledger.record_sensitive_read("s1", "credentials", START + datetime.timedelta(seconds=2))
+    assert ledger.sensitive_reads("s1") == ["credentials", "mail"]
+    assert ledger.sensitive_reads("s2") == []
+
+
+def test_concurrent_reservations_from_threads_never_pass_a_limit_together(storage) -> None:
+    limits = {"hour_cents": 1_000_000, "hour_count": 25}
+    passed: list[bool] = []
+    start = threading.Barrier(8)
+
+    def spend() -> None:
+        start.wait()
+        for _ in range(10):
+            passed.append(storage.ledger.reserve_transfer("acct", "bob", 100, START, limits) is not None)
+
+    threads = [threading.Thread(target=spend) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert passed.count(True) == 25
+    assert storage.ledger.window_totals("acct", START).hour_count == 25
+
+
+RACER = textwrap.dedent(
+    """
+    import datetime, pathlib, sys, time
+    from inherence_policy_server import SQLiteStorage
+    storage = SQLiteStorage(pathlib.Path(sys.argv[1]))
+    now = datetime.datetime.fromisoformat(sys.argv[2])
+    go = float(sys.argv[3])
+    while time.time() < go:
+        time.sleep(0.001)
+    passed = sum(
+        storage.ledger.reserve_transfer("acct", "bob", 100, now, {"hour_count": 40, "hour_cents": 10**9}) is not None
+        for _ in range(30)
+    )
+    print(passed)
+    """
+)
+
+
+@pytest.mark.slow
+def test_concurrent_reservations_from_processes_never_pass_a_limit_together(tmp_path) -> None:
+    import time
+
+    data_dir = tmp_path / "shared"
+    SQLiteStorage(data_dir).close()
+    go = str(time.time() + 1.5)
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACER, str(data_dir), START.isoformat(), go], stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(3)
+    ]
+    outputs = [racer.communicate(timeout=60)[0] for racer in racers]
+    assert all(racer.returncode == 0 for racer in racers)
+    assert sum(int(output) for output in outputs) == 40
+    storage = SQLiteStorage(data_dir)
+    try:
+        assert storage.ledger.window_totals("acct", START).hour_count == 40
+    finally:
+        storage.close()
+
+
+def test_decision_log_round_trip_and_sessions(storage) -> None:
+    entry = DecisionLogEntry(
+        decision_id="dec_1", at=START, client="cursor", session_id="s1", upstream="fs", tool_name="read_file",
+        category="file_read", decision="deny", rule="credential_access", reason="why", arguments={"path": "~/.aws"},
+    )  # fmt: skip
+    storage.append_decisions([entry])
+    storage.touch_sessions([("s1", "cursor", START), ("s1", "cursor", START + datetime.timedelta(minutes=1))])
+    assert storage.recent_decisions() == [entry]
+    rows = storage.read("SELECT client, first_seen, last_seen FROM sessions WHERE session_id = 's1'")
+    assert rows[0][0] == "cursor"
+    assert rows[0][1] < rows[0][2]
+
+
+def test_a_data_dir_that_cannot_be_created_is_a_storage_error(tmp_path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(StorageError, match="data dir"):
+        SQLiteStorage(blocker / "data")
+
+
+def test_closed_storage_refuses_new_connections(tmp_path) -> None:
+    storage = SQLiteStorage(tmp_path)
+    storage.close()
+    with pytest.raises(StorageError, match="closed"):
+        storage.list_keys()
