@@ -6,4 +6,46 @@ decision from `inherence_policy_client` before any tool call reaches an upstream
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+from inherence_proxy_core._catalog import Catalog, ToolRoute
+from inherence_proxy_core._channel import Channel, LineChannel, Malformed, SdkChannel
+from inherence_proxy_core._classifications import CachedClassification, ClassificationCache
+from inherence_proxy_core._classify import RugPull
+from inherence_proxy_core._config import GatewaySettings, UpstreamConfig
+from inherence_proxy_core._errors import (
+    GatewayError,
+    GatewayUsageError,
+    UpstreamClosed,
+    UpstreamError,
+    UpstreamStartError,
+)
+from inherence_proxy_core._fingerprint import tool_fingerprint
+from inherence_proxy_core._gate import Policy
+from inherence_proxy_core._gateway import Gateway, GatewayStatus, UpstreamStatus
+from inherence_proxy_core._names import exposed_name, exposed_names
+
+__all__ = [
+    "CachedClassification",
+    "Catalog",
+    "Channel",
+    "ClassificationCache",
+    "Gateway",
+    "GatewayError",
+    "GatewaySettings",
+    "GatewayStatus",
+    "GatewayUsageError",
+    "LineChannel",
+    "Malformed",
+    "Policy",
+    "RugPull",
+    "SdkChannel",
+    "ToolRoute",
+    "UpstreamClosed",
+    "UpstreamConfig",
+    "UpstreamError",
+    "UpstreamStartError",
+    "UpstreamStatus",
+    "__version__",
+    "exposed_name",
+    "exposed_names",
+    "tool_fingerprint",
+]

@@ -1,0 +1,167 @@
+"""Message channels: JSON-RPC messages as plain dicts over a byte stream or over the SDK's streams.
+
+The gateway relays most messages without looking inside them, so a channel parses each
+message once into a dict and serialises it once on the way out. A line that is not a JSON
+object arrives as `Malformed`, so a peer's garbage is answered instead of ending the session.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+from typing import Any, Protocol
+
+import anyio
+import anyio.abc
+from mcp.shared.message import ClientMessageMetadata, ServerMessageMetadata, SessionMessage
+from mcp_types.jsonrpc import jsonrpc_message_adapter
+
+__all__ = ["Channel", "LineChannel", "Malformed", "Message", "SdkChannel"]
+
+Message = dict[str, Any]
+
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
+
+
+@dataclasses.dataclass(frozen=True)
+class Malformed:
+    """Something arrived that is not a JSON-RPC message; `code` is the JSON-RPC error to answer."""
+
+    detail: str
+    code: int = PARSE_ERROR
+
+
+class Channel(Protocol):
+    async def receive(self) -> Message | Malformed:
+        """The next message; raises `anyio.EndOfStream` when the peer is gone."""
+        ...
+
+    async def send(self, message: Message, *, related_id: Any = None) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+def error_response(request_id: Any, code: int, message: str, data: Any = None) -> Message:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if data is not None:
+        error["data"] = data
+    return {"jsonrpc": "2.0", "id": request_id, "error": error}
+
+
+def _decode(line: bytes) -> Message | Malformed:
+    try:
+        value = json.loads(line)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return Malformed(f"not JSON ({type(exc).__name__})")
+    if not isinstance(value, dict):
+        return Malformed("not a JSON-RPC message object", INVALID_REQUEST)
+    return value
+
+
+def encode(message: Message) -> bytes:
+    return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode("utf-8") + b"\n"
+
+
+class LineChannel:
+    """Newline-delimited JSON over a pair of byte streams (stdio of a process or of this process)."""
+
+    def __init__(
+        self,
+        reader: anyio.abc.ByteReceiveStream,
+        writer: anyio.abc.ByteSendStream,
+        *,
+        max_message_bytes: int = 64 * 1024 * 1024,
+    ) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._max = max_message_bytes
+        self._buffer = bytearray()
+        self._scanned = 0
+        self._skipping = False
+        self._lock = anyio.Lock()
+
+    async def receive(self) -> Message | Malformed:
+        while True:
+            end = self._buffer.find(b"\n", self._scanned)
+            if end >= 0:
+                line = bytes(self._buffer[:end])
+                del self._buffer[: end + 1]
+                self._scanned = 0
+                if self._skipping:
+                    self._skipping = False
+                    return Malformed(f"message larger than {self._max} bytes", INVALID_REQUEST)
+                if line.strip():
+                    return _decode(line)
+                continue
+            self._scanned = len(self._buffer)
+            if self._scanned > self._max:
+                # Drop what we have and the rest of this line; answer once it ends.
+                self._buffer.clear()
+                self._scanned = 0
+                self._skipping = True
+            try:
+                chunk = await self._reader.receive(1 << 18)
+            except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+                raise anyio.EndOfStream from None
+            self._buffer += chunk
+
+    async def send(self, message: Message, *, related_id: Any = None) -> None:
+        data = encode(message)
+        async with self._lock:
+            try:
+                await self._writer.send(data)
+            except (anyio.ClosedResourceError, anyio.BrokenResourceError, OSError):
+                raise anyio.BrokenResourceError from None
+
+    async def aclose(self) -> None:
+        with anyio.CancelScope(shield=True):
+            for stream in (self._writer, self._reader):
+                with contextlib.suppress(OSError, anyio.BrokenResourceError, anyio.ClosedResourceError):
+                    await stream.aclose()
+
+
+class SdkChannel:
+    """A channel over the `mcp` SDK's transport streams of `SessionMessage`.
+
+    Used for HTTP and SSE upstreams (the SDK's client transports) and for the streamable HTTP
+    front (the SDK's server transport). `server_side` picks the metadata the transport needs:
+    the related request of a notification on the server side, the protocol header on the client side.
+    """
+
+    def __init__(self, read_stream: Any, write_stream: Any, *, server_side: bool) -> None:
+        self._read = read_stream
+        self._write = write_stream
+        self._server_side = server_side
+        self.protocol_version: str | None = None
+
+    async def receive(self) -> Message | Malformed:
+        try:
+            item = await self._read.receive()
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            raise anyio.EndOfStream from None
+        if isinstance(item, Exception):
+            return Malformed(f"transport error ({type(item).__name__})")
+        dumped: Message = item.message.model_dump(by_alias=True, mode="json", exclude_unset=True)
+        return dumped
+
+    async def send(self, message: Message, *, related_id: Any = None) -> None:
+        envelope = jsonrpc_message_adapter.validate_python(message)
+        metadata: ServerMessageMetadata | ClientMessageMetadata | None = None
+        if self._server_side:
+            if related_id is not None:
+                metadata = ServerMessageMetadata(related_request_id=related_id)
+        elif self.protocol_version is not None:
+            metadata = ClientMessageMetadata(headers={"mcp-protocol-version": self.protocol_version})
+        try:
+            await self._write.send(SessionMessage(envelope, metadata=metadata))
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            raise anyio.BrokenResourceError from None
+
+    async def aclose(self) -> None:
+        with anyio.CancelScope(shield=True):
+            await self._write.aclose()

@@ -1,0 +1,84 @@
+"""Plain configuration of the gateway: the upstreams it fronts and the knobs of its lifecycle."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping, Sequence
+from typing import Literal
+
+from inherence_proxy_core._errors import GatewayUsageError
+
+__all__ = ["GatewaySettings", "UpstreamConfig"]
+
+Transport = Literal["stdio", "http", "sse"]
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+@dataclasses.dataclass(frozen=True)
+class UpstreamConfig:
+    """One upstream MCP server, as `config.json` of 0.1.x describes it (`url`, `headers` are additive).
+
+    `command` is an argv list for `stdio`; `url` (and optional `headers`) for `http` (streamable
+    HTTP) and `sse`. `env` is laid over the gateway's base environment for a stdio upstream.
+    """
+
+    name: str
+    command: Sequence[str] = ()
+    env: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    cwd: str | None = None
+    transport: Transport = "stdio"
+    url: str | None = None
+    headers: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not _NAME.match(self.name):
+            raise GatewayUsageError(
+                f"upstream name {self.name!r} must be 1-64 letters, digits, '_', '-' or '.', "
+                "starting with a letter or digit"
+            )
+        if "__" in self.name:
+            raise GatewayUsageError(f"upstream name {self.name!r} must not contain '__' (it separates tool names)")
+        if self.transport == "stdio":
+            if isinstance(self.command, str) or not self.command or not all(isinstance(a, str) for a in self.command):
+                raise GatewayUsageError(f"stdio upstream {self.name!r} needs `command` as a non-empty argv list")
+        elif self.transport in ("http", "sse"):
+            if not self.url or not self.url.startswith(("http://", "https://")):
+                raise GatewayUsageError(f"{self.transport} upstream {self.name!r} needs an http(s) `url`")
+        else:
+            raise GatewayUsageError(f"upstream {self.name!r} has unknown transport {self.transport!r}")
+        object.__setattr__(self, "command", tuple(self.command))
+        object.__setattr__(self, "env", dict(self.env))
+        object.__setattr__(self, "headers", dict(self.headers))
+
+
+@dataclasses.dataclass(frozen=True)
+class GatewaySettings:
+    """Deadlines and limits, in seconds unless named otherwise. The defaults suit a desktop client."""
+
+    initialize_timeout: float = 30.0
+    list_timeout: float = 30.0
+    call_timeout: float = 300.0
+    classify_timeout: float = 10.0
+    restart_backoff_initial: float = 0.5
+    restart_backoff_max: float = 30.0
+    restarts_per_minute: int = 5
+    start_retry_max: float = 60.0
+    shutdown_grace: float = 2.0
+    ready_wait: float = 5.0
+    decide_timeout: float = 10.0
+    max_message_bytes: int = 64 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise GatewayUsageError(f"setting {field.name!r} must be a positive number, not {value!r}")
+
+
+def check_unique_names(upstreams: Sequence[UpstreamConfig]) -> None:
+    seen: set[str] = set()
+    for upstream in upstreams:
+        if upstream.name in seen:
+            raise GatewayUsageError(f"two upstreams are named {upstream.name!r}")
+        seen.add(upstream.name)

@@ -1,0 +1,115 @@
+"""The policy gate: one decision per call before the upstream sees it, and the model-facing refusals."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Sequence
+from typing import Any, Literal, Protocol
+
+import anyio
+
+from inherence_policy_client import (
+    Classification,
+    DecideRequest,
+    Decision,
+    PolicyAuthError,
+    PolicyCallError,
+    ToolDescription,
+    Verdict,
+)
+
+__all__ = ["Policy", "PolicyGate", "tool_error"]
+
+logger = logging.getLogger("inherence_proxy_core")
+
+
+class Policy(Protocol):
+    """What the gate needs of a policy service; `inherence_policy_client.PolicyClient` is one."""
+
+    async def decide(self, request: DecideRequest) -> Decision: ...
+
+    async def classify(self, tools: Sequence[ToolDescription]) -> list[Classification]: ...
+
+
+def tool_error(payload: dict[str, Any], meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A tool result with `isError` whose only text is `payload` as JSON (the COMPAT.md shape)."""
+    result: dict[str, Any] = {"content": [{"type": "text", "text": json.dumps(payload)}], "isError": True}
+    if meta:
+        result["_meta"] = meta
+    return result
+
+
+def decision_meta(decision: Decision) -> dict[str, Any]:
+    return {
+        "inherence_decision": decision.decision.value,
+        "inherence_receipt": decision.receipt,
+        "inherence_receipt_id": decision.receipt_id,
+    }
+
+
+class PolicyGate:
+    """Asks the policy about each call and turns every failure into a refusal (fail closed)."""
+
+    def __init__(self, policy: Policy, *, client: str | None = None, deadline: float = 10.0) -> None:
+        self._policy = policy
+        self._client = client
+        self._deadline = deadline
+
+    async def decide(
+        self,
+        *,
+        kind: Literal["tool", "resource", "prompt"],
+        tool_name: str,
+        upstream: str,
+        category: str,
+        fingerprint: str | None,
+        arguments: dict[str, Any],
+        session_id: str,
+    ) -> Decision | dict[str, Any]:
+        """The `Decision` when one was had, otherwise the refusal payload to return instead."""
+        try:
+            request = DecideRequest(
+                tool_name=tool_name,
+                classification=category,
+                arguments=arguments,
+                session_id=session_id,
+                upstream=upstream,
+                request_id=uuid.uuid4().hex,
+                fingerprint=fingerprint or None,
+                client=self._client,
+                kind=kind,
+            )
+            with anyio.fail_after(self._deadline):
+                decision = await self._policy.decide(request)
+        except PolicyAuthError:
+            return {"error": "POLICY_GATE_AUTH", "message": "The policy service refused the API key."}
+        except PolicyCallError as exc:
+            return unreachable(exc.detail)
+        except TimeoutError:
+            return unreachable(f"no decision within {self._deadline:g} s")
+        except Exception as exc:
+            # Anything else (an argument the wire model cannot carry, a broken policy object) is no decision.
+            logger.exception("policy decision for %s failed", tool_name)
+            return unreachable(f"the decision failed ({type(exc).__name__})")
+        if decision.decision is Verdict.ALLOW_WITH_LOG:
+            logger.info("allowed with log: %s on %s (receipt %s)", tool_name, upstream, decision.receipt_id)
+        return decision
+
+
+def unreachable(detail: str) -> dict[str, Any]:
+    return {
+        "error": "POLICY_GATE_UNREACHABLE",
+        "message": "No policy decision could be had, so the call was not made.",
+        "detail": detail,
+    }
+
+
+def denial(decision: Decision) -> dict[str, Any]:
+    return {
+        "error": "POLICY_DENIAL",
+        "reason": decision.reason,
+        "failed_clauses": list(decision.failed_clauses),
+        "receipt_id": decision.receipt_id,
+    }

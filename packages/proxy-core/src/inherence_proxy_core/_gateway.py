@@ -1,0 +1,214 @@
+"""The embeddable gateway: start the upstreams, keep the catalog, serve clients over any channel."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime
+import os
+import pathlib
+import time
+from collections.abc import Callable, Mapping, Sequence
+from types import TracebackType
+from typing import Any
+
+import anyio
+import anyio.abc
+
+from inherence_proxy_core._catalog import Catalog, UpstreamOffer
+from inherence_proxy_core._channel import Channel, LineChannel
+from inherence_proxy_core._classifications import ClassificationCache
+from inherence_proxy_core._classify import Classifier, RugPull
+from inherence_proxy_core._config import GatewaySettings, UpstreamConfig, check_unique_names
+from inherence_proxy_core._errors import GatewayUsageError
+from inherence_proxy_core._gate import Policy, PolicyGate
+from inherence_proxy_core._hub import Hub
+from inherence_proxy_core._session import ClientConnection
+from inherence_proxy_core._stdio import stdio_streams
+from inherence_proxy_core._upstream import Connector, UpstreamSupervisor
+
+__all__ = ["Gateway", "GatewayStatus", "UpstreamStatus"]
+
+_LIST_CHANGED = {
+    "tools": "notifications/tools/list_changed",
+    "resources": "notifications/resources/list_changed",
+    "resource_templates": "notifications/resources/list_changed",
+    "prompts": "notifications/prompts/list_changed",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class UpstreamStatus:
+    """One upstream as `status` shows it. `reason` says why it is not ready."""
+
+    name: str
+    transport: str
+    state: str
+    reason: str | None
+    restarts: int
+    tool_count: int
+
+
+@dataclasses.dataclass(frozen=True)
+class GatewayStatus:
+    upstreams: tuple[UpstreamStatus, ...]
+    tool_count: int
+    classification_cache_size: int
+    rug_pulls: tuple[RugPull, ...]
+
+
+def _utc_now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+class Gateway:
+    """An MCP gateway in front of `upstreams`, every call decided by `policy` first.
+
+        async with Gateway(upstreams, policy=client, home=home) as gateway:
+            await gateway.serve_stdio()
+
+    Entering starts every upstream in parallel and returns at once; `wait_ready()` waits for
+    each one's first attempt. `home` holds `classifications.json` (None keeps it in memory).
+    `environ` is the base environment of stdio upstreams; `clock` (monotonic seconds) paces
+    restarts and `now` stamps rug pulls. `connector` replaces how upstreams are reached (an
+    async context manager giving a `Channel` for an `UpstreamConfig`), for in-process upstreams.
+    """
+
+    def __init__(
+        self,
+        upstreams: Sequence[UpstreamConfig],
+        *,
+        policy: Policy,
+        home: pathlib.Path | None = None,
+        settings: GatewaySettings | None = None,
+        environ: Mapping[str, str] | None = None,
+        client: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime.datetime] = _utc_now,
+        connector: Connector | None = None,
+    ) -> None:
+        check_unique_names(upstreams)
+        self.upstreams = tuple(upstreams)
+        self.settings = settings or GatewaySettings()
+        self._environ = dict(os.environ if environ is None else environ)
+        self._clock = clock
+        self._connector = connector
+        cache = ClassificationCache(home / "classifications.json" if home is not None else None)
+        self._classifier = Classifier(policy, cache, timeout=self.settings.classify_timeout, now=now)
+        self.hub = Hub(PolicyGate(policy, client=client, deadline=self.settings.decide_timeout), self.settings)
+        self._offers: dict[str, UpstreamOffer] = {}
+        self._publish_lock = anyio.Lock()
+        self._stack: contextlib.AsyncExitStack | None = None
+
+    async def __aenter__(self) -> Gateway:
+        if self._stack is not None:
+            raise GatewayUsageError("this Gateway is already running")
+        await anyio.to_thread.run_sync(self._classifier.cache.load)
+        stack = contextlib.AsyncExitStack()
+        tasks = await stack.enter_async_context(anyio.create_task_group())
+        stack.callback(tasks.cancel_scope.cancel)
+        self.hub.task_group = tasks
+        for config in self.upstreams:
+            supervisor = UpstreamSupervisor(
+                config,
+                settings=self.settings,
+                environ=self._environ,
+                clock=self._clock,
+                on_change=self._publish,
+                on_notification=self.hub.on_upstream_notification,
+                on_request=self.hub.on_upstream_request,
+                connector=self._connector,
+            )
+            self.hub.supervisors[config.name] = supervisor
+            tasks.start_soon(supervisor.run, name=f"upstream {config.name}")
+        self._stack = stack
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            await stack.aclose()
+
+    async def wait_ready(self, deadline: float) -> bool:
+        """Wait until every upstream is ready or has failed its first attempt; True when all are ready."""
+        await self.hub.wait_first_attempts(deadline)
+        return all(s.state.state == "ready" for s in self.hub.supervisors.values())
+
+    @property
+    def catalog(self) -> Catalog:
+        return self.hub.catalog
+
+    def status(self) -> GatewayStatus:
+        upstreams = tuple(
+            UpstreamStatus(
+                name=s.name,
+                transport=s.config.transport,
+                state=s.state.state,
+                reason=s.state.reason,
+                restarts=s.state.restarts,
+                tool_count=len(s.state.lists.get("tools", ())),
+            )
+            for s in self.hub.supervisors.values()
+        )
+        return GatewayStatus(
+            upstreams=upstreams,
+            tool_count=len(self.hub.catalog.tools),
+            classification_cache_size=len(self._classifier.cache),
+            rug_pulls=tuple(self._classifier.rug_pulls),
+        )
+
+    async def serve(self, channel: Channel) -> None:
+        """Serve one client over `channel` until it closes."""
+        if self._stack is None:
+            raise GatewayUsageError("enter the Gateway (`async with`) before serving")
+        await ClientConnection(self.hub, channel).run()
+
+    async def serve_stdio(
+        self, stdin: anyio.abc.ByteReceiveStream | None = None, stdout: anyio.abc.ByteSendStream | None = None
+    ) -> None:
+        """Serve the client on this process's stdin/stdout (or the given streams) until stdin ends."""
+        if stdin is None or stdout is None:
+            async with stdio_streams() as (default_in, default_out):
+                await self.serve(
+                    LineChannel(
+                        stdin or default_in, stdout or default_out, max_message_bytes=self.settings.max_message_bytes
+                    )
+                )
+        else:
+            await self.serve(LineChannel(stdin, stdout, max_message_bytes=self.settings.max_message_bytes))
+
+    async def _publish(self, supervisor: UpstreamSupervisor) -> None:
+        """Rebuild the catalog after an upstream changed; tell clients what they can now see differently."""
+        state = supervisor.state
+        if state.state == "ready" and supervisor.link is not None:
+            tools = state.lists.get("tools", [])
+            fingerprints, categories = await self._classifier.classify(supervisor.name, tools)
+            offer: UpstreamOffer | None = UpstreamOffer(
+                name=supervisor.name,
+                tools=tools,
+                fingerprints=fingerprints,
+                categories=categories,
+                resources=state.lists.get("resources", []),
+                resource_templates=state.lists.get("resource_templates", []),
+                prompts=state.lists.get("prompts", []),
+            )
+        else:
+            offer = None
+        async with self._publish_lock:
+            if offer is None:
+                self._offers.pop(supervisor.name, None)
+            else:
+                self._offers[supervisor.name] = offer
+            ordered = [self._offers[c.name] for c in self.upstreams if c.name in self._offers]
+            old, new = self.hub.catalog, Catalog.build(ordered)
+            self.hub.catalog = new
+        changed: dict[str, Any] = {}
+        for kind, method in _LIST_CHANGED.items():
+            if getattr(old, kind) != getattr(new, kind):
+                changed[method] = True
+        for method in changed:
+            for session in list(self.hub.sessions):
+                if session.protocol_version is not None:
+                    self.hub.spawn(session.send, {"jsonrpc": "2.0", "method": method}, None)

@@ -1,0 +1,344 @@
+"""What every client connection shares: the upstreams, the catalog, the gate, and the relays between them."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import anyio
+import anyio.abc
+
+from inherence_proxy_core._catalog import Catalog, ToolRoute, resource_gate_name
+from inherence_proxy_core._channel import METHOD_NOT_FOUND, Message, error_response
+from inherence_proxy_core._config import GatewaySettings
+from inherence_proxy_core._errors import UpstreamClosed
+from inherence_proxy_core._gate import PolicyGate, decision_meta, denial, tool_error
+from inherence_proxy_core._link import UpstreamLink
+from inherence_proxy_core._session import Answer, ClientConnection, RelayedHandler
+from inherence_proxy_core._upstream import UpstreamSupervisor
+
+__all__ = ["Hub"]
+
+logger = logging.getLogger("inherence_proxy_core")
+
+_CAPABILITY_OF_REQUEST = {
+    "roots/list": "roots",
+    "sampling/createMessage": "sampling",
+    "elicitation/create": "elicitation",
+}
+_POLICY_ERROR_CODE = -32001
+
+
+class Hub:
+    """Routes client requests to upstreams through the gate, and upstream messages back to clients."""
+
+    def __init__(self, gate: PolicyGate, settings: GatewaySettings) -> None:
+        self.gate = gate
+        self.settings = settings
+        self.catalog = Catalog()
+        self.supervisors: dict[str, UpstreamSupervisor] = {}
+        self.sessions: set[ClientConnection] = set()
+        self._progress: dict[str, tuple[ClientConnection, Any, Any]] = {}
+        self._tokens = itertools.count(1)
+        self._last_caller: dict[str, tuple[ClientConnection, Any]] = {}
+        self.task_group: anyio.abc.TaskGroup | None = None
+        self.relayed: dict[str, RelayedHandler] = {
+            "tools/list": self._list("tools"),
+            "resources/list": self._list("resources"),
+            "resources/templates/list": self._list("resourceTemplates"),
+            "prompts/list": self._list("prompts"),
+            "tools/call": self.call_tool,
+            "resources/read": self.read_resource,
+            "prompts/get": self.get_prompt,
+            "resources/subscribe": self._by_uri("resources/subscribe"),
+            "resources/unsubscribe": self._by_uri("resources/unsubscribe"),
+            "completion/complete": self.complete,
+            "logging/setLevel": self.set_level,
+        }
+
+    # -- lists ---------------------------------------------------------------------------------
+
+    async def wait_first_attempts(self, deadline: float) -> None:
+        with anyio.move_on_after(deadline):
+            for supervisor in list(self.supervisors.values()):
+                await supervisor.first_attempt_done.wait()
+
+    def _list(self, key: str) -> RelayedHandler:
+        attribute = {"resourceTemplates": "resource_templates"}.get(key, key)
+
+        async def answer(session: ClientConnection, request_id: Any, params: dict[str, Any]) -> Answer:
+            await self.wait_first_attempts(self.settings.ready_wait)
+            return {"result": {key: getattr(self.catalog, attribute)}}
+
+        return answer
+
+    # -- the gated calls -----------------------------------------------------------------------
+
+    def _ready_link(self, upstream: str) -> UpstreamLink | None:
+        supervisor = self.supervisors.get(upstream)
+        return supervisor.link if supervisor is not None else None
+
+    async def call_tool(self, session: ClientConnection, request_id: Any, params: dict[str, Any]) -> Answer:
+        name = params.get("name")
+        arguments = params.get("arguments")
+        if arguments is None:
+            arguments = {}
+        if not isinstance(name, str):
+            return error_response(request_id, -32602, "tools/call needs a tool `name`")
+        if not isinstance(arguments, dict):
+            return error_response(request_id, -32602, "tool arguments must be an object")
+        route = self.catalog.tool_routes.get(name)
+        if route is None:
+            # A client may call before a slow upstream has listed its tools.
+            await self.wait_first_attempts(self.settings.ready_wait)
+            route = self.catalog.tool_routes.get(name)
+        if route is None:
+            return {"result": tool_error({"error": "TOOL_NOT_FOUND"})}
+        link = self._ready_link(route.upstream)
+        if link is None:
+            return {"result": tool_error({"error": "UPSTREAM_UNAVAILABLE", "upstream": route.upstream})}
+        decision = await self.gate.decide(
+            kind="tool",
+            tool_name=route.gate_name,
+            upstream=route.upstream,
+            category=route.category,
+            fingerprint=route.fingerprint,
+            arguments=arguments,
+            session_id=session.id,
+        )
+        if isinstance(decision, dict):
+            return {"result": tool_error(decision)}
+        if not decision.allowed:
+            return {"result": tool_error(denial(decision), decision_meta(decision))}
+        forwarded = dict(params)
+        forwarded["name"] = route.name
+        answer = await self._forward(session, request_id, link, "tools/call", forwarded)
+        if "upstream_unavailable" in answer:
+            return {"result": tool_error({"error": "UPSTREAM_UNAVAILABLE", "upstream": route.upstream})}
+        result = answer.get("result")
+        if not isinstance(result, dict):
+            error = answer.get("error")
+            detail = error.get("message") if isinstance(error, dict) else "no result"
+            payload = {"error": "UPSTREAM_ERROR", "upstream": route.upstream, "detail": str(detail)}
+            return {"result": tool_error(payload, decision_meta(decision))}
+        meta = result.get("_meta")
+        result["_meta"] = {**meta, **decision_meta(decision)} if isinstance(meta, dict) else decision_meta(decision)
+        return {"result": result}
+
+    async def _forward(
+        self, session: ClientConnection, request_id: Any, link: UpstreamLink, method: str, params: dict[str, Any]
+    ) -> Message:
+        """Send an allowed request upstream; relay its progress back to `session`."""
+        token = None
+        meta = params.get("_meta")
+        if isinstance(meta, dict) and "progressToken" in meta:
+            token = f"inh-{next(self._tokens)}"
+            self._progress[token] = (session, meta["progressToken"], request_id)
+            params["_meta"] = {**meta, "progressToken": token}
+        self._last_caller[link.name] = (session, request_id)
+        try:
+            return await link.request(method, params, deadline=self.settings.call_timeout)
+        except UpstreamClosed:
+            return {"upstream_unavailable": True}
+        except TimeoutError:
+            return error_response(request_id, -32001, f"no answer within {self.settings.call_timeout:g} s")
+        finally:
+            if token is not None:
+                self._progress.pop(token, None)
+
+    def _refusal(self, request_id: Any, payload: dict[str, Any]) -> Answer:
+        return error_response(request_id, _POLICY_ERROR_CODE, str(payload["error"]), payload)
+
+    async def _gated_relay(
+        self,
+        session: ClientConnection,
+        request_id: Any,
+        upstream: str,
+        method: str,
+        params: dict[str, Any],
+        **gate: Any,
+    ) -> Answer:
+        link = self._ready_link(upstream)
+        if link is None:
+            return self._refusal(request_id, {"error": "UPSTREAM_UNAVAILABLE", "upstream": upstream})
+        decision = await self.gate.decide(upstream=upstream, session_id=session.id, **gate)
+        if isinstance(decision, dict):
+            return self._refusal(request_id, decision)
+        if not decision.allowed:
+            return self._refusal(request_id, denial(decision))
+        answer = await self._forward(session, request_id, link, method, params)
+        if "upstream_unavailable" in answer:
+            return self._refusal(request_id, {"error": "UPSTREAM_UNAVAILABLE", "upstream": upstream})
+        answer.pop("id", None)
+        answer.pop("jsonrpc", None)
+        result = answer.get("result")
+        if isinstance(result, dict):
+            meta = result.get("_meta")
+            result["_meta"] = {**meta, **decision_meta(decision)} if isinstance(meta, dict) else decision_meta(decision)
+        return answer
+
+    async def read_resource(self, session: ClientConnection, request_id: Any, params: dict[str, Any]) -> Answer:
+        uri = params.get("uri")
+        if not isinstance(uri, str):
+            return error_response(request_id, -32602, "resources/read needs a `uri`")
+        upstream = self.catalog.route_resource(uri, self._resource_upstreams())
+        if upstream is None:
+            return error_response(request_id, -32002, f"resource not found: {uri}")
+        gate = {"kind": "resource", "tool_name": resource_gate_name(upstream), "category": "unknown"}
+        return await self._gated_relay(
+            session,
+            request_id,
+            upstream,
+            "resources/read",
+            dict(params),
+            fingerprint=None,
+            arguments={"uri": uri},
+            **gate,
+        )
+
+    async def get_prompt(self, session: ClientConnection, request_id: Any, params: dict[str, Any]) -> Answer:
+        name = params.get("name")
+        arguments = params.get("arguments")
+        if arguments is None:
+            arguments = {}
+        route = self.catalog.prompt_routes.get(name) if isinstance(name, str) else None
+        if route is None:
+            return error_response(request_id, -32602, f"unknown prompt: {name}")
+        if not isinstance(arguments, dict):
+            return error_response(request_id, -32602, "prompt arguments must be an object")
+        forwarded = {**params, "name": route.name}
+        return await self._gated_relay(
+            session,
+            request_id,
+            route.upstream,
+            "prompts/get",
+            forwarded,
+            kind="prompt",
+            tool_name=route.gate_name,
+            category="unknown",
+            fingerprint=None,
+            arguments=arguments,
+        )
+
+    def _resource_upstreams(self) -> Sequence[str]:
+        return [n for n, s in self.supervisors.items() if s.link is not None and "resources" in s.state.capabilities]
+
+    # -- ungated relays ------------------------------------------------------------------------
+
+    async def _plain_relay(
+        self, session: ClientConnection, request_id: Any, upstream: str | None, method: str, params: dict[str, Any]
+    ) -> Answer:
+        link = self._ready_link(upstream) if upstream is not None else None
+        if link is None:
+            return error_response(request_id, -32002, "no upstream serves this")
+        answer = await self._forward(session, request_id, link, method, params)
+        if "upstream_unavailable" in answer:
+            return error_response(request_id, -32002, f"upstream {upstream} is unavailable")
+        answer.pop("id", None)
+        answer.pop("jsonrpc", None)
+        return answer
+
+    def _by_uri(self, method: str) -> RelayedHandler:
+        async def relay(session: ClientConnection, request_id: Any, params: dict[str, Any]) -> Answer:
+            uri = params.get("uri")
+            upstream = self.catalog.route_resource(uri, self._resource_upstreams()) if isinstance(uri, str) else None
+            return await self._plain_relay(session, request_id, upstream, method, dict(params))
+
+        return relay
+
+    async def complete(self, session: ClientConnection, request_id: Any, params: dict[str, Any]) -> Answer:
+        ref = params.get("ref")
+        upstream: str | None = None
+        forwarded = dict(params)
+        if isinstance(ref, dict) and ref.get("type") == "ref/prompt":
+            route: ToolRoute | None = self.catalog.prompt_routes.get(str(ref.get("name")))
+            if route is not None:
+                upstream = route.upstream
+                forwarded["ref"] = {**ref, "name": route.name}
+        elif isinstance(ref, dict) and isinstance(ref.get("uri"), str):
+            upstream = self.catalog.route_resource(ref["uri"], self._resource_upstreams())
+        return await self._plain_relay(session, request_id, upstream, "completion/complete", forwarded)
+
+    async def set_level(self, session: ClientConnection, request_id: Any, params: dict[str, Any]) -> Answer:
+        for supervisor in list(self.supervisors.values()):
+            link = supervisor.link
+            if link is not None and "logging" in supervisor.state.capabilities:
+                with anyio.move_on_after(self.settings.list_timeout):
+                    with contextlib.suppress(UpstreamClosed, TimeoutError):
+                        await link.request("logging/setLevel", dict(params), deadline=self.settings.list_timeout)
+        return {"result": {}}
+
+    # -- from upstreams ------------------------------------------------------------------------
+
+    def broadcast_upstream(self, method: str, params: dict[str, Any]) -> None:
+        for supervisor in self.supervisors.values():
+            link = supervisor.link
+            if link is not None:
+                self.spawn(link.notify, method, params)
+
+    def on_upstream_notification(self, link: UpstreamLink, message: Message) -> None:
+        method = message.get("method")
+        params = message.get("params")
+        params = params if isinstance(params, dict) else {}
+        if method == "notifications/progress":
+            entry = self._progress.get(str(params.get("progressToken")))
+            if entry is not None:
+                session, token, related = entry
+                out = {"jsonrpc": "2.0", "method": method, "params": {**params, "progressToken": token}}
+                self.spawn(session.send, out, related)
+        elif method in ("notifications/message", "notifications/resources/updated"):
+            for session in list(self.sessions):
+                self.spawn(session.send, message, None)
+
+    async def on_upstream_request(self, link: UpstreamLink, message: Message) -> None:
+        method = str(message.get("method"))
+        request_id = message.get("id")
+        params = message.get("params")
+        if method == "ping":
+            await link.respond({"jsonrpc": "2.0", "id": request_id, "result": {}})
+            return
+        capability = _CAPABILITY_OF_REQUEST.get(method)
+        if capability is None:
+            await link.respond(error_response(request_id, METHOD_NOT_FOUND, f"method not found: {method}"))
+            return
+        session, related = self._client_for(link.name, capability)
+        if session is None:
+            refusal = f"the client did not declare the {capability} capability"
+            await link.respond(error_response(request_id, METHOD_NOT_FOUND, refusal))
+            return
+        try:
+            answer = await session.request(
+                method,
+                params if isinstance(params, dict) else None,
+                deadline=self.settings.call_timeout,
+                related_id=related,
+            )
+        except TimeoutError:
+            answer = error_response(request_id, -32001, "the client did not answer in time")
+        answer = {**answer, "id": request_id}
+        await link.respond(answer)
+
+    def _client_for(self, upstream: str, capability: str) -> tuple[ClientConnection | None, Any]:
+        last = self._last_caller.get(upstream)
+        if last is not None and not last[0].closed and capability in last[0].capabilities:
+            return last
+        for session in self.sessions:
+            if not session.closed and capability in session.capabilities:
+                return session, None
+        return None, None
+
+    def spawn(self, func: Any, *args: Any) -> None:
+        """Run a short send in the background task group of the gateway."""
+        if self.task_group is not None:
+            self.task_group.start_soon(_guarded, func, *args)
+
+
+async def _guarded(func: Any, *args: Any) -> None:
+    # A failed relay of one notification must never take the gateway down with it.
+    try:
+        await func(*args)
+    except Exception:
+        logger.exception("relaying a message failed")

@@ -1,0 +1,150 @@
+"""One live JSON-RPC connection to an upstream: our own request ids out, answers matched back."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import anyio
+import anyio.abc
+
+from inherence_proxy_core._channel import Channel, Malformed, Message
+from inherence_proxy_core._errors import UpstreamClosed
+
+__all__ = ["UpstreamLink"]
+
+logger = logging.getLogger("inherence_proxy_core")
+
+NotificationHandler = Callable[["UpstreamLink", Message], None]
+RequestHandler = Callable[["UpstreamLink", Message], Coroutine[Any, Any, None]]
+
+
+class _Pending:
+    __slots__ = ("event", "response")
+
+    def __init__(self) -> None:
+        self.event = anyio.Event()
+        self.response: Message | None = None
+
+
+class UpstreamLink:
+    """Requests to one upstream and the answers to them, over one `Channel`.
+
+    `run()` reads until the upstream's stream ends or it writes something that is not JSON-RPC,
+    then fails every waiting request with `UpstreamClosed`. Notifications go to
+    `on_notification` (which must not block); requests from the upstream to `on_request`,
+    each in a task of its own so a slow client answer never stalls the reader.
+    """
+
+    def __init__(
+        self, name: str, channel: Channel, *, on_notification: NotificationHandler, on_request: RequestHandler
+    ) -> None:
+        self.name = name
+        self.channel = channel
+        self._on_notification = on_notification
+        self._on_request = on_request
+        self._pending: dict[int, _Pending] = {}
+        self._next_id = 0
+        self.closed = False
+        self.close_reason: str | None = None
+
+    async def run(self) -> None:
+        reason = "the upstream closed its output"
+        try:
+            async with anyio.create_task_group() as tasks:
+                while True:
+                    try:
+                        message = await self.channel.receive()
+                    except anyio.EndOfStream:
+                        break
+                    if isinstance(message, Malformed):
+                        reason = f"the upstream wrote something that is not JSON-RPC ({message.detail})"
+                        break
+                    self._dispatch(message, tasks)
+                tasks.cancel_scope.cancel()
+        finally:
+            self._close(reason)
+
+    def _dispatch(self, message: Message, tasks: anyio.abc.TaskGroup) -> None:
+        method = message.get("method")
+        if method is None:
+            request_id = message.get("id")
+            pending = self._pending.pop(request_id, None) if isinstance(request_id, int) else None
+            if pending is not None:
+                pending.response = message
+                pending.event.set()
+            return
+        if "id" in message:
+            tasks.start_soon(self._on_request, self, message)
+        else:
+            self._on_notification(self, message)
+
+    def _close(self, reason: str) -> None:
+        if not self.closed:
+            self.closed = True
+            self.close_reason = reason
+        pending, self._pending = self._pending, {}
+        for waiter in pending.values():
+            waiter.event.set()
+
+    async def request(self, method: str, params: dict[str, Any] | None, *, deadline: float) -> Message:
+        """Send a request and return the whole answer (a `result` or an `error` message).
+
+        Raises `UpstreamClosed` when the connection is or becomes closed, `TimeoutError` after
+        `deadline`. When the caller is cancelled the upstream is told with `notifications/cancelled`.
+        """
+        if self.closed:
+            raise UpstreamClosed(self.close_reason or "closed", upstream=self.name)
+        self._next_id += 1
+        request_id = self._next_id
+        waiter = _Pending()
+        self._pending[request_id] = waiter
+        message: Message = {"jsonrpc": "2.0", "id": request_id, "method": method}
+        if params is not None:
+            message["params"] = params
+        try:
+            try:
+                await self.channel.send(message)
+            except anyio.BrokenResourceError:
+                self._close("the upstream's input is closed")
+                raise UpstreamClosed("the upstream's input is closed", upstream=self.name) from None
+            with anyio.fail_after(deadline):
+                await waiter.event.wait()
+        except anyio.get_cancelled_exc_class():
+            if self._pending.pop(request_id, None) is not None:
+                await self._tell_cancelled(request_id)
+            raise
+        except TimeoutError:
+            if self._pending.pop(request_id, None) is not None:
+                await self._tell_cancelled(request_id, reason="timed out")
+            raise
+        if waiter.response is None:
+            raise UpstreamClosed(self.close_reason or "closed", upstream=self.name)
+        return waiter.response
+
+    async def _tell_cancelled(self, request_id: int, reason: str = "cancelled by the client") -> None:
+        await self.notify("notifications/cancelled", {"requestId": request_id, "reason": reason})
+
+    async def notify(self, method: str, params: dict[str, Any] | None = None) -> None:
+        """Send a notification; a closed upstream drops it silently (nothing waits on it)."""
+        if self.closed:
+            return
+        message: Message = {"jsonrpc": "2.0", "method": method}
+        if params is not None:
+            message["params"] = params
+        with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+            try:
+                await self.channel.send(message)
+            except anyio.BrokenResourceError:
+                self._close("the upstream's input is closed")
+
+    async def respond(self, message: Message) -> None:
+        """Answer a request the upstream sent us."""
+        if self.closed:
+            return
+        with anyio.move_on_after(30):
+            try:
+                await self.channel.send(message)
+            except anyio.BrokenResourceError:
+                self._close("the upstream's input is closed")

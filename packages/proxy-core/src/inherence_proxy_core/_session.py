@@ -1,0 +1,196 @@
+"""One client connection: the MCP handshake, dispatch of its messages, cancellation, and requests to it."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.abc
+from mcp_types.jsonrpc import UNSUPPORTED_PROTOCOL_VERSION
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERSION
+
+from inherence_proxy_core import __version__
+from inherence_proxy_core._channel import (
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    METHOD_NOT_FOUND,
+    Channel,
+    Malformed,
+    Message,
+    error_response,
+)
+
+if TYPE_CHECKING:
+    from inherence_proxy_core._hub import Hub
+
+__all__ = ["ClientConnection"]
+
+logger = logging.getLogger("inherence_proxy_core")
+
+SERVER_CAPABILITIES: dict[str, Any] = {
+    "tools": {"listChanged": True},
+    "resources": {"subscribe": True, "listChanged": True},
+    "prompts": {"listChanged": True},
+    "logging": {},
+    "completions": {},
+}
+
+Answer = dict[str, Any]  # {"result": ...} or {"error": ...}
+RelayedHandler = Callable[["ClientConnection", Any, dict[str, Any]], Awaitable[Answer]]
+
+
+class _Outgoing:
+    __slots__ = ("event", "response")
+
+    def __init__(self) -> None:
+        self.event = anyio.Event()
+        self.response: Message | None = None
+
+
+class ClientConnection:
+    """The gateway as seen by one client. Requests that go upstream run as tasks so they can be cancelled."""
+
+    def __init__(self, hub: Hub, channel: Channel) -> None:
+        self.hub = hub
+        self.channel = channel
+        self.id = uuid.uuid4().hex
+        self.capabilities: dict[str, Any] = {}
+        self.client_info: dict[str, Any] = {}
+        self.protocol_version: str | None = None
+        self.closed = False
+        self._in_flight: dict[Any, anyio.CancelScope] = {}
+        self._outgoing: dict[str, _Outgoing] = {}
+        self._next_outgoing = 0
+
+    async def run(self) -> None:
+        """Serve this client until its stream ends."""
+        self.hub.sessions.add(self)
+        try:
+            async with anyio.create_task_group() as tasks:
+                while True:
+                    try:
+                        message = await self.channel.receive()
+                    except anyio.EndOfStream:
+                        break
+                    if isinstance(message, Malformed):
+                        await self.send(error_response(None, message.code, message.detail))
+                        continue
+                    await self._dispatch(message, tasks)
+                tasks.cancel_scope.cancel()
+        finally:
+            self.closed = True
+            self.hub.sessions.discard(self)
+            for waiter in self._outgoing.values():
+                waiter.event.set()
+
+    async def send(self, message: Message, related_id: Any = None) -> None:
+        if self.closed:
+            return
+        try:
+            await self.channel.send(message, related_id=related_id)
+        except anyio.BrokenResourceError:
+            self.closed = True
+
+    async def _dispatch(self, message: Message, tasks: anyio.abc.TaskGroup) -> None:
+        method = message.get("method")
+        has_id = "id" in message
+        request_id = message.get("id")
+        if method is None and has_id and ("result" in message or "error" in message):
+            waiter = self._outgoing.pop(str(request_id), None)
+            if waiter is not None:
+                waiter.response = message
+                waiter.event.set()
+            return
+        if not isinstance(method, str):
+            await self.send(error_response(request_id, INVALID_REQUEST, "not a JSON-RPC request or notification"))
+            return
+        params = message.get("params")
+        if not has_id:
+            self._notification(method, params if isinstance(params, dict) else {})
+            return
+        if isinstance(request_id, bool) or not isinstance(request_id, (str, int)):
+            await self.send(error_response(None, INVALID_REQUEST, "a request id must be a string or an integer"))
+            return
+        if params is None:
+            params = {}
+        if not isinstance(params, dict):
+            await self.send(error_response(request_id, INVALID_PARAMS, "params must be an object"))
+            return
+        inline = self._inline(method, params)
+        if inline is not None:
+            await self.send({"jsonrpc": "2.0", "id": request_id, **inline})
+            return
+        handler = self.hub.relayed.get(method)
+        if handler is None:
+            await self.send(error_response(request_id, METHOD_NOT_FOUND, f"method not found: {method}"))
+            return
+        tasks.start_soon(self._relay, handler, request_id, params)
+
+    def _inline(self, method: str, params: dict[str, Any]) -> Answer | None:
+        if method == "initialize":
+            return self._initialize(params)
+        if method == "ping":
+            return {"result": {}}
+        if method == "server/discover":
+            # This gateway negotiates with `initialize`; the error names those versions so a client falls back.
+            requested = (params.get("_meta") or {}).get("io.modelcontextprotocol/protocolVersion", "")
+            data = {"supported": list(HANDSHAKE_PROTOCOL_VERSIONS), "requested": str(requested)}
+            return {"error": {"code": UNSUPPORTED_PROTOCOL_VERSION, "message": "use initialize", "data": data}}
+        return None
+
+    def _initialize(self, params: dict[str, Any]) -> Answer:
+        requested = params.get("protocolVersion")
+        version = requested if requested in HANDSHAKE_PROTOCOL_VERSIONS else LATEST_HANDSHAKE_VERSION
+        capabilities = params.get("capabilities")
+        self.capabilities = capabilities if isinstance(capabilities, dict) else {}
+        info = params.get("clientInfo")
+        self.client_info = info if isinstance(info, dict) else {}
+        self.protocol_version = str(version)
+        result = {
+            "protocolVersion": version,
+            "capabilities": SERVER_CAPABILITIES,
+            "serverInfo": {"name": "inherence-proxy", "version": __version__},
+        }
+        return {"result": result}
+
+    async def _relay(self, handler: RelayedHandler, request_id: Any, params: dict[str, Any]) -> None:
+        scope = anyio.CancelScope()
+        self._in_flight[request_id] = scope
+        try:
+            with scope:
+                answer = await handler(self, request_id, params)
+            if not scope.cancel_called:
+                await self.send({"jsonrpc": "2.0", "id": request_id, **answer})
+        finally:
+            if self._in_flight.get(request_id) is scope:
+                del self._in_flight[request_id]
+
+    def _notification(self, method: str, params: dict[str, Any]) -> None:
+        if method == "notifications/cancelled":
+            scope = self._in_flight.get(params.get("requestId"))
+            if scope is not None:
+                scope.cancel()
+        elif method == "notifications/roots/list_changed":
+            self.hub.broadcast_upstream(method, params)
+
+    async def request(self, method: str, params: dict[str, Any] | None, *, deadline: float, related_id: Any) -> Message:
+        """Send a request to the client (sampling, elicitation, roots) and return its whole answer."""
+        self._next_outgoing += 1
+        request_id = f"inherence-{self._next_outgoing}"
+        waiter = _Outgoing()
+        self._outgoing[request_id] = waiter
+        message: Message = {"jsonrpc": "2.0", "id": request_id, "method": method}
+        if params is not None:
+            message["params"] = params
+        try:
+            await self.send(message, related_id=related_id)
+            with anyio.fail_after(deadline):
+                await waiter.event.wait()
+        finally:
+            self._outgoing.pop(request_id, None)
+        if waiter.response is None:
+            return error_response(None, -32000, "the client went away")
+        return waiter.response

@@ -1,0 +1,107 @@
+"""This process's stdin and stdout as anyio byte streams, without a thread per message where possible."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+from collections.abc import AsyncIterator
+
+import anyio
+import anyio.abc
+
+__all__ = ["stdio_streams"]
+
+
+class _PipeReader(anyio.abc.ByteReceiveStream):
+    def __init__(self, reader: asyncio.StreamReader) -> None:
+        self._reader = reader
+
+    async def receive(self, max_bytes: int = 65536) -> bytes:
+        data = await self._reader.read(max_bytes)
+        if not data:
+            raise anyio.EndOfStream
+        return data
+
+    async def aclose(self) -> None:
+        return None
+
+
+class _PipeWriter(anyio.abc.ByteSendStream):
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self._writer = writer
+
+    async def send(self, item: bytes) -> None:
+        self._writer.write(item)
+        await self._writer.drain()
+
+    async def aclose(self) -> None:
+        self._writer.close()
+
+
+class _FdReader(anyio.abc.ByteReceiveStream):
+    """Reads a file descriptor in a worker thread: for stdin that is a regular file, or off asyncio."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    async def receive(self, max_bytes: int = 65536) -> bytes:
+        data = await anyio.to_thread.run_sync(os.read, self._fd, max_bytes, abandon_on_cancel=True)
+        if not data:
+            raise anyio.EndOfStream
+        return data
+
+    async def aclose(self) -> None:
+        return None
+
+
+class _FdWriter(anyio.abc.ByteSendStream):
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    async def send(self, item: bytes) -> None:
+        view = memoryview(item)
+        while view:
+            written = await anyio.to_thread.run_sync(os.write, self._fd, view)
+            view = view[written:]
+
+    async def aclose(self) -> None:
+        return None
+
+
+@contextlib.asynccontextmanager
+async def stdio_streams() -> AsyncIterator[tuple[anyio.abc.ByteReceiveStream, anyio.abc.ByteSendStream]]:
+    in_fd, out_fd = sys.stdin.fileno(), sys.stdout.fileno()
+    try:
+        asyncio.get_running_loop()
+        on_asyncio = True
+    except RuntimeError:
+        on_asyncio = False
+    if not on_asyncio:
+        yield _FdReader(in_fd), _FdWriter(out_fd)
+        return
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=1 << 26)
+    receive: anyio.abc.ByteReceiveStream
+    send: anyio.abc.ByteSendStream
+    in_file = os.fdopen(os.dup(in_fd), "rb", buffering=0)
+    out_file = os.fdopen(os.dup(out_fd), "wb", buffering=0)
+    read_transport: asyncio.BaseTransport | None = None
+    try:
+        try:
+            read_transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), in_file)
+            receive = _PipeReader(reader)
+        except ValueError:
+            receive = _FdReader(in_fd)
+        try:
+            transport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin, out_file)
+            send = _PipeWriter(asyncio.StreamWriter(transport, protocol, None, loop))
+        except ValueError:
+            send = _FdWriter(out_fd)
+        yield receive, send
+    finally:
+        if read_transport is not None:
+            read_transport.close()
+        with contextlib.suppress(OSError):
+            in_file.close()

@@ -1,0 +1,259 @@
+"""One upstream's life: connect, initialize within a deadline, list, serve, and restart under a cap."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any, Literal
+
+import anyio
+import anyio.abc
+import httpx2
+from mcp.client.sse import sse_client
+from mcp.client.streamable_http import streamable_http_client
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERSION
+
+from inherence_proxy_core import __version__
+from inherence_proxy_core._channel import Channel, LineChannel, Message, SdkChannel
+from inherence_proxy_core._config import GatewaySettings, UpstreamConfig
+from inherence_proxy_core._errors import UpstreamError, UpstreamStartError
+from inherence_proxy_core._link import NotificationHandler, RequestHandler, UpstreamLink
+from inherence_proxy_core._spawn import start_upstream_process
+
+__all__ = ["Connector", "UpstreamState", "UpstreamSupervisor"]
+
+logger = logging.getLogger("inherence_proxy_core")
+
+Connector = Callable[[UpstreamConfig], contextlib.AbstractAsyncContextManager[Channel]]
+State = Literal["starting", "ready", "failed", "restarting", "stopped"]
+LISTS = {
+    "tools": ("tools/list", "tools"),
+    "resources": ("resources/list", "resources"),
+    "resource_templates": ("resources/templates/list", "resourceTemplates"),
+    "prompts": ("prompts/list", "prompts"),
+}
+_CAPABILITY = {"tools": "tools", "resources": "resources", "resource_templates": "resources", "prompts": "prompts"}
+# What we tell upstreams we can do: each is relayed to the real client when it declared it.
+CLIENT_CAPABILITIES: dict[str, Any] = {"roots": {"listChanged": True}, "sampling": {}, "elicitation": {}}
+
+
+@dataclasses.dataclass
+class UpstreamState:
+    """What `status` shows of one upstream, and what it offers while ready."""
+
+    name: str
+    transport: str
+    state: State = "starting"
+    reason: str | None = None
+    restarts: int = 0
+    protocol_version: str | None = None
+    server_info: dict[str, Any] = dataclasses.field(default_factory=dict)
+    capabilities: dict[str, Any] = dataclasses.field(default_factory=dict)
+    lists: dict[str, list[dict[str, Any]]] = dataclasses.field(default_factory=dict)
+
+
+class UpstreamSupervisor:
+    """Keeps one upstream connected. `on_change` is called whenever its state or lists change."""
+
+    def __init__(
+        self,
+        config: UpstreamConfig,
+        *,
+        settings: GatewaySettings,
+        environ: Mapping[str, str],
+        clock: Callable[[], float],
+        on_change: Callable[[UpstreamSupervisor], Awaitable[None]],
+        on_notification: NotificationHandler,
+        on_request: RequestHandler,
+        connector: Connector | None = None,
+    ) -> None:
+        self.config = config
+        self._connector = connector
+        self.settings = settings
+        self._environ = environ
+        self._clock = clock
+        self._on_change = on_change
+        self._on_notification = on_notification
+        self._on_request = on_request
+        self.state = UpstreamState(config.name, config.transport)
+        self.link: UpstreamLink | None = None
+        self.first_attempt_done = anyio.Event()
+        self._restart_times: list[float] = []
+        self._refresh_wanted: set[str] = set()
+        self._refresh_event = anyio.Event()
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    async def run(self) -> None:
+        """Connect and serve until cancelled, restarting with exponential backoff under the cap."""
+        backoff = self.settings.restart_backoff_initial
+        try:
+            while True:
+                served = await self._one_session()
+                self.first_attempt_done.set()
+                now = self._clock()
+                self._restart_times = [t for t in self._restart_times if now - t < 60.0]
+                if served:
+                    backoff = self.settings.restart_backoff_initial
+                if len(self._restart_times) >= self.settings.restarts_per_minute:
+                    wait = max(backoff, 60.0 - (now - self._restart_times[0]))
+                else:
+                    wait = backoff
+                self.state.state = "restarting" if served else "failed"
+                await self._on_change(self)
+                logger.warning("upstream %s: %s; retrying in %.1f s", self.name, self.state.reason, wait)
+                await anyio.sleep(wait)
+                backoff = min(backoff * 2, self.settings.restart_backoff_max)
+                self._restart_times.append(self._clock())
+                self.state.restarts += 1
+        finally:
+            self.state.state = "stopped"
+            self.first_attempt_done.set()
+
+    async def _one_session(self) -> bool:
+        """One connection from start to end. True when it got as far as serving."""
+        self.state.state = "starting"
+        ready = False
+        link: UpstreamLink | None = None
+        try:
+            async with self._connect() as channel, anyio.create_task_group() as tasks:
+                link = UpstreamLink(self.name, channel, on_notification=self._notification, on_request=self._on_request)
+                tasks.start_soon(self._read_then_stop, link, tasks.cancel_scope)
+                try:
+                    await self._handshake(link)
+                    for kind in LISTS:
+                        await self._refresh(link, kind)
+                except (UpstreamError, TimeoutError) as exc:
+                    self.state.reason = exc.detail if isinstance(exc, UpstreamError) else str(exc)
+                    tasks.cancel_scope.cancel()
+                    return False
+                self.link = link
+                ready = True
+                self.state.state = "ready"
+                self.state.reason = None
+                await self._on_change(self)
+                self.first_attempt_done.set()
+                await self._refresh_on_notice(link)
+        except (OSError, httpx2.HTTPError, UpstreamError) as exc:
+            self.state.reason = f"could not start: {exc}"
+            return ready
+        finally:
+            self.link = None
+            if ready:
+                self.state.lists = {}
+        if link is not None and link.closed and link.close_reason:
+            self.state.reason = link.close_reason
+        else:
+            self.state.reason = "the upstream connection ended"
+        return ready
+
+    async def _read_then_stop(self, link: UpstreamLink, scope: anyio.CancelScope) -> None:
+        await link.run()
+        scope.cancel()
+
+    @contextlib.asynccontextmanager
+    async def _connect(self) -> AsyncIterator[Channel]:
+        config = self.config
+        if self._connector is not None:
+            async with self._connector(config) as channel:
+                yield channel
+        elif config.transport == "stdio":
+            env = {**self._environ, **config.env}
+            with anyio.fail_after(self.settings.initialize_timeout):
+                process = await start_upstream_process(config.command, name=config.name, env=env, cwd=config.cwd)
+            try:
+                yield LineChannel(process.stdout, process.stdin, max_message_bytes=self.settings.max_message_bytes)
+            finally:
+                await process.terminate(self.settings.shutdown_grace)
+        elif config.transport == "http":
+            timeout = httpx2.Timeout(self.settings.initialize_timeout, read=self.settings.call_timeout)
+            async with (
+                httpx2.AsyncClient(headers=dict(config.headers), timeout=timeout) as http,
+                streamable_http_client(str(config.url), http_client=http) as (read, write),
+            ):
+                yield SdkChannel(read, write, server_side=False)
+        else:
+            async with sse_client(
+                str(config.url), headers=dict(config.headers), sse_read_timeout=self.settings.call_timeout
+            ) as (read, write):
+                yield SdkChannel(read, write, server_side=False)
+
+    async def _handshake(self, link: UpstreamLink) -> None:
+        params = {
+            "protocolVersion": LATEST_HANDSHAKE_VERSION,
+            "capabilities": CLIENT_CAPABILITIES,
+            "clientInfo": {"name": "inherence-proxy", "version": __version__},
+        }
+        try:
+            answer = await link.request("initialize", params, deadline=self.settings.initialize_timeout)
+        except TimeoutError:
+            raise UpstreamStartError(
+                f"no answer to initialize within {self.settings.initialize_timeout:g} s", upstream=self.name
+            ) from None
+        result = answer.get("result")
+        if not isinstance(result, dict):
+            detail = (answer.get("error") or {}).get("message", "no result") if "error" in answer else "no result"
+            raise UpstreamStartError(f"initialize failed: {detail}", upstream=self.name)
+        version = result.get("protocolVersion")
+        if version not in HANDSHAKE_PROTOCOL_VERSIONS:
+            raise UpstreamStartError(f"unsupported protocol version {version!r}", upstream=self.name)
+        if isinstance(link.channel, SdkChannel):
+            link.channel.protocol_version = str(version)
+        self.state.protocol_version = str(version)
+        self.state.capabilities = result.get("capabilities") or {}
+        self.state.server_info = result.get("serverInfo") or {}
+        await link.notify("notifications/initialized")
+
+    async def _refresh(self, link: UpstreamLink, kind: str) -> None:
+        if _CAPABILITY[kind] not in self.state.capabilities:
+            self.state.lists[kind] = []
+            return
+        method, key = LISTS[kind]
+        items: list[dict[str, Any]] = []
+        cursor: str | None = None
+        for _page in range(1000):
+            params = {"cursor": cursor} if cursor else None
+            try:
+                answer = await link.request(method, params, deadline=self.settings.list_timeout)
+            except TimeoutError:
+                raise UpstreamStartError(f"no answer to {method}", upstream=self.name) from None
+            result = answer.get("result")
+            if not isinstance(result, dict):
+                # An upstream that declares a capability but cannot list it offers nothing of that kind.
+                logger.warning("upstream %s: %s failed: %s", self.name, method, answer.get("error"))
+                break
+            items.extend(item for item in result.get(key) or [] if isinstance(item, dict))
+            cursor = result.get("nextCursor")
+            if not cursor:
+                break
+        self.state.lists[kind] = items
+
+    def _notification(self, link: UpstreamLink, message: Message) -> None:
+        method = message.get("method")
+        kinds = {
+            "notifications/tools/list_changed": ("tools",),
+            "notifications/resources/list_changed": ("resources", "resource_templates"),
+            "notifications/prompts/list_changed": ("prompts",),
+        }.get(str(method))
+        if kinds:
+            self._refresh_wanted.update(kinds)
+            self._refresh_event.set()
+        self._on_notification(link, message)
+
+    async def _refresh_on_notice(self, link: UpstreamLink) -> None:
+        while not link.closed:
+            await self._refresh_event.wait()
+            self._refresh_event = anyio.Event()
+            wanted, self._refresh_wanted = self._refresh_wanted, set()
+            try:
+                for kind in LISTS:
+                    if kind in wanted:
+                        await self._refresh(link, kind)
+            except (UpstreamError, TimeoutError) as exc:
+                logger.warning("upstream %s: refresh failed: %s", self.name, exc)
+                continue
+            await self._on_change(self)
