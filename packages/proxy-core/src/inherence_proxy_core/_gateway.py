@@ -23,6 +23,7 @@ from inherence_proxy_core._config import GatewaySettings, UpstreamConfig, check_
 from inherence_proxy_core._errors import GatewayUsageError
 from inherence_proxy_core._gate import Policy, PolicyGate
 from inherence_proxy_core._hub import Hub
+from inherence_proxy_core._proc_registry import ProcessRegistry
 from inherence_proxy_core._session import ClientConnection
 from inherence_proxy_core._stdio import stdio_streams
 from inherence_proxy_core._upstream import Connector, UpstreamSupervisor
@@ -72,6 +73,8 @@ class Gateway:
     `environ` is the base environment of stdio upstreams; `clock` (monotonic seconds) paces
     restarts and `now` stamps rug pulls. `connector` replaces how upstreams are reached (an
     async context manager giving a `Channel` for an `UpstreamConfig`), for in-process upstreams.
+    `registry` records every stdio upstream's process group so `reap` can end what a killed
+    proxy left behind.
     """
 
     def __init__(
@@ -86,6 +89,7 @@ class Gateway:
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime.datetime] = _utc_now,
         connector: Connector | None = None,
+        registry: ProcessRegistry | None = None,
     ) -> None:
         check_unique_names(upstreams)
         self.upstreams = tuple(upstreams)
@@ -93,6 +97,7 @@ class Gateway:
         self._environ = dict(os.environ if environ is None else environ)
         self._clock = clock
         self._connector = connector
+        self._registry = registry
         cache = ClassificationCache(home / "classifications.json" if home is not None else None)
         self._classifier = Classifier(policy, cache, timeout=self.settings.classify_timeout, now=now)
         self.hub = Hub(PolicyGate(policy, client=client, deadline=self.settings.decide_timeout), self.settings)
@@ -118,6 +123,7 @@ class Gateway:
                 on_notification=self.hub.on_upstream_notification,
                 on_request=self.hub.on_upstream_request,
                 connector=self._connector,
+                registry=self._registry,
             )
             self.hub.supervisors[config.name] = supervisor
             tasks.start_soon(supervisor.run, name=f"upstream {config.name}")

@@ -20,7 +20,8 @@ from inherence_proxy_core._channel import Channel, LineChannel, Message, SdkChan
 from inherence_proxy_core._config import GatewaySettings, UpstreamConfig
 from inherence_proxy_core._errors import UpstreamError, UpstreamStartError
 from inherence_proxy_core._link import NotificationHandler, RequestHandler, UpstreamLink
-from inherence_proxy_core._spawn import start_upstream_process
+from inherence_proxy_core._proc_registry import ProcessRegistry
+from inherence_proxy_core._spawn import ProcessError, start_upstream_process
 
 __all__ = ["Connector", "UpstreamState", "UpstreamSupervisor"]
 
@@ -68,8 +69,10 @@ class UpstreamSupervisor:
         on_notification: NotificationHandler,
         on_request: RequestHandler,
         connector: Connector | None = None,
+        registry: ProcessRegistry | None = None,
     ) -> None:
         self.config = config
+        self._registry = registry
         self._connector = connector
         self.settings = settings
         self._environ = environ
@@ -138,7 +141,7 @@ class UpstreamSupervisor:
                 await self._on_change(self)
                 self.first_attempt_done.set()
                 await self._refresh_on_notice(link)
-        except (OSError, httpx2.HTTPError, UpstreamError) as exc:
+        except (OSError, httpx2.HTTPError, UpstreamError, ProcessError, TimeoutError) as exc:
             self.state.reason = f"could not start: {exc}"
             return ready
         finally:
@@ -162,9 +165,15 @@ class UpstreamSupervisor:
             async with self._connector(config) as channel:
                 yield channel
         elif config.transport == "stdio":
-            env = {**self._environ, **config.env}
             with anyio.fail_after(self.settings.initialize_timeout):
-                process = await start_upstream_process(config.command, name=config.name, env=env, cwd=config.cwd)
+                process = await start_upstream_process(
+                    config.command,
+                    name=config.name,
+                    env=config.env,
+                    parent_env=self._environ,
+                    cwd=config.cwd,
+                    registry=self._registry,
+                )
             try:
                 yield LineChannel(process.stdout, process.stdin, max_message_bytes=self.settings.max_message_bytes)
             finally:
