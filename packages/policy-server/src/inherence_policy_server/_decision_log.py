@@ -20,7 +20,7 @@ __all__ = ["DecisionLogWriter"]
 
 logger = logging.getLogger("inherence_policy_server")
 
-_BATCH = 500
+_BATCH = 100
 _Item = DecisionLogEntry | tuple[str, str | None, datetime.datetime] | threading.Event | None
 
 

@@ -73,6 +73,7 @@ class SQLiteStorage:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
         self._closed = False
         try:
             self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -116,20 +117,22 @@ class SQLiteStorage:
     def write(self) -> Iterator[sqlite3.Connection]:
         """One transaction holding the write lock from its start (atomic across processes)."""
         db = self.connection()
-        try:
-            db.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise StorageError(f"the database stayed busy: {exc}", data_dir=self.data_dir) from exc
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        try:
-            db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            db.execute("ROLLBACK")
-            raise StorageError(f"cannot commit: {exc}", data_dir=self.data_dir) from exc
+        # Threads of this process queue on a lock: SQLite's own busy wait sleeps in whole milliseconds.
+        with self._write_lock:
+            try:
+                db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StorageError(f"the database stayed busy: {exc}", data_dir=self.data_dir) from exc
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            try:
+                db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                db.execute("ROLLBACK")
+                raise StorageError(f"cannot commit: {exc}", data_dir=self.data_dir) from exc
 
     def read(self, sql: str, parameters: Sequence[object] | Mapping[str, object] = ()) -> list[tuple[object, ...]]:
         try:
