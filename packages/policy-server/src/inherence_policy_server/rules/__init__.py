@@ -1,6 +1,42 @@
 """The six rules of the catastrophe shield (financial drain, credential access, identity
-escalation, mass destruction, lateral pivot, unauthorized exfiltration) and their engine."""
+escalation, mass destruction, lateral pivot, unauthorized exfiltration) and their engine.
+
+`evaluate(call, config, ledger, now)` decides one call; `RulesConfig` is the TOML
+configuration; `InMemoryLedger` is the reference `SessionLedger`.
+"""
 
 from inherence_policy_server.rules._api import Call, Category, Finding, Mode, SessionLedger, VelocityTotals
+from inherence_policy_server.rules._config import (
+    RULE_NAMES,
+    CredentialAccessConfig,
+    FinancialDrainConfig,
+    IdentityEscalationConfig,
+    LateralPivotConfig,
+    MassDestructionConfig,
+    OrganisationConfig,
+    RulesConfig,
+    UnauthorizedExfiltrationConfig,
+)
+from inherence_policy_server.rules._engine import Evaluation, evaluate
+from inherence_policy_server.rules._memory import InMemoryLedger
 
-__all__ = ["Call", "Category", "Finding", "Mode", "SessionLedger", "VelocityTotals"]
+__all__ = [
+    "RULE_NAMES",
+    "Call",
+    "Category",
+    "CredentialAccessConfig",
+    "Evaluation",
+    "FinancialDrainConfig",
+    "Finding",
+    "IdentityEscalationConfig",
+    "InMemoryLedger",
+    "LateralPivotConfig",
+    "MassDestructionConfig",
+    "Mode",
+    "OrganisationConfig",
+    "RulesConfig",
+    "SessionLedger",
+    "UnauthorizedExfiltrationConfig",
+    "VelocityTotals",
+    "evaluate",
+]

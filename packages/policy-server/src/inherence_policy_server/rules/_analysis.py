@@ -1,0 +1,192 @@
+"""One call's arguments read once and viewed the ways the six rules need them.
+
+Each view (commands, parsed shell, SQL, endpoints, paths, emails, intent words) is computed
+on first use and kept, so a call is traversed and parsed at most once however many rules
+look at it. Prose fields (`body`, `message`, ...) are payload: a URL or a path written in
+an email body is something the call carries, not somewhere it goes.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import shlex
+from collections.abc import Mapping
+from typing import Any
+
+from inherence_policy_server.rules._api import Call, Category
+from inherence_policy_server.rules._hosts import Endpoint, canonical_ip, find_emails, find_endpoints, parse_endpoint
+from inherence_policy_server.rules._paths import is_path_like, normalise_path
+from inherence_policy_server.rules._shell import ShellScript, parse_shell
+from inherence_policy_server.rules._sql import SQL_HINT
+from inherence_policy_server.rules._text import ArgumentText, TextValue, extract_text
+
+__all__ = ["CONTENT_KEYS", "DESTINATION_KEYS", "CallAnalysis"]
+
+COMMAND_KEYS = frozenset({"command", "cmd", "script", "shell", "commandline", "command_line", "bash", "sh", "run"})
+ARGV_KEYS = frozenset({"args", "argv", "arguments"})
+SQL_KEYS = frozenset({"query", "sql", "statement", "statements", "sql_query", "stmt"})
+CONTENT_KEYS = frozenset(
+    {"body", "content", "text", "message", "html", "markdown", "description", "subject", "comment", "note", "notes",
+     "memo", "title", "summary", "prompt", "caption", "contents", "blocks", "data", "payload", "json", "form", "files",
+     "attachment", "attachments", "reason", "statement_descriptor"}
+)  # fmt: skip
+DESTINATION_KEYS = frozenset(
+    {"url", "uri", "href", "link", "endpoint", "host", "hostname", "server", "address", "to", "cc", "bcc", "recipient",
+     "recipients", "email", "emails", "webhook", "webhook_url", "callback", "callback_url", "target", "destination",
+     "domain", "base_url", "proxy", "redirect_uri", "channel", "remote", "ip", "registry", "origin", "from_url"}
+)  # fmt: skip
+PATH_KEYS = frozenset(
+    {"path", "paths", "file", "files", "filename", "file_path", "filepath", "source", "src", "dest", "dst",
+     "destination", "target", "dir", "directory", "folder", "cwd", "root", "location", "uri", "old_path", "new_path"}
+)  # fmt: skip
+_SHELL_HINT = re.compile(r"[|;&`$><]|\b(?:rm|sudo|find|xargs|dd|mkfs|chmod|chown|curl|wget|cat|env|eval|kubectl|aws)\b")
+_WORD = re.compile(r"[a-z0-9]+")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_ACTION_KEYS = frozenset({"action", "operation", "op", "method", "type", "event", "verb", "kind", "intent", "mode"})
+_SQL_CLIENTS = {"psql": ("-c", "--command"), "mysql": ("-e", "--execute"), "sqlite3": (), "duckdb": ("-c",)}
+
+
+class CallAnalysis:
+    """Lazily computed views of one call's arguments."""
+
+    def __init__(self, call: Call) -> None:
+        self.call = call
+        self.text: ArgumentText = extract_text(call.arguments)
+
+    @property
+    def category(self) -> Category:
+        return self.call.category
+
+    def values(self, *, payload: bool) -> list[TextValue]:
+        """Strings outside prose fields, and with `payload` the prose too."""
+        return [value for value in self.text.strings() if payload or value.key not in CONTENT_KEYS]
+
+    @functools.cached_property
+    def intent_words(self) -> frozenset[str]:
+        """Words of the tool name, the argument keys and short action-like values: what the call says it does."""
+        words = set(_words(self.call.tool_name))
+        for value in self.text.values:
+            if value.is_key or (value.key in _ACTION_KEYS and len(value.raw) <= 64):
+                words.update(_words(value.raw))
+        return frozenset(words)
+
+    @functools.cached_property
+    def command_texts(self) -> list[str]:
+        """Shell command lines: command fields anywhere, and for shell or unknown tools anything shaped like one."""
+        found = _command_fields(self.call.arguments, depth=0)
+        if self.category in (Category.SHELL_EXEC, Category.UNKNOWN):
+            seen = set(found)
+            for value in self.values(payload=False):
+                if value.key in COMMAND_KEYS or value.key in ARGV_KEYS or value.raw in seen:
+                    continue
+                if " " in value.raw.strip() and _SHELL_HINT.search(value.folded):
+                    found.append(value.raw)
+        return found
+
+    @functools.cached_property
+    def shell(self) -> ShellScript:
+        script = ShellScript()
+        for text in self.command_texts:
+            parsed = parse_shell(text)
+            script.commands.extend(parsed.commands)
+            script.pipelines.extend(parsed.pipelines)
+            script.problems.extend(parsed.problems)
+            script.dynamic.extend(parsed.dynamic)
+        return script
+
+    @functools.cached_property
+    def shell_words(self) -> list[str]:
+        words = [word for command in self.shell.commands for word in command.argv[1:]]
+        words.extend(target for command in self.shell.commands for op, target in command.redirects if op != "<<")
+        return words
+
+    @functools.cached_property
+    def sql_texts(self) -> list[str]:
+        found = []
+        looks_for_any = self.category in (Category.DATABASE_QUERY, Category.UNKNOWN)
+        for value in self.values(payload=False):
+            if (value.key in SQL_KEYS or looks_for_any) and SQL_HINT.search(value.raw):
+                found.append(value.raw)
+        for command in self.shell.commands:
+            options = _SQL_CLIENTS.get(command.name)
+            if options is None:
+                continue
+            for index, word in enumerate(command.argv[1:], start=1):
+                previous = command.argv[index - 1]
+                if (previous in options or not options or previous.startswith("--command=")) and SQL_HINT.search(word):
+                    found.append(word)
+        return found
+
+    @functools.cached_property
+    def endpoints(self) -> list[Endpoint]:
+        """Every place the call could reach: destination fields, URLs in non-prose fields, and command words."""
+        found: list[Endpoint] = []
+        for value in self.values(payload=False):
+            destination = value.key in DESTINATION_KEYS
+            found.extend(find_endpoints(value.raw, whole=destination))
+            if destination and canonical_ip(value.raw.strip()) is not None and "." not in value.raw:
+                endpoint = parse_endpoint(str(canonical_ip(value.raw.strip())), source=value.raw)
+                if endpoint is not None:
+                    found.append(endpoint)
+        for word in self.shell_words:
+            if word.startswith("-") and "=" in word:
+                word = word.split("=", 1)[1]
+            found.extend(find_endpoints(word, whole=not word.startswith("-")))
+        return found
+
+    @functools.cached_property
+    def paths(self) -> list[str]:
+        """Normalised paths from path fields, path-shaped values and command words."""
+        found: list[str] = []
+        for value in self.values(payload=False):
+            if value.key in PATH_KEYS or is_path_like(value.raw) or value.raw.startswith("file://"):
+                found.append(normalise_path(value.raw))
+        for word in self.shell_words:
+            if word.startswith("-") and "=" in word:
+                word = word.split("=", 1)[1]
+            if not word.startswith("-") and "://" not in word:
+                found.append(normalise_path(word))
+        return [path for path in found if path]
+
+    @functools.cached_property
+    def emails(self) -> list[tuple[str, str]]:
+        found = [email for value in self.values(payload=False) for email in find_emails(value.raw)]
+        found.extend(email for word in self.shell_words for email in find_emails(word))
+        return found
+
+
+def _words(text: str) -> list[str]:
+    return _WORD.findall(_CAMEL.sub(" ", text).lower())
+
+
+def _command_fields(node: Any, depth: int) -> list[str]:
+    """Command lines in `command`-like fields, joining an argv list and a sibling `args` list."""
+    if depth > 6:
+        return []
+    found: list[str] = []
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            name = str(key).lower()
+            if name in COMMAND_KEYS:
+                words = _string_list(value)
+                if words is None:
+                    continue
+                extra = next((_string_list(node[k]) for k in node if str(k).lower() in ARGV_KEYS), None) or []
+                found.append(" ".join(words) if isinstance(value, str) else shlex.join(words + extra))
+                if isinstance(value, str) and extra:
+                    found[-1] = value + " " + shlex.join(extra)
+            elif isinstance(value, (Mapping, list)):
+                found.extend(_command_fields(value, depth + 1))
+    elif isinstance(node, list):
+        for item in node[:256]:
+            found.extend(_command_fields(item, depth + 1))
+    return found
+
+
+def _string_list(value: Any) -> list[str] | None:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and value and all(isinstance(item, str) for item in value):
+        return list(value)
+    return None

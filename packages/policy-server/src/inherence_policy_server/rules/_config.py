@@ -1,0 +1,188 @@
+"""The rules' configuration: one section per rule plus what the organisation trusts.
+
+The server loads a TOML file into `RulesConfig.model_validate(...)`. Every model forbids
+unknown keys, so a typo such as `per_cal_limit_cents` is refused with its field path
+instead of being silently ignored and leaving a default in force.
+
+Amounts are in minor units (cents) of whatever currency a call names: the rules hold no
+exchange rates, so one threshold applies to every currency.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from inherence_policy_server.rules._api import Mode
+
+__all__ = [
+    "RULE_NAMES",
+    "CredentialAccessConfig",
+    "FinancialDrainConfig",
+    "IdentityEscalationConfig",
+    "LateralPivotConfig",
+    "MassDestructionConfig",
+    "OrganisationConfig",
+    "RulesConfig",
+    "UnauthorizedExfiltrationConfig",
+]
+
+Cents = Annotated[int, Field(ge=0, description="an amount in minor units (cents); 0 or more")]
+Count = Annotated[int, Field(ge=0, description="a number of transfers; 0 or more")]
+Names = tuple[str, ...]
+
+
+def _lowered(values: Names) -> Names:
+    # Domains and hosts compare case-insensitively and without a trailing root dot.
+    return tuple(value.strip().lower().rstrip(".") for value in values if value.strip())
+
+
+LowerNames = Annotated[Names, AfterValidator(_lowered)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class _RuleSection(_Section):
+    mode: Mode = Field(
+        default=Mode.ENFORCE, description="enforce denies, log allows with a log entry, off skips the rule"
+    )
+
+
+class OrganisationConfig(_Section):
+    """What the organisation trusts: sends to its own domains and hosts are internal."""
+
+    email_domains: LowerNames = Field(default=(), description="own email domains; subdomains included")
+    internal_hosts: LowerNames = Field(default=(), description="own host names or domains; subdomains included")
+    known_payees: Names = Field(default=(), description="recipients of payments that are never 'new'")
+    known_recipients: LowerNames = Field(
+        default=(), description="outside addresses that count as internal destinations"
+    )
+
+
+class FinancialDrainConfig(_RuleSection):
+    """Money-moving calls: per-call, first-payment and hour/day/week velocity limits per account."""
+
+    per_call_limit_cents: Cents = 100_000
+    new_recipient_limit_cents: Cents = 10_000
+    hour_limit_cents: Cents = 200_000
+    day_limit_cents: Cents = 500_000
+    week_limit_cents: Cents = 1_500_000
+    hour_count_limit: Count = 10
+    day_count_limit: Count = 30
+    week_count_limit: Count = 100
+    deny_recurring_recipient_change: bool = True
+
+    @model_validator(mode="after")
+    def _windows_nest(self) -> FinancialDrainConfig:
+        if not self.hour_limit_cents <= self.day_limit_cents <= self.week_limit_cents:
+            raise ValueError("hour_limit_cents <= day_limit_cents <= week_limit_cents must hold")
+        if not self.hour_count_limit <= self.day_count_limit <= self.week_count_limit:
+            raise ValueError("hour_count_limit <= day_count_limit <= week_count_limit must hold")
+        return self
+
+    def limits(self) -> dict[str, int]:
+        """The mapping `SessionLedger.reserve_transfer` expects."""
+        return {
+            "hour_cents": self.hour_limit_cents,
+            "day_cents": self.day_limit_cents,
+            "week_cents": self.week_limit_cents,
+            "hour_count": self.hour_count_limit,
+            "day_count": self.day_count_limit,
+            "week_count": self.week_count_limit,
+        }
+
+
+class CredentialAccessConfig(_RuleSection):
+    """Reads, copies, archives and searches of credential material, and commands that print it."""
+
+    allowed_paths: Names = Field(
+        default=(), description="glob patterns of paths that may be read (after normalisation)"
+    )
+    allowed_commands: Names = Field(default=(), description="glob patterns of whole commands that may run")
+
+
+class IdentityEscalationConfig(_RuleSection):
+    """Password, MFA, role, ownership, invite and key changes."""
+
+    allowed_roles: LowerNames = Field(default=(), description="roles that may be granted even if they look privileged")
+
+
+class MassDestructionConfig(_RuleSection):
+    """Destructive shell, SQL and bulk deletes."""
+
+    bulk_delete_threshold: Annotated[int, Field(ge=1)] = 25
+    allowed_paths: Names = Field(default=(), description="glob patterns of paths that may be deleted recursively")
+    allowed_commands: Names = Field(default=(), description="glob patterns of whole commands that may run")
+
+
+class LateralPivotConfig(_RuleSection):
+    """Cloud metadata, cluster and container management endpoints, and /etc."""
+
+    allowed_hosts: LowerNames = Field(default=(), description="hosts that may be reached even on management ports")
+    allowed_paths: Names = Field(
+        default=("/etc/os-release", "/etc/lsb-release", "/etc/timezone", "/etc/localtime", "/etc/hostname"),
+        description="glob patterns of paths under /etc that may be read or written",
+    )
+
+
+class UnauthorizedExfiltrationConfig(_RuleSection):
+    """Sends after a sensitive read, sends to exfiltration endpoints, and secrets in outbound payloads."""
+
+    allowed_hosts: LowerNames = Field(default=(), description="outside hosts that count as internal destinations")
+    extra_exfiltration_hosts: LowerNames = Field(
+        default=(), description="hosts denied like request catchers, subdomains too"
+    )
+    scan_secrets: bool = True
+
+
+class RulesConfig(_Section):
+    """The whole configuration of the six rules (the `[rules.*]` and `[organisation]` tables)."""
+
+    organisation: OrganisationConfig = OrganisationConfig()
+    financial_drain: FinancialDrainConfig = FinancialDrainConfig()
+    credential_access: CredentialAccessConfig = CredentialAccessConfig()
+    identity_escalation: IdentityEscalationConfig = IdentityEscalationConfig()
+    mass_destruction: MassDestructionConfig = MassDestructionConfig()
+    lateral_pivot: LateralPivotConfig = LateralPivotConfig()
+    unauthorized_exfiltration: UnauthorizedExfiltrationConfig = UnauthorizedExfiltrationConfig()
+
+    def mode_of(self, rule: str) -> Mode:
+        section = getattr(self, rule)
+        assert isinstance(section, _RuleSection)
+        return section.mode
+
+    def describe(self) -> str:
+        """The effective rules, modes and thresholds, one setting a line, for `rules show`."""
+        lines: list[str] = []
+        for name in RULE_NAMES:
+            section = getattr(self, name)
+            lines.append(f"{name}: {section.mode.value}")
+            lines.extend(_setting_lines(section, skip={"mode"}))
+        lines.append("organisation:")
+        lines.extend(_setting_lines(self.organisation, skip=set()))
+        return "\n".join(lines)
+
+
+def _setting_lines(section: BaseModel, skip: set[str]) -> list[str]:
+    lines = []
+    for field_name, field in type(section).model_fields.items():
+        if field_name in skip:
+            continue
+        value = getattr(section, field_name)
+        shown = ", ".join(value) if isinstance(value, tuple) else str(value)
+        help_text = f"  # {field.description}" if field.description else ""
+        lines.append(f"  {field_name} = {shown or '(none)'}{help_text}")
+    return lines
+
+
+RULE_NAMES: tuple[str, ...] = (
+    "financial_drain",
+    "credential_access",
+    "identity_escalation",
+    "mass_destruction",
+    "lateral_pivot",
+    "unauthorized_exfiltration",
+)

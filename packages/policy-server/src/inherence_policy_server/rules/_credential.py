@@ -1,0 +1,158 @@
+"""Credential access: reading, copying, archiving or searching credential material, and
+commands that print or mint credentials.
+
+Paths are matched by whole components after normalisation (`_paths`), so
+`/home/bob/../bob/.aws//credentials`, `$HOME/.aws/credentials` and `C:\\Users\\Bob\\.aws\\credentials`
+are one file. A read that this rule sees is also what the exfiltration rule remembers.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+
+from inherence_policy_server.rules._analysis import CallAnalysis
+from inherence_policy_server.rules._api import Call, Category, Finding, SessionLedger
+from inherence_policy_server.rules._config import RulesConfig
+from inherence_policy_server.rules._paths import component_match, matches_any_glob
+from inherence_policy_server.rules._shell import ShellCommand
+
+__all__ = ["RULE", "credential_labels", "evaluate"]
+
+RULE = "credential_access"
+
+# Whole files, matched as trailing path components.
+_CREDENTIAL_FILES: tuple[tuple[str, ...], ...] = (
+    (".env",), (".env.*",), ("*.env",), (".envrc",),
+    (".aws", "credentials"), (".aws", "config"), (".aws", "sso", "cache", "*"),
+    (".boto",), (".s3cfg",), (".netrc",), ("_netrc",), (".npmrc",), (".yarnrc.yml",), (".pypirc",),
+    (".git-credentials",), (".vault-token",), (".pgpass",), (".my.cnf",), (".htpasswd",),
+    (".docker", "config.json"), (".kube", "config"), (".kube", "*.yaml"), ("kubeconfig",),
+    ("gh", "hosts.yml"), (".config", "hub"), (".terraform.d", "credentials.tfrc.json"), (".terraformrc",),
+    ("application_default_credentials.json",), ("credentials.db",), ("access_tokens.db",), ("legacy_credentials", "*"),
+    ("accesstokens.json",), ("msal_token_cache.*",), ("service-account*.json",), ("serviceaccount", "token"),
+    ("id_rsa",), ("id_dsa",), ("id_ecdsa",), ("id_ed25519",), ("id_ecdsa_sk",), ("id_ed25519_sk",), (".ssh", "id_*"),
+    ("*.pem",), ("*.key",), ("*.p12",), ("*.pfx",), ("*.jks",), ("*.keystore",), ("*.ppk",),
+    ("shadow",), ("gshadow",), ("master.key",), ("credentials.json",), ("secrets.json",), ("secrets.yaml",),
+    ("secrets.yml",), ("token.json",), (".credentials.json",), ("auth.json",), (".claude.json",),
+    (".inherence-proxy", "config.json"), ("keychain-db",), ("*.keychain",), ("*.keychain-db",), ("login.keychain*",),
+)  # fmt: skip
+# Directories whose whole content is credential material.
+_CREDENTIAL_DIRS: tuple[tuple[str, ...], ...] = (
+    (".ssh",), (".aws",), (".azure",), (".gnupg",), (".kube",), (".docker",), ("gcloud",), ("keychains",),
+    (".password-store",), ("1password",), (".codex",), (".claude",), ("serviceaccount",),
+)  # fmt: skip
+_HARMLESS_FILES: tuple[tuple[str, ...], ...] = (
+    (".env.example",), (".env.sample",), (".env.template",), (".env.dist",), (".env.defaults",), ("*.pub",),
+    (".ssh", "known_hosts"), (".ssh", "known_hosts.old"), (".ssh", "config"), (".ssh", "authorized_keys"),
+    (".aws", "cli", "alias"), ("*.pem.pub",), ("*-cert.pem",), ("cacert.pem",), ("ca.pem",), ("cert.pem",),
+    ("ca-certificates.crt",), ("*.example.json",), (".claude", "settings.json"), (".claude", "commands", "*"),
+    (".claude", "agents", "*"), (".claude", "claude.md"), (".docker", "daemon.json"),
+)  # fmt: skip
+# Commands whose output is a credential, by program name and a word of their arguments.
+_PRINTING_COMMANDS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("env", re.compile(r"^$")),
+    ("printenv", re.compile(r"^$|key|secret|token|pass|credential|auth", re.IGNORECASE)),
+    ("export", re.compile(r"^-p$|^$")),
+    ("set", re.compile(r"^$")),
+    (
+        "aws",
+        re.compile(
+            r"get-session-token|get-login-password|export-credentials|configure get|get-secret-value|"
+            r"get-authorization-token|create-access-key|assume-role|get-federation-token|get-parameter.*--with-decryption"
+        ),
+    ),
+    (
+        "gcloud",
+        re.compile(r"print-access-token|print-identity-token|print-refresh-token|secrets versions access|keys create"),
+    ),
+    ("az", re.compile(r"get-access-token|keyvault secret show|list-keys|keys list")),
+    ("gh", re.compile(r"auth token|auth status.*--show-token|-t\b")),
+    ("kubectl", re.compile(r"config view.*--raw|create token|get secret.*-o|describe secret")),
+    ("security", re.compile(r"find-generic-password|find-internet-password|dump-keychain|export")),
+    ("op", re.compile(r"read|item get|inject")),
+    ("bw", re.compile(r"get|export|unlock")),
+    ("vault", re.compile(r"read|kv get|token create|print token")),
+    ("heroku", re.compile(r"auth:token")),
+    ("doctl", re.compile(r"auth token")),
+    ("git", re.compile(r"credential (?:fill|get)|config .*credential")),
+    ("npm", re.compile(r"token (?:list|create)")),
+    ("secret-tool", re.compile(r"lookup")),
+    ("pass", re.compile(r"show|^[\w/.-]+$")),
+    ("keyring", re.compile(r"get")),
+)
+_SEARCH_TOOLS = frozenset({"grep", "rg", "ag", "egrep", "fgrep", "ack", "git", "findstr", "select-string"})
+_SECRET_SEARCH = re.compile(r"password|passwd|secret|api[_-]?key|token|akia|private key|aws_secret|credential", re.I)
+_PROC_ENVIRON = re.compile(r"^/proc/(?:[^/]+)/environ$")
+
+
+def _is_credential_path(path: str) -> str | None:
+    if _PROC_ENVIRON.match(path):
+        return "a process environment"
+    if any(component_match(path, pattern) for pattern in _HARMLESS_FILES):
+        return None
+    for pattern in _CREDENTIAL_FILES:
+        if component_match(path, pattern):
+            return "/".join(pattern)
+    last = path.rsplit("/", 1)[-1]
+    for pattern in _CREDENTIAL_DIRS:
+        # The directory itself (archived, copied) or a glob inside it.
+        if component_match(path, pattern) or (
+            any(ch in last for ch in "*?[") and component_match(path, pattern, prefix=True)
+        ):
+            return "/".join(pattern) + "/"
+    return None
+
+
+def _printed_credentials(command: ShellCommand) -> str | None:
+    arguments = " ".join(command.argv[1:])
+    for program, pattern in _PRINTING_COMMANDS:
+        if command.name == program and pattern.search(arguments):
+            return f"`{program} {arguments}`".strip()
+        if command.name.startswith("docker-credential-") and "get" in command.argv[1:]:
+            return f"`{command.name} get`"
+    if (
+        command.name in _SEARCH_TOOLS
+        and _SECRET_SEARCH.search(arguments)
+        and any(
+            word in ("-r", "-R", "--recursive", "-rn", "-ri", "-rl", "-ril", "-rni") or word in ("~", "/", ".")
+            for word in command.argv
+        )
+    ):
+        return f"a recursive search for secrets (`{command.name} {arguments}`)"
+    return None
+
+
+def credential_labels(call: Call, config: RulesConfig, analysis: CallAnalysis) -> list[tuple[str, str]]:
+    """(clause, what) for every credential the call would read or print, allowlists applied."""
+    section = config.credential_access
+    found: list[tuple[str, str]] = []
+    for path in analysis.paths:
+        what = _is_credential_path(path)
+        if what is not None and not matches_any_glob(path, section.allowed_paths):
+            found.append(("credential_file", f"{path} ({what})"))
+    for command in analysis.shell.commands:
+        what = _printed_credentials(command)
+        if what is not None and not matches_any_glob(" ".join(command.argv), section.allowed_commands):
+            found.append(("credential_command", what))
+    if call.category is Category.CREDENTIAL_STORE and not _writes_only(analysis):
+        found.append(("credential_store", f"the credential store tool {call.tool_name}"))
+    return found
+
+
+def _writes_only(analysis: CallAnalysis) -> bool:
+    return bool(analysis.intent_words & {"set", "store", "save", "put", "create", "write", "delete", "lock"}) and not (
+        analysis.intent_words & {"get", "read", "show", "list", "export", "reveal", "fetch", "retrieve", "dump"}
+    )
+
+
+def evaluate(
+    call: Call, config: RulesConfig, ledger: SessionLedger, now: datetime.datetime, analysis: CallAnalysis | None = None
+) -> list[Finding]:
+    """Deny reads of credential files and commands that print credentials."""
+    del ledger, now  # stateless: the engine records what was read once the call is allowed
+    analysis = analysis or CallAnalysis(call)
+    findings = []
+    for clause, what in credential_labels(call, config, analysis)[:5]:
+        findings.append(Finding(RULE, f"{RULE}.{clause}", f"The call would read credential material: {what}."))
+    return findings

@@ -1,0 +1,108 @@
+"""Mass destruction: destructive shell and SQL, bulk deletes of many ids, deletes of everything.
+
+Shell is judged in `_destruction_shell`, SQL in `_sql`; this module adds what tools
+without a command line say: a delete call with a list of hundreds of ids, a wildcard, an
+`all: true`, or a broad path.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
+from typing import Any
+
+from inherence_policy_server.rules._analysis import PATH_KEYS, CallAnalysis
+from inherence_policy_server.rules._api import Call, Category, Finding, SessionLedger
+from inherence_policy_server.rules._config import RulesConfig
+from inherence_policy_server.rules._destruction_shell import DYNAMIC_SCRIPT, is_broad_target, shell_problems
+from inherence_policy_server.rules._paths import matches_any_glob, normalise_path
+from inherence_policy_server.rules._sql import sql_problems
+
+__all__ = ["RULE", "evaluate"]
+
+RULE = "mass_destruction"
+
+_DELETE_WORDS = frozenset({"delete", "remove", "destroy", "purge", "wipe", "erase", "drop", "rm", "unlink", "truncate",
+                           "trash", "rmdir", "deletion", "clear", "empty", "nuke"})  # fmt: skip
+_ALL_FLAGS = frozenset({"all", "delete_all", "remove_all", "everything", "purge_all", "all_items", "recursive_all"})
+_WILDCARDS = frozenset({"*", "%", "all", "*.*", "**", "/*"})
+
+
+def evaluate(
+    call: Call, config: RulesConfig, ledger: SessionLedger, now: datetime.datetime, analysis: CallAnalysis | None = None
+) -> list[Finding]:
+    """Deny destructive commands, statements and deletes of everything or of many ids at once."""
+    del ledger, now
+    analysis = analysis or CallAnalysis(call)
+    section = config.mass_destruction
+    problems: list[tuple[str, str]] = []
+    allowed = [
+        text for text in analysis.command_texts if matches_any_glob(text.strip().casefold(), section.allowed_commands)
+    ]
+    if not allowed:
+        script = analysis.shell
+        problems.extend(shell_problems(script, section.allowed_paths))
+        for text in analysis.command_texts:
+            if DYNAMIC_SCRIPT.search(text):
+                problems.append(("dynamic_script", f"`{text[:120]}` runs a script that is only known when it runs"))
+        if script.problems and (problems or call.category in (Category.SHELL_EXEC, Category.UNKNOWN)):
+            problems.append(("unparseable_shell", f"the command cannot be checked: {script.problems[0]}"))
+    for text in analysis.sql_texts:
+        problems.extend(sql_problems(text, bulk_threshold=section.bulk_delete_threshold))
+    if call.category is Category.FILE_DELETE or analysis.intent_words & _DELETE_WORDS:
+        problems.extend(
+            _delete_call_problems(call.arguments, analysis, section.bulk_delete_threshold, section.allowed_paths)
+        )
+    findings: dict[str, Finding] = {}
+    for clause, why in problems:
+        findings.setdefault(clause, Finding(RULE, f"{RULE}.{clause}", f"Mass destruction: {why}."))
+    return list(findings.values())
+
+
+def _delete_call_problems(
+    arguments: Mapping[str, Any], analysis: CallAnalysis, threshold: int, allowed_paths: tuple[str, ...]
+) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    for value in analysis.values(payload=False):
+        if value.is_key:
+            continue
+        text = value.raw.strip()
+        if (
+            value.key in PATH_KEYS
+            and is_broad_target(text)
+            and not matches_any_glob(normalise_path(text), allowed_paths)
+        ):
+            problems.append(("broad_delete", f"the delete names {text!r}, which holds far more than one item"))
+        elif value.key.endswith(
+            ("id", "ids", "key", "keys", "path", "paths", "name", "names", "pattern", "filter")
+        ) and (text.casefold() in _WILDCARDS):
+            problems.append(("delete_all", f"the delete matches everything ({value.key} = {text!r})"))
+    problems.extend(_flag_and_list_problems(arguments, threshold, depth=0))
+    return problems
+
+
+def _flag_and_list_problems(node: Any, threshold: int, depth: int) -> list[tuple[str, str]]:
+    if depth > 8:
+        return []
+    problems: list[tuple[str, str]] = []
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            name = str(key).casefold()
+            if name in _ALL_FLAGS and value is True:
+                problems.append(("delete_all", f"the delete is asked to remove everything ({name} = true)"))
+            elif name in ("filter", "where", "query", "selector", "match") and value in ({}, "", None, []):
+                problems.append(("delete_all", f"the delete has an empty {name}, which matches everything"))
+            elif (
+                isinstance(value, list)
+                and len(value) > threshold
+                and all(not isinstance(v, (Mapping, list)) for v in value)
+            ):
+                problems.append(("bulk_delete", f"the delete lists {len(value)} items at once (limit {threshold})"))
+            elif isinstance(value, (Mapping, list)):
+                problems.extend(_flag_and_list_problems(value, threshold, depth + 1))
+    elif isinstance(node, list):
+        if len(node) > threshold:
+            problems.append(("bulk_delete", f"the delete lists {len(node)} items at once (limit {threshold})"))
+        for item in node[:64]:
+            problems.extend(_flag_and_list_problems(item, threshold, depth + 1))
+    return problems

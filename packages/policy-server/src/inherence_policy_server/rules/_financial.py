@@ -1,0 +1,200 @@
+"""Financial drain: per-call limit, first payments to new recipients, recipient changes of
+recurring payments, and hour/day/week velocity per account (sums and counts).
+
+Amounts are read from the arguments: numbers, strings such as "12,500.00", "$1,200" or
+"1.200,50 EUR", and minor-unit fields (`amount_cents`, `unit_amount`, `amount_minor`; a
+plain integer `amount` on a Stripe tool, whose API counts in minor units). An amount field
+that does not parse is suspicious. Velocity is reserved atomically through the ledger.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from decimal import Decimal, InvalidOperation
+
+from inherence_policy_server.rules._analysis import CallAnalysis
+from inherence_policy_server.rules._api import Call, Category, Finding, SessionLedger
+from inherence_policy_server.rules._config import RulesConfig
+
+__all__ = ["RULE", "evaluate", "parse_amount_cents"]
+
+RULE = "financial_drain"
+
+_MINOR_KEYS = frozenset({"amount_cents", "cents", "amount_in_cents", "amount_minor", "amount_minor_units",
+                         "unit_amount", "minor_units", "value_cents", "total_cents", "price_cents"})  # fmt: skip
+_MAJOR_KEYS = frozenset({"amount", "value", "total", "sum", "price", "amount_usd", "amount_eur", "transfer_amount",
+                         "payment_amount", "payout_amount", "amount_major", "unit_amount_decimal"})  # fmt: skip
+_RECIPIENT_KEYS = ("recipient", "payee", "beneficiary", "destination", "to", "to_account", "destination_account",
+                   "recipient_id", "payee_id", "iban", "account_number", "receiver", "new_recipient", "new_payee",
+                   "wallet", "address", "vendor", "email")  # fmt: skip
+_ACCOUNT_KEYS = ("account", "from_account", "source_account", "account_id", "source", "from", "funding_source")
+_RECURRING_WORDS = frozenset({"schedule", "scheduled", "recurring", "subscription", "standing", "mandate", "recurrence",
+                              "interval", "autopay", "payee"})  # fmt: skip
+_CHANGE_WORDS = frozenset({"update", "change", "modify", "edit", "set", "patch", "replace"})
+_ZERO_DECIMAL = frozenset({"jpy", "krw", "vnd", "clp", "isk", "ugx", "xaf", "xof", "pyg", "huf"})
+_NUMBER = re.compile(r"[-+]?\d[\d,.' ]*")
+
+
+def parse_amount_cents(value: object, *, minor: bool, currency: str = "") -> int | None:
+    """An amount in minor units, or None when it cannot be read with confidence."""
+    if isinstance(value, bool):
+        return None
+    scale = 1 if currency.casefold() in _ZERO_DECIMAL else 100
+    if isinstance(value, (int, float)):
+        number = Decimal(str(value))
+    elif isinstance(value, str):
+        match = _NUMBER.search(value.replace("\u00a0", " "))
+        if match is None or len(value) > 64:
+            return None
+        parsed = _decimal_from_text(match.group(0).strip().replace(" ", "").replace("'", ""))
+        if parsed is None:
+            return None
+        number = parsed
+    else:
+        return None
+    if not number.is_finite():
+        return None
+    cents = abs(number) if minor else abs(number) * scale
+    return int(cents.to_integral_value())
+
+
+def _decimal_from_text(text: str) -> Decimal | None:
+    # The separator that comes last is the decimal one when both appear (1.200,50 or 1,200.50);
+    # a lone comma followed by exactly three digits is a thousands separator (12,500).
+    if "," in text and "." in text:
+        decimal_separator = "," if text.rfind(",") > text.rfind(".") else "."
+        thousands = "." if decimal_separator == "," else ","
+        text = text.replace(thousands, "").replace(decimal_separator, ".")
+    elif "," in text:
+        head, _, tail = text.rpartition(",")
+        text = text.replace(",", "") if len(tail) == 3 else head.replace(",", "") + "." + tail
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        return None
+
+
+def _first_string(analysis: CallAnalysis, keys: tuple[str, ...]) -> str:
+    for key in keys:
+        for value in analysis.values(payload=False):
+            if not value.is_key and value.key == key and value.raw.strip():
+                return value.raw.strip().casefold()
+    return ""
+
+
+def _amounts(call: Call, analysis: CallAnalysis) -> tuple[int, list[str]]:
+    currency = _first_string(analysis, ("currency", "currency_code"))
+    stripe = "stripe" in f"{call.tool_name} {call.upstream or ''}".casefold()
+    total, unreadable = 0, []
+    candidates: list[tuple[str, str | float]] = [
+        (value.key, value.raw) for value in analysis.text.strings() if not value.derived
+    ]
+    candidates += [(key, number) for _, key, number in analysis.text.numbers]
+    for key, raw in candidates:
+        minor = key in _MINOR_KEYS or (stripe and key == "amount" and isinstance(raw, (int, float)))
+        if not minor and key not in _MAJOR_KEYS:
+            continue
+        if isinstance(raw, float) and raw.is_integer() and key in _MAJOR_KEYS and stripe:
+            minor = True
+        cents = parse_amount_cents(
+            int(raw) if isinstance(raw, float) and raw.is_integer() else raw, minor=minor, currency=currency
+        )
+        if cents is None:
+            unreadable.append(f"{key} = {str(raw)[:40]!r}")
+        else:
+            total += cents
+    return total, unreadable
+
+
+def evaluate(
+    call: Call,
+    config: RulesConfig,
+    ledger: SessionLedger,
+    now: datetime.datetime,
+    analysis: CallAnalysis | None = None,
+    *,
+    record: bool = True,
+) -> list[Finding]:
+    """Deny transfers over the limits; with `record`, reserve the transfer in the velocity windows."""
+    analysis = analysis or CallAnalysis(call)
+    section = config.financial_drain
+    words = analysis.intent_words
+    recipient = _first_string(analysis, _RECIPIENT_KEYS)
+    moving = call.category is Category.PAYMENT or (
+        call.category not in (Category.READ_ONLY, Category.FILE_READ, Category.PRIVATE_DATA_READ)
+        and bool(words & (_MAJOR_KEYS | _MINOR_KEYS))
+        and (bool(recipient) or bool(words & {"currency", "transfer", "payout", "payment", "pay", "charge", "send"}))
+    )
+    if not moving:
+        return []
+    cents, unreadable = _amounts(call, analysis)
+    findings: list[Finding] = []
+    if unreadable:
+        findings.append(
+            Finding(RULE, f"{RULE}.unreadable_amount", f"The amount cannot be read with confidence: {unreadable[0]}.")
+        )
+    account = f"{call.upstream or '-'}:{_first_string(analysis, _ACCOUNT_KEYS) or 'default'}"
+    known = bool(recipient) and (
+        recipient in (payee.casefold() for payee in config.organisation.known_payees)
+        or ledger.known_recipient(account, recipient)
+    )
+    if (
+        section.deny_recurring_recipient_change
+        and words & _RECURRING_WORDS
+        and words & _CHANGE_WORDS
+        and recipient
+        and not known
+    ):
+        findings.append(
+            Finding(
+                RULE,
+                f"{RULE}.recurring_recipient_change",
+                f"A recurring payment would now go to the new recipient {recipient}.",
+            )
+        )
+    if cents > section.per_call_limit_cents:
+        findings.append(
+            Finding(
+                RULE,
+                f"{RULE}.per_call_limit",
+                f"{_money(cents)} is over the per-call limit of {_money(section.per_call_limit_cents)}.",
+            )
+        )
+    elif recipient and not known and cents > section.new_recipient_limit_cents:
+        findings.append(
+            Finding(
+                RULE,
+                f"{RULE}.new_recipient_limit",
+                f"A first payment of {_money(cents)} to {recipient} is over the new-recipient limit of "
+                f"{_money(section.new_recipient_limit_cents)}.",
+            )
+        )
+    if findings or cents == 0:
+        return findings
+    if record:
+        totals = ledger.reserve_transfer(account, recipient, cents, now, section.limits())
+        if totals is not None:
+            return []
+    totals = ledger.window_totals(account, now)
+    limits = section.limits()
+    for window in ("hour", "day", "week"):
+        total = getattr(totals, f"{window}_cents") + cents
+        count = getattr(totals, f"{window}_count") + 1
+        cents_limit, count_limit = limits[f"{window}_cents"], limits[f"{window}_count"]
+        if total > cents_limit or count > count_limit:
+            return [
+                Finding(
+                    RULE,
+                    f"{RULE}.velocity_{window}",
+                    f"This transfer would take the last {window} to {_money(total)} in {count} transfers "
+                    f"(limits {_money(cents_limit)}, {count_limit} transfers).",
+                )
+            ]
+    return (
+        [] if not record else [Finding(RULE, f"{RULE}.velocity_day", "The velocity windows are full for this account.")]
+    )
+
+
+def _money(cents: int) -> str:
+    return f"{cents // 100:,}.{cents % 100:02d}"

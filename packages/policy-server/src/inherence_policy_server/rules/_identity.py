@@ -1,0 +1,158 @@
+"""Identity escalation: password resets and changes, MFA changes, admin or owner grants,
+ownership transfers, invites of outside identities, and new SSH or deploy keys.
+
+What a call does is read from its argument keys, its action-like values and its tool name
+together (`CallAnalysis.intent_words`); a read such as listing the admins is not a grant.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+
+from inherence_policy_server.rules._analysis import CallAnalysis
+from inherence_policy_server.rules._api import Call, Category, Finding, SessionLedger
+from inherence_policy_server.rules._config import RulesConfig
+from inherence_policy_server.rules._hosts import host_within
+from inherence_policy_server.rules._paths import component_match
+
+__all__ = ["RULE", "evaluate"]
+
+RULE = "identity_escalation"
+
+_PRIVILEGED_ROLE = re.compile(
+    r"^(?:.*[\s_:/-])?(?:admin|administrator|owner|owners|superuser|super_admin|root|sudo|wheel|org_admin|"
+    r"global administrator|billing_admin|security_admin|cluster-admin|roles/owner|roles/editor|"
+    r"administratoraccess|iamfullaccess|maintain|maintainer|write_all)$",
+    re.IGNORECASE,
+)
+_ROLE_KEYS = frozenset({"role", "roles", "permission", "permissions", "access_level", "group", "groups",
+                        "policy", "policy_arn", "clusterrole", "scope", "scopes", "privilege", "privileges",
+                        "level"})  # fmt: skip
+_MUTATION = frozenset({"grant", "assign", "add", "set", "update", "create", "invite", "promote", "change",
+                       "make", "put", "patch", "post", "attach", "bind", "transfer", "edit", "modify", "upsert",
+                       "elevate"})  # fmt: skip
+_READING = frozenset({"list", "get", "search", "find", "read", "describe", "show", "query", "lookup", "count", "view"})
+_PASSWORD_KEYS = frozenset({"password", "new_password", "newpassword", "passwd", "new_passwd", "password_hash"})
+_PASSWORD_WORDS = frozenset({"password", "passwd", "passcode"})
+_MFA_WORDS = frozenset({"mfa", "2fa", "totp", "otp", "webauthn", "authenticator", "twofactor", "factor", "passkey"})
+_OWNERSHIP = frozenset({"new_owner", "owner_id", "new_owner_id", "transfer_to", "owner"})
+_SSH_KEY = re.compile(
+    r"^\s*(?:ssh-(?:rsa|dss|ed25519)|ecdsa-sha2-nistp\d+|sk-(?:ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com) AAAA"
+)
+_SHELL_ESCALATION: tuple[tuple[str, re.Pattern[str], str], ...] = (
+    ("passwd", re.compile(r""), "password_change"),
+    ("chpasswd", re.compile(r""), "password_change"),
+    ("usermod", re.compile(r"-[a-zA-Z]*G|--groups|-o\b"), "admin_grant"),
+    ("useradd", re.compile(r"-[a-zA-Z]*G\s*\S*(?:sudo|wheel|admin)|-o\b"), "admin_grant"),
+    ("gpasswd", re.compile(r"-a\b.*(?:sudo|wheel|admin)"), "admin_grant"),
+    ("visudo", re.compile(r""), "admin_grant"),
+    ("ssh-copy-id", re.compile(r""), "new_ssh_key"),
+    ("gh", re.compile(r"\b(?:ssh-key|deploy-key) add\b|collaborators|/keys\b"), "new_ssh_key"),
+    (
+        "aws",
+        re.compile(
+            r"attach-(?:user|role|group)-policy|put-(?:user|role)-policy|create-login-profile|"
+            r"update-login-profile|add-user-to-group|deactivate-mfa-device|delete-virtual-mfa-device"
+        ),
+        "admin_grant",
+    ),
+    ("gcloud", re.compile(r"add-iam-policy-binding|set-iam-policy"), "admin_grant"),
+    ("az", re.compile(r"role assignment create|ad user update.*password|ad app credential reset"), "admin_grant"),
+    ("kubectl", re.compile(r"create (?:cluster)?rolebinding|clusterrole=cluster-admin"), "admin_grant"),
+    ("net", re.compile(r"\b(?:user|localgroup administrators)\b"), "admin_grant"),
+)
+
+
+def evaluate(
+    call: Call, config: RulesConfig, ledger: SessionLedger, now: datetime.datetime, analysis: CallAnalysis | None = None
+) -> list[Finding]:
+    """Deny calls that change who can get in or what they may do."""
+    del ledger, now
+    analysis = analysis or CallAnalysis(call)
+    problems = _argument_problems(call, config, analysis) + _shell_problems(analysis)
+    findings: dict[str, Finding] = {}
+    for clause, why in problems:
+        findings.setdefault(clause, Finding(RULE, f"{RULE}.{clause}", f"Identity escalation: {why}."))
+    return list(findings.values())
+
+
+def _argument_problems(call: Call, config: RulesConfig, analysis: CallAnalysis) -> list[tuple[str, str]]:
+    words = analysis.intent_words
+    mutating = bool(words & _MUTATION) or not (words & _READING)
+    if call.category is Category.READ_ONLY or not mutating:
+        return []
+    considered = call.category in (Category.IDENTITY_ADMIN, Category.UNKNOWN)
+    problems: list[tuple[str, str]] = []
+    for value in analysis.values(payload=False):
+        if value.is_key:
+            if value.folded in _PASSWORD_KEYS:
+                problems.append(("password_change", f"the call sets a password ({value.raw})"))
+            elif value.folded in _OWNERSHIP and (considered or "transfer" in words):
+                problems.append(("ownership_transfer", "the call transfers ownership"))
+            continue
+        if _SSH_KEY.match(value.raw):
+            problems.append(("new_ssh_key", "the call adds an SSH public key"))
+        elif (
+            value.key in _ROLE_KEYS
+            and _PRIVILEGED_ROLE.match(value.folded.strip())
+            and value.folded.strip() not in config.identity_escalation.allowed_roles
+        ):
+            problems.append(("admin_grant", f"the call grants the privileged role {value.raw!r}"))
+    if considered or call.category is Category.OUTBOUND_SEND:
+        if words & _PASSWORD_WORDS and words & {"reset", "change", "update", "set", "recover", "forgot", "new"}:
+            problems.append(("password_reset", "the call resets or changes a password"))
+        if words & _MFA_WORDS and words & {
+            "disable",
+            "remove",
+            "reset",
+            "delete",
+            "add",
+            "enroll",
+            "change",
+            "update",
+            "register",
+        }:
+            problems.append(("mfa_change", "the call changes multi-factor authentication"))
+        if words & {"transfer"} and words & {"owner", "ownership", "repo", "repository", "organization", "org"}:
+            problems.append(("ownership_transfer", "the call transfers ownership"))
+        if words & {"deploy", "ssh", "gpg"} and words & {"key", "keys"}:
+            problems.append(("new_ssh_key", "the call adds a deploy, SSH or signing key"))
+        if words & {"invite", "invitation", "collaborator", "collaborators", "member", "members", "share"}:
+            organisation = config.organisation.email_domains
+            outside = [address for address, domain in analysis.emails if not host_within(domain, organisation)]
+            if outside or (not analysis.emails and words & {"invite", "collaborator", "collaborators"}):
+                who = ", ".join(outside[:3]) or "an identity that cannot be placed inside the organisation"
+                problems.append(("outside_invite", f"the call invites {who}"))
+    return problems
+
+
+def _shell_problems(analysis: CallAnalysis) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    for command in analysis.shell.commands:
+        arguments = " ".join(command.argv[1:])
+        for program, pattern, clause in _SHELL_ESCALATION:
+            if command.name == program and pattern.search(arguments):
+                problems.append((clause, f"`{' '.join(command.argv)[:160]}` changes accounts or privileges"))
+        for operator, target in command.redirects:
+            if operator in (">", ">>") and _grants_access(target):
+                problems.append(("new_ssh_key", f"the command writes to {target}"))
+        if command.name in ("tee", "cp", "mv", "install", "ln") and any(
+            _grants_access(word) for word in command.argv[1:]
+        ):
+            problems.append(("new_ssh_key", f"`{' '.join(command.argv)[:160]}` writes an access file"))
+    if analysis.call.category in (Category.FILE_WRITE, Category.UNKNOWN):
+        for path in analysis.paths:
+            if _grants_access(path):
+                problems.append(("new_ssh_key", f"the call writes {path}, which grants access"))
+    return problems
+
+
+def _grants_access(path: str) -> bool:
+    lowered = path.casefold()
+    return (
+        component_match(lowered, ("authorized_keys",))
+        or component_match(lowered, ("authorized_keys2",))
+        or lowered.startswith("/etc/sudoers")
+        or lowered in ("/etc/passwd", "/etc/shadow", "/etc/group")
+    )

@@ -1,0 +1,102 @@
+"""SQL parsed as SQL (sqlglot), to tell a narrow change from a destructive one.
+
+`DELETE FROM t WHERE id = 42` and `DELETE FROM t WHERE 1=1` look alike as text; as a tree
+one narrows by a column and the other is a tautology. Comments, case, stacked statements
+and MySQL's executable comments (`/*!50000 DROP */`) are undone by parsing; SQL that
+mentions a destructive keyword but does not parse is reported, never passed.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
+
+__all__ = ["SQL_HINT", "sql_problems"]
+
+MAX_SQL_CHARS = 65_536
+
+# Cheap gate before the parser: only text naming a destructive keyword is parsed at all.
+SQL_HINT = re.compile(r"\b(?:drop|truncate|delete|update|alter)\b", re.IGNORECASE)
+_MYSQL_EXECUTABLE_COMMENT = re.compile(r"/\*!\d*(.*?)\*/", re.DOTALL)
+_DIALECTS: tuple[str | None, ...] = (None, "postgres", "mysql", "tsql")
+
+
+def sql_problems(text: str, *, bulk_threshold: int) -> list[tuple[str, str]]:
+    """(clause, explanation) pairs for every destructive statement in `text`."""
+    if len(text) > MAX_SQL_CHARS:
+        return [("unparseable_sql", f"SQL of more than {MAX_SQL_CHARS} characters cannot be checked")]
+    source = _MYSQL_EXECUTABLE_COMMENT.sub(r" \1 ", text)
+    statements = _parse(source)
+    if statements is None:
+        return [("unparseable_sql", "SQL that names a destructive keyword but does not parse")]
+    problems: list[tuple[str, str]] = []
+    for statement in statements:
+        problems.extend(_statement_problems(statement, bulk_threshold))
+    return problems
+
+
+def _parse(source: str) -> list[Any] | None:
+    for dialect in _DIALECTS:
+        try:
+            parsed = sqlglot.parse(source, read=dialect)
+        except (sqlglot.errors.ParseError, sqlglot.errors.TokenError):
+            continue
+        return [statement for statement in parsed if statement is not None]
+    return None
+
+
+def _statement_problems(statement: Any, bulk_threshold: int) -> list[tuple[str, str]]:
+    if isinstance(statement, exp.Drop):
+        if statement.args.get("temporary"):
+            return []
+        kind = str(statement.args.get("kind") or "object").lower()
+        table = statement.find(exp.Table)
+        return [("sql_drop", f"DROP {kind.upper()} {table.name if table is not None else ''}".strip())]
+    if isinstance(statement, exp.TruncateTable):
+        return [("sql_truncate", "TRUNCATE empties whole tables")]
+    if isinstance(statement, exp.Alter) and any(
+        isinstance(action, exp.Drop) for action in statement.args.get("actions") or ()
+    ):
+        return [("sql_drop", "ALTER … DROP removes columns or constraints with their data")]
+    if isinstance(statement, (exp.Delete, exp.Update)):
+        verb = "DELETE" if isinstance(statement, exp.Delete) else "UPDATE"
+        where = statement.args.get("where")
+        if where is None or not _narrows(where.this):
+            return [(f"sql_unbounded_{verb.lower()}", f"{verb} without a WHERE clause that narrows the rows")]
+        if verb == "DELETE":
+            largest = max((len(node.expressions) for node in where.find_all(exp.In)), default=0)
+            if largest > bulk_threshold:
+                return [("bulk_delete", f"DELETE of {largest} listed rows at once (limit {bulk_threshold})")]
+    if isinstance(statement, exp.Command) and SQL_HINT.search(statement.sql()):
+        return [("unparseable_sql", "SQL that names a destructive keyword in a form that cannot be checked")]
+    return []
+
+
+def _narrows(condition: Any) -> bool:
+    """Whether a WHERE condition limits rows by a column rather than matching all of them."""
+    if isinstance(condition, exp.Paren):
+        return _narrows(condition.this)
+    if isinstance(condition, exp.Or):
+        return _narrows(condition.left) and _narrows(condition.right)
+    if isinstance(condition, exp.And):
+        return _narrows(condition.left) or _narrows(condition.right)
+    if isinstance(condition, (exp.Not, exp.NEQ)):
+        return False
+    columns = list(condition.find_all(exp.Column))
+    if not columns:
+        return False
+    if isinstance(condition, (exp.EQ, exp.NullSafeEQ)):
+        left, right = condition.left, condition.right
+        if isinstance(left, exp.Column) and isinstance(right, exp.Column) and left.sql() == right.sql():
+            return False
+    if isinstance(condition, exp.Like) and isinstance(condition.expression, exp.Literal):
+        return str(condition.expression.this).strip("%") != ""
+    if isinstance(condition, (exp.GT, exp.GTE)) and isinstance(condition.expression, exp.Literal):
+        try:
+            return float(condition.expression.this) > 0
+        except ValueError:
+            return True
+    return True

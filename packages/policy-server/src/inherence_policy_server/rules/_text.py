@@ -1,0 +1,135 @@
+"""Every string in a call's arguments, at any depth, in the forms the rules match against.
+
+Traversal is bounded: arguments that nest deeper, hold more values or more text than the
+limits are marked `beyond_limits`, and the engine treats that as suspicious, never as safe.
+Each string is kept raw (secrets are case-sensitive) and folded (NFKC, casefolded) and,
+when it is percent-encoded or a base64 blob that decodes to text, once more decoded.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import re
+import unicodedata
+import urllib.parse
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+__all__ = ["ArgumentText", "TextValue", "extract_text", "fold"]
+
+MAX_DEPTH = 48
+MAX_VALUES = 20_000
+MAX_STRING_CHARS = 1_000_000
+MAX_TOTAL_CHARS = 4_000_000
+MAX_DECODED = 32
+
+_PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
+_BASE64_WHOLE = re.compile(r"^[A-Za-z0-9+/_-]{16,}={0,2}$")
+_BASE64_EMBEDDED = re.compile(r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{24,}={0,2}(?![A-Za-z0-9+/=_-])")
+
+
+@dataclasses.dataclass(frozen=True)
+class TextValue:
+    """One string of the arguments. `key` is the nearest enclosing key, folded; `derived` says how it was decoded."""
+
+    path: tuple[str | int, ...]
+    key: str
+    raw: str
+    folded: str
+    is_key: bool = False
+    derived: str = ""
+
+
+@dataclasses.dataclass
+class ArgumentText:
+    """The strings, numbers and keys of one call's arguments."""
+
+    values: list[TextValue] = dataclasses.field(default_factory=list)
+    numbers: list[tuple[tuple[str | int, ...], str, float]] = dataclasses.field(default_factory=list)
+    beyond_limits: list[str] = dataclasses.field(default_factory=list)
+
+    def strings(self, *, keys: bool = False) -> Iterator[TextValue]:
+        return (value for value in self.values if keys or not value.is_key)
+
+
+def fold(text: str) -> str:
+    """NFKC then casefold: full-width letters, ligatures and case no longer hide a word."""
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+def extract_text(arguments: Mapping[str, Any]) -> ArgumentText:
+    """Walk `arguments` breadth-limited and depth-limited; never raises on JSON-shaped input."""
+    found = ArgumentText()
+    budget = [MAX_VALUES, MAX_TOTAL_CHARS, MAX_DECODED]
+    stack: list[tuple[Any, tuple[str | int, ...], str, int]] = [(arguments, (), "", 0)]
+    while stack:
+        node, path, key, depth = stack.pop()
+        budget[0] -= 1
+        if budget[0] < 0:
+            found.beyond_limits.append(f"more than {MAX_VALUES} values")
+            break
+        if depth > MAX_DEPTH:
+            found.beyond_limits.append(f"nested deeper than {MAX_DEPTH} levels")
+            continue
+        if isinstance(node, Mapping):
+            for child_key, child in node.items():
+                name = str(child_key)
+                folded_name = fold(name)
+                found.values.append(TextValue(path, key, name, folded_name, is_key=True))
+                stack.append((child, (*path, name), folded_name, depth + 1))
+        elif isinstance(node, (list, tuple)):
+            stack.extend((child, (*path, index), key, depth + 1) for index, child in enumerate(node))
+        elif isinstance(node, str):
+            _add_string(found, node, path, key, budget)
+        elif isinstance(node, bool) or node is None:
+            continue
+        elif isinstance(node, (int, float)):
+            found.numbers.append((path, key, float(node)))
+        else:
+            _add_string(found, str(node), path, key, budget)
+    found.values.reverse()
+    return found
+
+
+def _add_string(found: ArgumentText, text: str, path: tuple[str | int, ...], key: str, budget: list[int]) -> None:
+    if len(text) > MAX_STRING_CHARS:
+        found.beyond_limits.append(f"a string of more than {MAX_STRING_CHARS} characters")
+        text = text[:MAX_STRING_CHARS]
+    budget[1] -= len(text)
+    if budget[1] < 0:
+        found.beyond_limits.append(f"more than {MAX_TOTAL_CHARS} characters in all")
+        return
+    found.values.append(TextValue(path, key, text, fold(text)))
+    for how, decoded in _decodings(text, budget):
+        found.values.append(TextValue(path, key, decoded, fold(decoded), derived=how))
+
+
+def _decodings(text: str, budget: list[int]) -> Iterator[tuple[str, str]]:
+    if "%" in text and _PERCENT.search(text):
+        once = urllib.parse.unquote(text)
+        twice = urllib.parse.unquote(once)
+        yield "url", twice
+    if len(text) < 24 or budget[2] <= 0:
+        return
+    candidates = [text.strip()] if _BASE64_WHOLE.match(text.strip()) else _BASE64_EMBEDDED.findall(text)
+    for candidate in candidates[: budget[2]]:
+        budget[2] -= 1
+        decoded = decode_base64_text(candidate)
+        if decoded is not None:
+            yield "base64", decoded
+
+
+def decode_base64_text(blob: str) -> str | None:
+    """The text a base64 (or base64url) blob stands for, or None when it is not printable text."""
+    padded = blob.rstrip("=")
+    padded += "=" * (-len(padded) % 4)
+    try:
+        raw = base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True)
+        decoded = raw.decode("utf-8")
+    except (binascii.Error, ValueError):
+        return None
+    if not decoded or sum(char.isprintable() or char in "\n\r\t" for char in decoded) < 0.95 * len(decoded):
+        return None
+    return decoded
