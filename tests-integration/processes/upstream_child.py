@@ -24,10 +24,11 @@ grandchild = subprocess.Popen(
 )
 report = {"pid": os.getpid(), "pgid": os.getpgrp(), "sid": os.getsid(0), "grandchild": grandchild.pid}
 report["env"] = dict(os.environ)
-sys.stdout.write(json.dumps(report) + "\n")
-sys.stdout.flush()
+# stderr first: a test that has read the report knows the stderr line is already in the pipe.
 sys.stderr.write("upstream says hello on stderr\n")
 sys.stderr.flush()
+sys.stdout.write(json.dumps(report) + "\n")
+sys.stdout.flush()
 if mode == "exit-on-eof":
     sys.stdin.read()
     sys.exit(3)
