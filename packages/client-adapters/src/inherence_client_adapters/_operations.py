@@ -120,8 +120,8 @@ def _edits_since_wrap(location: ConfigLocation, current: bytes, newest: Backup, 
     except ClientConfigError:
         return ["the current file as a whole: it no longer reads as a config file"]
     proxies = now.proxy_entries()
-    if proxies:
-        expected = wrapped_text(wrapped, proxies[0])
+    if proxies or not any(section.holds_proxy for section in wrapped.sections):
+        expected = wrapped_text(wrapped, proxies[0] if proxies else {})
         if expected == now.text:
             return []
     else:
