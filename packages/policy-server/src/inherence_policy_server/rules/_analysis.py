@@ -28,7 +28,7 @@ ARGV_KEYS = frozenset({"args", "argv", "arguments"})
 SQL_KEYS = frozenset({"query", "sql", "statement", "statements", "sql_query", "stmt"})
 CONTENT_KEYS = frozenset(
     {"body", "content", "text", "message", "html", "markdown", "description", "subject", "comment", "note", "notes",
-     "memo", "title", "summary", "prompt", "caption", "contents", "blocks", "data", "payload", "json", "form", "files",
+     "memo", "title", "summary", "prompt", "caption", "contents", "blocks", "data", "payload", "json", "form",
      "attachment", "attachments", "reason", "statement_descriptor"}
 )  # fmt: skip
 DESTINATION_KEYS = frozenset(
@@ -97,7 +97,13 @@ class CallAnalysis:
 
     @functools.cached_property
     def shell_words(self) -> list[str]:
-        words = [word for command in self.shell.commands for word in command.argv[1:]]
+        # What echo and printf print is data, not a place the command reaches.
+        words = [
+            word
+            for command in self.shell.commands
+            if command.name not in ("echo", "printf")
+            for word in command.argv[1:]
+        ]
         words.extend(target for command in self.shell.commands for op, target in command.redirects if op != "<<")
         return words
 
@@ -123,6 +129,8 @@ class CallAnalysis:
         """Every place the call could reach: destination fields, URLs in non-prose fields, and command words."""
         found: list[Endpoint] = []
         for value in self.values(payload=False):
+            if value.key in COMMAND_KEYS and not value.is_key:
+                continue  # read as shell, word by word, below
             destination = value.key in DESTINATION_KEYS
             found.extend(find_endpoints(value.raw, whole=destination))
             if destination and canonical_ip(value.raw.strip()) is not None and "." not in value.raw:
@@ -140,7 +148,7 @@ class CallAnalysis:
         """Normalised paths from path fields, path-shaped values and command words."""
         found: list[str] = []
         for value in self.values(payload=False):
-            if value.key in PATH_KEYS or is_path_like(value.raw) or value.raw.startswith("file://"):
+            if value.key in PATH_KEYS or is_path_like(value.raw) or value.raw.startswith(("file://", "unix://")):
                 found.append(normalise_path(value.raw))
         for word in self.shell_words:
             if word.startswith("-") and "=" in word:

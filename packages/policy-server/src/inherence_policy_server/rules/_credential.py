@@ -83,6 +83,7 @@ _PRINTING_COMMANDS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 _SEARCH_TOOLS = frozenset({"grep", "rg", "ag", "egrep", "fgrep", "ack", "git", "findstr", "select-string"})
 _SECRET_SEARCH = re.compile(r"password|passwd|secret|api[_-]?key|token|akia|private key|aws_secret|credential", re.I)
+_LISTING = frozenset({"ls", "stat", "du", "test", "[", "mkdir", "tree", "file", "wc"})
 _PROC_ENVIRON = re.compile(r"^/proc/(?:[^/]+)/environ$")
 
 
@@ -127,8 +128,11 @@ def credential_labels(call: Call, config: RulesConfig, analysis: CallAnalysis) -
     """(clause, what) for every credential the call would read or print, allowlists applied."""
     section = config.credential_access
     found: list[tuple[str, str]] = []
+    listing_only = bool(analysis.shell.commands) and all(c.name in _LISTING for c in analysis.shell.commands)
     for path in analysis.paths:
         what = _is_credential_path(path)
+        if what is not None and what.endswith("/") and listing_only:
+            continue  # listing a credential directory shows names, not contents
         if what is not None and not matches_any_glob(path, section.allowed_paths):
             found.append(("credential_file", f"{path} ({what})"))
     for command in analysis.shell.commands:

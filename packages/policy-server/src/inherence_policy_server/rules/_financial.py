@@ -33,6 +33,7 @@ _RECURRING_WORDS = frozenset({"schedule", "scheduled", "recurring", "subscriptio
                               "interval", "autopay", "payee"})  # fmt: skip
 _CHANGE_WORDS = frozenset({"update", "change", "modify", "edit", "set", "patch", "replace"})
 _ZERO_DECIMAL = frozenset({"jpy", "krw", "vnd", "clp", "isk", "ugx", "xaf", "xof", "pyg", "huf"})
+_EXPONENT = re.compile(r"\d[eE][-+]?\d")
 _NUMBER = re.compile(r"[-+]?\d[\d,.' ]*")
 
 
@@ -40,12 +41,13 @@ def parse_amount_cents(value: object, *, minor: bool, currency: str = "") -> int
     """An amount in minor units, or None when it cannot be read with confidence."""
     if isinstance(value, bool):
         return None
-    scale = 1 if currency.casefold() in _ZERO_DECIMAL else 100
+    zero_decimal = currency.casefold() in _ZERO_DECIMAL or (isinstance(value, str) and ("¥" in value or "₩" in value))
+    scale = 1 if zero_decimal else 100
     if isinstance(value, (int, float)):
         number = Decimal(str(value))
     elif isinstance(value, str):
         match = _NUMBER.search(value.replace("\u00a0", " "))
-        if match is None or len(value) > 64:
+        if match is None or len(value) > 64 or _EXPONENT.search(value):
             return None
         parsed = _decimal_from_text(match.group(0).strip().replace(" ", "").replace("'", ""))
         if parsed is None:

@@ -29,6 +29,8 @@ def normalise_path(raw: str) -> str:
         text = urllib.parse.unquote(text[len("file://") :])
         if re.match(r"^/[a-z]:/", text):
             text = text[1:]
+    if text.startswith("unix://"):
+        text = text[len("unix://") :]
     text = text.replace("\\", "/")
     text = _HOME_PREFIXES.sub("~", text, count=1)
     text = _MACOS_PRIVATE.sub("", text, count=1)
