@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ._dialect import ConfigLocation, Section, decode_entry, is_proxy_entry, section_entries
-from ._errors import ClientConfigError, LosslessRewriteError, MalformedConfigError
+from ._errors import ClientConfigError, LosslessRewriteError, MalformedConfigError, UnexpectedStructureError
 from ._fileio import FileSnapshot
 from ._model import ServerEntry
 from ._syntax import ParsedConfig, SectionPath, describe_path, get_path
@@ -85,6 +85,8 @@ def load_config(location: ConfigLocation, snapshot: FileSnapshot) -> LoadedConfi
     """Parse `snapshot` as `location`'s file and find its servers sections."""
     text = decode_text(snapshot.data, path=location.path)
     parsed = location.dialect.syntax.parse(text, path=location.path)
+    if not isinstance(parsed.plain, dict) and not (parsed.plain is None and location.dialect.syntax.name == "yaml"):
+        raise UnexpectedStructureError("expected a mapping of settings", path=location.path, where="the top level")
     sections = location.dialect.sections(parsed.plain)
     return LoadedConfig(location=location, snapshot=snapshot, parsed=parsed, sections=sections)
 

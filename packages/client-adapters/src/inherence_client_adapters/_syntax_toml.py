@@ -43,7 +43,7 @@ class TomlSyntax(ConfigSyntax):
             document = tomlkit.parse(text)
         except tomlkit.exceptions.ParseError as error:
             detail = str(error).split(" at line ")[0]
-            raise MalformedConfigError(detail, path=path, line=error.line, column=error.col) from None
+            raise MalformedConfigError(detail, path=path, line=error.line, column=error.col + 1) from None
         try:
             independent = tomllib.loads(text)
         except tomllib.TOMLDecodeError as error:
