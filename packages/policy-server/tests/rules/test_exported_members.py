@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from inherence_policy_server import rules
+
+
+def test_exported_members() -> None:
+    assert rules.__all__ == [
+        "RULE_NAMES",
+        "Call",
+        "Category",
+        "CredentialAccessConfig",
+        "Evaluation",
+        "FinancialDrainConfig",
+        "Finding",
+        "IdentityEscalationConfig",
+        "InMemoryLedger",
+        "LateralPivotConfig",
+        "MassDestructionConfig",
+        "Mode",
+        "OrganisationConfig",
+        "RulesConfig",
+        "SessionLedger",
+        "UnauthorizedExfiltrationConfig",
+        "VelocityTotals",
+        "evaluate",
+    ]
+    assert all(hasattr(rules, name) for name in rules.__all__)
