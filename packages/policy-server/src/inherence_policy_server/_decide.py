@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import datetime
+import itertools
 import logging
 import secrets
 import threading
@@ -65,6 +66,9 @@ class DecisionService:
         self._clock = clock
         self._answers: collections.OrderedDict[tuple[str | None, str], bytes] = collections.OrderedDict()
         self._answers_lock = threading.Lock()
+        # A random prefix per service keeps ids unique across processes without a syscall per call.
+        self._id_prefix = secrets.token_hex(7)
+        self._serial = itertools.count(1)
 
     def decide_body(self, body: bytes, key_id: str | None) -> Outcome:
         """The HTTP status and JSON body answering one raw decide request."""
@@ -101,7 +105,7 @@ class DecisionService:
             client=request.client,
             kind=request.kind or "tool",
         )
-        decision_id = f"dec_{secrets.token_hex(12)}"
+        decision_id = f"dec_{self._id_prefix}{next(self._serial):010x}"
         rule: str | None
         try:
             evaluation: Evaluation = self._evaluate(call, self._config, self._ledger, now)
@@ -109,7 +113,9 @@ class DecisionService:
             findings = list(evaluation.findings)
             reason = evaluation.reason
             failed = [clause if isinstance(clause, str) else str(clause) for clause in evaluation.failed_clauses]
-            rule = findings[0].rule if findings else None
+            # Findings of rules in `log` mode name the rule of an allow_with_log.
+            noted = findings or list(getattr(evaluation, "logged", ()))
+            rule = noted[0].rule if noted else None
         except Exception as exc:
             logger.error("evaluation of a %s call failed (%s); denied", call.category.value, type(exc).__name__)
             verdict, reason, failed, rule = Verdict.DENY, _FAIL_CLOSED_REASON, ["server.evaluation_failed"], "server"

@@ -1,17 +1,20 @@
 """The decision log writer: decided calls and session sightings go to storage from one thread.
 
-The request path only puts an entry on a queue; a writer thread masks secrets in it and
-stores it in batches, one transaction per batch, so a busy database never stalls a decision. `flush()` waits until
-everything queued so far is stored; `close()` flushes and stops the thread.
+The request path only appends an entry to a deque: no lock, no wake-up of another thread
+(each wake-up would hand the GIL over mid-request). A writer thread wakes every `interval`
+seconds, masks secrets in what has gathered and stores it, one transaction per batch, so a
+busy database never stalls a decision. `flush()` wakes it at once and waits until everything
+recorded so far is stored; `close()` flushes and stops it.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import datetime
 import logging
-import queue
 import threading
+from typing import TypeVar
 
 from inherence_policy_server._masking import mask_arguments, mask_text
 from inherence_policy_server._storage import DecisionLogEntry, Storage
@@ -20,16 +23,22 @@ __all__ = ["DecisionLogWriter"]
 
 logger = logging.getLogger("inherence_policy_server")
 
-_BATCH = 100
-_Item = DecisionLogEntry | tuple[str, str | None, datetime.datetime] | threading.Event | None
+_BATCH = 200
+_Item = TypeVar("_Item")
+_Sighting = tuple[str, str | None, datetime.datetime]
 
 
 class DecisionLogWriter:
     """Stores decision log entries and session sightings off the request path."""
 
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: Storage, *, interval: float = 0.1) -> None:
         self._storage = storage
-        self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
+        self._interval = interval
+        self._entries: collections.deque[DecisionLogEntry] = collections.deque()
+        self._sightings: collections.deque[_Sighting] = collections.deque()
+        self._wake = threading.Event()
+        self._drained = threading.Condition()
+        self._generation = 0
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._closed = False
@@ -43,49 +52,58 @@ class DecisionLogWriter:
 
     def record(self, entry: DecisionLogEntry) -> None:
         self._ensure_started()
-        self._queue.put(entry)
+        self._entries.append(entry)
 
     def saw_session(self, session_id: str, client: str | None, at: datetime.datetime) -> None:
         self._ensure_started()
-        self._queue.put((session_id, client, at))
+        self._sightings.append((session_id, client, at))
 
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until everything recorded before this call is stored; False on timeout."""
         if self._thread is None:
             return True
-        done = threading.Event()
-        self._queue.put(done)
-        return done.wait(timeout)
+        with self._drained:
+            target = self._generation + 2  # a pass that started after this call has finished
+            self._wake.set()
+            return self._drained.wait_for(lambda: self._generation >= target or self._thread is None, timeout)
 
     def close(self, timeout: float = 30.0) -> None:
         self._closed = True
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join(timeout)
+        thread = self._thread
+        if thread is not None:
+            self._wake.set()
+            thread.join(timeout)
             self._thread = None
 
     def _run(self) -> None:
-        stop = False
-        while not stop:
-            batch = [self._queue.get()]
-            while len(batch) < _BATCH:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            entries = [_masked(item) for item in batch if isinstance(item, DecisionLogEntry)]
-            sessions = [item for item in batch if isinstance(item, tuple)]
+        while True:
+            self._wake.wait(self._interval)
+            self._wake.clear()
+            stopping = self._closed
+            self._drain()
+            with self._drained:
+                self._generation += 1
+                self._drained.notify_all()
+            if stopping:
+                return
+
+    def _drain(self) -> None:
+        while self._entries or self._sightings:
+            sightings = _take(self._sightings)
+            entries = [_masked(entry) for entry in _take(self._entries)]
             try:
-                self._storage.touch_sessions(sessions)
+                self._storage.touch_sessions(sightings)
                 self._storage.append_decisions(entries)
             except Exception:
                 # The log is best effort: losing a batch must not stop the writer or the server.
                 logger.exception("could not store %d decision log entries", len(entries))
-            for item in batch:
-                if isinstance(item, threading.Event):
-                    item.set()
-                elif item is None:
-                    stop = True
+
+
+def _take(source: collections.deque[_Item]) -> list[_Item]:
+    taken: list[_Item] = []
+    while source and len(taken) < _BATCH:
+        taken.append(source.popleft())
+    return taken
 
 
 def _masked(entry: DecisionLogEntry) -> DecisionLogEntry:

@@ -21,6 +21,7 @@ __all__ = ["SQLiteLedger"]
 HOUR = 3600.0
 DAY = 24 * HOUR
 WEEK = 7 * DAY
+_REMEMBERED_READS = 100_000
 
 _TOTALS = """
 SELECT
@@ -49,6 +50,7 @@ class SQLiteLedger:
 
     def __init__(self, storage: SQLiteStorage) -> None:
         self._storage = storage
+        self._recorded: set[tuple[str, str]] = set()
 
     def sensitive_reads(self, session_id: str) -> list[str]:
         rows = self._storage.read(
@@ -57,11 +59,17 @@ class SQLiteLedger:
         return [str(row[0]) for row in rows]
 
     def record_sensitive_read(self, session_id: str, label: str, now: datetime.datetime) -> None:
+        # Reads only accumulate, so one that this process stored needs no write transaction again.
+        if (session_id, label) in self._recorded:
+            return
         with self._storage.write() as db:
             db.execute(
                 "INSERT OR IGNORE INTO sensitive_reads (session_id, label, at) VALUES (?, ?, ?)",
                 (session_id, label, now.timestamp()),
             )
+        if len(self._recorded) >= _REMEMBERED_READS:
+            self._recorded.clear()
+        self._recorded.add((session_id, label))
 
     def known_recipient(self, account: str, recipient: str) -> bool:
         rows = self._storage.read(
