@@ -14,7 +14,7 @@ import re
 from inherence_policy_server.rules._analysis import CallAnalysis
 from inherence_policy_server.rules._api import Call, Category, Finding, SessionLedger
 from inherence_policy_server.rules._config import RulesConfig
-from inherence_policy_server.rules._paths import component_match, matches_any_glob
+from inherence_policy_server.rules._paths import compile_components, component_match, matches_any_glob
 from inherence_policy_server.rules._shell import ShellCommand
 
 __all__ = ["RULE", "credential_labels", "evaluate"]
@@ -87,10 +87,17 @@ _LISTING = frozenset({"ls", "stat", "du", "test", "[", "mkdir", "tree", "file", 
 _PROC_ENVIRON = re.compile(r"^/proc/(?:[^/]+)/environ$")
 
 
+_HARMLESS_MATCH = compile_components(_HARMLESS_FILES)
+_CREDENTIAL_FILE_MATCH = compile_components(_CREDENTIAL_FILES)
+_CREDENTIAL_DIR_MATCH = compile_components(_CREDENTIAL_DIRS, prefix=True)
+
+
 def _is_credential_path(path: str) -> str | None:
     if _PROC_ENVIRON.match(path):
         return "a process environment"
-    if any(component_match(path, pattern) for pattern in _HARMLESS_FILES):
+    if not _CREDENTIAL_FILE_MATCH.search(path) and not _CREDENTIAL_DIR_MATCH.search(path):
+        return None
+    if _HARMLESS_MATCH.search(path):
         return None
     for pattern in _CREDENTIAL_FILES:
         if component_match(path, pattern):

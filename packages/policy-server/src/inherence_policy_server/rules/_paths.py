@@ -13,7 +13,7 @@ import posixpath
 import re
 import urllib.parse
 
-__all__ = ["component_match", "is_path_like", "matches_any_glob", "normalise_path"]
+__all__ = ["compile_components", "component_match", "is_path_like", "matches_any_glob", "normalise_path"]
 
 _HOME_PREFIXES = re.compile(
     r"^(?:~[a-z0-9._-]*|\$\{?home\}?|%userprofile%|%homepath%|/home/[^/]+|/users/[^/]+|/root|[a-z]:/users/[^/]+)(?=/|$)"
@@ -69,6 +69,17 @@ def component_match(path: str, pattern: tuple[str, ...], *, prefix: bool = False
         all(fnmatch.fnmatchcase(components[start + index], part) for index, part in enumerate(pattern))
         for start in starts
     )
+
+
+def compile_components(patterns: tuple[tuple[str, ...], ...], *, prefix: bool = False) -> re.Pattern[str]:
+    """One regex doing `component_match` for every pattern at once: fnmatch per component is too slow per call."""
+
+    def component(part: str) -> str:
+        return "".join("[^/]*" if char == "*" else "[^/]" if char == "?" else re.escape(char) for char in part)
+
+    ending = r"(?:/|$)" if prefix else "$"
+    body = "|".join("/".join(component(part) for part in pattern) for pattern in patterns)
+    return re.compile(rf"(?:^|/)(?:{body}){ending}")
 
 
 def matches_any_glob(value: str, patterns: tuple[str, ...]) -> bool:
