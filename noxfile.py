@@ -122,6 +122,8 @@ def integration(session: nox.Session) -> None:
     """Cross-package tests with real processes and real loopback servers."""
     _install_packages(session, *PACKAGES)
     session.install(*_group_requirements("test"))
+    if (ROOT / "tests-integration" / "package.json").exists():
+        session.run("npm", "ci", "--prefix", "tests-integration", external=True)
     session.run("pytest", str(ROOT / "tests-integration"), *session.posargs)
 
 
@@ -155,6 +157,8 @@ def bench(session: nox.Session) -> None:
     """Benchmarks: medians and ratios measured side by side in one run; never asserted."""
     _install_packages(session, *PACKAGES)
     session.install(*_group_requirements("test"))
+    if (ROOT / "tests-integration" / "package.json").exists():
+        session.run("npm", "ci", "--prefix", "tests-integration", external=True)
     for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
         session.run("python", str(script), *session.posargs)
 
