@@ -13,8 +13,6 @@ from hypothesis import strategies as st
 from inherence_policy_client import Decision
 from inherence_policy_server import create_app
 
-from .conftest import SCRIPTED_CONFIG, scripted_evaluator
-
 DECIDE = "/api/proxy/decide"
 LIMIT = 64 * 1024
 
@@ -42,14 +40,8 @@ shaped = st.fixed_dictionaries(
 
 @pytest.fixture(scope="module")
 def post(tmp_path_factory):
-    """A function posting raw bytes to decide of one app (one event loop for all examples)."""
-    app = create_app(
-        data_dir=tmp_path_factory.mktemp("fuzz"),
-        require_key=False,
-        evaluator=scripted_evaluator,
-        config=SCRIPTED_CONFIG,
-        max_body_bytes=LIMIT,
-    )
+    """A function posting raw bytes to decide of one app with the real rules (one event loop for all examples)."""
+    app = create_app(data_dir=tmp_path_factory.mktemp("fuzz"), require_key=False, max_body_bytes=LIMIT)
     loop = asyncio.new_event_loop()
     client = httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://policy.local")
 

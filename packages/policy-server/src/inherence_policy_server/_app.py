@@ -46,6 +46,7 @@ from inherence_policy_server._http import (
 from inherence_policy_server._keys import parse_key, verify_secret
 from inherence_policy_server._sqlite import SQLiteStorage
 from inherence_policy_server._storage import Storage
+from inherence_policy_server.rules import RulesConfig
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "PolicyApp", "create_app"]
 
@@ -203,7 +204,7 @@ _health = _Health()
 def create_app(
     *,
     data_dir: pathlib.Path | str,
-    config: Any = None,
+    config: RulesConfig | None = None,
     clock: Callable[[], datetime.datetime] = _utc_now,
     require_key: bool = True,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,

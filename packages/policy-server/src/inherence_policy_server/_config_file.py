@@ -9,6 +9,7 @@ import pydantic
 
 from inherence_policy_server._engine import rules_config_type
 from inherence_policy_server._errors import ConfigError
+from inherence_policy_server.rules import RulesConfig
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -18,12 +19,12 @@ else:
 __all__ = ["default_rules_config", "load_rules_config", "rules_config_from_mapping"]
 
 
-def default_rules_config() -> pydantic.BaseModel:
+def default_rules_config() -> RulesConfig:
     """The rules config with every documented default."""
     return rules_config_type()()
 
 
-def rules_config_from_mapping(data: object, *, path: pathlib.Path | None = None) -> pydantic.BaseModel:
+def rules_config_from_mapping(data: object, *, path: pathlib.Path | None = None) -> RulesConfig:
     """Validate parsed config data; `ConfigError` names the file and the first bad field."""
     try:
         return rules_config_type().model_validate(data)
@@ -35,7 +36,7 @@ def rules_config_from_mapping(data: object, *, path: pathlib.Path | None = None)
         raise ConfigError(f"{first['msg']}{suffix}", path=path, field=field) from None
 
 
-def load_rules_config(path: pathlib.Path) -> pydantic.BaseModel:
+def load_rules_config(path: pathlib.Path) -> RulesConfig:
     """Read a rules TOML file."""
     path = pathlib.Path(path)
     try:

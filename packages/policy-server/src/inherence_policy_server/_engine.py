@@ -1,23 +1,18 @@
-"""Where the server meets the rules: the evaluator, its result and the rules config, by shape.
+"""Where the server meets the rules: the evaluator, its result and the rules config.
 
-The server depends on the shape `evaluate(call, config, ledger, now) -> Evaluation`, not on a
-class, so a test can pass a scripted evaluator and the rules can change inside their package.
+The server depends on the shape `evaluate(call, config, ledger, now) -> Evaluation`, so a
+test can pass a scripted evaluator; by default it is the six rules' engine.
 """
 
 from __future__ import annotations
 
 import datetime
-import importlib
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-import pydantic
-
-from inherence_policy_server.rules._api import Call, Finding, SessionLedger
+from inherence_policy_server.rules import Call, Finding, RulesConfig, SessionLedger, evaluate
 
 __all__ = ["Evaluation", "Evaluator", "default_evaluator", "rules_config_type"]
-
-_RULES = "inherence_policy_server.rules"
 
 
 class Evaluation(Protocol):
@@ -42,13 +37,9 @@ Evaluator = Callable[[Call, Any, SessionLedger, datetime.datetime], Evaluation]
 
 def default_evaluator() -> Evaluator:
     """The six rules' engine."""
-    engine = importlib.import_module(f"{_RULES}._engine")
-    evaluate: Evaluator = engine.evaluate
     return evaluate
 
 
-def rules_config_type() -> type[pydantic.BaseModel]:
-    """The pydantic model of the rules config (`RulesConfig`)."""
-    module = importlib.import_module(f"{_RULES}._config")
-    config_type: type[pydantic.BaseModel] = module.RulesConfig
-    return config_type
+def rules_config_type() -> type[RulesConfig]:
+    """The pydantic model of the rules config."""
+    return RulesConfig

@@ -5,8 +5,6 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import pathlib
-from typing import Any
-
 import click
 
 from inherence_policy_server import __version__
@@ -15,6 +13,7 @@ from inherence_policy_server._config_file import default_rules_config, load_rule
 from inherence_policy_server._errors import PolicyServerError
 from inherence_policy_server._keys import issue_key
 from inherence_policy_server._sqlite import SQLiteStorage
+from inherence_policy_server.rules import RulesConfig
 
 __all__ = ["main"]
 
@@ -47,7 +46,7 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _load_config(config_path: pathlib.Path | None) -> Any:
+def _load_config(config_path: pathlib.Path | None) -> RulesConfig:
     try:
         return default_rules_config() if config_path is None else load_rules_config(config_path)
     except PolicyServerError as exc:
@@ -168,5 +167,4 @@ def rules_show(config_path: pathlib.Path | None) -> None:
     config = _load_config(config_path)
     source = str(config_path) if config_path else "built-in defaults"
     click.echo(f"# effective rules ({source})")
-    describe = getattr(config, "describe", None)
-    click.echo(describe() if callable(describe) else config.model_dump_json(indent=2))
+    click.echo(config.describe())
