@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import pathlib
+
 import click
 
 from inherence_policy_server import __version__
