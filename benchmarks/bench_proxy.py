@@ -193,8 +193,6 @@ async def ready_time(argv: Sequence[str]) -> float:
 
 
 async def main(calls: int) -> None:
-    if not os.path.exists(EVERYTHING):
-        sys.exit("run `npm ci --prefix tests-integration` first")
     policy_url = start_loopback_policy()
     with tempfile.TemporaryDirectory() as folder_name:
         folder = pathlib.Path(folder_name)
@@ -238,17 +236,20 @@ async def main(calls: int) -> None:
             await client.initialize()
             await client.request("tools/list")
             await client.request("tools/call", {"name": "everything__echo", "arguments": {"message": "x"}})
-            pid = client.process.pid
-            helpers = [
-                p for p in descendants(pid) if "mcp-server" not in pathlib.Path(f"/proc/{p}/cmdline").read_text()
-            ]
-            print(
-                f"RSS with 5 upstreams: proxy process {rss_mb(pid):.1f} MB; "
-                f"its {len(helpers)} per-upstream watchdog processes {sum(rss_mb(p) for p in helpers):.1f} MB in all"
-            )
+            report_rss(client.process.pid)
+
+
+def report_rss(pid: int) -> None:
+    helpers = [p for p in descendants(pid) if "mcp-server" not in cmdline(p)]
+    print(
+        f"RSS with 5 upstreams: proxy process {rss_mb(pid):.1f} MB; "
+        f"its {len(helpers)} per-upstream watchdog processes {sum(rss_mb(p) for p in helpers):.1f} MB in all"
+    )
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=2000)
+    if not os.path.exists(EVERYTHING):
+        sys.exit("run `npm ci --prefix tests-integration` first")
     anyio.run(main, parser.parse_args().calls)

@@ -1,0 +1,66 @@
+"""A small MCP server over stdio that appends every request it receives to a JSON-lines record file.
+
+    RECORD_FILE=/tmp/record.jsonl python recording_server.py
+
+It offers one tool, `record`, that returns its arguments, a resource and a prompt.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+TOOL = {
+    "name": "record",
+    "description": "Returns its arguments.",
+    "inputSchema": {"type": "object", "properties": {"value": {}}, "additionalProperties": True},
+}
+
+
+def answer(method: str, params: dict[str, Any]) -> dict[str, Any]:
+    if method == "initialize":
+        return {
+            "protocolVersion": params.get("protocolVersion", "2025-11-25"),
+            "capabilities": {"tools": {}, "resources": {}, "prompts": {}},
+            "serverInfo": {"name": "recording", "version": "1"},
+        }
+    if method == "tools/list":
+        return {"tools": [TOOL]}
+    if method == "resources/list":
+        return {"resources": [{"uri": "record://note", "name": "note"}]}
+    if method == "resources/templates/list":
+        return {"resourceTemplates": []}
+    if method == "prompts/list":
+        return {"prompts": [{"name": "hello"}]}
+    if method == "tools/call":
+        text = json.dumps(params.get("arguments"))
+        return {
+            "content": [{"type": "text", "text": text}],
+            "structuredContent": {"arguments": params.get("arguments")},
+        }
+    if method == "resources/read":
+        return {"contents": [{"uri": params["uri"], "text": "note"}]}
+    if method == "prompts/get":
+        return {"messages": [{"role": "user", "content": {"type": "text", "text": "hello"}}]}
+    return {}
+
+
+def main() -> None:
+    record = os.environ["RECORD_FILE"]
+    for line in sys.stdin:
+        message = json.loads(line)
+        if "id" not in message or "method" not in message:
+            continue
+        method, params = message["method"], message.get("params") or {}
+        if method in ("tools/call", "resources/read", "prompts/get"):
+            with open(record, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(message) + "\n")
+        reply = {"jsonrpc": "2.0", "id": message["id"], "result": answer(method, params)}
+        sys.stdout.write(json.dumps(reply) + "\n")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
