@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -40,4 +41,5 @@ def fake_policy(fake_policy_server: FakePolicyServer) -> Iterator[FakePolicy]:
     yield FakePolicy(server=fake_policy_server, api_key=fake_policy_server.new_key())
     errors = fake_policy_server.errors
     fake_policy_server.reset()
-    assert not errors, f"the fake policy server failed internally: {errors!r}"
+    details = "".join("".join(traceback.format_exception(error)) for error in errors)
+    assert not errors, f"the fake policy server failed internally:\n{details}"

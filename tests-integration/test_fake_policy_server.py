@@ -19,11 +19,13 @@ from fake_policy import (
     Delay,
     Deny,
     FakePolicyServer,
+    Hangup,
     Headers,
     Hosted,
     MalformedJson,
     MissingFields,
     Reply,
+    Response,
     Sequence,
     StallAfterHeaders,
     Status,
@@ -410,6 +412,12 @@ def test_a_server_starts_fast_and_stops_cleanly_even_with_a_stalled_client():
     assert set(threading.enumerate()) == threads_before
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
+@pytest.mark.parametrize("not_a_behaviour", [Hangup(), Response(status=200), Allow, None])
+def test_scripting_something_that_is_not_a_behaviour_fails_at_once(fake_policy, not_a_behaviour):
+    with pytest.raises(TypeError, match="expected a Behaviour"):
+        fake_policy.decide(not_a_behaviour)
 
 
 def test_start_twice_is_a_mistake():

@@ -170,6 +170,10 @@ class FakePolicyServer:
 
     def on(self, endpoint: str, behaviour: Behaviour) -> None:
         """Answer requests to `endpoint` (short name or path) with `behaviour` until changed or reset."""
+        if not isinstance(behaviour, Behaviour):
+            # Outcomes (Response, Hangup, Withhold) look like behaviours but are what a behaviour returns;
+            # refuse them here rather than fail later on the server thread.
+            raise TypeError(f"expected a Behaviour such as Allow() or CloseConnection(), got {behaviour!r}")
         with self._state:
             self._scripts[endpoint_path(endpoint)] = behaviour
 
