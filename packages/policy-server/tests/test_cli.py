@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 from inherence_policy_server import SQLiteStorage
 from inherence_policy_server._keys import parse_key, verify_secret
+from inherence_policy_server._serving import ENV_CONFIG, ENV_DATA_DIR, ENV_NO_AUTH, app_from_environment
 from inherence_policy_server.cli import main
 
 
@@ -73,3 +74,31 @@ def test_serve_refuses_no_auth_off_loopback(runner, tmp_path) -> None:
     result = runner.invoke(main, args, catch_exceptions=False)
     assert result.exit_code == 1
     assert "loopback" in result.output
+
+
+def test_serve_with_a_bad_config_fails_before_listening(runner, tmp_path) -> None:
+    config = tmp_path / "rules.toml"
+    config.write_text("[lateral_pivot]\nmode = 'sometimes'\n")
+    args = ["serve", "--data-dir", str(tmp_path / "data"), "--config", str(config), "--port", "1"]
+    result = runner.invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 1
+    assert f"{config}: lateral_pivot.mode" in result.output
+
+
+def test_a_worker_builds_its_app_from_the_settings_its_parent_passed(tmp_path) -> None:
+    config = tmp_path / "rules.toml"
+    config.write_text("[mass_destruction]\nmode = 'log'\n")
+    environ = {ENV_DATA_DIR: str(tmp_path / "data"), ENV_CONFIG: str(config), ENV_NO_AUTH: "1"}
+    app = app_from_environment(environ)
+    try:
+        assert app.require_key is False
+        assert app.config.mass_destruction.mode.value == "log"
+        assert app.storage.path.parent == tmp_path / "data"
+    finally:
+        app.close()
+    keyed = app_from_environment({ENV_DATA_DIR: str(tmp_path / "data")})
+    try:
+        assert keyed.require_key is True
+        assert keyed.config.mass_destruction.mode.value == "enforce"
+    finally:
+        keyed.close()

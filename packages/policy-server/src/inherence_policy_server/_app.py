@@ -53,6 +53,7 @@ __all__ = ["DEFAULT_MAX_BODY_BYTES", "PolicyApp", "create_app"]
 logger = logging.getLogger("inherence_policy_server")
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+_DECIDE_PATH = "/api/proxy/decide"
 _Handler = Callable[[bytes, "str | None"], Awaitable[Outcome]]
 _UNAUTHORIZED = (401, json_problem("UNAUTHORIZED", "a valid API key is required"))
 
@@ -123,18 +124,23 @@ class PolicyApp:
             evaluator=evaluator, config=config, ledger=storage.ledger, log=self.decision_log, clock=clock
         )
         post = ["POST"]
+        self._decide_endpoint = _Endpoint(self, self._decide)
         routes = [
             Route("/api/proxy/auth/verify", _Endpoint(self, self._verify), methods=post),
             Route("/api/proxy/register", _Endpoint(self, self._register), methods=post),
             Route("/api/proxy/classify", _Endpoint(self, self._classify), methods=post),
-            Route("/api/proxy/decide", _Endpoint(self, self._decide), methods=post),
+            Route(_DECIDE_PATH, self._decide_endpoint, methods=post),
             Route("/api/proxy/heartbeat", _Endpoint(self, self._heartbeat), methods=post),
             Route("/api/proxy/health", _health, methods=["GET"]),
         ]
         self._router = Starlette(routes=routes, lifespan=self._lifespan)
 
     async def __call__(self, scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
-        await self._router(scope, receive, send)
+        # The hot path skips the router's middleware stack; everything else goes through it.
+        if scope["type"] == "http" and scope["path"] == _DECIDE_PATH and scope["method"] == "POST":
+            await self._decide_endpoint(scope, receive, send)
+        else:
+            await self._router(scope, receive, send)
 
     def authenticate(self, token: str | None) -> str | None:
         """The key id of a good, unrevoked key; None for anything else."""

@@ -139,6 +139,7 @@ class DecisionService:
             )
         )
         receipt: dict[str, JsonValue] = {"decision_id": decision_id, "decided_at": now.isoformat(), "rule": rule}
-        return Decision(
+        # Every field is built here from known types, so the answer skips validation.
+        return Decision.model_construct(
             decision=verdict, receipt=receipt, receipt_id=decision_id, reason=reason, failed_clauses=list(failed)
         )

@@ -8,8 +8,7 @@ import pathlib
 
 import click
 
-from inherence_policy_server import __version__
-from inherence_policy_server._app import create_app
+from inherence_policy_server import __version__, _serving
 from inherence_policy_server._config_file import default_rules_config, load_rules_config
 from inherence_policy_server._errors import PolicyServerError
 from inherence_policy_server._keys import issue_key
@@ -75,6 +74,13 @@ def main() -> None:
 @click.option("--allow-remote", is_flag=True, help="Allow listening on an address that is not loopback.")
 @click.option("--no-auth", is_flag=True, help="Ask for no API key (loopback only; for a single local user).")
 @click.option("--access-log", is_flag=True, help="Log every request line (never headers or bodies).")
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Worker processes; they share the data dir (velocity limits hold across them).",
+)
 def serve(
     host: str,
     port: int,
@@ -83,23 +89,33 @@ def serve(
     allow_remote: bool,
     no_auth: bool,
     access_log: bool,
+    workers: int,
 ) -> None:
     """Serve the Policy API over HTTP."""
-    import uvicorn
-
     if not _is_loopback(host):
         if not allow_remote:
             raise click.ClickException(f"{host} is not a loopback address; pass --allow-remote to listen on it")
         if no_auth:
             raise click.ClickException("--no-auth is only allowed on a loopback address")
-    config = _load_config(config_path)
+    _load_config(config_path)  # a bad config fails here, once, before any worker starts
+    storage = _open_storage(data_dir)
     try:
-        app = create_app(data_dir=data_dir, config=config, require_key=not no_auth)
+        if not no_auth and not storage.has_active_keys():
+            click.echo("warning: no API key exists yet, so every call is refused; run `keys create`", err=True)
+    finally:
+        storage.close()
+    try:
+        _serving.run(
+            host=host,
+            port=port,
+            data_dir=data_dir,
+            config_path=config_path,
+            require_key=not no_auth,
+            workers=workers,
+            access_log=access_log,
+        )
     except PolicyServerError as exc:
         raise click.ClickException(str(exc)) from None
-    if not no_auth and not app.storage.has_active_keys():
-        click.echo("warning: no API key exists yet, so every call is refused; create one with `keys create`", err=True)
-    uvicorn.run(app, host=host, port=port, access_log=access_log, log_level="info", lifespan="on")
 
 
 @main.group()

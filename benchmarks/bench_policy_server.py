@@ -1,0 +1,242 @@
+"""Decide latency of inherence-policy-server: in-process, and over loopback HTTP under load.
+
+Run: `python benchmarks/bench_policy_server.py [--requests 20000] [--sessions 200] [--rate 2000]`
+(`nox -s bench` runs it). Measured, never asserted. Traffic goes only to 127.0.0.1; every
+load run sends a fixed number of requests and stops by itself.
+
+Rows:
+* in-process ASGI: the app called directly, as the embedded proxy's transport does;
+* in-process PolicyClient: the same through `PolicyClient` over `httpx2.ASGITransport`;
+* HTTP paced: `--sessions` keep-alive connections offering `--rate` decisions/s in total;
+* HTTP saturated: the same connections, each sending its next call as soon as the last is answered.
+
+The server runs as `inherence-policy-server serve --workers N` in a subprocess, for each N of
+`--workers` (default 1 and 2); the load generator shares the machine's cores with it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import json
+import os
+import pathlib
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+import httpx2
+
+from inherence_policy_client import DecideRequest, PolicyClient
+from inherence_policy_server import SQLiteStorage, create_app, issue_key
+
+# A mix across the six rules: mostly benign calls, some that each rule denies.
+MIX: list[tuple[str, str, dict[str, Any]]] = [
+    ("shell__run", "shell_exec", {"command": "ls -la src"}),
+    ("shell__run", "shell_exec", {"command": "git status && git diff --stat"}),
+    ("shell__run", "shell_exec", {"command": "rm -rf ./build dist"}),
+    ("shell__run", "shell_exec", {"command": "bash -c 'rm -rf / --no-preserve-root'"}),
+    ("shell__run", "shell_exec", {"command": "cat ~/.aws/credentials"}),
+    ("fs__read_file", "file_read", {"path": "README.md"}),
+    ("fs__read_file", "file_read", {"path": "/home/me/project/.env.example"}),
+    ("fs__read_file", "file_read", {"path": "~/.ssh/id_ed25519"}),
+    ("fs__write_file", "file_write", {"path": "notes/todo.md", "content": "buy milk\n" * 20}),
+    ("web__fetch", "network_fetch", {"url": "https://docs.python.org/3/library/asyncio.html"}),
+    ("web__fetch", "network_fetch", {"url": "http://169.254.169.254/latest/meta-data/iam/"}),
+    ("web__fetch", "network_fetch", {"url": "http://0xA9FEA9FE/computeMetadata/v1/"}),
+    ("db__query", "database_query", {"sql": "SELECT id, name FROM users WHERE id = 42"}),
+    ("db__query", "database_query", {"sql": "DELETE FROM orders"}),
+    ("db__query", "database_query", {"sql": "select 1; DROP TABLE users; --"}),
+    ("mail__search_emails", "private_data_read", {"query": "invoice"}),
+    ("mail__send_email", "outbound_send", {"to": "colleague@example.com", "subject": "hi", "body": "lunch?"}),
+    ("http__post", "outbound_send", {"url": "https://webhook.site/abc", "body": "data"}),
+    ("stripe__create_transfer", "payment", {"amount": "12,500.00", "currency": "usd", "destination": "acct_x"}),
+    ("stripe__create_transfer", "payment", {"amount": 1200, "currency": "usd", "destination": "acct_known"}),
+    ("github__add_collaborator", "identity_admin", {"repo": "org/app", "username": "outsider", "permission": "admin"}),
+    ("github__get_issue", "read_only", {"repo": "org/app", "number": 7}),
+    ("weather__get_forecast", "read_only", {"city": "Lisbon"}),
+    ("unknown__tool", "unknown", {"payload": {"nested": [{"deep": "value"}], "n": 3}}),
+]
+
+
+def _body(index: int, session: int) -> bytes:
+    tool, category, arguments = MIX[index % len(MIX)]
+    call = {"tool_name": tool, "classification": category, "arguments": arguments, "session_id": f"s{session}"}
+    return json.dumps(call).encode()
+
+
+def _quantiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    return statistics.median(ordered) * 1000, ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
+
+
+async def _asgi_once(app: Any, body: bytes) -> int:
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+        "path": "/api/proxy/decide", "raw_path": b"/api/proxy/decide", "root_path": "", "query_string": b"",
+        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80),
+    }  # fmt: skip
+    sent = False
+    status = 0
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+
+    await app(scope, receive, send)
+    return status
+
+
+async def bench_in_process(count: int) -> list[tuple[str, float, float, float, int]]:
+    rows = []
+    with tempfile.TemporaryDirectory() as data_dir:
+        app = create_app(data_dir=pathlib.Path(data_dir), require_key=False)
+        bodies = [_body(i, i % 200) for i in range(count)]
+        for i in range(200):  # warm-up
+            await _asgi_once(app, bodies[i])
+        latencies = []
+        started = time.perf_counter()
+        for body in bodies:
+            t0 = time.perf_counter()
+            assert await _asgi_once(app, body) == 200
+            latencies.append(time.perf_counter() - t0)
+        elapsed = time.perf_counter() - started
+        rows.append(("in-process ASGI", *_quantiles(latencies), count / elapsed, 0))
+        transport = httpx2.ASGITransport(app=app)
+        async with PolicyClient(None, base_url="http://127.0.0.1", transport=transport) as client:
+            requests = [DecideRequest.model_validate_json(body) for body in bodies[: count // 4]]
+            latencies = []
+            started = time.perf_counter()
+            for request in requests:
+                t0 = time.perf_counter()
+                await client.decide(request)
+                latencies.append(time.perf_counter() - t0)
+            elapsed = time.perf_counter() - started
+        rows.append(("in-process PolicyClient", *_quantiles(latencies), len(requests) / elapsed, 0))
+        app.close()
+    return rows
+
+
+class _Connection:
+    """One keep-alive HTTP/1.1 connection speaking just enough to post JSON and read the answer."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, key: str) -> None:
+        self.reader, self.writer, self.key = reader, writer, key
+
+    async def post(self, body: bytes) -> int:
+        head = (
+            f"POST /api/proxy/decide HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {self.key}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        self.writer.write(head.encode() + body)
+        status_line = await self.reader.readline()
+        length = 0
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.partition(b":")
+            if name.lower() == b"content-length":
+                length = int(value)
+        await self.reader.readexactly(length)
+        return int(status_line.split()[1])
+
+
+async def _load(port: int, key: str, total: int, sessions: int, rate: float | None) -> tuple[float, float, float, int]:
+    connections = [_Connection(*await asyncio.open_connection("127.0.0.1", port), key) for _ in range(sessions)]
+    latencies: list[float] = []
+    errors = 0
+    per_session = total // sessions
+    started = time.perf_counter()
+
+    async def session(number: int, connection: _Connection) -> None:
+        nonlocal errors
+        interval = sessions / rate if rate else 0.0
+        next_at = started + (number / sessions) * interval
+        for i in range(per_session):
+            if interval:
+                delay = next_at - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                next_at += interval
+            t0 = time.perf_counter()
+            if await connection.post(_body(number * 7 + i, number)) != 200:
+                errors += 1
+            latencies.append(time.perf_counter() - t0)
+
+    await asyncio.gather(*(session(n, c) for n, c in enumerate(connections)))
+    elapsed = time.perf_counter() - started
+    for connection in connections:
+        connection.writer.close()
+    return (*_quantiles(latencies), len(latencies) / elapsed, errors)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def bench_http(total: int, sessions: int, rate: float, workers: int) -> list[tuple[str, float, float, float, int]]:
+    with tempfile.TemporaryDirectory() as data_dir:
+        storage = SQLiteStorage(pathlib.Path(data_dir))
+        issued = issue_key(datetime.datetime.now(datetime.timezone.utc), "bench")
+        storage.add_key(issued.record)
+        storage.close()
+        port = _free_port()
+        command = [sys.executable, "-c", "from inherence_policy_server.cli import main; main()"]
+        command += ["serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", data_dir]
+        command += ["--workers", str(workers)]
+        server = subprocess.Popen(command, stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline or server.poll() is not None:
+                        raise RuntimeError("the server did not start") from None
+                    time.sleep(0.05)
+            asyncio.run(_load(port, issued.secret_key, 2_000, sessions, None))  # warm-up
+            paced = asyncio.run(_load(port, issued.secret_key, total, sessions, rate))
+            saturated = asyncio.run(_load(port, issued.secret_key, total, sessions, None))
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    return [
+        (f"HTTP {workers}w paced {rate:g}/s, {sessions} sessions", *paced),
+        (f"HTTP {workers}w saturated, {sessions} sessions", *saturated),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=20_000, help="requests per HTTP run (default 20000)")
+    parser.add_argument("--sessions", type=int, default=200, help="concurrent sessions (default 200)")
+    parser.add_argument("--rate", type=float, default=1_500, help="offered decisions/s of the paced run")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="server worker counts to run")
+    parser.add_argument("--in-process", type=int, default=10_000, help="calls of the in-process run")
+    args = parser.parse_args()
+    rows = asyncio.run(bench_in_process(args.in_process))
+    for workers in args.workers:
+        rows += bench_http(args.requests, args.sessions, args.rate, workers)
+    print(f"\ninherence-policy-server decide ({os.cpu_count()} CPUs, Python {sys.version.split()[0]})")
+    print(f"{'run':<44}{'p50 ms':>10}{'p99 ms':>10}{'decisions/s':>14}{'non-200':>10}")
+    for name, p50, p99, rate, errors in rows:
+        print(f"{name:<44}{p50:>10.3f}{p99:>10.3f}{rate:>14,.0f}{errors:>10}")
+
+
+if __name__ == "__main__":
+    main()
