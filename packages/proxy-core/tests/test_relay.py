@@ -126,7 +126,7 @@ async def test_malformed_json_gets_an_error_and_the_session_goes_on(kit) -> None
             await to_gateway_send.send(b'{"jsonrpc": "2.0", "id": 2, "method": "ping"}\n')
             second = json.loads(await from_gateway_receive.receive())
             await to_gateway_send.aclose()
-        await from_gateway_receive.aclose()
-        await from_gateway_send.aclose()
+        for stream in (from_gateway_receive, from_gateway_send, to_gateway_receive):
+            await stream.aclose()
     assert first["error"]["code"] == -32700
     assert second == {"jsonrpc": "2.0", "id": 2, "result": {}}
