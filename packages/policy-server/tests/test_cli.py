@@ -36,7 +36,9 @@ def test_keys_create_list_revoke(runner, tmp_path) -> None:
     assert key_id in listed.output
     assert "ci" in listed.output
     assert key not in listed.output
-    assert key.split("_")[2] not in listed.output
+    shown_prefix = listed.output.split(key_id, 1)[1].split()[0].removesuffix("...")
+    assert key.startswith(shown_prefix)
+    assert key[len(shown_prefix) :] not in listed.output
 
     revoked = runner.invoke(main, ["keys", "revoke", "--data-dir", data_dir, key_id], catch_exceptions=False)
     assert revoked.exit_code == 0

@@ -150,11 +150,11 @@ def keys_list(data_dir: pathlib.Path) -> None:
     if not records:
         click.echo("no API keys")
         return
-    click.echo(f"{'ID':<14}{'PREFIX':<24}{'CREATED':<22}{'REVOKED':<22}LABEL")
+    click.echo(f"{'ID':<14}{'PREFIX':<27}{'CREATED':<22}{'REVOKED':<22}LABEL")
     for record in records:
         created = record.created_at.strftime("%Y-%m-%d %H:%M:%S")
         revoked = record.revoked_at.strftime("%Y-%m-%d %H:%M:%S") if record.revoked_at else "-"
-        click.echo(f"{record.key_id:<14}{record.prefix + '...':<24}{created:<22}{revoked:<22}{record.label}")
+        click.echo(f"{record.key_id:<14}{record.prefix + '...':<27}{created:<22}{revoked:<22}{record.label}")
 
 
 @keys.command("revoke")
