@@ -52,6 +52,14 @@ async def test_a_retry_with_the_same_request_id_gets_the_same_decision(local_cli
     assert len(local_app.storage.recent_decisions()) == 1
 
 
+async def test_a_reused_request_id_with_another_call_is_decided_afresh(local_client) -> None:
+    allowed = (await local_client.post(DECIDE, json={**_call(command="ls"), "request_id": "r-2"})).json()
+    other = (await local_client.post(DECIDE, json={**_call(command="DENYME"), "request_id": "r-2"})).json()
+    assert allowed["decision"] == "allow"
+    assert other["decision"] == "deny"
+    assert other["receipt_id"] != allowed["receipt_id"]
+
+
 @pytest.mark.parametrize(
     ("body", "status"),
     [

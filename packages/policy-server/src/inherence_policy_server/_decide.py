@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import datetime
+import hashlib
 import itertools
 import logging
 import secrets
@@ -64,7 +65,7 @@ class DecisionService:
         self._ledger = ledger
         self._log = log
         self._clock = clock
-        self._answers: collections.OrderedDict[tuple[str | None, str], bytes] = collections.OrderedDict()
+        self._answers: collections.OrderedDict[tuple[str | None, str, bytes], bytes] = collections.OrderedDict()
         self._answers_lock = threading.Lock()
         # A random prefix per service keeps ids unique across processes without a syscall per call.
         self._id_prefix = secrets.token_hex(7)
@@ -79,16 +80,19 @@ class DecisionService:
             return _problem(422 if "json_invalid" not in kinds else 400, "INVALID_REQUEST", ", ".join(kinds)[:200])
         except (ValueError, RecursionError):
             return _problem(400, "INVALID_REQUEST", "the body is not a JSON object")
+        # A retry repeats the whole body; a reused id with another call is a new call, not a replay.
+        replay_key = None
         if request.request_id is not None:
+            replay_key = (key_id, request.request_id, hashlib.blake2b(body, digest_size=16).digest())
             with self._answers_lock:
-                answered = self._answers.get((key_id, request.request_id))
+                answered = self._answers.get(replay_key)
             if answered is not None:
                 return 200, answered
         decision = self.decide(request, key_id)
         answer = decision.model_dump_json(exclude_none=True).encode()
-        if request.request_id is not None:
+        if replay_key is not None:
             with self._answers_lock:
-                self._answers[(key_id, request.request_id)] = answer
+                self._answers[replay_key] = answer
                 while len(self._answers) > _IDEMPOTENT_ANSWERS:
                     self._answers.popitem(last=False)
         return 200, answer
