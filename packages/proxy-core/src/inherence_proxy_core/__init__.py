@@ -21,13 +21,31 @@ from inherence_proxy_core._errors import (
 from inherence_proxy_core._fingerprint import tool_fingerprint
 from inherence_proxy_core._gate import Policy
 from inherence_proxy_core._gateway import Gateway, GatewayStatus, UpstreamStatus
+from inherence_proxy_core._lock import ClientLock, lock_holder
 from inherence_proxy_core._names import exposed_name, exposed_names
+from inherence_proxy_core._proc_errors import (
+    ClientLockError,
+    ClientLockHeld,
+    ProcessError,
+    ProcessUsageError,
+    RegistryError,
+    UpstreamCommandNotFound,
+    UpstreamSpawnError,
+)
+from inherence_proxy_core._proc_files import DEFAULT_CLIENT
+from inherence_proxy_core._proc_registry import ProcessRegistry
+from inherence_proxy_core._process import UpstreamProcess, spawn_upstream, terminate_all
+from inherence_proxy_core._reap import ReapAction, ReapKind, reap
 
 __all__ = [
+    "DEFAULT_CLIENT",
     "CachedClassification",
     "Catalog",
     "Channel",
     "ClassificationCache",
+    "ClientLock",
+    "ClientLockError",
+    "ClientLockHeld",
     "Gateway",
     "GatewayError",
     "GatewaySettings",
@@ -36,16 +54,29 @@ __all__ = [
     "LineChannel",
     "Malformed",
     "Policy",
+    "ProcessError",
+    "ProcessRegistry",
+    "ProcessUsageError",
+    "ReapAction",
+    "ReapKind",
+    "RegistryError",
     "RugPull",
     "SdkChannel",
     "ToolRoute",
     "UpstreamClosed",
+    "UpstreamCommandNotFound",
     "UpstreamConfig",
     "UpstreamError",
+    "UpstreamProcess",
+    "UpstreamSpawnError",
     "UpstreamStartError",
     "UpstreamStatus",
     "__version__",
     "exposed_name",
     "exposed_names",
+    "lock_holder",
+    "reap",
+    "spawn_upstream",
+    "terminate_all",
     "tool_fingerprint",
 ]

@@ -1,13 +1,22 @@
-"""Errors raised by the gateway engine.
+"""Errors raised by inherence-proxy-core: one tree, rooted at `GatewayError`.
 
-    GatewayError                 root: catch this to handle every failure of this package
-    ├── GatewayUsageError        the caller's mistake (a bad upstream config); also a ValueError
-    └── UpstreamError            an upstream could not be reached or stopped answering
-        ├── UpstreamStartError   starting or initializing an upstream failed (reason in `detail`)
-        └── UpstreamClosed       the upstream's connection ended while a request waited on it
+    GatewayError                      root: catch this to handle every failure of this package
+    ├── GatewayUsageError             a caller mistake (bad upstream config, bad settings); also a ValueError
+    │   └── ProcessUsageError         a bad client name or an empty argv (also a ProcessError)
+    ├── UpstreamError                 an upstream could not be reached or stopped answering
+    │   ├── UpstreamStartError        starting or initializing an upstream failed (reason in `detail`)
+    │   └── UpstreamClosed            the upstream's connection ended while a request waited on it
+    └── ProcessError                  the process discipline (`_proc_errors.py`)
+        ├── ProcessUsageError         (see above)
+        ├── UpstreamSpawnError        an upstream process could not be started
+        │   └── UpstreamCommandNotFound   its command is not on the upstream's PATH
+        ├── ClientLockError           the per-client lock could not be taken
+        │   └── ClientLockHeld        another live proxy serves that client
+        └── RegistryError             a state file of upstream process groups is in use or unusable
 
-Policy failures are not raised from here: a call that gets no decision is answered to the
-client as a `POLICY_GATE_UNREACHABLE` tool error, never surfaced as an exception.
+Context travels as keyword attributes (`upstream`, `detail`, `client`, `path`, ...), never only
+inside the message. Policy failures are not raised from here: a call that gets no decision is
+answered to the client as a `POLICY_GATE_UNREACHABLE` tool error, never surfaced as an exception.
 """
 
 from __future__ import annotations

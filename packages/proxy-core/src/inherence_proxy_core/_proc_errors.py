@@ -1,8 +1,11 @@
 """Errors of the process discipline: upstream processes, the per-client lock, the state files.
 
+`ProcessError` is a `GatewayError` (the package root, drawn in `_errors.py`), and
+`ProcessUsageError` is also a `GatewayUsageError`, so one `except` covers the whole package.
+
 ```
 ProcessError                      every error raised by the process discipline
-├── ProcessUsageError             a caller mistake (also a ValueError): bad client name, empty argv
+├── ProcessUsageError             a caller mistake (also GatewayUsageError, ValueError): bad client name, empty argv
 ├── UpstreamSpawnError            the upstream could not be started
 │   └── UpstreamCommandNotFound   its command is not on the upstream's PATH
 ├── ClientLockError               the per-client lock could not be taken
@@ -18,6 +21,8 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
+from inherence_proxy_core._errors import GatewayError, GatewayUsageError
+
 __all__ = [
     "ClientLockError",
     "ClientLockHeld",
@@ -29,11 +34,11 @@ __all__ = [
 ]
 
 
-class ProcessError(Exception):
+class ProcessError(GatewayError):
     """Root of the errors raised by the process discipline."""
 
 
-class ProcessUsageError(ProcessError, ValueError):
+class ProcessUsageError(ProcessError, GatewayUsageError):
     """The caller passed something that can never work (an empty argv, an unsafe client name)."""
 
 

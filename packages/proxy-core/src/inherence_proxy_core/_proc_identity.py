@@ -17,7 +17,7 @@ import signal
 import sys
 from dataclasses import dataclass
 
-import psutil  # type: ignore[import-untyped]
+import psutil
 
 __all__ = [
     "BOOT_TIME_TOLERANCE",
