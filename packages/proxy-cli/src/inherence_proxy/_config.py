@@ -5,15 +5,20 @@ A file written by 0.1.x loads unchanged; keys this version does not know are kep
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import pathlib
+import tempfile
 from collections.abc import Mapping
 from typing import Any
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-__all__ = ["ConfigFileError", "MigratedClient", "ProxyConfig", "UpstreamEntry", "load_config"]
+from inherence_proxy_core import UpstreamConfig
+
+__all__ = ["ConfigFileError", "MigratedClient", "ProxyConfig", "UpstreamEntry", "load_config", "save_config"]
 
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
 
@@ -49,6 +54,23 @@ class UpstreamEntry(_Entry):
         if self.transport != "stdio" and not self.url:
             raise ValueError(f"upstream {self.name!r} uses {self.transport} but has no url")
         return self
+
+    def to_gateway(self) -> UpstreamConfig:
+        """The engine's view of this upstream; raises `GatewayUsageError` for one it cannot run."""
+        transport = _TRANSPORTS.get(self.transport.lower(), self.transport)
+        return UpstreamConfig(
+            name=self.name,
+            command=tuple(self.command),
+            env=self.env,
+            cwd=self.cwd,
+            transport=transport,  # type: ignore[arg-type]  # an unknown one is refused by UpstreamConfig
+            url=self.url,
+            headers=self.headers,
+        )
+
+
+# Spellings clients use for streamable HTTP, all meaning the engine's "http".
+_TRANSPORTS = {"streamable-http": "http", "streamable_http": "http", "streamablehttp": "http", "http": "http"}
 
 
 class MigratedClient(_Entry):
@@ -124,3 +146,21 @@ def _first_problem(exc: pydantic.ValidationError) -> str:
     where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in first["loc"]).lstrip(".")
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     return f"field {where or '(top level)'}: {first['msg']}{more}"
+
+
+def save_config(path: pathlib.Path, config: ProxyConfig) -> None:
+    """Write config.json atomically (temp file in the same folder, fsync, rename), mode 0600: it holds the key."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            if hasattr(os, "fchmod"):
+                os.fchmod(handle.fileno(), 0o600)
+            handle.write(config.to_json())
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise

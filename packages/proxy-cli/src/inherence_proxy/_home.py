@@ -38,6 +38,21 @@ class ProxyHome:
         return self.root / "proxy.log"
 
     @property
+    def policy_data_dir(self) -> pathlib.Path:
+        """State of the embedded policy server (SQLite): velocity windows, sessions, decision log."""
+        return self.root / "policy"
+
+    @property
+    def rules_path(self) -> pathlib.Path:
+        """Optional rules config (TOML) of the embedded policy server; its defaults apply without it."""
+        return self.root / "rules.toml"
+
+    @property
+    def discovery_path(self) -> pathlib.Path:
+        """What the last discovery found per upstream, for `status`."""
+        return self.root / "discovery.json"
+
+    @property
     def backups_dir(self) -> pathlib.Path:
         return self.root / "backups"
 

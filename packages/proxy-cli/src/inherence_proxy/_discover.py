@@ -1,0 +1,135 @@
+"""`init`'s discovery: start every upstream at once, list and classify its tools, show progress.
+
+The engine does the work (its gateway starts upstreams in parallel and classifies each one's
+tools through the policy as they come up, filling classifications.json); this module watches
+its status, draws one live progress line when stdout is a terminal, and records the result in
+discovery.json for `status`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import time
+from collections.abc import Callable, Mapping, Sequence
+
+import anyio
+import click
+
+from inherence_policy_client import PolicyClient
+from inherence_proxy._discovery import load_discovery, record_gateway_status
+from inherence_proxy._home import ProxyHome
+from inherence_proxy_core import Gateway, GatewaySettings, GatewayStatus, UpstreamConfig
+
+__all__ = ["DISCOVERY_SECONDS", "Discovery", "ProgressLine", "discover"]
+
+DISCOVERY_SECONDS = 45.0
+_POLL = 0.1
+_SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+
+
+def _utc_now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+class ProgressLine:
+    """One line redrawn in place on a terminal; silent when `live` is False (pipes, CI logs)."""
+
+    def __init__(self, total: int, *, live: bool) -> None:
+        self._total = total
+        self._live = live
+        self._frame = 0
+        self._started = time.monotonic()
+
+    def update(self, status: GatewayStatus) -> None:
+        if not self._live:
+            return
+        pending = [u.name for u in status.upstreams if u.state in ("starting",)]
+        done = self._total - len(pending)
+        self._frame = (self._frame + 1) % len(_SPINNER)
+        waiting = f" - waiting for {', '.join(pending[:3])}{'…' if len(pending) > 3 else ''}" if pending else ""
+        elapsed = time.monotonic() - self._started
+        line = f"{_SPINNER[self._frame]} discovering tools: {done}/{self._total} upstreams{waiting} ({elapsed:.0f}s)"
+        click.echo(f"\r\x1b[K{line}", nl=False)
+
+    def finish(self) -> None:
+        if self._live:
+            click.echo("\r\x1b[K", nl=False)
+
+
+async def _watch(
+    upstreams: Sequence[UpstreamConfig],
+    policy: PolicyClient,
+    home: ProxyHome,
+    environ: Mapping[str, str],
+    progress: Callable[[GatewayStatus], None],
+    deadline: float,
+) -> Discovery:
+    settings = GatewaySettings(initialize_timeout=min(30.0, deadline), list_timeout=min(30.0, deadline))
+    gateway = Gateway(upstreams, policy=policy, home=home.root, settings=settings, environ=dict(environ))
+    finished = anyio.Event()
+
+    async def wait() -> None:
+        await gateway.wait_ready(deadline)
+        finished.set()
+
+    async with gateway, anyio.create_task_group() as tasks:
+        tasks.start_soon(wait)
+        while not finished.is_set():
+            progress(gateway.status())
+            with anyio.move_on_after(_POLL):
+                await finished.wait()
+        # Classification runs as each upstream comes up; give the last one a moment to land.
+        await _settle(gateway)
+        found = Discovery(gateway.status(), _categories(gateway))
+    return found
+
+
+async def _settle(gateway: Gateway) -> None:
+    with anyio.move_on_after(2.0):
+        while True:
+            status = gateway.status().upstreams
+            if not any(u.state == "ready" and u.tool_count and not _classified(gateway, u.name) for u in status):
+                return
+            await anyio.sleep(_POLL)
+
+
+def _classified(gateway: Gateway, upstream: str) -> bool:
+    return any(route.upstream == upstream for route in gateway.catalog.tool_routes.values())
+
+
+def _categories(gateway: Gateway) -> dict[str, dict[str, str]]:
+    found: dict[str, dict[str, str]] = {}
+    for route in gateway.catalog.tool_routes.values():
+        found.setdefault(route.upstream, {})[route.name] = route.category
+    return found
+
+
+@dataclasses.dataclass(frozen=True)
+class Discovery:
+    """The gateway's status at the end, and each ready upstream's tools with their categories."""
+
+    status: GatewayStatus
+    categories: dict[str, dict[str, str]]
+
+
+async def discover(
+    upstreams: Sequence[UpstreamConfig],
+    policy: PolicyClient,
+    home: ProxyHome,
+    environ: Mapping[str, str],
+    *,
+    live: bool,
+    deadline: float = DISCOVERY_SECONDS,
+) -> Discovery:
+    """Discover every upstream in parallel; record the outcome in discovery.json and return it."""
+    line = ProgressLine(len(upstreams), live=live)
+    try:
+        found = await _watch(upstreams, policy, home, environ, line.update, deadline)
+    finally:
+        line.finish()
+    previous = load_discovery(home.discovery_path)
+    await anyio.to_thread.run_sync(
+        lambda: record_gateway_status(home.discovery_path, found.status, previous, now=_utc_now)
+    )
+    return found

@@ -1,0 +1,94 @@
+"""The policy service a command talks to: hosted (or self-hosted) with a key, or embedded without one.
+
+Embedded means the inherence-policy-server app mounted in this process through an ASGI
+transport: no daemon, no port, no network, state in `<home>/policy`. It is what a user gets
+with no API key, and what `demo` uses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+from collections.abc import AsyncIterator, Mapping
+
+import anyio
+import httpx2
+
+from inherence_policy_client import DEFAULT_BASE_URL, PolicyClient, PolicyError, PolicyUnreachable
+from inherence_policy_server import create_app, load_rules_config
+from inherence_proxy import __version__
+from inherence_proxy._config import ProxyConfig
+from inherence_proxy._home import ProxyHome
+
+__all__ = ["EMBEDDED_BASE_URL", "PolicyHealth", "PolicyTarget", "open_policy", "probe_health"]
+
+EMBEDDED_BASE_URL = "http://127.0.0.1"
+USER_AGENT = f"inherence-proxy/{__version__}"
+
+
+@dataclasses.dataclass(frozen=True)
+class PolicyTarget:
+    """Where decisions come from. `api_key` None means the embedded policy server."""
+
+    api_key: str | None
+    endpoint: str
+
+    @classmethod
+    def of(cls, config: ProxyConfig, environ: Mapping[str, str]) -> PolicyTarget:
+        key = config.effective_api_key(environ)
+        if key is None:
+            return cls(api_key=None, endpoint="embedded")
+        return cls(api_key=key, endpoint=config.effective_endpoint(environ) or DEFAULT_BASE_URL)
+
+    @property
+    def embedded(self) -> bool:
+        return self.api_key is None
+
+    def describe(self) -> str:
+        return "embedded local policy (in-process, no network)" if self.embedded else self.endpoint
+
+
+@contextlib.asynccontextmanager
+async def open_policy(target: PolicyTarget, home: ProxyHome) -> AsyncIterator[PolicyClient]:
+    """A `PolicyClient` for `target`, closed (and the embedded server's log flushed) on exit."""
+    if not target.embedded:
+        async with PolicyClient(target.api_key, base_url=target.endpoint, user_agent=USER_AGENT) as client:
+            yield client
+        return
+    home.ensure()
+    rules = load_rules_config(home.rules_path) if home.rules_path.is_file() else None
+    app = create_app(data_dir=home.policy_data_dir, config=rules, require_key=False)
+    try:
+        transport = httpx2.ASGITransport(app=app)
+        async with PolicyClient(None, base_url=EMBEDDED_BASE_URL, transport=transport, user_agent=USER_AGENT) as client:
+            yield client
+    finally:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(app.close)
+
+
+@dataclasses.dataclass(frozen=True)
+class PolicyHealth:
+    """What `status` says of the policy service: `ok`, how long the probe took, and why not."""
+
+    ok: bool
+    latency_ms: float | None
+    detail: str
+
+
+async def probe_health(client: PolicyClient, *, embedded: bool) -> PolicyHealth:
+    """Verify the key (the hosted service has no health route) or ask the local server's health."""
+    started = time.perf_counter()
+    try:
+        if embedded:
+            health = await client.health()
+            detail = f"ok (inherence-policy-server {health.version or '?'})"
+        else:
+            await client.verify_key()
+            detail = "ok (key accepted)"
+    except PolicyUnreachable as exc:
+        return PolicyHealth(False, None, f"unreachable: {exc}")
+    except PolicyError as exc:
+        return PolicyHealth(False, None, str(exc))
+    return PolicyHealth(True, round((time.perf_counter() - started) * 1000, 1), detail)

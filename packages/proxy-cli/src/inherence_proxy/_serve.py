@@ -1,0 +1,164 @@
+"""`serve`: what an MCP client launches. One proxy per client, gating that client's upstreams.
+
+Order matters: the per-client lock first (a second proxy for the client stops here, before it
+starts anything), then the state file of upstream process groups (so `reap` can end them if this
+process is killed), then the policy, then the gateway. stdout carries nothing but protocol:
+everything else goes to proxy.log.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import logging
+import os
+import platform
+import signal
+import sys
+from collections.abc import Mapping
+
+import anyio
+import anyio.abc
+
+from inherence_policy_client import Heartbeat, PolicyClient, PolicyError
+from inherence_proxy import __version__
+from inherence_proxy._config import ProxyConfig
+from inherence_proxy._discovery import load_discovery, record_gateway_status
+from inherence_proxy._home import ProxyHome
+from inherence_proxy._output import masked_key
+from inherence_proxy._policy import PolicyTarget, open_policy
+from inherence_proxy_core import Gateway, GatewaySettings, UpstreamConfig
+from inherence_proxy_core._lock import ClientLock
+from inherence_proxy_core._proc_files import DEFAULT_CLIENT
+from inherence_proxy_core._proc_registry import ProcessRegistry
+
+__all__ = ["HEARTBEAT_SECONDS", "ServeOptions", "lock_client", "run_serve"]
+
+logger = logging.getLogger("inherence_proxy.serve")
+HEARTBEAT_SECONDS = 60.0
+
+
+def _utc_now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def lock_client(client: str | None) -> str:
+    """The lock name of a client; `serve` without one (how 0.1.x wrapped configs start it) is `default`."""
+    return client or DEFAULT_CLIENT
+
+
+@dataclasses.dataclass(frozen=True)
+class ServeOptions:
+    home: ProxyHome
+    config: ProxyConfig
+    client: str | None
+    environ: Mapping[str, str]
+    http: tuple[str, int] | None = None
+    settings: GatewaySettings = dataclasses.field(default_factory=GatewaySettings)
+
+
+def run_serve(options: ServeOptions) -> None:
+    """Serve until the client goes away or a signal asks to stop. Raises library errors untranslated."""
+    upstreams = [entry.to_gateway() for entry in options.config.upstreams_for(options.client)]
+    target = PolicyTarget.of(options.config, options.environ)
+    options.home.ensure()
+    name = lock_client(options.client)
+    with ClientLock(options.home.root, name):
+        registry = ProcessRegistry(options.home.root, name)
+        ended = registry.open()
+        try:
+            if ended:
+                logger.info("ended %d upstream process groups left by a previous proxy of %s", len(ended), name)
+            logger.info(
+                "serving client %s: %d upstreams, policy %s, key %s",
+                name,
+                len(upstreams),
+                target.describe(),
+                masked_key(target.api_key) if target.api_key else "none",
+            )
+            if target.embedded:
+                logger.info("no API key configured: decisions come from the embedded policy server in this process")
+            anyio.run(_serve, options, upstreams, target, registry)
+        finally:
+            registry.close()
+    logger.info("proxy for %s stopped", name)
+
+
+async def _serve(
+    options: ServeOptions, upstreams: list[UpstreamConfig], target: PolicyTarget, registry: ProcessRegistry
+) -> None:
+    async with open_policy(target, options.home) as policy:
+        gateway = Gateway(
+            upstreams,
+            policy=policy,
+            home=options.home.root,
+            settings=options.settings,
+            environ=dict(options.environ),
+            client=options.client,
+            registry=registry,
+        )
+        async with gateway, anyio.create_task_group() as tasks:
+            tasks.start_soon(_stop_on_signal, tasks.cancel_scope)
+            tasks.start_soon(_report_when_ready, gateway, options, policy, target)
+            if options.http is not None:
+                from inherence_proxy._http_front import serve_http
+
+                logger.info("listening for MCP over streamable HTTP on http://%s:%d/mcp", *options.http)
+                await serve_http(gateway, *options.http)
+            else:
+                await gateway.serve_stdio()
+            tasks.cancel_scope.cancel()
+        _write_discovery(gateway, options)
+
+
+async def _stop_on_signal(scope: anyio.CancelScope) -> None:
+    if sys.platform == "win32":
+        return
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+        async for received in signals:
+            logger.info("stopping on signal %s", signal.Signals(received).name)
+            scope.cancel()
+            return
+
+
+async def _report_when_ready(
+    gateway: Gateway, options: ServeOptions, policy: PolicyClient, target: PolicyTarget
+) -> None:
+    ready = await gateway.wait_ready(options.settings.ready_wait)
+    status = gateway.status()
+    for upstream in status.upstreams:
+        logger.info("upstream %s: %s, %d tools%s", upstream.name, upstream.state, upstream.tool_count,
+                    f" ({upstream.reason})" if upstream.reason else "")  # fmt: skip
+    if not ready:
+        logger.warning("not every upstream is ready; the others are served meanwhile and retried")
+    await anyio.to_thread.run_sync(_write_discovery, gateway, options)
+    while True:
+        if not target.embedded:
+            await _heartbeat(gateway, options, policy)
+        await anyio.sleep(HEARTBEAT_SECONDS)
+        await anyio.to_thread.run_sync(_write_discovery, gateway, options)
+
+
+async def _heartbeat(gateway: Gateway, options: ServeOptions, policy: PolicyClient) -> None:
+    status = gateway.status()
+    beat = Heartbeat(
+        proxy_version=__version__,
+        upstream_count=len(status.upstreams),
+        tool_count=status.tool_count,
+        classification_cache_size=status.classification_cache_size,
+        client_type=options.client,
+        platform=f"{platform.system().lower()}-{platform.machine().lower()}",
+    )
+    try:
+        await policy.heartbeat(beat)
+    except PolicyError as exc:
+        # A heartbeat that fails never affects serving.
+        logger.debug("heartbeat failed: %s", exc)
+
+
+def _write_discovery(gateway: Gateway, options: ServeOptions) -> None:
+    path = options.home.discovery_path
+    try:
+        record_gateway_status(path, gateway.status(), load_discovery(path), now=_utc_now)
+    except OSError as exc:
+        logger.warning("cannot write %s: %s", path, os.strerror(exc.errno) if exc.errno else exc)
