@@ -115,10 +115,11 @@ def _group(chosen: list[Readable]) -> list[ClientServers]:
 )
 @click.option("-y", "--yes", is_flag=True, help="Ask nothing: no key means the embedded policy; all clients found.")
 @click.option("--dry-run", is_flag=True, help="Show the diff of every file that would change; change none.")
+@click.option("--no-discovery", is_flag=True, help="Do not start the upstreams to list and classify their tools now.")
 @verbose_option
 @pass_environment
 def init(env: Environment, api_key: str | None, endpoint: str | None, local: bool, client_choice: str | None,
-         config_path: pathlib.Path | None, yes: bool, dry_run: bool) -> None:  # fmt: skip
+         config_path: pathlib.Path | None, yes: bool, dry_run: bool, no_discovery: bool) -> None:  # fmt: skip
     """Put your MCP clients behind the proxy: back up and rewrite their configs.
 
     Each client's config then starts `inherence-proxy serve <client>` (by absolute path),
@@ -171,7 +172,7 @@ def init(env: Environment, api_key: str | None, endpoint: str | None, local: boo
     env.home.ensure()
     save_config(env.home.config_path, updated)
     wrapped = [(adapter, adapter.wrap(location, proxy)) for (adapter, location), _servers in chosen]
-    print_summary(env, updated, target, migration.upstreams_of, wrapped)
+    print_summary(env, updated, target, migration.upstreams_of, wrapped, discovery=not no_discovery)
 
 
 def _show_dry_run(env: Environment, before: ProxyConfig, after: ProxyConfig, chosen: list[Readable],

@@ -172,7 +172,7 @@ async def _session(workdir: pathlib.Path, report: Callable[[DemoOutcome], None])
         gateway_outbox, from_gateway = anyio.create_memory_object_stream[dict[str, Any]](16)
         client = _DemoClient(to_gateway, from_gateway)
         outcomes: list[DemoOutcome] = []
-        async with anyio.create_task_group() as tasks:
+        async with to_gateway, gateway_inbox, gateway_outbox, from_gateway, anyio.create_task_group() as tasks:
             tasks.start_soon(gateway.serve, _MemoryChannel(gateway_inbox, gateway_outbox))
             await client.request(
                 "initialize",

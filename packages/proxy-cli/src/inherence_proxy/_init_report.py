@@ -46,10 +46,12 @@ def print_summary(
     target: PolicyTarget,
     upstreams_of: Mapping[str, list[str]],
     wrapped: Sequence[tuple[ClientAdapter, WrapResult]],
+    *,
+    discovery: bool = True,
 ) -> None:
     """Discover the upstreams of the wrapped clients, then print the two tables and the next step."""
     names = sorted({name for names in upstreams_of.values() for name in names})
-    found = anyio.run(_discover, env, config, target, names) if names else None
+    found = anyio.run(_discover, env, config, target, names) if names and discovery else None
     rows = [
         [adapter.title, str(result.path), str(len(result.servers)),
          result.backup.name if result.backup else "(already wrapped)"]

@@ -8,8 +8,10 @@ the engine; this file adds nothing that could hold them.
 
 from __future__ import annotations
 
+import io
 import logging
 import logging.handlers
+import os
 import pathlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -45,18 +47,30 @@ class KeyScrubber(logging.Filter):
         return True
 
 
+class _PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """Every file it opens, the first and each after a rotation, is readable by this user only."""
+
+    def _open(self) -> io.TextIOWrapper:
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        return io.TextIOWrapper(io.BufferedWriter(io.FileIO(fd, "a")), encoding=self.encoding, errors=self.errors)
+
+
 @contextmanager
 def proxy_log(path: pathlib.Path, *, secret: str | None, verbose: bool) -> Iterator[logging.Handler]:
     """Send every log record of this process to `path` while the block runs; detach it afterwards."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    handler = logging.handlers.RotatingFileHandler(
+    handler = _PrivateRotatingFileHandler(
         path, maxBytes=LOG_MAX_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8", delay=True
     )
     handler.setFormatter(logging.Formatter(_FORMAT))
-    handler.addFilter(KeyScrubber(secret))
     root = logging.getLogger()
-    previous_level = root.level
     root.addHandler(handler)
+    # Scrub on every handler (the -v one on stderr too), not only on ours.
+    scrubber = KeyScrubber(secret)
+    scrubbed = list(root.handlers)
+    for each in scrubbed:
+        each.addFilter(scrubber)
+    previous_level = root.level
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     # The HTTP stack logs each request line at INFO; that is noise in a file read by people.
     quiet = [logging.getLogger(name) for name in ("httpx2", "httpcore", "httpcore2", "mcp", "uvicorn.access")]
@@ -66,6 +80,8 @@ def proxy_log(path: pathlib.Path, *, secret: str | None, verbose: bool) -> Itera
     try:
         yield handler
     finally:
+        for each in scrubbed:
+            each.removeFilter(scrubber)
         root.removeHandler(handler)
         root.setLevel(previous_level)
         for logger, level in zip(quiet, quiet_levels, strict=True):

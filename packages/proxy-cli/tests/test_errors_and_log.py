@@ -1,0 +1,70 @@
+import logging
+import pathlib
+
+import pytest
+
+from inherence_client_adapters import MalformedConfigError, PoisonedBackupError, RestoreWouldLoseChangesError
+from inherence_policy_client import PolicyAuthError, PolicyUnreachable, PolicyUsageError
+from inherence_proxy._config import ConfigFileError
+from inherence_proxy._errors import CommandError, ExitCode, translate
+from inherence_proxy._logging import LOG_BACKUPS, LOG_MAX_BYTES, proxy_log
+from inherence_proxy._output import masked_key
+from inherence_proxy_core import GatewayUsageError, UpstreamStartError
+from inherence_proxy_core._proc_errors import ClientLockHeld
+
+HERE = pathlib.Path("/x/mcp.json")
+KEY = "inh_live_0a1b2c3d4e5f60718293a4b5c6d7e8f9"
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (ClientLockHeld(client="cursor", path="/h/proxy-cursor.pid", holder_pid=12), ExitCode.ALREADY_RUNNING),
+        (RestoreWouldLoseChangesError(path=HERE, lost=["server 'x'"]), ExitCode.UNSAFE),
+        (PoisonedBackupError("lost", path=HERE, backup=None), ExitCode.UNSAFE),
+        (MalformedConfigError("bad", path=HERE, line=1, column=2), ExitCode.CONFIG),
+        (ConfigFileError(HERE, "is not valid JSON"), ExitCode.CONFIG),
+        (
+            PolicyAuthError("the API key was refused", endpoint="/api/proxy/auth/verify", status=401),
+            ExitCode.POLICY_AUTH,
+        ),
+        (PolicyUnreachable("cannot connect", endpoint="/api/proxy/auth/verify"), ExitCode.POLICY_UNREACHABLE),
+        (PolicyUsageError("bad url"), ExitCode.CONFIG),
+        (GatewayUsageError("two upstreams are named 'a'"), ExitCode.CONFIG),
+        (UpstreamStartError("no", upstream="a"), ExitCode.FAILURE),
+        (PermissionError(13, "Permission denied", "/x"), ExitCode.FAILURE),
+    ],
+)
+def test_each_library_error_has_its_exit_code(error: Exception, code: ExitCode) -> None:
+    translated = translate(error)
+    assert isinstance(translated, CommandError)
+    assert translated.exit_code == code
+    assert "\n" not in translated.message
+
+
+def test_an_unknown_error_is_not_translated() -> None:
+    assert translate(ZeroDivisionError()) is None
+
+
+def test_the_key_is_shown_only_by_its_last_four() -> None:
+    assert masked_key(KEY) == "inh_…e8f9"
+    assert masked_key("short") == "inh_…"
+    assert "embedded" in masked_key(None)
+
+
+def test_the_log_never_holds_the_key_and_rotates(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "proxy.log"
+    with proxy_log(path, secret=KEY, verbose=False) as handler:
+        logging.getLogger("anything").warning("sent %s to the gate", KEY)
+        try:
+            raise ValueError(f"bad key {KEY}")
+        except ValueError:
+            logging.getLogger("anything").exception("failed")
+        assert isinstance(handler, logging.handlers.RotatingFileHandler)
+        assert (handler.maxBytes, handler.backupCount) == (LOG_MAX_BYTES, LOG_BACKUPS)
+    text = path.read_text()
+    assert KEY not in text
+    assert "sent inh_…e8f9 to the gate" in text
+    assert "bad key inh_…e8f9" in text
+    assert path.stat().st_mode & 0o077 == 0
+    assert handler not in logging.getLogger().handlers

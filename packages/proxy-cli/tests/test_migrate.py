@@ -1,0 +1,72 @@
+import pathlib
+
+from inherence_client_adapters import ServerEntry
+from inherence_proxy._config import ProxyConfig
+from inherence_proxy._discovery import load_discovery, record_gateway_status
+from inherence_proxy._http_front import parse_listen_address
+from inherence_proxy._migrate import ClientServers, forget_clients, migrate, upstream_name
+from inherence_proxy_core import GatewayStatus, UpstreamStatus
+
+
+def _server(name: str, client: str, command: str = "cmd", **extra) -> ServerEntry:
+    return ServerEntry(name=name, transport="stdio", client=client, scope="user", source=pathlib.Path(f"/{client}"),
+                       command=command, **extra)  # fmt: skip
+
+
+def test_upstream_names_are_safe_for_the_engine() -> None:
+    assert upstream_name("my server (dev)") == "my-server-dev"
+    assert upstream_name("a__b") == "a_b"
+    assert upstream_name("ü") == "server"
+    assert len(upstream_name("x" * 100)) == 64
+
+
+def test_disabled_servers_are_noted_and_not_served() -> None:
+    chosen = [ClientServers("cursor", ("/c",), (_server("on", "cursor"), _server("off", "cursor", disabled=True)))]
+    migration = migrate(ProxyConfig(), chosen, now="t")
+    assert migration.upstreams_of == {"cursor": ["on"]}
+    assert migration.notes == ["cursor: off is disabled in the client; not served"]
+
+
+def test_a_name_taken_by_another_clients_different_server_gets_the_client_appended() -> None:
+    config = ProxyConfig.model_validate(
+        {"upstreams": [{"name": "git", "command": ["old"]}],
+         "migrated_clients": [{"name": "claude_desktop", "config_path": "/d", "upstream_names": ["git"]}]}
+    )  # fmt: skip
+    migration = migrate(config, [ClientServers("cursor", ("/c",), (_server("git", "cursor", "new"),))], now="t")
+    assert migration.upstreams_of == {"cursor": ["git-cursor"]}
+    assert [u.name for u in migration.config.upstreams] == ["git", "git-cursor"]
+    assert [c.name for c in migration.config.migrated_clients] == ["claude_desktop", "cursor"]
+    assert forget_clients(migration.config, ["claude-desktop"]).upstreams == [migration.config.upstreams[1]]
+
+
+def test_init_of_a_0_1_x_client_again_keeps_its_record_name_and_upstreams() -> None:
+    config = ProxyConfig.model_validate(
+        {"upstreams": [{"name": "fs", "command": ["fs"]}],
+         "migrated_clients": [{"name": "claude_desktop", "config_path": "/d", "upstream_names": ["fs"]}]}
+    )  # fmt: skip
+    chosen = [ClientServers("claude-desktop", ("/d",), (_server("added", "claude-desktop"),))]
+    migration = migrate(config, chosen, now="t")
+    assert [(c.name, c.upstream_names) for c in migration.config.migrated_clients] == [
+        ("claude_desktop", ["fs", "added"])
+    ]
+
+
+def test_discovery_keeps_the_last_good_count_when_an_upstream_fails(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "discovery.json"
+    ready = GatewayStatus((UpstreamStatus("a", "stdio", "ready", None, 0, 3),), 3, 3, ())
+    record_gateway_status(path, ready, {}, now=lambda: __import__("datetime").datetime(2026, 1, 1))
+    failed = GatewayStatus((UpstreamStatus("a", "stdio", "failed", "exit 1", 1, 0),), 0, 3, ())
+    record_gateway_status(path, failed, load_discovery(path), now=lambda: __import__("datetime").datetime(2026, 1, 2))
+    report = load_discovery(path)["a"]
+    assert (report["tool_count"], report["last_discovery"], report["last_error"]) == (
+        3,
+        "2026-01-01T00:00:00",
+        "exit 1",
+    )
+    path.write_text("not json")
+    assert load_discovery(path) == {}
+
+
+def test_listen_addresses() -> None:
+    assert parse_listen_address("127.0.0.1:8765") == ("127.0.0.1", 8765)
+    assert parse_listen_address("[::1]:80") == ("::1", 80)
