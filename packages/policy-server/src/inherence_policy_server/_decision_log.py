@@ -14,6 +14,7 @@ import dataclasses
 import datetime
 import logging
 import threading
+import time
 from typing import TypeVar
 
 from inherence_policy_server._masking import mask_arguments, mask_text
@@ -24,6 +25,7 @@ __all__ = ["DecisionLogWriter"]
 logger = logging.getLogger("inherence_policy_server")
 
 _BATCH = 200
+_YIELD_EVERY = 8
 _Item = TypeVar("_Item")
 _Sighting = tuple[str, str | None, datetime.datetime]
 
@@ -88,15 +90,27 @@ class DecisionLogWriter:
                 return
 
     def _drain(self) -> None:
+        wrote = False
         while self._entries or self._sightings:
+            wrote = True
             sightings = _take(self._sightings)
-            entries = [_masked(entry) for entry in _take(self._entries)]
+            entries = []
+            for index, entry in enumerate(_take(self._entries), start=1):
+                entries.append(_masked(entry))
+                if index % _YIELD_EVERY == 0:
+                    # Hand the GIL back so a request waiting on it is not held up for a whole batch.
+                    time.sleep(0)
             try:
                 self._storage.touch_sessions(sightings)
                 self._storage.append_decisions(entries)
             except Exception:
                 # The log is best effort: losing a batch must not stop the writer or the server.
                 logger.exception("could not store %d decision log entries", len(entries))
+        if wrote:
+            try:
+                self._storage.maintain()
+            except Exception:
+                logger.exception("storage housekeeping failed")
 
 
 def _take(source: collections.deque[_Item]) -> list[_Item]:

@@ -8,18 +8,31 @@ share the keys, the velocity ledger and the decision log.
 
 from __future__ import annotations
 
+import gc
 import os
 import pathlib
+import sys
 from collections.abc import Mapping
 
 from inherence_policy_server._app import PolicyApp, create_app
 from inherence_policy_server._config_file import default_rules_config, load_rules_config
 
-__all__ = ["ENV_CONFIG", "ENV_DATA_DIR", "ENV_NO_AUTH", "app_from_environment", "run"]
+__all__ = ["ENV_CONFIG", "ENV_DATA_DIR", "ENV_NO_AUTH", "app_from_environment", "run", "worker_app"]
 
 ENV_DATA_DIR = "INHERENCE_POLICY_SERVER_WORKER_DATA_DIR"
 ENV_CONFIG = "INHERENCE_POLICY_SERVER_WORKER_CONFIG"
 ENV_NO_AUTH = "INHERENCE_POLICY_SERVER_WORKER_NO_AUTH"
+
+
+# A served process is ours alone: switching threads every 0.5 ms instead of 5 ms keeps the
+# decision log's writer thread from holding a request up for long.
+_SWITCH_INTERVAL = 0.0005
+
+
+def _tune_process() -> None:
+    sys.setswitchinterval(_SWITCH_INTERVAL)
+    # Objects alive at start-up (modules, tables, config) never need the collector again.
+    gc.freeze()
 
 
 def app_from_environment(environ: Mapping[str, str] | None = None) -> PolicyApp:
@@ -28,6 +41,13 @@ def app_from_environment(environ: Mapping[str, str] | None = None) -> PolicyApp:
     config_path = env.get(ENV_CONFIG)
     config = load_rules_config(pathlib.Path(config_path)) if config_path else default_rules_config()
     return create_app(data_dir=pathlib.Path(env[ENV_DATA_DIR]), config=config, require_key=env.get(ENV_NO_AUTH) != "1")
+
+
+def worker_app() -> PolicyApp:
+    """What uvicorn calls in each worker process."""
+    app = app_from_environment()
+    _tune_process()
+    return app
 
 
 def run(
@@ -46,7 +66,9 @@ def run(
     settings = {"host": host, "port": port, "access_log": access_log, "log_level": "info", "lifespan": "on"}
     if workers == 1:
         config = default_rules_config() if config_path is None else load_rules_config(config_path)
-        uvicorn.run(create_app(data_dir=data_dir, config=config, require_key=require_key), **settings)  # type: ignore[arg-type]
+        app = create_app(data_dir=data_dir, config=config, require_key=require_key)
+        _tune_process()
+        uvicorn.run(app, **settings)  # type: ignore[arg-type]
         return
     os.environ[ENV_DATA_DIR] = str(data_dir.resolve())
     os.environ[ENV_NO_AUTH] = "0" if require_key else "1"
@@ -54,5 +76,5 @@ def run(
         os.environ[ENV_CONFIG] = str(config_path.resolve())
     else:
         os.environ.pop(ENV_CONFIG, None)
-    target = f"{__name__}:app_from_environment"
+    target = f"{__name__}:worker_app"
     uvicorn.run(target, factory=True, workers=workers, **settings)  # type: ignore[arg-type]

@@ -106,6 +106,8 @@ class SQLiteStorage:
             if db.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
                 raise StorageError("the database cannot use WAL mode", data_dir=self.data_dir)
             db.execute("PRAGMA synchronous = NORMAL")
+            # No checkpoint inside a request's commit: `maintain()` runs them from the log writer.
+            db.execute("PRAGMA wal_autocheckpoint = 0")
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open the database: {exc}", data_dir=self.data_dir) from exc
         with self._lock:
@@ -212,6 +214,13 @@ class SQLiteStorage:
             values[10] = json.loads(str(values[10]))
             entries.append(DecisionLogEntry(*values))  # type: ignore[arg-type]
         return entries
+
+    def maintain(self) -> None:
+        """Copy the write-ahead log back into the database without blocking readers or writers."""
+        try:
+            self.connection().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot checkpoint: {exc}", data_dir=self.data_dir) from exc
 
     def close(self) -> None:
         with self._lock:
