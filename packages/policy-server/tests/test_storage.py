@@ -12,6 +12,7 @@ import threading
 import pytest
 
 from inherence_policy_server import DecisionLogEntry, SQLiteStorage, StorageError, UnknownKeyError, issue_key
+from inherence_policy_server._decision_log import DecisionLogWriter
 
 from .conftest import START
 
@@ -171,3 +172,29 @@ def test_closed_storage_refuses_new_connections(tmp_path) -> None:
     storage.close()
     with pytest.raises(StorageError, match="closed"):
         storage.list_keys()
+
+
+def test_requests_never_checkpoint_the_log_writer_does(tmp_path) -> None:
+    class CountingStorage(SQLiteStorage):
+        checkpoints = 0
+
+        def maintain(self) -> None:
+            CountingStorage.checkpoints += 1
+            super().maintain()
+
+    storage = CountingStorage(tmp_path)
+    writer = DecisionLogWriter(storage, interval=0.01)
+    try:
+        assert storage.connection().execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+        writer.record(
+            DecisionLogEntry(
+                decision_id="dec_2", at=START, client=None, session_id=None, upstream=None, tool_name="t",
+                category="unknown", decision="allow", rule=None, reason=None, arguments={},
+            )
+        )  # fmt: skip
+        assert writer.flush()
+        assert CountingStorage.checkpoints >= 1
+        assert len(storage.recent_decisions()) == 1
+    finally:
+        writer.close()
+        storage.close()
