@@ -10,7 +10,6 @@ __version__ = "0.1.0"
 
 from inherence_policy_server._app import DEFAULT_MAX_BODY_BYTES, PolicyApp, create_app
 from inherence_policy_server._classify import classify
-from inherence_policy_server._config_file import default_rules_config, load_rules_config
 from inherence_policy_server._errors import (
     ConfigError,
     PolicyServerError,
@@ -19,6 +18,7 @@ from inherence_policy_server._errors import (
     UnknownKeyError,
 )
 from inherence_policy_server._keys import ApiKeyRecord, IssuedKey, issue_key
+from inherence_policy_server._rules import default_rules_config, load_rules_config
 from inherence_policy_server._sqlite import SQLiteStorage
 from inherence_policy_server._storage import DecisionLogEntry, Storage
 

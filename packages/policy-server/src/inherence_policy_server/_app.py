@@ -26,10 +26,8 @@ from starlette.routing import Route
 from inherence_policy_client._models import ClassifyRequest, ClassifyResponse, Health, Heartbeat, RegisterRequest
 from inherence_policy_server import __version__
 from inherence_policy_server._classify import classify_tool
-from inherence_policy_server._config_file import default_rules_config
 from inherence_policy_server._decide import DecisionService, Outcome
 from inherence_policy_server._decision_log import DecisionLogWriter
-from inherence_policy_server._engine import Evaluator, default_evaluator
 from inherence_policy_server._errors import StorageError
 from inherence_policy_server._http import (
     ASGIReceive,
@@ -44,6 +42,7 @@ from inherence_policy_server._http import (
     send_json,
 )
 from inherence_policy_server._keys import parse_key, verify_secret
+from inherence_policy_server._rules import Evaluator, default_evaluator, default_rules_config
 from inherence_policy_server._sqlite import SQLiteStorage
 from inherence_policy_server._storage import Storage
 from inherence_policy_server.rules import RulesConfig

@@ -1,20 +1,102 @@
 """`classify`: a category for a tool from its name, description and input schema, by table.
 
-Deterministic: the same tool always gets the same answer. A tool no signal fires for is
-`unknown`, which the rules treat as able to do anything.
+A `Signal` fires when one of its `terms` is a token of the tool (its name counts double),
+and, if it has a `context`, one of those is a token too. Scores add up per category; the
+highest wins and ties go to the riskier category (`RISK_ORDER`). Adding a word is adding it
+to `SIGNALS`. Deterministic: the same tool always gets the same answer. A tool no signal
+fires for is `unknown`, which the rules treat as able to do anything.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 from typing import Any
 
 from inherence_policy_client._models import Classification, ToolDescription
-from inherence_policy_server._classify_tables import RISK_ORDER, SIGNALS
 from inherence_policy_server.rules._api import Category
 
-__all__ = ["SOURCE", "classify", "classify_tool", "tokens"]
+__all__ = ["RISK_ORDER", "SIGNALS", "SOURCE", "Signal", "classify", "classify_tool", "tokens"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Signal:
+    category: Category
+    terms: frozenset[str]
+    weight: float
+    context: frozenset[str] | None = None
+
+
+def _s(category: Category, terms: str, weight: float, context: str | None = None) -> Signal:
+    return Signal(category, frozenset(terms.split()), weight, None if context is None else frozenset(context.split()))
+
+
+_FILE = "file files directory directories dir dirs folder folders path paths filesystem fs"
+_MONEY = "money funds amount payment payments bank account currency recipient payee usd eur gbp wire balance"
+_PRIVATE = (
+    "email emails mail mails inbox message messages dm dms chat chats conversation conversations contact contacts"
+    " calendar event events document documents doc docs note notes record records patient patients customer"
+    " customers personal profile profiles drive photos photo ssn medical health hr salary crm thread threads"
+)
+_DB = "database databases db sql postgres postgresql mysql sqlite mongo mongodb redis table tables bigquery snowflake"
+_DB += " supabase dynamodb clickhouse mssql oracle"
+
+SIGNALS: tuple[Signal, ...] = (
+    _s(Category.SHELL_EXEC, "shell bash exec execute command commands terminal subprocess cmd powershell zsh", 3.0),
+    _s(Category.SHELL_EXEC, "run runs script scripts", 1.5, "command shell script scripts code terminal process"),
+    _s(Category.SHELL_EXEC, "python eval interpreter repl javascript node", 1.5, "run execute exec evaluate code"),
+    _s(Category.PAYMENT, "payment payments pay payout payouts refund refunds charge invoice remittance", 3.0),
+    _s(Category.PAYMENT, "stripe paypal withdraw withdrawal iban swift ach venmo", 2.5),
+    _s(Category.PAYMENT, "transfer transfers send wire", 2.0, _MONEY),
+    _s(Category.IDENTITY_ADMIN, "admin administrator role roles permission permissions privilege privileges", 2.5),
+    _s(Category.IDENTITY_ADMIN, "mfa 2fa totp collaborator collaborators invite invitation ownership iam sso", 2.5),
+    _s(Category.IDENTITY_ADMIN, "password passwords", 3.0, "reset change update set rotate"),
+    _s(Category.IDENTITY_ADMIN, "key keys", 3.0, "ssh deploy gpg"),
+    _s(Category.IDENTITY_ADMIN, "user users member members owner", 1.5, "create add remove suspend grant invite"),
+    _s(Category.CREDENTIAL_STORE, "secret secrets credential credentials vault keychain keyring", 3.0),
+    _s(Category.CREDENTIAL_STORE, "1password bitwarden lastpass apikey token tokens", 2.5),
+    _s(Category.CREDENTIAL_STORE, "password passwords", 2.0, "get read retrieve list vault manager lookup"),
+    _s(Category.FILE_DELETE, "delete deletes remove removes rm unlink trash erase rmdir purge", 2.5, _FILE),
+    _s(Category.OUTBOUND_SEND, "send sends sending", 3.0),
+    _s(Category.OUTBOUND_SEND, "publish post reply forward comment notify share upload tweet", 2.0),
+    _s(Category.OUTBOUND_SEND, "email mail gmail sms slack webhook discord telegram whatsapp", 1.0),
+    _s(Category.OUTBOUND_SEND, "to cc bcc subject recipients recipient channel webhook_url", 1.0, "body text message"),
+    _s(Category.DATABASE_QUERY, _DB, 2.0),
+    # "execute SQL" is a database call, not a shell.
+    _s(Category.DATABASE_QUERY, "sql", 2.0),
+    _s(Category.DATABASE_QUERY, "query queries select insert statement", 1.0, _DB),
+    _s(Category.FILE_WRITE, "write writes edit save append create move rename copy mkdir patch overwrite", 2.0, _FILE),
+    _s(Category.PRIVATE_DATA_READ, "read get list search fetch find view retrieve show query", 1.0, _PRIVATE),
+    _s(Category.PRIVATE_DATA_READ, _PRIVATE, 1.0, "read get list search fetch find view retrieve show query"),
+    _s(Category.NETWORK_FETCH, "fetch http https url urls web webpage website browse browser download scrape", 2.0),
+    _s(Category.NETWORK_FETCH, "crawl curl navigate request requests endpoint api", 1.0),
+    _s(Category.FILE_READ, "read reads cat view open head tail grep glob contents content", 2.0, _FILE),
+    _s(Category.FILE_READ, "list ls search find tree stat", 1.0, _FILE),
+    _s(
+        Category.READ_ONLY,
+        "weather time date calculator calculate math convert translate lookup echo ping status version"
+        " describe documentation info count summarize format validate random uuid timezone forecast dictionary",
+        1.0,
+    ),
+    _s(Category.READ_ONLY, "get list search", 0.5),
+)
+
+# Ties go to the category whose mistakes cost most.
+RISK_ORDER: tuple[Category, ...] = (
+    Category.SHELL_EXEC,
+    Category.PAYMENT,
+    Category.IDENTITY_ADMIN,
+    Category.CREDENTIAL_STORE,
+    Category.FILE_DELETE,
+    Category.OUTBOUND_SEND,
+    Category.DATABASE_QUERY,
+    Category.FILE_WRITE,
+    Category.PRIVATE_DATA_READ,
+    Category.NETWORK_FETCH,
+    Category.FILE_READ,
+    Category.READ_ONLY,
+)
 
 SOURCE = "rules"
 _NAME_WEIGHT = 2.0

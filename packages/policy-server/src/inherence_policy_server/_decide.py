@@ -21,7 +21,7 @@ from pydantic import JsonValue
 
 from inherence_policy_client._models import DecideRequest, Decision, Verdict
 from inherence_policy_server._decision_log import DecisionLogWriter
-from inherence_policy_server._engine import Evaluation, Evaluator
+from inherence_policy_server._rules import Evaluation, Evaluator
 from inherence_policy_server._storage import DecisionLogEntry
 from inherence_policy_server.rules._api import Call, Category, SessionLedger
 

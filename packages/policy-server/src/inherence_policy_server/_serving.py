@@ -15,7 +15,7 @@ import sys
 from collections.abc import Mapping
 
 from inherence_policy_server._app import PolicyApp, create_app
-from inherence_policy_server._config_file import default_rules_config, load_rules_config
+from inherence_policy_server._rules import default_rules_config, load_rules_config
 
 __all__ = ["ENV_CONFIG", "ENV_DATA_DIR", "ENV_NO_AUTH", "app_from_environment", "run", "worker_app"]
 

@@ -9,9 +9,9 @@ import pathlib
 import click
 
 from inherence_policy_server import __version__, _serving
-from inherence_policy_server._config_file import default_rules_config, load_rules_config
 from inherence_policy_server._errors import PolicyServerError
 from inherence_policy_server._keys import issue_key
+from inherence_policy_server._rules import default_rules_config, load_rules_config
 from inherence_policy_server._sqlite import SQLiteStorage
 from inherence_policy_server.rules import RulesConfig
 

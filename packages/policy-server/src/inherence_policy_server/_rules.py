@@ -1,33 +1,72 @@
-"""The rules config: a TOML file read into the rules' `RulesConfig`, with errors that say where."""
+"""Where the server meets the rules: the evaluator's shape, the default engine, the config file.
+
+The server depends on the shape `evaluate(call, config, ledger, now) -> Evaluation`, so a test
+can pass a scripted evaluator; by default it is the six rules' engine. The rules config is a
+TOML file read into the rules' `RulesConfig`, with errors that name the file and the field.
+"""
 
 from __future__ import annotations
 
+import datetime
 import pathlib
 import sys
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 import pydantic
 
-from inherence_policy_server._engine import rules_config_type
 from inherence_policy_server._errors import ConfigError
-from inherence_policy_server.rules import RulesConfig
+from inherence_policy_server.rules import Call, Finding, RulesConfig, SessionLedger, evaluate
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:
     import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
-__all__ = ["default_rules_config", "load_rules_config", "rules_config_from_mapping"]
+__all__ = [
+    "Evaluation",
+    "Evaluator",
+    "default_evaluator",
+    "default_rules_config",
+    "load_rules_config",
+    "rules_config_from_mapping",
+]
+
+
+class Evaluation(Protocol):
+    """What the rules answer about one call."""
+
+    @property
+    def verdict(self) -> Any:
+        """`allow`, `deny` or `allow_with_log` (a wire `Verdict` or its string)."""
+
+    @property
+    def findings(self) -> Sequence[Finding]: ...
+
+    @property
+    def reason(self) -> str | None: ...
+
+    @property
+    def failed_clauses(self) -> Sequence[Any]: ...
+
+
+Evaluator = Callable[[Call, Any, SessionLedger, datetime.datetime], Evaluation]
+
+
+def default_evaluator() -> Evaluator:
+    """The six rules' engine."""
+    return evaluate
 
 
 def default_rules_config() -> RulesConfig:
     """The rules config with every documented default."""
-    return rules_config_type()()
+    return RulesConfig()
 
 
 def rules_config_from_mapping(data: object, *, path: pathlib.Path | None = None) -> RulesConfig:
     """Validate parsed config data; `ConfigError` names the file and the first bad field."""
     try:
-        return rules_config_type().model_validate(data)
+        return RulesConfig.model_validate(data)
     except pydantic.ValidationError as exc:
         first = exc.errors(include_url=False, include_input=False)[0]
         field = ".".join(str(part) for part in first["loc"]) or None
