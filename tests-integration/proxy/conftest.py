@@ -17,40 +17,65 @@ HERE = pathlib.Path(__file__).parent
 NODE_BIN = HERE.parent / "node_modules" / ".bin"
 
 
-def everything() -> list[str]:
-    path = NODE_BIN / "mcp-server-everything"
+def node_server(name: str) -> list[str]:
+    path = NODE_BIN / name
     if not path.exists():
         pytest.skip("npm ci --prefix tests-integration has not been run")
     return [str(path)]
 
 
+def everything() -> list[str]:
+    return node_server("mcp-server-everything")
+
+
+def filesystem(root: pathlib.Path) -> list[str]:
+    return [*node_server("mcp-server-filesystem"), str(root)]
+
+
 @contextlib.asynccontextmanager
-async def session_to(command: list[str], env: dict[str, str] | None = None) -> AsyncIterator[ClientSession]:
+async def session_to(
+    command: list[str], env: dict[str, str] | None = None, *, message_handler: Any = None
+) -> AsyncIterator[ClientSession]:
     params = StdioServerParameters(command=command[0], args=command[1:], env=env)
-    async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
-        await session.initialize()
-        yield session
+    async with stdio_client(params) as (read, write), ClientSession(read, write, message_handler=message_handler) as s:
+        await s.initialize()
+        yield s
 
 
 @contextlib.asynccontextmanager
 async def through_gateway(
-    tmp_path: pathlib.Path, upstreams: list[dict[str, Any]], *, policy: str, api_key: str | None
+    tmp_path: pathlib.Path,
+    upstreams: list[dict[str, Any]],
+    *,
+    policy: str = "allow-all",
+    api_key: str | None = None,
+    settings: dict[str, Any] | None = None,
+    message_handler: Any = None,
 ) -> AsyncIterator[ClientSession]:
     config = {
         "upstreams": upstreams,
         "policy": policy,
         "api_key": api_key,
         "home": str(tmp_path / "home"),
-        "settings": {"decide_timeout": 3.0},
+        "settings": {"decide_timeout": 3.0, **(settings or {})},
     }
     path = tmp_path / "gateway.json"
     path.write_text(json.dumps(config))
-    async with session_to([sys.executable, str(HERE / "run_gateway.py"), str(path)]) as session:
+    command = [sys.executable, str(HERE / "run_gateway.py"), str(path)]
+    async with session_to(command, message_handler=message_handler) as session:
         yield session
+
+
+def recording_upstream(tmp_path: pathlib.Path, name: str = "rec", **env: str) -> dict[str, Any]:
+    """The recording server as an upstream; its record file is `tmp_path / f"{name}.jsonl"`."""
+    environment = {"RECORD_FILE": str(tmp_path / f"{name}.jsonl"), **env}
+    return {"name": name, "command": [sys.executable, str(HERE / "recording_server.py")], "env": environment}
 
 
 class Kit:
     everything = staticmethod(everything)
+    filesystem = staticmethod(filesystem)
+    recording_upstream = staticmethod(recording_upstream)
     session_to = staticmethod(session_to)
     through_gateway = staticmethod(through_gateway)
     recording_server = str(HERE / "recording_server.py")

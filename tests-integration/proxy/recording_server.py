@@ -2,13 +2,16 @@
 
     RECORD_FILE=/tmp/record.jsonl python recording_server.py
 
-It offers one tool, `record`, that returns its arguments, a resource and a prompt.
+It offers a tool `record` that returns its arguments, a tool `crash` that ends the process
+without answering, a resource and a prompt. Optional: STARTS_FILE gets one line (the pid) per
+start; GRANDCHILD_FILE makes it start a sleeping child in its process group and write that pid.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from typing import Any
 
@@ -17,6 +20,7 @@ TOOL = {
     "description": "Returns its arguments.",
     "inputSchema": {"type": "object", "properties": {"value": {}}, "additionalProperties": True},
 }
+CRASH = {"name": "crash", "description": "Ends the server at once.", "inputSchema": {"type": "object"}}
 
 
 def answer(method: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -27,7 +31,7 @@ def answer(method: str, params: dict[str, Any]) -> dict[str, Any]:
             "serverInfo": {"name": "recording", "version": "1"},
         }
     if method == "tools/list":
-        return {"tools": [TOOL]}
+        return {"tools": [TOOL, CRASH]}
     if method == "resources/list":
         return {"resources": [{"uri": "record://note", "name": "note"}]}
     if method == "resources/templates/list":
@@ -47,8 +51,19 @@ def answer(method: str, params: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
+def note_start() -> None:
+    if os.environ.get("STARTS_FILE"):
+        with open(os.environ["STARTS_FILE"], "a", encoding="utf-8") as handle:
+            handle.write(f"{os.getpid()}\n")
+    if os.environ.get("GRANDCHILD_FILE"):
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], stdin=subprocess.DEVNULL)
+        with open(os.environ["GRANDCHILD_FILE"], "a", encoding="utf-8") as handle:
+            handle.write(f"{child.pid}\n")
+
+
 def main() -> None:
     record = os.environ["RECORD_FILE"]
+    note_start()
     for line in sys.stdin:
         message = json.loads(line)
         if "id" not in message or "method" not in message:
@@ -57,6 +72,8 @@ def main() -> None:
         if method in ("tools/call", "resources/read", "prompts/get"):
             with open(record, "a", encoding="utf-8") as handle:
                 handle.write(json.dumps(message) + "\n")
+        if method == "tools/call" and params.get("name") == "crash":
+            os._exit(3)
         reply = {"jsonrpc": "2.0", "id": message["id"], "result": answer(method, params)}
         sys.stdout.write(json.dumps(reply) + "\n")
         sys.stdout.flush()

@@ -3,13 +3,20 @@
     python run_gateway.py CONFIG.json
 
 CONFIG holds `upstreams` (UpstreamConfig fields), `policy` ("allow-all" for an in-process policy
-that allows everything, or a base URL of a Policy API), `api_key`, and optional `home`.
+that allows everything, or a base URL of a Policy API), `api_key`, and optional `home`,
+`settings` (GatewaySettings fields) and `client` (take that client's lock and record every
+upstream group in its state file under `home`, as `serve` does).
+
+It serves until stdin ends or SIGTERM, SIGINT or SIGHUP arrives; then the gateway ends every
+upstream group before the process exits.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import pathlib
+import signal
 import sys
 import uuid
 from collections.abc import Sequence
@@ -18,7 +25,7 @@ from typing import Any
 import anyio
 
 from inherence_policy_client import Classification, DecideRequest, Decision, PolicyClient, ToolDescription
-from inherence_proxy_core import Gateway, GatewaySettings, UpstreamConfig
+from inherence_proxy_core import ClientLock, Gateway, GatewaySettings, ProcessRegistry, UpstreamConfig
 
 
 class AllowAll:
@@ -32,19 +39,36 @@ class AllowAll:
         return [Classification(name=t.name, category="read_only", source="test", confidence=1.0) for t in tools]
 
 
+async def until_signal(scope: anyio.CancelScope) -> None:
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+        async for _ in signals:
+            scope.cancel()
+            return
+
+
+async def serve(gateway: Gateway) -> None:
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(until_signal, tasks.cancel_scope)
+        await gateway.serve_stdio()
+        tasks.cancel_scope.cancel()
+
+
 async def main(config: dict[str, Any]) -> None:
     upstreams = [UpstreamConfig(**u) for u in config["upstreams"]]
     home = pathlib.Path(config["home"]) if config.get("home") else None
     settings = GatewaySettings(**config.get("settings", {}))
-    if config.get("policy", "allow-all") == "allow-all":
-        async with Gateway(upstreams, policy=AllowAll(), home=home, settings=settings) as gateway:
-            await gateway.serve_stdio()
-        return
-    async with (
-        PolicyClient(config.get("api_key"), base_url=config["policy"]) as client,
-        Gateway(upstreams, policy=client, home=home, settings=settings) as gateway,
-    ):
-        await gateway.serve_stdio()
+    async with contextlib.AsyncExitStack() as stack:
+        registry = None
+        if config.get("client") and home is not None:
+            home.mkdir(parents=True, exist_ok=True)
+            stack.enter_context(ClientLock(home, config["client"]))
+            registry = stack.enter_context(ProcessRegistry(home, config["client"]))
+        policy: Any = AllowAll()
+        if config.get("policy", "allow-all") != "allow-all":
+            policy = await stack.enter_async_context(PolicyClient(config.get("api_key"), base_url=config["policy"]))
+        gateway = Gateway(upstreams, policy=policy, home=home, settings=settings, registry=registry)
+        await stack.enter_async_context(gateway)
+        await serve(gateway)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import re
 from typing import Any, Protocol
 
 import anyio
@@ -30,10 +31,28 @@ INTERNAL_ERROR = -32603
 
 @dataclasses.dataclass(frozen=True)
 class Malformed:
-    """Something arrived that is not a JSON-RPC message; `code` is the JSON-RPC error to answer."""
+    """Something arrived that is not a JSON-RPC message; `code` is the JSON-RPC error to answer.
+
+    `request_id` is the id of an oversized request, when its first bytes named one, so that the
+    refusal reaches the caller that waits for it.
+    """
 
     detail: str
     code: int = PARSE_ERROR
+    request_id: Any = None
+
+
+# An id near the start of a message, the way JSON-RPC libraries write it (`{"jsonrpc":"2.0","id":7,...`).
+_LEADING_ID = re.compile(
+    rb'^\s*\{(?:\s*"(?:jsonrpc|method)"\s*:\s*"[^"]*"\s*,)*'  # "jsonrpc" and "method" may come first
+    rb'\s*"id"\s*:\s*(-?\d{1,18}|"[^"\\]{0,200}")'
+)
+
+
+def leading_id(head: bytes) -> Any:
+    """The JSON-RPC id at the start of `head` (an integer or a string), or None."""
+    match = _LEADING_ID.match(head)
+    return json.loads(match.group(1)) if match else None
 
 
 class Channel(Protocol):
@@ -83,6 +102,7 @@ class LineChannel:
         self._buffer = bytearray()
         self._scanned = 0
         self._skipping = False
+        self._skipped_id: Any = None
         self._lock = anyio.Lock()
 
     async def receive(self) -> Message | Malformed:
@@ -94,13 +114,16 @@ class LineChannel:
                 self._scanned = 0
                 if self._skipping:
                     self._skipping = False
-                    return Malformed(f"message larger than {self._max} bytes", INVALID_REQUEST)
+                    detail = f"message larger than {self._max} bytes"
+                    return Malformed(detail, INVALID_REQUEST, request_id=self._skipped_id)
                 if line.strip():
                     return _decode(line)
                 continue
             self._scanned = len(self._buffer)
             if self._scanned > self._max:
                 # Drop what we have and the rest of this line; answer once it ends.
+                if not self._skipping:
+                    self._skipped_id = leading_id(bytes(self._buffer[:512]))
                 self._buffer.clear()
                 self._scanned = 0
                 self._skipping = True

@@ -9,7 +9,7 @@ from typing import Any
 import anyio
 import anyio.abc
 
-from inherence_proxy_core._channel import Channel, Malformed, Message
+from inherence_proxy_core._channel import INTERNAL_ERROR, Channel, Malformed, Message, error_response
 from inherence_proxy_core._errors import UpstreamClosed
 
 __all__ = ["UpstreamLink"]
@@ -58,6 +58,10 @@ class UpstreamLink:
                         message = await self.channel.receive()
                     except anyio.EndOfStream:
                         break
+                    if isinstance(message, Malformed) and message.request_id in self._pending:
+                        # An answer too large to carry fails its own request; the upstream stays up.
+                        self._dispatch(error_response(message.request_id, INTERNAL_ERROR, message.detail), tasks)
+                        continue
                     if isinstance(message, Malformed):
                         reason = f"the upstream wrote something that is not JSON-RPC ({message.detail})"
                         break

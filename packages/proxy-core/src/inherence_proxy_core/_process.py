@@ -106,13 +106,15 @@ class UpstreamProcess:
         await self._end(grace, leader_gone=False)
 
     async def _end(self, grace: float, *, leader_gone: bool) -> None:
-        async with self._end_lock:
-            if self._ended:
-                return
-            with anyio.CancelScope(shield=True):
+        # Shielded as a whole: ending is usually asked for from a scope that is being cancelled,
+        # where even taking the lock would raise before a single signal was sent.
+        with anyio.CancelScope(shield=True):
+            async with self._end_lock:
+                if self._ended:
+                    return
                 await self._end_group(grace, leader_gone=leader_gone)
                 await self._release()
-            self._ended = True
+                self._ended = True
 
     async def _end_group(self, grace: float, *, leader_gone: bool) -> None:
         if not leader_gone or group_exists(self.pgid):

@@ -76,7 +76,7 @@ class ClientConnection:
                     except anyio.EndOfStream:
                         break
                     if isinstance(message, Malformed):
-                        await self.send(error_response(None, message.code, message.detail))
+                        await self.send(error_response(message.request_id, message.code, message.detail))
                         continue
                     await self._dispatch(message, tasks)
                 tasks.cancel_scope.cancel()

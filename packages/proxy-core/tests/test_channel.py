@@ -1,0 +1,67 @@
+"""The line channel refuses an oversized message without losing the session or the caller."""
+
+from __future__ import annotations
+
+import json
+
+import anyio
+import anyio.abc
+import pytest
+
+from inherence_proxy_core import LineChannel, Malformed
+from inherence_proxy_core._channel import leading_id
+
+
+class Chunks(anyio.abc.ByteReceiveStream):
+    """A byte stream that hands out `data` in pieces of 4 KiB, then ends."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    async def receive(self, max_bytes: int = 65536) -> bytes:
+        if not self._data:
+            raise anyio.EndOfStream
+        chunk, self._data = self._data[:4096], self._data[4096:]
+        return chunk
+
+    async def aclose(self) -> None:
+        return None
+
+
+class Sink(anyio.abc.ByteSendStream):
+    async def send(self, item: bytes) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def _receive_all(data: bytes, limit: int) -> list[object]:
+    channel = LineChannel(Chunks(data), Sink(), max_message_bytes=limit)
+    out: list[object] = []
+    while True:
+        try:
+            out.append(await channel.receive())
+        except anyio.EndOfStream:
+            return out
+
+
+@pytest.mark.parametrize(
+    ("head", "expected"),
+    [
+        (b'{"jsonrpc":"2.0","id":7,"method":"tools/call"', 7),
+        (b'{"method": "x", "id": "abc"', "abc"),
+        (b'{"params":{"id":3}}', None),
+        (b"not json", None),
+    ],
+)
+def test_the_id_of_a_message_is_read_from_its_first_bytes(head: bytes, expected: object) -> None:
+    assert leading_id(head) == expected
+
+
+async def test_an_oversized_request_is_refused_with_its_own_id_and_the_next_one_arrives() -> None:
+    big = json.dumps({"jsonrpc": "2.0", "id": 41, "method": "tools/call", "params": {"x": "a" * 50_000}})
+    small = json.dumps({"jsonrpc": "2.0", "id": 42, "method": "ping"})
+    received = await _receive_all(f"{big}\n{small}\n".encode(), limit=10_000)
+    assert received[0] == Malformed("message larger than 10000 bytes", -32600, request_id=41)
+    assert received[1] == {"jsonrpc": "2.0", "id": 42, "method": "ping"}
