@@ -98,6 +98,14 @@ async def test_a_body_over_the_limit_is_413_whether_declared_or_streamed(tmp_pat
     assert fits.status_code == 200
 
 
+async def test_large_calls_are_decided_like_small_ones(local_client) -> None:
+    padding = "x" * 200_000
+    denied = await local_client.post(DECIDE, json=_call(command="DENYME", padding=padding))
+    allowed = await local_client.post(DECIDE, json=_call(command="ls", padding=padding))
+    broken = await local_client.post(DECIDE, json=_call(command="BOOM", padding=padding))
+    assert [r.json()["decision"] for r in (denied, allowed, broken)] == ["deny", "allow", "deny"]
+
+
 async def test_unknown_category_is_decided_as_unknown(local_client, local_app) -> None:
     body = {"tool_name": "x", "classification": "no-such-category", "arguments": {}}
     assert (await local_client.post(DECIDE, json=body)).status_code == 200

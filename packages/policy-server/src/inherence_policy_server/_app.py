@@ -19,6 +19,7 @@ import pathlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import anyio
 import pydantic
 from starlette.applications import Starlette
 from starlette.routing import Route
@@ -53,6 +54,7 @@ logger = logging.getLogger("inherence_policy_server")
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 _DECIDE_PATH = "/api/proxy/decide"
+_INLINE_BODY_BYTES = 16 * 1024
 _Handler = Callable[[bytes, "str | None"], Awaitable[Outcome]]
 _UNAUTHORIZED = (401, json_problem("UNAUTHORIZED", "a valid API key is required"))
 
@@ -183,7 +185,10 @@ class PolicyApp:
         return 200, answer.model_dump_json().encode()
 
     async def _decide(self, body: bytes, key_id: str | None) -> Outcome:
-        return self.decisions.decide_body(body, key_id)
+        if len(body) <= _INLINE_BODY_BYTES:
+            return self.decisions.decide_body(body, key_id)
+        # Searching a large call can take a while: do it in a thread so small calls keep flowing.
+        return await anyio.to_thread.run_sync(self.decisions.decide_body, body, key_id)
 
     async def _heartbeat(self, body: bytes, _key_id: str | None) -> Outcome:
         try:
