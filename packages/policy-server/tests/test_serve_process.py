@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import signal
 import socket
 import subprocess
@@ -20,10 +21,23 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+RULES = """
+[organisation]
+known_payees = ["landlord"]
+
+[financial_drain]
+hour_count_limit = 5
+"""
+
+
 @pytest.mark.slow
 def test_two_workers_serve_decisions_from_one_data_dir(tmp_path) -> None:
+    """Two worker processes on one data dir: decisions, and one velocity window held across both."""
     port = _free_port()
+    config = tmp_path / "rules.toml"
+    config.write_text(RULES)
     args = ["--port", str(port), "--data-dir", str(tmp_path / "data"), "--no-auth", "--workers", "2"]
+    args += ["--config", str(config)]
     server = subprocess.Popen([*SERVE, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base_url = f"http://127.0.0.1:{port}"
     try:
@@ -46,10 +60,26 @@ def test_two_workers_serve_decisions_from_one_data_dir(tmp_path) -> None:
                 "/api/proxy/decide",
                 json={"tool_name": "run", "classification": "shell_exec", "arguments": {"command": "ls -la"}},
             )
+        payment = {
+            "tool_name": "pay",
+            "classification": "payment",
+            "arguments": {"amount": "10.00", "currency": "usd", "recipient": "landlord"},
+            "upstream": "bank",
+        }
+
+        def pay(_: int) -> str:
+            # One connection each, so the calls spread over both workers and arrive together.
+            with httpx2.Client(base_url=base_url, trust_env=False, timeout=10) as own:
+                return str(own.post("/api/proxy/decide", json=payment).json()["decision"])
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
+            verdicts = list(pool.map(pay, range(16)))
     finally:
         server.send_signal(signal.SIGINT)
         output = server.communicate(timeout=30)[0]
     assert denied.json()["decision"] == "deny"
     assert "mass_destruction" in denied.json()["failed_clauses"][0]
     assert allowed.json()["decision"] == "allow"
+    assert verdicts.count("allow") == 5
+    assert verdicts.count("deny") == 11
     assert server.returncode == 0, output
