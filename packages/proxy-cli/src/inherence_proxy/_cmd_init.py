@@ -14,6 +14,7 @@ import sys
 
 import anyio
 import click
+from pydantic import SecretStr
 
 from inherence_client_adapters import ClientConfigError, ProxyCommand, ServerEntry
 from inherence_policy_client import DEFAULT_BASE_URL
@@ -58,14 +59,20 @@ def _target(env: Environment, config: ProxyConfig, *, api_key: str | None, endpo
 
 
 def _readable(found: list[Found], *, strict: bool) -> list[Readable]:
+    """The configs to offer: readable, and holding servers or the proxy entry already (`strict`: all of them)."""
     readable: list[Readable] = []
     for adapter, location in found:
         try:
-            readable.append(((adapter, location), adapter.read(location)))
+            servers = adapter.read(location)
+            if not servers and not strict and adapter.drift(location).proxy_missing:
+                click.echo(f"skipped {adapter.title}: {location.path} defines no MCP servers", err=True)
+                continue
         except ClientConfigError as exc:
             if strict:
                 raise
             click.echo(f"{problem('skipped')} {adapter.title}: {exc}", err=True)
+            continue
+        readable.append(((adapter, location), servers))
     return readable
 
 
@@ -160,7 +167,8 @@ def init(env: Environment, api_key: str | None, endpoint: str | None, local: boo
     migration = migrate(config, _group(chosen), now=now)
     updated = migration.config
     if not target.embedded:
-        updated = updated.model_copy(update={"api_key": target.api_key, "hosted_endpoint": target.endpoint})
+        key = SecretStr(target.api_key or "")
+        updated = updated.model_copy(update={"api_key": key, "hosted_endpoint": target.endpoint})
     elif config.api_key is not None:
         updated = updated.model_copy(update={"api_key": None})
     proxy = ProxyCommand(proxy_executable(env.environ))

@@ -11,12 +11,13 @@ import os
 import pathlib
 import tempfile
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from inherence_proxy_core import UpstreamConfig
+if TYPE_CHECKING:
+    from inherence_proxy_core import UpstreamConfig
 
 __all__ = ["ConfigFileError", "MigratedClient", "ProxyConfig", "UpstreamEntry", "load_config", "save_config"]
 
@@ -57,6 +58,8 @@ class UpstreamEntry(_Entry):
 
     def to_gateway(self) -> UpstreamConfig:
         """The engine's view of this upstream; raises `GatewayUsageError` for one it cannot run."""
+        from inherence_proxy_core import UpstreamConfig  # the engine is heavy to import; `version` needs none of it
+
         transport = _TRANSPORTS.get(self.transport.lower(), self.transport)
         return UpstreamConfig(
             name=self.name,

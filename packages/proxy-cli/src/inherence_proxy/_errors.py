@@ -17,17 +17,7 @@ from collections.abc import Mapping
 
 import click
 
-from inherence_client_adapters import (
-    BackupError,
-    ClientConfigError,
-    ClientConfigUsageError,
-    RestoreWouldLoseChangesError,
-)
-from inherence_policy_client import PolicyAuthError, PolicyError, PolicyUsageError
-from inherence_policy_server import PolicyServerError
 from inherence_proxy._config import ConfigFileError
-from inherence_proxy_core import GatewayError, GatewayUsageError
-from inherence_proxy_core._proc_errors import ClientLockHeld, ProcessError
 
 __all__ = ["CommandError", "ExitCode", "debug_enabled", "translate"]
 
@@ -74,6 +64,18 @@ def debug_enabled(environ: Mapping[str, str]) -> bool:
 
 def translate(exc: BaseException) -> CommandError | None:
     """The command error for a library exception, or None when it is not one we know."""
+    # Imported here: the libraries are heavy, and `--help` or `version` should start fast.
+    from inherence_client_adapters import (
+        BackupError,
+        ClientConfigError,
+        ClientConfigUsageError,
+        RestoreWouldLoseChangesError,
+    )
+    from inherence_policy_client import PolicyAuthError, PolicyError, PolicyUsageError
+    from inherence_policy_server import PolicyServerError
+    from inherence_proxy_core import GatewayError, GatewayUsageError
+    from inherence_proxy_core._proc_errors import ClientLockHeld, ProcessError
+
     if isinstance(exc, CommandError):
         return exc
     if isinstance(exc, ClientLockHeld):
