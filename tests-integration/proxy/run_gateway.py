@@ -5,7 +5,8 @@
 CONFIG holds `upstreams` (UpstreamConfig fields), `policy` ("allow-all" for an in-process policy
 that allows everything, or a base URL of a Policy API), `api_key`, and optional `home`,
 `settings` (GatewaySettings fields) and `client` (take that client's lock and record every
-upstream group in its state file under `home`, as `serve` does).
+upstream group in its state file under `home`, as `serve` does). With `"http": true` it serves
+streamable HTTP on 127.0.0.1 instead of stdio and prints the port as the first line on stdout.
 
 It serves until stdin ends or SIGTERM, SIGINT or SIGHUP arrives; then the gateway ends every
 upstream group before the process exits.
@@ -25,7 +26,7 @@ from typing import Any
 import anyio
 
 from inherence_policy_client import Classification, DecideRequest, Decision, PolicyClient, ToolDescription
-from inherence_proxy_core import ClientLock, Gateway, GatewaySettings, ProcessRegistry, UpstreamConfig
+from inherence_proxy_core import ClientLock, Gateway, GatewaySettings, ProcessRegistry, UpstreamConfig, serve_http
 
 
 class AllowAll:
@@ -46,10 +47,21 @@ async def until_signal(scope: anyio.CancelScope) -> None:
             return
 
 
-async def serve(gateway: Gateway) -> None:
+async def until_stdin_ends() -> None:
+    while await anyio.to_thread.run_sync(sys.stdin.buffer.read1, 4096, abandon_on_cancel=True):
+        pass
+
+
+async def serve(gateway: Gateway, http: bool) -> None:
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(until_signal, tasks.cancel_scope)
-        await gateway.serve_stdio()
+        if http:
+            port = await tasks.start(serve_http, gateway)
+            sys.stdout.write(f"{port}\n")
+            sys.stdout.flush()
+            await until_stdin_ends()
+        else:
+            await gateway.serve_stdio()
         tasks.cancel_scope.cancel()
 
 
@@ -68,7 +80,7 @@ async def main(config: dict[str, Any]) -> None:
             policy = await stack.enter_async_context(PolicyClient(config.get("api_key"), base_url=config["policy"]))
         gateway = Gateway(upstreams, policy=policy, home=home, settings=settings, registry=registry)
         await stack.enter_async_context(gateway)
-        await serve(gateway)
+        await serve(gateway, bool(config.get("http")))
 
 
 if __name__ == "__main__":

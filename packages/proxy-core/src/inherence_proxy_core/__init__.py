@@ -21,6 +21,7 @@ from inherence_proxy_core._errors import (
 from inherence_proxy_core._fingerprint import tool_fingerprint
 from inherence_proxy_core._gate import Policy
 from inherence_proxy_core._gateway import Gateway, GatewayStatus, UpstreamStatus
+from inherence_proxy_core._http_front import HttpFront, serve_http
 from inherence_proxy_core._lock import ClientLock, lock_holder
 from inherence_proxy_core._names import exposed_name, exposed_names
 from inherence_proxy_core._proc_errors import (
@@ -51,6 +52,7 @@ __all__ = [
     "GatewaySettings",
     "GatewayStatus",
     "GatewayUsageError",
+    "HttpFront",
     "LineChannel",
     "Malformed",
     "Policy",
@@ -76,6 +78,7 @@ __all__ = [
     "exposed_names",
     "lock_holder",
     "reap",
+    "serve_http",
     "spawn_upstream",
     "terminate_all",
     "tool_fingerprint",
