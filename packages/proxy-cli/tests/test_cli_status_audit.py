@@ -93,3 +93,26 @@ def test_audit_names_agents_with_built_in_tools_and_strict_fails_on_them(machine
     strict = invoke(["audit", "--strict", "--json"])
     assert strict.exit_code == ExitCode.BYPASS
     assert "2 agents have built-in tools" in strict.output
+
+
+def test_a_rug_pull_found_at_discovery_shows_in_status(machine, invoke) -> None:
+    machine.add_client("cursor", machine.demo_servers("tools"))
+    machine.proxy_home.mkdir()
+    known = {"schema_hash": "sha256:" + "1" * 64, "tool_name": "tools__read_file", "category": "file_read",
+             "source": "rules", "confidence": 1.0, "upstream": "tools", "tool": "read_file"}  # fmt: skip
+    (machine.proxy_home / "classifications.json").write_text(json.dumps([known]))
+    assert invoke(["init", "--local", "--yes"]).exit_code == 0
+    facts = json.loads(invoke(["status", "--json"]).output)
+    assert facts["rug_pulls"] == 1
+    pull = facts["upstreams"][0]["rug_pulls"][0]
+    assert (pull["tool"], pull["previous_fingerprint"]) == ("read_file", known["schema_hash"])
+    assert "1 rug pulls seen" in invoke(["status"]).output
+
+
+def test_audit_shows_a_config_it_cannot_read_without_failing(machine, invoke) -> None:
+    machine.add_client("cursor", text='{"mcpServers": [1]}')
+    result = invoke(["audit", "--json"])
+    assert result.exit_code == 0, result.output
+    client = json.loads(result.output)["clients"][0]
+    assert client["wrapped"] is None
+    assert "expected a mapping" in client["error"]

@@ -1,5 +1,6 @@
 import logging
 import pathlib
+import sys
 
 import pytest
 
@@ -11,6 +12,9 @@ from inherence_proxy._logging import LOG_BACKUPS, LOG_MAX_BYTES, proxy_log
 from inherence_proxy._output import masked_key
 from inherence_proxy_core import GatewayUsageError, UpstreamStartError
 from inherence_proxy_core._proc_errors import ClientLockHeld
+
+if sys.version_info < (3, 11):
+    from exceptiongroup import ExceptionGroup
 
 HERE = pathlib.Path("/x/mcp.json")
 KEY = "inh_live_0a1b2c3d4e5f60718293a4b5c6d7e8f9"
@@ -68,3 +72,11 @@ def test_the_log_never_holds_the_key_and_rotates(tmp_path: pathlib.Path) -> None
     assert "bad key inh_…e8f9" in text
     assert path.stat().st_mode & 0o077 == 0
     assert handler not in logging.getLogger().handlers
+
+
+def test_an_error_that_ended_a_task_group_is_translated_as_itself() -> None:
+    group = ExceptionGroup("unhandled errors in a TaskGroup", [PolicyUsageError("bad url")])
+    translated = translate(group)
+    assert translated is not None
+    assert (translated.exit_code, translated.message) == (ExitCode.CONFIG, "bad url")
+    assert translate(ExceptionGroup("two", [ValueError(), KeyError()])) is None

@@ -70,3 +70,19 @@ def test_discovery_keeps_the_last_good_count_when_an_upstream_fails(tmp_path: pa
 def test_listen_addresses() -> None:
     assert parse_listen_address("127.0.0.1:8765") == ("127.0.0.1", 8765)
     assert parse_listen_address("[::1]:80") == ("::1", 80)
+
+
+def test_the_progress_line_is_drawn_only_on_a_terminal(capsys) -> None:
+    from inherence_proxy._discover import ProgressLine
+
+    status = GatewayStatus((UpstreamStatus("a", "stdio", "starting", None, 0, 0),), 0, 0, ())
+    ProgressLine(1, live=False).update(status)
+    assert capsys.readouterr().out == ""
+    line = ProgressLine(1, live=True)
+    line.update(status)
+    line.finish()
+    out = capsys.readouterr().out
+    assert "discovering tools: 0/1 upstreams - waiting for a" in out
+    # Redrawn in place: each draw starts at the line's beginning, and the line is cleared at the end.
+    assert out.startswith("\r")
+    assert out.endswith("\r")

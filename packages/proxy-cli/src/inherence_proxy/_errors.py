@@ -78,6 +78,10 @@ def translate(exc: BaseException) -> CommandError | None:
 
     if isinstance(exc, CommandError):
         return exc
+    inner = getattr(exc, "exceptions", None)
+    if isinstance(inner, tuple) and len(inner) == 1 and isinstance(inner[0], BaseException):
+        # A task group wraps the one error that ended it; the user needs that error, not the group.
+        return translate(inner[0])
     if isinstance(exc, ClientLockHeld):
         return CommandError(
             f"{exc}; stop that proxy (quit the client) first, or run `inherence-proxy reap` if it is stuck",
