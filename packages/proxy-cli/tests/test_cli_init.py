@@ -180,3 +180,29 @@ def test_inherence_debug_adds_the_traceback(machine, invoke) -> None:
     assert result.exit_code == ExitCode.CONFIG
     assert "Traceback (most recent call last)" in result.output
     assert os.environ.get("INHERENCE_DEBUG") is None
+
+
+def test_init_again_on_a_0_1_x_home_gives_the_client_its_own_proxy_and_keeps_the_way_back(machine, invoke) -> None:
+    path = machine.client_file("claude-desktop")
+    path.parent.mkdir(parents=True)
+    original = json.dumps({"mcpServers": {"filesystem": {"command": "fs-server"}}}).encode()
+    (path.parent / f"{path.name}.bak_inherence.20260602T091455").write_bytes(original)
+    path.write_text(json.dumps({"mcpServers": {"inherence": {"command": str(machine.executable), "args": ["serve"]}}}))
+    machine.proxy_home.mkdir()
+    legacy = {
+        "api_key": None,
+        "upstreams": [{"name": "filesystem", "command": ["fs-server"], "env": {}, "cwd": None, "transport": "stdio"}],
+        "client_type": "claude_desktop",
+        "migrated_clients": [{"name": "claude_desktop", "config_path": str(path), "upstream_names": ["filesystem"]}],
+    }
+    (machine.proxy_home / "config.json").write_text(json.dumps(legacy))
+    result = invoke(["init", "--local", "--client", "claude-desktop", "--no-discovery"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(path.read_text())["mcpServers"]["inherence"]["args"] == ["serve", "claude-desktop"]
+    config = machine.config()
+    assert config["client_type"] == "claude_desktop"
+    assert config["migrated_clients"] == [
+        {"name": "claude_desktop", "config_path": str(path), "upstream_names": ["filesystem"]}
+    ]
+    assert invoke(["restore"]).exit_code == 0
+    assert path.read_bytes() == original

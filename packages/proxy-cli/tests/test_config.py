@@ -95,6 +95,7 @@ def test_each_client_gets_its_own_upstreams() -> None:
     assert [u.name for u in config.upstreams_for("cursor")] == ["git"]
     assert [u.name for u in config.upstreams_for("claude_desktop")] == ["fs", "memory"]
     assert [u.name for u in config.upstreams_for(None)] == ["fs", "git", "memory"]
+    assert [u.name for u in config.upstreams_for("claude-desktop")] == ["fs", "memory"]  # as 0.1.x spelled it
 
 
 def test_home_is_overridable_and_names_its_files(tmp_path: pathlib.Path) -> None:

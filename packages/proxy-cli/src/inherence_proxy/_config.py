@@ -95,10 +95,10 @@ class ProxyConfig(_Entry):
 
     def upstreams_for(self, client: str | None) -> list[UpstreamEntry]:
         """The upstreams a client's proxy serves: those recorded for it, or all when it has no record."""
-        owners = {entry.name: entry for entry in self.migrated_clients}
-        if client is None or client not in owners:
+        owners = {_client_key(entry.name): entry for entry in self.migrated_clients}
+        if client is None or _client_key(client) not in owners:
             return list(self.upstreams)
-        wanted = set(owners[client].upstream_names)
+        wanted = set(owners[_client_key(client)].upstream_names)
         return [upstream for upstream in self.upstreams if upstream.name in wanted]
 
     def effective_api_key(self, environ: Mapping[str, str]) -> str | None:
@@ -116,6 +116,11 @@ class ProxyConfig(_Entry):
         if self.api_key is not None:
             body["api_key"] = self.api_key.get_secret_value()
         return json.dumps(body, indent=2, ensure_ascii=False) + "\n"
+
+
+def _client_key(name: str) -> str:
+    # 0.1.x recorded `claude_desktop`; wrapped configs now start `serve claude-desktop`.
+    return name.lower().replace("_", "-")
 
 
 def load_config(path: pathlib.Path) -> ProxyConfig:
