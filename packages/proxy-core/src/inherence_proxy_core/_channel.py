@@ -15,8 +15,6 @@ from typing import Any, Protocol
 
 import anyio
 import anyio.abc
-from mcp.shared.message import ClientMessageMetadata, ServerMessageMetadata, SessionMessage
-from mcp_types.jsonrpc import jsonrpc_message_adapter
 
 __all__ = ["Channel", "LineChannel", "Malformed", "Message", "SdkChannel"]
 
@@ -103,7 +101,8 @@ class LineChannel:
         self._scanned = 0
         self._skipping = False
         self._skipped_id: Any = None
-        self._lock = anyio.Lock()
+        # fast_acquire: an uncontended send must not yield to the loop (a hop per message otherwise).
+        self._lock = anyio.Lock(fast_acquire=True)
 
     async def receive(self) -> Message | Malformed:
         while True:
@@ -173,6 +172,11 @@ class SdkChannel:
         return dumped
 
     async def send(self, message: Message, *, related_id: Any = None) -> None:
+        # The SDK is imported here, not at module level: a gateway with stdio only never needs it,
+        # and importing it costs about half a second of start-up.
+        from mcp.shared.message import ClientMessageMetadata, ServerMessageMetadata, SessionMessage
+        from mcp_types.jsonrpc import jsonrpc_message_adapter
+
         envelope = jsonrpc_message_adapter.validate_python(message)
         metadata: ServerMessageMetadata | ClientMessageMetadata | None = None
         if self._server_side:

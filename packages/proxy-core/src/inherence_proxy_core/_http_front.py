@@ -23,20 +23,20 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
-import uvicorn
-from mcp.server.streamable_http import MCP_SESSION_ID_HEADER, StreamableHTTPServerTransport
 
 from inherence_proxy_core._channel import SdkChannel
 from inherence_proxy_core._errors import GatewayUsageError
 
 if TYPE_CHECKING:
+    from mcp.server.streamable_http import StreamableHTTPServerTransport
+
     from inherence_proxy_core._gateway import Gateway
 
 __all__ = ["LOOPBACK_HOSTS", "HttpFront", "is_loopback", "serve_http"]
 
 logger = logging.getLogger("inherence_proxy_core.http")
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
-_SESSION_HEADER = MCP_SESSION_ID_HEADER.lower()
+_SESSION_HEADER = "mcp-session-id"
 
 
 def is_loopback(host: str) -> bool:
@@ -109,6 +109,8 @@ class HttpFront:
             if transport.is_terminated:
                 self._sessions.pop(session_id, None)
             return
+        from mcp.server.streamable_http import StreamableHTTPServerTransport
+
         transport = StreamableHTTPServerTransport(mcp_session_id=uuid.uuid4().hex)
         assert transport.mcp_session_id is not None
         self._sessions[transport.mcp_session_id] = transport
@@ -149,6 +151,8 @@ async def serve_http(
     `Host` (the bound address itself always counts). With `task_status` (`await tasks.start(...)`)
     the bound port is reported once the socket listens, so port 0 picks a free one.
     """
+    import uvicorn
+
     if not is_loopback(host) and not allow_remote:
         raise GatewayUsageError(f"refusing to serve HTTP on {host!r}: not a loopback address (allow_remote=True)")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET

@@ -9,8 +9,6 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
-from mcp_types.jsonrpc import UNSUPPORTED_PROTOCOL_VERSION
-from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERSION
 
 from inherence_proxy_core import __version__
 from inherence_proxy_core._channel import (
@@ -136,12 +134,17 @@ class ClientConnection:
             return {"result": {}}
         if method == "server/discover":
             # This gateway negotiates with `initialize`; the error names those versions so a client falls back.
+            from mcp_types.jsonrpc import UNSUPPORTED_PROTOCOL_VERSION
+            from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
+
             requested = (params.get("_meta") or {}).get("io.modelcontextprotocol/protocolVersion", "")
             data = {"supported": list(HANDSHAKE_PROTOCOL_VERSIONS), "requested": str(requested)}
             return {"error": {"code": UNSUPPORTED_PROTOCOL_VERSION, "message": "use initialize", "data": data}}
         return None
 
     def _initialize(self, params: dict[str, Any]) -> Answer:
+        from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERSION
+
         requested = params.get("protocolVersion")
         version = requested if requested in HANDSHAKE_PROTOCOL_VERSIONS else LATEST_HANDSHAKE_VERSION
         capabilities = params.get("capabilities")

@@ -10,10 +10,6 @@ from typing import Any, Literal
 
 import anyio
 import anyio.abc
-import httpx2
-from mcp.client.sse import sse_client
-from mcp.client.streamable_http import streamable_http_client
-from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERSION
 
 from inherence_proxy_core import __version__
 from inherence_proxy_core._channel import Channel, LineChannel, Message, SdkChannel
@@ -53,6 +49,16 @@ class UpstreamState:
     server_info: dict[str, Any] = dataclasses.field(default_factory=dict)
     capabilities: dict[str, Any] = dataclasses.field(default_factory=dict)
     lists: dict[str, list[dict[str, Any]]] = dataclasses.field(default_factory=dict)
+
+
+def _start_errors(transport: str) -> tuple[type[BaseException], ...]:
+    """What a failed start of an upstream of `transport` raises (httpx2 only matters over HTTP)."""
+    errors: tuple[type[BaseException], ...] = (OSError, UpstreamError, ProcessError, TimeoutError)
+    if transport != "stdio":
+        import httpx2
+
+        errors = (*errors, httpx2.HTTPError)
+    return errors
 
 
 class UpstreamSupervisor:
@@ -128,8 +134,7 @@ class UpstreamSupervisor:
                 tasks.start_soon(self._read_then_stop, link, tasks.cancel_scope)
                 try:
                     await self._handshake(link)
-                    for kind in LISTS:
-                        await self._refresh(link, kind)
+                    await self._list_all(link)
                 except (UpstreamError, TimeoutError) as exc:
                     self.state.reason = exc.detail if isinstance(exc, UpstreamError) else str(exc)
                     tasks.cancel_scope.cancel()
@@ -141,7 +146,7 @@ class UpstreamSupervisor:
                 await self._on_change(self)
                 self.first_attempt_done.set()
                 await self._refresh_on_notice(link)
-        except (OSError, httpx2.HTTPError, UpstreamError, ProcessError, TimeoutError) as exc:
+        except _start_errors(self.config.transport) as exc:
             self.state.reason = f"could not start: {exc}"
             return ready
         finally:
@@ -179,6 +184,9 @@ class UpstreamSupervisor:
             finally:
                 await process.terminate(self.settings.shutdown_grace)
         elif config.transport == "http":
+            import httpx2
+            from mcp.client.streamable_http import streamable_http_client
+
             timeout = httpx2.Timeout(self.settings.initialize_timeout, read=self.settings.call_timeout)
             async with (
                 httpx2.AsyncClient(headers=dict(config.headers), timeout=timeout) as http,
@@ -186,12 +194,17 @@ class UpstreamSupervisor:
             ):
                 yield SdkChannel(read, write, server_side=False)
         else:
+            from mcp.client.sse import sse_client
+
             async with sse_client(
                 str(config.url), headers=dict(config.headers), sse_read_timeout=self.settings.call_timeout
             ) as (read, write):
                 yield SdkChannel(read, write, server_side=False)
 
     async def _handshake(self, link: UpstreamLink) -> None:
+        # Imported once the upstream is already starting, so the import overlaps its start-up.
+        from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERSION
+
         params = {
             "protocolVersion": LATEST_HANDSHAKE_VERSION,
             "capabilities": CLIENT_CAPABILITIES,
@@ -216,6 +229,22 @@ class UpstreamSupervisor:
         self.state.capabilities = result.get("capabilities") or {}
         self.state.server_info = result.get("serverInfo") or {}
         await link.notify("notifications/initialized")
+
+    async def _list_all(self, link: UpstreamLink) -> None:
+        """Every list at once: one round trip of start-up instead of four. Raises the first failure."""
+        failures: list[UpstreamError | TimeoutError] = []
+
+        async def one(kind: str) -> None:
+            try:
+                await self._refresh(link, kind)
+            except (UpstreamError, TimeoutError) as exc:
+                failures.append(exc)
+
+        async with anyio.create_task_group() as lists:
+            for kind in LISTS:
+                lists.start_soon(one, kind)
+        if failures:
+            raise failures[0]
 
     async def _refresh(self, link: UpstreamLink, kind: str) -> None:
         if _CAPABILITY[kind] not in self.state.capabilities:
