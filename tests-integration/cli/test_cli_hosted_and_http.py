@@ -90,6 +90,9 @@ async def test_serve_over_streamable_http(machine: Machine) -> None:
                 await session.initialize()
                 allowed = await session.call_tool("workspace__read_file", {"path": "notes.txt"})
                 refused = await session.call_tool("workspace__fetch_url", {"url": "http://169.254.169.254/latest/"})
+                rebound = await http.post(f"http://127.0.0.1:{port}/mcp", headers={"Host": "attacker.example"}, json={})
+        # A web page that rebinds its own name to 127.0.0.1 reaches nothing.
+        assert rebound.status_code == 403
         assert tool_text(allowed) == "standup at ten\n"
         assert denial(refused)["failed_clauses"] == ["lateral_pivot.metadata_endpoint"]
         assert machine.received("http") == ["read_file"]

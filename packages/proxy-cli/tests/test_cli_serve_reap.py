@@ -68,3 +68,9 @@ def test_reap_reports_each_action_as_a_line(machine, invoke) -> None:
     result = invoke(["reap"])
     assert result.exit_code == 0
     assert result.output == "lock_removed      client cursor (pid 999999999): stale lock file removed\n"
+
+
+def test_serve_over_http_on_a_public_address_needs_allow_remote(machine, invoke) -> None:
+    result = invoke(["serve", "cursor", "--http", "0.0.0.0:8765"])
+    assert result.exit_code == ExitCode.USAGE
+    assert "0.0.0.0 is not a loopback address; add --allow-remote" in result.output

@@ -3,8 +3,8 @@ import pathlib
 from inherence_client_adapters import ServerEntry
 from inherence_proxy._config import ProxyConfig
 from inherence_proxy._discovery import load_discovery, record_gateway_status
-from inherence_proxy._http_front import parse_listen_address
 from inherence_proxy._migrate import ClientServers, forget_clients, migrate, upstream_name
+from inherence_proxy._serve import parse_listen_address
 from inherence_proxy_core import GatewayStatus, UpstreamStatus
 
 

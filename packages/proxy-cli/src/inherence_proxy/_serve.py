@@ -27,12 +27,12 @@ from inherence_proxy._discovery import load_discovery, record_gateway_status
 from inherence_proxy._home import ProxyHome
 from inherence_proxy._output import masked_key
 from inherence_proxy._policy import PolicyTarget, open_policy
-from inherence_proxy_core import Gateway, GatewaySettings, UpstreamConfig
+from inherence_proxy_core import Gateway, GatewaySettings, UpstreamConfig, serve_http
 from inherence_proxy_core._lock import ClientLock
 from inherence_proxy_core._proc_files import DEFAULT_CLIENT
 from inherence_proxy_core._proc_registry import ProcessRegistry
 
-__all__ = ["HEARTBEAT_SECONDS", "ServeOptions", "lock_client", "run_serve"]
+__all__ = ["HEARTBEAT_SECONDS", "ServeOptions", "lock_client", "parse_listen_address", "run_serve"]
 
 logger = logging.getLogger("inherence_proxy.serve")
 HEARTBEAT_SECONDS = 60.0
@@ -40,6 +40,17 @@ HEARTBEAT_SECONDS = 60.0
 
 def _utc_now() -> datetime.datetime:
     return datetime.datetime.now(datetime.timezone.utc)
+
+
+def parse_listen_address(text: str) -> tuple[str, int]:
+    """`HOST:PORT` (IPv6 in brackets) -> (host, port); ValueError with a readable reason."""
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not host or not port_text.isdigit():
+        raise ValueError(f"{text!r} is not HOST:PORT (for example 127.0.0.1:8765)")
+    port = int(port_text)
+    if not 0 < port < 65536:
+        raise ValueError(f"port {port} is not between 1 and 65535")
+    return host.strip("[]"), port
 
 
 def lock_client(client: str | None) -> str:
@@ -54,6 +65,7 @@ class ServeOptions:
     client: str | None
     environ: Mapping[str, str]
     http: tuple[str, int] | None = None
+    allow_remote: bool = False
     settings: GatewaySettings = dataclasses.field(default_factory=GatewaySettings)
 
 
@@ -101,10 +113,9 @@ async def _serve(
             tasks.start_soon(_stop_on_signal, tasks.cancel_scope)
             tasks.start_soon(_report_when_ready, gateway, options, policy, target)
             if options.http is not None:
-                from inherence_proxy._http_front import serve_http
-
-                logger.info("listening for MCP over streamable HTTP on http://%s:%d/mcp", *options.http)
-                await serve_http(gateway, *options.http)
+                host, port = options.http
+                logger.info("listening for MCP over streamable HTTP on http://%s:%d/mcp", host, port)
+                await serve_http(gateway, host, port, allow_remote=options.allow_remote)
             else:
                 await gateway.serve_stdio()
             tasks.cancel_scope.cancel()

@@ -65,9 +65,14 @@ def version(as_json: bool) -> None:
     metavar="HOST:PORT",
     help="Serve MCP over streamable HTTP at http://HOST:PORT/mcp instead of stdio.",
 )
+@click.option(
+    "--allow-remote",
+    is_flag=True,
+    help="Allow --http on an address that is not loopback (anyone who reaches it can call your tools).",
+)
 @verbose_option
 @pass_environment
-def serve(env: Environment, client: str | None, listen: str | None) -> None:
+def serve(env: Environment, client: str | None, listen: str | None, allow_remote: bool) -> None:
     """Run the proxy for CLIENT: what a wrapped MCP client starts. Speaks MCP on stdin/stdout.
 
     Serves the upstream servers recorded for CLIENT by `init` (all upstreams when CLIENT is
@@ -82,9 +87,9 @@ def serve(env: Environment, client: str | None, listen: str | None) -> None:
       inherence-proxy serve claude-desktop --http 127.0.0.1:8765
       INHERENCE_API_KEY=inh_… inherence-proxy serve
     """
-    from inherence_proxy._http_front import parse_listen_address
     from inherence_proxy._logging import proxy_log
-    from inherence_proxy._serve import ServeOptions, run_serve
+    from inherence_proxy._serve import ServeOptions, parse_listen_address, run_serve
+    from inherence_proxy_core._http_front import is_loopback
 
     address = None
     if listen is not None:
@@ -92,6 +97,8 @@ def serve(env: Environment, client: str | None, listen: str | None) -> None:
             address = parse_listen_address(listen)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--http") from None
+        if not is_loopback(address[0]) and not allow_remote:
+            raise click.BadParameter(f"{address[0]} is not a loopback address; add --allow-remote", param_hint="--http")
     if client is not None:
         try:
             env.home.pid_path(client)
@@ -100,7 +107,10 @@ def serve(env: Environment, client: str | None, listen: str | None) -> None:
     config = env.config()
     secret = config.effective_api_key(env.environ)
     with proxy_log(env.home.log_path, secret=secret, verbose=is_verbose()):
-        run_serve(ServeOptions(home=env.home, config=config, client=client, environ=env.environ, http=address))
+        options = ServeOptions(
+            home=env.home, config=config, client=client, environ=env.environ, http=address, allow_remote=allow_remote
+        )
+        run_serve(options)
 
 
 @main.command(epilog=EXIT_CODES_HELP)
