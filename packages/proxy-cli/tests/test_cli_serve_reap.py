@@ -4,7 +4,7 @@ import os
 import pytest
 
 from inherence_proxy._errors import ExitCode
-from inherence_proxy_core._lock import ClientLock
+from inherence_proxy_core import ClientLock
 
 
 def test_a_second_proxy_for_the_same_client_is_refused(machine, invoke) -> None:

@@ -2,7 +2,7 @@ import json
 import os
 
 from inherence_proxy._errors import ExitCode
-from inherence_proxy_core._lock import ClientLock
+from inherence_proxy_core import ClientLock
 
 
 def test_status_json_on_a_fresh_machine(machine, invoke) -> None:

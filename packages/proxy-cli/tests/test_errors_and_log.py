@@ -10,8 +10,7 @@ from inherence_proxy._config import ConfigFileError
 from inherence_proxy._errors import CommandError, ExitCode, translate
 from inherence_proxy._logging import LOG_BACKUPS, LOG_MAX_BYTES, proxy_log
 from inherence_proxy._output import masked_key
-from inherence_proxy_core import GatewayUsageError, UpstreamStartError
-from inherence_proxy_core._proc_errors import ClientLockHeld
+from inherence_proxy_core import ClientLockHeld, GatewayUsageError, UpstreamStartError
 
 if sys.version_info < (3, 11):
     from exceptiongroup import ExceptionGroup

@@ -73,8 +73,7 @@ def translate(exc: BaseException) -> CommandError | None:
     )
     from inherence_policy_client import PolicyAuthError, PolicyError, PolicyUsageError
     from inherence_policy_server import PolicyServerError
-    from inherence_proxy_core import GatewayError, GatewayUsageError
-    from inherence_proxy_core._proc_errors import ClientLockHeld, ProcessError
+    from inherence_proxy_core import ClientLockHeld, GatewayError, GatewayUsageError, ProcessError
 
     if isinstance(exc, CommandError):
         return exc

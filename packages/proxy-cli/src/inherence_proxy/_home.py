@@ -66,6 +66,15 @@ class ProxyHome:
             raise ValueError(f"client name {client!r} must be 1-64 letters, digits, '.', '_' or '-'")
         return self.root / f"proxy-{client}.pid"
 
+    def client_of_pid_file(self, path: pathlib.Path) -> str | None:
+        """The client a PID file in this home stands for; 0.1.x's `proxy.pid` is the client-less `default`."""
+        if path.name == self.legacy_pid_path.name:
+            return "default"
+        name = path.name
+        if name.startswith("proxy-") and name.endswith(".pid") and _CLIENT_NAME.match(name[6:-4]):
+            return name[6:-4]
+        return None
+
     def ensure(self) -> None:
         """Create the folder, private to this user (0700), and tighten it if it exists looser."""
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)

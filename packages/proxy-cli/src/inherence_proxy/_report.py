@@ -22,9 +22,7 @@ from inherence_proxy._locations import Found, canonical_client, detected, proxy_
 from inherence_proxy._output import masked_key
 from inherence_proxy._policy import PolicyTarget, open_policy, probe_health
 from inherence_proxy._surfaces import find_surfaces
-from inherence_proxy_core import ClassificationCache
-from inherence_proxy_core._lock import lock_holder, read_lock_file
-from inherence_proxy_core._proc_files import DEFAULT_CLIENT, client_of_lock
+from inherence_proxy_core import DEFAULT_CLIENT, ClassificationCache, lock_holder
 
 __all__ = ["audit_facts", "drift_of", "status_facts"]
 
@@ -87,15 +85,15 @@ def _proxies(env: Environment, config: ProxyConfig) -> list[dict[str, Any]]:
     clients = {canonical_client(c.name) for c in config.migrated_clients}
     root = env.home.root
     if root.is_dir():
-        for path in root.iterdir():
-            client = client_of_lock(path)
+        for path in root.glob("proxy*.pid"):
+            client = env.home.client_of_pid_file(path)
             if client is not None:
                 clients.add(client)
     rows = []
     for client in sorted(clients):
         holder = lock_holder(root, client)
         paths = [env.home.pid_path(client)] + ([env.home.legacy_pid_path] if client == DEFAULT_CLIENT else [])
-        stale = [str(p) for p in paths if p.exists() and holder is None and read_lock_file(p) is not None]
+        stale = [str(p) for p in paths if p.exists() and holder is None]
         rows.append({"client": client, "running": holder is not None, "pid": holder, "stale_lock_files": stale})
     return rows
 

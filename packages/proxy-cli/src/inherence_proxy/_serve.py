@@ -27,10 +27,15 @@ from inherence_proxy._discovery import load_discovery, record_gateway_status
 from inherence_proxy._home import ProxyHome
 from inherence_proxy._output import masked_key
 from inherence_proxy._policy import PolicyTarget, open_policy
-from inherence_proxy_core import Gateway, GatewaySettings, UpstreamConfig, serve_http
-from inherence_proxy_core._lock import ClientLock
-from inherence_proxy_core._proc_files import DEFAULT_CLIENT
-from inherence_proxy_core._proc_registry import ProcessRegistry
+from inherence_proxy_core import (
+    DEFAULT_CLIENT,
+    ClientLock,
+    Gateway,
+    GatewaySettings,
+    ProcessRegistry,
+    UpstreamConfig,
+    serve_http,
+)
 
 __all__ = ["HEARTBEAT_SECONDS", "ServeOptions", "lock_client", "parse_listen_address", "run_serve"]
 

@@ -170,7 +170,7 @@ def reap(env: Environment, as_json: bool) -> None:
       inherence-proxy reap
       inherence-proxy reap --json
     """
-    from inherence_proxy_core._reap import reap as reap_home
+    from inherence_proxy_core import reap as reap_home
 
     actions = reap_home(env.home.root)
     if as_json:
