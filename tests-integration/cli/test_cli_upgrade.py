@@ -7,6 +7,8 @@ import json
 import pytest
 from fake_policy import Deny
 
+from inherence_proxy import __version__
+
 from .conftest import EXECUTABLE, Machine, denial, tool_text
 
 pytestmark = pytest.mark.slow
@@ -66,6 +68,10 @@ async def test_serve_status_and_restore_work_on_an_unchanged_0_1_11_home(machine
         assert running == {"claude-desktop": False, "default": True}
         assert (machine.proxy_home / "proxy-default.pid").exists()
     assert machine.received("legacy") == ["read_file"]
+    registered = fake_policy.requests_to("register")[0].json["upstreams"]
+    assert registered == [{"name": "filesystem", "transport": "stdio", "tool_count": 5}]
+    heartbeat = fake_policy.requests_to("heartbeat")[0].json
+    assert (heartbeat["proxy_version"], heartbeat["upstream_count"], heartbeat["tool_count"]) == (__version__, 1, 5)
     decide = fake_policy.requests_to("decide")
     assert [r.json["tool_name"] for r in decide] == ["filesystem__read_file", "filesystem__run_command"]
     assert decide[0].headers.get("authorization") == f"Bearer {fake_policy.api_key}"

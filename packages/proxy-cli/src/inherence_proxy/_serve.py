@@ -20,7 +20,7 @@ from collections.abc import Mapping
 import anyio
 import anyio.abc
 
-from inherence_policy_client import Heartbeat, PolicyClient, PolicyError
+from inherence_policy_client import Heartbeat, PolicyClient, PolicyError, UpstreamRegistration
 from inherence_proxy import __version__
 from inherence_proxy._config import ProxyConfig
 from inherence_proxy._discovery import load_discovery, record_gateway_status
@@ -148,11 +148,25 @@ async def _report_when_ready(
     if not ready:
         logger.warning("not every upstream is ready; the others are served meanwhile and retried")
     await anyio.to_thread.run_sync(_write_discovery, gateway, options)
+    if not target.embedded:
+        await _register(gateway, policy)
     while True:
         if not target.embedded:
             await _heartbeat(gateway, options, policy)
         await anyio.sleep(HEARTBEAT_SECONDS)
         await anyio.to_thread.run_sync(_write_discovery, gateway, options)
+
+
+async def _register(gateway: Gateway, policy: PolicyClient) -> None:
+    """Tell the hosted service which upstreams this proxy fronts (names and counts, never their env)."""
+    upstreams = [
+        UpstreamRegistration(name=u.name, transport=u.transport, tool_count=u.tool_count)
+        for u in gateway.status().upstreams
+    ]
+    try:
+        await policy.register(upstreams)
+    except PolicyError as exc:
+        logger.warning("could not register the upstreams with the policy service: %s", exc)
 
 
 async def _heartbeat(gateway: Gateway, options: ServeOptions, policy: PolicyClient) -> None:
