@@ -74,3 +74,9 @@ def test_serve_over_http_on_a_public_address_needs_allow_remote(machine, invoke)
     result = invoke(["serve", "cursor", "--http", "0.0.0.0:8765"])
     assert result.exit_code == ExitCode.USAGE
     assert "0.0.0.0 is not a loopback address; add --allow-remote" in result.output
+
+
+def test_allow_remote_lets_serve_take_a_public_address(machine, invoke) -> None:
+    with ClientLock(machine.proxy_home, "cursor"):
+        result = invoke(["serve", "cursor", "--http", "0.0.0.0:8765", "--allow-remote"])
+    assert result.exit_code == ExitCode.ALREADY_RUNNING  # past the address check, stopped by the lock

@@ -79,3 +79,36 @@ def test_an_error_that_ended_a_task_group_is_translated_as_itself() -> None:
     assert translated is not None
     assert (translated.exit_code, translated.message) == (ExitCode.CONFIG, "bad url")
     assert translate(ExceptionGroup("two", [ValueError(), KeyError()])) is None
+
+
+def _group_raising(error: BaseException):
+    import click
+
+    from inherence_proxy._app import ProxyGroup
+
+    @click.group(cls=ProxyGroup)
+    def group() -> None:
+        pass
+
+    @group.command()
+    def boom() -> None:
+        raise error
+
+    return group
+
+
+@pytest.mark.parametrize(
+    ("error", "code", "output"),
+    [
+        (ZeroDivisionError("no"), ExitCode.FAILURE, "Error: unexpected ZeroDivisionError: no (set INHERENCE_DEBUG=1"),
+        (KeyboardInterrupt(), ExitCode.INTERRUPTED, "Error: interrupted"),
+        (UpstreamStartError("could not start", upstream="a"), ExitCode.FAILURE, "Error: upstream 'a': could not start"),
+    ],
+)
+def test_any_failure_is_one_line_with_its_exit_code(error, code, output) -> None:
+    from click.testing import CliRunner
+
+    result = CliRunner().invoke(_group_raising(error), ["boom"], env={"INHERENCE_DEBUG": None}, catch_exceptions=False)
+    assert result.exit_code == code
+    assert result.output.startswith(output)
+    assert result.output.count("\n") == 1
