@@ -63,6 +63,7 @@ async def test_init_serve_status_audit_restore_on_a_machine_with_several_clients
         assert second.stdout == ""
 
     assert machine.received("cursor") == ["read_file"]
+    assert "standup at ten" not in (machine.proxy_home / "proxy.log").read_text()
     assert machine.received("desktop") == []  # the denied call never reached the upstream
     upstreams = {u["name"]: u for u in status["upstreams"]}
     assert upstreams["workspace"]["tool_count"] == 5

@@ -70,7 +70,7 @@ async def test_serve_over_streamable_http(machine: Machine) -> None:
     machine.write_client("cursor", {"mcpServers": {"workspace": machine.demo_server("http")}})
     assert machine.cli("init", "--yes", "--local", "--no-discovery").returncode == 0
     port = _free_port()
-    proxy = _start(["serve", "cursor", "--http", f"127.0.0.1:{port}"], machine)
+    proxy = _start(["serve", "cursor", "--http", f"127.0.0.1:{port}", "--verbose"], machine)
     try:
         deadline = time.monotonic() + 20
         while True:
@@ -101,4 +101,7 @@ async def test_serve_over_streamable_http(machine: Machine) -> None:
         out, _err = proxy.communicate(timeout=20)
     assert proxy.returncode == 0
     assert out == b""
+    log = (machine.proxy_home / "proxy.log").read_text()
+    assert " DEBUG " in log
+    assert "standup at ten" not in log  # never a tool result, even with --verbose
     assert not (machine.proxy_home / "proxy-cursor.pid").exists()

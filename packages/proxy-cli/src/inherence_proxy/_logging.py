@@ -72,11 +72,12 @@ def proxy_log(path: pathlib.Path, *, secret: str | None, verbose: bool) -> Itera
         each.addFilter(scrubber)
     previous_level = root.level
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    # The HTTP stack logs each request line at INFO; that is noise in a file read by people.
-    quiet = [logging.getLogger(name) for name in ("httpx2", "httpcore", "httpcore2", "mcp", "uvicorn.access")]
+    # The HTTP stack and the SDK log request lines, and at debug whole messages (tool results among
+    # them): never more than warnings from them, even with -v.
+    quiet = [logging.getLogger(name) for name in ("httpx2", "httpcore", "httpcore2", "mcp", "uvicorn", "sse_starlette")]
     quiet_levels = [logger.level for logger in quiet]
     for logger in quiet:
-        logger.setLevel(logging.DEBUG if verbose else logging.WARNING)
+        logger.setLevel(logging.WARNING)
     try:
         yield handler
     finally:
