@@ -126,7 +126,8 @@ def test_the_interactive_pick_takes_numbers_or_all_and_asks_again_on_nonsense(ma
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (["init", "--local", "--api-key", "inh_x"], ExitCode.USAGE, "exclude each other"),
+        (["init", "--local", "--api-key", "inh_x"], ExitCode.USAGE, "--local excludes --api-key and --endpoint"),
+        (["init", "--local", "--endpoint", "https://p.example"], ExitCode.USAGE, "--local excludes"),
         (["init", "--local", "--config-path", "{file}"], ExitCode.USAGE, "--config-path needs --client NAME"),
         (["init", "--local", "--client", "nosuch"], ExitCode.USAGE, "'nosuch' is not one of"),
         (["init", "--local", "--yes"], ExitCode.NOTHING_TO_DO, "no MCP client config found"),
@@ -206,3 +207,21 @@ def test_init_again_on_a_0_1_x_home_gives_the_client_its_own_proxy_and_keeps_the
     ]
     assert invoke(["restore"]).exit_code == 0
     assert path.read_bytes() == original
+
+
+def test_asked_for_a_key_enter_means_the_embedded_policy(machine) -> None:
+    from inherence_client_adapters import HostEnvironment
+    from inherence_proxy._app import Environment
+    from inherence_proxy._cmd_init import _target
+    from inherence_proxy._config import ProxyConfig
+    from inherence_proxy._home import ProxyHome
+
+    env = Environment({}, machine.home, ProxyHome(machine.proxy_home), HostEnvironment(machine.home, "linux"))
+    with CliRunner().isolation(input="\n") as streams:
+        target = _target(env, ProxyConfig(), api_key=None, endpoint=None, local=False, interactive=True)
+    assert target.embedded
+    assert b"press Enter to use the embedded local policy" in streams[0].getvalue()
+    with CliRunner().isolation(input="inh_typed_in_key_0001\n") as streams:
+        target = _target(env, ProxyConfig(), api_key=None, endpoint=None, local=False, interactive=True)
+    assert (target.api_key, target.endpoint) == ("inh_typed_in_key_0001", "https://mcp.inherencelabs.com")
+    assert b"inh_typed_in_key_0001" not in streams[0].getvalue()  # typed, not echoed

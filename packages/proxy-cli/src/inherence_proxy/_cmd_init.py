@@ -141,8 +141,8 @@ def init(env: Environment, api_key: str | None, endpoint: str | None, local: boo
       inherence-proxy init --client vscode --config-path ./.vscode/mcp.json
       inherence-proxy init --local --client all --dry-run
     """
-    if api_key and local:
-        raise click.UsageError("--api-key and --local exclude each other")
+    if local and (api_key or endpoint):
+        raise click.UsageError("--local excludes --api-key and --endpoint: the embedded policy needs neither")
     if config_path is not None and client_choice in (None, "all"):
         raise click.UsageError("--config-path needs --client NAME: the client whose format the file is in")
     interactive = not yes and is_terminal(sys.stdin) and is_terminal()
