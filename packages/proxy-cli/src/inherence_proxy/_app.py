@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib
 import logging
 import os
 import pathlib
@@ -103,7 +104,26 @@ def is_verbose(ctx: click.Context | None = None) -> bool:
 
 
 class ProxyGroup(click.Group):
-    """A click group whose commands fail with one line and a documented exit code."""
+    """A click group whose commands fail with one line and a documented exit code.
+
+    `lazy_commands` maps a command name to `module:attribute`, imported only when that command
+    runs: the libraries behind `init` or `status` are heavy, and a client starting `serve`, or
+    someone asking for the version, should not wait for them.
+    """
+
+    def __init__(self, *args: Any, lazy_commands: Mapping[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._lazy = dict(lazy_commands or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self._lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self._lazy and cmd_name not in self.commands:
+            module, _, attribute = self._lazy[cmd_name].partition(":")
+            command = getattr(importlib.import_module(module), attribute)
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

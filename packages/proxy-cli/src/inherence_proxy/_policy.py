@@ -16,7 +16,6 @@ import anyio
 import httpx2
 
 from inherence_policy_client import DEFAULT_BASE_URL, PolicyClient, PolicyError, PolicyUnreachable
-from inherence_policy_server import create_app, load_rules_config
 from inherence_proxy import __version__
 from inherence_proxy._config import ProxyConfig
 from inherence_proxy._home import ProxyHome
@@ -56,6 +55,9 @@ async def open_policy(target: PolicyTarget, home: ProxyHome) -> AsyncIterator[Po
         async with PolicyClient(target.api_key, base_url=target.endpoint, user_agent=USER_AGENT) as client:
             yield client
         return
+    # Imported here: a proxy with a hosted key never needs the server, and it is heavy to import.
+    from inherence_policy_server import create_app, load_rules_config
+
     home.ensure()
     rules = load_rules_config(home.rules_path) if home.rules_path.is_file() else None
     app = create_app(data_dir=home.policy_data_dir, config=rules, require_key=False)

@@ -18,7 +18,17 @@ from inherence_proxy._versions import installed_versions
 __all__ = ["main"]
 
 
-@click.group(cls=ProxyGroup, context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES_HELP)
+@click.group(
+    cls=ProxyGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=EXIT_CODES_HELP,
+    lazy_commands={
+        "init": "inherence_proxy._cmd_init:init",
+        "restore": "inherence_proxy._cmd_restore:restore",
+        "status": "inherence_proxy._cmd_report:status",
+        "audit": "inherence_proxy._cmd_report:audit",
+    },
+)
 @click.version_option(__version__, "-V", "--version", prog_name="inherence-proxy")
 @verbose_option
 def main() -> None:
@@ -187,15 +197,3 @@ def reap(env: Environment, as_json: bool) -> None:
         who = f"client {action.client}" if action.client else "0.1.x proxy"
         pid = f" (pid {action.pid})" if action.pid is not None else ""
         click.echo(f"{action.kind.value:<17} {who}{pid}: {action.detail}")
-
-
-def _register() -> None:
-    from inherence_proxy._cmd_init import init
-    from inherence_proxy._cmd_report import audit, status
-    from inherence_proxy._cmd_restore import restore
-
-    for command in (init, restore, status, audit):
-        main.add_command(command)
-
-
-_register()
