@@ -76,3 +76,21 @@ def test_a_poisoned_backup_is_refused(machine, invoke) -> None:
     result = invoke(["restore", "--client", "cursor"])
     assert result.exit_code == ExitCode.UNSAFE
     assert "not restored Cursor" in result.output
+
+
+def test_a_projects_configs_are_audited_wrapped_and_restored_when_named(machine, invoke, tmp_path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    config = project / ".mcp.json"
+    original = json.dumps({"mcpServers": {"db": {"command": "db-server"}}}, indent=2).encode()
+    config.write_bytes(original)
+    assert invoke(["audit"]).exit_code == 0  # not looked at unless named
+    audit = invoke(["audit", "--project", str(project), "--json"])
+    assert audit.exit_code == ExitCode.BYPASS
+    facts = json.loads(audit.output.split("\nError:")[0])
+    assert [(c["client"], c["scope"], c["bypassing"]) for c in facts["clients"]] == [("claude-code", "project", ["db"])]
+    assert invoke(["init", "--local", "--yes", "--no-discovery", "--project", str(project)]).exit_code == 0
+    assert json.loads(config.read_text())["mcpServers"]["inherence"]["args"] == ["serve", "claude-code"]
+    assert invoke(["audit", "--project", str(project)]).exit_code == 0
+    assert invoke(["restore"]).exit_code == 0
+    assert config.read_bytes() == original

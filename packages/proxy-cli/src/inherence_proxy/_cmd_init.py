@@ -120,13 +120,21 @@ def _group(chosen: list[Readable]) -> list[ClientServers]:
     type=click.Path(path_type=pathlib.Path, dir_okay=False, exists=True),
     help="Wrap this config file of --client NAME (a file in a place the client is not usually looked for).",
 )
+@click.option(
+    "--project",
+    "projects",
+    multiple=True,
+    type=click.Path(path_type=pathlib.Path, file_okay=False, exists=True),
+    help="Also offer this project folder's MCP configs (.mcp.json, .cursor/, .vscode/ ...). Repeatable.",
+)
 @click.option("-y", "--yes", is_flag=True, help="Ask nothing: no key means the embedded policy; all clients found.")
 @click.option("--dry-run", is_flag=True, help="Show the diff of every file that would change; change none.")
 @click.option("--no-discovery", is_flag=True, help="Do not start the upstreams to list and classify their tools now.")
 @verbose_option
 @pass_environment
 def init(env: Environment, api_key: str | None, endpoint: str | None, local: bool, client_choice: str | None,
-         config_path: pathlib.Path | None, yes: bool, dry_run: bool, no_discovery: bool) -> None:  # fmt: skip
+         config_path: pathlib.Path | None, projects: tuple[pathlib.Path, ...], yes: bool, dry_run: bool,
+         no_discovery: bool) -> None:  # fmt: skip
     """Put your MCP clients behind the proxy: back up and rewrite their configs.
 
     Each client's config then starts `inherence-proxy serve <client>` (by absolute path),
@@ -154,7 +162,8 @@ def init(env: Environment, api_key: str | None, endpoint: str | None, local: boo
         adapter = adapter_for(client_choice)
         found: list[Found] = [(adapter, location_for_path(adapter, env.host, config_path))]
     else:
-        found = detected(env.host, None if client_choice in (None, "all") else [client_choice])
+        wanted = None if client_choice in (None, "all") else [client_choice]
+        found = detected(env.host, wanted, [p.absolute() for p in projects])
     readable = _readable(found, strict=config_path is not None)
     if not readable:
         which = f"{client_choice} " if client_choice not in (None, "all") else ""

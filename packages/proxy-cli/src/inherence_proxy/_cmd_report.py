@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pathlib
 from typing import Any
 
 import click
@@ -84,9 +85,16 @@ def status(env: Environment, as_json: bool) -> None:
 @click.command(epilog=EXIT_CODES_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object for scripts.")
 @click.option("--strict", is_flag=True, help="Also fail (exit 7) when agents with built-in tools are found.")
+@click.option(
+    "--project",
+    "projects",
+    multiple=True,
+    type=click.Path(path_type=pathlib.Path, file_okay=False, exists=True),
+    help="Also check this project folder's MCP configs (.mcp.json, .cursor/, .vscode/ ...). Repeatable.",
+)
 @verbose_option
 @pass_environment
-def audit(env: Environment, as_json: bool, strict: bool) -> None:
+def audit(env: Environment, as_json: bool, strict: bool, projects: tuple[pathlib.Path, ...]) -> None:
     """Find what reaches tools without passing the gate. Exit 7 when something bypasses it.
 
     Checks every MCP client config on this machine (wrapped or not, servers beside the proxy
@@ -98,8 +106,9 @@ def audit(env: Environment, as_json: bool, strict: bool) -> None:
       inherence-proxy audit
       inherence-proxy audit --json
       inherence-proxy audit --strict || echo "something is ungated"
+      inherence-proxy audit --project .
     """
-    facts = audit_facts(env)
+    facts = audit_facts(env, [p.absolute() for p in projects])
     bypass = facts["bypassing_clients"] > 0 or (strict and bool(facts["agent_surfaces"]))
     if as_json:
         click.echo(json.dumps({**facts, "bypass": bypass}, indent=2))

@@ -81,14 +81,16 @@ def proxy_executable(environ: Mapping[str, str]) -> pathlib.Path:
     return beside.absolute()
 
 
-def detected(host: HostEnvironment, clients: Sequence[str] | None = None) -> list[Found]:
-    """Every existing config file of the named clients (all when None), in adapter order."""
+def detected(
+    host: HostEnvironment, clients: Sequence[str] | None = None, projects: Sequence[pathlib.Path] = ()
+) -> list[Found]:
+    """Every existing config file of the named clients (all when None), user scope and `projects`' scopes."""
     wanted = None if clients is None else {canonical_client(name) for name in clients}
     found: list[Found] = []
     for adapter in all_adapters():
         if wanted is not None and adapter.name not in wanted:
             continue
-        found.extend((adapter, location) for location in adapter.detect(host))
+        found.extend((adapter, location) for location in adapter.detect(host, projects))
     return found
 
 

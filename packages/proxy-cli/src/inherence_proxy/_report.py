@@ -150,10 +150,11 @@ def _unique(found: Sequence[Found]) -> list[Found]:
     return unique
 
 
-def audit_facts(env: Environment) -> dict[str, Any]:
+def audit_facts(env: Environment, projects: Sequence[pathlib.Path] = ()) -> dict[str, Any]:
     config = env.config()
     proxy = ProxyCommand(proxy_executable(env.environ))
-    clients = [drift_of(a, loc, proxy) for a, loc in _unique([*detected(env.host), *recorded(config, env.host)])]
+    found = _unique([*detected(env.host, None, projects), *recorded(config, env.host)])
+    clients = [drift_of(a, loc, proxy) for a, loc in found]
     surfaces = [
         {"agent": f.surface.agent, "evidence": f.evidence, "built_in_tools": list(f.surface.built_in_tools)}
         for f in find_surfaces(env.host)
