@@ -64,8 +64,9 @@ async def test_serve_status_and_restore_work_on_an_unchanged_0_1_11_home(machine
                            "receipt_id": refused["receipt_id"]}  # fmt: skip
         status = machine.json("status")
         # A 0.1.x wrapped entry starts `serve` with no client name: that is the `default` proxy.
-        running = {p["client"]: p["running"] for p in status["proxies"]}
-        assert running == {"claude-desktop": False, "default": True}
+        running = {p["client"]: (p["running"], p["served_by_default"]) for p in status["proxies"]}
+        assert running == {"claude-desktop": (False, True), "default": (True, False)}
+        assert "served by the default proxy (0.1.x entry)" in machine.cli("status").stdout
         assert (machine.proxy_home / "proxy-default.pid").exists()
     assert machine.received("legacy") == ["read_file"]
     registered = fake_policy.requests_to("register")[0].json["upstreams"]

@@ -33,7 +33,13 @@ def test_status_after_init_shows_upstreams_tools_drift_and_the_running_proxy(mac
     assert "not found" in upstreams["gone"]["last_error"]
     assert facts["classification_cache_size"] == 5
     proxies = {p["client"]: p for p in facts["proxies"]}
-    assert proxies["cursor"] == {"client": "cursor", "running": True, "pid": os.getpid(), "stale_lock_files": []}
+    assert proxies["cursor"] == {
+        "client": "cursor",
+        "running": True,
+        "pid": os.getpid(),
+        "stale_lock_files": [],
+        "served_by_default": False,
+    }
     assert proxies["claude-desktop"]["running"] is False
     assert [c["clean"] for c in facts["clients"]] == [True, True]
     rows = [line.split() for line in text.splitlines() if line.strip()]

@@ -72,7 +72,8 @@ def status(env: Environment, as_json: bool) -> None:
                if rows else "  none configured (run `inherence-proxy init`)")  # fmt: skip
     click.echo("\nProxies:")
     proxies = [
-        [p["client"], good(f"running (pid {p['pid']})") if p["running"] else "not running",
+        [p["client"], good(f"running (pid {p['pid']})") if p["running"] else
+         good("served by the default proxy (0.1.x entry)") if p["served_by_default"] else "not running",
          warn("stale lock file: `inherence-proxy reap` removes it") if p["stale_lock_files"] else ""]
         for p in facts["proxies"]
     ]  # fmt: skip

@@ -126,6 +126,13 @@ def status_facts(env: Environment) -> dict[str, Any]:
     cache.load()
     proxy = ProxyCommand(proxy_executable(env.environ))
     upstreams = _upstreams(env, config)
+    clients = [drift_of(a, loc, proxy) for a, loc in recorded(config, env.host)]
+    proxies = _proxies(env, config)
+    default = next((p for p in proxies if p["client"] == DEFAULT_CLIENT and p["running"]), None)
+    legacy = {c["client"] for c in clients if c.get("serves_every_upstream")}
+    for row in proxies:
+        # A 0.1.x entry starts `serve` without a client: the `default` proxy is the one serving it.
+        row["served_by_default"] = row["client"] in legacy and default is not None
     return {
         "home": str(env.home.root),
         "config_path": str(env.home.config_path),
@@ -134,8 +141,8 @@ def status_facts(env: Environment) -> dict[str, Any]:
         "upstreams": upstreams,
         "classification_cache_size": len(cache),
         "rug_pulls": sum(len(u["rug_pulls"]) for u in upstreams),
-        "proxies": _proxies(env, config),
-        "clients": [drift_of(a, loc, proxy) for a, loc in recorded(config, env.host)],
+        "proxies": proxies,
+        "clients": clients,
     }
 
 
