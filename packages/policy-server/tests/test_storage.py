@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import sqlite3
 import subprocess
@@ -27,7 +28,8 @@ def storage(tmp_path):
 
 
 def test_database_is_in_wal_mode_and_private(storage) -> None:
-    with sqlite3.connect(storage.path) as db:
+    # A sqlite3 connection's own context manager commits but does not close.
+    with contextlib.closing(sqlite3.connect(storage.path)) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert storage.path.stat().st_mode & 0o077 == 0
 
