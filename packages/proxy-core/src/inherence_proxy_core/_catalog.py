@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from inherence_proxy_core._config import NameStyle
 from inherence_proxy_core._names import exposed_name, exposed_names
 
 __all__ = ["Catalog", "ToolRoute"]
@@ -55,11 +56,20 @@ class Catalog:
     prompt_routes: dict[str, ToolRoute] = dataclasses.field(default_factory=dict)
 
     @classmethod
-    def build(cls, offers: Sequence[UpstreamOffer]) -> Catalog:
-        """Aggregate `offers` (in configuration order). Every tool and prompt keeps a unique name."""
+    def build(cls, offers: Sequence[UpstreamOffer], *, names: NameStyle = "prefixed") -> Catalog:
+        """Aggregate `offers` (in configuration order). Every tool and prompt keeps a unique name.
+
+        With `names="upstream"` (one upstream only, checked by the `Gateway`) they keep their own names.
+        """
         order = [offer.name for offer in offers]
-        tool_names = exposed_names(((o.name, str(t.get("name", ""))) for o in offers for t in o.tools), order=order)
-        prompt_names = exposed_names(((o.name, str(p.get("name", ""))) for o in offers for p in o.prompts), order=order)
+
+        def naming(entries: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
+            if names == "upstream":
+                return {entry: entry[1] for entry in entries}
+            return exposed_names(entries, order=order)
+
+        tool_names = naming((o.name, str(t.get("name", ""))) for o in offers for t in o.tools)
+        prompt_names = naming((o.name, str(p.get("name", ""))) for o in offers for p in o.prompts)
         catalog = cls()
         for offer in offers:
             for tool in offer.tools:

@@ -12,6 +12,7 @@ from inherence_proxy_core._errors import GatewayUsageError
 __all__ = ["GatewaySettings", "UpstreamConfig"]
 
 Transport = Literal["stdio", "http", "sse"]
+NameStyle = Literal["prefixed", "upstream"]
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -54,7 +55,13 @@ class UpstreamConfig:
 
 @dataclasses.dataclass(frozen=True)
 class GatewaySettings:
-    """Deadlines and limits, in seconds unless named otherwise. The defaults suit a desktop client."""
+    """Deadlines and limits, in seconds unless named otherwise. The defaults suit a desktop client.
+
+    `names` is how tools and prompts are named towards the client: `"prefixed"` (the default,
+    `<upstream>__<tool>` as 0.1.x named them) or `"upstream"`, the upstream's own names, which is
+    only valid with exactly one upstream (the `Gateway` refuses it otherwise with a
+    `GatewayUsageError`). The policy knows a tool by its prefixed name either way.
+    """
 
     initialize_timeout: float = 30.0
     list_timeout: float = 30.0
@@ -68,9 +75,14 @@ class GatewaySettings:
     ready_wait: float = 5.0
     decide_timeout: float = 10.0
     max_message_bytes: int = 64 * 1024 * 1024
+    names: NameStyle = "prefixed"
 
     def __post_init__(self) -> None:
+        if self.names not in ("prefixed", "upstream"):
+            raise GatewayUsageError(f"setting 'names' must be 'prefixed' or 'upstream', not {self.names!r}")
         for field in dataclasses.fields(self):
+            if field.name == "names":
+                continue
             value = getattr(self, field.name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
                 raise GatewayUsageError(f"setting {field.name!r} must be a positive number, not {value!r}")
@@ -82,3 +94,10 @@ def check_unique_names(upstreams: Sequence[UpstreamConfig]) -> None:
         if upstream.name in seen:
             raise GatewayUsageError(f"two upstreams are named {upstream.name!r}")
         seen.add(upstream.name)
+
+
+def check_name_style(settings: GatewaySettings, upstreams: Sequence[UpstreamConfig]) -> None:
+    if settings.names == "upstream" and len(upstreams) != 1:
+        raise GatewayUsageError(
+            f"names='upstream' exposes the upstream's own names and needs exactly one upstream, not {len(upstreams)}"
+        )

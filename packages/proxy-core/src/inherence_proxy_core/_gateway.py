@@ -19,7 +19,7 @@ from inherence_proxy_core._catalog import Catalog, UpstreamOffer
 from inherence_proxy_core._channel import Channel, LineChannel
 from inherence_proxy_core._classifications import ClassificationCache
 from inherence_proxy_core._classify import Classifier, RugPull
-from inherence_proxy_core._config import GatewaySettings, UpstreamConfig, check_unique_names
+from inherence_proxy_core._config import GatewaySettings, UpstreamConfig, check_name_style, check_unique_names
 from inherence_proxy_core._errors import GatewayUsageError
 from inherence_proxy_core._gate import Policy, PolicyGate
 from inherence_proxy_core._hub import Hub
@@ -94,6 +94,7 @@ class Gateway:
         check_unique_names(upstreams)
         self.upstreams = tuple(upstreams)
         self.settings = settings or GatewaySettings()
+        check_name_style(self.settings, upstreams)
         self._environ = dict(os.environ if environ is None else environ)
         self._clock = clock
         self._connector = connector
@@ -208,7 +209,7 @@ class Gateway:
             else:
                 self._offers[supervisor.name] = offer
             ordered = [self._offers[c.name] for c in self.upstreams if c.name in self._offers]
-            old, new = self.hub.catalog, Catalog.build(ordered)
+            old, new = self.hub.catalog, Catalog.build(ordered, names=self.settings.names)
             self.hub.catalog = new
         changed: dict[str, Any] = {}
         for kind, method in _LIST_CHANGED.items():
