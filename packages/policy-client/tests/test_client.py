@@ -17,6 +17,7 @@ from inherence_policy_client import (
     UpstreamRegistration,
     Verdict,
     __version__,
+    is_loopback,
 )
 
 KEY = "inh_unit_3f9c2a71d0e84b5f"
@@ -279,6 +280,30 @@ def test_a_base_url_that_could_leak_the_key_is_refused(base_url: str) -> None:
 )
 def test_https_and_loopback_http_base_urls_are_accepted(base_url: str) -> None:
     assert PolicyClient(KEY, base_url=base_url).base_url.startswith(base_url.rstrip("/"))
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("localhost", True),
+        ("LOCALHOST", True),
+        ("127.0.0.1", True),
+        ("127.8.9.10", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("0.0.0.0", False),
+        ("10.0.0.5", False),
+        ("app.localhost", False),
+        ("localhost.example.com", False),
+        ("", False),
+    ],
+)
+def test_loopback_hosts(host: str, expected: bool) -> None:
+    assert is_loopback(host) is expected
+
+
+def test_a_subdomain_of_localhost_is_still_a_loopback_base_url() -> None:
+    assert PolicyClient(KEY, base_url="http://app.localhost:8787").base_url.startswith("http://app.localhost:8787")
 
 
 @pytest.mark.parametrize("key", ["", "   ", "inh_a\nX-Evil: 1", "inh_a\r"])

@@ -25,6 +25,7 @@ def test_public_names_are_pinned_and_sorted() -> None:
         "Verdict",
         "WireModel",
         "__version__",
+        "is_loopback",
         "openapi_document",
     ]
     for name in inherence_policy_client.__all__:

@@ -7,7 +7,7 @@ live here too. `inherence_policy_client.testing` has an in-memory policy for uni
 
 __version__ = "0.1.0"
 
-from inherence_policy_client._client import DEFAULT_BASE_URL, PolicyClient, Timeouts
+from inherence_policy_client._client import DEFAULT_BASE_URL, PolicyClient, Timeouts, is_loopback
 from inherence_policy_client._errors import (
     PolicyAuthError,
     PolicyCallError,
@@ -55,5 +55,6 @@ __all__ = [
     "Verdict",
     "WireModel",
     "__version__",
+    "is_loopback",
     "openapi_document",
 ]

@@ -30,7 +30,7 @@ from inherence_policy_client._models import (
     UpstreamRegistration,
 )
 
-__all__ = ["DEFAULT_BASE_URL", "PolicyClient", "Timeouts"]
+__all__ = ["DEFAULT_BASE_URL", "PolicyClient", "Timeouts", "is_loopback"]
 
 DEFAULT_BASE_URL = "https://mcp.inherencelabs.com"
 
@@ -66,7 +66,7 @@ def _check_base_url(base_url: str) -> httpx2.URL:
         raise PolicyUsageError(f"policy base URL {base_url!r} is not a URL") from exc
     if url.scheme not in ("https", "http") or not url.host:
         raise PolicyUsageError(f"policy base URL {base_url!r} must be an https:// URL with a host")
-    if url.scheme == "http" and not _is_loopback(url.host):
+    if url.scheme == "http" and not (is_loopback(url.host) or url.host.endswith(".localhost")):
         # The API key travels in a header: plain HTTP is acceptable only on this machine.
         raise PolicyUsageError(
             f"policy base URL {base_url!r} uses http:// on a host that is not loopback; use https://"
@@ -76,11 +76,17 @@ def _check_base_url(base_url: str) -> httpx2.URL:
     return url
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):
+def is_loopback(host: str) -> bool:
+    """True for `localhost` and loopback addresses (127.0.0.0/8, ::1); brackets and case do not matter.
+
+    Subdomains of `localhost` are not counted: whether they resolve to this machine depends on
+    the resolver, and a server refusing foreign `Host` headers must not rely on that.
+    """
+    host = host.strip("[]").lower()
+    if host == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
+        return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
 

@@ -97,9 +97,9 @@ def serve(env: Environment, client: str | None, listen: str | None, allow_remote
       inherence-proxy serve claude-desktop --http 127.0.0.1:8765
       INHERENCE_API_KEY=inh_… inherence-proxy serve
     """
+    from inherence_policy_client import is_loopback
     from inherence_proxy._logging import proxy_log
     from inherence_proxy._serve import ServeOptions, parse_listen_address, run_serve
-    from inherence_proxy_core._http_front import is_loopback
 
     address = None
     if listen is not None:

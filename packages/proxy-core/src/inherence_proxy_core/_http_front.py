@@ -13,7 +13,6 @@ client connection of its own on the gateway; later requests carrying its id go t
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import logging
 import socket
 import urllib.parse
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.abc
 
+from inherence_policy_client import is_loopback
 from inherence_proxy_core._channel import SdkChannel
 from inherence_proxy_core._errors import GatewayUsageError
 
@@ -32,21 +32,11 @@ if TYPE_CHECKING:
 
     from inherence_proxy_core._gateway import Gateway
 
-__all__ = ["LOOPBACK_HOSTS", "HttpFront", "is_loopback", "serve_http"]
+__all__ = ["LOOPBACK_HOSTS", "HttpFront", "serve_http"]
 
 logger = logging.getLogger("inherence_proxy_core.http")
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 _SESSION_HEADER = "mcp-session-id"
-
-
-def is_loopback(host: str) -> bool:
-    host = host.strip("[]").lower()
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _host_name(value: str) -> str:
