@@ -152,3 +152,15 @@ def test_wrap_and_restore_keep_the_mode_and_write_through_symlinks(machine) -> N
     assert link.is_symlink()
     assert real.read_bytes() == ORIGINAL
     assert sorted(p.name for p in real.parent.iterdir()) == ["mcp.json"]
+
+
+def test_drift_reports_the_arguments_of_the_proxy_entry(machine, cursor) -> None:
+    location, adapter = cursor
+    assert adapter.drift(location, machine.proxy).proxy_arguments is None
+    adapter.wrap(location, machine.proxy)
+    assert adapter.drift(location, machine.proxy).proxy_arguments == ("serve", "cursor")
+    data = json.loads(location.path.read_text())
+    data["mcpServers"]["inherence"]["args"] = ["serve"]
+    location.path.write_text(json.dumps(data, indent=2))
+    report = adapter.drift(location, machine.proxy)
+    assert (report.proxy_arguments, report.proxy_arguments_unexpected) == (("serve",), True)

@@ -66,9 +66,12 @@ class ClientAdapter(ABC):
         now: Callable[[], datetime] = _utc_now,
         max_bytes: int = DEFAULT_MAX_BYTES,
         lock_timeout: float = 10.0,
+        dry_run: bool = False,
     ) -> WrapResult:
-        """Back up the file and make the proxy entry its only server."""
-        return _operations.wrap(location, proxy, now=now, max_bytes=max_bytes, lock_timeout=lock_timeout)
+        """Back up the file and make the proxy entry its only server (`dry_run`: only say what would be written)."""
+        return _operations.wrap(
+            location, proxy, now=now, max_bytes=max_bytes, lock_timeout=lock_timeout, dry_run=dry_run
+        )
 
     def restore(
         self,
@@ -78,9 +81,12 @@ class ClientAdapter(ABC):
         now: Callable[[], datetime] = _utc_now,
         max_bytes: int = DEFAULT_MAX_BYTES,
         lock_timeout: float = 10.0,
+        dry_run: bool = False,
     ) -> RestoreResult:
-        """Put the pristine backup back, byte for byte."""
-        return _operations.restore(location, force=force, now=now, max_bytes=max_bytes, lock_timeout=lock_timeout)
+        """Put the pristine backup back, byte for byte (`dry_run`: only say what would be written)."""
+        return _operations.restore(
+            location, force=force, now=now, max_bytes=max_bytes, lock_timeout=lock_timeout, dry_run=dry_run
+        )
 
     def drift(
         self,

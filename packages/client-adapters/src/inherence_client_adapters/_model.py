@@ -127,6 +127,8 @@ class DriftReport:
     """How a wrapped config differs from "the proxy entry and nothing else".
 
     `bypassing` names servers beside the proxy entry: the client reaches them without the gate.
+    `proxy_arguments` are the arguments the proxy entry starts the proxy with (None without one),
+    so a caller can tell an older proxy's entry from one edited by hand.
     """
 
     path: Path
@@ -134,6 +136,7 @@ class DriftReport:
     proxy_missing: bool = False
     proxy_executable_missing: bool = False
     proxy_arguments_unexpected: bool = False
+    proxy_arguments: tuple[str, ...] | None = None
 
     @property
     def clean(self) -> bool:
@@ -144,20 +147,32 @@ class DriftReport:
 
 @dataclass(frozen=True)
 class WrapResult:
-    """What `wrap` did: the servers it moved behind the proxy and the backup it made (None if unchanged)."""
+    """What `wrap` did: the servers it moved behind the proxy and the backup it made (None if unchanged).
+
+    `before` and `after` are the file's bytes before and after (equal when unchanged); after a
+    dry run, `after` is what would have been written and `backup` is None.
+    """
 
     path: Path
     servers: tuple[ServerEntry, ...]
     backup: Path | None
     changed: bool
+    before: bytes = b""
+    after: bytes = b""
 
 
 @dataclass(frozen=True)
 class RestoreResult:
-    """What `restore` did: the backup it restored from, and what a forced restore overwrote (saved in `saved`)."""
+    """What `restore` did: the backup it restored from, and what a forced restore overwrote (saved in `saved`).
+
+    `before` and `after` are the file's bytes before and after (equal when unchanged); after a
+    dry run, `after` is what would have been written and `saved` is None.
+    """
 
     path: Path
     restored_from: Path | None
     changed: bool
     lost: tuple[str, ...] = ()
     saved: Path | None = None
+    before: bytes = b""
+    after: bytes = b""

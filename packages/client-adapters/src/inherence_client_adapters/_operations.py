@@ -8,9 +8,12 @@ when it was wrapped again later to clear drift.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from ._backups import Backup, list_backups, make_backup
@@ -42,6 +45,15 @@ def _load(location: ConfigLocation, *, max_bytes: int) -> LoadedConfig:
     return load_config(location, read_snapshot(target, max_bytes=max_bytes, shown_as=location.path))
 
 
+def _exclusive(
+    target: Path, location: ConfigLocation, *, dry_run: bool, timeout: float
+) -> AbstractContextManager[None]:
+    """The lock for a read-modify-write; a dry run takes none, as it writes nothing (not even the lock file)."""
+    if dry_run:
+        return contextlib.nullcontext()
+    return file_lock(target, timeout=timeout, shown_as=location.path)
+
+
 def read_servers(location: ConfigLocation, *, max_bytes: int = DEFAULT_MAX_BYTES) -> list[ServerEntry]:
     """The servers the file defines (the proxy's own entry left out), in file order."""
     return _load(location, max_bytes=max_bytes).servers()
@@ -59,15 +71,18 @@ def wrap(
     now: Clock = _utc_now,
     max_bytes: int = DEFAULT_MAX_BYTES,
     lock_timeout: float = 10.0,
+    dry_run: bool = False,
 ) -> WrapResult:
     """Back the file up and rewrite it so that its only server is the proxy entry.
 
-    Returns the servers that were in the file, for the proxy's own config. Wrapping a file that
-    is already wrapped changes nothing and makes no backup.
+    Returns the servers that were in the file, for the proxy's own config, and the file's bytes
+    before and after. Wrapping a file that is already wrapped changes nothing and makes no backup.
+    A dry run checks and computes the same, raises the same errors, and touches no file.
     """
     target = resolve_target(location.path)
-    with file_lock(target, timeout=lock_timeout, shown_as=location.path):
-        remove_stale_temps(target)
+    with _exclusive(target, location, dry_run=dry_run, timeout=lock_timeout):
+        if not dry_run:
+            remove_stale_temps(target)
         loaded = load_config(location, read_snapshot(target, max_bytes=max_bytes, shown_as=location.path))
         servers = tuple(loaded.servers())
         new_text = wrapped_text(loaded, location.dialect.proxy_entry(proxy, location.client))
@@ -85,19 +100,22 @@ def wrap(
                 path=location.path,
                 backup=None,
             )
-        if new_text == loaded.text:
-            return WrapResult(path=location.path, servers=servers, backup=None, changed=False)
         snapshot = loaded.snapshot
+        if new_text == loaded.text:
+            return WrapResult(location.path, servers, None, changed=False, before=snapshot.data, after=snapshot.data)
+        after = new_text.encode("utf-8")
+        if dry_run:
+            return WrapResult(location.path, servers, None, changed=True, before=snapshot.data, after=after)
         backup = make_backup(location.path, snapshot.data, mode=snapshot.mode, now=now)
         atomic_replace(
             target,
-            new_text.encode("utf-8"),
+            after,
             like=snapshot,
             expected_digest=snapshot.digest,
             max_bytes=max_bytes,
             shown_as=location.path,
         )
-        return WrapResult(path=location.path, servers=servers, backup=backup, changed=True)
+        return WrapResult(location.path, servers, backup, changed=True, before=snapshot.data, after=after)
 
 
 def _pristine(location: ConfigLocation, backups: list[Backup], *, max_bytes: int) -> Backup:
@@ -147,29 +165,37 @@ def restore(
     now: Clock = _utc_now,
     max_bytes: int = DEFAULT_MAX_BYTES,
     lock_timeout: float = 10.0,
+    dry_run: bool = False,
 ) -> RestoreResult:
     """Put the pristine backup's bytes back.
 
     If the file was edited after wrapping, raise `RestoreWouldLoseChangesError` listing what
     would be lost, unless `force`: then the edited file is saved as one more backup first.
+    A dry run checks and computes the same, raises the same errors, and touches no file.
     """
     target = resolve_target(location.path)
-    with file_lock(target, timeout=lock_timeout, shown_as=location.path):
-        remove_stale_temps(target)
+    with _exclusive(target, location, dry_run=dry_run, timeout=lock_timeout):
+        if not dry_run:
+            remove_stale_temps(target)
         current = read_snapshot(target, max_bytes=max_bytes, shown_as=location.path)
         backups = list_backups(location.path)
         pristine = _pristine(location, backups, max_bytes=max_bytes)
         original = read_snapshot(pristine.path, max_bytes=max_bytes).data
+        before = current.data
         if current.data == original:
-            return RestoreResult(path=location.path, restored_from=pristine.path, changed=False)
+            return RestoreResult(location.path, pristine.path, changed=False, before=before, after=before)
         lost = tuple(_edits_since_wrap(location, current.data, backups[-1], max_bytes=max_bytes))
         if lost and not force:
             raise RestoreWouldLoseChangesError(path=location.path, lost=lost)
+        if dry_run:
+            return RestoreResult(location.path, pristine.path, changed=True, lost=lost, before=before, after=original)
         saved = make_backup(location.path, current.data, mode=current.mode, now=now) if lost else None
         atomic_replace(
             target, original, like=current, expected_digest=current.digest, max_bytes=max_bytes, shown_as=location.path
         )
-        return RestoreResult(path=location.path, restored_from=pristine.path, changed=True, lost=lost, saved=saved)
+        return RestoreResult(
+            location.path, pristine.path, changed=True, lost=lost, saved=saved, before=before, after=original
+        )
 
 
 def drift(
@@ -189,7 +215,7 @@ def drift(
     ]
     wants_proxy = any(section.holds_proxy for section in loaded.sections)
     if not proxies:
-        return DriftReport(path=location.path, bypassing=bypassing, proxy_missing=wants_proxy)
+        return DriftReport(path=location.path, bypassing=bypassing, proxy_missing=wants_proxy, proxy_arguments=None)
     entry = proxies[0]
     executable_missing = entry.command is None or not exists(entry.command)
     unexpected = proxy is not None and list(entry.args) != proxy.arguments(location.client)
@@ -198,4 +224,5 @@ def drift(
         bypassing=bypassing,
         proxy_executable_missing=executable_missing,
         proxy_arguments_unexpected=unexpected,
+        proxy_arguments=tuple(entry.args),
     )

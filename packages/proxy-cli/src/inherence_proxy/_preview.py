@@ -1,21 +1,15 @@
 """`--dry-run`: the unified diff of every file a command would change, and no change at all.
 
-Rewriting a client config is the adapters' job, and they offer no dry run. Rather than predict
-their output, the preview runs the real operation on a copy in a temporary folder (the file
-and its backups, so a lost way back is refused here as it would be for real) and diffs the
-copy before and after. What is shown is exactly what would be written.
+The adapters' own dry run of `wrap` and `restore` says what they would write (and raises what
+the real run would raise, a lost way back included) without touching the file or its backups.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import pathlib
-import shutil
-import tempfile
-from collections.abc import Callable
 
-from inherence_client_adapters import ClientAdapter, ConfigLocation, ProxyCommand, list_backups
+from inherence_client_adapters import ClientAdapter, ConfigLocation, ProxyCommand
 
 __all__ = ["preview_restore", "preview_wrap", "text_diff"]
 
@@ -32,25 +26,18 @@ def text_diff(before: str, after: str, path: pathlib.Path) -> str:
     return "".join(rendered)
 
 
-def _on_copy(location: ConfigLocation, operation: Callable[[ConfigLocation], object]) -> tuple[str, str]:
-    with tempfile.TemporaryDirectory(prefix="inherence-preview-") as folder:
-        copy = pathlib.Path(folder) / location.path.name
-        shutil.copyfile(location.path, copy)
-        for backup in list_backups(location.path):
-            shutil.copyfile(backup.path, pathlib.Path(folder) / backup.path.name)
-        before = copy.read_text(encoding="utf-8", errors="replace")
-        operation(dataclasses.replace(location, path=copy))
-        after = copy.read_text(encoding="utf-8", errors="replace")
-    return before, after
+def _text(data: bytes) -> str:
+    """The bytes as a text-mode read shows them (universal newlines), so a CRLF file diffs line by line."""
+    return data.decode("utf-8", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
 
 
 def preview_wrap(adapter: ClientAdapter, location: ConfigLocation, proxy: ProxyCommand) -> str:
     """The diff `wrap` would make to the file (raises what `wrap` would raise)."""
-    before, after = _on_copy(location, lambda copy: adapter.wrap(copy, proxy))
-    return text_diff(before, after, location.path)
+    result = adapter.wrap(location, proxy, dry_run=True)
+    return text_diff(_text(result.before), _text(result.after), location.path)
 
 
 def preview_restore(adapter: ClientAdapter, location: ConfigLocation, *, force: bool) -> str:
     """The diff `restore` would make to the file (raises what `restore` would raise)."""
-    before, after = _on_copy(location, lambda copy: adapter.restore(copy, force=force))
-    return text_diff(before, after, location.path)
+    result = adapter.restore(location, force=force, dry_run=True)
+    return text_diff(_text(result.before), _text(result.after), location.path)

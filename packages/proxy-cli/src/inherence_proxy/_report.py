@@ -49,25 +49,17 @@ async def _policy_facts(env: Environment, target: PolicyTarget) -> dict[str, Any
     return facts
 
 
-class _ServeWithoutClient(ProxyCommand):
-    """The entry 0.1.x wrote: `serve` alone, which still works (it serves every upstream)."""
-
-    def arguments(self, client: str) -> list[str]:
-        return ["serve"]
-
-
 def drift_of(adapter: ClientAdapter, location: ConfigLocation, proxy: ProxyCommand) -> dict[str, Any]:
     """One client config file as `audit` and `status` show it."""
     facts: dict[str, Any] = {"client": adapter.name, "title": adapter.title, "scope": location.scope,
                              "config_path": str(location.path)}  # fmt: skip
     try:
         report = adapter.drift(location, proxy)
-        legacy = False
-        if report.proxy_arguments_unexpected:
-            legacy = not adapter.drift(location, _ServeWithoutClient(proxy.executable)).proxy_arguments_unexpected
     except ClientConfigError as exc:
         facts.update(wrapped=None, bypassing=[], error=str(exc))
         return facts
+    # The entry 0.1.x wrote, `serve` alone, still works: it serves every upstream.
+    legacy = report.proxy_arguments_unexpected and report.proxy_arguments == ("serve",)
     unexpected = report.proxy_arguments_unexpected and not legacy
     facts.update(
         wrapped=not report.proxy_missing,
