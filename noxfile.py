@@ -33,7 +33,7 @@ IMPORT_NAMES = {
 nox.options.default_venv_backend = "uv"
 nox.options.download_python = "never"
 nox.options.error_on_missing_interpreters = CI
-nox.options.sessions = ["lint", "typecheck", "tests", "integration", "wheels", "minimums"]
+nox.options.sessions = ["lint", "typecheck", "tests", "integration", "conformance", "wheels", "minimums"]
 os.environ["UV_PYTHON_DOWNLOADS"] = "never"
 
 
@@ -125,6 +125,16 @@ def integration(session: nox.Session) -> None:
     if (ROOT / "tests-integration" / "package.json").exists():
         session.run("npm", "ci", "--prefix", "tests-integration", external=True)
     session.run("pytest", str(ROOT / "tests-integration"), *session.posargs)
+
+
+@nox.session(python="3.12")
+def conformance(session: nox.Session) -> None:
+    """The official MCP conformance suite against our conformance server, directly and through the gateway."""
+    _install_packages(session, *PACKAGES)
+    folder = ROOT / "tests-integration" / "conformance"
+    # The suite and the Node 22 it runs on come from the committed lock; Node is run by path, never from PATH.
+    session.run("npm", "ci", "--prefix", str(folder), "--no-audit", "--no-fund", external=True)
+    session.run("python", str(folder / "run_conformance.py"), *session.posargs)
 
 
 @nox.session(python="3.12")
