@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import datetime
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -261,13 +262,17 @@ async def running(
     home: Any = None,
     capabilities: Message | None = None,
     settings: GatewaySettings = FAST,
+    now: Callable[[], datetime.datetime] | None = None,
 ) -> AsyncIterator[tuple[Gateway, TestClient, ScriptedPolicy]]:
     policy = policy or ScriptedPolicy()
     harness = Harness(upstreams, policy)
     configs = [UpstreamConfig(u.name, command=["unused"]) for u in upstreams]
+    clock = {} if now is None else {"now": now}
     async with (
         PolicyClient("inh_test", base_url="https://policy.test", transport=policy.transport) as client,
-        Gateway(configs, policy=client, home=home, settings=settings, connector=harness.connect, environ={}) as gateway,
+        Gateway(
+            configs, policy=client, home=home, settings=settings, connector=harness.connect, environ={}, **clock
+        ) as gateway,
         anyio.create_task_group() as tasks,
     ):
         ours, theirs = channel_pair()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import os
@@ -9,7 +10,7 @@ import stat
 
 import pytest
 
-from inherence_proxy_core import ClassificationCache, exposed_name, exposed_names, tool_fingerprint
+from inherence_proxy_core import ClassificationCache, RugPull, exposed_name, exposed_names, tool_fingerprint
 from inherence_proxy_core._classifications import CachedClassification
 
 
@@ -85,3 +86,42 @@ def test_a_corrupt_cache_is_empty(tmp_path, content: str) -> None:
     cache = ClassificationCache(path)
     cache.load()
     assert len(cache) == 0
+
+
+def test_a_rug_pull_recorded_in_the_cache_survives_a_reload(tmp_path) -> None:
+    path = tmp_path / "classifications.json"
+    when = datetime.datetime(2026, 3, 4, 5, 6, tzinfo=datetime.timezone.utc)
+    before = CachedClassification("sha256:01", "fs__read", "file_read", upstream="fs", tool="read")
+    after = CachedClassification(
+        "sha256:02",
+        "fs__read",
+        "file_read",
+        upstream="fs",
+        tool="read",
+        previous_schema_hash="sha256:01",
+        changed_at=when,
+    )
+    cache = ClassificationCache(path)
+    cache.put_all([before, after])
+    cache.save()
+    again = ClassificationCache(path)
+    again.load()
+    assert again.rug_pulls() == [RugPull("fs", "read", "sha256:01", "sha256:02", when)]
+    assert again.get("sha256:01") == before
+    assert again.last_fingerprint("fs", "read") == "sha256:02"
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{"previous_schema_hash": "sha256:01"}, {"previous_schema_hash": "sha256:01", "changed_at": "yesterday"},
+     {"changed_at": "2026-03-04T05:06:00+00:00"}],
+)  # fmt: skip
+def test_an_incomplete_rug_pull_in_the_cache_is_not_reported(tmp_path, extra: dict) -> None:
+    path = tmp_path / "classifications.json"
+    entry = {"schema_hash": "sha256:02", "tool_name": "fs__read", "category": "file_read", "upstream": "fs",
+             "tool": "read", **extra}  # fmt: skip
+    path.write_text(json.dumps([entry]))
+    cache = ClassificationCache(path)
+    cache.load()
+    assert cache.rug_pulls() == []
+    assert cache.get("sha256:02") is not None

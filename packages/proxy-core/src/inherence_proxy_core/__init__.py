@@ -8,8 +8,7 @@ __version__ = "0.1.0"
 
 from inherence_proxy_core._catalog import Catalog, ToolRoute
 from inherence_proxy_core._channel import Channel, LineChannel, Malformed, SdkChannel
-from inherence_proxy_core._classifications import CachedClassification, ClassificationCache
-from inherence_proxy_core._classify import RugPull
+from inherence_proxy_core._classifications import CachedClassification, ClassificationCache, RugPull
 from inherence_proxy_core._config import GatewaySettings, UpstreamConfig
 from inherence_proxy_core._errors import (
     GatewayError,

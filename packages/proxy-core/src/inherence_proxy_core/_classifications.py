@@ -2,13 +2,16 @@
 
 Each entry is `{schema_hash, tool_name, category, source, confidence}`; this package adds
 `upstream` and `tool` (the upstream's own tool name) so a changed fingerprint of a known tool
-can be recognised after a restart. Older readers ignore the extra keys. A file that cannot be
-read or parsed is treated as empty. Only discovery reads or writes it, never a tool call.
+can be recognised after a restart, and on the entry of a changed tool `previous_schema_hash` and
+`changed_at`, so its rug pull is still reported after a restart. Older readers ignore the extra
+keys. A file that cannot be read or parsed is treated as empty. Only discovery reads or writes it,
+never a tool call.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import json
 import logging
 import os
@@ -18,9 +21,20 @@ import tempfile
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["CachedClassification", "ClassificationCache"]
+__all__ = ["CachedClassification", "ClassificationCache", "RugPull"]
 
 logger = logging.getLogger("inherence_proxy_core")
+
+
+@dataclasses.dataclass(frozen=True)
+class RugPull:
+    """A known tool of an upstream came back with a different fingerprint (description or schema changed)."""
+
+    upstream: str
+    tool: str
+    previous_fingerprint: str
+    fingerprint: str
+    detected_at: datetime.datetime
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +46,15 @@ class CachedClassification:
     confidence: float = 0.0
     upstream: str | None = None
     tool: str | None = None
+    previous_schema_hash: str | None = None
+    changed_at: datetime.datetime | None = None
+
+    @property
+    def rug_pull(self) -> RugPull | None:
+        """The change of fingerprint this entry was classified for, if it was one."""
+        if self.upstream is None or self.tool is None or self.previous_schema_hash is None or self.changed_at is None:
+            return None
+        return RugPull(self.upstream, self.tool, self.previous_schema_hash, self.schema_hash, self.changed_at)
 
     def to_json(self) -> dict[str, Any]:
         entry: dict[str, Any] = {
@@ -45,7 +68,17 @@ class CachedClassification:
             entry["upstream"] = self.upstream
         if self.tool is not None:
             entry["tool"] = self.tool
+        if self.previous_schema_hash is not None and self.changed_at is not None:
+            entry["previous_schema_hash"] = self.previous_schema_hash
+            entry["changed_at"] = self.changed_at.isoformat()
         return entry
+
+
+def _timestamp(raw: object) -> datetime.datetime | None:
+    try:
+        return datetime.datetime.fromisoformat(raw) if isinstance(raw, str) else None
+    except ValueError:
+        return None
 
 
 def _entry(raw: object) -> CachedClassification | None:
@@ -55,7 +88,7 @@ def _entry(raw: object) -> CachedClassification | None:
     if not isinstance(schema_hash, str) or not isinstance(category, str):
         return None
     confidence = raw.get("confidence", 0.0)
-    upstream, tool = raw.get("upstream"), raw.get("tool")
+    upstream, tool, previous = raw.get("upstream"), raw.get("tool"), raw.get("previous_schema_hash")
     return CachedClassification(
         schema_hash=schema_hash,
         tool_name=str(raw.get("tool_name", "")),
@@ -64,6 +97,8 @@ def _entry(raw: object) -> CachedClassification | None:
         confidence=float(confidence) if isinstance(confidence, (int, float)) else 0.0,
         upstream=upstream if isinstance(upstream, str) else None,
         tool=tool if isinstance(tool, str) else None,
+        previous_schema_hash=previous if isinstance(previous, str) else None,
+        changed_at=_timestamp(raw.get("changed_at")),
     )
 
 
@@ -110,6 +145,11 @@ class ClassificationCache:
     def last_fingerprint(self, upstream: str, tool: str) -> str | None:
         """The fingerprint this `(upstream, tool)` had when it was last classified, if known."""
         return self._last_fingerprint.get((upstream, tool))
+
+    def rug_pulls(self) -> list[RugPull]:
+        """Every change of a known tool's fingerprint the cache holds, oldest first."""
+        pulls = [entry.rug_pull for entry in self._by_hash.values()]
+        return sorted((pull for pull in pulls if pull is not None), key=lambda pull: pull.detected_at)
 
     def put_all(self, entries: Iterable[CachedClassification]) -> None:
         for entry in entries:

@@ -1,8 +1,11 @@
-"""Fingerprints and categories of an upstream's tools at discovery, and rug-pull detection."""
+"""Fingerprints and categories of an upstream's tools at discovery, and rug-pull detection.
+
+A rug pull is recorded on the cache entry of the changed tool, so it is still reported after a
+restart; one whose classification failed is found again at the next start.
+"""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import logging
 from collections.abc import Callable, Sequence
@@ -11,25 +14,14 @@ from typing import Any
 import anyio
 
 from inherence_policy_client import PolicyError, ToolDescription
-from inherence_proxy_core._classifications import CachedClassification, ClassificationCache
+from inherence_proxy_core._classifications import CachedClassification, ClassificationCache, RugPull
 from inherence_proxy_core._fingerprint import tool_fingerprint
 from inherence_proxy_core._gate import Policy
 from inherence_proxy_core._names import exposed_name
 
-__all__ = ["Classifier", "RugPull"]
+__all__ = ["Classifier"]
 
 logger = logging.getLogger("inherence_proxy_core")
-
-
-@dataclasses.dataclass(frozen=True)
-class RugPull:
-    """A known tool of an upstream came back with a different fingerprint (description or schema changed)."""
-
-    upstream: str
-    tool: str
-    previous_fingerprint: str
-    fingerprint: str
-    detected_at: datetime.datetime
 
 
 class Classifier:
@@ -48,12 +40,19 @@ class Classifier:
         self._timeout = timeout
         self._now = now
         self._known: dict[tuple[str, str], str] = {}
-        self.rug_pulls: list[RugPull] = []
+        self._detected: list[RugPull] = []
+
+    @property
+    def rug_pulls(self) -> list[RugPull]:
+        """The rug pulls the cache recorded (earlier runs too), then those found now and not yet recorded."""
+        recorded = self.cache.rug_pulls()
+        return recorded + [pull for pull in self._detected if pull not in recorded]
 
     async def classify(self, upstream: str, tools: Sequence[dict[str, Any]]) -> tuple[dict[str, str], dict[str, str]]:
         """Fingerprint and category of each tool name. A tool that could not be classified is `unknown`."""
         fingerprints: dict[str, str] = {}
         wanted: dict[str, dict[str, Any]] = {}
+        pulls: dict[str, RugPull] = {}
         for tool in tools:
             name = str(tool.get("name", ""))
             fingerprint = tool_fingerprint(tool)
@@ -66,12 +65,13 @@ class Classifier:
                     "tool %s of upstream %s changed its description or schema (%s -> %s); classifying it again",
                     name, upstream, previous, fingerprint,
                 )  # fmt: skip
-                self.rug_pulls.append(RugPull(upstream, name, previous, fingerprint, self._now()))
+                pulls[name] = RugPull(upstream, name, previous, fingerprint, self._now())
+                self._detected.append(pulls[name])
             self._known[(upstream, name)] = fingerprint
             if changed or self.cache.get(fingerprint) is None:
                 wanted[name] = tool
         if wanted:
-            await self._classify_batch(upstream, wanted, fingerprints)
+            await self._classify_batch(upstream, wanted, fingerprints, pulls)
         categories = {}
         for name, fingerprint in fingerprints.items():
             cached = self.cache.get(fingerprint)
@@ -79,7 +79,11 @@ class Classifier:
         return fingerprints, categories
 
     async def _classify_batch(
-        self, upstream: str, wanted: dict[str, dict[str, Any]], fingerprints: dict[str, str]
+        self,
+        upstream: str,
+        wanted: dict[str, dict[str, Any]],
+        fingerprints: dict[str, str],
+        pulls: dict[str, RugPull],
     ) -> None:
         gate_names = {exposed_name(upstream, name): name for name in wanted}
         batch = [
@@ -102,6 +106,7 @@ class Classifier:
             own = gate_names.get(answer.name)
             if own is None:
                 continue
+            pull = pulls.get(own)
             entries.append(
                 CachedClassification(
                     schema_hash=fingerprints[own],
@@ -111,6 +116,8 @@ class Classifier:
                     confidence=answer.confidence,
                     upstream=upstream,
                     tool=own,
+                    previous_schema_hash=pull.previous_fingerprint if pull is not None else None,
+                    changed_at=pull.detected_at if pull is not None else None,
                 )
             )
         self.cache.put_all(entries)

@@ -17,8 +17,8 @@ import anyio.abc
 
 from inherence_proxy_core._catalog import Catalog, UpstreamOffer
 from inherence_proxy_core._channel import Channel, LineChannel
-from inherence_proxy_core._classifications import ClassificationCache
-from inherence_proxy_core._classify import Classifier, RugPull
+from inherence_proxy_core._classifications import ClassificationCache, RugPull
+from inherence_proxy_core._classify import Classifier
 from inherence_proxy_core._config import GatewaySettings, UpstreamConfig, check_name_style, check_unique_names
 from inherence_proxy_core._errors import GatewayUsageError
 from inherence_proxy_core._gate import Policy, PolicyGate
@@ -40,7 +40,12 @@ _LIST_CHANGED = {
 
 @dataclasses.dataclass(frozen=True)
 class UpstreamStatus:
-    """One upstream as `status` shows it. `reason` says why it is not ready."""
+    """One upstream as `status` shows it. `reason` says why it is not ready.
+
+    `last_discovery` is when its tools were last listed and classified, `categories` each of those
+    tools' category (kept while it is down); `last_error` and `last_error_at` are its most recent
+    failure, kept after it recovers.
+    """
 
     name: str
     transport: str
@@ -48,6 +53,10 @@ class UpstreamStatus:
     reason: str | None
     restarts: int
     tool_count: int
+    last_discovery: datetime.datetime | None = None
+    categories: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    last_error: str | None = None
+    last_error_at: datetime.datetime | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,6 +106,9 @@ class Gateway:
         check_name_style(self.settings, upstreams)
         self._environ = dict(os.environ if environ is None else environ)
         self._clock = clock
+        self._now = now
+        self._discovered: dict[str, tuple[datetime.datetime, Mapping[str, str]]] = {}
+        self._failed: dict[str, tuple[str, datetime.datetime]] = {}
         self._connector = connector
         self._registry = registry
         cache = ClassificationCache(home / "classifications.json" if home is not None else None)
@@ -147,18 +159,25 @@ class Gateway:
     def catalog(self) -> Catalog:
         return self.hub.catalog
 
-    def status(self) -> GatewayStatus:
-        upstreams = tuple(
-            UpstreamStatus(
-                name=s.name,
-                transport=s.config.transport,
-                state=s.state.state,
-                reason=s.state.reason,
-                restarts=s.state.restarts,
-                tool_count=len(s.state.lists.get("tools", ())),
-            )
-            for s in self.hub.supervisors.values()
+    def _upstream_status(self, supervisor: UpstreamSupervisor) -> UpstreamStatus:
+        state = supervisor.state
+        discovered, categories = self._discovered.get(supervisor.name, (None, {}))
+        error, error_at = self._failed.get(supervisor.name, (None, None))
+        return UpstreamStatus(
+            name=supervisor.name,
+            transport=supervisor.config.transport,
+            state=state.state,
+            reason=state.reason,
+            restarts=state.restarts,
+            tool_count=len(state.lists.get("tools", ())),
+            last_discovery=discovered,
+            categories=categories,
+            last_error=error,
+            last_error_at=error_at,
         )
+
+    def status(self) -> GatewayStatus:
+        upstreams = tuple(self._upstream_status(s) for s in self.hub.supervisors.values())
         return GatewayStatus(
             upstreams=upstreams,
             tool_count=len(self.hub.catalog.tools),
@@ -192,6 +211,7 @@ class Gateway:
         if state.state == "ready" and supervisor.link is not None:
             tools = state.lists.get("tools", [])
             fingerprints, categories = await self._classifier.classify(supervisor.name, tools)
+            self._discovered[supervisor.name] = (self._now(), categories)
             offer: UpstreamOffer | None = UpstreamOffer(
                 name=supervisor.name,
                 tools=tools,
@@ -203,6 +223,7 @@ class Gateway:
             )
         else:
             offer = None
+            self._failed[supervisor.name] = (state.reason or state.state, self._now())
         async with self._publish_lock:
             if offer is None:
                 self._offers.pop(supervisor.name, None)
