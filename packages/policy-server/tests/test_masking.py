@@ -8,7 +8,7 @@ import httpx2
 import pytest
 
 from inherence_policy_server import create_app, issue_key
-from inherence_policy_server._masking import MASK, mask_arguments
+from inherence_policy_server._masking import _SECRET_VALUE, MASK, mask_arguments, mask_text
 
 from .conftest import SCRIPTED_CONFIG, START, scripted_evaluator
 
@@ -31,6 +31,25 @@ def test_token_formats_are_masked_anywhere_in_the_arguments(secret: str) -> None
     assert secret not in text
     assert MASK in text
     assert "here it is" in text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "password=hunter22",
+        "PASSWORD = hunter22",
+        "api-key: abcdefgh",
+        # Case-insensitive matching lets these non-ASCII letters stand for ASCII ones.
+        "pa\u017fsword=hunter22",
+        "ap\u0131key: abcdefgh",
+        "\u212aelvin token=abcdefgh",
+        "curl -H 'Authorization: Bearer abcdefghijkl' https://x.example",
+    ],
+)
+def test_assignments_and_headers_are_masked_however_they_are_spelled(text: str) -> None:
+    masked = mask_text(text)
+    assert MASK in masked
+    assert masked == _SECRET_VALUE.sub(MASK, text)
 
 
 def test_values_under_secret_keys_are_masked_and_the_rest_kept() -> None:

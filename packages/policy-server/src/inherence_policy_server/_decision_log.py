@@ -3,8 +3,10 @@
 The request path only appends an entry to a deque: no lock, no wake-up of another thread
 (each wake-up would hand the GIL over mid-request). A writer thread wakes every `interval`
 seconds, masks secrets in what has gathered and stores it, one transaction per batch, so a
-busy database never stalls a decision. `flush()` wakes it at once and waits until everything
-recorded so far is stored; `close()` flushes and stops it.
+busy database never stalls a decision. The write-ahead log is copied back into the database
+at most every `checkpoint_every` seconds: it is the costliest thing the writer does.
+`flush()` wakes it at once and waits until everything recorded so far is stored; `close()`
+flushes and stops it.
 """
 
 from __future__ import annotations
@@ -33,9 +35,12 @@ _Sighting = tuple[str, str | None, datetime.datetime]
 class DecisionLogWriter:
     """Stores decision log entries and session sightings off the request path."""
 
-    def __init__(self, storage: Storage, *, interval: float = 0.1) -> None:
+    def __init__(self, storage: Storage, *, interval: float = 0.1, checkpoint_every: float = 2.0) -> None:
         self._storage = storage
         self._interval = interval
+        self._checkpoint_every = checkpoint_every
+        self._checkpointed_at: float | None = None
+        self._unchecked = False  # written since the last checkpoint
         self._entries: collections.deque[DecisionLogEntry] = collections.deque()
         self._sightings: collections.deque[_Sighting] = collections.deque()
         self._wake = threading.Event()
@@ -82,14 +87,14 @@ class DecisionLogWriter:
             self._wake.wait(self._interval)
             self._wake.clear()
             stopping = self._closed
-            self._drain()
+            self._drain(final=stopping)
             with self._drained:
                 self._generation += 1
                 self._drained.notify_all()
             if stopping:
                 return
 
-    def _drain(self) -> None:
+    def _drain(self, *, final: bool) -> None:
         wrote = False
         while self._entries or self._sightings:
             wrote = True
@@ -106,7 +111,12 @@ class DecisionLogWriter:
             except Exception:
                 # The log is best effort: losing a batch must not stop the writer or the server.
                 logger.exception("could not store %d decision log entries", len(entries))
-        if wrote:
+        self._unchecked = self._unchecked or wrote
+        now = time.monotonic()
+        due = self._checkpointed_at is None or now - self._checkpointed_at >= self._checkpoint_every
+        if self._unchecked and (due or final):
+            self._unchecked = False
+            self._checkpointed_at = now
             try:
                 self._storage.maintain()
             except Exception:
