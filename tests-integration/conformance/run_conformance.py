@@ -208,6 +208,9 @@ def print_report(
 async def main(keep: pathlib.Path | None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     started = time.monotonic()
+    if not NODE.is_file() or not SUITE.is_file():
+        print(f"the suite is not installed: run `npm ci --prefix {HERE}` first", file=sys.stderr)
+        return 2
     scenarios = server_scenarios()
     expected = read_expected_failures(EXPECTED_FAILURES)
     with contextlib.ExitStack() as cleanup:
