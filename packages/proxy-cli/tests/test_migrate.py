@@ -1,4 +1,5 @@
 import pathlib
+from datetime import datetime
 
 from inherence_client_adapters import ServerEntry
 from inherence_proxy._config import ProxyConfig
@@ -53,10 +54,13 @@ def test_init_of_a_0_1_x_client_again_keeps_its_record_name_and_upstreams() -> N
 
 def test_discovery_keeps_the_last_good_count_when_an_upstream_fails(tmp_path: pathlib.Path) -> None:
     path = tmp_path / "discovery.json"
-    ready = GatewayStatus((UpstreamStatus("a", "stdio", "ready", None, 0, 3),), 3, 3, ())
-    record_gateway_status(path, ready, {}, now=lambda: __import__("datetime").datetime(2026, 1, 1))
-    failed = GatewayStatus((UpstreamStatus("a", "stdio", "failed", "exit 1", 1, 0),), 0, 3, ())
-    record_gateway_status(path, failed, load_discovery(path), now=lambda: __import__("datetime").datetime(2026, 1, 2))
+    tools = {"x": "file_read", "y": "file_read", "z": "shell_exec"}
+    ready = GatewayStatus((UpstreamStatus("a", "stdio", "ready", None, 0, 3, datetime(2026, 1, 1), tools),), 3, 3, ())
+    record_gateway_status(path, ready, {})
+    failed = UpstreamStatus(
+        "a", "stdio", "failed", "exit 1", 1, 0, last_error="exit 1", last_error_at=datetime(2026, 1, 2)
+    )
+    record_gateway_status(path, GatewayStatus((failed,), 0, 3, ()), load_discovery(path))
     report = load_discovery(path)["a"]
     assert (report["tool_count"], report["last_discovery"], report["last_error"]) == (
         3,

@@ -1,15 +1,13 @@
 """`init`'s discovery: start every upstream at once, list and classify its tools, show progress.
 
 The engine does the work (its gateway starts upstreams in parallel and classifies each one's
-tools through the policy as they come up, filling classifications.json); this module watches
-its status, draws one live progress line when stdout is a terminal, and records the result in
-discovery.json for `status`.
+tools through the policy as they come up, filling classifications.json) and reports each
+upstream's categories, discovery time and error; this module watches its status, draws one live
+progress line when stdout is a terminal, and records the result in discovery.json for `status`.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import datetime
 import time
 from collections.abc import Callable, Mapping, Sequence
 
@@ -21,15 +19,11 @@ from inherence_proxy._discovery import load_discovery, record_gateway_status
 from inherence_proxy._home import ProxyHome
 from inherence_proxy_core import Gateway, GatewaySettings, GatewayStatus, UpstreamConfig
 
-__all__ = ["DISCOVERY_SECONDS", "Discovery", "ProgressLine", "discover"]
+__all__ = ["DISCOVERY_SECONDS", "ProgressLine", "discover"]
 
 DISCOVERY_SECONDS = 45.0
 _POLL = 0.1
 _SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
-
-
-def _utc_now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
 
 
 class ProgressLine:
@@ -64,7 +58,7 @@ async def _watch(
     environ: Mapping[str, str],
     progress: Callable[[GatewayStatus], None],
     deadline: float,
-) -> Discovery:
+) -> GatewayStatus:
     settings = GatewaySettings(initialize_timeout=min(30.0, deadline), list_timeout=min(30.0, deadline))
     gateway = Gateway(upstreams, policy=policy, home=home.root, settings=settings, environ=dict(environ))
     finished = anyio.Event()
@@ -79,38 +73,8 @@ async def _watch(
             progress(gateway.status())
             with anyio.move_on_after(_POLL):
                 await finished.wait()
-        # Classification runs as each upstream comes up; give the last one a moment to land.
-        await _settle(gateway)
-        found = Discovery(gateway.status(), _categories(gateway))
+        found = gateway.status()
     return found
-
-
-async def _settle(gateway: Gateway) -> None:
-    with anyio.move_on_after(2.0):
-        while True:
-            status = gateway.status().upstreams
-            if not any(u.state == "ready" and u.tool_count and not _classified(gateway, u.name) for u in status):
-                return
-            await anyio.sleep(_POLL)
-
-
-def _classified(gateway: Gateway, upstream: str) -> bool:
-    return any(route.upstream == upstream for route in gateway.catalog.tool_routes.values())
-
-
-def _categories(gateway: Gateway) -> dict[str, dict[str, str]]:
-    found: dict[str, dict[str, str]] = {}
-    for route in gateway.catalog.tool_routes.values():
-        found.setdefault(route.upstream, {})[route.name] = route.category
-    return found
-
-
-@dataclasses.dataclass(frozen=True)
-class Discovery:
-    """The gateway's status at the end, and each ready upstream's tools with their categories."""
-
-    status: GatewayStatus
-    categories: dict[str, dict[str, str]]
 
 
 async def discover(
@@ -121,7 +85,7 @@ async def discover(
     *,
     live: bool,
     deadline: float = DISCOVERY_SECONDS,
-) -> Discovery:
+) -> GatewayStatus:
     """Discover every upstream in parallel; record the outcome in discovery.json and return it."""
     line = ProgressLine(len(upstreams), live=live)
     try:
@@ -129,7 +93,5 @@ async def discover(
     finally:
         line.finish()
     previous = load_discovery(home.discovery_path)
-    await anyio.to_thread.run_sync(
-        lambda: record_gateway_status(home.discovery_path, found.status, previous, now=_utc_now)
-    )
+    await anyio.to_thread.run_sync(lambda: record_gateway_status(home.discovery_path, found, previous))
     return found

@@ -1,23 +1,24 @@
 """discovery.json: what the last look at each upstream found, so `status` can tell without starting them.
 
+The engine reports this only while a gateway runs, and `status` must answer when no proxy does.
 `init` writes it after discovering every upstream; a serving proxy updates its own upstreams
-when they come up and when it stops. Each entry: the tool count, when the tools were last
-listed, the last error, and the rug pulls (a known tool whose description or schema changed).
-A file that cannot be read is treated as empty: it is a report, never a source of truth.
+when they come up and when it stops. Each entry: the tool count and time of the last discovery
+and the last error, as the engine reported them. Rug pulls are not here: the engine keeps them
+in classifications.json. A file that cannot be read is treated as empty: it is a report, never
+a source of truth.
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime
 import json
 import os
 import pathlib
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from inherence_proxy_core import GatewayStatus, RugPull
+from inherence_proxy_core import GatewayStatus
 
 __all__ = ["UpstreamReport", "load_discovery", "record_gateway_status", "save_discovery"]
 
@@ -55,48 +56,33 @@ def save_discovery(path: pathlib.Path, reports: Mapping[str, UpstreamReport]) ->
         raise
 
 
-def _rug_pull(pull: RugPull) -> dict[str, str]:
-    return {
-        "tool": pull.tool,
-        "previous_fingerprint": pull.previous_fingerprint,
-        "fingerprint": pull.fingerprint,
-        "detected_at": pull.detected_at.isoformat(),
-    }
-
-
 def record_gateway_status(
     path: pathlib.Path,
     status: GatewayStatus,
     previous: Mapping[str, UpstreamReport],
     *,
-    now: Callable[[], datetime.datetime],
     only: Sequence[str] | None = None,
 ) -> dict[str, UpstreamReport]:
-    """Write what a gateway knows of its upstreams now; returns the reports written.
+    """Write what a gateway reports of its upstreams; returns the reports written.
 
-    A ready upstream gets a fresh discovery time and tool count; one that is not ready keeps the
-    previous count and time and records why (`last_error`), so `status` shows both.
+    An upstream this gateway has not discovered keeps the previous count and time; one that is
+    not ready records why (`last_error`), so `status` shows both.
     """
-    stamp = now().isoformat()
     reports: dict[str, UpstreamReport] = {}
     for upstream in status.upstreams:
         if only is not None and upstream.name not in only:
             continue
         report: UpstreamReport = dict(previous.get(upstream.name, {}))
-        report["transport"] = upstream.transport
-        report["state"] = upstream.state
+        report.update(transport=upstream.transport, state=upstream.state)
+        if upstream.last_discovery is not None:
+            report.update(tool_count=len(upstream.categories), last_discovery=upstream.last_discovery.isoformat())
+        report.setdefault("tool_count", None)
+        report.setdefault("last_discovery", None)
         if upstream.state == "ready":
-            report["tool_count"] = upstream.tool_count
-            report["last_discovery"] = stamp
             report["last_error"] = None
         else:
-            report.setdefault("tool_count", None)
-            report.setdefault("last_discovery", None)
-            report["last_error"] = upstream.reason or upstream.state
-            report["last_error_at"] = stamp
-        pulls = [_rug_pull(p) for p in status.rug_pulls if p.upstream == upstream.name]
-        known = [p for p in report.get("rug_pulls", []) if isinstance(p, dict)]
-        report["rug_pulls"] = known + [p for p in pulls if p not in known]
+            report["last_error"] = upstream.last_error or upstream.reason or upstream.state
+            report["last_error_at"] = upstream.last_error_at.isoformat() if upstream.last_error_at else None
         reports[upstream.name] = report
     save_discovery(path, reports)
     return reports

@@ -10,10 +10,11 @@ import click
 from inherence_client_adapters import ClientAdapter, WrapResult
 from inherence_proxy._app import Environment
 from inherence_proxy._config import ProxyConfig
-from inherence_proxy._discover import Discovery, discover
+from inherence_proxy._discover import discover
 from inherence_proxy._home import ProxyHome
 from inherence_proxy._output import good, is_terminal, masked_key, problem, render_table, warn
 from inherence_proxy._policy import PolicyTarget, open_policy
+from inherence_proxy_core import GatewayStatus
 
 __all__ = ["print_summary", "verify_policy"]
 
@@ -27,7 +28,7 @@ async def verify_policy(target: PolicyTarget, home: ProxyHome) -> None:
             await client.verify_key()
 
 
-async def _discover(env: Environment, config: ProxyConfig, target: PolicyTarget, names: Sequence[str]) -> Discovery:
+async def _discover(env: Environment, config: ProxyConfig, target: PolicyTarget, names: Sequence[str]) -> GatewayStatus:
     upstreams = [entry.to_gateway() for entry in config.upstreams if entry.name in names]
     async with open_policy(target, env.home) as client:
         return await discover(upstreams, client, env.home, env.environ, live=is_terminal())
@@ -63,18 +64,17 @@ def print_summary(
     if found is not None:
         owner = {name: client for client, names in upstreams_of.items() for name in names}
         upstream_rows = []
-        for upstream in found.status.upstreams:
-            tools = found.categories.get(upstream.name, {})
+        for upstream in found.upstreams:
             if upstream.state == "ready":
                 state = good("ready")
-                detail = _categories(tools)
+                detail = _categories(upstream.categories)
             else:
                 state = problem(upstream.state)
                 detail = upstream.reason or ""
             upstream_rows.append([upstream.name, owner.get(upstream.name, ""), str(upstream.tool_count), state, detail])
         click.echo("\nUpstream servers, tools discovered and classified:")
         click.echo(render_table(["upstream", "client", "tools", "state", "categories / error"], upstream_rows))
-        failed = [u.name for u in found.status.upstreams if u.state != "ready"]
+        failed = [u.name for u in found.upstreams if u.state != "ready"]
         if failed:
             click.echo(warn(f"{len(failed)} upstream(s) did not start; the proxy keeps retrying them: see proxy.log."))
     click.echo(f"\nPolicy: {target.describe()}; key {masked_key(target.api_key)}")

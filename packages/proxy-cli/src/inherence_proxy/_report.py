@@ -1,7 +1,7 @@
 """The facts `status` and `audit` report, gathered as plain JSON-ready dicts.
 
 Rendering is the commands' business; here is only what is true: read from config.json,
-discovery.json, classifications.json, the lock files, the client configs and the policy.
+discovery.json, classifications.json (rug pulls too), the lock files, the client configs and the policy.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from inherence_proxy._locations import Found, canonical_client, detected, proxy_
 from inherence_proxy._output import masked_key
 from inherence_proxy._policy import PolicyTarget, open_policy, probe_health
 from inherence_proxy._surfaces import find_surfaces
-from inherence_proxy_core import DEFAULT_CLIENT, ClassificationCache, lock_holder
+from inherence_proxy_core import DEFAULT_CLIENT, ClassificationCache, RugPull, lock_holder
 
 __all__ = ["audit_facts", "drift_of", "status_facts"]
 
@@ -90,7 +90,16 @@ def _proxies(env: Environment, config: ProxyConfig) -> list[dict[str, Any]]:
     return rows
 
 
-def _upstreams(env: Environment, config: ProxyConfig) -> list[dict[str, Any]]:
+def _rug_pull(pull: RugPull) -> dict[str, str]:
+    return {
+        "tool": pull.tool,
+        "previous_fingerprint": pull.previous_fingerprint,
+        "fingerprint": pull.fingerprint,
+        "detected_at": pull.detected_at.isoformat(),
+    }
+
+
+def _upstreams(env: Environment, config: ProxyConfig, pulls: Sequence[RugPull]) -> list[dict[str, Any]]:
     discovered = load_discovery(env.home.discovery_path)
     owners: dict[str, list[str]] = {}
     for client in config.migrated_clients:
@@ -106,7 +115,7 @@ def _upstreams(env: Environment, config: ProxyConfig) -> list[dict[str, Any]]:
             "tool_count": seen.get("tool_count"),
             "last_discovery": seen.get("last_discovery"),
             "last_error": seen.get("last_error"),
-            "rug_pulls": seen.get("rug_pulls", []),
+            "rug_pulls": [_rug_pull(p) for p in pulls if p.upstream == upstream.name],
         })  # fmt: skip
     return rows
 
@@ -117,7 +126,7 @@ def status_facts(env: Environment) -> dict[str, Any]:
     cache = ClassificationCache(env.home.classifications_path)
     cache.load()
     proxy = ProxyCommand(proxy_executable(env.environ))
-    upstreams = _upstreams(env, config)
+    upstreams = _upstreams(env, config, cache.rug_pulls())
     clients = [drift_of(a, loc, proxy) for a, loc in recorded(config, env.host)]
     proxies = _proxies(env, config)
     default = next((p for p in proxies if p["client"] == DEFAULT_CLIENT and p["running"]), None)

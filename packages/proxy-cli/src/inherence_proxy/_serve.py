@@ -9,7 +9,6 @@ everything else goes to proxy.log.
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import logging
 import os
 import platform
@@ -41,10 +40,6 @@ __all__ = ["HEARTBEAT_SECONDS", "ServeOptions", "lock_client", "parse_listen_add
 
 logger = logging.getLogger("inherence_proxy.serve")
 HEARTBEAT_SECONDS = 60.0
-
-
-def _utc_now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
 
 
 def parse_listen_address(text: str) -> tuple[str, int]:
@@ -189,6 +184,6 @@ async def _heartbeat(gateway: Gateway, options: ServeOptions, policy: PolicyClie
 def _write_discovery(gateway: Gateway, options: ServeOptions) -> None:
     path = options.home.discovery_path
     try:
-        record_gateway_status(path, gateway.status(), load_discovery(path), now=_utc_now)
+        record_gateway_status(path, gateway.status(), load_discovery(path))
     except OSError as exc:
         logger.warning("cannot write %s: %s", path, os.strerror(exc.errno) if exc.errno else exc)
