@@ -122,3 +122,16 @@ def test_audit_shows_a_config_it_cannot_read_without_failing(machine, invoke) ->
     client = json.loads(result.output)["clients"][0]
     assert client["wrapped"] is None
     assert "expected a mapping" in client["error"]
+
+
+def test_a_rug_pull_shows_in_status_from_the_classification_cache_alone(machine, invoke) -> None:
+    machine.add_client("cursor", machine.demo_servers("tools"))
+    machine.proxy_home.mkdir()
+    known = {"schema_hash": "sha256:" + "2" * 64, "tool_name": "tools__read_file", "category": "file_read",
+             "source": "rules", "confidence": 1.0, "upstream": "tools", "tool": "read_file"}  # fmt: skip
+    (machine.proxy_home / "classifications.json").write_text(json.dumps([known]))
+    assert invoke(["init", "--local", "--yes"]).exit_code == 0
+    (machine.proxy_home / "discovery.json").unlink()
+    facts = json.loads(invoke(["status", "--json"]).output)
+    assert facts["rug_pulls"] == 1
+    assert facts["upstreams"][0]["tool_count"] is None
