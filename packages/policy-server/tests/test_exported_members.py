@@ -6,6 +6,7 @@ def test_public_names_are_pinned_and_sorted() -> None:
         "DEFAULT_MAX_BODY_BYTES",
         "ApiKeyRecord",
         "ConfigError",
+        "DashboardOptions",
         "DecisionLogEntry",
         "IssuedKey",
         "PolicyApp",

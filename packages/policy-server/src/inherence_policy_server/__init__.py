@@ -3,12 +3,13 @@
 It speaks the wire models of `inherence_policy_client` and nothing else of it. `create_app`
 builds the ASGI app (served by `inherence-policy-server serve`, or mounted in-process by the
 proxy with `require_key=False`); `SQLiteStorage` keeps keys, sessions, the velocity ledger
-and the decision log in one data dir that several processes may share.
+and the decision log in one data dir that several processes may share. With
+`DashboardOptions` the app also serves the dashboard and its admin API.
 """
 
 __version__ = "0.1.0"
 
-from inherence_policy_server._app import DEFAULT_MAX_BODY_BYTES, PolicyApp, create_app
+from inherence_policy_server._app import DEFAULT_MAX_BODY_BYTES, DashboardOptions, PolicyApp, create_app
 from inherence_policy_server._classify import classify
 from inherence_policy_server._errors import (
     ConfigError,
@@ -26,6 +27,7 @@ __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
     "ApiKeyRecord",
     "ConfigError",
+    "DashboardOptions",
     "DecisionLogEntry",
     "IssuedKey",
     "PolicyApp",

@@ -8,11 +8,15 @@ Routes (hosted protocol plus our health check):
     POST /api/proxy/decide        allow / deny / allow_with_log for one call
     POST /api/proxy/heartbeat     acknowledged
     GET  /api/proxy/health        no key needed
+
+With an admin token, the dashboard's pages (`/`, `/login`, ...) and its JSON admin API
+(`/api/admin/...`) are served too; see the `dashboard` package.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import logging
 import pathlib
@@ -22,14 +26,14 @@ from typing import Any
 import anyio
 import pydantic
 from starlette.applications import Starlette
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from inherence_policy_client._models import ClassifyRequest, ClassifyResponse, Health, Heartbeat, RegisterRequest
 from inherence_policy_server import __version__
 from inherence_policy_server._classify import classify_tool
 from inherence_policy_server._decide import DecisionService, Outcome
 from inherence_policy_server._decision_log import DecisionLogWriter
-from inherence_policy_server._errors import StorageError
+from inherence_policy_server._errors import ServerUsageError, StorageError
 from inherence_policy_server._http import (
     ASGIReceive,
     ASGISend,
@@ -48,7 +52,7 @@ from inherence_policy_server._sqlite import SQLiteStorage
 from inherence_policy_server._storage import Storage
 from inherence_policy_server.rules import RulesConfig
 
-__all__ = ["DEFAULT_MAX_BODY_BYTES", "PolicyApp", "create_app"]
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "DashboardOptions", "PolicyApp", "create_app"]
 
 logger = logging.getLogger("inherence_policy_server")
 
@@ -61,6 +65,15 @@ _UNAUTHORIZED = (401, json_problem("UNAUTHORIZED", "a valid API key is required"
 
 def _utc_now() -> datetime.datetime:
     return datetime.datetime.now(datetime.timezone.utc)
+
+
+@dataclasses.dataclass(frozen=True)
+class DashboardOptions:
+    """Serve the dashboard: who may (the admin token, remote peers or not), where rule changes are saved."""
+
+    admin_token: str
+    config_path: pathlib.Path | None = None
+    allow_remote: bool = False
 
 
 class _Endpoint:
@@ -115,9 +128,11 @@ class PolicyApp:
         clock: Callable[[], datetime.datetime],
         require_key: bool,
         max_body_bytes: int,
+        dashboard: DashboardOptions | None = None,
     ) -> None:
         self.storage = storage
         self.config = config
+        self.clock = clock
         self.require_key = require_key
         self.max_body_bytes = max_body_bytes
         self.decision_log = DecisionLogWriter(storage)
@@ -126,7 +141,7 @@ class PolicyApp:
         )
         post = ["POST"]
         self._decide_endpoint = _Endpoint(self, self._decide)
-        routes = [
+        routes: list[BaseRoute] = [
             Route("/api/proxy/auth/verify", _Endpoint(self, self._verify), methods=post),
             Route("/api/proxy/register", _Endpoint(self, self._register), methods=post),
             Route("/api/proxy/classify", _Endpoint(self, self._classify), methods=post),
@@ -134,6 +149,8 @@ class PolicyApp:
             Route("/api/proxy/heartbeat", _Endpoint(self, self._heartbeat), methods=post),
             Route("/api/proxy/health", _health, methods=["GET"]),
         ]
+        if dashboard is not None:
+            routes.extend(self._dashboard_routes(dashboard))
         self._router = Starlette(routes=routes, lifespan=self._lifespan)
 
     async def __call__(self, scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
@@ -142,6 +159,22 @@ class PolicyApp:
             await self._decide_endpoint(scope, receive, send)
         else:
             await self._router(scope, receive, send)
+
+    def replace_config(self, config: RulesConfig) -> None:
+        """Decide every later call by `config` (the dashboard's live rule changes)."""
+        self.config = config
+        self.decisions.config = config
+
+    def _dashboard_routes(self, options: DashboardOptions) -> list[BaseRoute]:
+        from inherence_policy_server.dashboard import AdminAccess, Dashboard, admin_api_routes, page_routes
+
+        if not isinstance(self.storage, SQLiteStorage):
+            raise ServerUsageError("the dashboard needs the SQLite storage")
+        access = AdminAccess(options.admin_token, allow_remote=options.allow_remote)
+        board = Dashboard(
+            holder=self, storage=self.storage, access=access, config_path=options.config_path, clock=self.clock
+        )
+        return [*admin_api_routes(board), *page_routes(board)]
 
     def authenticate(self, token: str | None) -> str | None:
         """The key id of a good, unrevoked key; None for anything else."""
@@ -220,12 +253,14 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     evaluator: Evaluator | None = None,
     storage: Storage | None = None,
+    dashboard: DashboardOptions | None = None,
 ) -> PolicyApp:
     """The Policy API over the state in `data_dir`.
 
     `config` is a `RulesConfig` (defaults when None). `require_key=False` is the embedded,
     local mode: no API key is asked for, as when the proxy mounts this app in-process.
     `evaluator` and `storage` replace the six rules and SQLite (tests, other backends).
+    `dashboard` serves the dashboard and its admin API beside the Policy API.
     """
     return PolicyApp(
         storage=storage if storage is not None else SQLiteStorage(pathlib.Path(data_dir)),
@@ -234,4 +269,5 @@ def create_app(
         clock=clock,
         require_key=require_key,
         max_body_bytes=max_body_bytes,
+        dashboard=dashboard,
     )

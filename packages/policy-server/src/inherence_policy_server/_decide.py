@@ -71,6 +71,15 @@ class DecisionService:
         self._id_prefix = secrets.token_hex(7)
         self._serial = itertools.count(1)
 
+    @property
+    def config(self) -> Any:
+        return self._config
+
+    @config.setter
+    def config(self, config: Any) -> None:
+        # One attribute store: a decide in flight sees the old config or the new one, never a mix.
+        self._config = config
+
     def decide_body(self, body: bytes, key_id: str | None) -> Outcome:
         """The HTTP status and JSON body answering one raw decide request."""
         try:

@@ -14,7 +14,7 @@ import pathlib
 import sys
 from collections.abc import Mapping
 
-from inherence_policy_server._app import PolicyApp, create_app
+from inherence_policy_server._app import DashboardOptions, PolicyApp, create_app
 from inherence_policy_server._rules import default_rules_config, load_rules_config
 
 __all__ = ["ENV_CONFIG", "ENV_DATA_DIR", "ENV_NO_AUTH", "app_from_environment", "run", "worker_app"]
@@ -59,14 +59,15 @@ def run(
     require_key: bool,
     workers: int,
     access_log: bool,
+    dashboard: DashboardOptions | None = None,
 ) -> None:
-    """Serve until interrupted."""
+    """Serve until interrupted; the dashboard only with one worker (its rule changes are per process)."""
     import uvicorn
 
     settings = {"host": host, "port": port, "access_log": access_log, "log_level": "info", "lifespan": "on"}
     if workers == 1:
         config = default_rules_config() if config_path is None else load_rules_config(config_path)
-        app = create_app(data_dir=data_dir, config=config, require_key=require_key)
+        app = create_app(data_dir=data_dir, config=config, require_key=require_key, dashboard=dashboard)
         _tune_process()
         uvicorn.run(app, **settings)  # type: ignore[arg-type]
         return

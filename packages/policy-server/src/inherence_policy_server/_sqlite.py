@@ -26,7 +26,9 @@ from inherence_policy_server._storage import DecisionLogEntry
 __all__ = ["DATABASE_NAME", "SQLiteStorage"]
 
 DATABASE_NAME = "policy.sqlite3"
-_SCHEMA_VERSION = 1
+# Version 2 adds the dashboard's indexes and the admin audit log; every statement is idempotent,
+# so an older database is brought up to date by running the whole script again.
+_SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS api_keys (
     key_id TEXT PRIMARY KEY, prefix TEXT NOT NULL, salt BLOB NOT NULL, digest BLOB NOT NULL,
@@ -52,6 +54,13 @@ CREATE TABLE IF NOT EXISTS decisions (
     reason TEXT, arguments TEXT NOT NULL, request_id TEXT, key_id TEXT
 );
 CREATE INDEX IF NOT EXISTS decisions_by_session ON decisions (session_id, id);
+CREATE INDEX IF NOT EXISTS decisions_by_decision ON decisions (decision, id);
+CREATE INDEX IF NOT EXISTS decisions_by_rule ON decisions (rule, id);
+CREATE INDEX IF NOT EXISTS decisions_by_upstream ON decisions (upstream, id);
+CREATE INDEX IF NOT EXISTS decisions_by_time ON decisions (at);
+CREATE TABLE IF NOT EXISTS admin_events (
+    id INTEGER PRIMARY KEY, at TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL, detail TEXT NOT NULL
+);
 """
 
 

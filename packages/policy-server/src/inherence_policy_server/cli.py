@@ -9,10 +9,12 @@ import pathlib
 import click
 
 from inherence_policy_server import __version__, _serving
+from inherence_policy_server._app import DashboardOptions
 from inherence_policy_server._errors import PolicyServerError
 from inherence_policy_server._keys import issue_key
 from inherence_policy_server._rules import default_rules_config, load_rules_config
 from inherence_policy_server._sqlite import SQLiteStorage
+from inherence_policy_server.dashboard import new_admin_token
 from inherence_policy_server.rules import RulesConfig
 
 __all__ = ["main"]
@@ -75,6 +77,17 @@ def main() -> None:
 @click.option("--no-auth", is_flag=True, help="Ask for no API key (loopback only; for a single local user).")
 @click.option("--access-log", is_flag=True, help="Log every request line (never headers or bodies).")
 @click.option(
+    "--admin-token",
+    envvar="INHERENCE_POLICY_ADMIN_TOKEN",
+    default=None,
+    help="Token for the dashboard and /api/admin (16+ characters). Default: a new one, printed at start."
+    " Env: INHERENCE_POLICY_ADMIN_TOKEN.",
+)
+@click.option("--no-dashboard", is_flag=True, help="Serve only the Policy API, no dashboard at /.")
+@click.option(
+    "--dashboard-allow-remote", is_flag=True, help="Let the dashboard answer clients that are not on loopback."
+)
+@click.option(
     "--workers",
     default=1,
     show_default=True,
@@ -89,9 +102,19 @@ def serve(
     allow_remote: bool,
     no_auth: bool,
     access_log: bool,
+    admin_token: str | None,
+    no_dashboard: bool,
+    dashboard_allow_remote: bool,
     workers: int,
 ) -> None:
-    """Serve the Policy API over HTTP."""
+    """Serve the Policy API over HTTP, and the dashboard at / (loopback clients, admin token).
+
+    \b
+    Examples:
+      inherence-policy-server serve --data-dir ./state --config rules.toml
+      INHERENCE_POLICY_ADMIN_TOKEN=... inherence-policy-server serve --data-dir ./state
+      inherence-policy-server serve --data-dir ./state --workers 4 --no-dashboard
+    """
     if not _is_loopback(host):
         if not allow_remote:
             raise click.ClickException(f"{host} is not a loopback address; pass --allow-remote to listen on it")
@@ -104,6 +127,9 @@ def serve(
             click.echo("warning: no API key exists yet, so every call is refused; run `keys create`", err=True)
     finally:
         storage.close()
+    dashboard = _dashboard_options(
+        host, port, admin_token, config_path, no_dashboard or workers > 1, dashboard_allow_remote
+    )
     try:
         _serving.run(
             host=host,
@@ -113,9 +139,28 @@ def serve(
             require_key=not no_auth,
             workers=workers,
             access_log=access_log,
+            dashboard=dashboard,
         )
     except PolicyServerError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+def _dashboard_options(
+    host: str, port: int, token: str | None, config_path: pathlib.Path | None, off: bool, allow_remote: bool
+) -> DashboardOptions | None:
+    if off:
+        click.echo("dashboard: off (--no-dashboard, or more than one worker)", err=True)
+        return None
+    if token is not None and len(token) < 16:
+        raise click.ClickException("the admin token must be at least 16 characters")
+    shown_host = f"[{host}]" if ":" in host else host
+    click.echo(f"dashboard: http://{shown_host}:{port}/", err=True)
+    if token is None:
+        token = new_admin_token()
+        click.echo(f"admin token: {token}", err=True)
+    if config_path is None:
+        click.echo("dashboard: no --config, so rule changes last until the server stops", err=True)
+    return DashboardOptions(admin_token=token, config_path=config_path, allow_remote=allow_remote)
 
 
 @main.group()

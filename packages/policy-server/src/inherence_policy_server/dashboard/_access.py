@@ -1,0 +1,98 @@
+"""Who may use the dashboard: peers on loopback (by default) holding the admin token.
+
+Pages: the login form takes the token and opens a session (an HttpOnly, SameSite=Strict
+cookie); each session has its own CSRF token, which every form carries and every change
+checks, along with the Origin header when the browser sends one. The JSON API takes the token
+as `Authorization: Bearer <token>`; a logged-in page may call it too, with the CSRF token in
+the `X-CSRF-Token` header for any change.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import hmac
+import ipaddress
+import secrets
+import threading
+
+from starlette.requests import Request
+
+__all__ = ["SESSION_COOKIE", "AdminAccess", "Caller", "new_admin_token"]
+
+SESSION_COOKIE = "inherence_admin"
+_MAX_SESSIONS = 256
+
+
+def new_admin_token() -> str:
+    """A fresh random admin token."""
+    return secrets.token_urlsafe(24)
+
+
+def _is_loopback(host: str | None) -> bool:
+    if host is None:
+        return False
+    if host in ("localhost", "testclient"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclasses.dataclass(frozen=True)
+class Caller:
+    """Someone the dashboard let in: by bearer token, or by a login session and its CSRF token."""
+
+    by_bearer: bool
+    csrf: str = ""
+
+
+class AdminAccess:
+    """The admin token, the open login sessions and the peer check."""
+
+    def __init__(self, token: str, *, allow_remote: bool = False) -> None:
+        if len(token) < 16:
+            raise ValueError("the admin token must be at least 16 characters")
+        self._token = token.encode()
+        self.allow_remote = allow_remote
+        self._sessions: collections.OrderedDict[str, str] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def token_matches(self, presented: str | None) -> bool:
+        return presented is not None and hmac.compare_digest(presented.encode(), self._token)
+
+    def peer_allowed(self, request: Request) -> bool:
+        return self.allow_remote or _is_loopback(request.client.host if request.client else None)
+
+    def open_session(self) -> str:
+        """A new session id (for the cookie); the oldest session is dropped past the limit."""
+        session_id = secrets.token_urlsafe(32)
+        with self._lock:
+            self._sessions[session_id] = secrets.token_urlsafe(32)
+            while len(self._sessions) > _MAX_SESSIONS:
+                self._sessions.popitem(last=False)
+        return session_id
+
+    def close_session(self, session_id: str | None) -> None:
+        with self._lock:
+            self._sessions.pop(session_id or "", None)
+
+    def caller(self, request: Request) -> Caller | None:
+        """Who is asking, or None when neither the bearer token nor the session cookie is good."""
+        authorization = request.headers.get("authorization")
+        if authorization is not None:
+            scheme, _, token = authorization.partition(" ")
+            return Caller(by_bearer=True) if scheme.lower() == "bearer" and self.token_matches(token.strip()) else None
+        with self._lock:
+            csrf = self._sessions.get(request.cookies.get(SESSION_COOKIE, ""))
+        return Caller(by_bearer=False, csrf=csrf) if csrf is not None else None
+
+    def change_allowed(self, request: Request, caller: Caller, presented_csrf: str | None) -> bool:
+        """May this caller change something? A bearer caller may; a session needs its CSRF token."""
+        if caller.by_bearer:
+            return True
+        origin = request.headers.get("origin")
+        if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
+            return False
+        return presented_csrf is not None and hmac.compare_digest(presented_csrf.encode(), caller.csrf.encode())

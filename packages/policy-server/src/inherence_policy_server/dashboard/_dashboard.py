@@ -1,0 +1,106 @@
+"""The dashboard's state and its changes, shared by the pages and the JSON admin API.
+
+Every change (a rule setting, a key created or revoked, a login) goes into the admin audit
+log. Rule changes are serialised by one lock: validate, save the file, then swap the config
+the decide path reads.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import pathlib
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from inherence_policy_server._keys import ApiKeyRecord, IssuedKey, issue_key
+from inherence_policy_server._sqlite import SQLiteStorage
+from inherence_policy_server.dashboard._access import AdminAccess
+from inherence_policy_server.dashboard._settings import SettingsRejected, apply_changes, save_section
+from inherence_policy_server.dashboard._store import DashboardStore
+from inherence_policy_server.rules import RulesConfig
+
+__all__ = ["Dashboard", "RulesHolder", "key_json"]
+
+logger = logging.getLogger("inherence_policy_server")
+
+
+class RulesHolder(Protocol):
+    """What the dashboard changes: the running server's rules config."""
+
+    @property
+    def config(self) -> Any: ...
+
+    def replace_config(self, config: RulesConfig) -> None: ...
+
+
+class Dashboard:
+    """Access, queries and changes of one dashboard over one server."""
+
+    def __init__(
+        self,
+        *,
+        holder: RulesHolder,
+        storage: SQLiteStorage,
+        access: AdminAccess,
+        config_path: pathlib.Path | None,
+        clock: Callable[[], datetime.datetime],
+    ) -> None:
+        self.holder = holder
+        self.store = DashboardStore(storage)
+        self.access = access
+        self.config_path = config_path
+        self.clock = clock
+        self._change_lock = threading.Lock()
+
+    @property
+    def rules(self) -> RulesConfig:
+        config = self.holder.config
+        if not isinstance(config, RulesConfig):
+            raise SettingsRejected({"": "this server's evaluator takes no rules config"})
+        return config
+
+    def change_rules(self, section: str, changes: Mapping[str, Any], *, form: bool = False) -> list[str]:
+        """Apply and save a change; the changed settings, or `SettingsRejected` with nothing changed."""
+        with self._change_lock:
+            updated, changed = apply_changes(self.rules, section, changes, form=form)
+            if not changed:
+                return []
+            if self.config_path is not None:
+                try:
+                    save_section(self.config_path, updated, section)
+                except (OSError, ValueError) as exc:
+                    raise SettingsRejected({"": f"cannot write the config file: {exc}"}) from None
+            self.holder.replace_config(updated)
+        self.audit("rules.change", section, "; ".join(changed))
+        return changed
+
+    def create_key(self, label: str) -> IssuedKey:
+        issued = issue_key(self.clock(), label.strip())
+        self.store.storage.add_key(issued.record)
+        self.audit("key.create", issued.record.key_id, f"label {label.strip()!r}")
+        return issued
+
+    def list_keys(self) -> list[ApiKeyRecord]:
+        return self.store.storage.list_keys()
+
+    def revoke_key(self, key_id: str) -> None:
+        """Revoke a key; `UnknownKeyError` when there is none with that id."""
+        self.store.storage.revoke_key(key_id, self.clock())
+        self.audit("key.revoke", key_id, "")
+
+    def audit(self, action: str, target: str, detail: str) -> None:
+        self.store.log_event(self.clock(), action, target, detail)
+        logger.info("admin %s %s %s", action, target, detail)
+
+
+def key_json(record: ApiKeyRecord) -> dict[str, Any]:
+    return {
+        "key_id": record.key_id,
+        "prefix": record.prefix,
+        "label": record.label,
+        "created_at": record.created_at.isoformat(),
+        "revoked_at": record.revoked_at.isoformat() if record.revoked_at else None,
+        "active": record.active,
+    }
