@@ -2,13 +2,16 @@
 
 Each view (commands, parsed shell, SQL, endpoints, paths, emails, intent words) is computed
 on first use and kept, so a call is traversed and parsed at most once however many rules
-look at it. Prose fields (`body`, `message`, ...) are payload: a URL or a path written in
-an email body is something the call carries, not somewhere it goes.
+look at it. The shell and URL views are bounded too (`MAX_SHELL_TEXTS`, `MAX_SHELL_CHARS`,
+`MAX_ENDPOINTS`): a call past them is marked `beyond_limits` like one with too much text.
+Prose fields (`body`, `message`, ...) are payload: a URL or a path written in an email body
+is something the call carries, not somewhere it goes.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 import shlex
 from collections.abc import Mapping
@@ -19,18 +22,18 @@ from inherence_policy_server.rules._hosts import Endpoint, canonical_ip, find_em
 from inherence_policy_server.rules._paths import is_path_like, normalise_path
 from inherence_policy_server.rules._shell import ShellScript, parse_shell
 from inherence_policy_server.rules._sql import SQL_HINT
-from inherence_policy_server.rules._text import ArgumentText, TextValue, extract_text
+from inherence_policy_server.rules._text import CONTENT_KEYS, ArgumentText, TextValue, extract_text
 
-__all__ = ["CONTENT_KEYS", "DESTINATION_KEYS", "CallAnalysis"]
+__all__ = ["CONTENT_KEYS", "DESTINATION_KEYS", "MAX_ENDPOINTS", "MAX_SHELL_CHARS", "MAX_SHELL_TEXTS", "CallAnalysis"]
+
+MAX_SHELL_TEXTS = 32
+# Parsing shell costs several microseconds a character.
+MAX_SHELL_CHARS = 2 * 1024
+MAX_ENDPOINTS = 256
 
 COMMAND_KEYS = frozenset({"command", "cmd", "script", "shell", "commandline", "command_line", "bash", "sh", "run"})
 ARGV_KEYS = frozenset({"args", "argv", "arguments"})
 SQL_KEYS = frozenset({"query", "sql", "statement", "statements", "sql_query", "stmt"})
-CONTENT_KEYS = frozenset(
-    {"body", "content", "text", "message", "html", "markdown", "description", "subject", "comment", "note", "notes",
-     "memo", "title", "summary", "prompt", "caption", "contents", "blocks", "data", "payload", "json", "form",
-     "attachment", "attachments", "reason", "statement_descriptor"}
-)  # fmt: skip
 DESTINATION_KEYS = frozenset(
     {"url", "uri", "href", "link", "endpoint", "host", "hostname", "server", "address", "to", "cc", "bcc", "recipient",
      "recipients", "email", "emails", "webhook", "webhook_url", "callback", "callback_url", "target", "destination",
@@ -84,10 +87,24 @@ class CallAnalysis:
                     found.append(value.raw)
         return found
 
+    def beyond(self, limit: str) -> None:
+        """Note a limit the analysis reached; the engine denies the call for it."""
+        if limit not in self.text.beyond_limits:
+            self.text.beyond_limits.append(limit)
+
     @functools.cached_property
     def shell(self) -> ShellScript:
         script = ShellScript()
-        for text in self.command_texts:
+        texts = self.command_texts
+        if len(texts) > MAX_SHELL_TEXTS:
+            self.beyond(f"more than {MAX_SHELL_TEXTS} command lines")
+            texts = texts[:MAX_SHELL_TEXTS]
+        budget = MAX_SHELL_CHARS
+        for text in texts:
+            budget -= len(text)
+            if budget < 0:
+                self.beyond(f"more than {MAX_SHELL_CHARS} characters of shell")
+                break
             parsed = parse_shell(text)
             script.commands.extend(parsed.commands)
             script.pipelines.extend(parsed.pipelines)
@@ -132,16 +149,24 @@ class CallAnalysis:
             if value.key in COMMAND_KEYS and not value.is_key:
                 continue  # read as shell, word by word, below
             destination = value.key in DESTINATION_KEYS
-            found.extend(find_endpoints(value.raw, whole=destination))
+            found.extend(itertools.islice(find_endpoints(value.raw, whole=destination), MAX_ENDPOINTS + 1))
             if destination and canonical_ip(value.raw.strip()) is not None and "." not in value.raw:
                 endpoint = parse_endpoint(str(canonical_ip(value.raw.strip())), source=value.raw)
                 if endpoint is not None:
                     found.append(endpoint)
+            if len(found) > MAX_ENDPOINTS:
+                return self._too_many_endpoints(found)
         for word in self.shell_words:
             if word.startswith("-") and "=" in word:
                 word = word.split("=", 1)[1]
             found.extend(find_endpoints(word, whole=not word.startswith("-")))
+            if len(found) > MAX_ENDPOINTS:
+                return self._too_many_endpoints(found)
         return found
+
+    def _too_many_endpoints(self, found: list[Endpoint]) -> list[Endpoint]:
+        self.beyond(f"more than {MAX_ENDPOINTS} URLs or hosts")
+        return found[:MAX_ENDPOINTS]
 
     @functools.cached_property
     def paths(self) -> list[str]:

@@ -30,6 +30,7 @@ _STATELESS_RULES: tuple[tuple[str, RuleFunction], ...] = (
     (_pivot.RULE, _pivot.evaluate),
     (_exfiltration.RULE, _exfiltration.evaluate),
 )
+_BEYOND_LIMITS = "arguments.beyond_limits"
 _SENSITIVE_CATEGORIES = {Category.PRIVATE_DATA_READ: "private data", Category.CREDENTIAL_STORE: "credentials"}
 
 
@@ -60,17 +61,17 @@ def evaluate(call: Call, config: RulesConfig, ledger: SessionLedger, now: dateti
         )
     enforced: list[Finding] = []
     logged: list[Finding] = []
-    if analysis.text.beyond_limits and enabled:
-        enforced.append(
-            Finding(
-                "arguments",
-                "arguments.beyond_limits",
-                f"The arguments are too large to check: {analysis.text.beyond_limits[0]}.",
-            )
-        )
+    if not enabled:
+        return _summarise(enforced, logged)
+    if analysis.text.beyond_limits:
+        # Reading on would cost time in proportion to the arguments: the call is denied unread.
+        return _summarise([_beyond_limits(analysis)], logged)
     for name, rule in _STATELESS_RULES:
         if name in enabled:
             _run(name, lambda rule=rule: rule(call, config, ledger, now, analysis), config, enforced, logged)  # type: ignore[misc]
+    # A rule may have stopped reading at a limit of the shell or URL views.
+    if analysis.text.beyond_limits:
+        enforced.insert(0, _beyond_limits(analysis))
     if _financial.RULE in enabled:
         record = not enforced
         _run(
@@ -80,9 +81,17 @@ def evaluate(call: Call, config: RulesConfig, ledger: SessionLedger, now: dateti
             enforced,
             logged,
         )
+    if analysis.text.beyond_limits and (not enforced or enforced[0].clause != _BEYOND_LIMITS):
+        enforced.insert(0, _beyond_limits(analysis))
     if not enforced:
         _record_sensitive_reads(call, config, ledger, now, analysis)
     return _summarise(enforced, logged)
+
+
+def _beyond_limits(analysis: CallAnalysis) -> Finding:
+    return Finding(
+        "arguments", _BEYOND_LIMITS, f"The arguments are too large to check: {analysis.text.beyond_limits[0]}."
+    )
 
 
 def _run(

@@ -2,6 +2,8 @@
 
 Traversal is bounded: arguments that nest deeper, hold more values or more text than the
 limits are marked `beyond_limits`, and the engine treats that as suspicious, never as safe.
+The limits keep the worst case of one call to a few milliseconds of analysis: past them a
+call is denied unread rather than searched for a second.
 Each string is kept raw (secrets are case-sensitive) and folded (NFKC, casefolded) and,
 when it is percent-encoded or a base64 blob that decodes to text, once more decoded.
 """
@@ -17,12 +19,23 @@ import urllib.parse
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-__all__ = ["ArgumentText", "TextValue", "extract_text", "fold"]
+__all__ = ["CONTENT_KEYS", "ArgumentText", "TextValue", "extract_text", "fold"]
+
+# Prose fields: what a call carries, read by fewer rules (and so cheaper) than the rest.
+CONTENT_KEYS = frozenset(
+    {"body", "content", "text", "message", "html", "markdown", "description", "subject", "comment", "note", "notes",
+     "memo", "title", "summary", "prompt", "caption", "contents", "blocks", "data", "payload", "json", "form",
+     "attachment", "attachments", "reason", "statement_descriptor"}
+)  # fmt: skip
 
 MAX_DEPTH = 48
-MAX_VALUES = 20_000
-MAX_STRING_CHARS = 1_000_000
-MAX_TOTAL_CHARS = 4_000_000
+MAX_VALUES = 4_000
+MAX_TOTAL_CHARS = 256 * 1024
+MAX_STRING_CHARS = MAX_TOTAL_CHARS
+# Text outside prose fields is searched as commands, URLs, paths and SQL: a tighter budget,
+# where each string or key also counts `_STRING_COST` characters for the work done per value.
+MAX_SCANNED_CHARS = 16 * 1024
+_STRING_COST = 16
 MAX_DECODED = 32
 
 _PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
@@ -62,9 +75,10 @@ def fold(text: str) -> str:
 def extract_text(arguments: Mapping[str, Any]) -> ArgumentText:
     """Walk `arguments` breadth-limited and depth-limited; never raises on JSON-shaped input."""
     found = ArgumentText()
-    budget = [MAX_VALUES, MAX_TOTAL_CHARS, MAX_DECODED]
+    budget = [MAX_VALUES, MAX_TOTAL_CHARS, MAX_DECODED, MAX_SCANNED_CHARS]
     stack: list[tuple[Any, tuple[str | int, ...], str, int]] = [(arguments, (), "", 0)]
-    while stack:
+    # Past any limit the call is denied unread, so the walk stops at the first.
+    while stack and not found.beyond_limits:
         node, path, key, depth = stack.pop()
         budget[0] -= 1
         if budget[0] < 0:
@@ -73,9 +87,17 @@ def extract_text(arguments: Mapping[str, Any]) -> ArgumentText:
         if depth > MAX_DEPTH:
             found.beyond_limits.append(f"nested deeper than {MAX_DEPTH} levels")
             continue
+        if isinstance(node, (Mapping, list, tuple)) and len(node) > budget[0]:
+            # Counted before walking, so a long list costs nothing to refuse.
+            found.beyond_limits.append(f"more than {MAX_VALUES} values")
+            break
         if isinstance(node, Mapping):
             for child_key, child in node.items():
                 name = str(child_key)
+                budget[3] -= len(name) + _STRING_COST
+                if budget[3] < 0:
+                    found.beyond_limits.append(f"more than {MAX_SCANNED_CHARS} characters outside prose fields")
+                    break
                 folded_name = fold(name)
                 found.values.append(TextValue(path, key, name, folded_name, is_key=True))
                 stack.append((child, (*path, name), folded_name, depth + 1))
@@ -101,6 +123,11 @@ def _add_string(found: ArgumentText, text: str, path: tuple[str | int, ...], key
     if budget[1] < 0:
         found.beyond_limits.append(f"more than {MAX_TOTAL_CHARS} characters in all")
         return
+    if key not in CONTENT_KEYS:
+        budget[3] -= len(text) + _STRING_COST
+        if budget[3] < 0:
+            found.beyond_limits.append(f"more than {MAX_SCANNED_CHARS} characters outside prose fields")
+            return
     found.values.append(TextValue(path, key, text, fold(text)))
     for how, decoded in _decodings(text, budget):
         found.values.append(TextValue(path, key, decoded, fold(decoded), derived=how))

@@ -1,0 +1,68 @@
+"""The analysis limits: a call at a limit is read as usual, one past it is denied unread."""
+
+from __future__ import annotations
+
+import datetime
+
+from inherence_policy_server.rules import Call, Category, InMemoryLedger, RulesConfig, evaluate
+from inherence_policy_server.rules._analysis import MAX_ENDPOINTS, MAX_SHELL_CHARS, MAX_SHELL_TEXTS
+from inherence_policy_server.rules._text import _STRING_COST, MAX_SCANNED_CHARS, MAX_TOTAL_CHARS, MAX_VALUES
+
+NOW = datetime.datetime(2025, 6, 2, 12, 0, tzinfo=datetime.timezone.utc)
+BEYOND = "arguments.beyond_limits"
+
+
+def _clauses(category: Category, arguments: dict[str, object]) -> tuple[str, ...]:
+    return evaluate(Call("tool", category, arguments), RulesConfig(), InMemoryLedger(), NOW).failed_clauses
+
+
+def _words(length: int) -> str:
+    return ("lorem ipsum " * (length // 12 + 1))[:length]
+
+
+def test_prose_up_to_the_total_is_read_and_past_it_denied() -> None:
+    assert BEYOND not in _clauses(Category.FILE_WRITE, {"content": _words(MAX_TOTAL_CHARS)})
+    assert _clauses(Category.FILE_WRITE, {"content": _words(MAX_TOTAL_CHARS + 1)}) == (BEYOND,)
+
+
+def test_text_outside_prose_fields_has_its_own_budget() -> None:
+    # The key `x` and the string each count their length and `_STRING_COST`.
+    fits = MAX_SCANNED_CHARS - (1 + _STRING_COST) - _STRING_COST
+    assert BEYOND not in _clauses(Category.READ_ONLY, {"x": _words(fits)})
+    assert _clauses(Category.READ_ONLY, {"x": _words(fits + 1)}) == (BEYOND,)
+
+
+def test_values_are_counted_before_a_long_list_is_walked() -> None:
+    fits = MAX_VALUES - 2  # the arguments and the list count too
+    assert BEYOND not in _clauses(Category.READ_ONLY, {"n": list(range(fits))})
+    assert _clauses(Category.READ_ONLY, {"n": list(range(fits + 1))}) == (BEYOND,)
+
+
+def _shell(length: int) -> str:
+    tail = "; rm -rf /"
+    return ("echo hi; " * (length // 9 + 1))[: length - len(tail)] + tail
+
+
+def test_shell_up_to_the_limit_is_parsed_and_past_it_denied() -> None:
+    parsed = _clauses(Category.SHELL_EXEC, {"command": _shell(MAX_SHELL_CHARS)})
+    assert BEYOND not in parsed
+    assert any(clause.startswith("mass_destruction.") for clause in parsed)
+    assert _clauses(Category.SHELL_EXEC, {"command": _shell(MAX_SHELL_CHARS + 1)})[0] == BEYOND
+
+
+def test_command_lines_past_the_count_are_denied() -> None:
+    steps = [{"command": "ls"} for _ in range(MAX_SHELL_TEXTS - 1)]
+    parsed = _clauses(Category.SHELL_EXEC, {"steps": [*steps, {"command": "rm -rf /"}]})
+    assert BEYOND not in parsed
+    assert any(clause.startswith("mass_destruction.") for clause in parsed)
+    assert _clauses(Category.SHELL_EXEC, {"steps": [*steps, {"command": "ls"}, {"command": "ls"}]})[0] == BEYOND
+
+
+def test_urls_past_the_count_are_denied() -> None:
+    urls = [f"https://h{index}.example.com/" for index in range(MAX_ENDPOINTS - 1)]
+    parsed = _clauses(Category.NETWORK_FETCH, {"urls": [*urls, "http://169.254.169.254/latest/meta-data/"]})
+    assert BEYOND not in parsed
+    assert any(clause.startswith("lateral_pivot.") for clause in parsed)
+    assert _clauses(Category.NETWORK_FETCH, {"urls": [*urls, "https://a.example.com/", "https://b.example.com/"]}) == (
+        BEYOND,
+    )
