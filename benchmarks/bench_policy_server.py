@@ -7,11 +7,15 @@ load run sends a fixed number of requests and stops by itself.
 Rows:
 * in-process ASGI: the app called directly, as the embedded proxy's transport does;
 * in-process PolicyClient: the same through `PolicyClient` over `httpx2.ASGITransport`;
+* in-process pathological 1 MB: calls of about 1 MB each (20,000 chained shell commands,
+  30,000 URLs), which the analysis limits deny unread;
 * HTTP paced: `--sessions` keep-alive connections offering `--rate` decisions/s in total;
 * HTTP saturated: the same connections, each sending its next call as soon as the last is answered.
 
 The server runs as `inherence-policy-server serve --workers N` in a subprocess, for each N of
-`--workers` (default 1 and 2); the load generator shares the machine's cores with it.
+`--workers` (default 1 and 2); the load generator shares the machine's cores with it, so it
+is kept light (one asyncio protocol per connection, requests built before the clock starts)
+and the CPU it and the server used is reported beside each HTTP row (100% is one core).
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ import httpx2
 from inherence_policy_client import DecideRequest, PolicyClient
 from inherence_policy_server import SQLiteStorage, create_app, issue_key
 
-_Row = tuple[float, float, float, int]
+_Row = tuple[float, float, float, int, str]
 
 # A mix across the six rules: mostly benign calls, some that each rule denies.
 MIX: list[tuple[str, str, dict[str, Any]]] = [
@@ -73,6 +77,18 @@ def _body(index: int, session: int) -> bytes:
     return json.dumps(call).encode()
 
 
+def _pathological_bodies() -> list[bytes]:
+    """About 1 MB of arguments each: long chains of shell commands, long lists of URLs."""
+    chain = " && ".join(f"grep -r pattern{i} ./src/module_{i}/file.py" for i in range(20_000))
+    urls = [f"https://h{i}.example.org/" for i in range(30_000)]
+    calls = [
+        {"tool_name": "shell__run", "classification": "shell_exec", "arguments": {"command": chain}},
+        {"tool_name": "web__fetch", "classification": "network_fetch", "arguments": {"urls": urls}},
+        {"tool_name": "unknown__tool", "classification": "unknown", "arguments": {"list": " ".join(urls)}},
+    ]
+    return [json.dumps({**call, "session_id": "p"}).encode() for call in calls]
+
+
 def _quantiles(samples: list[float]) -> tuple[float, float]:
     ordered = sorted(samples)
     return statistics.median(ordered) * 1000, ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
@@ -104,7 +120,7 @@ async def _asgi_once(app: Any, body: bytes) -> int:
     return status
 
 
-async def bench_in_process(count: int) -> list[tuple[str, float, float, float, int]]:
+async def bench_in_process(count: int, pathological_count: int) -> list[tuple[str, float, float, float, int, str]]:
     rows = []
     with tempfile.TemporaryDirectory() as data_dir:
         app = create_app(data_dir=pathlib.Path(data_dir), require_key=False)
@@ -130,59 +146,113 @@ async def bench_in_process(count: int) -> list[tuple[str, float, float, float, i
                 latencies.append(time.perf_counter() - t0)
             elapsed = time.perf_counter() - started
         rows.append(("in-process PolicyClient", *_quantiles(latencies), len(requests) / elapsed, 0))
+        pathological = _pathological_bodies()
+        latencies = []
+        started = time.perf_counter()
+        for index in range(pathological_count):
+            t0 = time.perf_counter()
+            assert await _asgi_once(app, pathological[index % len(pathological)]) == 200
+            latencies.append(time.perf_counter() - t0)
+        elapsed = time.perf_counter() - started
+        size = max(len(body) for body in pathological) / 1e6
+        rows.append((f"in-process pathological {size:.1f} MB", *_quantiles(latencies), pathological_count / elapsed, 0))
         app.close()
-    return rows
+    return [(*row, "") for row in rows]
 
 
-class _Connection:
-    """One keep-alive HTTP/1.1 connection speaking just enough to post JSON and read the answer."""
+class _Session(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection, one request in flight; the answer is parsed as it arrives."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, key: str) -> None:
-        self.reader, self.writer, self.key = reader, writer, key
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self._buffer = b""
+        self._answer: asyncio.Future[int] | None = None
 
-    async def post(self, body: bytes) -> int:
-        head = (
-            f"POST /api/proxy/decide HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {self.key}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-        )
-        self.writer.write(head.encode() + body)
-        status_line = await self.reader.readline()
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's transports are not asyncio's classes
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        end = self._buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        head = self._buffer[:end].lower()
         length = 0
-        while (line := await self.reader.readline()) not in (b"\r\n", b""):
-            name, _, value = line.partition(b":")
-            if name.lower() == b"content-length":
-                length = int(value)
-        await self.reader.readexactly(length)
-        return int(status_line.split()[1])
+        for line in head.split(b"\r\n")[1:]:
+            if line.startswith(b"content-length:"):
+                length = int(line[15:])
+        if len(self._buffer) < end + 4 + length:
+            return
+        self._buffer = self._buffer[end + 4 + length :]
+        if self._answer is not None and not self._answer.done():
+            self._answer.set_result(int(head[9:12]))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._answer is not None and not self._answer.done():
+            self._answer.set_result(0)
+
+    async def post(self, request: bytes) -> int:
+        assert self.transport is not None
+        self._answer = asyncio.get_running_loop().create_future()
+        self.transport.write(request)
+        return await asyncio.wait_for(self._answer, 30)
 
 
-async def _load(port: int, key: str, total: int, sessions: int, rate: float | None) -> _Row:
-    connections = [_Connection(*await asyncio.open_connection("127.0.0.1", port), key) for _ in range(sessions)]
+def _request(key: str, body: bytes) -> bytes:
+    head = (
+        f"POST /api/proxy/decide HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU of a process and its children (the serve workers), from /proc."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for stat in pathlib.Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if stat.parent.name == str(pid) or fields[1] == str(pid):
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+async def _load(port: int, key: str, total: int, sessions: int, rate: float | None, server_pid: int) -> _Row:
+    loop = asyncio.get_running_loop()
+    connections = [(await loop.create_connection(_Session, "127.0.0.1", port))[1] for _ in range(sessions)]
+    per_session = total // sessions
+    requests = [[_request(key, _body(n * 7 + i, n)) for i in range(per_session)] for n in range(sessions)]
     latencies: list[float] = []
     errors = 0
-    per_session = total // sessions
+    cpu_started, server_started = time.process_time(), _cpu_seconds(server_pid)
     started = time.perf_counter()
 
-    async def session(number: int, connection: _Connection) -> None:
+    async def session(number: int, connection: _Session) -> None:
         nonlocal errors
         interval = sessions / rate if rate else 0.0
         next_at = started + (number / sessions) * interval
-        for i in range(per_session):
+        for request in requests[number]:
             if interval:
                 delay = next_at - time.perf_counter()
                 if delay > 0:
                     await asyncio.sleep(delay)
                 next_at += interval
             t0 = time.perf_counter()
-            if await connection.post(_body(number * 7 + i, number)) != 200:
+            if await connection.post(request) != 200:
                 errors += 1
             latencies.append(time.perf_counter() - t0)
 
     await asyncio.gather(*(session(n, c) for n, c in enumerate(connections)))
     elapsed = time.perf_counter() - started
+    load_cpu, server_cpu = time.process_time() - cpu_started, _cpu_seconds(server_pid) - server_started
     for connection in connections:
-        connection.writer.close()
-    return (*_quantiles(latencies), len(latencies) / elapsed, errors)
+        assert connection.transport is not None
+        connection.transport.close()
+    cpu = f"{100 * load_cpu / elapsed:.0f}% / {100 * server_cpu / elapsed:.0f}%"
+    return (*_quantiles(latencies), len(latencies) / elapsed, errors, cpu)
 
 
 def _run(load: Coroutine[Any, Any, _Row]) -> _Row:
@@ -204,7 +274,7 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def bench_http(total: int, sessions: int, rate: float, workers: int) -> list[tuple[str, float, float, float, int]]:
+def bench_http(total: int, sessions: int, rate: float, workers: int) -> list[tuple[str, float, float, float, int, str]]:
     with tempfile.TemporaryDirectory() as data_dir:
         storage = SQLiteStorage(pathlib.Path(data_dir))
         issued = issue_key(datetime.datetime.now(datetime.timezone.utc), "bench")
@@ -225,9 +295,9 @@ def bench_http(total: int, sessions: int, rate: float, workers: int) -> list[tup
                     if time.monotonic() > deadline or server.poll() is not None:
                         raise RuntimeError("the server did not start") from None
                     time.sleep(0.05)
-            _run(_load(port, issued.secret_key, 2_000, sessions, None))  # warm-up
-            paced = _run(_load(port, issued.secret_key, total, sessions, rate))
-            saturated = _run(_load(port, issued.secret_key, total, sessions, None))
+            _run(_load(port, issued.secret_key, 2_000, sessions, None, server.pid))  # warm-up
+            paced = _run(_load(port, issued.secret_key, total, sessions, rate, server.pid))
+            saturated = _run(_load(port, issued.secret_key, total, sessions, None, server.pid))
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -244,14 +314,15 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=1_500, help="offered decisions/s of the paced run")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="server worker counts to run")
     parser.add_argument("--in-process", type=int, default=10_000, help="calls of the in-process run")
+    parser.add_argument("--pathological", type=int, default=12, help="1 MB calls of the in-process run")
     args = parser.parse_args()
-    rows = asyncio.run(bench_in_process(args.in_process))
+    rows = asyncio.run(bench_in_process(args.in_process, args.pathological))
     for workers in args.workers:
         rows += bench_http(args.requests, args.sessions, args.rate, workers)
     print(f"\ninherence-policy-server decide ({os.cpu_count()} CPUs, Python {sys.version.split()[0]})")
-    print(f"{'run':<44}{'p50 ms':>10}{'p99 ms':>10}{'decisions/s':>14}{'non-200':>10}")
-    for name, p50, p99, rate, errors in rows:
-        print(f"{name:<44}{p50:>10.3f}{p99:>10.3f}{rate:>14,.0f}{errors:>10}")
+    print(f"{'run':<44}{'p50 ms':>10}{'p99 ms':>10}{'decisions/s':>14}{'non-200':>10}  CPU load gen / server")
+    for name, p50, p99, rate, errors, cpu in rows:
+        print(f"{name:<44}{p50:>10.3f}{p99:>10.3f}{rate:>14,.0f}{errors:>10}  {cpu}")
 
 
 if __name__ == "__main__":
