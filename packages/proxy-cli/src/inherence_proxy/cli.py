@@ -1,6 +1,6 @@
 """The `inherence-proxy` command line: the group, `version`, `serve`, `demo` and `reap`.
 
-`init`, `restore`, `status` and `audit` live in their own modules and are added here.
+`init`, `restore`, `status`, `audit` and `dashboard` live in their own modules and are added here.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ __all__ = ["main"]
         "restore": "inherence_proxy._cmd_restore:restore",
         "status": "inherence_proxy._cmd_report:status",
         "audit": "inherence_proxy._cmd_report:audit",
+        "dashboard": "inherence_proxy._dashboard:dashboard",
     },
 )
 @click.version_option(__version__, "-V", "--version", prog_name="inherence-proxy")
@@ -41,6 +42,7 @@ def main() -> None:
       inherence-proxy init --api-key inh_… wrap them, hosted Inherence policy
       inherence-proxy status               what is configured and running
       inherence-proxy audit                what still bypasses the gate
+      inherence-proxy dashboard            see decisions and tune the rules in a browser
       inherence-proxy restore --client all put every client config back
 
     Set INHERENCE_DEBUG=1 to see the traceback of an error.
