@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 
+import httpx2
 import pytest
 
-from inherence_policy_server import load_rules_config
+from inherence_policy_server import DashboardOptions, create_app, load_rules_config
 
 from .support import ADMIN_TOKEN, BEARER, decide, login, new_key, read_key
 
@@ -146,3 +147,44 @@ async def test_static_assets_are_served_locally(client) -> None:
     assert (await client.get("/static/dashboard.js")).status_code == 200
     assert (await client.get("/static/dashboard.css")).headers["content-type"].startswith("text/css")
     assert (await client.get("/static/other.js")).status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/login", "/", "/static/dashboard.js"])
+async def test_a_remote_peer_gets_no_page_not_even_the_login_form(board_app, path) -> None:
+    transport = httpx2.ASGITransport(app=board_app, client=("198.51.100.7", 5000))
+    async with httpx2.AsyncClient(transport=transport, base_url="http://policy.example") as remote:
+        answer = await remote.get(path)
+    assert answer.status_code == (200 if path.startswith("/static/") else 403)
+
+
+async def test_remote_peers_may_be_allowed_and_still_need_the_token(tmp_path) -> None:
+    app = create_app(
+        data_dir=tmp_path / "remote",
+        dashboard=DashboardOptions(admin_token=ADMIN_TOKEN, allow_remote=True),
+    )
+    transport = httpx2.ASGITransport(app=app, client=("198.51.100.7", 5000))
+    try:
+        async with httpx2.AsyncClient(transport=transport, base_url="http://policy.example") as remote:
+            assert (await remote.get("/api/admin/keys")).status_code == 401
+            assert (await remote.get("/api/admin/keys", headers=BEARER)).status_code == 200
+    finally:
+        app.close()
+
+
+async def test_the_feed_pages_through_older_decisions(client, board_app) -> None:
+    key = await new_key(client)
+    for n in range(55):
+        body = read_key()
+        body["arguments"] = {"path": f"/home/u/.ssh/id_{n}"}
+        await client.post("/api/proxy/decide", json=body, headers={"authorization": f"Bearer {key}"})
+    board_app.flush()
+    await login(client)
+    first = (await client.get("/")).text
+    assert first.count("<tr data-id=") == 50
+    older = re.search(r'<a href="([^"]+)" rel="next">Older</a>', first)
+    assert older is not None
+    second = (await client.get(older.group(1).replace("&amp;", "&"))).text
+    assert second.count("<tr data-id=") == 5
+    assert "id_0" in second
+    assert "id_0" not in first
+    assert 'rel="next"' not in second
