@@ -84,6 +84,10 @@ async def test_the_dashboard_in_a_real_browser(policy_server, tmp_path) -> None:
             await expect(row).to_contain_text("notes")
             await expect(row).to_contain_text("allow")
             await shoot(page, "03-feed")
+            stopped = await session.call_tool("notes__record", {"path": "/home/me/.ssh/id_rsa"})
+            assert stopped.is_error is True
+            assert json.loads(stopped.content[0].text)["error"] == "POLICY_DENIAL"
+            await expect(page.locator("#feed tbody tr", has_text="id_rsa")).to_contain_text("credential_access")
 
             # A threshold changed in the form decides the next call differently.
             async with PolicyClient(api_key, base_url=base) as policy:
@@ -113,7 +117,9 @@ async def test_the_dashboard_in_a_real_browser(policy_server, tmp_path) -> None:
             await page.goto(f"{base}/sessions")
             await shoot(page, "07-sessions")
             await page.locator("#feed, table").first.locator("a").first.click()
-            await expect(page.locator("#session")).to_be_visible()
+            await expect(page.locator("#session tr.stopped")).to_contain_text("id_rsa")
+            await expect(page.locator("p.summary")).to_contain_text("2 calls")
+            await expect(page.locator("p.summary")).to_contain_text("1 stopped")
             await shoot(page, "08-session")
 
             # A revoked key: the proxy's next call is refused (fail closed) and never reaches the upstream.
