@@ -14,6 +14,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import datetime
+import functools
 import logging
 import threading
 import time
@@ -28,6 +29,7 @@ logger = logging.getLogger("inherence_policy_server")
 
 _BATCH = 200
 _YIELD_EVERY = 8
+_MEMO_CHARS = 256
 _Item = TypeVar("_Item")
 _Sighting = tuple[str, str | None, datetime.datetime]
 
@@ -133,10 +135,22 @@ def _take(source: collections.deque[_Item]) -> list[_Item]:
 def _masked(entry: DecisionLogEntry) -> DecisionLogEntry:
     return dataclasses.replace(
         entry,
-        tool_name=mask_text(entry.tool_name),
-        reason=None if entry.reason is None else mask_text(entry.reason),
+        tool_name=_mask_name(entry.tool_name),
+        reason=None if entry.reason is None else _mask_name(entry.reason),
         arguments=mask_arguments(entry.arguments),
-        client=None if entry.client is None else mask_text(entry.client),
-        session_id=None if entry.session_id is None else mask_text(entry.session_id),
-        upstream=None if entry.upstream is None else mask_text(entry.upstream),
+        client=None if entry.client is None else _mask_name(entry.client),
+        session_id=None if entry.session_id is None else _mask_name(entry.session_id),
+        upstream=None if entry.upstream is None else _mask_name(entry.upstream),
     )
+
+
+def _mask_name(text: str) -> str:
+    # Tool names, clients, sessions and reasons repeat from call to call: mask each once.
+    if len(text) > _MEMO_CHARS:
+        return mask_text(text)
+    return _mask_memo(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _mask_memo(text: str) -> str:
+    return mask_text(text)
