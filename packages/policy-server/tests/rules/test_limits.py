@@ -66,3 +66,11 @@ def test_urls_past_the_count_are_denied() -> None:
     assert _clauses(Category.NETWORK_FETCH, {"urls": [*urls, "https://a.example.com/", "https://b.example.com/"]}) == (
         BEYOND,
     )
+
+
+def test_editing_tools_may_carry_large_files_and_replacements() -> None:
+    big = _words(MAX_SCANNED_CHARS + MAX_SCANNED_CHARS // 2)  # past the non-prose budget, two within the total
+    assert _clauses(Category.FILE_WRITE, {"path": "src/app.py", "file_text": big}) == ()
+    edits = {"path": "src/app.py", "old_string": big, "new_string": big}
+    assert _clauses(Category.FILE_WRITE, edits) == ()
+    assert _clauses(Category.FILE_WRITE, {"path": "a.md", "edits": [{"oldText": big, "newText": big}]}) == ()

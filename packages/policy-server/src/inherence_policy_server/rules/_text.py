@@ -25,7 +25,9 @@ __all__ = ["CONTENT_KEYS", "ArgumentText", "TextValue", "extract_text", "fold"]
 CONTENT_KEYS = frozenset(
     {"body", "content", "text", "message", "html", "markdown", "description", "subject", "comment", "note", "notes",
      "memo", "title", "summary", "prompt", "caption", "contents", "blocks", "data", "payload", "json", "form",
-     "attachment", "attachments", "reason", "statement_descriptor"}
+     "attachment", "attachments", "reason", "statement_descriptor",
+     # What editing tools carry: file bodies and replacement text, often tens of kilobytes.
+     "file_text", "new_string", "old_string", "newtext", "oldtext", "new_text", "old_text", "patch", "diff"}
 )  # fmt: skip
 
 MAX_DEPTH = 48
@@ -34,7 +36,7 @@ MAX_TOTAL_CHARS = 256 * 1024
 MAX_STRING_CHARS = MAX_TOTAL_CHARS
 # Text outside prose fields is searched as commands, URLs, paths and SQL: a tighter budget,
 # where each string or key also counts `_STRING_COST` characters for the work done per value.
-MAX_SCANNED_CHARS = 16 * 1024
+MAX_SCANNED_CHARS = 64 * 1024
 _STRING_COST = 16
 MAX_DECODED = 32
 
