@@ -35,7 +35,7 @@ def dashboard(env: Environment, port: int, no_browser: bool) -> None:
 
     Serves the dashboard on 127.0.0.1 over the embedded policy's state (the proxy home's
     policy folder), prints its address and admin token, and opens the browser. Rule changes
-    are saved to rules.toml in the proxy home; a running proxy applies them when it restarts.
+    are saved to rules.toml in the proxy home; running proxies pick them up within seconds.
     Ctrl-C stops it.
 
     \b

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
+import pathlib
+import threading
 import time
 from collections.abc import AsyncIterator, Mapping
+from typing import Any
 
 import anyio
 import httpx2
@@ -24,6 +28,9 @@ __all__ = ["EMBEDDED_BASE_URL", "PolicyHealth", "PolicyTarget", "open_policy", "
 
 EMBEDDED_BASE_URL = "http://127.0.0.1"
 USER_AGENT = f"inherence-proxy/{__version__}"
+RULES_POLL_SECONDS = 2.0
+
+logger = logging.getLogger("inherence_proxy")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,8 +56,14 @@ class PolicyTarget:
 
 
 @contextlib.asynccontextmanager
-async def open_policy(target: PolicyTarget, home: ProxyHome) -> AsyncIterator[PolicyClient]:
-    """A `PolicyClient` for `target`, closed (and the embedded server's log flushed) on exit."""
+async def open_policy(
+    target: PolicyTarget, home: ProxyHome, *, rules_poll: float = RULES_POLL_SECONDS
+) -> AsyncIterator[PolicyClient]:
+    """A `PolicyClient` for `target`, closed (and the embedded server's log flushed) on exit.
+
+    The embedded server follows `<home>/rules.toml`: a change saved by `inherence-proxy dashboard`
+    (or by hand) applies to this process within `rules_poll` seconds, without a restart.
+    """
     if not target.embedded:
         async with PolicyClient(target.api_key, base_url=target.endpoint, user_agent=USER_AGENT) as client:
             yield client
@@ -64,10 +77,56 @@ async def open_policy(target: PolicyTarget, home: ProxyHome) -> AsyncIterator[Po
     try:
         transport = httpx2.ASGITransport(app=app)
         async with PolicyClient(None, base_url=EMBEDDED_BASE_URL, transport=transport, user_agent=USER_AGENT) as client:
-            yield client
+            # A thread, not a task: a task group here would wrap every error of the caller's body.
+            with _RulesFollower(app, home.rules_path, rules_poll):
+                yield client
     finally:
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(app.close)
+
+
+class _RulesFollower:
+    """Reloads the rules when their file changes; a file that does not load leaves the rules in force."""
+
+    def __init__(self, app: Any, path: pathlib.Path, interval: float) -> None:
+        self._app = app
+        self._path = path
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="inherence-rules-follower", daemon=True)
+
+    def __enter__(self) -> _RulesFollower:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _stamp(self) -> tuple[int, int] | None:
+        try:
+            info = self._path.stat()
+        except OSError:
+            return None
+        return (info.st_mtime_ns, info.st_size)
+
+    def _run(self) -> None:
+        from inherence_policy_server import PolicyServerError, default_rules_config, load_rules_config
+
+        seen = self._stamp()
+        while not self._stop.wait(self._interval):
+            current = self._stamp()
+            if current == seen:
+                continue
+            seen = current
+            try:
+                rules = load_rules_config(self._path) if current is not None else default_rules_config()
+            except PolicyServerError as exc:
+                logger.warning("rules not reloaded, the previous rules stay in force: %s", exc)
+                continue
+            # One attribute store in the server: a decision in flight sees the old rules or the new.
+            self._app.replace_config(rules)
+            logger.info("rules reloaded from %s", self._path)
 
 
 @dataclasses.dataclass(frozen=True)
