@@ -5,11 +5,8 @@ A file written by 0.1.x loads unchanged; keys this version does not know are kep
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import pathlib
-import tempfile
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 if TYPE_CHECKING:
     from inherence_proxy_core import UpstreamConfig
+
+from inherence_proxy._files import write_private_file
 
 __all__ = ["ConfigFileError", "MigratedClient", "ProxyConfig", "UpstreamEntry", "load_config", "save_config"]
 
@@ -158,17 +157,4 @@ def _first_problem(exc: pydantic.ValidationError) -> str:
 
 def save_config(path: pathlib.Path, config: ProxyConfig) -> None:
     """Write config.json atomically (temp file in the same folder, fsync, rename), mode 0600: it holds the key."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            if hasattr(os, "fchmod"):
-                os.fchmod(handle.fileno(), 0o600)
-            handle.write(config.to_json())
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
+    write_private_file(path, config.to_json())

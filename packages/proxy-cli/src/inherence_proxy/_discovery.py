@@ -10,14 +10,12 @@ a source of truth.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import pathlib
-import tempfile
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from inherence_proxy._files import write_private_file
 from inherence_proxy_core import GatewayStatus
 
 __all__ = ["UpstreamReport", "load_discovery", "record_gateway_status", "save_discovery"]
@@ -42,18 +40,7 @@ def save_discovery(path: pathlib.Path, reports: Mapping[str, UpstreamReport]) ->
     merged = load_discovery(path)
     merged.update(reports)
     body = json.dumps({"upstreams": merged}, indent=2, sort_keys=True) + "\n"
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(body)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
+    write_private_file(path, body)
 
 
 def record_gateway_status(
