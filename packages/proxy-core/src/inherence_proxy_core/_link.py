@@ -12,7 +12,7 @@ import anyio.abc
 from inherence_proxy_core._channel import INTERNAL_ERROR, Channel, Malformed, Message, error_response
 from inherence_proxy_core._errors import UpstreamClosed
 
-__all__ = ["UpstreamLink"]
+__all__ = ["PendingAnswer", "UpstreamLink"]
 
 logger = logging.getLogger("inherence_proxy_core")
 
@@ -20,7 +20,9 @@ NotificationHandler = Callable[["UpstreamLink", Message], None]
 RequestHandler = Callable[["UpstreamLink", Message], Coroutine[Any, Any, None]]
 
 
-class _Pending:
+class PendingAnswer:
+    """The answer to one request this side sent, set by whoever reads the other side's messages."""
+
     __slots__ = ("event", "response")
 
     def __init__(self) -> None:
@@ -44,7 +46,7 @@ class UpstreamLink:
         self.channel = channel
         self._on_notification = on_notification
         self._on_request = on_request
-        self._pending: dict[int, _Pending] = {}
+        self._pending: dict[int, PendingAnswer] = {}
         self._next_id = 0
         self.closed = False
         self.close_reason: str | None = None
@@ -102,7 +104,7 @@ class UpstreamLink:
             raise UpstreamClosed(self.close_reason or "closed", upstream=self.name)
         self._next_id += 1
         request_id = self._next_id
-        waiter = _Pending()
+        waiter = PendingAnswer()
         self._pending[request_id] = waiter
         message: Message = {"jsonrpc": "2.0", "id": request_id, "method": method}
         if params is not None:

@@ -20,6 +20,7 @@ from inherence_proxy_core._channel import (
     Message,
     error_response,
 )
+from inherence_proxy_core._link import PendingAnswer
 
 if TYPE_CHECKING:
     from inherence_proxy_core._hub import Hub
@@ -40,14 +41,6 @@ Answer = dict[str, Any]  # {"result": ...} or {"error": ...}
 RelayedHandler = Callable[["ClientConnection", Any, dict[str, Any]], Awaitable[Answer]]
 
 
-class _Outgoing:
-    __slots__ = ("event", "response")
-
-    def __init__(self) -> None:
-        self.event = anyio.Event()
-        self.response: Message | None = None
-
-
 class ClientConnection:
     """The gateway as seen by one client. Requests that go upstream run as tasks so they can be cancelled."""
 
@@ -60,7 +53,7 @@ class ClientConnection:
         self.protocol_version: str | None = None
         self.closed = False
         self._in_flight: dict[Any, anyio.CancelScope] = {}
-        self._outgoing: dict[str, _Outgoing] = {}
+        self._outgoing: dict[str, PendingAnswer] = {}
         self._next_outgoing = 0
 
     async def run(self) -> None:
@@ -183,7 +176,7 @@ class ClientConnection:
         """Send a request to the client (sampling, elicitation, roots) and return its whole answer."""
         self._next_outgoing += 1
         request_id = f"inherence-{self._next_outgoing}"
-        waiter = _Outgoing()
+        waiter = PendingAnswer()
         self._outgoing[request_id] = waiter
         message: Message = {"jsonrpc": "2.0", "id": request_id, "method": method}
         if params is not None:
