@@ -121,7 +121,7 @@ def tests(session: nox.Session, package: str) -> None:
 def integration(session: nox.Session) -> None:
     """Cross-package tests with real processes and real loopback servers."""
     _install_packages(session, *PACKAGES)
-    session.install(*_group_requirements("test"))
+    session.install(*_group_requirements("integration"))
     if (ROOT / "tests-integration" / "package.json").exists():
         session.run("npm", "ci", "--prefix", "tests-integration", external=True)
     session.run("pytest", str(ROOT / "tests-integration"), *session.posargs)
