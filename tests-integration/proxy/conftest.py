@@ -51,8 +51,10 @@ async def through_gateway(
     api_key: str | None = None,
     settings: dict[str, Any] | None = None,
     message_handler: Any = None,
+    loop: str = "best",
 ) -> AsyncIterator[ClientSession]:
     config = {
+        "loop": loop,
         "upstreams": upstreams,
         "policy": policy,
         "api_key": api_key,

@@ -7,6 +7,7 @@ that allows everything, or a base URL of a Policy API), `api_key`, and optional 
 `settings` (GatewaySettings fields) and `client` (take that client's lock and record every
 upstream group in its state file under `home`, as `serve` does). With `"http": true` it serves
 streamable HTTP on 127.0.0.1 instead of stdio and prints the port as the first line on stdout.
+It runs on the loop `serve` runs on (`event_loop_options()`), or on asyncio's own with `"loop": "asyncio"`.
 
 It serves until stdin ends or SIGTERM, SIGINT or SIGHUP arrives; then the gateway ends every
 upstream group before the process exits.
@@ -15,6 +16,7 @@ upstream group before the process exits.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import pathlib
 import signal
@@ -25,16 +27,30 @@ from typing import Any
 
 import anyio
 
-from inherence_policy_client import Classification, DecideRequest, Decision, PolicyClient, ToolDescription
-from inherence_proxy_core import ClientLock, Gateway, GatewaySettings, ProcessRegistry, UpstreamConfig, serve_http
+from inherence_policy_client import Classification, DecideRequest, Decision, PolicyClient, ToolDescription, Verdict
+from inherence_proxy_core import (
+    ClientLock,
+    Gateway,
+    GatewaySettings,
+    ProcessRegistry,
+    UpstreamConfig,
+    event_loop_options,
+    serve_http,
+)
 
 
 class AllowAll:
-    """An in-process policy that allows every call without any I/O."""
+    """An in-process policy that allows every call without any I/O, at as near no cost as it can."""
+
+    def __init__(self) -> None:
+        self._prefix = uuid.uuid4().hex[:12]
+        self._receipts = itertools.count(1)
 
     async def decide(self, request: DecideRequest) -> Decision:
-        receipt_id = uuid.uuid4().hex
-        return Decision(decision="allow", receipt={"id": receipt_id}, receipt_id=receipt_id)
+        receipt_id = f"{self._prefix}-{next(self._receipts)}"
+        return Decision.model_construct(
+            decision=Verdict.ALLOW, receipt={"id": receipt_id}, receipt_id=receipt_id, reason=None, failed_clauses=[]
+        )
 
     async def classify(self, tools: Sequence[ToolDescription]) -> list[Classification]:
         return [Classification(name=t.name, category="read_only", source="test", confidence=1.0) for t in tools]
@@ -84,4 +100,6 @@ async def main(config: dict[str, Any]) -> None:
 
 
 if __name__ == "__main__":
-    anyio.run(main, json.loads(pathlib.Path(sys.argv[1]).read_text()))
+    description = json.loads(pathlib.Path(sys.argv[1]).read_text())
+    options = event_loop_options() if description.get("loop", "best") == "best" else {}
+    anyio.run(main, description, backend_options=options)

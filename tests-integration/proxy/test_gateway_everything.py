@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 import anyio
+import pytest
 
 INHERENCE_META = {"inherence_decision", "inherence_receipt", "inherence_receipt_id"}
 
@@ -29,7 +30,9 @@ def without_inherence(dumped: dict[str, Any]) -> dict[str, Any]:
     return json.loads(re.sub(r"\d{1,2}:\d{2}:\d{2}\s?[AP]M", "<time>", text))
 
 
-async def test_tools_results_resources_and_prompts_match_a_direct_connection(kit, tmp_path, fake_policy) -> None:
+# uvloop where it installs (what `serve` runs on), and asyncio's own loop (what serves everywhere else).
+@pytest.mark.parametrize("loop", ["best", "asyncio"])
+async def test_tools_results_resources_and_prompts_match_a_direct_connection(kit, tmp_path, fake_policy, loop) -> None:
     command = kit.everything()
     upstreams = [{"name": "everything", "command": command}]
     async with kit.session_to(command) as direct:
@@ -39,7 +42,7 @@ async def test_tools_results_resources_and_prompts_match_a_direct_connection(kit
         direct_prompts = (await direct.list_prompts()).model_dump(by_alias=True)["prompts"]
         direct_read = (await direct.read_resource(direct_resources[0]["uri"])).model_dump(by_alias=True)
     async with kit.through_gateway(
-        tmp_path, upstreams, policy=fake_policy.base_url, api_key=fake_policy.api_key
+        tmp_path, upstreams, policy=fake_policy.base_url, api_key=fake_policy.api_key, loop=loop
     ) as proxied:
         proxied_tools = {t.name: t.model_dump(by_alias=True) for t in (await proxied.list_tools()).tools}
         proxied_results = {}

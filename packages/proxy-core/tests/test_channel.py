@@ -65,3 +65,44 @@ async def test_an_oversized_request_is_refused_with_its_own_id_and_the_next_one_
     received = await _receive_all(f"{big}\n{small}\n".encode(), limit=10_000)
     assert received[0] == Malformed("message larger than 10000 bytes", -32600, request_id=41)
     assert received[1] == {"jsonrpc": "2.0", "id": 42, "method": "ping"}
+
+
+class Recorder(anyio.abc.ByteSendStream):
+    def __init__(self) -> None:
+        self.items: list[bytes] = []
+
+    async def send(self, item: bytes) -> None:
+        self.items.append(item)
+
+    async def aclose(self) -> None:
+        return None
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b'{"id":1,"params":{"n":123456789012345678901234567890,"x":0.1,"e":1e+20,"z":null}}',
+        '{"id":2,"params":{"text":"żółw 🐢 \\" \\\\ \\n"}}'.encode(),
+        b'{"id":3,"params":{"lone":"\\ud800"}}',
+    ],
+    ids=["numbers", "unicode", "lone-surrogate"],
+)
+async def test_a_message_goes_out_with_the_same_values_it_came_in_with(line: bytes) -> None:
+    received = await _receive_all(line + b"\n", 1 << 20)
+    assert len(received) == 1
+    message = received[0]
+    assert isinstance(message, dict)
+    sink = Recorder()
+    await LineChannel(Chunks(b""), sink).send(message)
+    (out,) = sink.items
+    assert out.endswith(b"\n")
+    assert out.count(b"\n") == 1
+    assert json.loads(out) == json.loads(line)
+
+
+async def test_bytes_that_are_not_utf8_json_are_malformed_and_the_next_line_still_arrives() -> None:
+    received = await _receive_all(b'{"id":1,"p":"\xff"}\n[1,2]\n{"id":2}\n', 1 << 20)
+    assert isinstance(received[0], Malformed)
+    assert isinstance(received[1], Malformed)
+    assert received[1].code == -32600
+    assert received[2] == {"id": 2}

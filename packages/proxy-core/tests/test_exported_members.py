@@ -36,6 +36,7 @@ EXPECTED = [
     "UpstreamStartError",
     "UpstreamStatus",
     "__version__",
+    "event_loop_options",
     "exposed_name",
     "exposed_names",
     "lock_holder",

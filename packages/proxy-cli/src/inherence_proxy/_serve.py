@@ -33,6 +33,7 @@ from inherence_proxy_core import (
     GatewaySettings,
     ProcessRegistry,
     UpstreamConfig,
+    event_loop_options,
     serve_http,
 )
 
@@ -90,7 +91,7 @@ def run_serve(options: ServeOptions) -> None:
             )
             if target.embedded:
                 logger.info("no API key configured: decisions come from the embedded policy server in this process")
-            anyio.run(_serve, options, upstreams, target, registry)
+            anyio.run(_serve, options, upstreams, target, registry, backend_options=event_loop_options())
         finally:
             registry.close()
     logger.info("proxy for %s stopped", name)

@@ -22,6 +22,7 @@ from inherence_proxy_core._gate import Policy
 from inherence_proxy_core._gateway import Gateway, GatewayStatus, UpstreamStatus
 from inherence_proxy_core._http_front import HttpFront, serve_http
 from inherence_proxy_core._lock import ClientLock, lock_holder
+from inherence_proxy_core._loop import event_loop_options
 from inherence_proxy_core._names import exposed_name, exposed_names
 from inherence_proxy_core._proc_errors import (
     ClientLockError,
@@ -73,6 +74,7 @@ __all__ = [
     "UpstreamStartError",
     "UpstreamStatus",
     "__version__",
+    "event_loop_options",
     "exposed_name",
     "exposed_names",
     "lock_holder",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -25,7 +26,7 @@ class ToolRoute:
     fingerprint: str = ""
     category: str = "unknown"
 
-    @property
+    @functools.cached_property
     def gate_name(self) -> str:
         """The name the policy knows this tool by: the 0.1.x exposed name, independent of other upstreams."""
         return exposed_name(self.upstream, self.name)

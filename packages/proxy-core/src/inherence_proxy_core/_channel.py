@@ -70,9 +70,15 @@ def error_response(request_id: Any, code: int, message: str, data: Any = None) -
     return {"jsonrpc": "2.0", "id": request_id, "error": error}
 
 
+# Made once: `json.dumps` with any option builds a new encoder per call, which costs more than
+# encoding a typical message. UTF-8 only (MCP's stdio framing); invalid bytes are malformed input.
+_encode_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_decode_json = json.JSONDecoder().decode
+
+
 def _decode(line: bytes) -> Message | Malformed:
     try:
-        value = json.loads(line)
+        value = _decode_json(line.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         return Malformed(f"not JSON ({type(exc).__name__})")
     if not isinstance(value, dict):
@@ -80,8 +86,15 @@ def _decode(line: bytes) -> Message | Malformed:
     return value
 
 
+_encode_json_ascii = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def encode(message: Message) -> bytes:
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode("utf-8") + b"\n"
+    try:
+        return _encode_json(message).encode("utf-8") + b"\n"
+    except UnicodeEncodeError:
+        # A lone surrogate ("\\ud800" is valid JSON) has no UTF-8 form: pass it on escaped, as it came.
+        return _encode_json_ascii(message).encode("ascii") + b"\n"
 
 
 class LineChannel:
@@ -101,8 +114,9 @@ class LineChannel:
         self._scanned = 0
         self._skipping = False
         self._skipped_id: Any = None
-        # fast_acquire: an uncontended send must not yield to the loop (a hop per message otherwise).
-        self._lock = anyio.Lock(fast_acquire=True)
+        # A writer that takes each item whole before it can wait needs no lock; any other does, or
+        # two messages could interleave. fast_acquire: an uncontended send must not yield to the loop.
+        self._lock = None if getattr(writer, "atomic_send", False) else anyio.Lock(fast_acquire=True)
 
     async def receive(self) -> Message | Malformed:
         while True:
@@ -134,11 +148,14 @@ class LineChannel:
 
     async def send(self, message: Message, *, related_id: Any = None) -> None:
         data = encode(message)
-        async with self._lock:
-            try:
+        try:
+            if self._lock is None:
                 await self._writer.send(data)
-            except (anyio.ClosedResourceError, anyio.BrokenResourceError, OSError):
-                raise anyio.BrokenResourceError from None
+            else:
+                async with self._lock:
+                    await self._writer.send(data)
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError, OSError):
+            raise anyio.BrokenResourceError from None
 
     async def aclose(self) -> None:
         with anyio.CancelScope(shield=True):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -21,13 +22,34 @@ RequestHandler = Callable[["UpstreamLink", Message], Coroutine[Any, Any, None]]
 
 
 class PendingAnswer:
-    """The answer to one request this side sent, set by whoever reads the other side's messages."""
+    """The answer to one request this side sent, settled by whoever reads the other side's messages.
 
-    __slots__ = ("event", "response")
+    A bare future of the running loop with a timer, rather than an anyio Event under a cancel
+    scope: one of these is made and settled for every relayed call.
+    """
+
+    __slots__ = ("_future",)
 
     def __init__(self) -> None:
-        self.event = anyio.Event()
-        self.response: Message | None = None
+        self._future: asyncio.Future[Message | None] = asyncio.get_running_loop().create_future()
+
+    def settle(self, response: Message | None) -> None:
+        """Hand over the answer; None says the other side went away. Later calls change nothing."""
+        if not self._future.done():
+            self._future.set_result(response)
+
+    async def wait(self, deadline: float) -> Message | None:
+        """The answer, or None when the other side went away; `TimeoutError` after `deadline` seconds."""
+        future = self._future
+        timer = future.get_loop().call_later(deadline, self._expire)
+        try:
+            return await future
+        finally:
+            timer.cancel()
+
+    def _expire(self) -> None:
+        if not self._future.done():
+            self._future.set_exception(TimeoutError())
 
 
 class UpstreamLink:
@@ -78,8 +100,7 @@ class UpstreamLink:
             request_id = message.get("id")
             pending = self._pending.pop(request_id, None) if isinstance(request_id, int) else None
             if pending is not None:
-                pending.response = message
-                pending.event.set()
+                pending.settle(message)
             return
         if "id" in message:
             tasks.start_soon(self._on_request, self, message)
@@ -92,7 +113,7 @@ class UpstreamLink:
             self.close_reason = reason
         pending, self._pending = self._pending, {}
         for waiter in pending.values():
-            waiter.event.set()
+            waiter.settle(None)
 
     async def request(self, method: str, params: dict[str, Any] | None, *, deadline: float) -> Message:
         """Send a request and return the whole answer (a `result` or an `error` message).
@@ -115,8 +136,7 @@ class UpstreamLink:
             except anyio.BrokenResourceError:
                 self._close("the upstream's input is closed")
                 raise UpstreamClosed("the upstream's input is closed", upstream=self.name) from None
-            with anyio.fail_after(deadline):
-                await waiter.event.wait()
+            response = await waiter.wait(deadline)
         except anyio.get_cancelled_exc_class():
             if self._pending.pop(request_id, None) is not None:
                 await self._tell_cancelled(request_id)
@@ -125,9 +145,9 @@ class UpstreamLink:
             if self._pending.pop(request_id, None) is not None:
                 await self._tell_cancelled(request_id, reason="timed out")
             raise
-        if waiter.response is None:
+        if response is None:
             raise UpstreamClosed(self.close_reason or "closed", upstream=self.name)
-        return waiter.response
+        return response
 
     async def _tell_cancelled(self, request_id: int, reason: str = "cancelled by the client") -> None:
         await self.notify("notifications/cancelled", {"requestId": request_id, "reason": reason})

@@ -39,10 +39,12 @@ import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import anyio
 import anyio.abc
 
+from ._pipes import PipeReceiveStream, PipeSendStream
 from ._proc_env import resolve_command, upstream_environment
 from ._proc_errors import ProcessError, UpstreamSpawnError
 from ._proc_groups import GroupRecord
@@ -68,13 +70,11 @@ class UpstreamProcess:
         *,
         name: str,
         argv: Sequence[str],
-        process: anyio.abc.Process,
+        process: _Child,
         record: GroupRecord,
         registry: ProcessRegistry | None,
         stderr_thread: threading.Thread,
     ) -> None:
-        if process.stdin is None or process.stdout is None:
-            raise ProcessError(f"upstream {name!r} was started without pipes")
         self.name = name
         self.argv = tuple(argv)
         self.pid = process.pid
@@ -169,16 +169,7 @@ async def spawn_upstream(
         command = [sys.executable, "-I", "-S", str(_DEATHSIG_WRAPPER), str(os.getpid()), *resolved]
     read_fd, write_fd = os.pipe()
     try:
-        process = await anyio.open_process(
-            command,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=write_fd,
-            cwd=cwd,
-            env=environment,
-            start_new_session=sys.platform != "win32",
-            creationflags=_WINDOWS_NEW_GROUP,
-        )
+        process = await _open_child(command, stderr=write_fd, cwd=cwd, env=environment)
     except OSError as exc:
         os.close(read_fd)
         message = f"upstream {name!r}: cannot start {resolved[0]!r}: {exc}"
@@ -231,6 +222,50 @@ async def _wait_group_gone(pgid: int, deadline: float) -> None:
         if not group_exists(pgid):
             return
         await anyio.sleep(_POLL)
+
+
+class _Child:
+    """A started child process and its pipes, however the running event loop started it."""
+
+    def __init__(
+        self,
+        process: asyncio.subprocess.Process | anyio.abc.Process,
+        stdin: anyio.abc.ByteSendStream | None,
+        stdout: anyio.abc.ByteReceiveStream | None,
+    ) -> None:
+        if stdin is None or stdout is None:
+            raise ProcessError(f"pid {process.pid} was started without pipes")
+        self._process = process
+        self.pid = process.pid
+        self.stdin = stdin
+        self.stdout = stdout
+
+    @property
+    def returncode(self) -> int | None:
+        return self._process.returncode
+
+    async def wait(self) -> int:
+        return await self._process.wait()
+
+
+async def _open_child(
+    command: Sequence[str], *, stderr: int, cwd: str | os.PathLike[str] | None, env: Mapping[str, str]
+) -> _Child:
+    options: dict[str, Any] = {"stderr": stderr, "cwd": cwd, "env": env}
+    if sys.platform == "win32":
+        options["creationflags"] = _WINDOWS_NEW_GROUP
+    else:
+        options["start_new_session"] = True
+    if not _spawns_on_loop_thread():
+        process = await anyio.open_process(list(command), stdin=subprocess.PIPE, stdout=subprocess.PIPE, **options)
+        return _Child(process, process.stdin, process.stdout)
+    # asyncio's own pipes, in the lean streams of `_pipes`: they carry every relayed call.
+    started = await asyncio.create_subprocess_exec(*command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, **options)
+    return _Child(
+        started,
+        PipeSendStream(started.stdin) if started.stdin is not None else None,
+        PipeReceiveStream(started.stdout) if started.stdout is not None else None,
+    )
 
 
 def _spawns_on_loop_thread() -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -12,6 +13,7 @@ import anyio.abc
 
 from inherence_proxy_core import __version__
 from inherence_proxy_core._channel import (
+    INTERNAL_ERROR,
     INVALID_PARAMS,
     INVALID_REQUEST,
     METHOD_NOT_FOUND,
@@ -52,30 +54,39 @@ class ClientConnection:
         self.client_info: dict[str, Any] = {}
         self.protocol_version: str | None = None
         self.closed = False
-        self._in_flight: dict[Any, anyio.CancelScope] = {}
+        self._in_flight: dict[Any, asyncio.Task[None]] = {}
+        self._relays: set[asyncio.Task[None]] = set()
+        self._cancelled_by_client: set[asyncio.Task[None] | None] = set()
         self._outgoing: dict[str, PendingAnswer] = {}
         self._next_outgoing = 0
 
     async def run(self) -> None:
-        """Serve this client until its stream ends."""
+        """Serve this client until its stream ends; then cancel what it still has in flight."""
         self.hub.sessions.add(self)
         try:
-            async with anyio.create_task_group() as tasks:
-                while True:
-                    try:
-                        message = await self.channel.receive()
-                    except anyio.EndOfStream:
-                        break
-                    if isinstance(message, Malformed):
-                        await self.send(error_response(message.request_id, message.code, message.detail))
-                        continue
-                    await self._dispatch(message, tasks)
-                tasks.cancel_scope.cancel()
+            while True:
+                try:
+                    message = await self.channel.receive()
+                except anyio.EndOfStream:
+                    break
+                if isinstance(message, Malformed):
+                    await self.send(error_response(message.request_id, message.code, message.detail))
+                    continue
+                await self._dispatch(message)
         finally:
             self.closed = True
             self.hub.sessions.discard(self)
             for waiter in self._outgoing.values():
-                waiter.event.set()
+                waiter.settle(None)
+            await self._end_relays()
+
+    async def _end_relays(self) -> None:
+        relays = list(self._relays)
+        for task in relays:
+            task.cancel()
+        if relays:
+            with anyio.CancelScope(shield=True):
+                await asyncio.wait(relays)
 
     async def send(self, message: Message, related_id: Any = None) -> None:
         if self.closed:
@@ -85,15 +96,14 @@ class ClientConnection:
         except anyio.BrokenResourceError:
             self.closed = True
 
-    async def _dispatch(self, message: Message, tasks: anyio.abc.TaskGroup) -> None:
+    async def _dispatch(self, message: Message) -> None:
         method = message.get("method")
         has_id = "id" in message
         request_id = message.get("id")
         if method is None and has_id and ("result" in message or "error" in message):
             waiter = self._outgoing.pop(str(request_id), None)
             if waiter is not None:
-                waiter.response = message
-                waiter.event.set()
+                waiter.settle(message)
             return
         if not isinstance(method, str):
             await self.send(error_response(request_id, INVALID_REQUEST, "not a JSON-RPC request or notification"))
@@ -118,7 +128,11 @@ class ClientConnection:
         if handler is None:
             await self.send(error_response(request_id, METHOD_NOT_FOUND, f"method not found: {method}"))
             return
-        tasks.start_soon(self._relay, handler, request_id, params)
+        # A plain task of the running loop: anyio's task groups cost more than the rest of a relayed call.
+        task = asyncio.get_running_loop().create_task(self._relay(handler, request_id, params))
+        self._in_flight[request_id] = task
+        self._relays.add(task)
+        task.add_done_callback(self._relays.discard)
 
     def _inline(self, method: str, params: dict[str, Any]) -> Answer | None:
         if method == "initialize":
@@ -153,22 +167,29 @@ class ClientConnection:
         return {"result": result}
 
     async def _relay(self, handler: RelayedHandler, request_id: Any, params: dict[str, Any]) -> None:
-        scope = anyio.CancelScope()
-        self._in_flight[request_id] = scope
+        task = asyncio.current_task()
         try:
-            with scope:
+            try:
                 answer = await handler(self, request_id, params)
-            if not scope.cancel_called:
-                await self.send({"jsonrpc": "2.0", "id": request_id, **answer})
+            except asyncio.CancelledError:
+                if task in self._cancelled_by_client:
+                    return  # the client gave up on it and expects no answer
+                raise
+            except Exception:
+                logger.exception("answering %r failed", request_id)
+                answer = error_response(request_id, INTERNAL_ERROR, "the gateway failed to answer")
+            await self.send({"jsonrpc": "2.0", "id": request_id, **answer})
         finally:
-            if self._in_flight.get(request_id) is scope:
+            self._cancelled_by_client.discard(task)
+            if self._in_flight.get(request_id) is task:
                 del self._in_flight[request_id]
 
     def _notification(self, method: str, params: dict[str, Any]) -> None:
         if method == "notifications/cancelled":
-            scope = self._in_flight.get(params.get("requestId"))
-            if scope is not None:
-                scope.cancel()
+            task = self._in_flight.get(params.get("requestId"))
+            if task is not None:
+                self._cancelled_by_client.add(task)
+                task.cancel()
         elif method == "notifications/roots/list_changed":
             self.hub.broadcast_upstream(method, params)
 
@@ -183,10 +204,9 @@ class ClientConnection:
             message["params"] = params
         try:
             await self.send(message, related_id=related_id)
-            with anyio.fail_after(deadline):
-                await waiter.event.wait()
+            response = await waiter.wait(deadline)
         finally:
             self._outgoing.pop(request_id, None)
-        if waiter.response is None:
+        if response is None:
             return error_response(None, -32000, "the client went away")
-        return waiter.response
+        return response

@@ -11,33 +11,9 @@ from collections.abc import AsyncIterator
 import anyio
 import anyio.abc
 
+from inherence_proxy_core._pipes import PipeReceiveStream, PipeSendStream
+
 __all__ = ["stdio_streams"]
-
-
-class _PipeReader(anyio.abc.ByteReceiveStream):
-    def __init__(self, reader: asyncio.StreamReader) -> None:
-        self._reader = reader
-
-    async def receive(self, max_bytes: int = 65536) -> bytes:
-        data = await self._reader.read(max_bytes)
-        if not data:
-            raise anyio.EndOfStream
-        return data
-
-    async def aclose(self) -> None:
-        return None
-
-
-class _PipeWriter(anyio.abc.ByteSendStream):
-    def __init__(self, writer: asyncio.StreamWriter) -> None:
-        self._writer = writer
-
-    async def send(self, item: bytes) -> None:
-        self._writer.write(item)
-        await self._writer.drain()
-
-    async def aclose(self) -> None:
-        self._writer.close()
 
 
 class _FdReader(anyio.abc.ByteReceiveStream):
@@ -91,12 +67,12 @@ async def stdio_streams() -> AsyncIterator[tuple[anyio.abc.ByteReceiveStream, an
     try:
         try:
             read_transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), in_file)
-            receive = _PipeReader(reader)
+            receive = PipeReceiveStream(reader)
         except ValueError:
             receive = _FdReader(in_fd)
         try:
             transport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin, out_file)
-            send = _PipeWriter(asyncio.StreamWriter(transport, protocol, None, loop))
+            send = PipeSendStream(asyncio.StreamWriter(transport, protocol, None, loop))
         except ValueError:
             send = _FdWriter(out_fd)
         yield receive, send
