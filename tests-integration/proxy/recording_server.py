@@ -3,7 +3,8 @@
     RECORD_FILE=/tmp/record.jsonl python recording_server.py
 
 It offers a tool `record` that returns its arguments, a tool `crash` that ends the process
-without answering, a resource and a prompt. Optional: STARTS_FILE gets one line (the pid) per
+without answering, a tool `hang` that never answers, a resource and a prompt. Cancellation
+notifications are recorded too. Optional: STARTS_FILE gets one line (the pid) per
 start; GRANDCHILD_FILE makes it start a sleeping child in its process group and write that pid.
 """
 
@@ -21,6 +22,7 @@ TOOL = {
     "inputSchema": {"type": "object", "properties": {"value": {}}, "additionalProperties": True},
 }
 CRASH = {"name": "crash", "description": "Ends the server at once.", "inputSchema": {"type": "object"}}
+HANG = {"name": "hang", "description": "Never answers.", "inputSchema": {"type": "object"}}
 
 
 def answer(method: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -31,7 +33,7 @@ def answer(method: str, params: dict[str, Any]) -> dict[str, Any]:
             "serverInfo": {"name": "recording", "version": "1"},
         }
     if method == "tools/list":
-        return {"tools": [TOOL, CRASH]}
+        return {"tools": [TOOL, CRASH, HANG]}
     if method == "resources/list":
         return {"resources": [{"uri": "record://note", "name": "note"}]}
     if method == "resources/templates/list":
@@ -66,14 +68,16 @@ def main() -> None:
     note_start()
     for line in sys.stdin:
         message = json.loads(line)
-        if "id" not in message or "method" not in message:
-            continue
-        method, params = message["method"], message.get("params") or {}
-        if method in ("tools/call", "resources/read", "prompts/get"):
+        method, params = message.get("method"), message.get("params") or {}
+        if method in ("tools/call", "resources/read", "prompts/get", "notifications/cancelled"):
             with open(record, "a", encoding="utf-8") as handle:
                 handle.write(json.dumps(message) + "\n")
+        if "id" not in message or method is None:
+            continue
         if method == "tools/call" and params.get("name") == "crash":
             os._exit(3)
+        if method == "tools/call" and params.get("name") == "hang":
+            continue
         reply = {"jsonrpc": "2.0", "id": message["id"], "result": answer(method, params)}
         sys.stdout.write(json.dumps(reply) + "\n")
         sys.stdout.flush()

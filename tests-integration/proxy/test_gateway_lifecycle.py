@@ -79,6 +79,7 @@ class GatewayProcess:
             )
         self._ids = 0
         self._buffer = b""
+        self.passed_over: list[dict[str, Any]] = []  # what arrived while `request` waited for its answer
 
     def send(self, message: dict[str, Any]) -> None:
         assert self.proc.stdin is not None
@@ -92,6 +93,7 @@ class GatewayProcess:
             message = self._read_message(timeout)
             if message.get("id") == self._ids and "method" not in message:
                 return message
+            self.passed_over.append(message)
 
     def _read_message(self, timeout: float) -> dict[str, Any]:
         assert self.proc.stdout is not None
@@ -175,5 +177,36 @@ def test_no_process_is_left_after_the_gateway_ends(kit: Any, tmp_path: Path, mar
             assert reaped, actions
         wait_until(lambda: not marked(mark), f"every process of the gateway to end: {describe(marked(mark))}")
         assert not psutil.pid_exists(grandchild) or psutil.Process(grandchild).status() == psutil.STATUS_ZOMBIE
+    finally:
+        gateway.close()
+
+
+def recorded(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_a_call_the_client_cancels_is_cancelled_upstream_and_never_answered(
+    kit: Any, tmp_path: Path, mark: str
+) -> None:
+    upstream = kit.recording_upstream(tmp_path, "rec")
+    record = tmp_path / "rec.jsonl"
+    gateway = GatewayProcess(tmp_path, [upstream], mark)
+    try:
+        gateway.initialize()
+        gateway.send({"jsonrpc": "2.0", "id": "slow-1", "method": "tools/call", "params": {"name": "rec__hang"}})
+        wait_until(lambda: any(m.get("method") == "tools/call" for m in recorded(record)), "the call to arrive")
+        (call,) = recorded(record)
+        gateway.send({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": "slow-1"}})
+        wait_until(lambda: len(recorded(record)) == 2, "the cancellation to arrive upstream")
+        cancelled = recorded(record)[1]
+        assert cancelled["method"] == "notifications/cancelled"
+        assert cancelled["params"]["requestId"] == call["id"]
+        # The gateway keeps serving, and no answer ever comes for the cancelled call.
+        answer = gateway.request("tools/call", {"name": "rec__record", "arguments": {"value": 2}})
+        assert answer["result"]["structuredContent"] == {"arguments": {"value": 2}}
+        assert gateway.request("ping")["result"] == {}
+        assert [m for m in gateway.passed_over if m.get("id") == "slow-1"] == []
     finally:
         gateway.close()
