@@ -2,9 +2,11 @@
 
     python benchmarks/bench_proxy.py [--calls N]
 
-Side by side in one run, on server-everything's `echo`: a direct client -> upstream; through
-the gateway with an in-process allow-all policy; through the gateway with the policy over
-loopback HTTP. Sequential and 8 in flight. Figures are printed, never asserted.
+Side by side in one run, on server-everything's `echo`: a direct client -> upstream; a plain
+byte relay (the floor of any Python relay); through the gateway with an in-process allow-all
+policy, on uvloop (as `serve` runs) and on asyncio's own loop; through the gateway with the
+policy over loopback HTTP. Sequential and 8 in flight, each the median of several rounds taken
+in turns. Figures are printed, never asserted.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 NODE_BIN = ROOT / "tests-integration" / "node_modules" / ".bin"
 RUNNER = ROOT / "tests-integration" / "proxy" / "run_gateway.py"
 EVERYTHING = str(NODE_BIN / "mcp-server-everything")
+PLAIN_RELAY = ROOT / "benchmarks" / "plain_relay.py"
 
 
 class LeanClient:
@@ -87,15 +90,16 @@ async def connected(argv: Sequence[str]) -> AsyncIterator[LeanClient]:
                 await process.wait()
 
 
-def gateway_argv(upstreams: int, policy: str, folder: pathlib.Path) -> list[str]:
+def gateway_argv(upstreams: int, policy: str, folder: pathlib.Path, *, loop: str = "best") -> list[str]:
     config = {
         "upstreams": [
             {"name": f"everything{i}" if i else "everything", "command": [EVERYTHING]} for i in range(upstreams)
         ],
         "policy": policy,
         "api_key": "inh_bench",
+        "loop": loop,
     }
-    path = folder / f"gateway-{upstreams}-{abs(hash(policy))}.json"
+    path = folder / f"gateway-{upstreams}-{abs(hash(policy))}-{loop}.json"
     path.write_text(json.dumps(config))
     return [sys.executable, str(RUNNER), str(path)]
 
@@ -113,17 +117,29 @@ async def measure(client: LeanClient, tool: str, calls: int, in_flight: int) -> 
             latencies.append(time.perf_counter() - start)
             assert "result" in answer, answer
 
+    cpu_before = cpu_seconds(client.process.pid)
     began = time.perf_counter()
     async with anyio.create_task_group() as tasks:
         for _ in range(in_flight):
             tasks.start_soon(worker, calls // in_flight)
     elapsed = time.perf_counter() - began
+    cpu_used = cpu_seconds(client.process.pid) - cpu_before
     latencies.sort()
     return {
         "p50": statistics.median(latencies) * 1000,
         "p99": latencies[int(len(latencies) * 0.99) - 1] * 1000,
         "calls/s": len(latencies) / elapsed,
+        "cpu": cpu_used / len(latencies) * 1000,
     }
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of `pid` (Linux; NaN elsewhere)."""
+    try:
+        fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int) -> float:
@@ -192,30 +208,48 @@ async def ready_time(argv: Sequence[str]) -> float:
         return time.perf_counter() - start
 
 
-async def main(calls: int) -> None:
+async def main(calls: int, rounds: int) -> None:
     policy_url = start_loopback_policy()
     with tempfile.TemporaryDirectory() as folder_name:
         folder = pathlib.Path(folder_name)
         setups = {
             "direct": ([EVERYTHING], "echo"),
+            "plain byte relay, asyncio": ([sys.executable, str(PLAIN_RELAY), EVERYTHING], "echo"),
+            "plain byte relay, uvloop": ([sys.executable, str(PLAIN_RELAY), "--uvloop", EVERYTHING], "echo"),
             "proxy, in-process allow-all": (gateway_argv(1, "allow-all", folder), "everything__echo"),
+            "proxy, in-process, asyncio loop": (
+                gateway_argv(1, "allow-all", folder, loop="asyncio"),
+                "everything__echo",
+            ),
             "proxy, policy over loopback HTTP": (gateway_argv(1, policy_url, folder), "everything__echo"),
         }
-        results: dict[tuple[str, int], dict[str, float]] = {}
-        for label, (argv, tool) in setups.items():
-            async with connected(argv) as client:
-                await client.initialize()
-                await client.request("tools/list")
-                for in_flight in (1, 8):
-                    results[(label, in_flight)] = await measure(client, tool, calls, in_flight)
-        print(f"server-everything echo, {calls} calls per row (python {sys.version.split()[0]}, {os.cpu_count()} cpus)")
-        print(f"{'setup':36} {'in flight':>9} {'p50 ms':>8} {'p99 ms':>8} {'calls/s':>9} {'+p50 ms':>8} {'+p99 ms':>8}")
+        # Setups take turns, round after round, so that a noisy moment of the machine is shared
+        # among them; each figure is the median of its rounds.
+        samples: dict[tuple[str, int], list[dict[str, float]]] = {}
+        for _ in range(rounds):
+            for label, (argv, tool) in setups.items():
+                async with connected(argv) as client:
+                    await client.initialize()
+                    await client.request("tools/list")
+                    for in_flight in (1, 8):
+                        samples.setdefault((label, in_flight), []).append(await measure(client, tool, calls, in_flight))
+        results = {key: {k: statistics.median(s[k] for s in runs) for k in runs[0]} for key, runs in samples.items()}
+        print(
+            f"server-everything echo: {calls} calls per row and round, median of {rounds} rounds "
+            f"(python {sys.version.split()[0]}, {os.cpu_count()} cpus)"
+        )
+        print(
+            f"{'setup':34} {'in flight':>9} {'p50 ms':>7} {'p99 ms':>7} {'calls/s':>8} {'of direct':>9} "
+            f"{'+p50 ms':>7} {'+p99 ms':>7} {'cpu ms/call':>11}"
+        )
         for (label, in_flight), row in results.items():
             base = results[("direct", in_flight)]
             print(
-                f"{label:36} {in_flight:>9} {row['p50']:>8.3f} {row['p99']:>8.3f} {row['calls/s']:>9.0f} "
-                f"{row['p50'] - base['p50']:>8.3f} {row['p99'] - base['p99']:>8.3f}"
+                f"{label:34} {in_flight:>9} {row['p50']:>7.3f} {row['p99']:>7.3f} {row['calls/s']:>8.0f} "
+                f"{row['calls/s'] / base['calls/s']:>9.0%} {row['p50'] - base['p50']:>7.3f} "
+                f"{row['p99'] - base['p99']:>7.3f} {row['cpu']:>11.3f}"
             )
+        print("cpu ms/call: the CPU time of the process the client talks to (the proxy, or the server when direct)")
         direct_starts = []
         for _ in range(3):
             async with anyio.create_task_group() as tasks:
@@ -250,6 +284,8 @@ def report_rss(pid: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=3)
     if not os.path.exists(EVERYTHING):
         sys.exit("run `npm ci --prefix tests-integration` first")
-    anyio.run(main, parser.parse_args().calls)
+    arguments = parser.parse_args()
+    anyio.run(main, arguments.calls, arguments.rounds)

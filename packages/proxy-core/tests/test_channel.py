@@ -106,3 +106,25 @@ async def test_bytes_that_are_not_utf8_json_are_malformed_and_the_next_line_stil
     assert isinstance(received[1], Malformed)
     assert received[1].code == -32600
     assert received[2] == {"id": 2}
+
+
+class GivenChunks(anyio.abc.ByteReceiveStream):
+    def __init__(self, chunks: list[bytes]) -> None:
+        self._chunks = list(chunks)
+
+    async def receive(self, max_bytes: int = 65536) -> bytes:
+        if not self._chunks:
+            raise anyio.EndOfStream
+        return self._chunks.pop(0)
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def test_the_tail_of_an_oversized_line_is_not_taken_for_a_message_of_its_own() -> None:
+    chunks = [b'{"id":5,"text":"' + b"x" * 300, b'{"id":99}\n', b'{"id":6}\n']
+    channel = LineChannel(GivenChunks(chunks), Sink(), max_message_bytes=100)
+    first = await channel.receive()
+    assert isinstance(first, Malformed)
+    assert first.request_id == 5
+    assert await channel.receive() == {"id": 6}

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import sys
 
+import anyio
 import pytest
+
+from inherence_policy_client import DecideRequest, Decision
+from inherence_proxy_core._gate import PolicyGate
 
 
 def payload(result: dict) -> dict:
@@ -114,3 +120,66 @@ async def test_resource_reads_and_prompts_are_gated(kit) -> None:
         failed = await client.request("prompts/get", {"name": "notes__greet", "arguments": {}})
         assert failed["error"]["data"]["error"] == "POLICY_GATE_UNREACHABLE"
         assert len(upstream.calls) == before
+
+
+class SlowPolicy:
+    """Answers `allow` after `delay` seconds; with `stubborn`, it ignores a cancellation and answers anyway."""
+
+    def __init__(self, delay: float, *, stubborn: bool = False) -> None:
+        self.delay = delay
+        self.stubborn = stubborn
+
+    async def decide(self, request: DecideRequest) -> Decision:
+        try:
+            await anyio.sleep(self.delay)
+        except asyncio.CancelledError:
+            if not self.stubborn:
+                raise
+        return Decision(decision="allow", receipt={"id": "r"}, receipt_id="r")
+
+    async def classify(self, tools: object) -> list[object]:
+        return []
+
+
+async def decide(gate: PolicyGate) -> object:
+    return await gate.decide(
+        kind="tool",
+        tool_name="t",
+        upstream="u",
+        category="read_only",
+        fingerprint=None,
+        arguments={},
+        session_id="s",
+    )
+
+
+async def test_a_policy_slower_than_the_deadline_fails_closed_and_the_task_serves_on() -> None:
+    refusal = await decide(PolicyGate(SlowPolicy(30), deadline=0.05))
+    assert refusal == {
+        "error": "POLICY_GATE_UNREACHABLE",
+        "message": "No policy decision could be had, so the call was not made.",
+        "detail": "no decision within 0.05 s",
+    }
+    await asyncio.sleep(0.01)  # no cancellation is left pending on this task
+    current = asyncio.current_task()
+    assert current is not None
+    if sys.version_info >= (3, 11):
+        assert current.cancelling() == 0
+
+
+async def test_a_cancellation_from_outside_is_not_taken_for_the_deadline() -> None:
+    with anyio.move_on_after(0.05) as scope:
+        await decide(PolicyGate(SlowPolicy(30), deadline=10))
+        pytest.fail("the decision should have been cancelled")
+    assert scope.cancelled_caught
+
+
+async def test_a_decision_that_arrives_although_the_deadline_cancelled_it_is_used() -> None:
+    decision = await decide(PolicyGate(SlowPolicy(0.2, stubborn=True), deadline=0.05))
+    assert isinstance(decision, Decision)
+    assert decision.allowed
+    await asyncio.sleep(0.01)
+    current = asyncio.current_task()
+    assert current is not None
+    if sys.version_info >= (3, 11):
+        assert current.cancelling() == 0

@@ -7,14 +7,18 @@ object arrives as `Malformed`, so a peer's garbage is answered instead of ending
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import json
 import re
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import anyio
 import anyio.abc
+
+from inherence_proxy_core._pipes import PipeSink, PipeSource
 
 __all__ = ["Channel", "LineChannel", "Malformed", "Message", "SdkChannel"]
 
@@ -70,9 +74,22 @@ def error_response(request_id: Any, code: int, message: str, data: Any = None) -
     return {"jsonrpc": "2.0", "id": request_id, "error": error}
 
 
-# Made once: `json.dumps` with any option builds a new encoder per call, which costs more than
-# encoding a typical message. UTF-8 only (MCP's stdio framing); invalid bytes are malformed input.
-_encode_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+def _json_encoder(*, ensure_ascii: bool) -> Callable[[Any], str]:
+    """A compact JSON encoder made once: `json.dumps` with any option builds a new one per call,
+    and `JSONEncoder.encode` a new C encoder per call, each costing more than a typical message."""
+    fallback = json.JSONEncoder(separators=(",", ":"), ensure_ascii=ensure_ascii).encode
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return fallback
+    escape = json.encoder.encode_basestring_ascii if ensure_ascii else json.encoder.encode_basestring
+    # No check for cycles: every message is parsed JSON or built here, and neither can hold one.
+    chunks = make(None, json.JSONEncoder().default, escape, None, ":", ",", False, False, True)
+    return lambda value: "".join(chunks(value, 0))
+
+
+_encode_json = _json_encoder(ensure_ascii=False)
+_encode_json_ascii = _json_encoder(ensure_ascii=True)
+# UTF-8 only (MCP's stdio framing); bytes that are not are malformed input.
 _decode_json = json.JSONDecoder().decode
 
 
@@ -86,15 +103,58 @@ def _decode(line: bytes) -> Message | Malformed:
     return value
 
 
-_encode_json_ascii = json.JSONEncoder(separators=(",", ":")).encode
-
-
 def encode(message: Message) -> bytes:
     try:
         return _encode_json(message).encode("utf-8") + b"\n"
     except UnicodeEncodeError:
         # A lone surrogate ("\\ud800" is valid JSON) has no UTF-8 form: pass it on escaped, as it came.
         return _encode_json_ascii(message).encode("ascii") + b"\n"
+
+
+class _Framer:
+    """Cuts a byte stream into messages, one a line. A line over `max_bytes` is dropped as it
+    streams in and becomes one `Malformed` refusal, carrying the id its first bytes named."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self._max = max_bytes
+        self._buffer = bytearray()
+        self._scanned = 0
+        self._skipping = False
+        self._skipped_id: Any = None
+
+    def feed(self, data: bytes, out: collections.deque[Message | Malformed]) -> None:
+        if (
+            data[:1] == b"{"
+            and not self._buffer
+            and not self._skipping
+            and len(data) <= self._max
+            and data.find(b"\n") == len(data) - 1
+        ):
+            # The common case: one whole message in one chunk, with nothing before or after it.
+            out.append(_decode(data))
+            return
+        self._buffer += data
+        while True:
+            end = self._buffer.find(b"\n", self._scanned)
+            if end < 0:
+                break
+            line = bytes(self._buffer[:end])
+            del self._buffer[: end + 1]
+            self._scanned = 0
+            if self._skipping:
+                self._skipping = False
+                detail = f"message larger than {self._max} bytes"
+                out.append(Malformed(detail, INVALID_REQUEST, request_id=self._skipped_id))
+            elif line.strip():
+                out.append(_decode(line))
+        self._scanned = len(self._buffer)
+        if self._scanned > self._max:
+            # Drop what we have and the rest of this line; refuse it once it ends.
+            if not self._skipping:
+                self._skipped_id = leading_id(bytes(self._buffer[:512]))
+            self._buffer.clear()
+            self._scanned = 0
+            self._skipping = True
 
 
 class LineChannel:
@@ -109,47 +169,54 @@ class LineChannel:
     ) -> None:
         self._reader = reader
         self._writer = writer
-        self._max = max_message_bytes
-        self._buffer = bytearray()
-        self._scanned = 0
-        self._skipping = False
-        self._skipped_id: Any = None
+        self._framer = _Framer(max_message_bytes)
+        self._ready: collections.deque[Message | Malformed] = collections.deque()
         # A writer that takes each item whole before it can wait needs no lock; any other does, or
         # two messages could interleave. fast_acquire: an uncontended send must not yield to the loop.
         self._lock = None if getattr(writer, "atomic_send", False) else anyio.Lock(fast_acquire=True)
+        self._sink = writer if isinstance(writer, PipeSink) else None
 
     async def receive(self) -> Message | Malformed:
-        while True:
-            end = self._buffer.find(b"\n", self._scanned)
-            if end >= 0:
-                line = bytes(self._buffer[:end])
-                del self._buffer[: end + 1]
-                self._scanned = 0
-                if self._skipping:
-                    self._skipping = False
-                    detail = f"message larger than {self._max} bytes"
-                    return Malformed(detail, INVALID_REQUEST, request_id=self._skipped_id)
-                if line.strip():
-                    return _decode(line)
-                continue
-            self._scanned = len(self._buffer)
-            if self._scanned > self._max:
-                # Drop what we have and the rest of this line; answer once it ends.
-                if not self._skipping:
-                    self._skipped_id = leading_id(bytes(self._buffer[:512]))
-                self._buffer.clear()
-                self._scanned = 0
-                self._skipping = True
+        while not self._ready:
             try:
                 chunk = await self._reader.receive(1 << 18)
             except (anyio.ClosedResourceError, anyio.BrokenResourceError):
                 raise anyio.EndOfStream from None
-            self._buffer += chunk
+            self._framer.feed(chunk, self._ready)
+        return self._ready.popleft()
+
+    async def pump(self, deliver: Deliver) -> None:
+        """Hand each message to `deliver` until the stream ends or `deliver` returns False.
+
+        Over a `PipeSource` the messages are handed over in the loop's own I/O callback, with
+        no task woken in between: the reading side of the relay's hot path.
+        """
+        ready = self._ready
+        while ready:
+            if not deliver(ready.popleft()):
+                return
+        reader = self._reader
+        if not isinstance(reader, PipeSource):
+            await _pump_by_receiving(self, deliver)
+            return
+        framer = self._framer
+
+        def on_bytes(data: bytes) -> None:
+            framer.feed(data, ready)
+            while ready:
+                if not deliver(ready.popleft()):
+                    reader.detach()
+                    return
+
+        await reader.attach(on_bytes)
 
     async def send(self, message: Message, *, related_id: Any = None) -> None:
         data = encode(message)
         try:
-            if self._lock is None:
+            if self._sink is not None:
+                if not self._sink.write_now(data):
+                    await self._sink.drain()
+            elif self._lock is None:
                 await self._writer.send(data)
             else:
                 async with self._lock:
@@ -162,6 +229,31 @@ class LineChannel:
             for stream in (self._writer, self._reader):
                 with contextlib.suppress(OSError, anyio.BrokenResourceError, anyio.ClosedResourceError):
                     await stream.aclose()
+
+
+Deliver = Callable[[Message | Malformed], bool]
+
+
+async def pump(channel: Channel, deliver: Deliver) -> None:
+    """Hand each message of `channel` to `deliver` until the peer is gone or `deliver` returns False.
+
+    `deliver` must not block. A `LineChannel` over a pipe calls it straight from the loop's I/O
+    callback; any other channel from a loop of `receive()`.
+    """
+    if isinstance(channel, LineChannel):
+        await channel.pump(deliver)
+    else:
+        await _pump_by_receiving(channel, deliver)
+
+
+async def _pump_by_receiving(channel: Channel, deliver: Deliver) -> None:
+    while True:
+        try:
+            message = await channel.receive()
+        except anyio.EndOfStream:
+            return
+        if not deliver(message):
+            return
 
 
 class SdkChannel:

@@ -10,8 +10,6 @@ import uuid
 from collections.abc import Awaitable, Sequence
 from typing import Any, Literal, Protocol
 
-import anyio
-
 from inherence_policy_client import (
     Classification,
     DecideRequest,
@@ -106,12 +104,41 @@ class PolicyGate:
 
 
 async def _within(seconds: float, decision: Awaitable[Decision]) -> Decision:
-    """`decision`, or `TimeoutError` after `seconds`; asyncio's own timeout costs a third of anyio's."""
-    if sys.version_info >= (3, 11):
-        async with asyncio.timeout(seconds):
-            return await decision
-    with anyio.fail_after(seconds):
+    """`decision`, or `TimeoutError` after `seconds`.
+
+    A timer that cancels this task, like `asyncio.timeout` but at a third of its cost (and a
+    tenth of anyio's `fail_after`): on the hot path with an in-process policy it was the dearest part.
+    """
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task(loop)
+    if task is None:  # not in a task of asyncio's: nothing to cancel, so no deadline of ours
         return await decision
+    fired = False
+
+    def expire() -> None:
+        nonlocal fired
+        fired = True
+        task.cancel()
+
+    timer = loop.call_later(seconds, expire)
+    try:
+        answer = await decision
+    except asyncio.CancelledError:
+        if not fired:
+            raise
+        _uncancel(task)
+        raise TimeoutError from None
+    finally:
+        timer.cancel()
+    if fired:
+        _uncancel(task)  # the policy swallowed our cancellation and answered anyway
+    return answer
+
+
+def _uncancel(task: asyncio.Task[Any]) -> None:
+    # Withdraw the cancellation we asked for, so that scopes around this task do not see it as theirs.
+    if sys.version_info >= (3, 11):
+        task.uncancel()
 
 
 def unreachable(detail: str) -> dict[str, Any]:

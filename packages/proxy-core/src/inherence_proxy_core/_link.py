@@ -10,7 +10,7 @@ from typing import Any
 import anyio
 import anyio.abc
 
-from inherence_proxy_core._channel import INTERNAL_ERROR, Channel, Malformed, Message, error_response
+from inherence_proxy_core._channel import INTERNAL_ERROR, Channel, Malformed, Message, error_response, pump
 from inherence_proxy_core._errors import UpstreamClosed
 
 __all__ = ["PendingAnswer", "UpstreamLink"]
@@ -30,8 +30,8 @@ class PendingAnswer:
 
     __slots__ = ("_future",)
 
-    def __init__(self) -> None:
-        self._future: asyncio.Future[Message | None] = asyncio.get_running_loop().create_future()
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._future: asyncio.Future[Message | None] = loop.create_future()
 
     def settle(self, response: Message | None) -> None:
         """Hand over the answer; None says the other side went away. Later calls change nothing."""
@@ -72,40 +72,45 @@ class UpstreamLink:
         self._next_id = 0
         self.closed = False
         self.close_reason: str | None = None
+        self._end_reason = ""
+        self._requests: set[asyncio.Task[None]] = set()
+        # Kept, not looked up per call: on Python 3.11 every lookup of the running loop is a getpid().
+        self._loop = asyncio.get_running_loop()
 
     async def run(self) -> None:
-        reason = "the upstream closed its output"
+        self._end_reason = "the upstream closed its output"
         try:
-            async with anyio.create_task_group() as tasks:
-                while True:
-                    try:
-                        message = await self.channel.receive()
-                    except anyio.EndOfStream:
-                        break
-                    if isinstance(message, Malformed) and message.request_id in self._pending:
-                        # An answer too large to carry fails its own request; the upstream stays up.
-                        self._dispatch(error_response(message.request_id, INTERNAL_ERROR, message.detail), tasks)
-                        continue
-                    if isinstance(message, Malformed):
-                        reason = f"the upstream wrote something that is not JSON-RPC ({message.detail})"
-                        break
-                    self._dispatch(message, tasks)
-                tasks.cancel_scope.cancel()
+            await pump(self.channel, self._deliver)
         finally:
-            self._close(reason)
+            self._close(self._end_reason)
+            requests = list(self._requests)
+            for task in requests:
+                task.cancel()
+            if requests:
+                with anyio.CancelScope(shield=True):
+                    await asyncio.wait(requests)
 
-    def _dispatch(self, message: Message, tasks: anyio.abc.TaskGroup) -> None:
+    def _deliver(self, message: Message | Malformed) -> bool:
+        # Runs in the loop's I/O callback when the upstream is on a pipe: it must not wait for anything.
+        if isinstance(message, Malformed):
+            if message.request_id not in self._pending:
+                self._end_reason = f"the upstream wrote something that is not JSON-RPC ({message.detail})"
+                return False
+            # An answer too large to carry fails its own request; the upstream stays up.
+            message = error_response(message.request_id, INTERNAL_ERROR, message.detail)
         method = message.get("method")
         if method is None:
             request_id = message.get("id")
             pending = self._pending.pop(request_id, None) if isinstance(request_id, int) else None
             if pending is not None:
                 pending.settle(message)
-            return
-        if "id" in message:
-            tasks.start_soon(self._on_request, self, message)
+        elif "id" in message:
+            task = self._loop.create_task(self._on_request(self, message))
+            self._requests.add(task)
+            task.add_done_callback(self._requests.discard)
         else:
             self._on_notification(self, message)
+        return True
 
     def _close(self, reason: str) -> None:
         if not self.closed:
@@ -125,7 +130,7 @@ class UpstreamLink:
             raise UpstreamClosed(self.close_reason or "closed", upstream=self.name)
         self._next_id += 1
         request_id = self._next_id
-        waiter = PendingAnswer()
+        waiter = PendingAnswer(self._loop)
         self._pending[request_id] = waiter
         message: Message = {"jsonrpc": "2.0", "id": request_id, "method": method}
         if params is not None:

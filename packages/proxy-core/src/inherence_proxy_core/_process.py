@@ -44,7 +44,7 @@ from typing import Any
 import anyio
 import anyio.abc
 
-from ._pipes import PipeReceiveStream, PipeSendStream
+from ._pipes import ChildPipes
 from ._proc_env import resolve_command, upstream_environment
 from ._proc_errors import ProcessError, UpstreamSpawnError
 from ._proc_groups import GroupRecord
@@ -136,9 +136,7 @@ class UpstreamProcess:
             await _wait_group_gone(self.pgid, anyio.current_time() + _KILL_WAIT)
 
     async def _release(self) -> None:
-        for stream in (self.stdin, self.stdout):
-            with contextlib.suppress(Exception):
-                await stream.aclose()
+        await self._process.release()
         await anyio.to_thread.run_sync(self._stderr_thread.join, _STDERR_JOIN)
         if self._registry is not None and not group_exists(self.pgid):
             await anyio.to_thread.run_sync(self._registry.discard, self.pid)
@@ -229,7 +227,7 @@ class _Child:
 
     def __init__(
         self,
-        process: asyncio.subprocess.Process | anyio.abc.Process,
+        process: ChildPipes | anyio.abc.Process,
         stdin: anyio.abc.ByteSendStream | None,
         stdout: anyio.abc.ByteReceiveStream | None,
     ) -> None:
@@ -247,6 +245,14 @@ class _Child:
     async def wait(self) -> int:
         return await self._process.wait()
 
+    async def release(self) -> None:
+        """Close the pipes and let go of the process; once it has exited."""
+        for stream in (self.stdin, self.stdout):
+            with contextlib.suppress(Exception):
+                await stream.aclose()
+        if isinstance(self._process, ChildPipes):
+            self._process.close()
+
 
 async def _open_child(
     command: Sequence[str], *, stderr: int, cwd: str | os.PathLike[str] | None, env: Mapping[str, str]
@@ -259,13 +265,12 @@ async def _open_child(
     if not _spawns_on_loop_thread():
         process = await anyio.open_process(list(command), stdin=subprocess.PIPE, stdout=subprocess.PIPE, **options)
         return _Child(process, process.stdin, process.stdout)
-    # asyncio's own pipes, in the lean streams of `_pipes`: they carry every relayed call.
-    started = await asyncio.create_subprocess_exec(*command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, **options)
-    return _Child(
-        started,
-        PipeSendStream(started.stdin) if started.stdin is not None else None,
-        PipeReceiveStream(started.stdout) if started.stdout is not None else None,
+    # On asyncio, the lean pipes of `_pipes`: they carry every relayed call.
+    loop = asyncio.get_running_loop()
+    _, pipes = await loop.subprocess_exec(
+        ChildPipes, *command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, **options
     )
+    return _Child(pipes, pipes.stdin, pipes.stdout)
 
 
 def _spawns_on_loop_thread() -> bool:

@@ -21,6 +21,7 @@ from inherence_proxy_core._channel import (
     Malformed,
     Message,
     error_response,
+    pump,
 )
 from inherence_proxy_core._link import PendingAnswer
 
@@ -55,8 +56,10 @@ class ClientConnection:
         self.protocol_version: str | None = None
         self.closed = False
         self._in_flight: dict[Any, asyncio.Task[None]] = {}
-        self._relays: set[asyncio.Task[None]] = set()
-        self._cancelled_by_client: set[asyncio.Task[None] | None] = set()
+        self._relays: set[asyncio.Task[Any]] = set()
+        self._cancelled_by_client: set[asyncio.Task[Any]] = set()
+        # Kept, not looked up per call: on Python 3.11 every lookup of the running loop is a getpid().
+        self._loop = asyncio.get_running_loop()
         self._outgoing: dict[str, PendingAnswer] = {}
         self._next_outgoing = 0
 
@@ -64,15 +67,7 @@ class ClientConnection:
         """Serve this client until its stream ends; then cancel what it still has in flight."""
         self.hub.sessions.add(self)
         try:
-            while True:
-                try:
-                    message = await self.channel.receive()
-                except anyio.EndOfStream:
-                    break
-                if isinstance(message, Malformed):
-                    await self.send(error_response(message.request_id, message.code, message.detail))
-                    continue
-                await self._dispatch(message)
+            await pump(self.channel, self._deliver)
         finally:
             self.closed = True
             self.hub.sessions.discard(self)
@@ -96,7 +91,21 @@ class ClientConnection:
         except anyio.BrokenResourceError:
             self.closed = True
 
-    async def _dispatch(self, message: Message) -> None:
+    def _deliver(self, message: Message | Malformed) -> bool:
+        # Runs in the loop's I/O callback when the client is on a pipe: it must not wait for anything.
+        if isinstance(message, Malformed):
+            self._reply(error_response(message.request_id, message.code, message.detail))
+        else:
+            self._dispatch(message)
+        return True
+
+    def _reply(self, message: Message) -> None:
+        """Send an answer that needs no upstream, without making the reading side wait for the write."""
+        task = self._loop.create_task(self.send(message))
+        self._relays.add(task)
+        task.add_done_callback(self._relays.discard)
+
+    def _dispatch(self, message: Message) -> None:
         method = message.get("method")
         has_id = "id" in message
         request_id = message.get("id")
@@ -106,33 +115,32 @@ class ClientConnection:
                 waiter.settle(message)
             return
         if not isinstance(method, str):
-            await self.send(error_response(request_id, INVALID_REQUEST, "not a JSON-RPC request or notification"))
+            self._reply(error_response(request_id, INVALID_REQUEST, "not a JSON-RPC request or notification"))
             return
         params = message.get("params")
         if not has_id:
             self._notification(method, params if isinstance(params, dict) else {})
             return
         if isinstance(request_id, bool) or not isinstance(request_id, (str, int)):
-            await self.send(error_response(None, INVALID_REQUEST, "a request id must be a string or an integer"))
+            self._reply(error_response(None, INVALID_REQUEST, "a request id must be a string or an integer"))
             return
         if params is None:
             params = {}
         if not isinstance(params, dict):
-            await self.send(error_response(request_id, INVALID_PARAMS, "params must be an object"))
+            self._reply(error_response(request_id, INVALID_PARAMS, "params must be an object"))
             return
         inline = self._inline(method, params)
         if inline is not None:
-            await self.send({"jsonrpc": "2.0", "id": request_id, **inline})
+            self._reply({"jsonrpc": "2.0", "id": request_id, **inline})
             return
         handler = self.hub.relayed.get(method)
         if handler is None:
-            await self.send(error_response(request_id, METHOD_NOT_FOUND, f"method not found: {method}"))
+            self._reply(error_response(request_id, METHOD_NOT_FOUND, f"method not found: {method}"))
             return
         # A plain task of the running loop: anyio's task groups cost more than the rest of a relayed call.
-        task = asyncio.get_running_loop().create_task(self._relay(handler, request_id, params))
+        task = self._loop.create_task(self._relay(handler, request_id, params))
         self._in_flight[request_id] = task
         self._relays.add(task)
-        task.add_done_callback(self._relays.discard)
 
     def _inline(self, method: str, params: dict[str, Any]) -> Answer | None:
         if method == "initialize":
@@ -167,12 +175,11 @@ class ClientConnection:
         return {"result": result}
 
     async def _relay(self, handler: RelayedHandler, request_id: Any, params: dict[str, Any]) -> None:
-        task = asyncio.current_task()
         try:
             try:
                 answer = await handler(self, request_id, params)
             except asyncio.CancelledError:
-                if task in self._cancelled_by_client:
+                if asyncio.current_task(self._loop) in self._cancelled_by_client:
                     return  # the client gave up on it and expects no answer
                 raise
             except Exception:
@@ -180,9 +187,16 @@ class ClientConnection:
                 answer = error_response(request_id, INTERNAL_ERROR, "the gateway failed to answer")
             await self.send({"jsonrpc": "2.0", "id": request_id, **answer})
         finally:
+            self._forget(request_id)
+
+    def _forget(self, request_id: Any) -> None:
+        task = asyncio.current_task(self._loop)
+        if task is not None:
+            self._relays.discard(task)
             self._cancelled_by_client.discard(task)
-            if self._in_flight.get(request_id) is task:
-                del self._in_flight[request_id]
+        # A client may reuse the id of a call in flight; only the entry of this very task goes.
+        if self._in_flight.get(request_id) is task:
+            del self._in_flight[request_id]
 
     def _notification(self, method: str, params: dict[str, Any]) -> None:
         if method == "notifications/cancelled":
@@ -197,7 +211,7 @@ class ClientConnection:
         """Send a request to the client (sampling, elicitation, roots) and return its whole answer."""
         self._next_outgoing += 1
         request_id = f"inherence-{self._next_outgoing}"
-        waiter = PendingAnswer()
+        waiter = PendingAnswer(self._loop)
         self._outgoing[request_id] = waiter
         message: Message = {"jsonrpc": "2.0", "id": request_id, "method": method}
         if params is not None:

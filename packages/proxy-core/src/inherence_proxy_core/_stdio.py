@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import anyio
 import anyio.abc
 
-from inherence_proxy_core._pipes import PipeReceiveStream, PipeSendStream
+from inherence_proxy_core._pipes import PipeSink, PipeSource, SinkProtocol, SourceProtocol
 
 __all__ = ["stdio_streams"]
 
@@ -58,21 +58,21 @@ async def stdio_streams() -> AsyncIterator[tuple[anyio.abc.ByteReceiveStream, an
         yield _FdReader(in_fd), _FdWriter(out_fd)
         return
     loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=1 << 26)
     receive: anyio.abc.ByteReceiveStream
     send: anyio.abc.ByteSendStream
     in_file = os.fdopen(os.dup(in_fd), "rb", buffering=0)
     out_file = os.fdopen(os.dup(out_fd), "wb", buffering=0)
     read_transport: asyncio.BaseTransport | None = None
     try:
+        source = PipeSource()
         try:
-            read_transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), in_file)
-            receive = PipeReceiveStream(reader)
-        except ValueError:
+            read_transport, _ = await loop.connect_read_pipe(lambda: SourceProtocol(source), in_file)
+            receive = source
+        except ValueError:  # a regular file, not a pipe
             receive = _FdReader(in_fd)
         try:
-            transport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin, out_file)
-            send = PipeSendStream(asyncio.StreamWriter(transport, protocol, None, loop))
+            transport, protocol = await loop.connect_write_pipe(SinkProtocol, out_file)
+            send = PipeSink(transport, protocol.flow)
         except ValueError:
             send = _FdWriter(out_fd)
         yield receive, send
