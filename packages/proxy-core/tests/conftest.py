@@ -302,6 +302,8 @@ class Kit:
     echo_tool = staticmethod(echo_tool)
     running = staticmethod(running)
     channel_pair = staticmethod(channel_pair)
+    Harness = Harness
+    ScriptedPolicy = ScriptedPolicy
     FAST = FAST
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -42,6 +43,19 @@ SERVER_CAPABILITIES: dict[str, Any] = {
 
 Answer = dict[str, Any]  # {"result": ...} or {"error": ...}
 RelayedHandler = Callable[["ClientConnection", Any, dict[str, Any]], Awaitable[Answer]]
+
+
+if sys.version_info >= (3, 12):
+
+    def _start_task(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """A task whose first step runs now, up to its first wait: the decision and the write to
+        the upstream happen in the callback that read the request, a loop iteration sooner."""
+        return asyncio.Task(coro, loop=loop, eager_start=True)
+
+else:
+
+    def _start_task(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        return loop.create_task(coro)
 
 
 class ClientConnection:
@@ -138,9 +152,10 @@ class ClientConnection:
             self._reply(error_response(request_id, METHOD_NOT_FOUND, f"method not found: {method}"))
             return
         # A plain task of the running loop: anyio's task groups cost more than the rest of a relayed call.
-        task = self._loop.create_task(self._relay(handler, request_id, params))
-        self._in_flight[request_id] = task
-        self._relays.add(task)
+        task = _start_task(self._loop, self._relay(handler, request_id, params))
+        if not task.done():  # a refusal may have been answered already, in the task's first step
+            self._in_flight[request_id] = task
+            self._relays.add(task)
 
     def _inline(self, method: str, params: dict[str, Any]) -> Answer | None:
         if method == "initialize":
