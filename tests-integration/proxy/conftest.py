@@ -81,6 +81,7 @@ class Kit:
     session_to = staticmethod(session_to)
     through_gateway = staticmethod(through_gateway)
     recording_server = str(HERE / "recording_server.py")
+    runner = str(HERE / "run_gateway.py")
 
 
 @pytest.fixture

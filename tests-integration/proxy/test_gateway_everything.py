@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from typing import Any
 
 import anyio
@@ -83,3 +84,26 @@ async def test_tools_results_resources_and_prompts_match_a_direct_connection(kit
     assert proxied_read == without_inherence(direct_read)
     assert [{**p, "name": f"everything__{p['name']}"} for p in direct_prompts] == proxied_prompts
     assert len(progress) == 3
+
+
+async def test_a_client_that_asks_for_the_newest_revision_first_connects_and_calls(kit, tmp_path) -> None:
+    """The SDK's default `Client` probes `server/discover` at its newest revision and falls back."""
+    from mcp import Client, StdioServerParameters
+    from mcp_types.version import LATEST_HANDSHAKE_VERSION
+
+    config = {
+        "upstreams": [{"name": "everything", "command": kit.everything()}],
+        "policy": "allow-all",
+        "home": str(tmp_path / "home"),
+    }
+    path = tmp_path / "gateway.json"
+    path.write_text(json.dumps(config))
+    runner = StdioServerParameters(command=sys.executable, args=[kit.runner, str(path)])
+    async with Client(runner) as client:
+        assert client.session.protocol_version == LATEST_HANDSHAKE_VERSION
+        tools = await client.list_tools()
+        assert "everything__echo" in {t.name for t in tools.tools}
+        result = await client.call_tool("everything__echo", {"message": "newest"})
+    assert result.content[0].text.endswith("newest")
+    assert result.meta is not None
+    assert result.meta["inherence_decision"] == "allow"
