@@ -5,7 +5,8 @@
 Side by side in one run, on server-everything's `echo`: a direct client -> upstream; a plain
 byte relay (the floor of any Python relay); through the gateway with an in-process allow-all
 policy, on uvloop (as `serve` runs) and on asyncio's own loop; through the gateway with the
-policy over loopback HTTP. Sequential and 8 in flight, each the median of several rounds taken
+policy over loopback HTTP; through the gateway with the six-rule policy server embedded in
+process (what `serve` runs without an API key). Sequential and 8 in flight, each the median of several rounds taken
 in turns. Figures are printed, never asserted.
 """
 
@@ -98,6 +99,7 @@ def gateway_argv(upstreams: int, policy: str, folder: pathlib.Path, *, loop: str
         "policy": policy,
         "api_key": "inh_bench",
         "loop": loop,
+        "policy_dir": str(folder / "policy"),
     }
     path = folder / f"gateway-{upstreams}-{abs(hash(policy))}-{loop}.json"
     path.write_text(json.dumps(config))
@@ -222,6 +224,7 @@ async def main(calls: int, rounds: int) -> None:
                 "everything__echo",
             ),
             "proxy, policy over loopback HTTP": (gateway_argv(1, policy_url, folder), "everything__echo"),
+            "proxy, embedded policy server": (gateway_argv(1, "embedded", folder), "everything__echo"),
         }
         # Setups take turns, round after round, so that a noisy moment of the machine is shared
         # among them; each figure is the median of its rounds.

@@ -3,7 +3,8 @@
     python run_gateway.py CONFIG.json
 
 CONFIG holds `upstreams` (UpstreamConfig fields), `policy` ("allow-all" for an in-process policy
-that allows everything, or a base URL of a Policy API), `api_key`, and optional `home`,
+that allows everything, "embedded" for the policy server in-process with its state in
+`policy_dir`, as `serve` runs it without a key, or a base URL of a Policy API), `api_key`, and optional `home`,
 `settings` (GatewaySettings fields) and `client` (take that client's lock and record every
 upstream group in its state file under `home`, as `serve` does). With `"http": true` it serves
 streamable HTTP on 127.0.0.1 instead of stdio and prints the port as the first line on stdout.
@@ -22,7 +23,7 @@ import pathlib
 import signal
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import anyio
@@ -54,6 +55,21 @@ class AllowAll:
 
     async def classify(self, tools: Sequence[ToolDescription]) -> list[Classification]:
         return [Classification(name=t.name, category="read_only", source="test", confidence=1.0) for t in tools]
+
+
+@contextlib.asynccontextmanager
+async def embedded_policy(data_dir: pathlib.Path) -> AsyncIterator[PolicyClient]:
+    """The policy server in this process, as `serve` embeds it when there is no API key."""
+    import httpx2
+
+    from inherence_policy_server import create_app
+
+    app = create_app(data_dir=data_dir, require_key=False)
+    try:
+        async with PolicyClient(None, base_url="http://127.0.0.1", transport=httpx2.ASGITransport(app=app)) as client:
+            yield client
+    finally:
+        app.close()
 
 
 async def until_signal(scope: anyio.CancelScope) -> None:
@@ -92,7 +108,9 @@ async def main(config: dict[str, Any]) -> None:
             stack.enter_context(ClientLock(home, config["client"]))
             registry = stack.enter_context(ProcessRegistry(home, config["client"]))
         policy: Any = AllowAll()
-        if config.get("policy", "allow-all") != "allow-all":
+        if config.get("policy") == "embedded":
+            policy = await stack.enter_async_context(embedded_policy(pathlib.Path(config["policy_dir"])))
+        elif config.get("policy", "allow-all") != "allow-all":
             policy = await stack.enter_async_context(PolicyClient(config.get("api_key"), base_url=config["policy"]))
         gateway = Gateway(upstreams, policy=policy, home=home, settings=settings, registry=registry)
         await stack.enter_async_context(gateway)
