@@ -6,10 +6,12 @@ import json
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 import pytest
 
 from inherence_proxy_core import LineChannel, Malformed
 from inherence_proxy_core._channel import leading_id
+from inherence_proxy_core._pipes import PipeSource
 
 
 class Chunks(anyio.abc.ByteReceiveStream):
@@ -128,3 +130,32 @@ async def test_the_tail_of_an_oversized_line_is_not_taken_for_a_message_of_its_o
     assert isinstance(first, Malformed)
     assert first.request_id == 5
     assert await channel.receive() == {"id": 6}
+
+
+async def test_a_pipe_hands_out_at_most_what_was_asked_for_then_the_rest_then_its_end() -> None:
+    source = PipeSource()
+    source.feed(b"abcdef")
+    source.feed(b"gh")
+    source.end()
+    assert await source.receive(4) == b"abcd"
+    assert await source.receive(4) == b"ef"
+    assert await source.receive(4) == b"gh"
+    with pytest.raises(anyio.EndOfStream):
+        await source.receive(4)
+
+
+async def test_a_pipe_pushes_what_it_holds_and_what_comes_after_to_an_attached_reader() -> None:
+    source = PipeSource()
+    source.feed(b"early ")
+    seen: list[bytes] = []
+
+    async def feed_later() -> None:
+        await anyio.lowlevel.checkpoint()
+        source.feed(b"late")
+        source.end()
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(feed_later)
+        with anyio.fail_after(5):
+            await source.attach(seen.append)
+    assert seen == [b"early ", b"late"]

@@ -65,7 +65,11 @@ class PipeSource(anyio.abc.ByteReceiveStream):
                 raise anyio.EndOfStream
             self._waiter = asyncio.get_running_loop().create_future()
             await self._waiter
-        return self._chunks.popleft()
+        chunk = self._chunks.popleft()
+        if len(chunk) > max_bytes:
+            self._chunks.appendleft(chunk[max_bytes:])
+            chunk = chunk[:max_bytes]
+        return chunk
 
     async def attach(self, on_bytes: OnBytes) -> None:
         """Hand every chunk, from now until the pipe ends, to `on_bytes`; return when it ends.
