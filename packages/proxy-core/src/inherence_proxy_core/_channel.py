@@ -171,10 +171,10 @@ class LineChannel:
         self._writer = writer
         self._framer = _Framer(max_message_bytes)
         self._ready: collections.deque[Message | Malformed] = collections.deque()
-        # A writer that takes each item whole before it can wait needs no lock; any other does, or
-        # two messages could interleave. fast_acquire: an uncontended send must not yield to the loop.
-        self._lock = None if getattr(writer, "atomic_send", False) else anyio.Lock(fast_acquire=True)
+        # A pipe sink takes each item whole before it can wait, so it needs no lock; any other writer
+        # does, or two messages could interleave. fast_acquire: an uncontended send must not yield.
         self._sink = writer if isinstance(writer, PipeSink) else None
+        self._lock = anyio.Lock(fast_acquire=True)
 
     async def receive(self) -> Message | Malformed:
         while not self._ready:
@@ -216,8 +216,6 @@ class LineChannel:
             if self._sink is not None:
                 if not self._sink.write_now(data):
                     await self._sink.drain()
-            elif self._lock is None:
-                await self._writer.send(data)
             else:
                 async with self._lock:
                     await self._writer.send(data)

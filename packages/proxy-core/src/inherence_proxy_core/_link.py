@@ -13,7 +13,7 @@ import anyio.abc
 from inherence_proxy_core._channel import INTERNAL_ERROR, Channel, Malformed, Message, error_response, pump
 from inherence_proxy_core._errors import UpstreamClosed
 
-__all__ = ["PendingAnswer", "UpstreamLink"]
+__all__ = ["PendingAnswer", "UpstreamLink", "cancel_and_wait", "spawn_tracked"]
 
 logger = logging.getLogger("inherence_proxy_core")
 
@@ -52,6 +52,25 @@ class PendingAnswer:
             self._future.set_exception(TimeoutError())
 
 
+def spawn_tracked(
+    loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, None], tasks: set[asyncio.Task[Any]]
+) -> None:
+    """Run `coro` as a task of `loop`, kept in `tasks` until it is done."""
+    task = loop.create_task(coro)
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
+
+
+async def cancel_and_wait(tasks: set[asyncio.Task[Any]]) -> None:
+    """Cancel every task in `tasks` and wait until all have ended, even from a scope being cancelled."""
+    ending = list(tasks)
+    for task in ending:
+        task.cancel()
+    if ending:
+        with anyio.CancelScope(shield=True):
+            await asyncio.wait(ending)
+
+
 class UpstreamLink:
     """Requests to one upstream and the answers to them, over one `Channel`.
 
@@ -73,7 +92,7 @@ class UpstreamLink:
         self.closed = False
         self.close_reason: str | None = None
         self._end_reason = ""
-        self._requests: set[asyncio.Task[None]] = set()
+        self._requests: set[asyncio.Task[Any]] = set()
         # Kept, not looked up per call: on Python 3.11 every lookup of the running loop is a getpid().
         self._loop = asyncio.get_running_loop()
 
@@ -83,12 +102,7 @@ class UpstreamLink:
             await pump(self.channel, self._deliver)
         finally:
             self._close(self._end_reason)
-            requests = list(self._requests)
-            for task in requests:
-                task.cancel()
-            if requests:
-                with anyio.CancelScope(shield=True):
-                    await asyncio.wait(requests)
+            await cancel_and_wait(self._requests)
 
     def _deliver(self, message: Message | Malformed) -> bool:
         # Runs in the loop's I/O callback when the upstream is on a pipe: it must not wait for anything.
@@ -105,9 +119,7 @@ class UpstreamLink:
             if pending is not None:
                 pending.settle(message)
         elif "id" in message:
-            task = self._loop.create_task(self._on_request(self, message))
-            self._requests.add(task)
-            task.add_done_callback(self._requests.discard)
+            spawn_tracked(self._loop, self._on_request(self, message), self._requests)
         else:
             self._on_notification(self, message)
         return True

@@ -100,8 +100,6 @@ class PipeSource(anyio.abc.ByteReceiveStream):
 class PipeSink(anyio.abc.ByteSendStream):
     """The write end of a pipe. `write_now` puts an item in the transport at once."""
 
-    atomic_send = True
-
     def __init__(self, transport: asyncio.WriteTransport, flow: _FlowControl) -> None:
         self._transport = transport
         self._flow = flow

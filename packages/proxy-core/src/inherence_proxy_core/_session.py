@@ -24,7 +24,7 @@ from inherence_proxy_core._channel import (
     error_response,
     pump,
 )
-from inherence_proxy_core._link import PendingAnswer
+from inherence_proxy_core._link import PendingAnswer, cancel_and_wait, spawn_tracked
 
 if TYPE_CHECKING:
     from inherence_proxy_core._hub import Hub
@@ -87,15 +87,7 @@ class ClientConnection:
             self.hub.sessions.discard(self)
             for waiter in self._outgoing.values():
                 waiter.settle(None)
-            await self._end_relays()
-
-    async def _end_relays(self) -> None:
-        relays = list(self._relays)
-        for task in relays:
-            task.cancel()
-        if relays:
-            with anyio.CancelScope(shield=True):
-                await asyncio.wait(relays)
+            await cancel_and_wait(self._relays)
 
     async def send(self, message: Message, related_id: Any = None) -> None:
         if self.closed:
@@ -115,9 +107,7 @@ class ClientConnection:
 
     def _reply(self, message: Message) -> None:
         """Send an answer that needs no upstream, without making the reading side wait for the write."""
-        task = self._loop.create_task(self.send(message))
-        self._relays.add(task)
-        task.add_done_callback(self._relays.discard)
+        spawn_tracked(self._loop, self.send(message), self._relays)
 
     def _dispatch(self, message: Message) -> None:
         method = message.get("method")
