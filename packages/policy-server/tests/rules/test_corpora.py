@@ -1,6 +1,7 @@
 """Every case of the rule corpora, through the engine.
 
-Format of `tests/data/rules/<rule>.jsonl`, one JSON object a line:
+Format of `tests/data/rules/<rule>.jsonl` and `tests/data/rules/<rule>.<topic>.jsonl` (a topic file
+keeps one family of cases together), one JSON object a line:
 
 * `name`: unique within the file;
 * `category`: a `Category` value (`shell_exec`, `file_read`, ..., `unknown`);
@@ -24,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from inherence_policy_server.rules import Call, Category, InMemoryLedger, RulesConfig, evaluate
+from inherence_policy_server.rules import RULE_NAMES, Call, Category, InMemoryLedger, RulesConfig, evaluate
 
 DATA = pathlib.Path(__file__).parent.parent / "data" / "rules"
 NOW = datetime.datetime(2025, 6, 2, 12, 0, tzinfo=datetime.timezone.utc)
@@ -45,7 +46,8 @@ def _cases() -> list[Any]:
     for path in sorted(DATA.glob("*.jsonl")):
         for line_number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
             case = json.loads(line)
-            cases.append(pytest.param(path.stem, case, id=f"{path.stem}:{line_number}:{case['name']}"))
+            rule = path.stem.split(".", 1)[0]
+            cases.append(pytest.param(rule, case, id=f"{path.stem}:{line_number}:{case['name']}"))
     return cases
 
 
@@ -72,7 +74,14 @@ def test_corpus_case(rule: str, case: dict[str, Any]) -> None:
 
 
 def test_every_rule_has_forty_of_each() -> None:
+    expects: dict[str, list[str]] = {}
     for path in sorted(DATA.glob("*.jsonl")):
-        expects = [json.loads(line)["expect"] for line in path.read_text(encoding="utf-8").splitlines()]
-        assert expects.count("deny") >= 40, path.name
-        assert expects.count("allow") >= 40, path.name
+        rule = path.stem.split(".", 1)[0]
+        expects.setdefault(rule, []).extend(
+            json.loads(line)["expect"] for line in path.read_text(encoding="utf-8").splitlines()
+        )
+    assert set(expects) >= set(RULE_NAMES)
+    for rule, seen in expects.items():
+        assert rule in RULE_NAMES, f"{rule}: no such rule"
+        assert seen.count("deny") >= 40, rule
+        assert seen.count("allow") >= 40, rule
