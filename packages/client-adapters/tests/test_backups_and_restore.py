@@ -147,10 +147,10 @@ def test_wrap_and_restore_keep_the_mode_and_write_through_symlinks(machine) -> N
     assert stat.S_IMODE(real.stat().st_mode) == 0o640
     backup = list_backups(link)[0].path
     assert backup.parent == link.parent
-    assert stat.S_IMODE(backup.stat().st_mode) == 0o640
     adapter.restore(location)
     assert link.is_symlink()
     assert real.read_bytes() == ORIGINAL
+    assert stat.S_IMODE(real.stat().st_mode) == 0o640
     assert sorted(p.name for p in real.parent.iterdir()) == ["mcp.json"]
 
 
@@ -164,3 +164,22 @@ def test_drift_reports_the_arguments_of_the_proxy_entry(machine, cursor) -> None
     location.path.write_text(json.dumps(data, indent=2))
     report = adapter.drift(location, machine.proxy)
     assert (report.proxy_arguments, report.proxy_arguments_unexpected) == (("serve",), True)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX modes")
+def test_backups_are_private_whatever_the_originals_mode_and_restore_gives_the_mode_back(machine, cursor) -> None:
+    # A backup holds the upstreams' env secrets: readable by its owner alone, even when the config was 0644.
+    location, adapter = cursor
+    location.path.chmod(0o644)
+    adapter.wrap(location, machine.proxy, now=_fixed)
+    [backup] = list_backups(location.path)
+    assert stat.S_IMODE(backup.path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(location.path.stat().st_mode) == 0o644
+    data = json.loads(location.path.read_text())
+    data["mcpServers"]["late"] = {"command": "late", "env": {"TOKEN": "secret"}}
+    location.path.write_text(json.dumps(data, indent=2))
+    result = adapter.restore(location, force=True)
+    assert result.saved is not None
+    assert stat.S_IMODE(result.saved.stat().st_mode) == 0o600
+    assert location.path.read_bytes() == ORIGINAL
+    assert stat.S_IMODE(location.path.stat().st_mode) == 0o644

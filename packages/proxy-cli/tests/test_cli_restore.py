@@ -94,3 +94,21 @@ def test_a_projects_configs_are_audited_wrapped_and_restored_when_named(machine,
     assert invoke(["audit", "--project", str(project)]).exit_code == 0
     assert invoke(["restore"]).exit_code == 0
     assert config.read_bytes() == original
+
+
+def test_previews_name_env_variables_and_headers_but_never_print_their_values(machine, invoke) -> None:
+    secret, token = "sk-live-4f1c9e2b7a60d3", "Bearer ghp_previewTokenValue123"
+    servers = {
+        "payments": {"command": "npx", "args": ["-y", "pay"], "env": {"PAY_API_KEY": secret}},
+        "remote": {"url": "https://example.com/mcp", "headers": {"Authorization": token}},
+    }
+    machine.add_client("cursor", servers)
+    previews = [invoke(["init", "--local", "--yes", "--no-discovery", "--dry-run"])]
+    assert invoke(["init", "--local", "--yes", "--no-discovery"]).exit_code == 0
+    previews.append(invoke(["restore", "--dry-run"]))
+    for preview in previews:
+        assert preview.exit_code == 0, preview.output
+        assert "PAY_API_KEY" in preview.output
+        assert "Authorization" in preview.output
+        assert secret not in preview.output
+        assert "ghp_previewTokenValue123" not in preview.output

@@ -74,13 +74,21 @@ def list_backups(original: Path) -> list[Backup]:
     return sorted(backups, key=lambda backup: (backup.taken, backup.sequence, backup.path.name))
 
 
-def make_backup(original: Path, data: bytes, *, mode: int, now: Callable[[], datetime]) -> Path:
-    """Write `data` as a new backup of `original`; an existing backup is never replaced."""
+BACKUP_MODE = 0o600
+
+
+def make_backup(original: Path, data: bytes, *, now: Callable[[], datetime]) -> Path:
+    """Write `data` as a new backup of `original`; an existing backup is never replaced.
+
+    Mode 0600 whatever the original's: a client config holds its servers' env secrets, and a
+    world-readable config is no reason for its copies to stay readable. Restoring writes the bytes
+    back into the config file, which keeps its own mode.
+    """
     stamp = now().astimezone(timezone.utc).strftime(_STAMP)
     base = original.parent / f"{original.name}{BACKUP_MARK}{stamp}"
     candidate = base
     sequence = 1
-    while not create_exclusive(candidate, data, mode=mode, shown_as=original):
+    while not create_exclusive(candidate, data, mode=BACKUP_MODE, shown_as=original):
         sequence += 1
         candidate = base.with_name(f"{base.name}.{sequence}")
     return candidate

@@ -106,7 +106,7 @@ def wrap(
         after = new_text.encode("utf-8")
         if dry_run:
             return WrapResult(location.path, servers, None, changed=True, before=snapshot.data, after=after)
-        backup = make_backup(location.path, snapshot.data, mode=snapshot.mode, now=now)
+        backup = make_backup(location.path, snapshot.data, now=now)
         atomic_replace(
             target,
             after,
@@ -189,7 +189,7 @@ def restore(
             raise RestoreWouldLoseChangesError(path=location.path, lost=lost)
         if dry_run:
             return RestoreResult(location.path, pristine.path, changed=True, lost=lost, before=before, after=original)
-        saved = make_backup(location.path, current.data, mode=current.mode, now=now) if lost else None
+        saved = make_backup(location.path, current.data, now=now) if lost else None
         atomic_replace(
             target, original, like=current, expected_digest=current.digest, max_bytes=max_bytes, shown_as=location.path
         )

@@ -33,7 +33,7 @@ from inherence_proxy._locations import (
 from inherence_proxy._migrate import ClientServers, migrate
 from inherence_proxy._output import is_terminal, masked_key, problem, render_table
 from inherence_proxy._policy import PolicyTarget
-from inherence_proxy._preview import preview_wrap, text_diff
+from inherence_proxy._preview import hide_values, preview_wrap, text_diff
 
 __all__ = ["init"]
 
@@ -200,7 +200,11 @@ def _show_dry_run(env: Environment, before: ProxyConfig, after: ProxyConfig, cho
         changed += bool(diff)
         click.echo(diff or f"# {location.path}: already wrapped, unchanged\n", nl=False)
     old_text = before.to_json() if env.home.config_path.exists() else ""
-    diff = text_diff(old_text, after.to_json(), env.home.config_path)
+    upstreams = [*before.upstreams, *after.upstreams]
+    diff = hide_values(
+        text_diff(old_text, after.to_json(), env.home.config_path),
+        [value for entry in upstreams for value in (*entry.env.values(), *entry.headers.values())],
+    )
     for config in (before, after):
         secret = config.api_key.get_secret_value() if config.api_key else None
         if secret:
