@@ -130,3 +130,14 @@ async def test_malformed_json_gets_an_error_and_the_session_goes_on(kit) -> None
             await stream.aclose()
     assert first["error"]["code"] == -32700
     assert second == {"jsonrpc": "2.0", "id": 2, "result": {}}
+
+
+async def test_server_discover_is_answered_as_a_legacy_server_does(kit) -> None:
+    # A strict modern client reads -32022 as "a modern server" and never falls back; method-not-found
+    # is what a server of the handshake era answers, so every dual-era client falls back to initialize.
+    async with kit.running([kit.FakeUpstream("files")]) as (_gateway, client, _policy):
+        meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}
+        answer = await client.request("server/discover", {"_meta": meta})
+        assert answer["error"]["code"] == -32601
+        assert "server/discover" in answer["error"]["message"]
+        assert (await client.initialize())["result"]["protocolVersion"]

@@ -152,14 +152,6 @@ class ClientConnection:
             return self._initialize(params)
         if method == "ping":
             return {"result": {}}
-        if method == "server/discover":
-            # This gateway negotiates with `initialize`; the error names those versions so a client falls back.
-            from mcp_types.jsonrpc import UNSUPPORTED_PROTOCOL_VERSION
-            from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
-
-            requested = (params.get("_meta") or {}).get("io.modelcontextprotocol/protocolVersion", "")
-            data = {"supported": list(HANDSHAKE_PROTOCOL_VERSIONS), "requested": str(requested)}
-            return {"error": {"code": UNSUPPORTED_PROTOCOL_VERSION, "message": "use initialize", "data": data}}
         return None
 
     def _initialize(self, params: dict[str, Any]) -> Answer:
