@@ -6,18 +6,26 @@ name a loopback host in `Host` (or a host the caller allowed explicitly), and an
 there is one, must be a loopback origin; anything else gets 403 before it reaches MCP. The server
 binds 127.0.0.1 unless told otherwise, and a non-loopback address needs `allow_remote=True`.
 
-Each MCP session (a request without `Mcp-Session-Id`) gets the SDK's server transport and a
-client connection of its own on the gateway; later requests carrying its id go to that transport.
+A session exists only once a client initialized it: only a POST of an `initialize` request without
+`Mcp-Session-Id` creates one, and one whose initialize was refused (a wrong Accept or content type)
+is dropped at once, so rejected requests leave nothing behind. Each session gets the SDK's server
+transport and a client connection of its own on the gateway; later requests carrying its id go to
+that transport, but only from the client that created it (the same peer address and User-Agent):
+to anyone else the id does not exist. Sessions end when idle for `session_idle_timeout` seconds,
+and at most `max_sessions` live at once.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
 import logging
+import secrets
 import socket
+import time
 import urllib.parse
-import uuid
-from collections.abc import Collection
+from collections.abc import Collection, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -37,6 +45,26 @@ __all__ = ["LOOPBACK_HOSTS", "HttpFront", "serve_http"]
 logger = logging.getLogger("inherence_proxy_core.http")
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 _SESSION_HEADER = "mcp-session-id"
+MAX_SESSIONS = 256
+SESSION_IDLE_TIMEOUT = 30 * 60.0
+# An initialize request is small; a larger first body is not one and is not read further.
+_MAX_INITIALIZE_BYTES = 1024 * 1024
+
+
+@dataclasses.dataclass
+class _Session:
+    transport: StreamableHTTPServerTransport
+    owner: tuple[str, str]
+    last_used: float
+    # Requests being served (an open GET stream among them) keep a session from going idle.
+    in_flight: int = 0
+    scope: anyio.CancelScope = dataclasses.field(default_factory=anyio.CancelScope)
+
+
+def _owner(scope: dict[str, Any], headers: dict[str, str]) -> tuple[str, str]:
+    """Who a request comes from, as far as HTTP can tell: its peer host and its User-Agent."""
+    client = scope.get("client") or ("", 0)
+    return (str(client[0]), headers.get("user-agent", ""))
 
 
 def _host_name(value: str) -> str:
@@ -56,12 +84,21 @@ class HttpFront:
         *,
         allowed_hosts: Collection[str] = LOOPBACK_HOSTS,
         path: str = "/mcp",
+        max_sessions: int = MAX_SESSIONS,
+        session_idle_timeout: float = SESSION_IDLE_TIMEOUT,
     ) -> None:
         self._gateway = gateway
         self._tasks = tasks
         self._allowed = {host.strip("[]").lower() for host in allowed_hosts}
         self._path = path.rstrip("/")
-        self._sessions: dict[str, StreamableHTTPServerTransport] = {}
+        self._sessions: dict[str, _Session] = {}
+        self._max_sessions = max_sessions
+        self._idle_timeout = session_idle_timeout
+        self._sweeping = False
+
+    @property
+    def session_count(self) -> int:
+        return len(self._sessions)
 
     def refusal(self, headers: dict[str, str]) -> str | None:
         """Why a request with these headers must not reach MCP, or None when it may."""
@@ -91,34 +128,150 @@ class HttpFront:
             return
         session_id = headers.get(_SESSION_HEADER)
         if session_id is not None:
-            transport = self._sessions.get(session_id)
-            if transport is None:
-                await _plain(send, 404, b"session not found")
-                return
-            await transport.handle_request(scope, receive, send)
-            if transport.is_terminated:
-                self._sessions.pop(session_id, None)
+            await self._existing(session_id, scope, headers, receive, send)
+            return
+        await self._initialize(scope, headers, receive, send)
+
+    async def _existing(
+        self, session_id: str, scope: dict[str, Any], headers: dict[str, str], receive: Any, send: Any
+    ) -> None:
+        session = self._sessions.get(session_id)
+        if session is None or not secrets.compare_digest(repr(session.owner), repr(_owner(scope, headers))):
+            await _json_error(send, 404, "Session not found")
+            return
+        session.in_flight += 1
+        try:
+            await session.transport.handle_request(scope, receive, send)
+        finally:
+            session.in_flight -= 1
+            session.last_used = time.monotonic()
+            if session.transport.is_terminated:
+                self._end(session_id)
+
+    async def _initialize(self, scope: dict[str, Any], headers: dict[str, str], receive: Any, send: Any) -> None:
+        """Create a session for an `initialize` POST; answer anything else without creating one."""
+        if scope.get("method") != "POST":
+            await _json_error(send, 400, "Bad Request: no Mcp-Session-Id; a session starts with initialize")
+            return
+        body = await _read_body(receive, _MAX_INITIALIZE_BYTES)
+        if body is None or not _is_initialize(body):
+            await _json_error(send, 400, "Bad Request: no Mcp-Session-Id; a session starts with initialize")
+            return
+        if len(self._sessions) >= self._max_sessions:
+            self._expire_idle()
+        if len(self._sessions) >= self._max_sessions:
+            logger.warning("refused a new HTTP session: %d sessions are open", len(self._sessions))
+            await _json_error(send, 503, "Too many sessions; retry later")
             return
         from mcp.server.streamable_http import StreamableHTTPServerTransport
 
-        transport = StreamableHTTPServerTransport(mcp_session_id=uuid.uuid4().hex)
-        assert transport.mcp_session_id is not None
-        self._sessions[transport.mcp_session_id] = transport
-        await self._tasks.start(self._serve_session, transport)
-        await transport.handle_request(scope, receive, send)
+        session_id = secrets.token_hex(16)
+        transport = StreamableHTTPServerTransport(mcp_session_id=session_id)
+        session = _Session(transport, _owner(scope, headers), time.monotonic())
+        self._sessions[session_id] = session
+        self._start_sweeper()
+        await self._tasks.start(self._serve_session, session_id, session)
+        status = 0
+
+        async def tracking_send(message: MutableMapping[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        await transport.handle_request(scope, _replay(body, receive), tracking_send)
+        if status >= 400 or transport.is_terminated:
+            # Refused before the gateway saw it (Accept, content type): the session never began.
+            self._end(session_id)
+
+    def _end(self, session_id: str) -> None:
+        session = self._sessions.pop(session_id, None)
+        if session is not None:
+            session.scope.cancel()
+
+    def _expire_idle(self) -> None:
+        now = time.monotonic()
+        for session_id, session in list(self._sessions.items()):
+            if now - session.last_used > self._idle_timeout and not session.in_flight:
+                logger.info("HTTP session %s… ended after %.0f s idle", session_id[:8], now - session.last_used)
+                self._end(session_id)
+
+    def _start_sweeper(self) -> None:
+        if not self._sweeping:
+            self._sweeping = True
+            self._tasks.start_soon(self._sweep)
+
+    async def _sweep(self) -> None:
+        try:
+            while self._sessions:
+                await anyio.sleep(min(self._idle_timeout / 4, 60.0))
+                self._expire_idle()
+        finally:
+            self._sweeping = False
 
     async def _serve_session(
-        self, transport: StreamableHTTPServerTransport, *, task_status: anyio.abc.TaskStatus[None]
+        self, session_id: str, session: _Session, *, task_status: anyio.abc.TaskStatus[None]
     ) -> None:
         try:
-            async with transport.connect() as (read_stream, write_stream):
-                task_status.started()
-                await self._gateway.serve(SdkChannel(read_stream, write_stream, server_side=True))
+            with session.scope:
+                async with session.transport.connect() as (read_stream, write_stream):
+                    task_status.started()
+                    await self._gateway.serve(SdkChannel(read_stream, write_stream, server_side=True))
         except Exception:
             logger.exception("an HTTP client session ended with an error")
         finally:
-            if transport.mcp_session_id is not None:
-                self._sessions.pop(transport.mcp_session_id, None)
+            if self._sessions.get(session_id) is session:
+                del self._sessions[session_id]
+            if not session.transport.is_terminated:
+                with anyio.CancelScope(shield=True):
+                    await session.transport.terminate()
+
+
+def _is_initialize(body: bytes) -> bool:
+    try:
+        message = json.loads(body)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(message, dict) and message.get("method") == "initialize" and "id" in message
+
+
+async def _read_body(receive: Any, limit: int) -> bytes | None:
+    """The whole request body, or None past `limit` bytes or when the client went away."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Any) -> Any:
+    """A `receive` that hands out `body` once, then what the connection says next (a disconnect)."""
+    sent = False
+
+    async def replayed() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        message: dict[str, Any] = await receive()
+        return message
+
+    return replayed
+
+
+async def _json_error(send: Any, status: int, message: str) -> None:
+    body = json.dumps({"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": message}}).encode()
+    headers = [(b"content-type", b"application/json")]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 async def _plain(send: Any, status: int, body: bytes) -> None:
