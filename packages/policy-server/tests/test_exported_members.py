@@ -11,6 +11,7 @@ def test_public_names_are_pinned_and_sorted() -> None:
         "IssuedKey",
         "PolicyApp",
         "PolicyServerError",
+        "RuleWeakening",
         "SQLiteStorage",
         "ServerUsageError",
         "Storage",
@@ -22,6 +23,7 @@ def test_public_names_are_pinned_and_sorted() -> None:
         "default_rules_config",
         "issue_key",
         "load_rules_config",
+        "recent_rule_weakenings",
     ]
     for name in inherence_policy_server.__all__:
         assert getattr(inherence_policy_server, name) is not None

@@ -9,6 +9,7 @@ and the decision log in one data dir that several processes may share. With
 
 __version__ = "0.1.0"
 
+from inherence_policy_server._admin_log import RuleWeakening, recent_rule_weakenings
 from inherence_policy_server._app import DEFAULT_MAX_BODY_BYTES, DashboardOptions, PolicyApp, create_app
 from inherence_policy_server._classify import classify
 from inherence_policy_server._errors import (
@@ -32,6 +33,7 @@ __all__ = [
     "IssuedKey",
     "PolicyApp",
     "PolicyServerError",
+    "RuleWeakening",
     "SQLiteStorage",
     "ServerUsageError",
     "Storage",
@@ -43,4 +45,5 @@ __all__ = [
     "default_rules_config",
     "issue_key",
     "load_rules_config",
+    "recent_rule_weakenings",
 ]

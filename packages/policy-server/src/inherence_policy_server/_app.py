@@ -20,7 +20,7 @@ import dataclasses
 import datetime
 import logging
 import pathlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import anyio
@@ -30,6 +30,7 @@ from starlette.routing import BaseRoute, Route
 
 from inherence_policy_client._models import ClassifyRequest, ClassifyResponse, Health, Heartbeat, RegisterRequest
 from inherence_policy_server import __version__
+from inherence_policy_server._admin_log import record_weakening
 from inherence_policy_server._classify import classify_tool
 from inherence_policy_server._decide import DecisionService, Outcome
 from inherence_policy_server._decision_log import DecisionLogWriter
@@ -51,6 +52,7 @@ from inherence_policy_server._rules import Evaluator, default_evaluator, default
 from inherence_policy_server._sqlite import SQLiteStorage
 from inherence_policy_server._storage import Storage
 from inherence_policy_server.rules import RulesConfig
+from inherence_policy_server.rules._weakening import weakenings
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "DashboardOptions", "PolicyApp", "create_app"]
 
@@ -129,8 +131,11 @@ class PolicyApp:
         require_key: bool,
         max_body_bytes: int,
         dashboard: DashboardOptions | None = None,
+        protected_paths: Sequence[str] = (),
     ) -> None:
         self.storage = storage
+        self._protected_paths = tuple(protected_paths)
+        config = self._protect(config)
         self.config = config
         self.clock = clock
         self.require_key = require_key
@@ -160,10 +165,27 @@ class PolicyApp:
         else:
             await self._router(scope, receive, send)
 
-    def replace_config(self, config: RulesConfig) -> None:
-        """Decide every later call by `config` (the dashboard's live rule changes)."""
+    def replace_config(self, config: RulesConfig, *, source: str = "the dashboard") -> list[str]:
+        """Decide every later call by `config` (live rule changes); what it weakens, each in the admin log.
+
+        `source` says where the change came from (the dashboard, or the rules file it was read from).
+        """
+        config = self._protect(config)
+        weaker = weakenings(self.config, config) if isinstance(self.config, RulesConfig) else []
         self.config = config
         self.decisions.config = config
+        if weaker:
+            logger.warning("rules weakened by %s: %s", source, "; ".join(weaker))
+            if isinstance(self.storage, SQLiteStorage):
+                record_weakening(self.storage, self.clock(), source, weaker)
+        return weaker
+
+    def _protect(self, config: Any) -> Any:
+        # The embedding proxy's own files are protected whatever the rules file says.
+        if not self._protected_paths or not isinstance(config, RulesConfig):
+            return config
+        section = config.gate_integrity.model_copy(update={"runtime_paths": self._protected_paths})
+        return config.model_copy(update={"gate_integrity": section})
 
     def _dashboard_routes(self, options: DashboardOptions) -> list[BaseRoute]:
         from inherence_policy_server.dashboard import AdminAccess, Dashboard, admin_api_routes, page_routes
@@ -254,6 +276,7 @@ def create_app(
     evaluator: Evaluator | None = None,
     storage: Storage | None = None,
     dashboard: DashboardOptions | None = None,
+    protected_paths: Sequence[str] = (),
 ) -> PolicyApp:
     """The Policy API over the state in `data_dir`.
 
@@ -261,6 +284,8 @@ def create_app(
     local mode: no API key is asked for, as when the proxy mounts this app in-process.
     `evaluator` and `storage` replace the six rules and SQLite (tests, other backends).
     `dashboard` serves the dashboard and its admin API beside the Policy API.
+    `protected_paths` are files and folders of the embedding proxy (its home, the client configs it
+    wrapped, its executable) that no tool call may change, besides the rules' own list.
     """
     return PolicyApp(
         storage=storage if storage is not None else SQLiteStorage(pathlib.Path(data_dir)),
@@ -270,4 +295,5 @@ def create_app(
         require_key=require_key,
         max_body_bytes=max_body_bytes,
         dashboard=dashboard,
+        protected_paths=protected_paths,
     )

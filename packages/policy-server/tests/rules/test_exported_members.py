@@ -12,6 +12,7 @@ def test_exported_members() -> None:
         "Evaluation",
         "FinancialDrainConfig",
         "Finding",
+        "GateIntegrityConfig",
         "IdentityEscalationConfig",
         "InMemoryLedger",
         "LateralPivotConfig",

@@ -60,6 +60,9 @@ def status(env: Environment, as_json: bool) -> None:
     latency = f", {policy['latency_ms']} ms" if policy["latency_ms"] is not None else ""
     health = good(f"{policy['detail']}{latency}") if policy["healthy"] else problem(policy["detail"])
     click.echo(f"health      {health}")
+    for weakening in policy.get("rule_weakenings", []):
+        when, source, detail = weakening["at"], weakening["source"], weakening["detail"]
+        click.echo(f"warning     {warn('rules weakened')} {when} by {source}: {detail}")
     cached, pulls = facts["classification_cache_size"], facts["rug_pulls"]
     click.echo(f"classified  {cached} tools in the cache; {pulls} rug pulls seen")
     rows = [

@@ -13,7 +13,7 @@ import logging
 import pathlib
 import threading
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import anyio
@@ -57,12 +57,19 @@ class PolicyTarget:
 
 @contextlib.asynccontextmanager
 async def open_policy(
-    target: PolicyTarget, home: ProxyHome, *, rules_poll: float = RULES_POLL_SECONDS
+    target: PolicyTarget,
+    home: ProxyHome,
+    *,
+    rules_poll: float = RULES_POLL_SECONDS,
+    protected_paths: Sequence[str] = (),
 ) -> AsyncIterator[PolicyClient]:
     """A `PolicyClient` for `target`, closed (and the embedded server's log flushed) on exit.
 
     The embedded server follows `<home>/rules.toml`: a change saved by `inherence-proxy dashboard`
-    (or by hand) applies to this process within `rules_poll` seconds, without a restart.
+    (or by hand) applies to this process within `rules_poll` seconds, without a restart; a change
+    that weakens the rules is logged as a warning and written to the policy's admin log.
+    `protected_paths` (the gate's own files, see `gate_paths`) are kept from every tool call,
+    whatever the rules file says.
     """
     if not target.embedded:
         async with PolicyClient(target.api_key, base_url=target.endpoint, user_agent=USER_AGENT) as client:
@@ -73,7 +80,12 @@ async def open_policy(
 
     home.ensure()
     rules = load_rules_config(home.rules_path) if home.rules_path.is_file() else None
-    app = create_app(data_dir=home.policy_data_dir, config=rules, require_key=False)
+    app = create_app(
+        data_dir=home.policy_data_dir,
+        config=rules,
+        require_key=False,
+        protected_paths=[str(home.root), *protected_paths],
+    )
     try:
         transport = httpx2.ASGITransport(app=app)
         async with PolicyClient(None, base_url=EMBEDDED_BASE_URL, transport=transport, user_agent=USER_AGENT) as client:
@@ -125,8 +137,10 @@ class _RulesFollower:
                 logger.warning("rules not reloaded, the previous rules stay in force: %s", exc)
                 continue
             # One attribute store in the server: a decision in flight sees the old rules or the new.
-            self._app.replace_config(rules)
+            weaker = self._app.replace_config(rules, source=str(self._path))
             logger.info("rules reloaded from %s", self._path)
+            for sentence in weaker:
+                logger.warning("the reloaded rules are weaker: %s", sentence)
 
 
 @dataclasses.dataclass(frozen=True)

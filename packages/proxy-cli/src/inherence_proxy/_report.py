@@ -46,7 +46,19 @@ async def _policy_facts(env: Environment, target: PolicyTarget) -> dict[str, Any
         facts.update(healthy=False, latency_ms=None, detail=f"{type(exc).__name__}: {exc}")
         return facts
     facts.update(healthy=health.ok, latency_ms=health.latency_ms, detail=health.detail)
+    facts["rule_weakenings"] = _rule_weakenings(env) if target.embedded else []
     return facts
+
+
+def _rule_weakenings(env: Environment) -> list[dict[str, str]]:
+    """The newest changes that made the embedded policy let more through (dashboard or rules.toml)."""
+    from inherence_policy_server import recent_rule_weakenings
+
+    try:
+        found = recent_rule_weakenings(env.home.policy_data_dir, limit=5)
+    except Exception as exc:  # the warnings are a fact to show, never a reason for status to fail
+        return [{"at": "", "source": "policy data", "detail": f"cannot be read ({type(exc).__name__})"}]
+    return [{"at": entry.at, "source": entry.source, "detail": entry.detail} for entry in found]
 
 
 def drift_of(adapter: ClientAdapter, location: ConfigLocation, proxy: ProxyCommand) -> dict[str, Any]:

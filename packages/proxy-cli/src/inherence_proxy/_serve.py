@@ -19,10 +19,12 @@ from collections.abc import Mapping
 import anyio
 import anyio.abc
 
+from inherence_client_adapters import HostEnvironment
 from inherence_policy_client import Heartbeat, PolicyClient, PolicyError, UpstreamRegistration
 from inherence_proxy import __version__
 from inherence_proxy._config import ProxyConfig
 from inherence_proxy._discovery import load_discovery, record_gateway_status
+from inherence_proxy._gate_paths import gate_paths
 from inherence_proxy._home import ProxyHome
 from inherence_proxy._output import masked_key
 from inherence_proxy._policy import PolicyTarget, open_policy
@@ -68,6 +70,7 @@ class ServeOptions:
     http: tuple[str, int] | None = None
     allow_remote: bool = False
     settings: GatewaySettings = dataclasses.field(default_factory=GatewaySettings)
+    host: HostEnvironment = dataclasses.field(default_factory=HostEnvironment.current)
 
 
 def run_serve(options: ServeOptions) -> None:
@@ -100,7 +103,8 @@ def run_serve(options: ServeOptions) -> None:
 async def _serve(
     options: ServeOptions, upstreams: list[UpstreamConfig], target: PolicyTarget, registry: ProcessRegistry
 ) -> None:
-    async with open_policy(target, options.home) as policy:
+    protected = gate_paths(options.home, options.config, options.environ, options.host)
+    async with open_policy(target, options.home, protected_paths=protected) as policy:
         gateway = Gateway(
             upstreams,
             policy=policy,

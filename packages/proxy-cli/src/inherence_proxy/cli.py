@@ -120,7 +120,13 @@ def serve(env: Environment, client: str | None, listen: str | None, allow_remote
     secret = config.effective_api_key(env.environ)
     with proxy_log(env.home.log_path, secret=secret, verbose=is_verbose()):
         options = ServeOptions(
-            home=env.home, config=config, client=client, environ=env.environ, http=address, allow_remote=allow_remote
+            home=env.home,
+            config=config,
+            client=client,
+            environ=env.environ,
+            http=address,
+            allow_remote=allow_remote,
+            host=env.host,
         )
         run_serve(options)
 

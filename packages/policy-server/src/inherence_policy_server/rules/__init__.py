@@ -1,5 +1,6 @@
 """The six rules of the catastrophe shield (financial drain, credential access, identity
-escalation, mass destruction, lateral pivot, unauthorized exfiltration) and their engine.
+escalation, mass destruction, lateral pivot, unauthorized exfiltration), the gate-integrity
+rule that keeps the agent from switching the gate off, and their engine.
 
 `evaluate(call, config, ledger, now)` decides one call; `RulesConfig` is the TOML
 configuration; `InMemoryLedger` is the reference `SessionLedger`.
@@ -10,6 +11,7 @@ from inherence_policy_server.rules._config import (
     RULE_NAMES,
     CredentialAccessConfig,
     FinancialDrainConfig,
+    GateIntegrityConfig,
     IdentityEscalationConfig,
     LateralPivotConfig,
     MassDestructionConfig,
@@ -28,6 +30,7 @@ __all__ = [
     "Evaluation",
     "FinancialDrainConfig",
     "Finding",
+    "GateIntegrityConfig",
     "IdentityEscalationConfig",
     "InMemoryLedger",
     "LateralPivotConfig",

@@ -20,6 +20,7 @@ __all__ = [
     "RULE_NAMES",
     "CredentialAccessConfig",
     "FinancialDrainConfig",
+    "GateIntegrityConfig",
     "IdentityEscalationConfig",
     "LateralPivotConfig",
     "MassDestructionConfig",
@@ -138,6 +139,53 @@ class UnauthorizedExfiltrationConfig(_RuleSection):
     scan_secrets: bool = True
 
 
+# The proxy's home, the user-level MCP config of every client the proxy can wrap, and its executable.
+# The proxy adds the exact paths of its home, the configs it wrapped and its executable when it
+# embeds the server (`runtime_paths`); these defaults protect a self-hosted server's users too.
+DEFAULT_PROTECTED_PATHS: Names = (
+    "~/.inherence-proxy",
+    "~/library/application support/claude/claude_desktop_config.json",
+    "~/.config/claude/claude_desktop_config.json",
+    "~/appdata/roaming/claude/claude_desktop_config.json",
+    "~/.cursor/mcp.json",
+    "~/.codeium/windsurf/mcp_config.json",
+    "~/.claude.json",
+    "~/.claude/settings.json",
+    "~/.codex/config.toml",
+    "~/.continue/config.json",
+    "~/.continue/config.yaml",
+    "~/.continue/mcpservers",
+    "~/.gemini/settings.json",
+    "~/.config/zed/settings.json",
+    "~/library/application support/code/user/mcp.json",
+    "~/.config/code/user/mcp.json",
+    "~/appdata/roaming/code/user/mcp.json",
+    "*/cline_mcp_settings.json",
+    "~/.local/bin/inherence-proxy",
+    "~/.local/share/uv/tools/inherence-proxy",
+)
+
+
+class GateIntegrityConfig(_RuleSection):
+    """The gate's own files, wrapped client configs and executable: no tool call may change them."""
+
+    protected_paths: Names = Field(
+        default=DEFAULT_PROTECTED_PATHS,
+        description="glob patterns of files and folders (and everything under them) no tool may change",
+    )
+    runtime_paths: Names = Field(
+        default=(),
+        exclude=True,
+        description="paths the embedding proxy protects besides: its home, wrapped configs, executable",
+    )
+
+    @model_validator(mode="after")
+    def _no_confirm(self) -> GateIntegrityConfig:
+        if self.mode.value == "confirm":
+            raise ValueError("gate_integrity has no confirm mode: the agent it guards cannot be asked to approve it")
+        return self
+
+
 class RulesConfig(_Section):
     """The whole configuration of the six rules (the `[rules.*]` and `[organisation]` tables)."""
 
@@ -148,6 +196,7 @@ class RulesConfig(_Section):
     mass_destruction: MassDestructionConfig = MassDestructionConfig()
     lateral_pivot: LateralPivotConfig = LateralPivotConfig()
     unauthorized_exfiltration: UnauthorizedExfiltrationConfig = UnauthorizedExfiltrationConfig()
+    gate_integrity: GateIntegrityConfig = GateIntegrityConfig()
 
     def mode_of(self, rule: str) -> Mode:
         section = getattr(self, rule)
@@ -185,4 +234,5 @@ RULE_NAMES: tuple[str, ...] = (
     "mass_destruction",
     "lateral_pivot",
     "unauthorized_exfiltration",
+    "gate_integrity",
 )

@@ -14,7 +14,15 @@ import datetime
 from collections.abc import Callable
 
 from inherence_policy_client import Verdict
-from inherence_policy_server.rules import _credential, _destruction, _exfiltration, _financial, _identity, _pivot
+from inherence_policy_server.rules import (
+    _credential,
+    _destruction,
+    _exfiltration,
+    _financial,
+    _identity,
+    _integrity,
+    _pivot,
+)
 from inherence_policy_server.rules._analysis import CallAnalysis
 from inherence_policy_server.rules._api import Call, Category, Finding, Mode, SessionLedger
 from inherence_policy_server.rules._config import RULE_NAMES, RulesConfig
@@ -24,6 +32,7 @@ __all__ = ["Evaluation", "evaluate"]
 RuleFunction = Callable[[Call, RulesConfig, SessionLedger, datetime.datetime, CallAnalysis], list[Finding]]
 
 _STATELESS_RULES: tuple[tuple[str, RuleFunction], ...] = (
+    (_integrity.RULE, _integrity.evaluate),
     (_credential.RULE, _credential.evaluate),
     (_identity.RULE, _identity.evaluate),
     (_destruction.RULE, _destruction.evaluate),

@@ -1,0 +1,149 @@
+"""Gate integrity: the agent a gate guards must not be able to switch the gate off.
+
+Any call that would write, move, delete or change the mode of the proxy's own files (its
+config, its rules, the policy's data, its classifications), of a client config that the proxy
+wrapped, or of the proxy's executable is denied, whatever the tool: a filesystem tool, a shell,
+git, an editor. So are commands that uninstall the proxy, undo its wrapping, or answer its own
+confirmations (`inherence-proxy approve`). Reading those files is another rule's business
+(`credential_access` keeps the API key in config.json out of reach).
+
+The rule has no confirm mode: a human who wants to change these files does it by hand.
+"""
+
+from __future__ import annotations
+
+import datetime
+import fnmatch
+import re
+
+from inherence_policy_server.rules._analysis import CallAnalysis
+from inherence_policy_server.rules._api import Call, Category, Finding, SessionLedger
+from inherence_policy_server.rules._config import RulesConfig
+from inherence_policy_server.rules._paths import normalise_path
+from inherence_policy_server.rules._shell import ShellCommand
+
+__all__ = ["RULE", "evaluate", "protected_match"]
+
+RULE = "gate_integrity"
+
+# Programs that only read the files they are given; any other program naming a protected path may change it.
+_READING_PROGRAMS = frozenset(
+    {"cat", "less", "more", "head", "tail", "grep", "egrep", "fgrep", "rg", "ag", "ls", "stat", "file", "wc", "diff",
+     "cmp", "jq", "yq", "bat", "md5sum", "sha1sum", "sha256sum", "shasum", "b2sum", "readlink", "realpath", "du",
+     "tree", "test", "[", "echo", "printf", "view", "nl", "od", "xxd", "hexdump", "strings", "sort", "uniq",
+     "basename", "dirname", "which", "type", "whereis"}
+)  # fmt: skip
+# Programs whose last operand is written and whose other operands are only read.
+_COPYING_PROGRAMS = frozenset({"cp", "rsync", "scp", "install", "ditto"})
+_OPTION_WITH_VALUE = re.compile(r"^-[a-z]$")
+_WRITE_WORDS = frozenset(
+    {"write", "edit", "create", "update", "delete", "remove", "rm", "move", "mv", "rename", "copy", "save", "put",
+     "patch", "append", "replace", "chmod", "chown", "set", "modify", "overwrite", "truncate", "upload", "insert",
+     "apply", "restore", "unlink", "touch", "mkdir", "rmdir", "symlink", "link"}
+)  # fmt: skip
+_WRITING_CATEGORIES = frozenset({Category.FILE_WRITE, Category.FILE_DELETE})
+_PROXY_PROGRAMS = frozenset({"inherence-proxy", "inherence-policy-server"})
+# Subcommands that change what the gate enforces, or undo the wrapping of a client.
+_PROXY_SUBCOMMANDS = frozenset(
+    {"approve", "decline", "restore", "uninstall", "init", "rules", "keys", "key", "db", "config", "reap"}
+)
+_PACKAGE_MANAGERS = {
+    "uv": ("tool", "uninstall"),
+    "pip": ("uninstall",),
+    "pip3": ("uninstall",),
+    "pipx": ("uninstall",),
+    "brew": ("uninstall",),
+}
+_PROXY_DISTRIBUTIONS = frozenset({"inherence-proxy", "inherence_proxy", "inherence-policy-server"})
+
+
+def protected_match(path: str, patterns: tuple[str, ...]) -> str | None:
+    """The protected pattern `path` (already normalised) falls under, or None.
+
+    A pattern protects the file it names and everything under it. A path that is itself a glob
+    (`~/.inherence-*/rules.toml`) is protected when it could name a protected file.
+    """
+    if not path:
+        return None
+    globbing = any(char in path for char in "*?[")
+    for pattern in patterns:
+        if fnmatch.fnmatchcase(path, pattern) or fnmatch.fnmatchcase(path, pattern.rstrip("/") + "/*"):
+            return pattern
+        if globbing and not any(char in pattern for char in "*?[") and _glob_could_name(path, pattern):
+            return pattern
+    return None
+
+
+def _glob_could_name(glob: str, concrete: str) -> bool:
+    # `rm -rf ~/.inh*` names the folder; `rm ~/.inherence-proxy/*.toml` names a file in it.
+    return fnmatch.fnmatchcase(concrete, glob) or any(
+        fnmatch.fnmatchcase(concrete + suffix, glob) for suffix in ("/config.json", "/rules.toml", "/policy")
+    )
+
+
+def _patterns(config: RulesConfig) -> tuple[str, ...]:
+    section = config.gate_integrity
+    return tuple(normalise_path(raw) for raw in section.protected_paths + section.runtime_paths)
+
+
+def _written_by_command(command: ShellCommand) -> list[str]:
+    """The words of one simple command that name something it may change."""
+    written = [target for operator, target in command.redirects if operator not in ("<", "<<", "<<<", "<&")]
+    name = command.name
+    operands = [word for word in command.argv[1:] if not word.startswith("-")]
+    if name in _READING_PROGRAMS:
+        return written
+    if name in _COPYING_PROGRAMS and operands:
+        return [*written, operands[-1]]
+    return [*written, *(word.split("=", 1)[1] if word.startswith("-") and "=" in word else word
+                        for word in command.argv[1:])]  # fmt: skip
+
+
+def _switch_off_command(command: ShellCommand) -> str | None:
+    """Why a command turns the gate off, or None."""
+    words = [word.casefold() for word in command.argv]
+    name = command.name.rsplit("/", 1)[-1]
+    if name in _PROXY_PROGRAMS and not {"--help", "-h"} & set(words):
+        verbs = [word for word in words[1:] if not word.startswith("-")]
+        if verbs and verbs[0] in _PROXY_SUBCOMMANDS:
+            return f"`{name} {verbs[0]}` changes what the gate enforces and is for the user alone"
+    steps = _PACKAGE_MANAGERS.get(name)
+    if steps is not None:
+        verbs = [word for word in words[1:] if not word.startswith("-")]
+        if verbs[: len(steps)] == list(steps) and _PROXY_DISTRIBUTIONS & set(verbs[len(steps) :]):
+            return f"`{name} {' '.join(steps)}` would remove the gate"
+    return None
+
+
+def evaluate(
+    call: Call, config: RulesConfig, ledger: SessionLedger, now: datetime.datetime, analysis: CallAnalysis | None = None
+) -> list[Finding]:
+    """Deny changes to the gate's own files, client configs and executable, and commands that switch it off."""
+    del ledger, now
+    analysis = analysis or CallAnalysis(call)
+    patterns = _patterns(config)
+    candidates: list[str] = []
+    if call.category in _WRITING_CATEGORIES or (
+        call.category is not Category.FILE_READ and analysis.intent_words & _WRITE_WORDS
+    ):
+        candidates.extend(analysis.paths)
+    for command in analysis.shell.commands:
+        reason = _switch_off_command(command)
+        if reason is not None:
+            return [
+                Finding(
+                    RULE, f"{RULE}.switch_off", f"The gate cannot be switched off by the agent it guards: {reason}."
+                )
+            ]
+        candidates.extend(normalise_path(word) for word in _written_by_command(command))
+    for path in dict.fromkeys(candidates):
+        pattern = protected_match(path, patterns)
+        if pattern is not None:
+            return [
+                Finding(
+                    RULE,
+                    f"{RULE}.protected_file",
+                    f"{path} belongs to the gate (protected as {pattern}); the agent it guards may not change it.",
+                )
+            ]
+    return []
