@@ -8,6 +8,7 @@ import pytest
 from inherence_policy_client import (
     DecideRequest,
     Heartbeat,
+    OutcomeReport,
     PolicyAuthError,
     PolicyClient,
     PolicyUnreachable,
@@ -324,3 +325,55 @@ def test_default_timeouts_are_the_hosted_ones() -> None:
 def test_timeouts_must_be_positive_numbers(field: str, value: object) -> None:
     with pytest.raises(PolicyUsageError, match=field):
         Timeouts(**{field: value})  # type: ignore[arg-type]
+
+
+async def test_report_outcome_posts_the_report_once_and_says_it_was_taken() -> None:
+    seen: list[httpx2.Request] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        seen.append(request)
+        return httpx2.Response(202, json={"accepted": True})
+
+    report = OutcomeReport(decision_id="rcpt_1", session_id="s", tool_name="pay", confirmation="accepted")
+    async with make_client(handler) as client:
+        assert await client.report_outcome(report) is True
+    (request,) = seen
+    assert request.url == "https://policy.test/api/proxy/outcome"
+    assert request.headers["authorization"] == f"Bearer {KEY}"
+    assert json.loads(request.content) == report.to_wire()
+
+
+@pytest.mark.parametrize("status", [404, 405])
+async def test_a_server_without_the_outcome_route_is_not_an_error(status: int) -> None:
+    async with make_client(answer(status, {"error": "not found"})) as client:
+        assert await client.report_outcome(OutcomeReport(decision_id="rcpt_1")) is False
+
+
+@pytest.mark.parametrize("status", [400, 422, 500, 503])
+async def test_other_outcome_failures_raise_as_decide_would(status: int) -> None:
+    async with make_client(answer(status)) as client:
+        with pytest.raises(PolicyUnreachable) as caught:
+            await client.report_outcome(OutcomeReport(decision_id="rcpt_1"))
+    assert caught.value.status == status
+    assert caught.value.endpoint == "/api/proxy/outcome"
+
+
+async def test_a_refused_key_on_outcome_is_an_auth_error() -> None:
+    async with make_client(answer(401)) as client:
+        with pytest.raises(PolicyAuthError):
+            await client.report_outcome(OutcomeReport(decision_id="rcpt_1"))
+
+
+@pytest.mark.parametrize("failure", [httpx2.ReadTimeout, httpx2.ReadError, httpx2.RemoteProtocolError])
+async def test_an_outcome_report_is_never_sent_twice(failure: type[httpx2.TransportError]) -> None:
+    attempts = 0
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        nonlocal attempts
+        attempts += 1
+        raise failure("gone", request=request)
+
+    async with make_client(handler) as client:
+        with pytest.raises(PolicyUnreachable):
+            await client.report_outcome(OutcomeReport(decision_id="rcpt_1"))
+    assert attempts == 1

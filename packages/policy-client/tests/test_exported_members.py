@@ -4,6 +4,7 @@ import inherence_policy_client
 def test_public_names_are_pinned_and_sorted() -> None:
     assert inherence_policy_client.__all__ == [
         "DEFAULT_BASE_URL",
+        "MAX_OUTCOME_TEXT",
         "Classification",
         "ClassifyRequest",
         "ClassifyResponse",
@@ -11,6 +12,7 @@ def test_public_names_are_pinned_and_sorted() -> None:
         "Decision",
         "Health",
         "Heartbeat",
+        "OutcomeReport",
         "PolicyAuthError",
         "PolicyCallError",
         "PolicyClient",

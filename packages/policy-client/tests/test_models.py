@@ -1,8 +1,17 @@
 import json
 
+import pydantic
 import pytest
 
-from inherence_policy_client import DecideRequest, Decision, Heartbeat, ToolDescription, Verdict
+from inherence_policy_client import (
+    MAX_OUTCOME_TEXT,
+    DecideRequest,
+    Decision,
+    Heartbeat,
+    OutcomeReport,
+    ToolDescription,
+    Verdict,
+)
 
 
 @pytest.mark.parametrize(
@@ -11,6 +20,8 @@ from inherence_policy_client import DecideRequest, Decision, Heartbeat, ToolDesc
         ({"decision": "allow"}, Verdict.ALLOW),
         ({"decision": "deny"}, Verdict.DENY),
         ({"decision": "allow_with_log"}, Verdict.ALLOW_WITH_LOG),
+        ({"decision": "confirm"}, Verdict.CONFIRM),
+        ({"decision": "CONFIRM"}, Verdict.DENY),
         ({}, Verdict.DENY),
         ({"decision": None}, Verdict.DENY),
         ({"decision": "ALLOW"}, Verdict.DENY),
@@ -23,7 +34,30 @@ from inherence_policy_client import DecideRequest, Decision, Heartbeat, ToolDesc
 def test_only_a_known_allow_allows(body: dict[str, object], verdict: Verdict) -> None:
     decision = Decision.model_validate_json(json.dumps(body))
     assert decision.decision is verdict
-    assert decision.allowed is (verdict is not Verdict.DENY)
+    assert decision.allowed is (verdict in (Verdict.ALLOW, Verdict.ALLOW_WITH_LOG))
+
+
+def test_a_confirm_does_not_let_the_call_through() -> None:
+    assert [verdict.value for verdict in Verdict if verdict.allows] == ["allow", "allow_with_log"]
+    assert not Verdict.CONFIRM.allows
+    assert not Verdict.DENY.allows
+
+
+def test_a_confirm_carries_what_a_deny_carries_and_its_approval_id() -> None:
+    body = {
+        "decision": "confirm",
+        "receipt": {"id": "r2", "rule": "financial_drain"},
+        "receipt_id": "r2",
+        "reason": "first payment to a new payee",
+        "failed_clauses": ["financial_drain.new_recipient"],
+        "approval_id": "apr_5d1c",
+    }
+    decision = Decision.model_validate_json(json.dumps(body))
+    assert decision.decision is Verdict.CONFIRM
+    assert not decision.allowed
+    assert decision.approval_id == "apr_5d1c"
+    assert decision.failed_clauses == ["financial_drain.new_recipient"]
+    assert Decision.model_validate({"decision": "confirm"}).approval_id is None
 
 
 def test_decision_keeps_hosted_fields_and_ignores_unknown_ones() -> None:
@@ -73,6 +107,7 @@ def test_decide_body_carries_every_additive_field() -> None:
         fingerprint="sha256:00",
         client="cursor",
         kind="tool",
+        confirmable=True,
     )
     assert request.to_wire() == {
         "tool_name": "t",
@@ -84,7 +119,48 @@ def test_decide_body_carries_every_additive_field() -> None:
         "fingerprint": "sha256:00",
         "client": "cursor",
         "kind": "tool",
+        "confirmable": True,
     }
+
+
+@pytest.mark.parametrize(("confirmable", "sent"), [(None, None), (False, False), (True, True)])
+def test_confirmable_is_sent_only_when_set(confirmable: bool | None, sent: bool | None) -> None:
+    body = DecideRequest(tool_name="t", classification="x", confirmable=confirmable).to_wire()
+    assert body.get("confirmable", None) is sent
+    assert ("confirmable" in body) is (confirmable is not None)
+
+
+def test_an_outcome_report_body_leaves_out_unset_optionals() -> None:
+    report = OutcomeReport(decision_id="rcpt_1", content_text="hello\nworld")
+    assert report.to_wire() == {
+        "decision_id": "rcpt_1",
+        "is_error": False,
+        "content_text": "hello\nworld",
+        "structured_text": "",
+    }
+    answer = OutcomeReport(
+        decision_id="rcpt_2", session_id="s", tool_name="pay", confirmation="declined", approval_id="apr_1"
+    )
+    assert answer.to_wire()["confirmation"] == "declined"
+    assert answer.to_wire()["approval_id"] == "apr_1"
+
+
+@pytest.mark.parametrize("field", ["content_text", "structured_text"])
+def test_an_outcome_text_longer_than_the_bound_is_refused(field: str) -> None:
+    assert (
+        len(OutcomeReport(decision_id="d", **{field: "x" * MAX_OUTCOME_TEXT}).model_dump()[field]) == MAX_OUTCOME_TEXT
+    )
+    with pytest.raises(pydantic.ValidationError, match=field):
+        OutcomeReport(decision_id="d", **{field: "x" * (MAX_OUTCOME_TEXT + 1)})
+
+
+@pytest.mark.parametrize("answer", ["yes", "", "Accepted", None])
+def test_an_outcome_confirmation_is_one_of_three_answers(answer: object) -> None:
+    if answer is None:
+        assert OutcomeReport(decision_id="d").confirmation is None
+        return
+    with pytest.raises(pydantic.ValidationError, match="confirmation"):
+        OutcomeReport.model_validate({"decision_id": "d", "confirmation": answer})
 
 
 def test_decide_request_accepts_unknown_fields_from_newer_peers() -> None:

@@ -16,6 +16,7 @@ def test_document_describes_every_hosted_endpoint() -> None:
         "/api/proxy/register",
         "/api/proxy/classify",
         "/api/proxy/decide",
+        "/api/proxy/outcome",
         "/api/proxy/heartbeat",
         "/api/proxy/health",
     }
@@ -24,6 +25,12 @@ def test_document_describes_every_hosted_endpoint() -> None:
         "$ref": "#/components/schemas/DecideRequest"
     }
     verdicts = document["components"]["schemas"]["Verdict"]["enum"]
-    assert verdicts == ["allow", "deny", "allow_with_log"]
+    assert verdicts == ["allow", "deny", "allow_with_log", "confirm"]
+    outcome = document["paths"]["/api/proxy/outcome"]["post"]
+    assert set(outcome["responses"]) == {"202", "401", "403"}
+    report = document["components"]["schemas"]["OutcomeReport"]["properties"]
+    assert report["content_text"]["maxLength"] == 256 * 1024
+    assert "approval_id" in document["components"]["schemas"]["Decision"]["properties"]
+    assert "confirmable" in document["components"]["schemas"]["DecideRequest"]["properties"]
     assert "security" not in document["paths"]["/api/proxy/health"]["get"]
     json.dumps(document)

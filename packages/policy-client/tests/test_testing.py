@@ -49,3 +49,31 @@ async def test_scripted_classify_records_tools_and_answers_the_configured_catego
         answer = await client.classify([ToolDescription(name="read", schema_hash="sha256:0")])
     assert [(c.name, c.category) for c in answer] == [("read", "file_read")]
     assert policy.classified == ["read"]
+
+
+async def test_scripted_confirm_answers_confirm_only_to_a_confirmable_request() -> None:
+    policy = ScriptedPolicy()
+    policy.confirm("bank__*", reason="new payee", clause="financial_drain.new_recipient", approval_id="apr_9")
+    async with PolicyClient("inh_t", base_url="https://p.test", transport=policy.transport) as client:
+        asked = await client.decide(call("bank__pay").model_copy(update={"confirmable": True}))
+        plain = await client.decide(call("bank__pay"))
+    assert asked.decision is Verdict.CONFIRM
+    assert asked.approval_id == "apr_9"
+    assert asked.failed_clauses == ["financial_drain.new_recipient"]
+    assert plain.decision is Verdict.DENY
+    assert plain.approval_id is None
+    assert plain.reason == "new payee"
+
+
+async def test_scripted_outcomes_are_recorded_or_refused_like_an_older_server() -> None:
+    from inherence_policy_client import OutcomeReport
+
+    report = OutcomeReport(decision_id="rcpt_1", content_text="done")
+    policy = ScriptedPolicy()
+    older = ScriptedPolicy(outcome_route=False)
+    async with PolicyClient("inh_t", base_url="https://p.test", transport=policy.transport) as client:
+        assert await client.report_outcome(report) is True
+    async with PolicyClient("inh_t", base_url="https://p.test", transport=older.transport) as client:
+        assert await client.report_outcome(report) is False
+    assert policy.outcomes == [report]
+    assert older.outcomes == []

@@ -1,7 +1,7 @@
 """Typed async client for the Inherence Policy API.
 
 It speaks the protocol of hosted Inherence (`verify_key`, `register`, `classify`, `decide`,
-`heartbeat`) plus the additive fields and `health` of inherence-policy-server, whose wire models
+`heartbeat`) plus the additive fields, `health` and `report_outcome` of inherence-policy-server, whose wire models
 live here too. `inherence_policy_client.testing` has an in-memory policy for unit tests.
 """
 
@@ -16,6 +16,7 @@ from inherence_policy_client._errors import (
     PolicyUsageError,
 )
 from inherence_policy_client._models import (
+    MAX_OUTCOME_TEXT,
     Classification,
     ClassifyRequest,
     ClassifyResponse,
@@ -23,6 +24,7 @@ from inherence_policy_client._models import (
     Decision,
     Health,
     Heartbeat,
+    OutcomeReport,
     RegisterRequest,
     RegisterResponse,
     ToolDescription,
@@ -34,6 +36,7 @@ from inherence_policy_client._schema import openapi_document
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "MAX_OUTCOME_TEXT",
     "Classification",
     "ClassifyRequest",
     "ClassifyResponse",
@@ -41,6 +44,7 @@ __all__ = [
     "Decision",
     "Health",
     "Heartbeat",
+    "OutcomeReport",
     "PolicyAuthError",
     "PolicyCallError",
     "PolicyClient",

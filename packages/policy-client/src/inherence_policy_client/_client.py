@@ -24,6 +24,7 @@ from inherence_policy_client._models import (
     Decision,
     Health,
     Heartbeat,
+    OutcomeReport,
     RegisterRequest,
     RegisterResponse,
     ToolDescription,
@@ -172,6 +173,22 @@ class PolicyClient:
             request = request.model_copy(update={"request_id": uuid.uuid4().hex})
         path = "/api/proxy/decide"
         return _parse(path, await self._call("POST", path, request.to_wire()), Decision)
+
+    async def report_outcome(self, report: OutcomeReport) -> bool:
+        """Tell the server what became of a decided call; False when the server has no such route.
+
+        Sent once: like every call, it is retried only when the connection failed before the
+        request left. A 404 or 405 means the server predates outcome reports (hosted Inherence
+        may), which is not an error; any other failure raises as `decide` would.
+        """
+        path = "/api/proxy/outcome"
+        try:
+            await self._call("POST", path, report.to_wire())
+        except PolicyUnreachable as exc:
+            if exc.status in (404, 405):
+                return False
+            raise
+        return True
 
     async def heartbeat(self, heartbeat: Heartbeat) -> None:
         await self._call("POST", "/api/proxy/heartbeat", heartbeat.to_wire())

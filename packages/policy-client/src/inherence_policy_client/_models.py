@@ -2,8 +2,8 @@
 
 The field names are those hosted Inherence speaks. Every model ignores unknown fields, so a
 newer peer can add fields without breaking an older one. Optional fields that are ours
-(`session_id`, `upstream`, `request_id`, `fingerprint`, `client`, `kind`) are left out of the
-body when unset, so a body is byte-for-byte what a server that predates them expects.
+(`session_id`, `upstream`, `request_id`, `fingerprint`, `client`, `kind`, `confirmable`) are left
+out of the body when unset, so a body is byte-for-byte what a server that predates them expects.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
 __all__ = [
+    "MAX_OUTCOME_TEXT",
     "Classification",
     "ClassifyRequest",
     "ClassifyResponse",
@@ -21,6 +22,7 @@ __all__ = [
     "Decision",
     "Health",
     "Heartbeat",
+    "OutcomeReport",
     "RegisterRequest",
     "RegisterResponse",
     "ToolDescription",
@@ -41,15 +43,21 @@ class WireModel(BaseModel):
 
 
 class Verdict(str, enum.Enum):
-    """What the policy decided about one call."""
+    """What the policy decided about one call.
+
+    `CONFIRM` lets the call through only once a human agreed to it; until then it is held like
+    a deny. A server answers it only to a request that said `confirmable: true`.
+    """
 
     ALLOW = "allow"
     DENY = "deny"
     ALLOW_WITH_LOG = "allow_with_log"
+    CONFIRM = "confirm"
 
     @property
     def allows(self) -> bool:
-        return self is not Verdict.DENY
+        """True only for the verdicts that let the call through without asking anyone."""
+        return self is Verdict.ALLOW or self is Verdict.ALLOW_WITH_LOG
 
 
 class ToolDescription(WireModel):
@@ -83,6 +91,8 @@ class DecideRequest(WireModel):
 
     `tool_name`, `classification` and `arguments` are what hosted Inherence reads; the rest
     is additive. `request_id` makes a retry idempotent and is the same on every attempt.
+    `confirmable: true` says the caller can ask a human, so the server may answer `confirm`;
+    without it the same finding is answered `deny`.
     """
 
     tool_name: str
@@ -94,6 +104,7 @@ class DecideRequest(WireModel):
     fingerprint: str | None = None
     client: str | None = None
     kind: Literal["tool", "resource", "prompt"] | None = None
+    confirmable: bool | None = None
 
     def to_wire(self) -> dict[str, Any]:
         # Only top-level optional fields are dropped: an explicit null inside the arguments
@@ -103,13 +114,19 @@ class DecideRequest(WireModel):
 
 
 class Decision(WireModel):
-    """The answer to decide. A missing or unknown `decision` is a deny, never an allow."""
+    """The answer to decide. A missing or unknown `decision` is a deny, never an allow.
+
+    With `confirm`, `approval_id` names a pending approval the user can grant out of band
+    (`inherence-proxy approve <id>`, the dashboard's Approvals page); a server may leave it out.
+    A confirm carries the receipt, reason, failed clauses and receipt id a deny would.
+    """
 
     decision: Verdict = Verdict.DENY
     receipt: JsonValue = None
     receipt_id: str | None = None
     reason: str | None = None
     failed_clauses: list[JsonValue] = Field(default_factory=list)
+    approval_id: str | None = None
 
     @field_validator("decision", mode="before")
     @classmethod
@@ -125,6 +142,33 @@ class Decision(WireModel):
     @property
     def allowed(self) -> bool:
         return self.decision.allows
+
+
+MAX_OUTCOME_TEXT = 256 * 1024
+"""The most characters `OutcomeReport.content_text` and `structured_text` may each hold."""
+
+
+class OutcomeReport(WireModel):
+    """What became of a decided call, sent to `POST /api/proxy/outcome` after the answer went out.
+
+    For a result: `decision_id` is the receipt id of the decision that let the call through,
+    `content_text` the text items of the result joined by newlines, `structured_text` the
+    compact JSON of its structured content. For the human's answer to a `confirm`:
+    `confirmation` is set, `decision_id` is the confirm's receipt id and the content is empty.
+    A sender truncates the texts to `MAX_OUTCOME_TEXT` before it builds the model; longer
+    texts are refused.
+    """
+
+    decision_id: str
+    session_id: str | None = None
+    request_id: str | None = None
+    upstream: str | None = None
+    tool_name: str | None = None
+    is_error: bool = False
+    content_text: str = Field(default="", max_length=MAX_OUTCOME_TEXT)
+    structured_text: str = Field(default="", max_length=MAX_OUTCOME_TEXT)
+    confirmation: Literal["accepted", "declined", "timed_out"] | None = None
+    approval_id: str | None = None
 
 
 class UpstreamRegistration(WireModel):

@@ -22,6 +22,7 @@ from inherence_policy_client._models import (
     Decision,
     Health,
     Heartbeat,
+    OutcomeReport,
     RegisterRequest,
     RegisterResponse,
 )
@@ -30,14 +31,47 @@ __all__ = ["SCHEMA_PATH", "openapi_document", "render_openapi_document", "write_
 
 SCHEMA_PATH = pathlib.Path(__file__).with_name("policy-api.openapi.json")
 
-# (method, path, summary, request model, answer model, needs the API key)
-_ENDPOINTS: tuple[tuple[str, str, str, type[BaseModel] | None, type[BaseModel] | None, bool], ...] = (
-    ("post", "/api/proxy/auth/verify", "Check the API key; 200 when good, 401/403 when refused", None, None, True),
-    ("post", "/api/proxy/register", "Announce the proxy's upstream servers", RegisterRequest, RegisterResponse, True),
-    ("post", "/api/proxy/classify", "Categorise a batch of tools", ClassifyRequest, ClassifyResponse, True),
-    ("post", "/api/proxy/decide", "Decide one call before it reaches its upstream", DecideRequest, Decision, True),
-    ("post", "/api/proxy/heartbeat", "Liveness report of a running proxy, every 60 s", Heartbeat, None, True),
-    ("get", "/api/proxy/health", "Health of a self-hosted policy server", None, Health, False),
+# (method, path, summary, request model, answer model, needs the API key, success status)
+_ENDPOINTS: tuple[tuple[str, str, str, type[BaseModel] | None, type[BaseModel] | None, bool, str], ...] = (
+    (
+        "post",
+        "/api/proxy/auth/verify",
+        "Check the API key; 200 when good, 401/403 when refused",
+        None,
+        None,
+        True,
+        "200",
+    ),
+    (
+        "post",
+        "/api/proxy/register",
+        "Announce the proxy's upstream servers",
+        RegisterRequest,
+        RegisterResponse,
+        True,
+        "200",
+    ),
+    ("post", "/api/proxy/classify", "Categorise a batch of tools", ClassifyRequest, ClassifyResponse, True, "200"),
+    (
+        "post",
+        "/api/proxy/decide",
+        "Decide one call before it reaches its upstream",
+        DecideRequest,
+        Decision,
+        True,
+        "200",
+    ),
+    (
+        "post",
+        "/api/proxy/outcome",
+        "What became of a decided call, or the human's answer to a confirm; 404/405 where unsupported",
+        OutcomeReport,
+        None,
+        True,
+        "202",
+    ),
+    ("post", "/api/proxy/heartbeat", "Liveness report of a running proxy, every 60 s", Heartbeat, None, True, "200"),
+    ("get", "/api/proxy/health", "Health of a self-hosted policy server", None, Health, False, "200"),
 )
 
 
@@ -58,15 +92,15 @@ def openapi_document() -> dict[str, Any]:
         [(model, "validation") for model in models], ref_template="#/components/schemas/{model}"
     )
     paths: dict[str, Any] = {}
-    for method, path, summary, request, answer, keyed in _ENDPOINTS:
+    for method, path, summary, request, answer, keyed, success in _ENDPOINTS:
         operation: dict[str, Any] = {"summary": summary, "operationId": path.rsplit("/", 1)[-1]}
         if method == "post":
             operation["requestBody"] = {
                 "required": True,
                 **_json_body(_ref(request) if request else {"type": "object"}),
             }
-        ok = {"description": "OK", **(_json_body(_ref(answer)) if answer else {})}
-        operation["responses"] = {"200": ok}
+        ok = {"description": "OK" if success == "200" else "Accepted", **(_json_body(_ref(answer)) if answer else {})}
+        operation["responses"] = {success: ok}
         if keyed:
             operation["security"] = [{"bearer": []}]
             operation["responses"]["401"] = {"description": "The API key is missing or refused"}

@@ -7,7 +7,9 @@
     assert [d.tool_name for d in policy.decisions] == [...]
 
 It answers like hosted Inherence: allow by default, rules matched by tool-name pattern (the
-last matching rule wins), and scriptable failures. Nothing leaves the process.
+last matching rule wins), and scriptable failures. Like inherence-policy-server it answers
+`confirm` only to a request that said `confirmable: true` (a deny otherwise) and takes outcome
+reports (`outcomes`), unless made without the route. Nothing leaves the process.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 
 import httpx2
 
-from inherence_policy_client._models import ClassifyRequest, DecideRequest, Verdict
+from inherence_policy_client._models import ClassifyRequest, DecideRequest, OutcomeReport, Verdict
 
 __all__ = ["ScriptedPolicy"]
 
@@ -31,22 +33,26 @@ class _Rule:
     verdict: Verdict
     reason: str | None
     failed_clauses: tuple[str, ...]
+    approval_id: str | None = None
 
 
 class ScriptedPolicy:
     """A scriptable Policy API behind an `httpx2.MockTransport`.
 
-    `decisions` and `classified` record what arrived; `requests` keeps every raw request.
-    `fail_with(status)` makes every call answer that status; `unreachable()` makes every call
-    fail to connect; `recover()` undoes both.
+    `decisions`, `classified` and `outcomes` record what arrived; `requests` keeps every raw
+    request. `fail_with(status)` makes every call answer that status; `unreachable()` makes
+    every call fail to connect; `recover()` undoes both. `outcome_route=False` answers 404 to
+    outcome reports, as a server that predates them does.
     """
 
-    def __init__(self, *, api_key: str | None = None, category: str = "read_only") -> None:
+    def __init__(self, *, api_key: str | None = None, category: str = "read_only", outcome_route: bool = True) -> None:
         self.api_key = api_key
         self.category = category
+        self.outcome_route = outcome_route
         self.rules: list[_Rule] = []
         self.decisions: list[DecideRequest] = []
         self.classified: list[str] = []
+        self.outcomes: list[OutcomeReport] = []
         self.requests: list[httpx2.Request] = []
         self._failure: int | None = None
         self._unreachable = False
@@ -60,6 +66,17 @@ class ScriptedPolicy:
 
     def allow_with_log(self, pattern: str = "*", *, reason: str = "logged by test policy") -> None:
         self.rules.append(_Rule(pattern, Verdict.ALLOW_WITH_LOG, reason, ()))
+
+    def confirm(
+        self,
+        pattern: str = "*",
+        *,
+        reason: str = "confirm by test policy",
+        clause: str = "test.confirm",
+        approval_id: str | None = "apr_test",
+    ) -> None:
+        """Answer `confirm` (with `approval_id`) to confirmable requests, `deny` to the others."""
+        self.rules.append(_Rule(pattern, Verdict.CONFIRM, reason, (clause,), approval_id))
 
     def fail_with(self, status: int) -> None:
         self._failure = status
@@ -85,6 +102,9 @@ class ScriptedPolicy:
         body: Any = json.loads(request.content or b"{}")
         if path == "/api/proxy/decide":
             return httpx2.Response(200, json=self._decide(DecideRequest.model_validate(body)))
+        if path == "/api/proxy/outcome" and self.outcome_route:
+            self.outcomes.append(OutcomeReport.model_validate(body))
+            return httpx2.Response(202, json={"accepted": True})
         if path == "/api/proxy/classify":
             tools = ClassifyRequest.model_validate(body).tools
             self.classified.extend(tool.name for tool in tools)
@@ -98,11 +118,16 @@ class ScriptedPolicy:
         self.decisions.append(request)
         rule = next((r for r in reversed(self.rules) if fnmatch.fnmatchcase(request.tool_name, r.pattern)), None)
         verdict = rule.verdict if rule else Verdict.ALLOW
+        if verdict is Verdict.CONFIRM and request.confirmable is not True:
+            verdict = Verdict.DENY
         receipt_id = f"rcpt_{uuid.uuid4().hex[:12]}"
-        return {
+        answer: dict[str, Any] = {
             "decision": verdict.value,
             "receipt": {"id": receipt_id, "tool_name": request.tool_name},
             "receipt_id": receipt_id,
             "reason": rule.reason if rule else None,
             "failed_clauses": list(rule.failed_clauses) if rule else [],
         }
+        if verdict is Verdict.CONFIRM and rule is not None and rule.approval_id is not None:
+            answer["approval_id"] = rule.approval_id
+        return answer

@@ -35,7 +35,7 @@ def test_runtime_paths_are_never_written_back_to_a_rules_file() -> None:
 
 
 def test_the_rule_has_no_confirm_mode() -> None:
-    with pytest.raises(pydantic.ValidationError, match="gate_integrity"):
+    with pytest.raises(pydantic.ValidationError, match="no confirm mode"):
         RulesConfig.model_validate({"gate_integrity": {"mode": "confirm"}})
 
 
@@ -95,3 +95,8 @@ def test_tightening_is_no_weakening() -> None:
     )
     assert weakenings(old, new) == []
     assert weakenings(new, new) == []
+
+
+def test_no_clause_of_the_rule_can_be_set_to_confirm() -> None:
+    with pytest.raises(pydantic.ValidationError, match="no confirm mode"):
+        RulesConfig.model_validate({"gate_integrity": {"clauses": {"switch_off": "confirm"}}})
