@@ -11,6 +11,8 @@ import datetime
 import hashlib
 import itertools
 import logging
+import math
+import re
 import secrets
 import threading
 from collections.abc import Callable
@@ -21,6 +23,7 @@ from pydantic import JsonValue
 
 from inherence_policy_client._models import DecideRequest, Decision, Verdict
 from inherence_policy_server._decision_log import DecisionLogWriter
+from inherence_policy_server._masking import mask_text
 from inherence_policy_server._rules import Evaluation, Evaluator
 from inherence_policy_server._storage import DecisionLogEntry
 from inherence_policy_server.rules._api import Call, Category, SessionLedger
@@ -34,6 +37,8 @@ _CATEGORIES = {category.value: category for category in Category}
 _VERDICTS = {verdict.value: verdict for verdict in Verdict}
 _IDEMPOTENT_ANSWERS = 4096
 _FAIL_CLOSED_REASON = "the policy could not evaluate this call, so it is denied"
+# A body can only hold a number that is not finite through one of these; most bodies have none.
+_MAY_BE_NON_FINITE = re.compile(rb"NaN|Infinity|[eE]\+?[0-9]{3}|[0-9]{300}")
 
 
 def _verdict(value: Any) -> Verdict:
@@ -41,6 +46,20 @@ def _verdict(value: Any) -> Verdict:
     if isinstance(value, Verdict):
         return value
     return _VERDICTS.get(str(getattr(value, "value", value)), Verdict.DENY)
+
+
+def non_finite_path(value: Any, path: str = "arguments") -> str | None:
+    """Where `value` holds NaN or an infinity (`arguments.items[1].amount`), or None when it holds none."""
+    stack = [(value, path)]
+    while stack:
+        node, where = stack.pop()
+        if isinstance(node, float) and not math.isfinite(node):
+            return where
+        if isinstance(node, dict):
+            stack.extend((item, f"{where}.{key}") for key, item in reversed(node.items()))
+        elif isinstance(node, list):
+            stack.extend((item, f"{where}[{index}]") for index, item in reversed(list(enumerate(node))))
+    return None
 
 
 def _problem(status: int, kind: str, detail: str) -> Outcome:
@@ -89,6 +108,12 @@ class DecisionService:
             return _problem(422 if "json_invalid" not in kinds else 400, "INVALID_REQUEST", ", ".join(kinds)[:200])
         except (ValueError, RecursionError):
             return _problem(400, "INVALID_REQUEST", "the body is not a JSON object")
+        if _MAY_BE_NON_FINITE.search(body):
+            where = non_finite_path(request.arguments)
+            if where is not None:
+                # Stored, NaN would break every later reader of the decision log; JSON has no such number.
+                shown = mask_text(where)[:200].encode("utf-8", "replace").decode("utf-8")
+                return _problem(400, "INVALID_REQUEST", f"{shown}: must be a finite number, not NaN or Infinity")
         # A retry repeats the whole body; a reused id with another call is a new call, not a replay.
         replay_key = None
         if request.request_id is not None:
