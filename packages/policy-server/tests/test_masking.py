@@ -135,6 +135,31 @@ def test_a_secret_cut_at_the_length_bound_is_not_kept_in_part() -> None:
     assert "MIIEpAIBAAKCAQEA" not in mask_text("key: " + block)
 
 
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [
+        ("AKIAIOSFODNN7EXAMPLE", "an AWS access key id"),
+        (f"aws_secret_access_key = {AWS_SECRET}", "an AWS secret access key"),
+        ("ghp_" + "a1B2" * 9, "a GitHub token"),
+        ("xoxb-123456789012-abcdefghijkl", "a Slack token"),
+        ("-----BEGIN OPENSSH PRIVATE KEY-----", "a private key"),
+        ("SK" + "0123456789abcdef" * 2, "a Twilio API key"),
+        ("SG." + "a" * 22 + "." + "b" * 43, "a SendGrid API key"),
+        ("DEPLOY_TOKEN=9fQk2LmZ7xWp4RtY8vBn3Hs6", "a secret value"),
+    ],
+)
+def test_the_rules_report_each_format_by_its_label(text: str, label: str) -> None:
+    assert label in [found for found, _ in find_secrets(f"send {text} now")]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["password: is required", "token=placeholder-value-here", "see /var/run/secrets/kubernetes.io/token", "SKU 1234"],
+)
+def test_words_and_placeholders_are_not_secrets_to_the_rules(text: str) -> None:
+    assert find_secrets(text) == []
+
+
 def test_non_finite_numbers_are_stored_as_text() -> None:
     masked = mask_arguments({"a": float("nan"), "b": [float("inf"), float("-inf")], "c": 1.5})
     assert masked == {"a": "NaN", "b": ["Infinity", "-Infinity"], "c": 1.5}

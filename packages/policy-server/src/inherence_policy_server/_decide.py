@@ -37,8 +37,8 @@ _CATEGORIES = {category.value: category for category in Category}
 _VERDICTS = {verdict.value: verdict for verdict in Verdict}
 _IDEMPOTENT_ANSWERS = 4096
 _FAIL_CLOSED_REASON = "the policy could not evaluate this call, so it is denied"
-# A body can only hold a number that is not finite through one of these; most bodies have none.
-_MAY_BE_NON_FINITE = re.compile(rb"NaN|Infinity|[eE]\+?[0-9]{3}|[0-9]{300}")
+# Past NaN and Infinity, a number is infinite only with a 3-digit exponent or 300 digits; most bodies have none.
+_HUGE_NUMBER = re.compile(rb"[0-9](?:[eE]\+?[0-9]{3}|[0-9]{299})")
 
 
 def _verdict(value: Any) -> Verdict:
@@ -108,7 +108,7 @@ class DecisionService:
             return _problem(422 if "json_invalid" not in kinds else 400, "INVALID_REQUEST", ", ".join(kinds)[:200])
         except (ValueError, RecursionError):
             return _problem(400, "INVALID_REQUEST", "the body is not a JSON object")
-        if _MAY_BE_NON_FINITE.search(body):
+        if b"NaN" in body or b"Infinity" in body or _HUGE_NUMBER.search(body):
             where = non_finite_path(request.arguments)
             if where is not None:
                 # Stored, NaN would break every later reader of the decision log; JSON has no such number.

@@ -143,7 +143,7 @@ async def test_a_label_that_is_not_text_is_named(client) -> None:
 async def test_a_decide_with_nan_or_infinity_is_refused_naming_the_field(client) -> None:
     key = await new_key(client)
     headers = {"authorization": f"Bearer {key}", "content-type": "application/json"}
-    for number in (b"NaN", b"Infinity", b"-Infinity", b"1e999"):
+    for number in (b"NaN", b"Infinity", b"-Infinity", b"1e999", b"-2.5E+400", b"1" + b"0" * 400 + b".5"):
         body = b'{"tool_name": "pay", "classification": "payment", "arguments": {"items": [1, {"amount": %s}]}}'
         answer = await client.post("/api/proxy/decide", content=body % number, headers=headers)
         assert answer.status_code == 400, number
