@@ -84,5 +84,7 @@ def local_app(tmp_path, clock) -> Iterator[PolicyApp]:
 @pytest.fixture
 async def local_client(local_app) -> AsyncIterator[httpx2.AsyncClient]:
     transport = httpx2.ASGITransport(app=local_app)
-    async with httpx2.AsyncClient(transport=transport, base_url="http://policy.local") as client:
+    # Keyless calls must be local JSON calls (as the embedded proxy's are).
+    headers = {"content-type": "application/json"}
+    async with httpx2.AsyncClient(transport=transport, base_url="http://127.0.0.1", headers=headers) as client:
         yield client

@@ -26,7 +26,7 @@ def app(tmp_path, clock) -> Iterator[PolicyApp]:
 
 @pytest.fixture
 async def client(app) -> AsyncIterator[httpx2.AsyncClient]:
-    async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://policy.local") as client:
+    async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://127.0.0.1") as client:
         yield client
 
 
@@ -229,7 +229,7 @@ async def test_a_result_report_is_taken_and_large_texts_fit(client, app) -> None
 
 @pytest.mark.parametrize("body", [b"", b"[]", b'{"confirmation": "accepted"}', b'{"decision_id": 5}', b"{"])
 async def test_a_bad_outcome_report_is_a_4xx(client, body: bytes) -> None:
-    answer = await client.post(OUTCOME, content=body)
+    answer = await client.post(OUTCOME, content=body, headers={"content-type": "application/json"})
     assert answer.status_code == 422
     assert answer.json()["error"] == "INVALID_REQUEST"
 
@@ -240,7 +240,7 @@ async def test_an_answer_from_another_key_settles_nothing(tmp_path, clock) -> No
     app.storage.add_key(mine.record)
     app.storage.add_key(theirs.record)
     try:
-        async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://p.local") as client:
+        async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://127.0.0.1") as client:
             as_me = {"authorization": f"Bearer {mine.secret_key}"}
             asked = (await client.post(DECIDE, json=pay(20), headers=as_me)).json()
             answer = {"decision_id": asked["receipt_id"], "confirmation": "accepted"}

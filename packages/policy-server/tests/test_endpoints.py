@@ -87,7 +87,9 @@ async def test_a_body_over_the_limit_is_413_whether_declared_or_streamed(tmp_pat
             yield b"x" * 100
 
     try:
-        async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://p") as client:
+        transport = httpx2.ASGITransport(app=app)
+        headers = {"content-type": "application/json"}
+        async with httpx2.AsyncClient(transport=transport, base_url="http://127.0.0.1", headers=headers) as client:
             declared = await client.post(DECIDE, content=b"x" * 1001)
             streamed = await client.post(DECIDE, content=chunks())
             fits = await client.post(DECIDE, json=_call(command="ls"))

@@ -57,6 +57,7 @@ from inherence_policy_server._http import (
     send_json,
 )
 from inherence_policy_server._keys import parse_key, verify_secret
+from inherence_policy_server._local_callers import keyless_refusal
 from inherence_policy_server._rules import Evaluator, default_evaluator, default_rules_config
 from inherence_policy_server._sqlite import SQLiteStorage
 from inherence_policy_server._storage import Storage
@@ -107,6 +108,11 @@ class _Endpoint:
         if declared is not None and declared > limit:
             await send_json(send, 413, json_problem("BODY_TOO_LARGE", f"the limit is {limit} bytes"))
             return
+        if not app.require_key:
+            refusal = keyless_refusal(scope)
+            if refusal is not None:
+                await send_json(send, *refusal)
+                return
         key_id: str | None = None
         if self._authenticate and app.require_key:
             try:
@@ -320,7 +326,8 @@ def create_app(
     """The Policy API over the state in `data_dir`.
 
     `config` is a `RulesConfig` (defaults when None). `require_key=False` is the embedded,
-    local mode: no API key is asked for, as when the proxy mounts this app in-process.
+    local mode: no API key is asked for, as when the proxy mounts this app in-process; then a
+    call needs a loopback Host on the server's port, a JSON body and no foreign Origin.
     `evaluator` and `storage` replace the six rules and SQLite (tests, other backends).
     `dashboard` serves the dashboard and its admin API beside the Policy API.
     `protected_paths` are files and folders of the embedding proxy (its home, the client configs it

@@ -17,6 +17,8 @@ import datetime
 import hashlib
 import itertools
 import logging
+import math
+import re
 import secrets
 import threading
 from collections.abc import Callable
@@ -50,6 +52,8 @@ _VERDICTS = {verdict.value: verdict for verdict in Verdict}
 _IDEMPOTENT_ANSWERS = 4096
 _FAIL_CLOSED_REASON = "the policy could not evaluate this call, so it is denied"
 _DEFAULT_APPROVAL_TTL = 600
+# Past NaN and Infinity, a number is infinite only with a 3-digit exponent or 300 digits; most bodies have none.
+_HUGE_NUMBER = re.compile(rb"[0-9](?:[eE]\+?[0-9]{3}|[0-9]{299})")
 
 
 def _verdict(value: Any) -> Verdict:
@@ -57,6 +61,20 @@ def _verdict(value: Any) -> Verdict:
     if isinstance(value, Verdict):
         return value
     return _VERDICTS.get(str(getattr(value, "value", value)), Verdict.DENY)
+
+
+def non_finite_path(value: Any, path: str = "arguments") -> str | None:
+    """Where `value` holds NaN or an infinity (`arguments.items[1].amount`), or None when it holds none."""
+    stack = [(value, path)]
+    while stack:
+        node, where = stack.pop()
+        if isinstance(node, float) and not math.isfinite(node):
+            return where
+        if isinstance(node, dict):
+            stack.extend((item, f"{where}.{key}") for key, item in reversed(node.items()))
+        elif isinstance(node, list):
+            stack.extend((item, f"{where}[{index}]") for index, item in reversed(list(enumerate(node))))
+    return None
 
 
 def _problem(status: int, kind: str, detail: str) -> Outcome:
@@ -108,6 +126,12 @@ class DecisionService:
             return _problem(422 if "json_invalid" not in kinds else 400, "INVALID_REQUEST", ", ".join(kinds)[:200])
         except (ValueError, RecursionError):
             return _problem(400, "INVALID_REQUEST", "the body is not a JSON object")
+        if b"NaN" in body or b"Infinity" in body or _HUGE_NUMBER.search(body):
+            where = non_finite_path(request.arguments)
+            if where is not None:
+                # Stored, NaN would break every later reader of the decision log; JSON has no such number.
+                shown = mask_text(where)[:200].encode("utf-8", "replace").decode("utf-8")
+                return _problem(400, "INVALID_REQUEST", f"{shown}: must be a finite number, not NaN or Infinity")
         # A retry repeats the whole body; a reused id with another call is a new call, not a replay.
         replay_key = None
         if request.request_id is not None:

@@ -100,7 +100,11 @@ class DecisionLogWriter:
         wrote = False
         while self._entries or self._sightings:
             wrote = True
-            sightings = _take(self._sightings)
+            # A session id or client name could be anything a caller sent: stored masked, as in the decision rows.
+            sightings = [
+                (_mask_name(session_id), None if client is None else _mask_name(client), at)
+                for session_id, client, at in _take(self._sightings)
+            ]
             entries = []
             for index, entry in enumerate(_take(self._entries), start=1):
                 entries.append(_masked(entry))

@@ -1,70 +1,48 @@
 """Secrets out of stored arguments: the decision log keeps the shape of a call, not its tokens.
 
-A value is masked when its key names a secret (`password`, `api_key`, `authorization`, ...)
-or when the string itself looks like a credential (provider token formats, private keys,
-bearer headers, `inh_` keys, JWTs). Long strings, deep nesting and long lists are cut, so one
-call can never bloat the log.
+A value is masked whole, whatever its shape (text, number, list, object), when its key names a
+secret (`password`, `api_key`, `authorization`, ...). In text, every secret of the one table of
+secret formats (`rules._secret_formats`: what the rules detect, plus the forms known by where
+they sit, such as `--password=`, URL user info and `?token=`) is masked. Long strings, deep
+nesting and long lists are cut, so one call can never bloat the log. NaN and the infinities,
+which JSON cannot carry, are stored as text.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
+
+from inherence_policy_server.rules._secret_formats import SECRET_KEY_NAME, mask_secrets
 
 __all__ = ["MASK", "mask_arguments", "mask_text"]
 
 MASK = "***"
 _MAX_STRING = 2048
+# Text past the cut is still searched this far, so a secret that starts before the cut is seen whole.
+_LOOK_PAST = 1024
 _MAX_ITEMS = 200
 _MAX_DEPTH = 16
-
-_SECRET_KEY = re.compile(
-    r"pass(word|wd|phrase)?|secret|token|api[_-]?key|apikey|auth(orization)?|cookie|credential|private[_-]?key"
-    r"|session[_-]?key|access[_-]?key|client[_-]?secret|signature|otp|mfa[_-]?code|pin$|cvv|cvc|card[_-]?number",
-    re.IGNORECASE,
-)
-_SECRET_VALUE = re.compile(
-    r"inh_[A-Za-z0-9_-]{8,}"
-    r"|-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(-----END [A-Z ]*PRIVATE KEY-----|$)"
-    r"|\b(AKIA|ASIA)[0-9A-Z]{16}\b"
-    r"|\bgh[pousr]_[A-Za-z0-9]{20,}\b|\bgithub_pat_[A-Za-z0-9_]{20,}\b"
-    r"|\bglpat-[A-Za-z0-9_-]{20,}\b"
-    r"|\bsk-(ant-|proj-)?[A-Za-z0-9_-]{16,}\b|\b[rs]k_(live|test)_[A-Za-z0-9]{16,}\b"
-    r"|\bxox[abpors]-[A-Za-z0-9-]{10,}\b"
-    r"|\bAIza[0-9A-Za-z_-]{35}\b|\bya29\.[0-9A-Za-z_-]{20,}\b"
-    r"|\bnpm_[A-Za-z0-9]{36}\b|\bpypi-[A-Za-z0-9_-]{40,}\b"
-    r"|\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"
-    r"|\b(Bearer|Basic|Token)\s+[A-Za-z0-9._~+/=-]{8,}"
-    r"|(?i:(password|passwd|secret|token|api[_-]?key)\s*[=:]\s*)[^\s&\"',;]{4,}",
-)
-# Every match of `_SECRET_VALUE` contains one of these literally, or (the case-insensitive
-# assignment form) one of `_FOLDED_ANCHORS` in lower case next to a `=` or `:`. Checking them
-# first costs a few substring searches; the pattern itself costs about 0.2 µs a character.
-_CASED_ANCHORS = (
-    "inh_", "-----BEGIN ", "AKIA", "ASIA", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "glpat-", "sk-",
-    "k_live_", "k_test_", "xox", "AIza", "ya29.", "npm_", "pypi-", "eyJ", "Bearer", "Basic", "Token",
-)  # fmt: skip
-_FOLDED_ANCHORS = ("pass", "secret", "token", "api")
+# The start of a token cut off at the bound: no pattern could see it whole, so it is not kept.
+_CUT_TOKEN = re.compile(r"[A-Za-z0-9+/=_.~-]{8,}\Z")
 
 
 def mask_text(text: str) -> str:
-    """`text` with every credential-looking run replaced by the mask, cut to a bounded length."""
-    if len(text) > _MAX_STRING:
-        text = text[:_MAX_STRING] + f"...<{len(text) - _MAX_STRING} more characters>"
-    return _SECRET_VALUE.sub(MASK, text) if _may_hold_secret(text) else text
+    """`text` with every secret masked, cut to a bounded length."""
+    if len(text) <= _MAX_STRING:
+        return mask_secrets(text, MASK)
+    masked = mask_secrets(text[: _MAX_STRING + _LOOK_PAST], MASK)
+    head = masked[:_MAX_STRING]
+    if masked[_MAX_STRING : _MAX_STRING + 1].strip():
+        head = _CUT_TOKEN.sub(MASK, head)
+    return head + f"...<{len(text) - _MAX_STRING} more characters>"
 
 
-def _may_hold_secret(text: str) -> bool:
-    """False only when `_SECRET_VALUE` cannot match `text`."""
-    if any(anchor in text for anchor in _CASED_ANCHORS):
-        return True
-    if "=" not in text and ":" not in text:
-        return False
-    # Case-insensitive matching lets a few non-ASCII letters (long s, Kelvin sign, dotless i) stand for ASCII ones.
-    if not text.isascii():
-        return True
-    lowered = text.lower()
-    return any(anchor in lowered for anchor in _FOLDED_ANCHORS)
+def _number(value: float) -> Any:
+    return (
+        value if math.isfinite(value) else ("NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity"))
+    )
 
 
 def mask_arguments(value: Any, _depth: int = 0) -> Any:
@@ -80,7 +58,8 @@ def mask_arguments(value: Any, _depth: int = 0) -> Any:
                 masked["..."] = f"<{len(value) - _MAX_ITEMS} more keys>"
                 break
             name = mask_text(str(key))
-            if _SECRET_KEY.search(name) and item is not None and not isinstance(item, (bool, dict, list)):
+            if SECRET_KEY_NAME.search(name) and item is not None and not isinstance(item, bool):
+                # Under a secret's name every shape is the secret: a list of tokens, an object of keys, a PIN.
                 masked[name] = MASK
             else:
                 masked[name] = mask_arguments(item, _depth + 1)
@@ -90,6 +69,8 @@ def mask_arguments(value: Any, _depth: int = 0) -> Any:
         if len(value) > _MAX_ITEMS:
             items.append(f"<{len(value) - _MAX_ITEMS} more items>")
         return items
-    if value is None or isinstance(value, (bool, int, float)):
+    if isinstance(value, float):
+        return _number(value)
+    if value is None or isinstance(value, (bool, int)):
         return value
     return mask_text(repr(value))

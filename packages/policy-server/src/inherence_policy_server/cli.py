@@ -74,7 +74,12 @@ def main() -> None:
 @_DATA_DIR
 @_CONFIG
 @click.option("--allow-remote", is_flag=True, help="Allow listening on an address that is not loopback.")
-@click.option("--no-auth", is_flag=True, help="Ask for no API key (loopback only; for a single local user).")
+@click.option(
+    "--no-auth",
+    is_flag=True,
+    help="Ask for no API key (loopback only; for a single local user). Only JSON calls naming a loopback Host"
+    " and this port, from no other origin, are answered.",
+)
 @click.option("--access-log", is_flag=True, help="Log every request line (never headers or bodies).")
 @click.option(
     "--admin-token",

@@ -18,6 +18,8 @@ import threading
 
 from starlette.requests import Request
 
+from inherence_policy_server._local_callers import loopback_host
+
 __all__ = ["SESSION_COOKIE", "AdminAccess", "Caller", "new_admin_token"]
 
 SESSION_COOKIE = "inherence_admin"
@@ -63,7 +65,11 @@ class AdminAccess:
         return presented is not None and hmac.compare_digest(presented.encode(), self._token)
 
     def peer_allowed(self, request: Request) -> bool:
-        return self.allow_remote or _is_loopback(request.client.host if request.client else None)
+        """A loopback peer naming a loopback host (a rebound DNS name is a web page's); anyone with allow_remote."""
+        if self.allow_remote:
+            return True
+        peer = request.client.host if request.client else None
+        return _is_loopback(peer) and loopback_host(request.scope, check_port=False)
 
     def open_session(self) -> str:
         """A new session id (for the cookie); the oldest session is dropped past the limit."""

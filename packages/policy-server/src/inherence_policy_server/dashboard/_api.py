@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import json
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -18,7 +18,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from inherence_policy_server._errors import ApprovalExpired, ApprovalNotFound, UnknownKeyError
+from inherence_policy_server._masking import mask_text
 from inherence_policy_server.dashboard._access import Caller
+from inherence_policy_server.dashboard._bodies import BodyRefused, json_object
 from inherence_policy_server.dashboard._dashboard import Dashboard, approval_json, key_json
 from inherence_policy_server.dashboard._settings import SECTIONS, SettingsRejected, fields_of
 from inherence_policy_server.dashboard._store import FeedFilter, role_of
@@ -27,10 +29,32 @@ __all__ = ["FeedQuery", "admin_api_routes", "parse_feed_query"]
 
 _HEADERS = {"cache-control": "no-store"}
 _MAX_LIMIT = 500
+_MAX_ID = 2**63 - 1  # SQLite's largest row id
+_MAX_NAME = 200
+_WHOLE = re.compile(r"\s*[+-]?[0-9]{1,20}\s*")
 
 
 def _problem(status: int, kind: str, detail: str, **extra: Any) -> JSONResponse:
+    fields = extra.pop("fields", None)
+    if fields is not None:
+        extra["fields"] = {shown_text(name, 100): shown_text(message, 300) for name, message in fields.items()}
     return JSONResponse({"error": kind, "detail": detail, **extra}, status_code=status, headers=_HEADERS)
+
+
+def shown_text(text: str, limit: int) -> str:
+    """`text` fit to be echoed in an answer: secrets masked, cut to `limit`, always valid UTF-8."""
+    return mask_text(text)[:limit].encode("utf-8", "replace").decode("utf-8")
+
+
+def _is_text(value: object, limit: int) -> bool:
+    """A string of at most `limit` printable characters that UTF-8 can carry (no lone surrogates)."""
+    if not isinstance(value, str) or len(value) > limit or not value.isprintable():
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _ok(body: Any, status: int = 200) -> JSONResponse:
@@ -46,8 +70,26 @@ class FeedQuery:
 
 
 def _moment(text: str) -> datetime.datetime:
-    moment = datetime.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.timezone.utc)
+    """An ISO 8601 time (UTC when it has no offset) that is a valid UTC moment; ValueError otherwise."""
+    try:
+        moment = datetime.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=datetime.timezone.utc)
+        # A time near year 1 or 9999 with an offset has no UTC form: refuse it here, not in a query.
+        return moment.astimezone(datetime.timezone.utc)
+    except OverflowError:
+        raise ValueError(text) from None
+
+
+def _whole(raw: str | None, default: int | None, low: int, high: int) -> int | None:
+    """A whole number from low to high, or `default` when absent; ValueError otherwise."""
+    if not raw:
+        return default
+    if not _WHOLE.fullmatch(raw):
+        raise ValueError(raw)
+    number = int(raw)
+    if not low <= number <= high:
+        raise ValueError(raw)
+    return number
 
 
 def parse_feed_query(params: Mapping[str, str]) -> FeedQuery | dict[str, str]:
@@ -55,25 +97,25 @@ def parse_feed_query(params: Mapping[str, str]) -> FeedQuery | dict[str, str]:
     errors: dict[str, str] = {}
     found: dict[str, Any] = {}
     for name in ("decision", "rule", "upstream"):
-        found[name] = params.get(name) or None
+        value = params.get(name) or None
+        if value is not None and not _is_text(value, _MAX_NAME):
+            errors[name] = f"must be text of at most {_MAX_NAME} characters"
+        found[name] = value
     for name in ("since", "until"):
         try:
             found[name] = _moment(params[name]) if params.get(name) else None
         except ValueError:
             errors[name] = "must be a date and time such as 2026-03-02T09:00"
     numbers: dict[str, int | None] = {}
-    for name, default in (("before", None), ("after", None), ("limit", 50)):
-        raw = params.get(name)
+    bounds = {"before": (None, 0, _MAX_ID), "after": (None, 0, _MAX_ID), "limit": (50, 1, _MAX_LIMIT)}
+    for name, (default, low, high) in bounds.items():
         try:
-            numbers[name] = int(raw) if raw else default
+            numbers[name] = _whole(params.get(name), default, low, high)
         except ValueError:
-            errors[name] = "must be a whole number"
-    limit = numbers.get("limit", 50)
-    if limit is None or not 1 <= limit <= _MAX_LIMIT:
-        errors["limit"] = f"must be between 1 and {_MAX_LIMIT}"
+            errors[name] = f"must be a whole number from {low} to {high}"
     if errors:
         return errors
-    return FeedQuery(FeedFilter(**found), numbers["before"], numbers["after"], limit or 50)
+    return FeedQuery(FeedFilter(**found), numbers["before"], numbers["after"], numbers["limit"] or 50)
 
 
 _Handler = Callable[[Dashboard, Request], Awaitable[Response]]
@@ -96,14 +138,6 @@ def _guarded(dashboard: Dashboard, handler: _Handler, *, change: bool) -> Callab
         return await handler(dashboard, request)
 
     return endpoint
-
-
-async def _json_object(request: Request) -> dict[str, Any] | None:
-    try:
-        body = json.loads(await request.body() or b"{}")
-    except ValueError:
-        return None
-    return body if isinstance(body, dict) else None
 
 
 async def _decisions(dashboard: Dashboard, request: Request) -> Response:
@@ -152,9 +186,10 @@ async def _rules(dashboard: Dashboard, _request: Request) -> Response:
 
 
 async def _change_rules(dashboard: Dashboard, request: Request) -> Response:
-    changes = await _json_object(request)
-    if changes is None:
-        return _problem(400, "INVALID_REQUEST", "expected a JSON object of settings")
+    try:
+        changes = await json_object(request)
+    except BodyRefused as exc:
+        return _problem(exc.status, "INVALID_REQUEST", exc.detail)
     try:
         changed = dashboard.change_rules(request.path_params["section"], changes)
     except SettingsRejected as exc:
@@ -167,9 +202,12 @@ async def _keys(dashboard: Dashboard, _request: Request) -> Response:
 
 
 async def _create_key(dashboard: Dashboard, request: Request) -> Response:
-    body = await _json_object(request)
-    label = body.get("label", "") if body is not None else None
-    if not isinstance(label, str) or len(label) > 200:
+    try:
+        body = await json_object(request)
+    except BodyRefused as exc:
+        return _problem(exc.status, "INVALID_REQUEST", exc.detail)
+    label = body.get("label", "")
+    if not _is_text(label, 200):
         return _problem(422, "INVALID_SETTINGS", "nothing was changed", fields={"label": "must be text, at most 200"})
     issued = dashboard.create_key(label)
     return _ok({"secret_key": issued.secret_key, **key_json(issued.record)}, status=201)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime
 import importlib.resources
-import urllib.parse
 from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
@@ -19,6 +18,7 @@ from inherence_policy_server._errors import ApprovalExpired, ApprovalNotFound, U
 from inherence_policy_server.dashboard import _pages
 from inherence_policy_server.dashboard._access import SESSION_COOKIE, Caller
 from inherence_policy_server.dashboard._api import parse_feed_query
+from inherence_policy_server.dashboard._bodies import BodyRefused, form_fields
 from inherence_policy_server.dashboard._chart import hour_buckets, rule_chart
 from inherence_policy_server.dashboard._dashboard import Dashboard
 from inherence_policy_server.dashboard._layout import h, layout, login_page
@@ -33,7 +33,6 @@ _HEADERS = {
     "x-frame-options": "DENY",
     "referrer-policy": "same-origin",
 }
-_MAX_FORM_BYTES = 64 * 1024
 _STATIC = {"dashboard.css": "text/css; charset=utf-8", "dashboard.js": "text/javascript; charset=utf-8"}
 _Page = Callable[[Dashboard, Request, Caller], Awaitable[Response]]
 
@@ -46,12 +45,8 @@ def _see(path: str) -> RedirectResponse:
     return RedirectResponse(path, status_code=303, headers=_HEADERS)
 
 
-async def _form(request: Request) -> dict[str, str]:
-    body = await request.body()
-    if len(body) > _MAX_FORM_BYTES:
-        return {}
-    parsed = urllib.parse.parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
-    return {name: values[-1] for name, values in parsed.items()}
+def _refused(exc: BodyRefused) -> HTMLResponse:
+    return _html(f"<p>{h(exc.detail)}</p>", exc.status)
 
 
 def _page(dashboard: Dashboard, handler: _Page, *, change: bool) -> Callable[[Request], Awaitable[Response]]:
@@ -63,7 +58,10 @@ def _page(dashboard: Dashboard, handler: _Page, *, change: bool) -> Callable[[Re
         if caller is None:
             return _see("/login") if not change else _html("<p>Log in first.</p>", 401)
         if change:
-            form = await _form(request)
+            try:
+                form = await form_fields(request)
+            except BodyRefused as exc:
+                return _refused(exc)
             if not access.change_allowed(request, caller, form.get("csrf")):
                 return _html("<p>This form is stale or came from elsewhere: reload the page and try again.</p>", 403)
             request.state.form = form
@@ -82,7 +80,11 @@ async def _login(dashboard: Dashboard, request: Request) -> Response:
     access = dashboard.access
     if not access.peer_allowed(request):
         return _html("<p>The dashboard answers loopback clients only.</p>", 403)
-    if not access.token_matches((await _form(request)).get("token")):
+    try:
+        form = await form_fields(request)
+    except BodyRefused as exc:
+        return _refused(exc)
+    if not access.token_matches(form.get("token")):
         return _html(login_page("That is not the admin token."), 401)
     response = _see("/")
     response.set_cookie(SESSION_COOKIE, access.open_session(), httponly=True, samesite="strict", path="/")

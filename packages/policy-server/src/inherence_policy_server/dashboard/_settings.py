@@ -28,6 +28,9 @@ SECTIONS: tuple[str, ...] = (*RULE_NAMES, "organisation", "confirmation")
 MODES: tuple[str, ...] = tuple(mode.value for mode in Mode)
 # Clause modes are set in the config file (`[<rule>.clauses]`); the forms keep them as they are.
 _NOT_EDITED = frozenset({"clauses"})
+MAX_LIST_ITEMS = 1000
+MAX_ITEM_CHARS = 1000
+_LIST_MESSAGE = f"must be a list of at most {MAX_LIST_ITEMS} text values of at most {MAX_ITEM_CHARS} characters each"
 
 
 class SettingsRejected(Exception):
@@ -76,7 +79,10 @@ def _from_form(field: SettingField, raw: Any, errors: dict[str, str], *, form: b
         if isinstance(raw, int) and not isinstance(raw, bool):
             return raw
         if form and isinstance(raw, str) and re.fullmatch(r"\s*-?\d+\s*", raw):
-            return int(raw)
+            if len(raw.strip()) <= 19:
+                return int(raw)
+            errors[field.name] = "is far too large"
+            return None
         errors[field.name] = "must be a whole number"
     elif field.kind == "flag":
         if isinstance(raw, bool):
@@ -85,16 +91,29 @@ def _from_form(field: SettingField, raw: Any, errors: dict[str, str], *, form: b
             return raw == "on"
         errors[field.name] = "must be true or false"
     elif field.kind == "list":
+        items: list[str] | None = None
         if isinstance(raw, list) and all(isinstance(item, str) for item in raw):
-            return [item.strip() for item in raw if item.strip()]
-        if form and isinstance(raw, str):
-            return [line.strip() for line in raw.splitlines() if line.strip()]
-        errors[field.name] = "must be a list of text values"
+            items = [item.strip() for item in raw if item.strip()]
+        elif form and isinstance(raw, str):
+            items = [line.strip() for line in raw.splitlines() if line.strip()]
+        if items is not None and len(items) <= MAX_LIST_ITEMS and all(_fit_item(item) for item in items):
+            return items
+        errors[field.name] = _LIST_MESSAGE
     elif isinstance(raw, str):
         return raw
     else:
         errors[field.name] = f"must be one of {', '.join(MODES)}"
     return None
+
+
+def _fit_item(item: str) -> bool:
+    if len(item) > MAX_ITEM_CHARS or not item.isprintable():
+        return False
+    try:
+        item.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def apply_changes(

@@ -83,9 +83,14 @@ class AdminEvent:
     detail: str
 
 
+def _constant(name: str) -> str:
+    # NaN and Infinity are not JSON: a row stored with them (before decide refused them) shows them as text.
+    return name
+
+
 def _row(values: tuple[object, ...]) -> FeedRow:
     fields = list(values)
-    fields[11] = json.loads(str(fields[11]))
+    fields[11] = json.loads(str(fields[11]), parse_constant=_constant)
     return FeedRow(*fields)  # type: ignore[arg-type]
 
 

@@ -31,8 +31,14 @@ __all__ = [
     "UnauthorizedExfiltrationConfig",
 ]
 
-Cents = Annotated[int, Field(ge=0, description="an amount in minor units (cents); 0 or more")]
-Count = Annotated[int, Field(ge=0, description="a number of transfers; 0 or more")]
+# Ceilings far above any real limit (ten billion in major units) keep a typo from switching a limit off
+# and keep every amount an integer that SQLite and JSON readers hold exactly.
+MAX_CENTS = 10**12
+MAX_COUNT = 10**9
+Cents = Annotated[
+    int, Field(ge=0, le=MAX_CENTS, description="an amount in minor units (cents); 0 to 1,000,000,000,000")
+]
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT, description="a number of transfers; 0 to 1,000,000,000")]
 Names = tuple[str, ...]
 
 
@@ -149,7 +155,7 @@ class MassDestructionConfig(_RuleSection):
 
     rule = "mass_destruction"
 
-    bulk_delete_threshold: Annotated[int, Field(ge=1)] = 25
+    bulk_delete_threshold: Annotated[int, Field(ge=1, le=MAX_COUNT)] = 25
     allowed_paths: Names = Field(default=(), description="glob patterns of paths that may be deleted recursively")
     allowed_commands: Names = Field(default=(), description="glob patterns of whole commands that may run")
 
