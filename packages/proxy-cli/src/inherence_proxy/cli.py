@@ -101,7 +101,7 @@ def serve(env: Environment, client: str | None, listen: str | None, allow_remote
     """
     from inherence_policy_client import is_loopback
     from inherence_proxy._logging import proxy_log
-    from inherence_proxy._serve import ServeOptions, parse_listen_address, run_serve
+    from inherence_proxy._serve import ServeOptions, gateway_settings, parse_listen_address, run_serve
 
     address = None
     if listen is not None:
@@ -117,10 +117,17 @@ def serve(env: Environment, client: str | None, listen: str | None, allow_remote
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="CLIENT") from None
     config = env.config()
+    settings = gateway_settings(config, env.environ)
     secret = config.effective_api_key(env.environ)
     with proxy_log(env.home.log_path, secret=secret, verbose=is_verbose()):
         options = ServeOptions(
-            home=env.home, config=config, client=client, environ=env.environ, http=address, allow_remote=allow_remote
+            home=env.home,
+            config=config,
+            client=client,
+            environ=env.environ,
+            http=address,
+            allow_remote=allow_remote,
+            settings=settings,
         )
         run_serve(options)
 
