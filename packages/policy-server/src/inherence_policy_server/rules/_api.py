@@ -36,16 +36,22 @@ class Category(str, enum.Enum):
 
 
 class Mode(str, enum.Enum):
-    """`enforce` denies, `log` allows with a log entry, `off` skips the rule."""
+    """`enforce` denies, `confirm` asks a person first, `log` allows with a log entry, `off` skips."""
 
     ENFORCE = "enforce"
+    CONFIRM = "confirm"
     LOG = "log"
     OFF = "off"
 
 
 @dataclasses.dataclass(frozen=True)
 class Call:
-    """One call to decide. `kind` is `tool`, `resource` (arguments hold the `uri`) or `prompt`."""
+    """One call to decide. `kind` is `tool`, `resource` (arguments hold the `uri`) or `prompt`.
+
+    `approved` says a person granted this very call (an approval of a `confirm`): findings
+    in `confirm` mode then let it through once, and what it does is recorded as for any call
+    let through. Findings in `enforce` mode still deny it.
+    """
 
     tool_name: str
     category: Category
@@ -54,6 +60,7 @@ class Call:
     upstream: str | None = None
     client: str | None = None
     kind: str = "tool"
+    approved: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
