@@ -1,6 +1,7 @@
 """The `inherence-proxy` command line: the group, `version`, `serve`, `demo` and `reap`.
 
-`init`, `restore`, `status`, `audit` and `dashboard` live in their own modules and are added here.
+`init`, `restore`, `status`, `audit`, `dashboard`, `approvals`, `approve` and `decline` live in
+their own modules and are added here.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ __all__ = ["main"]
         "status": "inherence_proxy._cmd_report:status",
         "audit": "inherence_proxy._cmd_report:audit",
         "dashboard": "inherence_proxy._dashboard:dashboard",
+        "approvals": "inherence_proxy._cmd_approvals:approvals",
+        "approve": "inherence_proxy._cmd_approvals:approve",
+        "decline": "inherence_proxy._cmd_approvals:decline",
     },
 )
 @click.version_option(__version__, "-V", "--version", prog_name="inherence-proxy")
@@ -43,6 +47,8 @@ def main() -> None:
       inherence-proxy status               what is configured and running
       inherence-proxy audit                what still bypasses the gate
       inherence-proxy dashboard            see decisions and tune the rules in a browser
+      inherence-proxy approvals            calls held until you approve them
+      inherence-proxy approve apr_…        let one held call through, then retry it
       inherence-proxy restore --client all put every client config back
 
     Set INHERENCE_DEBUG=1 to see the traceback of an error.
