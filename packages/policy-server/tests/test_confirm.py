@@ -252,3 +252,12 @@ async def test_an_answer_from_another_key_settles_nothing(tmp_path, clock) -> No
             assert app.storage.ledger.window_totals("bank:default", clock()).hour_count == 0
     finally:
         app.close()
+
+
+async def test_a_granted_call_passes_even_from_a_request_that_cannot_ask(client, app) -> None:
+    asked = await decide(client, password())
+    approve(app, asked["approval_id"])
+    plain = password()
+    del plain["confirmable"]
+    assert (await decide(client, plain))["decision"] == "allow_with_log"
+    assert (await decide(client, plain))["decision"] == "deny"

@@ -221,12 +221,15 @@ class Approvals:
 
     def claim(self, binding: str, now: datetime.datetime) -> Approval | None:
         """Use the granted approval of this exact call, if there is one (it is `used` from now on)."""
+        granted = (
+            f"SELECT {_COLUMNS} FROM approvals WHERE binding = ? AND state = 'approved' AND expires_at > ?"
+            " ORDER BY created_at LIMIT 1"
+        )
+        # Most questions were not granted: look first without taking the write lock.
+        if not self._db.read(granted, (binding, now.timestamp())):
+            return None
         with self._db.write() as db:
-            row = db.execute(
-                f"SELECT {_COLUMNS} FROM approvals WHERE binding = ? AND state = 'approved' AND expires_at > ?"
-                " ORDER BY created_at LIMIT 1",
-                (binding, now.timestamp()),
-            ).fetchone()
+            row = db.execute(granted, (binding, now.timestamp())).fetchone()
             if row is None:
                 return None
             approval = _approval(row, now)

@@ -38,7 +38,11 @@ class Evaluation(Protocol):
 
     @property
     def verdict(self) -> Any:
-        """`allow`, `deny` or `allow_with_log` (a wire `Verdict` or its string)."""
+        """`allow`, `deny`, `allow_with_log` or `confirm` (a wire `Verdict` or its string).
+
+        The call's `approved` is true when a person granted this very call: an evaluator that
+        asks (`confirm`) should then let it through unless something else denies it.
+        """
 
     @property
     def findings(self) -> Sequence[Finding]: ...

@@ -11,7 +11,7 @@ from inherence_policy_server import DashboardOptions, create_app, load_rules_con
 
 from .support import ADMIN_TOKEN, BEARER, decide, login, new_key, read_key
 
-PAGES = ["/", "/activity", "/sessions", "/sessions/sess-1", "/rules", "/keys", "/audit"]
+PAGES = ["/", "/approvals", "/activity", "/sessions", "/sessions/sess-1", "/rules", "/keys", "/audit"]
 
 
 @pytest.mark.parametrize("path", PAGES)

@@ -92,3 +92,19 @@ async def test_a_change_that_cannot_be_saved_is_not_applied(client, board_app, c
 async def test_a_body_that_is_not_an_object_is_refused(client) -> None:
     answer = await client.put("/api/admin/rules/financial_drain", content=b"[1]", headers=BEARER)
     assert answer.status_code == 400
+
+
+async def test_a_rule_can_be_set_to_confirm_and_its_clause_modes_are_kept(client, board_app, config_path) -> None:
+    answer = await client.put("/api/admin/rules/financial_drain", json={"mode": "confirm"}, headers=BEARER)
+    assert answer.status_code == 200
+    assert answer.json()["changed"] == ["mode: enforce -> confirm"]
+    saved = load_rules_config(config_path).financial_drain
+    assert saved.mode.value == "confirm"
+    assert saved.clauses["new_recipient"].value == "off"  # set in the file, untouched by the form
+    assert "# payees are vetted by the bank" in config_path.read_text(encoding="utf-8")
+    refused = await client.put("/api/admin/rules/financial_drain", json={"clauses": {}}, headers=BEARER)
+    assert refused.status_code == 422
+    assert refused.json()["fields"] == {"clauses": "unknown setting"}
+    ttl = await client.put("/api/admin/rules/confirmation", json={"approval_ttl_seconds": 120}, headers=BEARER)
+    assert ttl.json()["changed"] == ["approval_ttl_seconds: 600 -> 120"]
+    assert board_app.config.confirmation.approval_ttl_seconds == 120

@@ -17,9 +17,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from inherence_policy_server._errors import UnknownKeyError
+from inherence_policy_server._errors import ApprovalExpired, ApprovalNotFound, UnknownKeyError
 from inherence_policy_server.dashboard._access import Caller
-from inherence_policy_server.dashboard._dashboard import Dashboard, key_json
+from inherence_policy_server.dashboard._dashboard import Dashboard, approval_json, key_json
 from inherence_policy_server.dashboard._settings import SECTIONS, SettingsRejected, fields_of
 from inherence_policy_server.dashboard._store import FeedFilter, role_of
 
@@ -184,6 +184,29 @@ async def _revoke_key(dashboard: Dashboard, request: Request) -> Response:
     return _ok({"revoked": key_id})
 
 
+async def _approvals(dashboard: Dashboard, _request: Request) -> Response:
+    pending = [approval_json(approval) for approval in dashboard.pending_approvals()]
+    return _ok({"pending": pending, "recent": [approval_json(approval) for approval in dashboard.recent_approvals()]})
+
+
+async def _approve(dashboard: Dashboard, request: Request) -> Response:
+    return _answer_approval(dashboard, request.path_params["approval_id"], grant=True)
+
+
+async def _decline(dashboard: Dashboard, request: Request) -> Response:
+    return _answer_approval(dashboard, request.path_params["approval_id"], grant=False)
+
+
+def _answer_approval(dashboard: Dashboard, approval_id: str, *, grant: bool) -> Response:
+    try:
+        approval = dashboard.answer_approval(approval_id, grant=grant)
+    except ApprovalNotFound:
+        return _problem(404, "NOT_FOUND", "no approval with that id")
+    except ApprovalExpired as exc:
+        return _problem(409, "CLOSED", f"the approval is {exc.state} and can no longer be answered")
+    return _ok({"approval": approval_json(approval)})
+
+
 async def _audit(dashboard: Dashboard, _request: Request) -> Response:
     return _ok({"events": [dataclasses.asdict(event) for event in dashboard.store.events()]})
 
@@ -203,4 +226,7 @@ def admin_api_routes(dashboard: Dashboard) -> list[Route]:
         route("/keys", _create_key, "POST"),
         route("/keys/{key_id}/revoke", _revoke_key, "POST"),
         route("/audit", _audit, "GET"),
+        route("/approvals", _approvals, "GET"),
+        route("/approvals/{approval_id}/approve", _approve, "POST"),
+        route("/approvals/{approval_id}/decline", _decline, "POST"),
     ]

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+from inherence_policy_server._approvals import Approval
 from inherence_policy_server._keys import ApiKeyRecord, IssuedKey, issue_key
 from inherence_policy_server._sqlite import SQLiteStorage
 from inherence_policy_server.dashboard._access import AdminAccess
@@ -21,7 +22,7 @@ from inherence_policy_server.dashboard._settings import SettingsRejected, apply_
 from inherence_policy_server.dashboard._store import DashboardStore
 from inherence_policy_server.rules import RulesConfig
 
-__all__ = ["Dashboard", "RulesHolder", "key_json"]
+__all__ = ["Dashboard", "RulesHolder", "approval_json", "key_json"]
 
 logger = logging.getLogger("inherence_policy_server")
 
@@ -90,6 +91,23 @@ class Dashboard:
         self.store.storage.revoke_key(key_id, self.clock())
         self.audit("key.revoke", key_id, "")
 
+    def pending_approvals(self) -> list[Approval]:
+        return self.store.storage.approvals.pending(self.clock())
+
+    def recent_approvals(self, limit: int = 50) -> list[Approval]:
+        return self.store.storage.approvals.recent(self.clock(), limit)
+
+    def answer_approval(self, approval_id: str, *, grant: bool) -> Approval:
+        """Grant or refuse one call asked about; `ApprovalNotFound` / `ApprovalExpired` as the approvals raise.
+
+        The approvals write the admin log themselves, whoever answers.
+        """
+        approvals = self.store.storage.approvals
+        answer = approvals.approve if grant else approvals.decline
+        approval = answer(approval_id, self.clock())
+        logger.info("admin %s %s", "approved" if grant else "declined", approval_id)
+        return approval
+
     def audit(self, action: str, target: str, detail: str) -> None:
         self.store.log_event(self.clock(), action, target, detail)
         logger.info("admin %s %s %s", action, target, detail)
@@ -103,4 +121,20 @@ def key_json(record: ApiKeyRecord) -> dict[str, Any]:
         "created_at": record.created_at.isoformat(),
         "revoked_at": record.revoked_at.isoformat() if record.revoked_at else None,
         "active": record.active,
+    }
+
+
+def approval_json(approval: Approval) -> dict[str, Any]:
+    return {
+        "id": approval.id,
+        "state": approval.state,
+        "session_id": approval.session_id,
+        "upstream": approval.upstream,
+        "tool_name": approval.tool_name,
+        "rule": approval.rule,
+        "clauses": list(approval.clauses),
+        "reason": approval.reason,
+        "summary": approval.summary,
+        "created_at": approval.created_at.isoformat(),
+        "expires_at": approval.expires_at.isoformat(),
     }

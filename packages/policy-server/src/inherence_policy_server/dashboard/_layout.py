@@ -14,8 +14,8 @@ from typing import Any
 
 __all__ = ["NAV", "h", "layout", "link", "login_page", "options", "table"]
 
-NAV = (("/", "Decisions"), ("/activity", "Activity"), ("/sessions", "Sessions"), ("/rules", "Rules"),
-       ("/keys", "API keys"), ("/audit", "Admin log"))  # fmt: skip
+NAV = (("/", "Decisions"), ("/approvals", "Approvals"), ("/activity", "Activity"), ("/sessions", "Sessions"),
+       ("/rules", "Rules"), ("/keys", "API keys"), ("/audit", "Admin log"))  # fmt: skip
 
 
 def h(value: object) -> str:

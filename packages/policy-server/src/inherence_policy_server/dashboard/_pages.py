@@ -4,15 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from inherence_policy_server._approvals import Approval
 from inherence_policy_server._keys import ApiKeyRecord
 from inherence_policy_server.dashboard._layout import arguments_text, h, link, options, table
 from inherence_policy_server.dashboard._settings import MODES, SettingField
 from inherence_policy_server.dashboard._store import AdminEvent, FeedFilter, FeedRow, SessionSummary, role_of
 
-__all__ = ["audit_body", "feed_body", "keys_body", "rules_section", "session_body", "sessions_body"]
+__all__ = [
+    "approvals_body",
+    "audit_body",
+    "feed_body",
+    "keys_body",
+    "rules_section",
+    "session_body",
+    "sessions_body",
+]
 
 FEED_HEADERS = ("Time", "Client", "Session", "Upstream", "Tool", "Category", "Decision", "Rule", "Reason", "Arguments")
-_DECISIONS = ("allow", "allow_with_log", "deny")
+_DECISIONS = ("allow", "allow_with_log", "deny", "confirm", "confirm_accepted", "confirm_declined", "confirm_timed_out")
 
 
 def feed_row(row: FeedRow) -> str:
@@ -153,3 +162,47 @@ def audit_body(events: Sequence[AdminEvent]) -> str:
         for e in events
     )
     return table(("Time", "Action", "Target", "Detail"), rows, table_id="audit", empty="no changes yet")
+
+
+def _when(moment: object) -> str:
+    return h(str(moment)[:19].replace("T", " "))
+
+
+def _answer_form(approval: Approval, csrf: str, answer: str, label: str, question: str, kind: str) -> str:
+    return (
+        f'<form method="post" action="/approvals/{h(approval.id)}/{answer}" class="inline"'
+        f' data-confirm="{h(question)}"><input type="hidden" name="csrf" value="{h(csrf)}">'
+        f'<button type="submit" class="{kind}">{h(label)}</button></form>'
+    )
+
+
+def approvals_body(pending: Sequence[Approval], recent: Sequence[Approval], csrf: str) -> str:
+    hint = (
+        '<p class="hint">Calls the policy asked a person about. Approve one and the agent\'s identical call '
+        "in that session goes through once; it expires if nobody answers.</p>"
+    )
+    rows = []
+    for approval in pending:
+        approve = _answer_form(approval, csrf, "approve", "Approve", "Let this call through once?", "")
+        decline = _answer_form(approval, csrf, "decline", "Decline", "Refuse this call?", "danger")
+        rows.append(
+            f'<tr data-approval="{h(approval.id)}"><td><code>{h(approval.id)}</code></td>'
+            f"<td>{_when(approval.created_at.isoformat())}</td><td>{_when(approval.expires_at.isoformat())}</td>"
+            f"<td>{h(approval.session_id)}</td><td>{h(approval.upstream)}</td><td>{h(approval.tool_name)}</td>"
+            f"<td>{h(approval.rule)}</td><td>{h(approval.reason)}</td>"
+            f"<td><code>{h(arguments_text(approval.summary))}</code></td><td>{approve} {decline}</td></tr>"
+        )
+    waiting = table(
+        ("Id", "Asked", "Expires", "Session", "Upstream", "Tool", "Rule", "Reason", "Arguments", "Answer"),
+        rows,
+        table_id="pending",
+        empty="no call is waiting for an answer",
+    )
+    answered = (
+        f'<tr data-approval="{h(a.id)}"><td><code>{h(a.id)}</code></td><td>{_when(a.created_at.isoformat())}</td>'
+        f'<td>{h(a.tool_name)}</td><td>{h(a.session_id)}</td><td><span class="verdict {h(a.state)}">'
+        f"{h(a.state)}</span></td></tr>"
+        for a in recent
+    )
+    history = table(("Id", "Asked", "Tool", "Session", "State"), answered, table_id="recent", empty="none yet")
+    return f"{hint}<h2>Waiting</h2>{waiting}<h2>Recent</h2>{history}"

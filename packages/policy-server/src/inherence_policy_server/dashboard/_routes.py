@@ -1,4 +1,4 @@
-"""The dashboard's pages: `/login`, the feed at `/`, activity, sessions, rules, keys, admin log.
+"""The dashboard's pages: `/login`, the feed at `/`, approvals, activity, sessions, rules, keys, admin log.
 
 A page without a login session redirects to `/login`; a form post without the session's CSRF
 token is refused with 403 and changes nothing.
@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from inherence_policy_server._errors import UnknownKeyError
+from inherence_policy_server._errors import ApprovalExpired, ApprovalNotFound, UnknownKeyError
 from inherence_policy_server.dashboard import _pages
 from inherence_policy_server.dashboard._access import SESSION_COOKIE, Caller
 from inherence_policy_server.dashboard._api import parse_feed_query
@@ -107,6 +107,33 @@ async def _feed(dashboard: Dashboard, request: Request, caller: Caller) -> Respo
         rows, query.where, dashboard.store.choices(), before=query.before, more=len(rows) == query.limit
     )
     return _html(layout("Decisions", body, csrf=caller.csrf, active="/"))
+
+
+async def _approvals(dashboard: Dashboard, _request: Request, caller: Caller, notice: str = "") -> Response:
+    body = _pages.approvals_body(dashboard.pending_approvals(), dashboard.recent_approvals(), caller.csrf)
+    return _html(layout("Approvals", body, csrf=caller.csrf, active="/approvals", notice=notice))
+
+
+async def _approve(dashboard: Dashboard, request: Request, caller: Caller) -> Response:
+    return await _answer(dashboard, request, caller, grant=True)
+
+
+async def _decline(dashboard: Dashboard, request: Request, caller: Caller) -> Response:
+    return await _answer(dashboard, request, caller, grant=False)
+
+
+async def _answer(dashboard: Dashboard, request: Request, caller: Caller, *, grant: bool) -> Response:
+    approval_id = request.path_params["approval_id"]
+    try:
+        dashboard.answer_approval(approval_id, grant=grant)
+    except ApprovalNotFound:
+        return _html(layout("Approvals", "<p>No such approval.</p>", csrf=caller.csrf, active="/approvals"), 404)
+    except ApprovalExpired as exc:
+        notice = f"{approval_id} is {exc.state}: it can no longer be answered."
+        response = await _approvals(dashboard, request, caller, notice)
+        response.status_code = 409
+        return response
+    return _see("/approvals")
 
 
 async def _activity(dashboard: Dashboard, _request: Request, caller: Caller) -> Response:
@@ -223,6 +250,9 @@ def page_routes(dashboard: Dashboard) -> list[Route]:
         Route("/login", login, methods=["POST"]),
         page("/logout", _logout, "POST"),
         page("/", _feed),
+        page("/approvals", _approvals),
+        page("/approvals/{approval_id}/approve", _approve, "POST"),
+        page("/approvals/{approval_id}/decline", _decline, "POST"),
         page("/activity", _activity),
         page("/sessions", _sessions),
         page("/sessions/{session_id:path}", _session),

@@ -10,6 +10,7 @@ that does not parse is suspicious. Velocity is reserved atomically through the l
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import re
 from decimal import Decimal, InvalidOperation
@@ -112,17 +113,30 @@ def _amounts(call: Call, analysis: CallAnalysis) -> tuple[int, list[str]]:
     return total, unreadable
 
 
-def _moves_money(call: Call, analysis: CallAnalysis, recipient: str) -> bool:
+@dataclasses.dataclass(frozen=True)
+class _Transfer:
+    """The money a call moves, read once for both deciding and recording it."""
+
+    account: str
+    recipient: str
+    cents: int
+    unreadable: tuple[str, ...]
+
+
+def _transfer(call: Call, analysis: CallAnalysis) -> _Transfer | None:
+    """The transfer of a money-moving call; None for a call that moves no money."""
     words = analysis.intent_words
-    return call.category is Category.PAYMENT or (
+    recipient = _first_string(analysis, _RECIPIENT_KEYS)
+    moving = call.category is Category.PAYMENT or (
         call.category not in (Category.READ_ONLY, Category.FILE_READ, Category.PRIVATE_DATA_READ)
         and bool(words & (_MAJOR_KEYS | _MINOR_KEYS))
         and (bool(recipient) or bool(words & {"currency", "transfer", "payout", "payment", "pay", "charge", "send"}))
     )
-
-
-def _account(call: Call, analysis: CallAnalysis) -> str:
-    return f"{call.upstream or '-'}:{_first_string(analysis, _ACCOUNT_KEYS) or 'default'}"
+    if not moving:
+        return None
+    cents, unreadable = _amounts(call, analysis)
+    account = f"{call.upstream or '-'}:{_first_string(analysis, _ACCOUNT_KEYS) or 'default'}"
+    return _Transfer(account, recipient, cents, tuple(unreadable))
 
 
 def evaluate(
@@ -143,16 +157,15 @@ def evaluate(
     analysis = analysis or CallAnalysis(call)
     section = config.financial_drain
     words = analysis.intent_words
-    recipient = _first_string(analysis, _RECIPIENT_KEYS)
-    if not _moves_money(call, analysis, recipient):
+    transfer = _transfer(call, analysis)
+    if transfer is None:
         return []
-    cents, unreadable = _amounts(call, analysis)
+    account, recipient, cents, unreadable = transfer.account, transfer.recipient, transfer.cents, transfer.unreadable
     findings: list[Finding] = []
     if unreadable:
         findings.append(
             Finding(RULE, f"{RULE}.unreadable_amount", f"The amount cannot be read with confidence: {unreadable[0]}.")
         )
-    account = _account(call, analysis)
     known = bool(recipient) and (
         recipient in (payee.casefold() for payee in config.organisation.known_payees)
         or ledger.known_recipient(account, recipient)
@@ -216,17 +229,13 @@ def record_transfer(
     call: Call, config: RulesConfig, ledger: SessionLedger, now: datetime.datetime, analysis: CallAnalysis | None = None
 ) -> Finding | None:
     """Reserve the transfer of a call that is let through; a velocity finding if the windows filled up meanwhile."""
-    analysis = analysis or CallAnalysis(call)
-    recipient = _first_string(analysis, _RECIPIENT_KEYS)
-    if not _moves_money(call, analysis, recipient):
+    transfer = _transfer(call, analysis or CallAnalysis(call))
+    if transfer is None or transfer.cents == 0:
         return None
-    cents, _ = _amounts(call, analysis)
-    if cents == 0:
+    limits = config.financial_drain.limits()
+    if ledger.reserve_transfer(transfer.account, transfer.recipient, transfer.cents, now, limits) is not None:
         return None
-    account, limits = _account(call, analysis), config.financial_drain.limits()
-    if ledger.reserve_transfer(account, recipient, cents, now, limits) is not None:
-        return None
-    velocity = _velocity(ledger.window_totals(account, now), cents, limits)
+    velocity = _velocity(ledger.window_totals(transfer.account, now), transfer.cents, limits)
     return velocity or Finding(RULE, f"{RULE}.velocity_day", "The velocity windows are full for this account.")
 
 
