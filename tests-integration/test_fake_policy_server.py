@@ -16,6 +16,7 @@ from fake_policy import (
     Allow,
     AllowWithLog,
     CloseConnection,
+    Confirm,
     Delay,
     Deny,
     FakePolicyServer,
@@ -53,6 +54,7 @@ def test_exported_names_are_pinned():
         "AllowWithLog",
         "Behaviour",
         "CloseConnection",
+        "Confirm",
         "Delay",
         "Deny",
         "Exchange",
@@ -427,3 +429,27 @@ def test_each_decision_uses_allow_by_default_even_after_a_sequence_is_replaced(f
     fake_policy.decide(Sequence(Deny()))
     fake_policy.decide(Allow())
     assert decide(client).json()["decision"] == "allow"
+
+
+def test_confirm_answers_a_confirmable_caller_and_denies_the_others(fake_policy, client):
+    fake_policy.decide(Confirm("pay__*", approval_id="apr_1"))
+    confirmable = client.post("/api/proxy/decide", json={**DECIDE_BODY, "tool_name": "pay__send", "confirmable": True})
+    plain = decide(client, "pay__send")
+    other = client.post("/api/proxy/decide", json={**DECIDE_BODY, "confirmable": True})
+    assert confirmable.json()["decision"] == "confirm"
+    assert confirmable.json()["approval_id"] == "apr_1"
+    assert confirmable.json()["failed_clauses"] == ["fake_policy.confirm"]
+    assert (plain.json()["decision"], "approval_id" in plain.json()) == ("deny", False)
+    assert other.json()["decision"] == "allow"
+    fake_policy.decide(Confirm(approval_id=None))
+    bare = client.post("/api/proxy/decide", json={**DECIDE_BODY, "confirmable": True}).json()
+    assert (bare["decision"], "approval_id" in bare) == ("confirm", False)
+
+
+def test_outcome_reports_are_taken_and_recorded(fake_policy, client):
+    report = {"decision_id": "r1", "content_text": "hello", "confirmation": None}
+    response = client.post("/api/proxy/outcome", json=report)
+    assert (response.status_code, response.json()) == (202, {"accepted": True})
+    assert fake_policy.requests_to("outcome")[0].json == report
+    fake_policy.on("outcome", Status(404))
+    assert client.post("/api/proxy/outcome", json=report).status_code == 404

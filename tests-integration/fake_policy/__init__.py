@@ -1,7 +1,8 @@
 """A fake hosted Inherence policy server for integration tests and benchmarks.
 
 A real HTTP/1.1 server on 127.0.0.1 that speaks the hosted protocol and can be scripted, per
-endpoint, to allow, deny, stall, fail or hang up, and that records every request it received.
+endpoint, to allow, deny, ask for a confirmation, stall, fail or hang up, and that records
+every request it received (outcome reports too).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from ._behaviours import (
     AllowWithLog,
     Behaviour,
     CloseConnection,
+    Confirm,
     Delay,
     Deny,
     Exchange,
@@ -35,6 +37,7 @@ __all__ = [
     "AllowWithLog",
     "Behaviour",
     "CloseConnection",
+    "Confirm",
     "Delay",
     "Deny",
     "Exchange",

@@ -157,6 +157,40 @@ class AllowWithLog(Behaviour):
         return await self.otherwise.answer(exchange)
 
 
+class Confirm(Behaviour):
+    """Decide: `confirm` for matching calls of a caller that said `confirmable: true`, `deny` for one that did not.
+
+    As hosted Inherence would: the confirm carries the receipt, reason and failed clauses a deny
+    does, and `approval_id` when given (None leaves it out). `otherwise` (allow) answers the rest.
+    """
+
+    def __init__(
+        self,
+        tools: str | Iterable[str] = "*",
+        *,
+        reason: str = "the fake policy wants a human to confirm this",
+        failed_clauses: Iterable[Any] = ("fake_policy.confirm",),
+        approval_id: str | None = "apr_fake",
+        otherwise: Behaviour | None = None,
+    ) -> None:
+        self.tools = _patterns(tools)
+        self.reason = reason
+        self.failed_clauses = tuple(failed_clauses)
+        self.approval_id = approval_id
+        self.otherwise = otherwise if otherwise is not None else Allow()
+
+    async def answer(self, exchange: Exchange) -> Outcome:
+        if not _matches(exchange, self.tools):
+            return await self.otherwise.answer(exchange)
+        body = exchange.request.json
+        if not (isinstance(body, dict) and body.get("confirmable") is True):
+            return json_response(decision_body(exchange, "deny", self.reason, self.failed_clauses))
+        answer = decision_body(exchange, "confirm", self.reason, self.failed_clauses)
+        if self.approval_id is not None:
+            answer["approval_id"] = self.approval_id
+        return json_response(answer)
+
+
 class Reply(Behaviour):
     """A fixed JSON answer, sent as given (no receipt id is added)."""
 

@@ -12,7 +12,8 @@ REGISTER = "/api/proxy/register"
 CLASSIFY = "/api/proxy/classify"
 DECIDE = "/api/proxy/decide"
 HEARTBEAT = "/api/proxy/heartbeat"
-ENDPOINTS = (HEALTH, VERIFY, REGISTER, CLASSIFY, DECIDE, HEARTBEAT)
+OUTCOME = "/api/proxy/outcome"
+ENDPOINTS = (HEALTH, VERIFY, REGISTER, CLASSIFY, DECIDE, OUTCOME, HEARTBEAT)
 UNAUTHENTICATED = frozenset({HEALTH})
 
 # First match wins; words are looked for as parts of the tool name, so the answer is stable and explainable.
@@ -55,6 +56,7 @@ class Hosted(Behaviour):
     """The endpoint's ordinary answer: what hosted Inherence says when all is well (decide allows).
 
     Unknown paths get 404 and known paths with the wrong method 405, as a real server would.
+    Outcome reports are taken (202); script `Status(404)` on "outcome" for a server without the route.
     """
 
     async def answer(self, exchange: Exchange) -> Outcome:
@@ -75,4 +77,6 @@ class Hosted(Behaviour):
             return json_response(_classify_body(request.json))
         if path == DECIDE:
             return await Allow().answer(exchange)
+        if path == OUTCOME:
+            return json_response({"accepted": True}, 202)
         return Response(status=204, content_type=None)  # heartbeat

@@ -80,3 +80,9 @@ def test_allow_remote_lets_serve_take_a_public_address(machine, invoke) -> None:
     with ClientLock(machine.proxy_home, "cursor"):
         result = invoke(["serve", "cursor", "--http", "0.0.0.0:8765", "--allow-remote"])
     assert result.exit_code == ExitCode.ALREADY_RUNNING  # past the address check, stopped by the lock
+
+
+def test_serve_refuses_a_bad_confirmation_timeout_naming_the_variable(machine, invoke) -> None:
+    result = invoke(["serve"], env={"INHERENCE_PROXY_CONFIRM_TIMEOUT": "forever"})
+    assert result.exit_code == ExitCode.CONFIG
+    assert "INHERENCE_PROXY_CONFIRM_TIMEOUT: 'forever' is not a number of seconds" in result.output

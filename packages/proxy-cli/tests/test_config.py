@@ -3,8 +3,9 @@ import pathlib
 
 import pytest
 
-from inherence_proxy._config import ConfigFileError, ProxyConfig, load_config
+from inherence_proxy._config import ConfigFileError, ProxyConfig, SettingError, load_config
 from inherence_proxy._home import ProxyHome
+from inherence_proxy._serve import gateway_settings
 
 DATA = pathlib.Path(__file__).parent / "data"
 LEGACY_KEY = "inh_live_0a1b2c3d4e5f60718293a4b5c6d7e8f9"
@@ -54,6 +55,10 @@ def test_a_missing_file_is_an_empty_config(tmp_path: pathlib.Path) -> None:
         (b'{"upstreams": [{"name": "a", "transport": "sse"}]}', "uses sse but has no url"),
         (b'{"migrated_clients": [{"name": "cursor"}]}', r"field migrated_clients\[0\]\.config_path"),
         (b"\xff\xfe{}", "is not UTF-8"),
+        (b'{"confirm_timeout_seconds": 0}', "field confirm_timeout_seconds: Input should be greater than 0"),
+        (b'{"confirm_timeout_seconds": "60"}', "field confirm_timeout_seconds: Input should be a valid number"),
+        (b'{"confirm_timeout_seconds": 86400}', "field confirm_timeout_seconds: Input should be less than or equal"),
+        (b'{"report_outcomes": "no"}', "field report_outcomes: Input should be a valid boolean"),
     ],
 )
 def test_a_bad_file_is_refused_naming_the_file_and_the_place(
@@ -109,3 +114,31 @@ def test_home_is_overridable_and_names_its_files(tmp_path: pathlib.Path) -> None
         home.pid_path("../../etc/passwd")
     other.ensure()
     assert other.root.stat().st_mode & 0o777 == 0o700
+
+
+def test_confirmation_and_outcome_settings_come_from_the_file_then_the_environment(tmp_path: pathlib.Path) -> None:
+    legacy = load_config(DATA / "config-0.1.11.json")
+    defaults = gateway_settings(legacy, {})
+    assert (defaults.confirm_timeout, defaults.report_outcomes) == (120.0, True)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"confirm_timeout_seconds": 45, "report_outcomes": False}))
+    config = load_config(path)
+    assert (gateway_settings(config, {}).confirm_timeout, gateway_settings(config, {}).report_outcomes) == (45, False)
+    environ = {"INHERENCE_PROXY_CONFIRM_TIMEOUT": "7.5", "INHERENCE_PROXY_REPORT_OUTCOMES": "1"}
+    overridden = gateway_settings(config, environ)
+    assert (overridden.confirm_timeout, overridden.report_outcomes) == (7.5, True)
+    assert not gateway_settings(legacy, {"INHERENCE_PROXY_REPORT_OUTCOMES": "0"}).report_outcomes
+    assert json.loads(config.to_json()) == {"confirm_timeout_seconds": 45, "report_outcomes": False}
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("INHERENCE_PROXY_CONFIRM_TIMEOUT", "soon", "INHERENCE_PROXY_CONFIRM_TIMEOUT: 'soon' is not a number"),
+        ("INHERENCE_PROXY_CONFIRM_TIMEOUT", "-1", "INHERENCE_PROXY_CONFIRM_TIMEOUT: must be more than 0"),
+        ("INHERENCE_PROXY_REPORT_OUTCOMES", "maybe", "INHERENCE_PROXY_REPORT_OUTCOMES: 'maybe' is not 1 or 0"),
+    ],
+)
+def test_a_bad_variable_is_refused_naming_it(name: str, value: str, message: str) -> None:
+    with pytest.raises(SettingError, match=message):
+        gateway_settings(ProxyConfig(), {name: value})

@@ -65,6 +65,15 @@ def status(env: Environment, as_json: bool) -> None:
         click.echo(f"warning     {warn('rules weakened')} {when} by {source}: {detail}")
     cached, pulls = facts["classification_cache_size"], facts["rug_pulls"]
     click.echo(f"classified  {cached} tools in the cache; {pulls} rug pulls seen")
+    approvals = facts["approvals"]
+    if approvals["error"]:
+        click.echo(f"approvals   {problem(_short(approvals['error']))}")
+    elif approvals["pending"] is None:
+        click.echo("approvals   given on the policy server's dashboard")
+    else:
+        waiting = approvals["pending"]
+        hint = " (`inherence-proxy approvals` lists them)" if waiting else ""
+        click.echo(f"approvals   {warn(f'{waiting} waiting') if waiting else '0 waiting'}{hint}")
     rows = [
         [u["name"], ",".join(u["clients"]), u["transport"], "-" if u["tool_count"] is None else str(u["tool_count"]),
          u["last_discovery"] or "never", problem(_short(u["last_error"], 60)) if u["last_error"] else ""]

@@ -1,6 +1,7 @@
 """config.json: the API key, the policy endpoint, the upstream servers and which client owns which.
 
 A file written by 0.1.x loads unchanged; keys this version does not know are kept on save.
+`confirm_timeout_seconds` and `report_outcomes` are additive; environment variables override both.
 """
 
 from __future__ import annotations
@@ -8,19 +9,33 @@ from __future__ import annotations
 import json
 import pathlib
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictBool
 
 if TYPE_CHECKING:
     from inherence_proxy_core import UpstreamConfig
 
 from inherence_proxy._files import write_private_file
 
-__all__ = ["ConfigFileError", "MigratedClient", "ProxyConfig", "UpstreamEntry", "load_config", "save_config"]
+__all__ = [
+    "ConfigFileError",
+    "MigratedClient",
+    "ProxyConfig",
+    "SettingError",
+    "UpstreamEntry",
+    "load_config",
+    "save_config",
+]
 
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
+DEFAULT_CONFIRM_TIMEOUT = 120.0
+MAX_CONFIRM_TIMEOUT = 3600.0
+CONFIRM_TIMEOUT_VARIABLE = "INHERENCE_PROXY_CONFIRM_TIMEOUT"
+REPORT_OUTCOMES_VARIABLE = "INHERENCE_PROXY_REPORT_OUTCOMES"
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
 
 
 class ConfigFileError(Exception):
@@ -30,6 +45,15 @@ class ConfigFileError(Exception):
         self.path = path
         self.detail = detail
         super().__init__(f"{path}: {detail}")
+
+
+class SettingError(Exception):
+    """An environment variable holds a value the proxy cannot use. `name` names the variable."""
+
+    def __init__(self, name: str, detail: str) -> None:
+        self.name = name
+        self.detail = detail
+        super().__init__(f"{name}: {detail}")
 
 
 class _Entry(BaseModel):
@@ -91,6 +115,32 @@ class ProxyConfig(_Entry):
     client_type: str | None = None
     client_config_path: str | None = None
     migrated_clients: list[MigratedClient] = Field(default_factory=list)
+    confirm_timeout_seconds: Annotated[float, Field(strict=True, gt=0, le=MAX_CONFIRM_TIMEOUT)] | None = None
+    report_outcomes: StrictBool | None = None
+
+    def effective_confirm_timeout(self, environ: Mapping[str, str]) -> float:
+        """Seconds a user has to answer a confirmation: the variable, else config.json, else 120."""
+        text = environ.get(CONFIRM_TIMEOUT_VARIABLE, "").strip()
+        if not text:
+            return self.confirm_timeout_seconds or DEFAULT_CONFIRM_TIMEOUT
+        try:
+            seconds = float(text)
+        except ValueError:
+            raise SettingError(CONFIRM_TIMEOUT_VARIABLE, f"{text[:40]!r} is not a number of seconds") from None
+        if not 0 < seconds <= MAX_CONFIRM_TIMEOUT:
+            raise SettingError(CONFIRM_TIMEOUT_VARIABLE, f"must be more than 0 and at most {MAX_CONFIRM_TIMEOUT:g}")
+        return seconds
+
+    def effective_report_outcomes(self, environ: Mapping[str, str]) -> bool:
+        """Whether outcome reports are sent: the variable (1/0, true/false), else config.json, else yes."""
+        text = environ.get(REPORT_OUTCOMES_VARIABLE, "").strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        if text:
+            raise SettingError(REPORT_OUTCOMES_VARIABLE, f"{text[:40]!r} is not 1 or 0 (true or false)")
+        return True if self.report_outcomes is None else self.report_outcomes
 
     def upstreams_for(self, client: str | None) -> list[UpstreamEntry]:
         """The upstreams a client's proxy serves: those recorded for it, or all when it has no record."""

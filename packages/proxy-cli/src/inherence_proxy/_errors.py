@@ -17,7 +17,7 @@ from collections.abc import Mapping
 
 import click
 
-from inherence_proxy._config import ConfigFileError
+from inherence_proxy._config import ConfigFileError, SettingError
 
 __all__ = ["CommandError", "ExitCode", "debug_enabled", "translate"]
 
@@ -90,6 +90,8 @@ def translate(exc: BaseException) -> CommandError | None:
         return CommandError(f"{exc} (--force restores anyway, keeping the edits as a backup)", ExitCode.UNSAFE)
     if isinstance(exc, BackupError):
         return CommandError(str(exc), ExitCode.UNSAFE)
+    if isinstance(exc, SettingError):
+        return CommandError(str(exc), ExitCode.CONFIG)
     if isinstance(exc, (ConfigFileError, ClientConfigError)) and not isinstance(exc, ClientConfigUsageError):
         return CommandError(str(exc), ExitCode.CONFIG)
     if isinstance(exc, PolicyAuthError):

@@ -15,6 +15,7 @@ import anyio
 
 from inherence_client_adapters import ClientAdapter, ClientConfigError, ConfigLocation, ProxyCommand
 from inherence_proxy._app import Environment
+from inherence_proxy._approvals import pending_count
 from inherence_proxy._config import ProxyConfig
 from inherence_proxy._discovery import load_discovery
 from inherence_proxy._home import ProxyHome
@@ -156,7 +157,15 @@ def status_facts(env: Environment) -> dict[str, Any]:
         "rug_pulls": sum(len(u["rug_pulls"]) for u in upstreams),
         "proxies": proxies,
         "clients": clients,
+        "approvals": _approval_facts(env),
     }
+
+
+def _approval_facts(env: Environment) -> dict[str, Any]:
+    try:
+        return {"pending": pending_count(env), "error": None}
+    except Exception as exc:  # unreadable approvals are a fact to show, not a reason for status to fail
+        return {"pending": None, "error": f"{type(exc).__name__}: {exc}"}
 
 
 def _unique(found: Sequence[Found]) -> list[Found]:

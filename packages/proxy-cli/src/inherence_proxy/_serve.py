@@ -39,7 +39,14 @@ from inherence_proxy_core import (
     serve_http,
 )
 
-__all__ = ["HEARTBEAT_SECONDS", "ServeOptions", "lock_client", "parse_listen_address", "run_serve"]
+__all__ = [
+    "HEARTBEAT_SECONDS",
+    "ServeOptions",
+    "gateway_settings",
+    "lock_client",
+    "parse_listen_address",
+    "run_serve",
+]
 
 logger = logging.getLogger("inherence_proxy.serve")
 HEARTBEAT_SECONDS = 60.0
@@ -54,6 +61,14 @@ def parse_listen_address(text: str) -> tuple[str, int]:
     if not 0 < port < 65536:
         raise ValueError(f"port {port} is not between 1 and 65535")
     return host.strip("[]"), port
+
+
+def gateway_settings(config: ProxyConfig, environ: Mapping[str, str]) -> GatewaySettings:
+    """The engine's settings from config.json and the environment; `SettingError` for a bad variable."""
+    return GatewaySettings(
+        confirm_timeout=config.effective_confirm_timeout(environ),
+        report_outcomes=config.effective_report_outcomes(environ),
+    )
 
 
 def lock_client(client: str | None) -> str:

@@ -1,6 +1,7 @@
 """The `inherence-proxy` command line: the group, `version`, `serve`, `demo` and `reap`.
 
-`init`, `restore`, `status`, `audit` and `dashboard` live in their own modules and are added here.
+`init`, `restore`, `status`, `audit`, `dashboard`, `approvals`, `approve` and `decline` live in
+their own modules and are added here.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ __all__ = ["main"]
         "status": "inherence_proxy._cmd_report:status",
         "audit": "inherence_proxy._cmd_report:audit",
         "dashboard": "inherence_proxy._dashboard:dashboard",
+        "approvals": "inherence_proxy._cmd_approvals:approvals",
+        "approve": "inherence_proxy._cmd_approvals:approve",
+        "decline": "inherence_proxy._cmd_approvals:decline",
     },
 )
 @click.version_option(__version__, "-V", "--version", prog_name="inherence-proxy")
@@ -43,6 +47,8 @@ def main() -> None:
       inherence-proxy status               what is configured and running
       inherence-proxy audit                what still bypasses the gate
       inherence-proxy dashboard            see decisions and tune the rules in a browser
+      inherence-proxy approvals            calls held until you approve them
+      inherence-proxy approve apr_…        let one held call through, then retry it
       inherence-proxy restore --client all put every client config back
 
     Set INHERENCE_DEBUG=1 to see the traceback of an error.
@@ -101,7 +107,7 @@ def serve(env: Environment, client: str | None, listen: str | None, allow_remote
     """
     from inherence_policy_client import is_loopback
     from inherence_proxy._logging import proxy_log
-    from inherence_proxy._serve import ServeOptions, parse_listen_address, run_serve
+    from inherence_proxy._serve import ServeOptions, gateway_settings, parse_listen_address, run_serve
 
     address = None
     if listen is not None:
@@ -117,6 +123,7 @@ def serve(env: Environment, client: str | None, listen: str | None, allow_remote
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="CLIENT") from None
     config = env.config()
+    settings = gateway_settings(config, env.environ)
     secret = config.effective_api_key(env.environ)
     with proxy_log(env.home.log_path, secret=secret, verbose=is_verbose()):
         options = ServeOptions(
@@ -127,6 +134,7 @@ def serve(env: Environment, client: str | None, listen: str | None, allow_remote
             http=address,
             allow_remote=allow_remote,
             host=env.host,
+            settings=settings,
         )
         run_serve(options)
 

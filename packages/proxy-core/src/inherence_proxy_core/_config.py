@@ -61,6 +61,10 @@ class GatewaySettings:
     `<upstream>__<tool>` as 0.1.x named them) or `"upstream"`, the upstream's own names, which is
     only valid with exactly one upstream (the `Gateway` refuses it otherwise with a
     `GatewayUsageError`). The policy knows a tool by its prefixed name either way.
+
+    `confirm_timeout` is how long the user has to answer a confirmation the policy asked for;
+    no answer in time is a decline. `report_outcomes` sends what each allowed call returned to
+    a policy service that takes outcome reports (off the call's path; see `OutcomeReporter`).
     """
 
     initialize_timeout: float = 30.0
@@ -75,13 +79,17 @@ class GatewaySettings:
     ready_wait: float = 5.0
     decide_timeout: float = 10.0
     max_message_bytes: int = 64 * 1024 * 1024
+    confirm_timeout: float = 120.0
     names: NameStyle = "prefixed"
+    report_outcomes: bool = True
 
     def __post_init__(self) -> None:
         if self.names not in ("prefixed", "upstream"):
             raise GatewayUsageError(f"setting 'names' must be 'prefixed' or 'upstream', not {self.names!r}")
+        if not isinstance(self.report_outcomes, bool):
+            raise GatewayUsageError(f"setting 'report_outcomes' must be true or false, not {self.report_outcomes!r}")
         for field in dataclasses.fields(self):
-            if field.name == "names":
+            if field.name in ("names", "report_outcomes"):
                 continue
             value = getattr(self, field.name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:

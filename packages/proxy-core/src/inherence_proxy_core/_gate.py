@@ -60,6 +60,11 @@ class PolicyGate:
         self._id_prefix = uuid.uuid4().hex[:20] + "-"
         self._issued = 0
 
+    def next_request_id(self) -> str:
+        """A request id unique to this gate, for `decide` and for the outcome report of the same call."""
+        self._issued += 1
+        return f"{self._id_prefix}{self._issued:x}"
+
     async def decide(
         self,
         *,
@@ -70,9 +75,15 @@ class PolicyGate:
         fingerprint: str | None,
         arguments: dict[str, Any],
         session_id: str,
+        request_id: str | None = None,
     ) -> Decision | dict[str, Any]:
-        """The `Decision` when one was had, otherwise the refusal payload to return instead."""
-        self._issued += 1
+        """The `Decision` when one was had, otherwise the refusal payload to return instead.
+
+        Every request says `confirmable`: this gateway can always ask a human (by elicitation, or
+        through an approval the user grants out of band), so the policy may answer `confirm`.
+        """
+        if request_id is None:
+            request_id = self.next_request_id()
         try:
             # Every field was checked where it came from (a str name, a dict of parsed JSON), so
             # the model is built without a second validation: on the hot path that is half its cost.
@@ -82,10 +93,11 @@ class PolicyGate:
                 arguments=arguments,
                 session_id=session_id,
                 upstream=upstream,
-                request_id=f"{self._id_prefix}{self._issued:x}",
+                request_id=request_id,
                 fingerprint=fingerprint or None,
                 client=self._client,
                 kind=kind,
+                confirmable=True,
             )
             decision = await _within(self._deadline, self._policy.decide(request))
         except PolicyAuthError:

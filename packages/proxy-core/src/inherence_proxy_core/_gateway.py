@@ -23,6 +23,7 @@ from inherence_proxy_core._config import GatewaySettings, UpstreamConfig, check_
 from inherence_proxy_core._errors import GatewayUsageError
 from inherence_proxy_core._gate import Policy, PolicyGate
 from inherence_proxy_core._hub import Hub
+from inherence_proxy_core._outcomes import OutcomeReporter
 from inherence_proxy_core._proc_registry import ProcessRegistry
 from inherence_proxy_core._session import ClientConnection
 from inherence_proxy_core._stdio import stdio_streams
@@ -84,6 +85,10 @@ class Gateway:
     async context manager giving a `Channel` for an `UpstreamConfig`), for in-process upstreams.
     `registry` records every stdio upstream's process group so `reap` can end what a killed
     proxy left behind.
+
+    When `settings.report_outcomes` is on and `policy` has `report_outcome` (as `PolicyClient`
+    has), what each allowed call returned is reported to it after the answer went out, and
+    what is still queued is flushed, for a bounded time, when the gateway exits.
     """
 
     def __init__(
@@ -113,7 +118,11 @@ class Gateway:
         self._registry = registry
         cache = ClassificationCache(home / "classifications.json" if home is not None else None)
         self._classifier = Classifier(policy, cache, timeout=self.settings.classify_timeout, now=now)
-        self.hub = Hub(PolicyGate(policy, client=client, deadline=self.settings.decide_timeout), self.settings)
+        reporter = None
+        if self.settings.report_outcomes and callable(getattr(policy, "report_outcome", None)):
+            reporter = OutcomeReporter(policy)  # type: ignore[arg-type]  # checked just above
+        gate = PolicyGate(policy, client=client, deadline=self.settings.decide_timeout)
+        self.hub = Hub(gate, self.settings, reporter)
         self._offers: dict[str, UpstreamOffer] = {}
         self._publish_lock = anyio.Lock()
         self._stack: contextlib.AsyncExitStack | None = None
@@ -126,6 +135,10 @@ class Gateway:
         tasks = await stack.enter_async_context(anyio.create_task_group())
         stack.callback(tasks.cancel_scope.cancel)
         self.hub.task_group = tasks
+        reporter = self.hub.reporter
+        if reporter is not None:
+            tasks.start_soon(reporter.run, name="outcome reports")
+            stack.push_async_callback(reporter.flush)  # before the tasks are cancelled: exits run in reverse
         for config in self.upstreams:
             supervisor = UpstreamSupervisor(
                 config,

@@ -11,13 +11,16 @@ from typing import Any
 import anyio
 import anyio.abc
 
+from inherence_policy_client import Decision, Verdict
 from inherence_proxy_core._catalog import Catalog, ToolRoute, resource_gate_name
 from inherence_proxy_core._channel import METHOD_NOT_FOUND, Message, error_response
 from inherence_proxy_core._config import GatewaySettings
+from inherence_proxy_core._confirm import ask_human, can_elicit, confirmation_message, confirmation_required, held
 from inherence_proxy_core._errors import UpstreamClosed
 from inherence_proxy_core._gate import PolicyGate, decision_meta, denial, tool_error
 from inherence_proxy_core._link import UpstreamLink
-from inherence_proxy_core._session import Answer, ClientConnection, RelayedHandler
+from inherence_proxy_core._outcomes import OutcomeReporter
+from inherence_proxy_core._session import OUTCOME, Answer, ClientConnection, RelayedHandler
 from inherence_proxy_core._upstream import UpstreamSupervisor
 
 __all__ = ["Hub"]
@@ -35,9 +38,10 @@ _POLICY_ERROR_CODE = -32001
 class Hub:
     """Routes client requests to upstreams through the gate, and upstream messages back to clients."""
 
-    def __init__(self, gate: PolicyGate, settings: GatewaySettings) -> None:
+    def __init__(self, gate: PolicyGate, settings: GatewaySettings, reporter: OutcomeReporter | None = None) -> None:
         self.gate = gate
         self.settings = settings
+        self.reporter = reporter
         self.catalog = Catalog()
         self.supervisors: dict[str, UpstreamSupervisor] = {}
         self.sessions: set[ClientConnection] = set()
@@ -100,6 +104,7 @@ class Hub:
         link = self._ready_link(route.upstream)
         if link is None:
             return {"result": tool_error({"error": "UPSTREAM_UNAVAILABLE", "upstream": route.upstream})}
+        gate_request = self.gate.next_request_id()
         decision = await self.gate.decide(
             kind="tool",
             tool_name=route.gate_name,
@@ -108,11 +113,18 @@ class Hub:
             fingerprint=route.fingerprint,
             arguments=arguments,
             session_id=session.id,
+            request_id=gate_request,
         )
         if isinstance(decision, dict):
             return {"result": tool_error(decision)}
         if not decision.allowed:
-            return {"result": tool_error(denial(decision), decision_meta(decision))}
+            if decision.decision is not Verdict.CONFIRM:
+                return {"result": tool_error(denial(decision), decision_meta(decision))}
+            held_back = await self._confirm(
+                session, request_id, decision, gate_request, route.upstream, route.name, route.gate_name, arguments
+            )
+            if held_back is not None:
+                return {"result": tool_error(held_back, decision_meta(decision))}
         forwarded = dict(params)
         forwarded["name"] = route.name
         answer = await self._forward(session, request_id, link, "tools/call", forwarded)
@@ -123,10 +135,44 @@ class Hub:
             error = answer.get("error")
             detail = error.get("message") if isinstance(error, dict) else "no result"
             payload = {"error": "UPSTREAM_ERROR", "upstream": route.upstream, "detail": str(detail)}
-            return {"result": tool_error(payload, decision_meta(decision))}
-        meta = result.get("_meta")
-        result["_meta"] = {**meta, **decision_meta(decision)} if isinstance(meta, dict) else decision_meta(decision)
-        return {"result": result}
+            result = tool_error(payload, decision_meta(decision))
+        else:
+            meta = result.get("_meta")
+            result["_meta"] = {**meta, **decision_meta(decision)} if isinstance(meta, dict) else decision_meta(decision)
+        if self.reporter is None or not decision.receipt_id:
+            return {"result": result}
+        # Reported by the session once the answer is out (see `ClientConnection._relay`).
+        outcome = (decision.receipt_id, gate_request, session.id, route.upstream, route.gate_name, "tools/call")
+        return {"result": result, OUTCOME: outcome}
+
+    async def _confirm(
+        self,
+        session: ClientConnection,
+        request_id: Any,
+        decision: Decision,
+        gate_request: str,
+        upstream: str,
+        tool: str,
+        gate_name: str,
+        arguments: dict[str, Any],
+    ) -> dict[str, Any] | None:
+        """Ask the human about a `confirm`: None when they let the call through, else the refusal."""
+        if not can_elicit(session.capabilities):
+            return confirmation_required(decision)
+        message = confirmation_message(decision, upstream=upstream, tool=tool, arguments=arguments)
+        answer = await ask_human(session, message, deadline=self.settings.confirm_timeout, related_id=request_id)
+        logger.info("confirmation of %s on %s: %s (receipt %s)", gate_name, upstream, answer, decision.receipt_id)
+        if self.reporter is not None and decision.receipt_id:
+            self.reporter.add_confirmation(
+                decision_id=decision.receipt_id,
+                confirmation=answer,
+                approval_id=decision.approval_id,
+                request_id=gate_request,
+                session_id=session.id,
+                upstream=upstream,
+                tool_name=gate_name,
+            )
+        return None if answer == "accepted" else held(decision, answer)
 
     async def _forward(
         self, session: ClientConnection, request_id: Any, link: UpstreamLink, method: str, params: dict[str, Any]
@@ -159,16 +205,24 @@ class Hub:
         upstream: str,
         method: str,
         params: dict[str, Any],
+        label: str,
         **gate: Any,
     ) -> Answer:
         link = self._ready_link(upstream)
         if link is None:
             return self._refusal(request_id, {"error": "UPSTREAM_UNAVAILABLE", "upstream": upstream})
-        decision = await self.gate.decide(upstream=upstream, session_id=session.id, **gate)
+        gate_request = self.gate.next_request_id()
+        decision = await self.gate.decide(upstream=upstream, session_id=session.id, request_id=gate_request, **gate)
         if isinstance(decision, dict):
             return self._refusal(request_id, decision)
         if not decision.allowed:
-            return self._refusal(request_id, denial(decision))
+            if decision.decision is not Verdict.CONFIRM:
+                return self._refusal(request_id, denial(decision))
+            held_back = await self._confirm(
+                session, request_id, decision, gate_request, upstream, label, gate["tool_name"], gate["arguments"]
+            )
+            if held_back is not None:
+                return self._refusal(request_id, held_back)
         answer = await self._forward(session, request_id, link, method, params)
         if "upstream_unavailable" in answer:
             return self._refusal(request_id, {"error": "UPSTREAM_UNAVAILABLE", "upstream": upstream})
@@ -178,6 +232,8 @@ class Hub:
         if isinstance(result, dict):
             meta = result.get("_meta")
             result["_meta"] = {**meta, **decision_meta(decision)} if isinstance(meta, dict) else decision_meta(decision)
+        if self.reporter is not None and decision.receipt_id:
+            answer[OUTCOME] = (decision.receipt_id, gate_request, session.id, upstream, gate["tool_name"], method)
         return answer
 
     async def read_resource(self, session: ClientConnection, request_id: Any, params: dict[str, Any]) -> Answer:
@@ -194,6 +250,7 @@ class Hub:
             upstream,
             "resources/read",
             dict(params),
+            "resources/read",
             fingerprint=None,
             arguments={"uri": uri},
             **gate,
@@ -216,6 +273,7 @@ class Hub:
             route.upstream,
             "prompts/get",
             forwarded,
+            route.name,
             kind="prompt",
             tool_name=route.gate_name,
             category="unknown",

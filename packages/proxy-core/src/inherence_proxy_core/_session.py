@@ -29,7 +29,7 @@ from inherence_proxy_core._link import PendingAnswer, cancel_and_wait, spawn_tra
 if TYPE_CHECKING:
     from inherence_proxy_core._hub import Hub
 
-__all__ = ["ClientConnection"]
+__all__ = ["OUTCOME", "ClientConnection"]
 
 logger = logging.getLogger("inherence_proxy_core")
 
@@ -42,6 +42,8 @@ SERVER_CAPABILITIES: dict[str, Any] = {
 }
 
 Answer = dict[str, Any]  # {"result": ...} or {"error": ...}
+# The key under which a handler hands over what to report of an allowed call; never sent.
+OUTCOME = "inherence.outcome"
 RelayedHandler = Callable[["ClientConnection", Any, dict[str, Any]], Awaitable[Answer]]
 
 
@@ -182,7 +184,13 @@ class ClientConnection:
             except Exception:
                 logger.exception("answering %r failed", request_id)
                 answer = error_response(request_id, INTERNAL_ERROR, "the gateway failed to answer")
+            outcome = answer.pop(OUTCOME, None)
             await self.send({"jsonrpc": "2.0", "id": request_id, **answer})
+            if outcome is not None:
+                # Only now, with the answer written: reporting never delays it.
+                reporter = self.hub.reporter
+                if reporter is not None:
+                    reporter.add_result(outcome, answer)
         finally:
             self._forget(request_id)
 
@@ -205,7 +213,11 @@ class ClientConnection:
             self.hub.broadcast_upstream(method, params)
 
     async def request(self, method: str, params: dict[str, Any] | None, *, deadline: float, related_id: Any) -> Message:
-        """Send a request to the client (sampling, elicitation, roots) and return its whole answer."""
+        """Send a request to the client (sampling, elicitation, roots) and return its whole answer.
+
+        Raises `TimeoutError` after `deadline`. A request that times out or whose caller is
+        cancelled is withdrawn with `notifications/cancelled`, so the client stops asking its user.
+        """
         self._next_outgoing += 1
         request_id = f"inherence-{self._next_outgoing}"
         waiter = PendingAnswer(self._loop)
@@ -216,8 +228,22 @@ class ClientConnection:
         try:
             await self.send(message, related_id=related_id)
             response = await waiter.wait(deadline)
+        except TimeoutError:
+            await self._withdraw(request_id, "timed out", related_id)
+            raise
+        except asyncio.CancelledError:
+            await self._withdraw(request_id, "cancelled", related_id)
+            raise
         finally:
             self._outgoing.pop(request_id, None)
         if response is None:
             return error_response(None, -32000, "the client went away")
         return response
+
+    async def _withdraw(self, request_id: str, reason: str, related_id: Any) -> None:
+        if self.closed:
+            return
+        note: Message = {"jsonrpc": "2.0", "method": "notifications/cancelled"}
+        note["params"] = {"requestId": request_id, "reason": reason}
+        with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+            await self.send(note, related_id=related_id)
