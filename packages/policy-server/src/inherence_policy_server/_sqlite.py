@@ -21,15 +21,17 @@ from typing import cast
 from inherence_policy_server._errors import StorageError, UnknownKeyError
 from inherence_policy_server._keys import ApiKeyRecord
 from inherence_policy_server._sqlite_ledger import SQLiteLedger
+from inherence_policy_server._sqlite_reads import READS_SCHEMA
 from inherence_policy_server._storage import DecisionLogEntry
 
 __all__ = ["DATABASE_NAME", "SQLiteStorage"]
 
 DATABASE_NAME = "policy.sqlite3"
-# Version 2 adds the dashboard's indexes and the admin audit log; every statement is idempotent,
-# so an older database is brought up to date by running the whole script again.
-_SCHEMA_VERSION = 2
-_SCHEMA = """
+# Version 2 adds the dashboard's indexes and the admin audit log, version 3 what sessions read and
+# the known recipients; every statement is idempotent, so an older database is brought up to date
+# by running the whole script again.
+_SCHEMA_VERSION = 3
+_BASE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS api_keys (
     key_id TEXT PRIMARY KEY, prefix TEXT NOT NULL, salt BLOB NOT NULL, digest BLOB NOT NULL,
     created_at TEXT NOT NULL, revoked_at TEXT, label TEXT NOT NULL DEFAULT ''
@@ -62,6 +64,7 @@ CREATE TABLE IF NOT EXISTS admin_events (
     id INTEGER PRIMARY KEY, at TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL, detail TEXT NOT NULL
 );
 """
+_SCHEMA = _BASE_SCHEMA + READS_SCHEMA
 
 
 def _iso(moment: datetime.datetime) -> str:

@@ -9,8 +9,9 @@ keeps one family of cases together), one JSON object a line:
 * `expect`: `"deny"` or `"allow"` (`allow_with_log` counts as allow);
 * `note`: why the case is there;
 * `tool_name` (optional, default `tool`): the tool's name;
-* `session` (optional): earlier calls of the same session, each `{"category", "arguments", "tool_name"?}`,
-  decided first in order (their verdicts are not asserted).
+* `session` (optional): earlier calls of the same session, each `{"category", "arguments", "tool_name"?,
+  "result"?}`, decided first in order (their verdicts are not asserted); `result` is the text the tool
+  returned, reported as the call's outcome (as `POST /api/proxy/outcome` does) when the call was let through.
 
 Each case runs with a fresh ledger, the default thresholds and `CORPUS_CONFIG`'s organisation.
 A `deny` case must be denied by the file's rule; an `allow` case must be allowed outright.
@@ -26,6 +27,7 @@ from typing import Any
 import pytest
 
 from inherence_policy_server.rules import RULE_NAMES, Call, Category, InMemoryLedger, RulesConfig, evaluate
+from inherence_policy_server.rules._outcomes import record_result
 
 DATA = pathlib.Path(__file__).parent.parent / "data" / "rules"
 NOW = datetime.datetime(2025, 6, 2, 12, 0, tzinfo=datetime.timezone.utc)
@@ -64,7 +66,10 @@ def _call(entry: dict[str, Any]) -> Call:
 def test_corpus_case(rule: str, case: dict[str, Any]) -> None:
     ledger = InMemoryLedger()
     for offset, earlier in enumerate(case.get("session", [])):
-        evaluate(_call(earlier), CORPUS_CONFIG, ledger, NOW - datetime.timedelta(seconds=60 - offset))
+        at = NOW - datetime.timedelta(seconds=60 - offset)
+        call = _call(earlier)
+        if evaluate(call, CORPUS_CONFIG, ledger, at).verdict.allows and "result" in earlier:
+            record_result(ledger, "corpus-session", call.category, [earlier["result"]], at)
     evaluation = evaluate(_call(case), CORPUS_CONFIG, ledger, NOW)
     if case["expect"] == "deny":
         assert evaluation.verdict.value == "deny", case["note"]

@@ -31,7 +31,8 @@ _STATELESS_RULES: tuple[tuple[str, RuleFunction], ...] = (
     (_exfiltration.RULE, _exfiltration.evaluate),
 )
 _BEYOND_LIMITS = "arguments.beyond_limits"
-_SENSITIVE_CATEGORIES = {Category.PRIVATE_DATA_READ: "private data", Category.CREDENTIAL_STORE: "credentials"}
+# The coarse record of a read, for sessions that report no content: credentials only.
+_SENSITIVE_CATEGORIES = {Category.CREDENTIAL_STORE: "credentials"}
 
 
 @dataclasses.dataclass(frozen=True)
