@@ -25,6 +25,9 @@ RULES = """\
 # The team's rules.
 [financial_drain]
 mode = "enforce"
+
+[financial_drain.clauses]
+new_recipient = "off"
 """
 
 

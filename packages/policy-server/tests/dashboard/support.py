@@ -17,6 +17,9 @@ CONFIG_TEXT = """\
 mode = "enforce"  # money is serious
 per_call_limit_cents = 100000
 
+[financial_drain.clauses]
+new_recipient = "off"  # payees are vetted by the bank
+
 [organisation]
 email_domains = ["example.com"]
 """

@@ -6,15 +6,18 @@ keeps one family of cases together), one JSON object a line:
 * `name`: unique within the file;
 * `category`: a `Category` value (`shell_exec`, `file_read`, ..., `unknown`);
 * `arguments`: the call's arguments, any JSON object;
-* `expect`: `"deny"` or `"allow"` (`allow_with_log` counts as allow);
+* `expect`: `"deny"`, `"confirm"` (a person must agree first) or `"allow"` (`allow_with_log` counts as allow);
 * `note`: why the case is there;
 * `tool_name` (optional, default `tool`): the tool's name;
 * `session` (optional): earlier calls of the same session, each `{"category", "arguments", "tool_name"?,
-  "result"?}`, decided first in order (their verdicts are not asserted); `result` is the text the tool
-  returned, reported as the call's outcome (as `POST /api/proxy/outcome` does) when the call was let through.
+  "approved"?, "result"?}`, decided first in order (their verdicts are not asserted); `"approved": true`
+  decides one as the retry a person approved; `result` is the text the tool returned, reported as the
+  call's outcome (as `POST /api/proxy/outcome` does) when the call was let through.
 
 Each case runs with a fresh ledger, the default thresholds and `CORPUS_CONFIG`'s organisation.
-A `deny` case must be denied by the file's rule; an `allow` case must be allowed outright.
+A `deny` case must be denied by the file's rule; a `confirm` case must be answered `confirm` for a
+clause of the file's rule, and let through (logged) once approved; an `allow` case must be allowed
+outright.
 """
 
 from __future__ import annotations
@@ -53,32 +56,41 @@ def _cases() -> list[Any]:
     return cases
 
 
-def _call(entry: dict[str, Any]) -> Call:
+def _call(entry: dict[str, Any], *, approved: bool = False) -> Call:
     return Call(
         tool_name=entry.get("tool_name", "tool"),
         category=Category(entry["category"]),
         arguments=entry["arguments"],
         session_id="corpus-session",
+        approved=approved or entry.get("approved", False),
     )
 
 
-@pytest.mark.parametrize(("rule", "case"), _cases())
-def test_corpus_case(rule: str, case: dict[str, Any]) -> None:
+def _ledger_after_session(case: dict[str, Any]) -> InMemoryLedger:
     ledger = InMemoryLedger()
     for offset, earlier in enumerate(case.get("session", [])):
         at = NOW - datetime.timedelta(seconds=60 - offset)
         call = _call(earlier)
         if evaluate(call, CORPUS_CONFIG, ledger, at).verdict.allows and "result" in earlier:
             record_result(ledger, "corpus-session", call.category, [earlier["result"]], at)
-    evaluation = evaluate(_call(case), CORPUS_CONFIG, ledger, NOW)
-    if case["expect"] == "deny":
-        assert evaluation.verdict.value == "deny", case["note"]
+    return ledger
+
+
+@pytest.mark.parametrize(("rule", "case"), _cases())
+def test_corpus_case(rule: str, case: dict[str, Any]) -> None:
+    evaluation = evaluate(_call(case), CORPUS_CONFIG, _ledger_after_session(case), NOW)
+    if case["expect"] in ("deny", "confirm"):
+        assert evaluation.verdict.value == case["expect"], (case["note"], evaluation.reason)
         assert any(clause.startswith(f"{rule}.") for clause in evaluation.failed_clauses), evaluation.failed_clauses
     else:
+        assert case["expect"] == "allow", case["name"]
         assert evaluation.verdict.value == "allow", (case["note"], evaluation.reason)
+    if case["expect"] == "confirm":
+        approved = evaluate(_call(case, approved=True), CORPUS_CONFIG, _ledger_after_session(case), NOW)
+        assert approved.verdict.value == "allow_with_log", (case["note"], approved.reason)
 
 
-def test_every_rule_has_forty_of_each() -> None:
+def test_every_rule_has_forty_stopped_and_forty_allowed() -> None:
     expects: dict[str, list[str]] = {}
     for path in sorted(DATA.glob("*.jsonl")):
         rule = path.stem.split(".", 1)[0]
@@ -88,5 +100,6 @@ def test_every_rule_has_forty_of_each() -> None:
     assert set(expects) >= set(RULE_NAMES)
     for rule, seen in expects.items():
         assert rule in RULE_NAMES, f"{rule}: no such rule"
-        assert seen.count("deny") >= 40, rule
+        assert seen.count("deny") + seen.count("confirm") >= 40, rule
         assert seen.count("allow") >= 40, rule
+        assert set(seen) <= {"deny", "confirm", "allow"}, rule

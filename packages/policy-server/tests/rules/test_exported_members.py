@@ -5,9 +5,11 @@ from inherence_policy_server import rules
 
 def test_exported_members() -> None:
     assert rules.__all__ == [
+        "CLAUSE_DEFAULTS",
         "RULE_NAMES",
         "Call",
         "Category",
+        "ConfirmationConfig",
         "CredentialAccessConfig",
         "Evaluation",
         "FinancialDrainConfig",

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from inherence_policy_server._keys import ApiKeyRecord
 from inherence_policy_server.dashboard._layout import arguments_text, h, link, options, table
-from inherence_policy_server.dashboard._settings import SettingField
+from inherence_policy_server.dashboard._settings import MODES, SettingField
 from inherence_policy_server.dashboard._store import AdminEvent, FeedFilter, FeedRow, SessionSummary, role_of
 
 __all__ = ["audit_body", "feed_body", "keys_body", "rules_section", "session_body", "sessions_body"]
@@ -86,7 +86,7 @@ def session_body(calls: Sequence[FeedRow]) -> str:
 def _input(field: SettingField, raw: str | None, element_id: str) -> str:
     name = f'{h(field.name)}" id="{h(element_id)}'
     if field.kind == "mode":
-        return f'<select name="{name}">{options(("enforce", "log", "off"), raw or field.value, blank="")}</select>'
+        return f'<select name="{name}">{options(MODES, raw or field.value, blank="")}</select>'
     if field.kind == "flag":
         checked = " checked" if field.value else ""
         return f'<input type="checkbox" name="{name}" value="on"{checked}>'

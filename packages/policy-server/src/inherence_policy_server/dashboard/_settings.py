@@ -20,11 +20,14 @@ from typing import Any
 import pydantic
 import tomlkit
 
-from inherence_policy_server.rules import RULE_NAMES, RulesConfig
+from inherence_policy_server.rules import RULE_NAMES, Mode, RulesConfig
 
-__all__ = ["SECTIONS", "SettingField", "SettingsRejected", "apply_changes", "fields_of", "save_section"]
+__all__ = ["MODES", "SECTIONS", "SettingField", "SettingsRejected", "apply_changes", "fields_of", "save_section"]
 
-SECTIONS: tuple[str, ...] = (*RULE_NAMES, "organisation")
+SECTIONS: tuple[str, ...] = (*RULE_NAMES, "organisation", "confirmation")
+MODES: tuple[str, ...] = tuple(mode.value for mode in Mode)
+# Clause modes are set in the config file (`[<rule>.clauses]`); the forms keep them as they are.
+_NOT_EDITED = frozenset({"clauses"})
 
 
 class SettingsRejected(Exception):
@@ -59,6 +62,8 @@ def fields_of(config: RulesConfig, section: str) -> list[SettingField]:
     model = getattr(config, section)
     fields = []
     for name, field in type(model).model_fields.items():
+        if name in _NOT_EDITED:
+            continue
         value = getattr(model, name)
         shown = value.value if name == "mode" else value
         fields.append(SettingField(name, _kind(name, value), shown, field.description or ""))
@@ -88,7 +93,7 @@ def _from_form(field: SettingField, raw: Any, errors: dict[str, str], *, form: b
     elif isinstance(raw, str):
         return raw
     else:
-        errors[field.name] = "must be one of enforce, log, off"
+        errors[field.name] = f"must be one of {', '.join(MODES)}"
     return None
 
 

@@ -8,6 +8,7 @@ configuration; `InMemoryLedger` is the reference `SessionLedger`.
 from inherence_policy_server.rules._api import Call, Category, Finding, Mode, SessionLedger, VelocityTotals
 from inherence_policy_server.rules._config import (
     RULE_NAMES,
+    ConfirmationConfig,
     CredentialAccessConfig,
     FinancialDrainConfig,
     IdentityEscalationConfig,
@@ -19,11 +20,14 @@ from inherence_policy_server.rules._config import (
 )
 from inherence_policy_server.rules._engine import Evaluation, evaluate
 from inherence_policy_server.rules._memory import InMemoryLedger
+from inherence_policy_server.rules._modes import CLAUSE_DEFAULTS
 
 __all__ = [
+    "CLAUSE_DEFAULTS",
     "RULE_NAMES",
     "Call",
     "Category",
+    "ConfirmationConfig",
     "CredentialAccessConfig",
     "Evaluation",
     "FinancialDrainConfig",

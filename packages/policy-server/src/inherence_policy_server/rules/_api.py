@@ -38,16 +38,22 @@ class Category(str, enum.Enum):
 
 
 class Mode(str, enum.Enum):
-    """`enforce` denies, `log` allows with a log entry, `off` skips the rule."""
+    """`enforce` denies, `confirm` asks a person first, `log` allows with a log entry, `off` skips."""
 
     ENFORCE = "enforce"
+    CONFIRM = "confirm"
     LOG = "log"
     OFF = "off"
 
 
 @dataclasses.dataclass(frozen=True)
 class Call:
-    """One call to decide. `kind` is `tool`, `resource` (arguments hold the `uri`) or `prompt`."""
+    """One call to decide. `kind` is `tool`, `resource` (arguments hold the `uri`) or `prompt`.
+
+    `approved` says a person granted this very call (an approval of a `confirm`): findings
+    in `confirm` mode then let it through once, and what it does is recorded as for any call
+    let through. Findings in `enforce` mode still deny it.
+    """
 
     tool_name: str
     category: Category
@@ -56,6 +62,7 @@ class Call:
     upstream: str | None = None
     client: str | None = None
     kind: str = "tool"
+    approved: bool = False
     # The API key (tenant) the call came with; None in the embedded server.
     key_id: str | None = None
 

@@ -10,14 +10,16 @@ exchange rates, so one threshold applies to every currency.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, ClassVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from inherence_policy_server.rules._api import Mode
+from inherence_policy_server.rules._modes import clause_names, effective_mode
 
 __all__ = [
     "RULE_NAMES",
+    "ConfirmationConfig",
     "CredentialAccessConfig",
     "FinancialDrainConfig",
     "IdentityEscalationConfig",
@@ -46,9 +48,34 @@ class _Section(BaseModel):
 
 
 class _RuleSection(_Section):
+    rule: ClassVar[str]
+
     mode: Mode = Field(
-        default=Mode.ENFORCE, description="enforce denies, log allows with a log entry, off skips the rule"
+        default=Mode.ENFORCE,
+        description="enforce denies (confirm clauses ask), confirm asks a person, log allows with a log entry, "
+        "off skips the rule",
     )
+    clauses: dict[str, Mode] = Field(
+        default_factory=dict, description="a mode for single clauses, overriding the rule's mode"
+    )
+
+    @field_validator("clauses")
+    @classmethod
+    def _known_clauses(cls, clauses: dict[str, Mode]) -> dict[str, Mode]:
+        known = clause_names(cls.rule)
+        unknown = sorted(name for name in clauses if name not in known)
+        if unknown:
+            raise ValueError(f"unknown clause {unknown[0]!r} of {cls.rule}; its clauses are {', '.join(known)}")
+        return clauses
+
+    def clause_mode(self, clause: str) -> Mode:
+        """The mode of a finding of `<rule>.<clause>` under this section."""
+        return effective_mode(self.mode, self.clauses.get(clause.partition(".")[2]), clause)
+
+    @property
+    def runs(self) -> bool:
+        """False when the rule is off and no clause of it is turned on by itself."""
+        return self.mode is not Mode.OFF or any(mode is not Mode.OFF for mode in self.clauses.values())
 
 
 class OrganisationConfig(_Section):
@@ -69,6 +96,8 @@ class OrganisationConfig(_Section):
 
 class FinancialDrainConfig(_RuleSection):
     """Money-moving calls: per-call, first-payment and hour/day/week velocity limits per account."""
+
+    rule = "financial_drain"
 
     per_call_limit_cents: Cents = 100_000
     new_recipient_limit_cents: Cents = 10_000
@@ -103,6 +132,8 @@ class FinancialDrainConfig(_RuleSection):
 class CredentialAccessConfig(_RuleSection):
     """Reads, copies, archives and searches of credential material, and commands that print it."""
 
+    rule = "credential_access"
+
     allowed_paths: Names = Field(
         default=(), description="glob patterns of paths that may be read (after normalisation)"
     )
@@ -112,11 +143,15 @@ class CredentialAccessConfig(_RuleSection):
 class IdentityEscalationConfig(_RuleSection):
     """Password, MFA, role, ownership, invite and key changes."""
 
+    rule = "identity_escalation"
+
     allowed_roles: LowerNames = Field(default=(), description="roles that may be granted even if they look privileged")
 
 
 class MassDestructionConfig(_RuleSection):
     """Destructive shell, SQL and bulk deletes."""
+
+    rule = "mass_destruction"
 
     bulk_delete_threshold: Annotated[int, Field(ge=1)] = 25
     allowed_paths: Names = Field(default=(), description="glob patterns of paths that may be deleted recursively")
@@ -125,6 +160,8 @@ class MassDestructionConfig(_RuleSection):
 
 class LateralPivotConfig(_RuleSection):
     """Cloud metadata, cluster and container management endpoints, and /etc."""
+
+    rule = "lateral_pivot"
 
     allowed_hosts: LowerNames = Field(default=(), description="hosts that may be reached even on management ports")
     allowed_paths: Names = Field(
@@ -136,6 +173,8 @@ class LateralPivotConfig(_RuleSection):
 class UnauthorizedExfiltrationConfig(_RuleSection):
     """What a session read leaving for the outside, sends to exfiltration endpoints, and secrets going out."""
 
+    rule = "unauthorized_exfiltration"
+
     allowed_hosts: LowerNames = Field(default=(), description="outside hosts that count as internal destinations")
     extra_exfiltration_hosts: LowerNames = Field(
         default=(), description="hosts denied like request catchers, subdomains too"
@@ -143,10 +182,19 @@ class UnauthorizedExfiltrationConfig(_RuleSection):
     scan_secrets: bool = True
 
 
+class ConfirmationConfig(_Section):
+    """How long a person has to grant a call the policy asked about."""
+
+    approval_ttl_seconds: Annotated[int, Field(ge=1, le=7 * 24 * 3600)] = Field(
+        default=600, description="seconds a pending or granted approval stays good; 1 to 604800"
+    )
+
+
 class RulesConfig(_Section):
-    """The whole configuration of the six rules (the `[rules.*]` and `[organisation]` tables)."""
+    """The whole configuration of the six rules (one table per rule, `[organisation]`, `[confirmation]`)."""
 
     organisation: OrganisationConfig = OrganisationConfig()
+    confirmation: ConfirmationConfig = ConfirmationConfig()
     financial_drain: FinancialDrainConfig = FinancialDrainConfig()
     credential_access: CredentialAccessConfig = CredentialAccessConfig()
     identity_escalation: IdentityEscalationConfig = IdentityEscalationConfig()
@@ -154,20 +202,34 @@ class RulesConfig(_Section):
     lateral_pivot: LateralPivotConfig = LateralPivotConfig()
     unauthorized_exfiltration: UnauthorizedExfiltrationConfig = UnauthorizedExfiltrationConfig()
 
-    def mode_of(self, rule: str) -> Mode:
+    def section_of(self, rule: str) -> _RuleSection:
         section = getattr(self, rule)
         assert isinstance(section, _RuleSection)
-        return section.mode
+        return section
+
+    def mode_of(self, rule: str) -> Mode:
+        return self.section_of(rule).mode
+
+    def clause_mode(self, clause: str) -> Mode:
+        """The mode of a finding of `<rule>.<clause>`; enforce for a clause of no configured rule."""
+        rule = clause.partition(".")[0]
+        return self.section_of(rule).clause_mode(clause) if rule in RULE_NAMES else Mode.ENFORCE
 
     def describe(self) -> str:
-        """The effective rules, modes and thresholds, one setting a line, for `rules show`."""
+        """The effective rules, modes, clause modes and thresholds, one setting a line, for `rules show`."""
         lines: list[str] = []
         for name in RULE_NAMES:
-            section = getattr(self, name)
+            section = self.section_of(name)
             lines.append(f"{name}: {section.mode.value}")
-            lines.extend(_setting_lines(section, skip={"mode"}))
+            lines.extend(_setting_lines(section, skip={"mode", "clauses"}))
+            for clause in clause_names(name):
+                mode = section.clause_mode(f"{name}.{clause}").value
+                origin = "  # set for this clause" if clause in section.clauses else ""
+                lines.append(f"  clause {clause} = {mode}{origin}")
         lines.append("organisation:")
         lines.extend(_setting_lines(self.organisation, skip=set()))
+        lines.append("confirmation:")
+        lines.extend(_setting_lines(self.confirmation, skip=set()))
         return "\n".join(lines)
 
 

@@ -1,10 +1,15 @@
 """The engine: every enabled rule over one call, into one verdict with its reasons.
 
-`enforce` findings deny; `log` findings allow with a log entry; `off` rules do not run.
-A rule that raises is a deny of its own (`<rule>.analysis_failed`), never an allow, and
-arguments beyond the analysis limits are denied as `arguments.beyond_limits`. The
-financial rule runs last, so that a call another rule denies never takes a place in the
-velocity windows; sensitive reads are recorded only for calls that are let through.
+Each finding gets the mode of its clause (`_modes`): any `enforce` finding denies; else any
+`confirm` finding asks a person (`confirm`), unless the call is `approved`, when it is let
+through once with a log entry; else `log` findings allow with a log entry; `off` ones are
+dropped. A rule that raises is a deny of its own (`<rule>.analysis_failed`), never an allow,
+and arguments beyond the analysis limits are denied as `arguments.beyond_limits`.
+
+What a call changes in the ledger is recorded only once it is let through: the financial
+rule decides without recording, then the transfer of a call let through is reserved in the
+velocity windows (a race lost there is still a velocity finding), and sensitive reads are
+recorded last. A call waiting for a person's yes takes no place in the windows.
 """
 
 from __future__ import annotations
@@ -37,56 +42,85 @@ _SENSITIVE_CATEGORIES = {Category.CREDENTIAL_STORE: "credentials"}
 
 @dataclasses.dataclass(frozen=True)
 class Evaluation:
-    """The engine's answer: the wire verdict, every finding, one sentence and the failed clauses."""
+    """The engine's answer: the wire verdict, every finding, one sentence and the failed clauses.
+
+    `logged` are the findings in `log` mode; `confirm` those in `confirm` mode (the question a
+    `confirm` verdict asks, or what an approval let through).
+    """
 
     verdict: Verdict
     findings: tuple[Finding, ...]
     reason: str
     failed_clauses: tuple[str, ...]
     logged: tuple[Finding, ...] = ()
+    confirm: tuple[Finding, ...] = ()
+
+
+class _Sorted:
+    """Findings by the mode of their clause."""
+
+    def __init__(self, config: RulesConfig) -> None:
+        self.config = config
+        self.enforced: list[Finding] = []
+        self.confirm: list[Finding] = []
+        self.logged: list[Finding] = []
+
+    def add(self, findings: list[Finding]) -> None:
+        for finding in findings:
+            mode = self.config.clause_mode(finding.clause)
+            if mode is Mode.ENFORCE:
+                self.enforced.append(finding)
+            elif mode is Mode.CONFIRM:
+                self.confirm.append(finding)
+            elif mode is Mode.LOG:
+                self.logged.append(finding)
+
+    def lets_through(self, call: Call) -> bool:
+        return not self.enforced and (not self.confirm or call.approved)
 
 
 def evaluate(call: Call, config: RulesConfig, ledger: SessionLedger, now: datetime.datetime) -> Evaluation:
     """Decide one call. Deterministic for the same call, config, ledger state and time; never raises."""
-    enabled = [name for name in RULE_NAMES if config.mode_of(name) is not Mode.OFF]
+    enabled = [name for name in RULE_NAMES if config.section_of(name).runs]
     try:
         analysis = CallAnalysis(call)
     except Exception as error:  # arguments that are not JSON-shaped at all
-        return _summarise(
-            [
-                Finding(
-                    "arguments", "arguments.analysis_failed", f"The arguments cannot be read ({type(error).__name__})."
-                )
-            ],
-            [],
+        failed = Finding(
+            "arguments", "arguments.analysis_failed", f"The arguments cannot be read ({type(error).__name__})."
         )
-    enforced: list[Finding] = []
-    logged: list[Finding] = []
+        return _summarise(call, [failed], [], [])
+    found = _Sorted(config)
     if not enabled:
-        return _summarise(enforced, logged)
+        return _summarise(call, [], [], [])
     if analysis.text.beyond_limits:
         # Reading on would cost time in proportion to the arguments: the call is denied unread.
-        return _summarise([_beyond_limits(analysis)], logged)
+        return _summarise(call, [_beyond_limits(analysis)], [], [])
     for name, rule in _STATELESS_RULES:
         if name in enabled:
-            _run(name, lambda rule=rule: rule(call, config, ledger, now, analysis), config, enforced, logged)  # type: ignore[misc]
+            _run(name, lambda rule=rule: rule(call, config, ledger, now, analysis), found)  # type: ignore[misc]
     # A rule may have stopped reading at a limit of the shell or URL views.
     if analysis.text.beyond_limits:
-        enforced.insert(0, _beyond_limits(analysis))
+        found.enforced.insert(0, _beyond_limits(analysis))
     if _financial.RULE in enabled:
-        record = not enforced
         _run(
             _financial.RULE,
-            lambda: _financial.evaluate(call, config, ledger, now, analysis, record=record),
-            config,
-            enforced,
-            logged,
+            lambda: _financial.evaluate(call, config, ledger, now, analysis, record=False),
+            found,
         )
-    if analysis.text.beyond_limits and (not enforced or enforced[0].clause != _BEYOND_LIMITS):
-        enforced.insert(0, _beyond_limits(analysis))
-    if not enforced:
+    if analysis.text.beyond_limits and (not found.enforced or found.enforced[0].clause != _BEYOND_LIMITS):
+        found.enforced.insert(0, _beyond_limits(analysis))
+    if found.lets_through(call) and _financial.RULE in enabled:
+        _run(_financial.RULE, lambda: _recorded_transfer(call, config, ledger, now, analysis), found)
+    if found.lets_through(call):
         _record_sensitive_reads(call, config, ledger, now, analysis)
-    return _summarise(enforced, logged)
+    return _summarise(call, found.enforced, found.confirm, found.logged)
+
+
+def _recorded_transfer(
+    call: Call, config: RulesConfig, ledger: SessionLedger, now: datetime.datetime, analysis: CallAnalysis
+) -> list[Finding]:
+    finding = _financial.record_transfer(call, config, ledger, now, analysis)
+    return [] if finding is None else [finding]
 
 
 def _beyond_limits(analysis: CallAnalysis) -> Finding:
@@ -95,16 +129,15 @@ def _beyond_limits(analysis: CallAnalysis) -> Finding:
     )
 
 
-def _run(
-    name: str, run: Callable[[], list[Finding]], config: RulesConfig, enforced: list[Finding], logged: list[Finding]
-) -> None:
+def _run(name: str, run: Callable[[], list[Finding]], found: _Sorted) -> None:
     try:
         findings = run()
     except Exception as error:  # a rule's defect must deny, never allow
-        findings = [Finding(name, f"{name}.analysis_failed", f"The {name} check failed ({type(error).__name__}).")]
-        enforced.extend(findings)
+        found.enforced.append(
+            Finding(name, f"{name}.analysis_failed", f"The {name} check failed ({type(error).__name__}).")
+        )
         return
-    (enforced if config.mode_of(name) is Mode.ENFORCE else logged).extend(findings)
+    found.add(findings)
 
 
 def _record_sensitive_reads(
@@ -118,14 +151,30 @@ def _record_sensitive_reads(
         ledger.record_sensitive_read(session, label[:200], now)
 
 
-def _summarise(enforced: list[Finding], logged: list[Finding]) -> Evaluation:
+def _first_reason(findings: list[Finding]) -> str:
+    more = len(findings) - 1
+    return findings[0].reason if not more else f"{findings[0].reason} (and {more} more)"
+
+
+def _clauses(findings: list[Finding]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(finding.clause for finding in findings))
+
+
+def _summarise(call: Call, enforced: list[Finding], confirm: list[Finding], logged: list[Finding]) -> Evaluation:
+    everything = tuple(enforced + confirm + logged)
     if enforced:
-        clauses = tuple(dict.fromkeys(finding.clause for finding in enforced))
-        reason = enforced[0].reason if len(enforced) == 1 else f"{enforced[0].reason} (and {len(enforced) - 1} more)"
-        return Evaluation(Verdict.DENY, tuple(enforced + logged), reason, clauses, tuple(logged))
-    if logged:
-        clauses = tuple(dict.fromkeys(finding.clause for finding in logged))
         return Evaluation(
-            Verdict.ALLOW_WITH_LOG, tuple(logged), f"Allowed and logged: {logged[0].reason}", clauses, tuple(logged)
+            Verdict.DENY, everything, _first_reason(enforced), _clauses(enforced), tuple(logged), tuple(confirm)
+        )
+    if confirm and not call.approved:
+        return Evaluation(
+            Verdict.CONFIRM, everything, _first_reason(confirm), _clauses(confirm), tuple(logged), tuple(confirm)
+        )
+    if confirm:
+        reason = f"Allowed once, as a person approved it: {_first_reason(confirm)}"
+        return Evaluation(Verdict.ALLOW_WITH_LOG, everything, reason, _clauses(confirm), tuple(logged), tuple(confirm))
+    if logged:
+        return Evaluation(
+            Verdict.ALLOW_WITH_LOG, everything, f"Allowed and logged: {logged[0].reason}", _clauses(logged), everything
         )
     return Evaluation(Verdict.ALLOW, (), "No rule objects to this call.", ())

@@ -1,5 +1,6 @@
-"""Financial drain: per-call limit, first payments to new recipients, recipient changes of
-recurring payments, and hour/day/week velocity per account (sums and counts).
+"""Financial drain: per-call limit, first payments to new recipients (any amount, and a stricter
+limit), recipient or amount changes of recurring payments, and hour/day/week velocity per
+account (sums and counts).
 
 Amounts are read from the arguments: numbers, strings such as "12,500.00", "$1,200" or
 "1.200,50 EUR", and minor-unit fields (`amount_cents`, `unit_amount`, `amount_minor`; a
@@ -14,10 +15,10 @@ import re
 from decimal import Decimal, InvalidOperation
 
 from inherence_policy_server.rules._analysis import CallAnalysis
-from inherence_policy_server.rules._api import Call, Category, Finding, SessionLedger
+from inherence_policy_server.rules._api import Call, Category, Finding, SessionLedger, VelocityTotals
 from inherence_policy_server.rules._config import RulesConfig
 
-__all__ = ["RULE", "evaluate", "parse_amount_cents"]
+__all__ = ["RULE", "evaluate", "parse_amount_cents", "record_transfer"]
 
 RULE = "financial_drain"
 
@@ -31,6 +32,8 @@ _RECIPIENT_KEYS = ("recipient", "payee", "beneficiary", "destination", "to", "to
 _ACCOUNT_KEYS = ("account", "from_account", "source_account", "account_id", "source", "from", "funding_source")
 _RECURRING_WORDS = frozenset({"schedule", "scheduled", "recurring", "subscription", "standing", "mandate", "recurrence",
                               "interval", "autopay", "payee"})  # fmt: skip
+# Words of a standing order itself ("payee" alone also names the recipient of a one-off payment).
+_STANDING_WORDS = _RECURRING_WORDS - {"payee"}
 _CHANGE_WORDS = frozenset({"update", "change", "modify", "edit", "set", "patch", "replace"})
 _ZERO_DECIMAL = frozenset({"jpy", "krw", "vnd", "clp", "isk", "ugx", "xaf", "xof", "pyg", "huf"})
 _EXPONENT = re.compile(r"\d[eE][-+]?\d")
@@ -109,6 +112,19 @@ def _amounts(call: Call, analysis: CallAnalysis) -> tuple[int, list[str]]:
     return total, unreadable
 
 
+def _moves_money(call: Call, analysis: CallAnalysis, recipient: str) -> bool:
+    words = analysis.intent_words
+    return call.category is Category.PAYMENT or (
+        call.category not in (Category.READ_ONLY, Category.FILE_READ, Category.PRIVATE_DATA_READ)
+        and bool(words & (_MAJOR_KEYS | _MINOR_KEYS))
+        and (bool(recipient) or bool(words & {"currency", "transfer", "payout", "payment", "pay", "charge", "send"}))
+    )
+
+
+def _account(call: Call, analysis: CallAnalysis) -> str:
+    return f"{call.upstream or '-'}:{_first_string(analysis, _ACCOUNT_KEYS) or 'default'}"
+
+
 def evaluate(
     call: Call,
     config: RulesConfig,
@@ -118,17 +134,17 @@ def evaluate(
     *,
     record: bool = True,
 ) -> list[Finding]:
-    """Deny transfers over the limits; with `record`, reserve the transfer in the velocity windows."""
+    """Object to transfers over the limits, to new payees and to changed standing orders.
+
+    With `record`, a transfer nothing objects to is reserved in the velocity windows; the
+    engine instead decides without recording and calls `record_transfer` for a call it lets
+    through (a call a person must confirm first takes no place in the windows until then).
+    """
     analysis = analysis or CallAnalysis(call)
     section = config.financial_drain
     words = analysis.intent_words
     recipient = _first_string(analysis, _RECIPIENT_KEYS)
-    moving = call.category is Category.PAYMENT or (
-        call.category not in (Category.READ_ONLY, Category.FILE_READ, Category.PRIVATE_DATA_READ)
-        and bool(words & (_MAJOR_KEYS | _MINOR_KEYS))
-        and (bool(recipient) or bool(words & {"currency", "transfer", "payout", "payment", "pay", "charge", "send"}))
-    )
-    if not moving:
+    if not _moves_money(call, analysis, recipient):
         return []
     cents, unreadable = _amounts(call, analysis)
     findings: list[Finding] = []
@@ -136,23 +152,32 @@ def evaluate(
         findings.append(
             Finding(RULE, f"{RULE}.unreadable_amount", f"The amount cannot be read with confidence: {unreadable[0]}.")
         )
-    account = f"{call.upstream or '-'}:{_first_string(analysis, _ACCOUNT_KEYS) or 'default'}"
+    account = _account(call, analysis)
     known = bool(recipient) and (
         recipient in (payee.casefold() for payee in config.organisation.known_payees)
         or ledger.known_recipient(account, recipient)
     )
-    if (
-        section.deny_recurring_recipient_change
-        and words & _RECURRING_WORDS
-        and words & _CHANGE_WORDS
-        and recipient
-        and not known
-    ):
+    standing_order_change = bool(words & _RECURRING_WORDS and words & _CHANGE_WORDS)
+    if section.deny_recurring_recipient_change and standing_order_change and recipient and not known:
         findings.append(
             Finding(
                 RULE,
                 f"{RULE}.recurring_recipient_change",
                 f"A recurring payment would now go to the new recipient {recipient}.",
+            )
+        )
+    elif section.deny_recurring_recipient_change and standing_order_change and cents and words & _STANDING_WORDS:
+        findings.append(
+            Finding(
+                RULE,
+                f"{RULE}.recurring_recipient_change",
+                f"A recurring payment{f' to {recipient}' if recipient else ''} would change to {_money(cents)}.",
+            )
+        )
+    if recipient and not known and cents > 0:
+        findings.append(
+            Finding(
+                RULE, f"{RULE}.new_recipient", f"A first payment of {_money(cents)} to {recipient}, never paid before."
             )
         )
     if cents > section.per_call_limit_cents:
@@ -172,30 +197,52 @@ def evaluate(
                 f"{_money(section.new_recipient_limit_cents)}.",
             )
         )
-    if findings or cents == 0:
+    if cents == 0:
         return findings
-    if record:
+    if record and not findings:
         totals = ledger.reserve_transfer(account, recipient, cents, now, section.limits())
         if totals is not None:
             return []
-    totals = ledger.window_totals(account, now)
-    limits = section.limits()
+    # Checked even beside other findings: a call a person could confirm is denied if it is over the windows.
+    velocity = _velocity(ledger.window_totals(account, now), cents, section.limits())
+    if velocity is not None:
+        return [*findings, velocity]
+    if record and not findings:
+        return [Finding(RULE, f"{RULE}.velocity_day", "The velocity windows are full for this account.")]
+    return findings
+
+
+def record_transfer(
+    call: Call, config: RulesConfig, ledger: SessionLedger, now: datetime.datetime, analysis: CallAnalysis | None = None
+) -> Finding | None:
+    """Reserve the transfer of a call that is let through; a velocity finding if the windows filled up meanwhile."""
+    analysis = analysis or CallAnalysis(call)
+    recipient = _first_string(analysis, _RECIPIENT_KEYS)
+    if not _moves_money(call, analysis, recipient):
+        return None
+    cents, _ = _amounts(call, analysis)
+    if cents == 0:
+        return None
+    account, limits = _account(call, analysis), config.financial_drain.limits()
+    if ledger.reserve_transfer(account, recipient, cents, now, limits) is not None:
+        return None
+    velocity = _velocity(ledger.window_totals(account, now), cents, limits)
+    return velocity or Finding(RULE, f"{RULE}.velocity_day", "The velocity windows are full for this account.")
+
+
+def _velocity(totals: VelocityTotals, cents: int, limits: dict[str, int]) -> Finding | None:
     for window in ("hour", "day", "week"):
         total = getattr(totals, f"{window}_cents") + cents
         count = getattr(totals, f"{window}_count") + 1
         cents_limit, count_limit = limits[f"{window}_cents"], limits[f"{window}_count"]
         if total > cents_limit or count > count_limit:
-            return [
-                Finding(
-                    RULE,
-                    f"{RULE}.velocity_{window}",
-                    f"This transfer would take the last {window} to {_money(total)} in {count} transfers "
-                    f"(limits {_money(cents_limit)}, {count_limit} transfers).",
-                )
-            ]
-    return (
-        [] if not record else [Finding(RULE, f"{RULE}.velocity_day", "The velocity windows are full for this account.")]
-    )
+            return Finding(
+                RULE,
+                f"{RULE}.velocity_{window}",
+                f"This transfer would take the last {window} to {_money(total)} in {count} transfers "
+                f"(limits {_money(cents_limit)}, {count_limit} transfers).",
+            )
+    return None
 
 
 def _money(cents: int) -> str:

@@ -1,5 +1,5 @@
 """Identity escalation: password resets and changes, MFA changes, admin or owner grants,
-ownership transfers, invites of outside identities, and new SSH or deploy keys.
+ownership transfers, invites of and shares with outside identities, and new SSH or deploy keys.
 
 What a call does is read from its argument keys, its action-like values and its tool name
 together (`CallAnalysis.intent_words`); a read such as listing the admins is not a grant.
@@ -36,6 +36,7 @@ _READING = frozenset({"list", "get", "search", "find", "read", "describe", "show
 _PASSWORD_KEYS = frozenset({"password", "new_password", "newpassword", "passwd", "new_passwd", "password_hash"})
 _PASSWORD_WORDS = frozenset({"password", "passwd", "passcode"})
 _MFA_WORDS = frozenset({"mfa", "2fa", "totp", "otp", "webauthn", "authenticator", "twofactor", "factor", "passkey"})
+_INVITE_WORDS = frozenset({"invite", "invitation", "collaborator", "collaborators", "member", "members"})
 _OWNERSHIP = frozenset({"new_owner", "owner_id", "new_owner_id", "transfer_to", "owner"})
 _SSH_KEY = re.compile(
     r"^\s*(?:ssh-(?:rsa|dss|ed25519)|ecdsa-sha2-nistp\d+|sk-(?:ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com) AAAA"
@@ -100,8 +101,10 @@ def _argument_problems(call: Call, config: RulesConfig, analysis: CallAnalysis) 
         ):
             problems.append(("admin_grant", f"the call grants the privileged role {value.raw!r}"))
     if considered or call.category is Category.OUTBOUND_SEND:
-        if words & _PASSWORD_WORDS and words & {"reset", "change", "update", "set", "recover", "forgot", "new"}:
-            problems.append(("password_reset", "the call resets or changes a password"))
+        if words & _PASSWORD_WORDS and words & {"reset", "recover", "forgot"}:
+            problems.append(("password_reset", "the call resets a password"))
+        elif words & _PASSWORD_WORDS and words & {"change", "update", "set", "new"}:
+            problems.append(("password_change", "the call changes a password"))
         if words & _MFA_WORDS and words & {
             "disable",
             "remove",
@@ -123,7 +126,10 @@ def _argument_problems(call: Call, config: RulesConfig, analysis: CallAnalysis) 
             outside = [address for address, domain in analysis.emails if not host_within(domain, organisation)]
             if outside or (not analysis.emails and words & {"invite", "collaborator", "collaborators"}):
                 who = ", ".join(outside[:3]) or "an identity that cannot be placed inside the organisation"
-                problems.append(("outside_invite", f"the call invites {who}"))
+                if "share" in words and not words & _INVITE_WORDS:
+                    problems.append(("outside_share", f"the call shares with {who}"))
+                else:
+                    problems.append(("outside_invite", f"the call invites {who}"))
     return problems
 
 

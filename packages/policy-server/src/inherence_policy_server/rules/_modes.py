@@ -1,0 +1,90 @@
+"""Every clause the rules raise and its default mode, and how a finding's mode is worked out.
+
+The table is data: a clause that is not in it cannot be named in a config (so a typo is an
+error, not a setting that does nothing) and, if a rule raises it anyway, is enforced. A
+clause in `confirm` by default is one a person may well mean to do (a first payment to a new
+payee, a password change): the call waits for their yes instead of being denied outright.
+
+A finding's mode: the clause's own setting (`[rules.<rule>.clauses] <clause> = "..."`) if
+there is one; otherwise the rule's mode decides: `off` drops it, `log` logs it, `confirm`
+asks (an enforced clause is softened to confirm), `enforce` gives the clause's default.
+A rule's own failure (`<rule>.analysis_failed`) and the limits of the analysis are always
+enforced: they are not in the table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from inherence_policy_server.rules._api import Mode
+
+__all__ = ["CLAUSE_DEFAULTS", "clause_names", "default_mode", "effective_mode"]
+
+_E = Mode.ENFORCE
+_C = Mode.CONFIRM
+
+_MASS_DESTRUCTION = ("broad_delete", "bulk_delete", "cloud_teardown", "decode_to_shell", "delete_all", "device_write",
+                     "dynamic_script", "find_delete", "format_device", "git_clean", "move_away", "recursive_delete",
+                     "recursive_permissions", "remote_script", "shred", "sql_drop", "sql_truncate",
+                     "sql_unbounded_delete", "sql_unbounded_update", "unparseable_shell",
+                     "unparseable_sql")  # fmt: skip
+
+_TABLE: dict[str, dict[str, Mode]] = {
+    "financial_drain": {
+        "new_recipient": _C,
+        "recurring_recipient_change": _C,
+        "new_recipient_limit": _E,
+        "per_call_limit": _E,
+        "unreadable_amount": _E,
+        "velocity_hour": _E,
+        "velocity_day": _E,
+        "velocity_week": _E,
+    },
+    "credential_access": dict.fromkeys(("credential_file", "credential_command", "credential_store"), _E),
+    "identity_escalation": {
+        "password_change": _C,
+        "mfa_change": _C,
+        "outside_invite": _C,
+        "outside_share": _C,
+        "password_reset": _E,
+        "admin_grant": _E,
+        "ownership_transfer": _E,
+        "new_ssh_key": _E,
+    },
+    "mass_destruction": dict.fromkeys(_MASS_DESTRUCTION, _E),
+    "lateral_pivot": dict.fromkeys(
+        ("management_port", "management_socket", "metadata_endpoint", "rebinding_name", "system_config"), _E
+    ),
+    "unauthorized_exfiltration": {
+        "private_data_to_new_recipient": _C,
+        "exfiltration_endpoint": _E,
+        "secret_in_payload": _E,
+        "send_after_sensitive_read": _E,
+    },
+}
+
+CLAUSE_DEFAULTS: Mapping[str, Mapping[str, Mode]] = MappingProxyType(
+    {rule: MappingProxyType(clauses) for rule, clauses in _TABLE.items()}
+)
+"""Rule name -> clause short name -> the clause's mode when its rule is enforced."""
+
+
+def clause_names(rule: str) -> tuple[str, ...]:
+    """The short names of a rule's clauses, sorted; empty for a rule without a table."""
+    return tuple(sorted(CLAUSE_DEFAULTS.get(rule, {})))
+
+
+def default_mode(clause: str) -> Mode:
+    """The default mode of `<rule>.<clause>`; enforce for anything not in the table."""
+    rule, _, short = clause.partition(".")
+    return CLAUSE_DEFAULTS.get(rule, {}).get(short, Mode.ENFORCE)
+
+
+def effective_mode(rule_mode: Mode, clause_setting: Mode | None, clause: str) -> Mode:
+    """The mode of a finding of `clause` (`<rule>.<clause>`) under its rule's mode and its own setting."""
+    if clause_setting is not None:
+        return clause_setting
+    if rule_mode is Mode.ENFORCE:
+        return default_mode(clause)
+    return rule_mode
