@@ -41,6 +41,7 @@ CORPUS_CONFIG = RulesConfig.model_validate(
             "internal_hosts": ["acme.internal"],
             "known_payees": ["acme-payroll", "landlord"],
             "known_recipients": ["partner@trusted.example"],
+            "chat_workspaces": ["acme.slack.com", "t0acme"],
         }
     }
 )

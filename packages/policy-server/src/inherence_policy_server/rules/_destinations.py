@@ -19,7 +19,7 @@ from inherence_policy_server.rules._api import Category
 from inherence_policy_server.rules._config import RulesConfig
 from inherence_policy_server.rules._hosts import Endpoint, host_within
 
-__all__ = ["RECIPIENT_KEYS", "Destination", "Place", "destinations"]
+__all__ = ["RECIPIENT_KEYS", "Destination", "Place", "destinations", "payee_name"]
 
 # Fields naming who receives a send or a payment: their values are where it goes, not what it carries.
 RECIPIENT_KEYS = DESTINATION_KEYS | frozenset(
@@ -89,6 +89,14 @@ def _first_value(analysis: CallAnalysis, keys: tuple[str, ...]) -> str:
     return ""
 
 
+def payee_name(analysis: CallAnalysis) -> str | None:
+    """How the payee of a payment is remembered as a recipient (`payee:<name>`), or None."""
+    if analysis.call.category is not Category.PAYMENT:
+        return None
+    payee = _first_value(analysis, _PAYEE_KEYS)
+    return f"payee:{payee}" if payee and "@" not in payee else None
+
+
 def destinations(analysis: CallAnalysis, config: RulesConfig) -> list[Destination]:
     """Every destination of a send, without repeats; one `unplaced` destination when it names none."""
     call = analysis.call
@@ -105,11 +113,10 @@ def destinations(analysis: CallAnalysis, config: RulesConfig) -> list[Destinatio
             continue  # an email address, placed above
         destination = _endpoint(endpoint, config)
         found.setdefault(destination.name, destination)
-    if call.category is Category.PAYMENT:
-        payee = _first_value(analysis, _PAYEE_KEYS)
-        if payee and "@" not in payee:
-            configured = payee in (known.casefold() for known in organisation.known_payees)
-            found.setdefault(f"payee:{payee}", Destination(f"payee:{payee}", Place.OUTSIDE, configured=configured))
+    payee = payee_name(analysis)
+    if payee is not None:
+        configured = payee[len("payee:") :] in (known.casefold() for known in organisation.known_payees)
+        found.setdefault(payee, Destination(payee, Place.OUTSIDE, configured=configured))
     if not found:
         upstream = (call.upstream or "").casefold()
         channel = _first_value(analysis, _CHANNEL_KEYS)

@@ -28,6 +28,7 @@ from inherence_policy_server.rules._config import RulesConfig
 from inherence_policy_server.rules._destinations import RECIPIENT_KEYS, Destination, Place, destinations
 from inherence_policy_server.rules._hosts import host_within
 from inherence_policy_server.rules._material import IDENTIFIER, SECRET, SHINGLE, Payload
+from inherence_policy_server.rules._paths import is_path_like
 from inherence_policy_server.rules._secrets import find_secrets
 
 __all__ = ["EXFILTRATION_HOSTS", "LOCAL_TENANT", "NEW_RECIPIENT", "RULE", "evaluate", "session_key", "tenant_of"]
@@ -59,8 +60,15 @@ _ALWAYS_SENDING = frozenset({"nc", "ncat", "netcat", "socat", "scp", "sftp", "rs
                              "mailx", "telnet", "rclone", "aws", "gsutil", "az"})  # fmt: skip
 _OUTBOUND_CATEGORIES = frozenset({Category.OUTBOUND_SEND, Category.NETWORK_FETCH, Category.PAYMENT, Category.UNKNOWN})
 _BODY_KEYS = CONTENT_KEYS | {"params", "query_params", "fields", "variables", "headers", "form_data", "upload"}
+_URL_KEYS = frozenset({"url", "uri", "href", "link", "endpoint", "webhook", "webhook_url", "callback", "callback_url",
+                       "base_url", "proxy", "redirect_uri", "from_url", "host", "hostname", "server", "domain",
+                       "target", "destination", "remote", "origin", "registry", "ip"})  # fmt: skip
 # Envelope fields: the sender's and recipients' own addresses are not what a send carries.
-_ENVELOPE_KEYS = RECIPIENT_KEYS | {"from", "sender", "from_email", "reply_to", "reply-to", "organizer", "owner"}
+_ENVELOPE_KEYS = (RECIPIENT_KEYS - _URL_KEYS) | {"from", "sender", "from_email", "reply_to", "organizer", "owner"}
+_FILE_MOVERS = frozenset({"scp", "sftp", "rsync", "rclone", "ftp"})
+_UPLOAD_OPTIONS = frozenset({"-T", "--upload-file", "--post-file", "--body-file"})
+_UPLOAD_PREFIXES = ("--post-file=", "--body-file=", "--upload-file=")
+_ATTACHMENT_KEYS = frozenset({"attachment", "attachments", "attachment_path", "attachment_paths", "file_path", "files"})
 # Shingles of read text a send must share to carry it: a few, and a quarter of the send or many.
 MIN_SHARED_SHINGLES = 3
 MANY_SHARED_SHINGLES = 16
@@ -125,6 +133,8 @@ def evaluate(
     new = [place for place in outside if not place.configured and not ledger.is_known_recipient(tenant, place.name)]
     where = _names(outside)
     secrets, private = _carried(analysis, ledger, session, now)
+    if private is None and secrets is None and _uploads_local_file(analysis) and ledger.has_read_items(session, now):
+        private = "a local file, whose content cannot be checked, after this session read private data"
     if secrets:
         findings.append(
             Finding(
@@ -164,6 +174,24 @@ def evaluate(
     return findings
 
 
+def _uploads_local_file(analysis: CallAnalysis) -> bool:
+    """True when what the call sends is a local file named in its arguments, not text in them."""
+    for command in analysis.shell.commands:
+        words = command.argv[1:]
+        if command.name in _FILE_MOVERS or (command.name in ("aws", "gsutil", "az") and {"cp", "sync"} & set(words)):
+            return True
+        if command.name in ("nc", "ncat", "netcat", "socat", "telnet") and command.redirects:
+            return True
+        if command.name in ("curl", "wget") and any(
+            word.startswith("@") or "=@" in word or word in _UPLOAD_OPTIONS or word.startswith(_UPLOAD_PREFIXES)
+            for word in words
+        ):
+            return True
+    return any(
+        value.key in _ATTACHMENT_KEYS and not value.is_key and is_path_like(value.raw) for value in analysis.text.values
+    )
+
+
 def _names(places: list[Destination]) -> str:
     names = ", ".join(place.name for place in places[:3])
     return names + (f" and {len(places) - 3} more" if len(places) > 3 else "")
@@ -179,7 +207,7 @@ def _carried(
     envelope = [
         value.raw
         for value in analysis.text.values
-        if not value.is_key and value.key in _ENVELOPE_KEYS and "://" not in value.raw
+        if not value.is_key and not value.derived and value.key in _ENVELOPE_KEYS and "://" not in value.raw
     ]
     payload = Payload(texts)
     if envelope:

@@ -20,7 +20,7 @@ _PHONE = re.compile(r"(?<![\w+])(?:\+\d{1,3}[ .-]?)?\(?\d{2,4}\)?[ .-]?\d{3,4}[ 
 _SSN = re.compile(r"(?<![\d-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\d-])")
 _NINO = re.compile(r"\b(?![DFIQUV])[A-CEGHJ-PR-TW-Z](?![DFIQUVO])[A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b")
 _DNI = re.compile(r"\b[XYZ]?\d{7,8}-?[A-Z]\b")
-_PASSPORT = re.compile(r"passport\W{0,3}(?:no\.?|number|num|#)?\W{0,3}([A-Z0-9]{6,9})\b", re.IGNORECASE)
+_PASSPORT = re.compile(r"passport\W{0,4}(?:no\.?|number|num|#)?\W{0,3}((?=[A-Z]{0,8}\d)[A-Z0-9]{6,9})\b", re.I)
 _DNI_LETTERS = "TRWAGMYFPDXBNJZSQVHLCKE"
 _NOT_ALNUM = re.compile(r"[^0-9A-Za-z]+")
 _GATE = re.compile(r"\d{3}")

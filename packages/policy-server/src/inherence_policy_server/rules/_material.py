@@ -6,8 +6,7 @@ Three kinds of item, each an 8-byte blake2b digest, never the text itself:
   secret-named settings (`DB_PASSWORD=...`, `"api_key": "..."`), case-sensitive;
 * `identifier`: email addresses, phone numbers, IBANs, card numbers, national ids and
   passport numbers, in their normal form (`find_identifiers`);
-* `shingle`: 8-word windows of the normalised text, half of them kept (those whose digest
-  is even), so a read and a send keep the same half and an overlap survives the sampling.
+* `shingle`: every 8-word window of the normalised (case-folded, word-split) text.
 
 `read_items` runs on what a tool returned (off the decide path); `Payload` runs on a send's
 arguments once, in time proportional to their length, and yields the digests to look up.
@@ -45,9 +44,9 @@ __all__ = [
 # What a session read is forgotten a day after it was read, and bounded in size.
 READ_TTL = datetime.timedelta(hours=24)
 MAX_READ_TOKENS = 2_048  # secrets and identifiers per session
-MAX_READ_ITEMS = 8_192  # shingles per session
+MAX_READ_ITEMS = 16_384  # shingles per session: about 100 KiB of text
 MAX_READ_LABELS = 64  # coarse labels per session
-MAX_READ_SESSIONS = 512
+MAX_READ_SESSIONS = 256
 MAX_KNOWN_RECIPIENTS = 10_000  # per tenant
 MAX_HELD_RECIPIENTS = 10_000  # recipients of confirms not answered yet, all tenants
 
@@ -64,7 +63,7 @@ _DIGIT = re.compile(r"\d")
 _SPLIT = re.compile(r"[/+=&?:@#]")
 _EDGES = ".,!?:;*"
 _WORD = re.compile(r"\w+")
-_HEX = re.compile(r"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}){16,}(?![0-9A-Fa-f])")
+_HEX = re.compile(r"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}){8,}(?![0-9A-Fa-f])")
 _SECRET_SETTING = re.compile(
     r"""["']?\b([\w.-]*(?:secret|token|passw(?:or)?d|passwd|pwd|api[_-]?key|apikey|private[_-]?key|access[_-]?key"""
     r"""|credential|auth)[\w.-]*)["']?\s*[:=]\s*["']?([^\s"'`,;{}\[\]<>]{6,256})""",
@@ -93,9 +92,7 @@ def digest(text: str) -> int:
 def _shingles(text: str) -> Iterator[int]:
     words = _WORD.findall(text.casefold())
     for start in range(len(words) - SHINGLE_WORDS + 1):
-        value = digest(" ".join(words[start : start + SHINGLE_WORDS]))
-        if not value & 1:
-            yield value
+        yield digest(" ".join(words[start : start + SHINGLE_WORDS]))
 
 
 def _tokens(text: str) -> Iterator[str]:
@@ -147,7 +144,7 @@ class Payload:
         decoded = 0
         for text in texts:
             self._add(text)
-            if decoded < MAX_HEX_DECODED and len(text) >= 32:
+            if decoded < MAX_HEX_DECODED and len(text) >= 16:
                 for match in _HEX.finditer(text):
                     decoded += 1
                     if decoded > MAX_HEX_DECODED:
