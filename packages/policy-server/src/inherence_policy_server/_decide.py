@@ -117,6 +117,7 @@ class DecisionService:
             upstream=request.upstream,
             client=request.client,
             kind=request.kind or "tool",
+            key_id=key_id,
         )
         decision_id = f"dec_{self._id_prefix}{next(self._serial):010x}"
         rule: str | None

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 
 from inherence_policy_server.rules._api import KnownRecipient
 from inherence_policy_server.rules._material import (
-    MAX_HELD_RECIPIENTS,
     MAX_KNOWN_RECIPIENTS,
     MAX_READ_ITEMS,
     MAX_READ_LABELS,
@@ -47,10 +46,6 @@ CREATE TABLE IF NOT EXISTS known_recipients (
     last_seen REAL NOT NULL, PRIMARY KEY (tenant, recipient)
 );
 CREATE INDEX IF NOT EXISTS known_recipients_by_time ON known_recipients (tenant, last_seen);
-CREATE TABLE IF NOT EXISTS held_recipients (
-    id INTEGER PRIMARY KEY, decision_id TEXT NOT NULL, tenant TEXT NOT NULL, recipient TEXT NOT NULL, at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS held_recipients_by_decision ON held_recipients (decision_id, tenant);
 """
 _TTL = READ_TTL.total_seconds()
 
@@ -181,22 +176,3 @@ class SQLiteReads:
             KnownRecipient(str(name), str(recipient), str(source), _utc(first), _utc(last))
             for name, recipient, source, first, last in rows
         ]
-
-    def hold_recipients(self, decision_id: str, tenant: str, recipients: Sequence[str], now: datetime.datetime) -> None:
-        at = now.timestamp()
-        with self._storage.write() as db:
-            db.executemany(
-                "INSERT INTO held_recipients (decision_id, tenant, recipient, at) VALUES (?, ?, ?, ?)",
-                [(decision_id, tenant, recipient, at) for recipient in recipients],
-            )
-            db.execute("DELETE FROM held_recipients WHERE at <= ?", (at - _TTL,))
-            _trim_oldest(db, "held_recipients", "1 = ?", (1,), MAX_HELD_RECIPIENTS)
-
-    def release_recipients(self, decision_id: str, tenant: str) -> list[str]:
-        with self._storage.write() as db:
-            held = (decision_id, tenant)
-            rows = db.execute(
-                "SELECT recipient FROM held_recipients WHERE decision_id = ? AND tenant = ?", held
-            ).fetchall()
-            db.execute("DELETE FROM held_recipients WHERE decision_id = ? AND tenant = ?", held)
-        return sorted({str(row[0]) for row in rows})

@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from inherence_policy_server._errors import UnknownKeyError
+from inherence_policy_server._masking import mask_text
 from inherence_policy_server.dashboard._access import Caller
 from inherence_policy_server.dashboard._dashboard import Dashboard, key_json
 from inherence_policy_server.dashboard._settings import SECTIONS, SettingsRejected, fields_of
@@ -27,6 +28,7 @@ __all__ = ["FeedQuery", "admin_api_routes", "parse_feed_query"]
 
 _HEADERS = {"cache-control": "no-store"}
 _MAX_LIMIT = 500
+_MAX_RECIPIENTS = 1000
 
 
 def _problem(status: int, kind: str, detail: str, **extra: Any) -> JSONResponse:
@@ -184,6 +186,31 @@ async def _revoke_key(dashboard: Dashboard, request: Request) -> Response:
     return _ok({"revoked": key_id})
 
 
+async def _recipients(dashboard: Dashboard, request: Request) -> Response:
+    tenant = request.query_params.get("tenant") or None
+    try:
+        limit = int(request.query_params.get("limit", "200"))
+    except ValueError:
+        return _problem(400, "INVALID_REQUEST", "limit must be a whole number")
+    if not 1 <= limit <= _MAX_RECIPIENTS or (tenant is not None and len(tenant) > 200):
+        return _problem(400, "INVALID_REQUEST", f"limit must be 1 to {_MAX_RECIPIENTS}, tenant at most 200 characters")
+    known = dashboard.store.storage.ledger.known_recipients(tenant, limit)
+    return _ok(
+        {
+            "recipients": [
+                {
+                    "tenant": entry.tenant,
+                    "recipient": mask_text(entry.recipient),
+                    "source": entry.source,
+                    "first_seen": entry.first_seen.isoformat(),
+                    "last_seen": entry.last_seen.isoformat(),
+                }
+                for entry in known
+            ]
+        }
+    )
+
+
 async def _audit(dashboard: Dashboard, _request: Request) -> Response:
     return _ok({"events": [dataclasses.asdict(event) for event in dashboard.store.events()]})
 
@@ -203,4 +230,5 @@ def admin_api_routes(dashboard: Dashboard) -> list[Route]:
         route("/keys", _create_key, "POST"),
         route("/keys/{key_id}/revoke", _revoke_key, "POST"),
         route("/audit", _audit, "GET"),
+        route("/recipients", _recipients, "GET"),
     ]

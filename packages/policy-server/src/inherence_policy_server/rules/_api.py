@@ -142,14 +142,6 @@ class SessionLedger(Protocol):
         """The newest known recipients first, of one tenant or all."""
         ...
 
-    def hold_recipients(self, decision_id: str, tenant: str, recipients: Sequence[str], now: datetime.datetime) -> None:
-        """Keep the recipients a confirm asked about until a person answers it."""
-        ...
-
-    def release_recipients(self, decision_id: str, tenant: str) -> list[str]:
-        """The recipients held for this confirm of this tenant, forgotten once returned."""
-        ...
-
     def known_recipient(self, account: str, recipient: str) -> bool:
         """True when this account has paid this recipient before."""
         ...

@@ -26,7 +26,6 @@ from inherence_policy_server.rules._secrets import find_secrets
 
 __all__ = [
     "IDENTIFIER",
-    "MAX_HELD_RECIPIENTS",
     "MAX_KNOWN_RECIPIENTS",
     "MAX_READ_ITEMS",
     "MAX_READ_LABELS",
@@ -48,7 +47,6 @@ MAX_READ_ITEMS = 16_384  # shingles per session: about 100 KiB of text
 MAX_READ_LABELS = 64  # coarse labels per session
 MAX_READ_SESSIONS = 256
 MAX_KNOWN_RECIPIENTS = 10_000  # per tenant
-MAX_HELD_RECIPIENTS = 10_000  # recipients of confirms not answered yet, all tenants
 
 SECRET = "secret"
 IDENTIFIER = "identifier"

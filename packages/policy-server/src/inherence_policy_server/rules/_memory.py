@@ -14,7 +14,6 @@ from collections.abc import Collection, Mapping, Sequence
 
 from inherence_policy_server.rules._api import KnownRecipient, VelocityTotals
 from inherence_policy_server.rules._material import (
-    MAX_HELD_RECIPIENTS,
     MAX_KNOWN_RECIPIENTS,
     MAX_READ_ITEMS,
     MAX_READ_LABELS,
@@ -43,7 +42,6 @@ class InMemoryLedger:
         self._recipients: dict[str, set[str]] = defaultdict(set)
         self._transfers: dict[str, list[tuple[datetime.datetime, int]]] = defaultdict(list)
         self._known: dict[str, collections.OrderedDict[str, KnownRecipient]] = defaultdict(collections.OrderedDict)
-        self._held: collections.OrderedDict[tuple[str, str], tuple[str, ...]] = collections.OrderedDict()
 
     def _session(self, session_id: str, now: datetime.datetime) -> _SessionReads:
         reads = self._sessions.get(session_id)
@@ -128,17 +126,6 @@ class InMemoryLedger:
             every = [known for name in tenants for known in self._known.get(name, {}).values()]
         every.sort(key=lambda known: (known.last_seen, known.recipient), reverse=True)
         return every[:limit]
-
-    def hold_recipients(self, decision_id: str, tenant: str, recipients: Sequence[str], now: datetime.datetime) -> None:
-        del now
-        with self._lock:
-            self._held[(decision_id, tenant)] = tuple(recipients)
-            while len(self._held) > MAX_HELD_RECIPIENTS:
-                self._held.popitem(last=False)
-
-    def release_recipients(self, decision_id: str, tenant: str) -> list[str]:
-        with self._lock:
-            return list(self._held.pop((decision_id, tenant), ()))
 
     def known_recipient(self, account: str, recipient: str) -> bool:
         with self._lock:

@@ -1,4 +1,4 @@
-"""What a call let through returned, into the session's reads; a person's yes, into known recipients.
+"""What a call let through returned, into the session's reads.
 
 Only the results of calls that can bring private data into a session count as reads: reads
 of private data, files, credential stores, databases, network fetches, shell commands and
@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from inherence_policy_server.rules._api import Category, SessionLedger
 from inherence_policy_server.rules._material import ReadItem, read_items
 
-__all__ = ["CONTENT_SOURCES", "accept_recipients", "record_result"]
+__all__ = ["CONTENT_SOURCES", "record_result"]
 
 CONTENT_SOURCES = frozenset(
     {
@@ -41,11 +41,3 @@ def record_result(
                     items.setdefault(item.digest, item)
     ledger.record_read_items(session, list(items.values()), now)
     return len(items)
-
-
-def accept_recipients(ledger: SessionLedger, decision_id: str, tenant: str, now: datetime.datetime) -> list[str]:
-    """A person confirmed `decision_id`: the recipients it asked about become known to `tenant`."""
-    recipients = ledger.release_recipients(decision_id, tenant)
-    for recipient in recipients:
-        ledger.add_known_recipient(tenant, recipient, "confirmed", now)
-    return recipients
