@@ -19,11 +19,13 @@ from typing import Any
 import pydantic
 from pydantic import JsonValue
 
-from inherence_policy_client._models import DecideRequest, Decision, Verdict
+from inherence_policy_client._models import DecideRequest, Decision, OutcomeReport, Verdict
 from inherence_policy_server._decision_log import DecisionLogWriter
 from inherence_policy_server._rules import Evaluation, Evaluator
+from inherence_policy_server._session_reads import LetThrough, record_session_read
 from inherence_policy_server._storage import DecisionLogEntry
 from inherence_policy_server.rules._api import Call, Category, SessionLedger
+from inherence_policy_server.rules._exfiltration import session_key
 
 __all__ = ["DecisionService", "Outcome"]
 
@@ -70,6 +72,7 @@ class DecisionService:
         # A random prefix per service keeps ids unique across processes without a syscall per call.
         self._id_prefix = secrets.token_hex(7)
         self._serial = itertools.count(1)
+        self._let_through = LetThrough()
 
     @property
     def config(self) -> Any:
@@ -133,6 +136,8 @@ class DecisionService:
         except Exception as exc:
             logger.error("evaluation of a %s call failed (%s); denied", call.category.value, type(exc).__name__)
             verdict, reason, failed, rule = Verdict.DENY, _FAIL_CLOSED_REASON, ["server.evaluation_failed"], "server"
+        if verdict.allows:
+            self._let_through.remember(decision_id, key_id, session_key(call), call.category)
         if call.session_id is not None:
             self._log.saw_session(call.session_id, call.client, now)
         self._log.record(
@@ -157,3 +162,10 @@ class DecisionService:
         return Decision.model_construct(
             decision=verdict, receipt=receipt, receipt_id=decision_id, reason=reason, failed_clauses=list(failed)
         )
+
+    def record_session_read(self, report: OutcomeReport, key_id: str | None, now: datetime.datetime) -> None:
+        """What a session read: the content of a result the policy let through, into the ledger."""
+        try:
+            record_session_read(self._ledger, self._let_through, report, key_id, now)
+        except Exception as exc:  # the report is taken; what it held is lost, never the server
+            logger.error("the result of %s could not be recorded (%s)", report.decision_id, type(exc).__name__)
