@@ -5,6 +5,10 @@ def test_public_names_are_pinned_and_sorted() -> None:
     assert inherence_policy_server.__all__ == [
         "DEFAULT_MAX_BODY_BYTES",
         "ApiKeyRecord",
+        "Approval",
+        "ApprovalExpired",
+        "ApprovalNotFound",
+        "Approvals",
         "ConfigError",
         "DashboardOptions",
         "DecisionLogEntry",
@@ -22,6 +26,7 @@ def test_public_names_are_pinned_and_sorted() -> None:
         "default_rules_config",
         "issue_key",
         "load_rules_config",
+        "open_approvals",
     ]
     for name in inherence_policy_server.__all__:
         assert getattr(inherence_policy_server, name) is not None

@@ -10,10 +10,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from inherence_policy_client import Decision
+from inherence_policy_client import Decision, Verdict
 from inherence_policy_server import create_app
 
 DECIDE = "/api/proxy/decide"
+OUTCOME = "/api/proxy/outcome"
 LIMIT = 64 * 1024
 
 json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=50)
@@ -33,9 +34,20 @@ shaped = st.fixed_dictionaries(
         "upstream": st.text(max_size=20) | json_values,
         "request_id": st.text(max_size=20) | json_values,
         "kind": st.sampled_from(["tool", "resource", "prompt"]) | json_values,
+        "confirmable": st.booleans() | json_values,
         "extra": json_values,
     },
 )
+
+
+_OUTCOME = {
+    "session_id": st.text(max_size=20) | json_values,
+    "tool_name": st.text(max_size=20) | json_values,
+    "is_error": st.booleans() | json_values,
+    "content_text": st.text(max_size=60) | json_values,
+    "confirmation": st.sampled_from(["accepted", "declined", "timed_out"]) | json_values,
+    "approval_id": st.text(max_size=20) | json_values,
+}
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +57,8 @@ def post(tmp_path_factory):
     loop = asyncio.new_event_loop()
     client = httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://policy.local")
 
-    def send(body: bytes) -> httpx2.Response:
-        return loop.run_until_complete(client.post(DECIDE, content=body))
+    def send(body: bytes, path: str = DECIDE) -> httpx2.Response:
+        return loop.run_until_complete(client.post(path, content=body))
 
     yield send
     loop.run_until_complete(client.aclose())
@@ -54,11 +66,14 @@ def post(tmp_path_factory):
     app.close()
 
 
-def _check(response: httpx2.Response) -> None:
+def _check(response: httpx2.Response, body: object = None) -> None:
     assert response.status_code < 500, response.text
     if response.status_code == 200:
         decision = Decision.model_validate_json(response.content)
         assert decision.receipt_id
+        if decision.decision is Verdict.CONFIRM:
+            assert isinstance(body, dict), "a confirm needs a request that said confirmable: true"
+            assert body.get("confirmable") is True
     else:
         assert 400 <= response.status_code < 500
         assert "error" in response.json()
@@ -70,13 +85,13 @@ FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCh
 @FUZZ
 @given(body=shaped)
 def test_decide_shaped_requests(post, body) -> None:
-    _check(post(json.dumps(body).encode()))
+    _check(post(json.dumps(body).encode()), body)
 
 
 @FUZZ
 @given(body=json_values)
 def test_decide_any_json(post, body) -> None:
-    _check(post(json.dumps(body).encode()))
+    _check(post(json.dumps(body).encode()), body)
 
 
 @FUZZ
@@ -109,3 +124,37 @@ def test_decide_hostile_bodies(post, body: bytes) -> None:
 def test_decide_over_the_limit_is_413(post) -> None:
     response = post(b'{"tool_name": "t", "classification": "x", "arguments": {"a": "' + b"x" * LIMIT + b'"}}')
     assert response.status_code == 413
+
+
+confirm_calls = st.fixed_dictionaries(
+    {
+        "tool_name": st.sampled_from(["send_payment", "change_password", "share_document"]),
+        "classification": st.sampled_from(["payment", "identity_admin", "unknown"]),
+        "arguments": st.fixed_dictionaries(
+            {"amount": st.integers(1, 50), "recipient": st.text(min_size=1, max_size=12)},
+            optional={"new_password": st.text(max_size=8), "email": st.emails()},
+        ),
+        "session_id": st.text(min_size=1, max_size=12),
+        "confirmable": st.booleans(),
+    }
+)
+
+
+@FUZZ
+@given(body=confirm_calls)
+def test_decide_confirm_only_to_confirmable_requests(post, body) -> None:
+    response = post(json.dumps(body).encode())
+    _check(response, body)
+    decision = Decision.model_validate_json(response.content)
+    if decision.decision is Verdict.CONFIRM:
+        assert decision.approval_id is not None
+        assert decision.approval_id.startswith("apr_")
+    else:
+        assert decision.approval_id is None
+
+
+@FUZZ
+@given(body=shaped | json_values | st.fixed_dictionaries({"decision_id": st.text(max_size=20)}, optional=_OUTCOME))
+def test_outcome_any_json_is_taken_or_refused_never_a_5xx(post, body) -> None:
+    response = post(json.dumps(body).encode(), OUTCOME)
+    assert response.status_code in (202, 400, 422), response.text

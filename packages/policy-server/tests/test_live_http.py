@@ -9,7 +9,7 @@ import pathlib
 import httpx2
 import pytest
 
-from inherence_policy_server import create_app, issue_key, load_rules_config
+from inherence_policy_server import create_app, issue_key, load_rules_config, open_approvals
 
 from .conftest import SCRIPTED_CONFIG, START, FakeClock, scripted_evaluator
 from .live_server import serve_in_thread
@@ -58,7 +58,7 @@ def rules_server(tmp_path_factory):
     app = create_app(data_dir=tmp_path_factory.mktemp("corpora"), require_key=False, clock=clock, config=config)
     try:
         with serve_in_thread(app) as base_url, httpx2.Client(base_url=base_url, trust_env=False) as client:
-            yield client, clock
+            yield client, clock, app
     finally:
         app.close()
 
@@ -68,17 +68,28 @@ _case_numbers = itertools.count()
 
 @pytest.mark.parametrize(("rule", "case"), CASES, ids=[f"{rule}:{case['name']}" for rule, case in CASES])
 def test_rules_corpus_case_over_http(rules_server, rule: str, case: dict) -> None:
-    """Each case as its own session and upstream (so its own velocity account), a week after the last."""
-    client, clock = rules_server
+    """Each case as its own session and upstream (so its own velocity account), a week after the last;
+    the results of earlier calls reach the server as outcome reports, as a proxy sends them."""
+    client, clock, app = rules_server
     number = next(_case_numbers)
     scope = {"session_id": f"corpus-session-{number}", "upstream": f"corpus-{number}"}
     clock.advance(days=8)
-    if any(earlier.get("approved") for earlier in case.get("session", [])):
-        pytest.skip("approvals over HTTP come with the decision service's approvals")
     for earlier in case.get("session", []):
         clock.advance(seconds=1)
-        answer = client.post("/api/proxy/decide", json={**_body(earlier), **scope})
+        answer = client.post("/api/proxy/decide", json={**_body(earlier), **scope, "confirmable": True})
         assert answer.status_code == 200, answer.text
+        if earlier.get("approved"):
+            # The person grants the question out of band, and the call is sent again.
+            with open_approvals(app.storage.data_dir) as approvals:
+                approvals.approve(answer.json()["approval_id"], clock())
+            retried = client.post("/api/proxy/decide", json={**_body(earlier), **scope, "confirmable": True})
+            assert retried.json()["decision"] == "allow_with_log", retried.text
+            answer = retried
+        if "result" in earlier and answer.json()["decision"] in ("allow", "allow_with_log"):
+            # What the tool returned, reported by the proxy as the call's outcome.
+            report = {"decision_id": answer.json()["receipt_id"], "content_text": earlier["result"], **scope}
+            reported = client.post("/api/proxy/outcome", json=report)
+            assert reported.status_code == 202, reported.text
     clock.advance(seconds=1)
     answer = client.post("/api/proxy/decide", json={**_body(case), **scope, "confirmable": True})
     assert answer.status_code == 200, answer.text

@@ -4,14 +4,18 @@ It speaks the wire models of `inherence_policy_client` and nothing else of it. `
 builds the ASGI app (served by `inherence-policy-server serve`, or mounted in-process by the
 proxy with `require_key=False`); `SQLiteStorage` keeps keys, sessions, the velocity ledger
 and the decision log in one data dir that several processes may share. With
-`DashboardOptions` the app also serves the dashboard and its admin API.
+`DashboardOptions` the app also serves the dashboard and its admin API. `open_approvals`
+gives the approvals of a data dir to a person answering outside the server.
 """
 
 __version__ = "0.1.0"
 
 from inherence_policy_server._app import DEFAULT_MAX_BODY_BYTES, DashboardOptions, PolicyApp, create_app
+from inherence_policy_server._approvals import Approval, Approvals
 from inherence_policy_server._classify import classify
 from inherence_policy_server._errors import (
+    ApprovalExpired,
+    ApprovalNotFound,
     ConfigError,
     PolicyServerError,
     ServerUsageError,
@@ -20,12 +24,16 @@ from inherence_policy_server._errors import (
 )
 from inherence_policy_server._keys import ApiKeyRecord, IssuedKey, issue_key
 from inherence_policy_server._rules import default_rules_config, load_rules_config
-from inherence_policy_server._sqlite import SQLiteStorage
+from inherence_policy_server._sqlite import SQLiteStorage, open_approvals
 from inherence_policy_server._storage import DecisionLogEntry, Storage
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
     "ApiKeyRecord",
+    "Approval",
+    "ApprovalExpired",
+    "ApprovalNotFound",
+    "Approvals",
     "ConfigError",
     "DashboardOptions",
     "DecisionLogEntry",
@@ -43,4 +51,5 @@ __all__ = [
     "default_rules_config",
     "issue_key",
     "load_rules_config",
+    "open_approvals",
 ]

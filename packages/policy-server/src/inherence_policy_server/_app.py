@@ -5,7 +5,8 @@ Routes (hosted protocol plus our health check):
     POST /api/proxy/auth/verify   200 when the key is good, 401 otherwise
     POST /api/proxy/register      the upstreams of a proxy (acknowledged)
     POST /api/proxy/classify      categories for tools
-    POST /api/proxy/decide        allow / deny / allow_with_log for one call
+    POST /api/proxy/decide        allow / deny / allow_with_log / confirm for one call
+    POST /api/proxy/outcome       what became of a decided call, or a person's answer to a confirm (202)
     POST /api/proxy/heartbeat     acknowledged
     GET  /api/proxy/health        no key needed
 
@@ -28,7 +29,15 @@ import pydantic
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Route
 
-from inherence_policy_client._models import ClassifyRequest, ClassifyResponse, Health, Heartbeat, RegisterRequest
+from inherence_policy_client._models import (
+    MAX_OUTCOME_TEXT,
+    ClassifyRequest,
+    ClassifyResponse,
+    Health,
+    Heartbeat,
+    OutcomeReport,
+    RegisterRequest,
+)
 from inherence_policy_server import __version__
 from inherence_policy_server._classify import classify_tool
 from inherence_policy_server._decide import DecisionService, Outcome
@@ -59,6 +68,8 @@ logger = logging.getLogger("inherence_policy_server")
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 _DECIDE_PATH = "/api/proxy/decide"
 _INLINE_BODY_BYTES = 16 * 1024
+# Two texts of MAX_OUTCOME_TEXT characters, each up to 6 bytes as JSON (`\uXXXX`), and the rest.
+_OUTCOME_BODY_BYTES = 2 * 6 * MAX_OUTCOME_TEXT + 64 * 1024
 _Handler = Callable[[bytes, "str | None"], Awaitable[Outcome]]
 _UNAUTHORIZED = (401, json_problem("UNAUTHORIZED", "a valid API key is required"))
 
@@ -79,16 +90,20 @@ class DashboardOptions:
 class _Endpoint:
     """One POST route as a bare ASGI app: size check, key check, bounded body read, handler."""
 
-    def __init__(self, app: PolicyApp, handler: _Handler, *, authenticate: bool = True) -> None:
+    def __init__(
+        self, app: PolicyApp, handler: _Handler, *, authenticate: bool = True, max_body_bytes: int | None = None
+    ) -> None:
         self._app = app
         self._handler = handler
         self._authenticate = authenticate
+        self._max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
         app = self._app
+        limit = self._max_body_bytes or app.max_body_bytes
         declared = content_length(scope)
-        if declared is not None and declared > app.max_body_bytes:
-            await send_json(send, 413, json_problem("BODY_TOO_LARGE", f"the limit is {app.max_body_bytes} bytes"))
+        if declared is not None and declared > limit:
+            await send_json(send, 413, json_problem("BODY_TOO_LARGE", f"the limit is {limit} bytes"))
             return
         key_id: str | None = None
         if self._authenticate and app.require_key:
@@ -102,9 +117,9 @@ class _Endpoint:
                 await send_json(send, *_UNAUTHORIZED, [(b"www-authenticate", b"Bearer")])
                 return
         try:
-            body = await read_body(receive, app.max_body_bytes)
+            body = await read_body(receive, limit)
         except BodyTooLarge:
-            await send_json(send, 413, json_problem("BODY_TOO_LARGE", f"the limit is {app.max_body_bytes} bytes"))
+            await send_json(send, 413, json_problem("BODY_TOO_LARGE", f"the limit is {limit} bytes"))
             return
         except ClientGone:
             return
@@ -137,7 +152,12 @@ class PolicyApp:
         self.max_body_bytes = max_body_bytes
         self.decision_log = DecisionLogWriter(storage)
         self.decisions = DecisionService(
-            evaluator=evaluator, config=config, ledger=storage.ledger, log=self.decision_log, clock=clock
+            evaluator=evaluator,
+            config=config,
+            ledger=storage.ledger,
+            log=self.decision_log,
+            clock=clock,
+            approvals=storage.approvals,
         )
         post = ["POST"]
         self._decide_endpoint = _Endpoint(self, self._decide)
@@ -146,6 +166,11 @@ class PolicyApp:
             Route("/api/proxy/register", _Endpoint(self, self._register), methods=post),
             Route("/api/proxy/classify", _Endpoint(self, self._classify), methods=post),
             Route(_DECIDE_PATH, self._decide_endpoint, methods=post),
+            Route(
+                "/api/proxy/outcome",
+                _Endpoint(self, self._outcome, max_body_bytes=max(max_body_bytes, _OUTCOME_BODY_BYTES)),
+                methods=post,
+            ),
             Route("/api/proxy/heartbeat", _Endpoint(self, self._heartbeat), methods=post),
             Route("/api/proxy/health", _health, methods=["GET"]),
         ]
@@ -222,6 +247,20 @@ class PolicyApp:
             return self.decisions.decide_body(body, key_id)
         # Searching a large call can take a while: do it in a thread so small calls keep flowing.
         return await anyio.to_thread.run_sync(self.decisions.decide_body, body, key_id)
+
+    async def _outcome(self, body: bytes, key_id: str | None) -> Outcome:
+        try:
+            report = OutcomeReport.model_validate_json(body)
+        except pydantic.ValidationError as exc:
+            problems = exc.errors(include_url=False, include_input=False)
+            fields = sorted({".".join(str(part) for part in error["loc"]) or "body" for error in problems})
+            return 422, json_problem("INVALID_REQUEST", f"not an outcome report: {', '.join(fields)[:200]}")
+        try:
+            await anyio.to_thread.run_sync(self.decisions.record_outcome, report, key_id, self.clock())
+        except StorageError:
+            logger.exception("an outcome report could not be stored")
+            return 503, json_problem("UNAVAILABLE", "the outcome could not be stored")
+        return 202, b'{"accepted":true}'
 
     async def _heartbeat(self, body: bytes, _key_id: str | None) -> Outcome:
         try:

@@ -2,11 +2,17 @@
 
 Any JSON the client sends gets a decision or a 4xx here, never an exception: an evaluation
 that raises is a deny (fail closed), and the failure is logged without the call's arguments.
+
+A `confirm` is answered only to a request that said `confirmable: true`; any other gets a
+deny with the same reason and clauses. With a session, the confirm opens (or reuses) a
+pending approval; once a person grants it, the identical call in that session is evaluated
+again as approved and let through once. An approval never lets through an enforced finding.
 """
 
 from __future__ import annotations
 
 import collections
+import dataclasses
 import datetime
 import hashlib
 import itertools
@@ -20,7 +26,16 @@ import pydantic
 from pydantic import JsonValue
 
 from inherence_policy_client._models import DecideRequest, Decision, OutcomeReport, Verdict
+from inherence_policy_server._approvals import (
+    Approvals,
+    ApprovalState,
+    Question,
+    approval_binding,
+    arguments_summary,
+)
+from inherence_policy_server._confirm import Asked, AskedCalls, Ruling, answer_entry
 from inherence_policy_server._decision_log import DecisionLogWriter
+from inherence_policy_server._masking import mask_text
 from inherence_policy_server._rules import Evaluation, Evaluator
 from inherence_policy_server._session_reads import LetThrough, record_session_read
 from inherence_policy_server._storage import DecisionLogEntry
@@ -36,6 +51,7 @@ _CATEGORIES = {category.value: category for category in Category}
 _VERDICTS = {verdict.value: verdict for verdict in Verdict}
 _IDEMPOTENT_ANSWERS = 4096
 _FAIL_CLOSED_REASON = "the policy could not evaluate this call, so it is denied"
+_DEFAULT_APPROVAL_TTL = 600
 
 
 def _verdict(value: Any) -> Verdict:
@@ -61,8 +77,11 @@ class DecisionService:
         ledger: SessionLedger,
         log: DecisionLogWriter,
         clock: Callable[[], datetime.datetime],
+        approvals: Approvals | None = None,
     ) -> None:
         self._evaluate = evaluator
+        self._approvals = approvals
+        self._asked = AskedCalls()
         self._config = config
         self._ledger = ledger
         self._log = log
@@ -102,7 +121,8 @@ class DecisionService:
                 return 200, answered
         decision = self.decide(request, key_id)
         answer = decision.model_dump_json(exclude_none=True).encode()
-        if replay_key is not None:
+        # A confirm is not kept: once a person granted it, the same call must be decided again.
+        if replay_key is not None and decision.decision is not Verdict.CONFIRM:
             with self._answers_lock:
                 self._answers[replay_key] = answer
                 while len(self._answers) > _IDEMPOTENT_ANSWERS:
@@ -122,21 +142,12 @@ class DecisionService:
             kind=request.kind or "tool",
             key_id=key_id,
         )
-        decision_id = f"dec_{self._id_prefix}{next(self._serial):010x}"
-        rule: str | None
-        try:
-            evaluation: Evaluation = self._evaluate(call, self._config, self._ledger, now)
-            verdict = _verdict(evaluation.verdict)
-            findings = list(evaluation.findings)
-            reason = evaluation.reason
-            failed = [clause if isinstance(clause, str) else str(clause) for clause in evaluation.failed_clauses]
-            # Findings of rules in `log` mode name the rule of an allow_with_log.
-            noted = findings or list(getattr(evaluation, "logged", ()))
-            rule = noted[0].rule if noted else None
-        except Exception as exc:
-            logger.error("evaluation of a %s call failed (%s); denied", call.category.value, type(exc).__name__)
-            verdict, reason, failed, rule = Verdict.DENY, _FAIL_CLOSED_REASON, ["server.evaluation_failed"], "server"
-        if verdict.allows:
+        decision_id = self._next_id()
+        ruling = self._ruling(call, now)
+        approval_id = None
+        if ruling.verdict is Verdict.CONFIRM:
+            ruling, approval_id = self._confirm(request, call, key_id, ruling, decision_id, now)
+        if ruling.verdict.allows:
             self._let_through.remember(decision_id, key_id, session_key(call), call.category)
         if call.session_id is not None:
             self._log.saw_session(call.session_id, call.client, now)
@@ -149,19 +160,31 @@ class DecisionService:
                 upstream=call.upstream,
                 tool_name=call.tool_name,
                 category=call.category.value,
-                decision=verdict.value,
-                rule=rule,
-                reason=reason,
+                decision=ruling.verdict.value,
+                rule=ruling.rule,
+                reason=ruling.reason,
                 arguments=request.arguments,
                 request_id=request.request_id,
                 key_id=key_id,
             )
         )
-        receipt: dict[str, JsonValue] = {"decision_id": decision_id, "decided_at": now.isoformat(), "rule": rule}
+        receipt: dict[str, JsonValue] = {"decision_id": decision_id, "decided_at": now.isoformat(), "rule": ruling.rule}
         # Every field is built here from known types, so the answer skips validation.
         return Decision.model_construct(
-            decision=verdict, receipt=receipt, receipt_id=decision_id, reason=reason, failed_clauses=list(failed)
+            decision=ruling.verdict,
+            receipt=receipt,
+            receipt_id=decision_id,
+            reason=ruling.reason,
+            failed_clauses=list(ruling.failed),
+            approval_id=approval_id,
         )
+
+    def record_outcome(self, report: OutcomeReport, key_id: str | None, now: datetime.datetime) -> None:
+        """Take what became of a decided call: a person's answer to a confirm, or a result let through."""
+        if report.confirmation is not None:
+            self._record_answer(report, key_id, now)
+        else:
+            self.record_session_read(report, key_id, now)
 
     def record_session_read(self, report: OutcomeReport, key_id: str | None, now: datetime.datetime) -> None:
         """What a session read: the content of a result the policy let through, into the ledger."""
@@ -169,3 +192,107 @@ class DecisionService:
             record_session_read(self._ledger, self._let_through, report, key_id, now)
         except Exception as exc:  # the report is taken; what it held is lost, never the server
             logger.error("the result of %s could not be recorded (%s)", report.decision_id, type(exc).__name__)
+
+    def _next_id(self) -> str:
+        return f"dec_{self._id_prefix}{next(self._serial):010x}"
+
+    def _ruling(self, call: Call, now: datetime.datetime) -> Ruling:
+        """The evaluation of one call as a verdict, reason, clauses and rule; a failure is a deny."""
+        try:
+            evaluation: Evaluation = self._evaluate(call, self._config, self._ledger, now)
+            findings = list(evaluation.findings)
+            failed = tuple(clause if isinstance(clause, str) else str(clause) for clause in evaluation.failed_clauses)
+            # Findings of rules in `log` mode name the rule of an allow_with_log.
+            noted = findings or list(getattr(evaluation, "logged", ()))
+            return Ruling(_verdict(evaluation.verdict), evaluation.reason, failed, noted[0].rule if noted else None)
+        except Exception as exc:
+            logger.error("evaluation of a %s call failed (%s); denied", call.category.value, type(exc).__name__)
+            return Ruling(Verdict.DENY, _FAIL_CLOSED_REASON, ("server.evaluation_failed",), "server")
+
+    def _confirm(
+        self,
+        request: DecideRequest,
+        call: Call,
+        key_id: str | None,
+        asked: Ruling,
+        decision_id: str,
+        now: datetime.datetime,
+    ) -> tuple[Ruling, str | None]:
+        """A confirm ruling settled: let through by a granted approval, denied, or a question with an approval."""
+        approvals, binding, session_id = self._approvals, None, call.session_id
+        if approvals is not None and session_id is not None:
+            binding = approval_binding(key_id, session_id, call.upstream, call.tool_name, request.arguments)
+            granted = _claim(approvals, binding, now)
+            if granted is not None:
+                retried = self._ruling(dataclasses.replace(call, approved=True), now)
+                if retried.verdict.allows:
+                    reason = f"Allowed once by approval {granted}: {asked.reason}"
+                    return Ruling(Verdict.ALLOW_WITH_LOG, reason, retried.failed, retried.rule), None
+                # Denied after all (an enforced finding, full windows): the approval stays granted.
+                _release(approvals, granted)
+                if retried.verdict is not Verdict.CONFIRM:
+                    return retried, None
+                asked = retried
+        if request.confirmable is not True:
+            return dataclasses.replace(asked, verdict=Verdict.DENY), None
+        approval_id = None
+        if approvals is not None and binding is not None and session_id is not None:
+            # What a person is shown is masked like the decision log; the binding holds the call exactly.
+            question = Question(
+                binding=binding,
+                key_id=key_id,
+                session_id=mask_text(session_id),
+                upstream=None if call.upstream is None else mask_text(call.upstream),
+                tool_name=mask_text(call.tool_name),
+                rule=asked.rule,
+                clauses=asked.failed,
+                reason=mask_text(asked.reason or ""),
+                summary=arguments_summary(request.arguments),
+            )
+            approval_id = _ask(approvals, question, now, self._approval_ttl())
+        expires = now + datetime.timedelta(seconds=self._approval_ttl())
+        self._asked.remember(decision_id, Asked(key_id, call, asked.rule, approval_id, expires))
+        return asked, approval_id
+
+    def _approval_ttl(self) -> int:
+        section = getattr(self._config, "confirmation", None)
+        return int(getattr(section, "approval_ttl_seconds", _DEFAULT_APPROVAL_TTL))
+
+    def _record_answer(self, report: OutcomeReport, key_id: str | None, now: datetime.datetime) -> None:
+        asked = self._asked.take(report.decision_id, key_id, now)
+        if report.confirmation == "accepted" and asked is not None:
+            # The proxy let the call through: record what it does, as for any call let through.
+            self._ruling(dataclasses.replace(asked.call, approved=True), now)
+        approval_id = report.approval_id or (asked.approval_id if asked is not None else None)
+        if approval_id and self._approvals is not None and report.confirmation != "timed_out":
+            # Answered in band: the same question cannot also be granted out of band.
+            settled: ApprovalState = "used" if report.confirmation == "accepted" else "declined"
+            try:
+                self._approvals.settle(approval_id, key_id, settled, now)
+            except Exception as exc:
+                logger.error("approval %s could not be closed (%s)", approval_id, type(exc).__name__)
+        self._log.record(answer_entry(report, key_id, asked, self._next_id(), now))
+
+
+def _claim(approvals: Approvals, binding: str, now: datetime.datetime) -> str | None:
+    try:
+        claimed = approvals.claim(binding, now)
+    except Exception as exc:  # no approval can be used: the call stays a question
+        logger.error("the approvals cannot be read (%s)", type(exc).__name__)
+        return None
+    return None if claimed is None else claimed.id
+
+
+def _release(approvals: Approvals, approval_id: str) -> None:
+    try:
+        approvals.release(approval_id)
+    except Exception as exc:
+        logger.error("approval %s could not be given back (%s)", approval_id, type(exc).__name__)
+
+
+def _ask(approvals: Approvals, question: Question, now: datetime.datetime, ttl_seconds: int) -> str | None:
+    try:
+        return approvals.ask(question, now, ttl_seconds).id
+    except Exception as exc:  # the question stands without an approval the person could grant later
+        logger.error("no approval could be opened (%s)", type(exc).__name__)
+        return None

@@ -4,7 +4,9 @@
 PolicyServerError               every error this package raises on purpose
 ├── ServerUsageError            a caller's mistake: fix the call or the input
 │   ├── ConfigError             a rules config file that cannot be read or is invalid (names file and field)
-│   └── UnknownKeyError         `keys revoke` of a key id that does not exist
+│   ├── UnknownKeyError         `keys revoke` of a key id that does not exist
+│   ├── ApprovalNotFound        no approval has this id
+│   └── ApprovalExpired         the approval can no longer be answered (expired, used or declined)
 └── StorageError                the data dir cannot be opened or written (permissions, corruption, lock timeout)
 ```
 
@@ -16,7 +18,15 @@ from __future__ import annotations
 
 import pathlib
 
-__all__ = ["ConfigError", "PolicyServerError", "ServerUsageError", "StorageError", "UnknownKeyError"]
+__all__ = [
+    "ApprovalExpired",
+    "ApprovalNotFound",
+    "ConfigError",
+    "PolicyServerError",
+    "ServerUsageError",
+    "StorageError",
+    "UnknownKeyError",
+]
 
 
 class PolicyServerError(Exception):
@@ -45,6 +55,23 @@ class UnknownKeyError(ServerUsageError):
     def __init__(self, key_id: str) -> None:
         super().__init__(f"no API key with id {key_id!r}")
         self.key_id = key_id
+
+
+class ApprovalNotFound(ServerUsageError):
+    """No approval has this id."""
+
+    def __init__(self, approval_id: str) -> None:
+        super().__init__(f"no approval with id {approval_id!r}")
+        self.approval_id = approval_id
+
+
+class ApprovalExpired(ServerUsageError):
+    """The approval can no longer be answered: it expired, was used, or was declined; `state` says which."""
+
+    def __init__(self, approval_id: str, state: str) -> None:
+        super().__init__(f"approval {approval_id!r} is {state} and can no longer be answered")
+        self.approval_id = approval_id
+        self.state = state
 
 
 class StorageError(PolicyServerError):

@@ -18,19 +18,20 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import cast
 
+from inherence_policy_server._approvals import Approvals
 from inherence_policy_server._errors import StorageError, UnknownKeyError
 from inherence_policy_server._keys import ApiKeyRecord
 from inherence_policy_server._sqlite_ledger import SQLiteLedger
 from inherence_policy_server._sqlite_reads import READS_SCHEMA
 from inherence_policy_server._storage import DecisionLogEntry
 
-__all__ = ["DATABASE_NAME", "SQLiteStorage"]
+__all__ = ["DATABASE_NAME", "SQLiteStorage", "open_approvals"]
 
 DATABASE_NAME = "policy.sqlite3"
-# Version 2 adds the dashboard's indexes and the admin audit log, version 3 what sessions read and
-# the known recipients; every statement is idempotent, so an older database is brought up to date
-# by running the whole script again.
-_SCHEMA_VERSION = 3
+# Version 2 adds the dashboard's indexes and the admin audit log, version 3 the approvals, version 4
+# what sessions read and the known recipients; every statement is idempotent, so an older database
+# is brought up to date by running the whole script again.
+_SCHEMA_VERSION = 4
 _BASE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS api_keys (
     key_id TEXT PRIMARY KEY, prefix TEXT NOT NULL, salt BLOB NOT NULL, digest BLOB NOT NULL,
@@ -63,6 +64,13 @@ CREATE INDEX IF NOT EXISTS decisions_by_time ON decisions (at);
 CREATE TABLE IF NOT EXISTS admin_events (
     id INTEGER PRIMARY KEY, at TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL, detail TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS approvals (
+    approval_id TEXT PRIMARY KEY, binding TEXT NOT NULL, key_id TEXT, session_id TEXT NOT NULL, upstream TEXT,
+    tool_name TEXT NOT NULL, rule TEXT, clauses TEXT NOT NULL, reason TEXT NOT NULL, summary TEXT NOT NULL,
+    created_at REAL NOT NULL, expires_at REAL NOT NULL, state TEXT NOT NULL, decided_at REAL, used_at REAL
+);
+CREATE INDEX IF NOT EXISTS approvals_by_binding ON approvals (binding, state);
+CREATE INDEX IF NOT EXISTS approvals_by_state ON approvals (state, created_at);
 """
 _SCHEMA = _BASE_SCHEMA + READS_SCHEMA
 
@@ -100,10 +108,15 @@ class SQLiteStorage:
         with contextlib.suppress(OSError):
             os.chmod(self.path, 0o600)
         self._ledger = SQLiteLedger(self)
+        self._approvals = Approvals(self)
 
     @property
     def ledger(self) -> SQLiteLedger:
         return self._ledger
+
+    @property
+    def approvals(self) -> Approvals:
+        return self._approvals
 
     def connection(self) -> sqlite3.Connection:
         """This thread's connection, opened on first use."""
@@ -256,3 +269,12 @@ def _key_from_row(row: tuple[object, ...]) -> ApiKeyRecord:
         revoked_at=_from_iso(None if revoked_at is None else str(revoked_at)),
         label=str(label),
     )
+
+
+def open_approvals(data_dir: pathlib.Path | str) -> Approvals:
+    """The approvals of a data dir, for a person answering outside the server (close them when done).
+
+    `.pending(now)` lists the open questions; `.approve(id, now)` grants one call once,
+    `.decline(id, now)` refuses it; both raise `ApprovalNotFound` or `ApprovalExpired`.
+    """
+    return Approvals(SQLiteStorage(pathlib.Path(data_dir)), owns_database=True)

@@ -11,6 +11,7 @@ import datetime
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from inherence_policy_server._approvals import Approvals
 from inherence_policy_server._keys import ApiKeyRecord
 from inherence_policy_server.rules._api import SessionLedger
 
@@ -42,6 +43,11 @@ class Storage(Protocol):
     @property
     def ledger(self) -> SessionLedger:
         """The sessions and velocity state the rules read and update."""
+        ...
+
+    @property
+    def approvals(self) -> Approvals:
+        """The questions to a person about calls answered `confirm`, and their answers."""
         ...
 
     def add_key(self, record: ApiKeyRecord) -> None: ...
