@@ -5,7 +5,16 @@ escalation, mass destruction, lateral pivot, unauthorized exfiltration) and thei
 configuration; `InMemoryLedger` is the reference `SessionLedger`.
 """
 
-from inherence_policy_server.rules._api import Call, Category, Finding, Mode, SessionLedger, VelocityTotals
+from inherence_policy_server.rules._api import (
+    Call,
+    Category,
+    Finding,
+    KnownRecipient,
+    Mode,
+    ReadItem,
+    SessionLedger,
+    VelocityTotals,
+)
 from inherence_policy_server.rules._config import (
     RULE_NAMES,
     ConfirmationConfig,
@@ -34,10 +43,12 @@ __all__ = [
     "Finding",
     "IdentityEscalationConfig",
     "InMemoryLedger",
+    "KnownRecipient",
     "LateralPivotConfig",
     "MassDestructionConfig",
     "Mode",
     "OrganisationConfig",
+    "ReadItem",
     "RulesConfig",
     "SessionLedger",
     "UnauthorizedExfiltrationConfig",
