@@ -11,9 +11,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-__all__ = ["find_identifiers", "normal_token"]
+__all__ = ["EMAIL", "IBAN_SPACED", "find_identifiers", "normal_token"]
 
-_EMAIL = re.compile(r"[a-z0-9._%+'-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}", re.IGNORECASE)
+EMAIL = re.compile(r"[a-z0-9._%+'-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}", re.IGNORECASE)
+# An IBAN written in groups of four, as people write it (the compact form is one token anyway).
+IBAN_SPACED = re.compile(r"\b[A-Z]{2}\d{2}(?: [A-Z0-9]{4}){2,7}(?: [A-Z0-9]{1,4})?\b")
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b")
 _CARD = re.compile(r"(?<![\d-])\d{4}(?:[ -]?\d{3,4}){2,3}(?:[ -]?\d{1,4})?(?![\d-])")
 _PHONE = re.compile(r"(?<![\w+])(?:\+\d{1,3}[ .-]?)?\(?\d{2,4}\)?[ .-]?\d{3,4}[ .-]?\d{3,4}(?![\w-])")
@@ -58,7 +60,7 @@ def _dni_valid(text: str) -> bool:
 def find_identifiers(text: str) -> Iterator[tuple[str, str]]:
     """(what, normal form) for each identifier in `text`; emails in lower case, the rest by `normal_token`."""
     if "@" in text:
-        for match in _EMAIL.finditer(text):
+        for match in EMAIL.finditer(text):
             yield "an email address", match.group(0).lower()
     if not _GATE.search(text):
         return

@@ -19,9 +19,10 @@ import dataclasses
 import datetime
 import hashlib
 import re
+import zlib
 from collections.abc import Iterable, Iterator
 
-from inherence_policy_server.rules._identifiers import find_identifiers, normal_token
+from inherence_policy_server.rules._identifiers import EMAIL, IBAN_SPACED, find_identifiers, normal_token
 from inherence_policy_server.rules._secrets import find_secrets
 
 __all__ = [
@@ -56,12 +57,18 @@ SHINGLE_WORDS = 8
 MAX_SHINGLED_CHARS = 128 * 1024
 MAX_HEX_DECODED = 16
 
-_TOKEN = re.compile(r"[^\s\"'`,;{}\[\]<>()|\\]{6,}")
-_DIGIT = re.compile(r"\d")
+_SEPARATORS = r"\s\"'`,;{}\[\]<>()|\\"
+# A run of token characters holding a digit, matched only from the run's start (so linear in the text).
+_TOKEN = re.compile(rf"(?<![^{_SEPARATORS}])[^{_SEPARATORS}\d]*\d[^{_SEPARATORS}]*")
 _SPLIT = re.compile(r"[/+=&?:@#]")
 _EDGES = ".,!?:;*"
-_WORD = re.compile(r"\w+")
-_HEX = re.compile(r"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}){8,}(?![0-9A-Fa-f])")
+# Words as UTF-8 bytes: ASCII letters and digits, and any non-ASCII character.
+_WORD = re.compile(rb"[0-9A-Za-z_\x80-\xff]+")
+# Numbers written in groups: cards, phone numbers, social security and national insurance numbers.
+# (A leading digit keeps the scan fast; the two letters of a national insurance number are added after.)
+_GROUPED = re.compile(r"\d[\d .()-]{6,40}\d(?:[ -]?[A-Z]\b)?")
+_LETTER_PAIR = re.compile(r"[A-Z]{2} ?$")
+_HEX = re.compile(r"(?:[0-9A-Fa-f]{2})+")
 _SECRET_SETTING = re.compile(
     r"""["']?\b([\w.-]*(?:secret|token|passw(?:or)?d|passwd|pwd|api[_-]?key|apikey|private[_-]?key|access[_-]?key"""
     r"""|credential|auth)[\w.-]*)["']?\s*[:=]\s*["']?([^\s"'`,;{}\[\]<>]{6,256})""",
@@ -87,17 +94,21 @@ def digest(text: str) -> int:
     )
 
 
-def _shingles(text: str) -> Iterator[int]:
-    words = _WORD.findall(text.casefold())
-    for start in range(len(words) - SHINGLE_WORDS + 1):
-        yield digest(" ".join(words[start : start + SHINGLE_WORDS]))
+def _shingles(text: str) -> Iterable[int]:
+    """The hash of every window of `SHINGLE_WORDS` words, each word first reduced to its CRC-32.
+
+    A tuple of ints hashes the same in every process (only str and bytes hashes are salted),
+    so the values can be stored and compared across workers; the whole pass runs in C.
+    """
+    ids = list(map(zlib.crc32, _WORD.findall(text.casefold().encode("utf-8", "surrogatepass"))))
+    return map(hash, zip(*(ids[offset:] for offset in range(SHINGLE_WORDS)), strict=False))
 
 
 def _tokens(text: str) -> Iterator[str]:
     """Candidate secret values and identifiers: runs of token characters holding a digit."""
     for match in _TOKEN.finditer(text):
         token = match.group(0).strip(_EDGES)
-        if len(token) < 6 or not _DIGIT.search(token):
+        if len(token) < 6:
             continue
         yield token
         if _SPLIT.search(token):
@@ -135,31 +146,35 @@ def read_items(text: str) -> list[ReadItem]:
 class Payload:
     """The digests one send could match: its tokens, identifiers and shingles, from every text it carries."""
 
-    def __init__(self, texts: Iterable[str], *, ignored: Iterable[str] = ()) -> None:
+    def __init__(self, texts: Iterable[str]) -> None:
         self.tokens: set[int] = set()
         self.shingles: set[int] = set()
-        ignored_digests = {digest(value) for value in ignored}
-        decoded = 0
+        self._hex_left = MAX_HEX_DECODED
         for text in texts:
-            self._add(text)
-            if decoded < MAX_HEX_DECODED and len(text) >= 16:
-                for match in _HEX.finditer(text):
-                    decoded += 1
-                    if decoded > MAX_HEX_DECODED:
-                        break
-                    plain = _hex_text(match.group(0))
-                    if plain is not None:
-                        self._add(plain)
-        self.tokens -= ignored_digests
+            self._add(text, decode=True)
 
-    def _add(self, text: str) -> None:
-        for token in _tokens(text):
+    def _add(self, text: str, *, decode: bool) -> None:
+        tokens = set(_tokens(text))
+        # "4111 1111 1111 1111", "+1 (415) 555-0134", "DE89 3704 ...": each also as one token, as read.
+        for match in _GROUPED.finditer(text):
+            if not match.group(0).isdigit():
+                before = _LETTER_PAIR.search(text, max(0, match.start() - 3), match.start())
+                tokens.add(match.group(0) if before is None else before.group(0) + match.group(0))
+        tokens.update(match.group(0) for match in IBAN_SPACED.finditer(text))
+        for token in tokens:
+            if decode and self._hex_left > 0 and len(token) >= 16 and _HEX.fullmatch(token):
+                self._hex_left -= 1
+                plain = _hex_text(token)
+                if plain is not None:
+                    self._add(plain, decode=False)
             self.tokens.add(digest(token))
-            normal = normal_token(token)
+            normal = token.upper() if token.isalnum() else normal_token(token)
             if normal != token:
                 self.tokens.add(digest(normal))
-        for _, value in find_identifiers(text):
-            self.tokens.add(digest(value))
+            if len(normal) > 10 and normal.isdigit():
+                self.tokens.add(digest(normal[-10:]))  # a phone number with its country code
+        if "@" in text:
+            self.tokens.update(digest(match.group(0).lower()) for match in EMAIL.finditer(text))
         self.shingles.update(_shingles(text))
 
     @property
