@@ -68,7 +68,8 @@ _case_numbers = itertools.count()
 
 @pytest.mark.parametrize(("rule", "case"), CASES, ids=[f"{rule}:{case['name']}" for rule, case in CASES])
 def test_rules_corpus_case_over_http(rules_server, rule: str, case: dict) -> None:
-    """Each case as its own session and upstream (so its own velocity account), a week after the last."""
+    """Each case as its own session and upstream (so its own velocity account), a week after the last;
+    the results of earlier calls reach the server as outcome reports, as a proxy sends them."""
     client, clock, app = rules_server
     number = next(_case_numbers)
     scope = {"session_id": f"corpus-session-{number}", "upstream": f"corpus-{number}"}
@@ -83,6 +84,12 @@ def test_rules_corpus_case_over_http(rules_server, rule: str, case: dict) -> Non
                 approvals.approve(answer.json()["approval_id"], clock())
             retried = client.post("/api/proxy/decide", json={**_body(earlier), **scope, "confirmable": True})
             assert retried.json()["decision"] == "allow_with_log", retried.text
+            answer = retried
+        if "result" in earlier and answer.json()["decision"] in ("allow", "allow_with_log"):
+            # What the tool returned, reported by the proxy as the call's outcome.
+            report = {"decision_id": answer.json()["receipt_id"], "content_text": earlier["result"], **scope}
+            reported = client.post("/api/proxy/outcome", json=report)
+            assert reported.status_code == 202, reported.text
     clock.advance(seconds=1)
     answer = client.post("/api/proxy/decide", json={**_body(case), **scope, "confirmable": True})
     assert answer.status_code == 200, answer.text

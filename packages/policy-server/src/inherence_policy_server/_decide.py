@@ -39,8 +39,10 @@ from inherence_policy_server._confirm import Asked, AskedCalls, Ruling, answer_e
 from inherence_policy_server._decision_log import DecisionLogWriter
 from inherence_policy_server._masking import mask_text
 from inherence_policy_server._rules import Evaluation, Evaluator
+from inherence_policy_server._session_reads import LetThrough, record_session_read
 from inherence_policy_server._storage import DecisionLogEntry
 from inherence_policy_server.rules._api import Call, Category, SessionLedger
+from inherence_policy_server.rules._exfiltration import session_key
 
 __all__ = ["DecisionService", "Outcome"]
 
@@ -107,6 +109,7 @@ class DecisionService:
         # A random prefix per service keeps ids unique across processes without a syscall per call.
         self._id_prefix = secrets.token_hex(7)
         self._serial = itertools.count(1)
+        self._let_through = LetThrough()
 
     @property
     def config(self) -> Any:
@@ -161,12 +164,15 @@ class DecisionService:
             upstream=request.upstream,
             client=request.client,
             kind=request.kind or "tool",
+            key_id=key_id,
         )
         decision_id = self._next_id()
         ruling = self._ruling(call, now)
         approval_id = None
         if ruling.verdict is Verdict.CONFIRM:
             ruling, approval_id = self._confirm(request, call, key_id, ruling, decision_id, now)
+        if ruling.verdict.allows:
+            self._let_through.remember(decision_id, key_id, session_key(call), call.category)
         if call.session_id is not None:
             self._log.saw_session(call.session_id, call.client, now)
         self._log.record(
@@ -205,11 +211,11 @@ class DecisionService:
             self.record_session_read(report, key_id, now)
 
     def record_session_read(self, report: OutcomeReport, key_id: str | None, now: datetime.datetime) -> None:
-        """What a session read: the content of a result the policy let through (`report.content_text`...).
-
-        Nothing of it is kept yet; the rules that follow data through a session record it here.
-        """
-        del report, key_id, now
+        """What a session read: the content of a result the policy let through, into the ledger."""
+        try:
+            record_session_read(self._ledger, self._let_through, report, key_id, now)
+        except Exception as exc:  # the report is taken; what it held is lost, never the server
+            logger.error("the result of %s could not be recorded (%s)", report.decision_id, type(exc).__name__)
 
     def _next_id(self) -> str:
         return f"dec_{self._id_prefix}{next(self._serial):010x}"

@@ -22,15 +22,17 @@ from inherence_policy_server._approvals import Approvals
 from inherence_policy_server._errors import StorageError, UnknownKeyError
 from inherence_policy_server._keys import ApiKeyRecord
 from inherence_policy_server._sqlite_ledger import SQLiteLedger
+from inherence_policy_server._sqlite_reads import READS_SCHEMA
 from inherence_policy_server._storage import DecisionLogEntry
 
 __all__ = ["DATABASE_NAME", "SQLiteStorage", "open_approvals"]
 
 DATABASE_NAME = "policy.sqlite3"
-# Version 2 adds the dashboard's indexes and the admin audit log, version 3 the approvals; every
-# statement is idempotent, so an older database is brought up to date by running the whole script again.
-_SCHEMA_VERSION = 3
-_SCHEMA = """
+# Version 2 adds the dashboard's indexes and the admin audit log, version 3 the approvals, version 4
+# what sessions read and the known recipients; every statement is idempotent, so an older database
+# is brought up to date by running the whole script again.
+_SCHEMA_VERSION = 4
+_BASE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS api_keys (
     key_id TEXT PRIMARY KEY, prefix TEXT NOT NULL, salt BLOB NOT NULL, digest BLOB NOT NULL,
     created_at TEXT NOT NULL, revoked_at TEXT, label TEXT NOT NULL DEFAULT ''
@@ -70,6 +72,7 @@ CREATE TABLE IF NOT EXISTS approvals (
 CREATE INDEX IF NOT EXISTS approvals_by_binding ON approvals (binding, state);
 CREATE INDEX IF NOT EXISTS approvals_by_state ON approvals (state, created_at);
 """
+_SCHEMA = _BASE_SCHEMA + READS_SCHEMA
 
 
 def _iso(moment: datetime.datetime) -> str:

@@ -1,4 +1,4 @@
-"""The rules' `SessionLedger` over SQLite: sensitive reads per session and the velocity ledger.
+"""The rules' `SessionLedger` over SQLite: the velocity ledger here, what sessions read in `_sqlite_reads`.
 
 `reserve_transfer` checks and records in one `BEGIN IMMEDIATE` transaction, so two
 reservations (from two threads or two processes sharing the data dir) are serialised by
@@ -11,6 +11,7 @@ import datetime
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from inherence_policy_server._sqlite_reads import SQLiteReads
 from inherence_policy_server.rules._api import VelocityTotals
 
 if TYPE_CHECKING:
@@ -21,7 +22,6 @@ __all__ = ["SQLiteLedger"]
 HOUR = 3600.0
 DAY = 24 * HOUR
 WEEK = 7 * DAY
-_REMEMBERED_READS = 100_000
 
 _TOTALS = """
 SELECT
@@ -45,31 +45,11 @@ def _totals(row: tuple[object, ...]) -> VelocityTotals:
     return VelocityTotals(*values)
 
 
-class SQLiteLedger:
+class SQLiteLedger(SQLiteReads):
     """`SessionLedger` backed by a `SQLiteStorage`."""
 
     def __init__(self, storage: SQLiteStorage) -> None:
         self._storage = storage
-        self._recorded: set[tuple[str, str]] = set()
-
-    def sensitive_reads(self, session_id: str) -> list[str]:
-        rows = self._storage.read(
-            "SELECT label FROM sensitive_reads WHERE session_id = ? ORDER BY at, label", (session_id,)
-        )
-        return [str(row[0]) for row in rows]
-
-    def record_sensitive_read(self, session_id: str, label: str, now: datetime.datetime) -> None:
-        # Reads only accumulate, so one that this process stored needs no write transaction again.
-        if (session_id, label) in self._recorded:
-            return
-        with self._storage.write() as db:
-            db.execute(
-                "INSERT OR IGNORE INTO sensitive_reads (session_id, label, at) VALUES (?, ?, ?)",
-                (session_id, label, now.timestamp()),
-            )
-        if len(self._recorded) >= _REMEMBERED_READS:
-            self._recorded.clear()
-        self._recorded.add((session_id, label))
 
     def known_recipient(self, account: str, recipient: str) -> bool:
         rows = self._storage.read(

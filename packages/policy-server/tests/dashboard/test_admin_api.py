@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+
 import httpx2
 import pytest
 
@@ -18,6 +20,7 @@ ENDPOINTS = [
     ("POST", "/api/admin/keys"),
     ("POST", "/api/admin/keys/0123456789ab/revoke"),
     ("GET", "/api/admin/audit"),
+    ("GET", "/api/admin/recipients"),
 ]
 
 
@@ -200,3 +203,22 @@ async def test_the_rules_endpoint_shows_every_section_and_where_it_is_saved(clie
     assert answer["rules"]["organisation"]["email_domains"] == ["example.com"]
     assert set(answer["rules"]) >= {"mass_destruction", "lateral_pivot", "unauthorized_exfiltration"}
     assert CONFIG_TEXT  # the file the fixture wrote
+
+
+async def test_known_recipients_are_listed_newest_first_per_tenant(client, board_app) -> None:
+    ledger = board_app.storage.ledger
+    start = board_app.clock()
+    ledger.add_known_recipient("0123456789ab", "ana@partner.example", "confirmed", start)
+    ledger.add_known_recipient("0123456789ab", "payee:acct_7", "paid", start + datetime.timedelta(seconds=1))
+    ledger.add_known_recipient("ba9876543210", "ops@vendor.example", "confirmed", start + datetime.timedelta(seconds=2))
+    every = (await client.get("/api/admin/recipients", headers=BEARER)).json()["recipients"]
+    assert [(row["tenant"], row["recipient"], row["source"]) for row in every] == [
+        ("ba9876543210", "ops@vendor.example", "confirmed"),
+        ("0123456789ab", "payee:acct_7", "paid"),
+        ("0123456789ab", "ana@partner.example", "confirmed"),
+    ]
+    one = await client.get("/api/admin/recipients?tenant=0123456789ab&limit=1", headers=BEARER)
+    assert [row["recipient"] for row in one.json()["recipients"]] == ["payee:acct_7"]
+    assert one.json()["recipients"][0]["first_seen"] == (start + datetime.timedelta(seconds=1)).isoformat()
+    for bad in ("limit=0", "limit=1001", "limit=many"):
+        assert (await client.get(f"/api/admin/recipients?{bad}", headers=BEARER)).status_code == 400

@@ -83,7 +83,7 @@ def test_counts_group_by_rule_and_hour(big_store) -> None:
     assert counts["mass_destruction"]["2026-03-03T02"] == 720
 
 
-def test_a_version_1_database_gains_the_indexes_admin_log_and_approvals(tmp_path) -> None:
+def test_a_version_1_database_gains_the_indexes_admin_log_approvals_and_reads(tmp_path) -> None:
     db = sqlite3.connect(tmp_path / "policy.sqlite3")
     db.executescript(
         "CREATE TABLE decisions (id INTEGER PRIMARY KEY, decision_id TEXT NOT NULL, at TEXT NOT NULL, client TEXT,"
@@ -99,7 +99,8 @@ def test_a_version_1_database_gains_the_indexes_admin_log_and_approvals(tmp_path
         names = {str(row[0]) for row in storage.read("SELECT name FROM sqlite_master")}
         assert {"decisions_by_decision", "decisions_by_rule", "decisions_by_upstream", "admin_events"} <= names
         assert {"approvals", "approvals_by_binding"} <= names
+        assert {"read_sessions", "read_items", "known_recipients"} <= names
         assert [row.tool_name for row in DashboardStore(storage).feed(FeedFilter())] == ["old_tool"]
-        assert storage.read("PRAGMA user_version") == [(3,)]
+        assert storage.read("PRAGMA user_version") == [(4,)]
     finally:
         storage.close()

@@ -10,8 +10,9 @@ keeps one family of cases together), one JSON object a line:
 * `note`: why the case is there;
 * `tool_name` (optional, default `tool`): the tool's name;
 * `session` (optional): earlier calls of the same session, each `{"category", "arguments", "tool_name"?,
-  "approved"?}`, decided first in order (their verdicts are not asserted); `"approved": true` decides
-  one as the retry a person approved.
+  "approved"?, "result"?}`, decided first in order (their verdicts are not asserted); `"approved": true`
+  decides one as the retry a person approved; `result` is the text the tool returned, reported as the
+  call's outcome (as `POST /api/proxy/outcome` does) when the call was let through.
 
 Each case runs with a fresh ledger, the default thresholds and `CORPUS_CONFIG`'s organisation.
 A `deny` case must be denied by the file's rule; a `confirm` case must be answered `confirm` for a
@@ -29,6 +30,7 @@ from typing import Any
 import pytest
 
 from inherence_policy_server.rules import RULE_NAMES, Call, Category, InMemoryLedger, RulesConfig, evaluate
+from inherence_policy_server.rules._outcomes import record_result
 
 DATA = pathlib.Path(__file__).parent.parent / "data" / "rules"
 NOW = datetime.datetime(2025, 6, 2, 12, 0, tzinfo=datetime.timezone.utc)
@@ -39,6 +41,7 @@ CORPUS_CONFIG = RulesConfig.model_validate(
             "internal_hosts": ["acme.internal"],
             "known_payees": ["acme-payroll", "landlord"],
             "known_recipients": ["partner@trusted.example"],
+            "chat_workspaces": ["acme.slack.com", "t0acme"],
         }
     }
 )
@@ -67,7 +70,10 @@ def _call(entry: dict[str, Any], *, approved: bool = False) -> Call:
 def _ledger_after_session(case: dict[str, Any]) -> InMemoryLedger:
     ledger = InMemoryLedger()
     for offset, earlier in enumerate(case.get("session", [])):
-        evaluate(_call(earlier), CORPUS_CONFIG, ledger, NOW - datetime.timedelta(seconds=60 - offset))
+        at = NOW - datetime.timedelta(seconds=60 - offset)
+        call = _call(earlier)
+        if evaluate(call, CORPUS_CONFIG, ledger, at).verdict.allows and "result" in earlier:
+            record_result(ledger, "corpus-session", call.category, [earlier["result"]], at)
     return ledger
 
 

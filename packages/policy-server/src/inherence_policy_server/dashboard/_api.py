@@ -32,6 +32,7 @@ _MAX_LIMIT = 500
 _MAX_ID = 2**63 - 1  # SQLite's largest row id
 _MAX_NAME = 200
 _WHOLE = re.compile(r"\s*[+-]?[0-9]{1,20}\s*")
+_MAX_RECIPIENTS = 1000
 
 
 def _problem(status: int, kind: str, detail: str, **extra: Any) -> JSONResponse:
@@ -245,6 +246,31 @@ def _answer_approval(dashboard: Dashboard, approval_id: str, *, grant: bool) -> 
     return _ok({"approval": approval_json(approval)})
 
 
+async def _recipients(dashboard: Dashboard, request: Request) -> Response:
+    tenant = request.query_params.get("tenant") or None
+    try:
+        limit = int(request.query_params.get("limit", "200"))
+    except ValueError:
+        return _problem(400, "INVALID_REQUEST", "limit must be a whole number")
+    if not 1 <= limit <= _MAX_RECIPIENTS or (tenant is not None and len(tenant) > 200):
+        return _problem(400, "INVALID_REQUEST", f"limit must be 1 to {_MAX_RECIPIENTS}, tenant at most 200 characters")
+    known = dashboard.store.storage.ledger.known_recipients(tenant, limit)
+    return _ok(
+        {
+            "recipients": [
+                {
+                    "tenant": entry.tenant,
+                    "recipient": mask_text(entry.recipient),
+                    "source": entry.source,
+                    "first_seen": entry.first_seen.isoformat(),
+                    "last_seen": entry.last_seen.isoformat(),
+                }
+                for entry in known
+            ]
+        }
+    )
+
+
 async def _audit(dashboard: Dashboard, _request: Request) -> Response:
     return _ok({"events": [dataclasses.asdict(event) for event in dashboard.store.events()]})
 
@@ -267,4 +293,5 @@ def admin_api_routes(dashboard: Dashboard) -> list[Route]:
         route("/approvals", _approvals, "GET"),
         route("/approvals/{approval_id}/approve", _approve, "POST"),
         route("/approvals/{approval_id}/decline", _decline, "POST"),
+        route("/recipients", _recipients, "GET"),
     ]

@@ -6,7 +6,16 @@ rule that keeps the agent from switching the gate off, and their engine.
 configuration; `InMemoryLedger` is the reference `SessionLedger`.
 """
 
-from inherence_policy_server.rules._api import Call, Category, Finding, Mode, SessionLedger, VelocityTotals
+from inherence_policy_server.rules._api import (
+    Call,
+    Category,
+    Finding,
+    KnownRecipient,
+    Mode,
+    ReadItem,
+    SessionLedger,
+    VelocityTotals,
+)
 from inherence_policy_server.rules._config import (
     RULE_NAMES,
     ConfirmationConfig,
@@ -37,10 +46,12 @@ __all__ = [
     "GateIntegrityConfig",
     "IdentityEscalationConfig",
     "InMemoryLedger",
+    "KnownRecipient",
     "LateralPivotConfig",
     "MassDestructionConfig",
     "Mode",
     "OrganisationConfig",
+    "ReadItem",
     "RulesConfig",
     "SessionLedger",
     "UnauthorizedExfiltrationConfig",

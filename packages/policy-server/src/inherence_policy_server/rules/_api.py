@@ -10,10 +10,12 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import enum
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Protocol
 
-__all__ = ["Call", "Category", "Finding", "Mode", "SessionLedger", "VelocityTotals"]
+from inherence_policy_server.rules._material import ReadItem
+
+__all__ = ["Call", "Category", "Finding", "KnownRecipient", "Mode", "ReadItem", "SessionLedger", "VelocityTotals"]
 
 
 class Category(str, enum.Enum):
@@ -61,6 +63,8 @@ class Call:
     client: str | None = None
     kind: str = "tool"
     approved: bool = False
+    # The API key (tenant) the call came with; None in the embedded server.
+    key_id: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,6 +74,9 @@ class Finding:
     rule: str
     clause: str
     reason: str
+    # What the finding is about, for what the server remembers once a person confirms it
+    # (e.g. the new recipients of private data).
+    subjects: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,14 +91,56 @@ class VelocityTotals:
     week_count: int
 
 
+@dataclasses.dataclass(frozen=True)
+class KnownRecipient:
+    """An outside recipient a tenant may send private data to: how it became known and when."""
+
+    tenant: str
+    recipient: str
+    source: str
+    first_seen: datetime.datetime
+    last_seen: datetime.datetime
+
+
 class SessionLedger(Protocol):
-    """State that outlives one call. The server backs it with its storage; updates are atomic."""
+    """State that outlives one call. The server backs it with its storage; updates are atomic.
+
+    What a session read is kept for `READ_TTL` after it was read, bounded per session
+    (`MAX_READ_ITEMS`, `MAX_READ_LABELS`) and in the number of sessions (`MAX_READ_SESSIONS`),
+    the oldest dropped first.
+    """
 
     def sensitive_reads(self, session_id: str) -> list[str]:
-        """What private data or credentials this session has read so far (short labels)."""
+        """The credentials this session read so far, as short labels (the coarse record, no content)."""
         ...
 
     def record_sensitive_read(self, session_id: str, label: str, now: datetime.datetime) -> None: ...
+
+    def unreported_reads(self, session_id: str, now: datetime.datetime) -> list[str]:
+        """Labels of credential reads recorded after the last content this session reported, if any."""
+        ...
+
+    def record_read_items(self, session_id: str, items: Sequence[ReadItem], now: datetime.datetime) -> None:
+        """Add what a tool returned to the session's reads; marks the session as reporting content."""
+        ...
+
+    def has_read_items(self, session_id: str, now: datetime.datetime) -> bool:
+        """True when the session reported any recognisable content still remembered."""
+        ...
+
+    def read_items(self, session_id: str, digests: Collection[int], now: datetime.datetime) -> list[ReadItem]:
+        """Those of `digests` the session read within `READ_TTL`."""
+        ...
+
+    def add_known_recipient(self, tenant: str, recipient: str, source: str, now: datetime.datetime) -> None:
+        """Remember an outside recipient of private data (`confirmed` by a person, or `paid`)."""
+        ...
+
+    def is_known_recipient(self, tenant: str, recipient: str) -> bool: ...
+
+    def known_recipients(self, tenant: str | None = None, limit: int = 1000) -> list[KnownRecipient]:
+        """The newest known recipients first, of one tenant or all."""
+        ...
 
     def known_recipient(self, account: str, recipient: str) -> bool:
         """True when this account has paid this recipient before."""

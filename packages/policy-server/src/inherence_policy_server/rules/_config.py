@@ -94,6 +94,11 @@ class OrganisationConfig(_Section):
     known_recipients: LowerNames = Field(
         default=(), description="outside addresses that count as internal destinations"
     )
+    chat_workspaces: LowerNames = Field(
+        default=(),
+        description="own chat workspaces: Slack team ids (T0123ABCD) or domains (acme.slack.com), "
+        "or the names of upstreams that are the organisation's own chat",
+    )
 
 
 class FinancialDrainConfig(_RuleSection):
@@ -173,7 +178,7 @@ class LateralPivotConfig(_RuleSection):
 
 
 class UnauthorizedExfiltrationConfig(_RuleSection):
-    """Sends after a sensitive read, sends to exfiltration endpoints, and secrets in outbound payloads."""
+    """What a session read leaving for the outside, sends to exfiltration endpoints, and secrets going out."""
 
     rule = "unauthorized_exfiltration"
 

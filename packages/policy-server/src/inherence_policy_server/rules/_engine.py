@@ -31,6 +31,7 @@ from inherence_policy_server.rules import (
 from inherence_policy_server.rules._analysis import CallAnalysis
 from inherence_policy_server.rules._api import Call, Category, Finding, Mode, SessionLedger
 from inherence_policy_server.rules._config import RULE_NAMES, RulesConfig
+from inherence_policy_server.rules._destinations import payee_name
 
 __all__ = ["Evaluation", "evaluate"]
 
@@ -45,7 +46,8 @@ _STATELESS_RULES: tuple[tuple[str, RuleFunction], ...] = (
     (_exfiltration.RULE, _exfiltration.evaluate),
 )
 _BEYOND_LIMITS = "arguments.beyond_limits"
-_SENSITIVE_CATEGORIES = {Category.PRIVATE_DATA_READ: "private data", Category.CREDENTIAL_STORE: "credentials"}
+# The coarse record of a read, for sessions that report no content: credentials only.
+_SENSITIVE_CATEGORIES = {Category.CREDENTIAL_STORE: "credentials"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,6 +123,7 @@ def evaluate(call: Call, config: RulesConfig, ledger: SessionLedger, now: dateti
         _run(_financial.RULE, lambda: _recorded_transfer(call, config, ledger, now, analysis), found)
     if found.lets_through(call):
         _record_sensitive_reads(call, config, ledger, now, analysis)
+        _record_recipients(call, config, ledger, now, analysis, found.confirm)
     return _summarise(call, found.enforced, found.confirm, found.logged)
 
 
@@ -157,6 +160,27 @@ def _record_sensitive_reads(
     session = _exfiltration.session_key(call)
     for label in dict.fromkeys(labels):
         ledger.record_sensitive_read(session, label[:200], now)
+
+
+def _record_recipients(
+    call: Call,
+    config: RulesConfig,
+    ledger: SessionLedger,
+    now: datetime.datetime,
+    analysis: CallAnalysis,
+    confirmed: list[Finding],
+) -> None:
+    """A payee paid, and the new recipients of an approved send, become known recipients of the tenant."""
+    tenant = _exfiltration.tenant_of(call)
+    if call.category is Category.PAYMENT:
+        payee = payee_name(analysis)
+        if payee is not None:
+            ledger.add_known_recipient(tenant, payee, "paid", now)
+    if call.approved:
+        for finding in confirmed:
+            if finding.clause == _exfiltration.NEW_RECIPIENT:
+                for recipient in finding.subjects:
+                    ledger.add_known_recipient(tenant, recipient, "confirmed", now)
 
 
 def _first_reason(findings: list[Finding]) -> str:

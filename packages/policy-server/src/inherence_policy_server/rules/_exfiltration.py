@@ -1,9 +1,20 @@
-"""Unauthorized exfiltration: data leaving for the outside after a sensitive read, any send
-to a known exfiltration endpoint, and secrets in any outbound payload.
+"""Unauthorized exfiltration: what a session read reaching the outside, any send to a known
+exfiltration endpoint, and secrets in any outbound payload.
 
-The rule is stateful through the ledger: the engine records a session's credential and
-private-data reads once such a call is allowed, and this rule denies that session's later
-sends to destinations outside the organisation.
+A send is judged by what it carries and where it goes. It carries read material when its
+payload holds a secret or an identifier the session read (not the recipient's own address)
+or a substantial part of read text (`_material`), also once base64, hex or URL-decoded.
+Where it goes (`_destinations`): inside the organisation, a known outside recipient
+(configured, confirmed by a person before, or paid before), or a new outside one.
+
+* a secret the session read, going outside: `read_secret_sent` (denied);
+* other read material to a new outside recipient: `private_data_to_new_recipient` (a person
+  confirms; once they do, the recipient is known to the tenant);
+* read material to a known outside recipient: `private_data_to_known_recipient` (logged);
+* a session whose credential reads were never followed by reported content (no outcome
+  reporting: a hosted setup, or reporting turned off) sending outside: `send_after_credential_read`
+  (a person confirms), since nothing says what the send carries;
+* fresh text, sends inside, and sends of what the session never read: no finding.
 """
 
 from __future__ import annotations
@@ -14,12 +25,18 @@ import re
 from inherence_policy_server.rules._analysis import CONTENT_KEYS, CallAnalysis
 from inherence_policy_server.rules._api import Call, Category, Finding, SessionLedger
 from inherence_policy_server.rules._config import RulesConfig
+from inherence_policy_server.rules._destinations import RECIPIENT_KEYS, Destination, Place, destinations
 from inherence_policy_server.rules._hosts import host_within
+from inherence_policy_server.rules._material import IDENTIFIER, SECRET, SHINGLE, Payload
+from inherence_policy_server.rules._paths import is_path_like
 from inherence_policy_server.rules._secrets import find_secrets
 
-__all__ = ["EXFILTRATION_HOSTS", "RULE", "evaluate", "session_key"]
+__all__ = ["EXFILTRATION_HOSTS", "LOCAL_TENANT", "NEW_RECIPIENT", "RULE", "evaluate", "session_key", "tenant_of"]
 
 RULE = "unauthorized_exfiltration"
+NEW_RECIPIENT = f"{RULE}.private_data_to_new_recipient"
+# The tenant of the embedded server, which has no API keys.
+LOCAL_TENANT = "local"
 
 EXFILTRATION_HOSTS = (
     "webhook.site", "requestbin.com", "requestbin.net", "requestcatcher.com", "pipedream.net", "pipedream.com",
@@ -43,6 +60,18 @@ _ALWAYS_SENDING = frozenset({"nc", "ncat", "netcat", "socat", "scp", "sftp", "rs
                              "mailx", "telnet", "rclone", "aws", "gsutil", "az"})  # fmt: skip
 _OUTBOUND_CATEGORIES = frozenset({Category.OUTBOUND_SEND, Category.NETWORK_FETCH, Category.PAYMENT, Category.UNKNOWN})
 _BODY_KEYS = CONTENT_KEYS | {"params", "query_params", "fields", "variables", "headers", "form_data", "upload"}
+_URL_KEYS = frozenset({"url", "uri", "href", "link", "endpoint", "webhook", "webhook_url", "callback", "callback_url",
+                       "base_url", "proxy", "redirect_uri", "from_url", "host", "hostname", "server", "domain",
+                       "target", "destination", "remote", "origin", "registry", "ip"})  # fmt: skip
+# Envelope fields: the sender's and recipients' own addresses are not what a send carries.
+_ENVELOPE_KEYS = (RECIPIENT_KEYS - _URL_KEYS) | {"from", "sender", "from_email", "reply_to", "organizer", "owner"}
+_FILE_MOVERS = frozenset({"scp", "sftp", "rsync", "rclone", "ftp"})
+_UPLOAD_OPTIONS = frozenset({"-T", "--upload-file", "--post-file", "--body-file"})
+_UPLOAD_PREFIXES = ("--post-file=", "--body-file=", "--upload-file=")
+_ATTACHMENT_KEYS = frozenset({"attachment", "attachments", "attachment_path", "attachment_paths", "file_path", "files"})
+# Shingles of read text a send must share to carry it: a few, and a quarter of the send or many.
+MIN_SHARED_SHINGLES = 3
+MANY_SHARED_SHINGLES = 16
 
 
 def session_key(call: Call) -> str:
@@ -50,10 +79,9 @@ def session_key(call: Call) -> str:
     return call.session_id or f"no-session:{call.client or ''}"
 
 
-def _internal(host: str, config: RulesConfig) -> bool:
-    organisation = config.organisation
-    trusted = organisation.internal_hosts + organisation.email_domains + config.unauthorized_exfiltration.allowed_hosts
-    return host_within(host, trusted) or host in ("localhost",) or host.startswith("127.") or host == "::1"
+def tenant_of(call: Call) -> str:
+    """Whose known recipients a call's sends are judged against: its API key, or the local tenant."""
+    return call.key_id or LOCAL_TENANT
 
 
 def _sends_data(call: Call, analysis: CallAnalysis) -> bool:
@@ -65,6 +93,8 @@ def _sends_data(call: Call, analysis: CallAnalysis) -> bool:
     ):
         return True
     for command in analysis.shell.commands:
+        if command.name == "git" and "push" in command.argv[1:3]:
+            return True
         pattern = _SEND_PROGRAMS.get(command.name)
         if command.name in _ALWAYS_SENDING or (pattern and any(pattern.search(word) for word in command.argv[1:])):
             return True
@@ -76,8 +106,7 @@ def _sends_data(call: Call, analysis: CallAnalysis) -> bool:
 def evaluate(
     call: Call, config: RulesConfig, ledger: SessionLedger, now: datetime.datetime, analysis: CallAnalysis | None = None
 ) -> list[Finding]:
-    """Deny sends to exfiltration endpoints, secrets going out, and sends outside after a sensitive read."""
-    del now
+    """Judge a send by what it carries and where it goes; deny exfiltration endpoints and secrets going out."""
     analysis = analysis or CallAnalysis(call)
     section = config.unauthorized_exfiltration
     findings: list[Finding] = []
@@ -94,25 +123,109 @@ def evaluate(
         leak = _secret_leak(analysis, hosts)
         if leak is not None:
             findings.append(Finding(RULE, f"{RULE}.secret_in_payload", f"The outbound payload contains {leak}."))
-    if sending:
-        external = [endpoint.host for endpoint in analysis.endpoints if not _internal(endpoint.host, config)]
-        external += [
-            address
-            for address, domain in analysis.emails
-            if not _internal(domain, config) and address not in config.organisation.known_recipients
-        ]
-        external = list(dict.fromkeys(external))
-        reads = ledger.sensitive_reads(session_key(call))
-        if reads and (external or (not hosts and call.category is Category.OUTBOUND_SEND)):
-            where = ", ".join(external[:3]) or "a destination that cannot be placed inside the organisation"
+    if not sending or findings:
+        return findings
+    outside = [place for place in destinations(analysis, config) if place.place is not Place.INSIDE]
+    if not outside:
+        return findings
+    session = session_key(call)
+    tenant = tenant_of(call)
+    new = [place for place in outside if not place.configured and not ledger.is_known_recipient(tenant, place.name)]
+    where = _names(outside)
+    secrets, private = _carried(analysis, ledger, session, now)
+    if private is None and secrets is None and _uploads_local_file(analysis) and ledger.has_read_items(session, now):
+        private = "a local file, whose content cannot be checked, after this session read private data"
+    if secrets:
+        findings.append(
+            Finding(
+                RULE,
+                f"{RULE}.read_secret_sent",
+                f"This send to {where} carries {secrets}, read earlier in this session.",
+            )
+        )
+    elif private and new:
+        findings.append(
+            Finding(
+                RULE,
+                NEW_RECIPIENT,
+                f"This send carries {private}, read earlier in this session, to {_names(new)}, never sent to before.",
+                subjects=tuple(place.name for place in new),
+            )
+        )
+    elif private:
+        findings.append(
+            Finding(
+                RULE,
+                f"{RULE}.private_data_to_known_recipient",
+                f"This send carries {private} to {where}, a known recipient.",
+            )
+        )
+    elif new and not ledger.has_read_items(session, now):
+        unreported = ledger.unreported_reads(session, now)
+        if unreported:
             findings.append(
                 Finding(
                     RULE,
-                    f"{RULE}.send_after_sensitive_read",
-                    f"This session read {', '.join(reads[:3])}; sending data to {where} is denied.",
+                    f"{RULE}.send_after_credential_read",
+                    f"This session read {', '.join(unreported[:3])} and what it holds is not known; "
+                    f"sending to {_names(new)} needs confirmation.",
                 )
             )
     return findings
+
+
+def _uploads_local_file(analysis: CallAnalysis) -> bool:
+    """True when what the call sends is a local file named in its arguments, not text in them."""
+    for command in analysis.shell.commands:
+        words = command.argv[1:]
+        if command.name in _FILE_MOVERS or (command.name in ("aws", "gsutil", "az") and {"cp", "sync"} & set(words)):
+            return True
+        if command.name in ("nc", "ncat", "netcat", "socat", "telnet") and command.redirects:
+            return True
+        if command.name in ("curl", "wget") and any(
+            word.startswith("@") or "=@" in word or word in _UPLOAD_OPTIONS or word.startswith(_UPLOAD_PREFIXES)
+            for word in words
+        ):
+            return True
+    return any(
+        value.key in _ATTACHMENT_KEYS and not value.is_key and is_path_like(value.raw) for value in analysis.text.values
+    )
+
+
+def _names(places: list[Destination]) -> str:
+    names = ", ".join(place.name for place in places[:3])
+    return names + (f" and {len(places) - 3} more" if len(places) > 3 else "")
+
+
+def _carried(
+    analysis: CallAnalysis, ledger: SessionLedger, session: str, now: datetime.datetime
+) -> tuple[str | None, str | None]:
+    """What of the session's reads the send carries: (a secret's label, a description of private data)."""
+    if not ledger.has_read_items(session, now):
+        return None, None
+    texts = [value.raw for value in analysis.text.values if not value.is_key]
+    envelope = [
+        value.raw
+        for value in analysis.text.values
+        if not value.is_key and not value.derived and value.key in _ENVELOPE_KEYS and "://" not in value.raw
+    ]
+    payload = Payload(texts)
+    if envelope:
+        payload.tokens -= Payload(envelope).tokens
+    items = ledger.read_items(session, payload.digests, now)
+    secrets = [item.label for item in items if item.kind == SECRET]
+    if secrets:
+        return secrets[0] or "a secret", None
+    identifiers = list(dict.fromkeys(item.label for item in items if item.kind == IDENTIFIER))
+    shared = sum(item.kind == SHINGLE for item in items)
+    substantial = shared >= MIN_SHARED_SHINGLES and (
+        shared * 4 >= len(payload.shingles) or shared >= MANY_SHARED_SHINGLES
+    )
+    if identifiers:
+        return None, " and ".join(identifiers[:2])
+    if substantial:
+        return None, "a substantial part of text"
+    return None, None
 
 
 def _secret_leak(analysis: CallAnalysis, hosts: list[str]) -> str | None:

@@ -23,6 +23,7 @@ __all__ = ["CLAUSE_DEFAULTS", "clause_names", "default_mode", "effective_mode"]
 
 _E = Mode.ENFORCE
 _C = Mode.CONFIRM
+_L = Mode.LOG
 
 _MASS_DESTRUCTION = ("broad_delete", "bulk_delete", "cloud_teardown", "decode_to_shell", "delete_all", "device_write",
                      "dynamic_script", "find_delete", "format_device", "git_clean", "move_away", "recursive_delete",
@@ -58,9 +59,11 @@ _TABLE: dict[str, dict[str, Mode]] = {
     ),
     "unauthorized_exfiltration": {
         "private_data_to_new_recipient": _C,
+        "private_data_to_known_recipient": _L,
+        "send_after_credential_read": _C,
         "exfiltration_endpoint": _E,
         "secret_in_payload": _E,
-        "send_after_sensitive_read": _E,
+        "read_secret_sent": _E,
     },
     # Never confirm: the agent the gate guards must not be the one asked to switch it off.
     "gate_integrity": dict.fromkeys(("protected_file", "switch_off"), _E),

@@ -1,0 +1,66 @@
+"""Outcome reports into what a session read: which decision a result belongs to, and recording it.
+
+The decision service remembers the calls it let through (`LetThrough`, bounded, oldest
+dropped first) by decision id: whose key, which session, what kind of call. A result
+reported for one of them is recorded under that session, by that call's category; a result
+reported with another key is ignored. A result for a decision this process does not know
+(another worker, or one long forgotten) counts under the session the report names, as the
+result of a tool nothing could place.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import datetime
+import threading
+
+from inherence_policy_client._models import OutcomeReport
+from inherence_policy_server.rules._api import Category, SessionLedger
+from inherence_policy_server.rules._outcomes import record_result
+
+__all__ = ["LetThrough", "record_session_read"]
+
+_REMEMBERED = 16_384
+
+
+@dataclasses.dataclass(frozen=True)
+class _Decided:
+    key_id: str | None
+    session: str
+    category: Category
+
+
+class LetThrough:
+    """The latest calls let through, by decision id; each is taken once, when its result arrives."""
+
+    def __init__(self, limit: int = _REMEMBERED) -> None:
+        self._limit = limit
+        self._lock = threading.Lock()
+        self._decided: collections.OrderedDict[str, _Decided] = collections.OrderedDict()
+
+    def remember(self, decision_id: str, key_id: str | None, session: str, category: Category) -> None:
+        with self._lock:
+            self._decided[decision_id] = _Decided(key_id, session, category)
+            while len(self._decided) > self._limit:
+                self._decided.popitem(last=False)
+
+    def take(self, decision_id: str) -> _Decided | None:
+        with self._lock:
+            return self._decided.pop(decision_id, None)
+
+
+def record_session_read(
+    ledger: SessionLedger, let_through: LetThrough, report: OutcomeReport, key_id: str | None, now: datetime.datetime
+) -> int:
+    """Record what a reported result holds; the number of items recognised (0 when ignored)."""
+    decided = let_through.take(report.decision_id)
+    if decided is not None:
+        if decided.key_id != key_id:
+            return 0
+        session, category = decided.session, decided.category
+    elif report.session_id:
+        session, category = report.session_id, Category.UNKNOWN
+    else:
+        return 0
+    return record_result(ledger, session, category, (report.content_text, report.structured_text), now)

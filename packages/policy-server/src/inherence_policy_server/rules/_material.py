@@ -1,0 +1,192 @@
+"""What a session read, reduced to digests that can be recognised again in what it sends.
+
+Three kinds of item, each an 8-byte blake2b digest, never the text itself:
+
+* `secret`: provider tokens and private keys (`find_secrets`), and the values of
+  secret-named settings (`DB_PASSWORD=...`, `"api_key": "..."`), case-sensitive;
+* `identifier`: email addresses, phone numbers, IBANs, card numbers, national ids and
+  passport numbers, in their normal form (`find_identifiers`);
+* `shingle`: every 8-word window of the normalised (case-folded, word-split) text.
+
+`read_items` runs on what a tool returned (off the decide path); `Payload` runs on a send's
+arguments once, in time proportional to their length, and yields the digests to look up.
+"""
+
+from __future__ import annotations
+
+import binascii
+import dataclasses
+import datetime
+import hashlib
+import re
+import zlib
+from collections.abc import Iterable, Iterator
+
+from inherence_policy_server.rules._identifiers import EMAIL, IBAN_SPACED, find_identifiers, normal_token
+from inherence_policy_server.rules._secrets import find_secrets
+
+__all__ = [
+    "IDENTIFIER",
+    "MAX_KNOWN_RECIPIENTS",
+    "MAX_READ_ITEMS",
+    "MAX_READ_LABELS",
+    "MAX_READ_SESSIONS",
+    "MAX_READ_TOKENS",
+    "READ_TTL",
+    "SECRET",
+    "SHINGLE",
+    "SHINGLE_WORDS",
+    "Payload",
+    "ReadItem",
+    "read_items",
+]
+
+# What a session read is forgotten a day after it was read, and bounded in size.
+READ_TTL = datetime.timedelta(hours=24)
+MAX_READ_TOKENS = 2_048  # secrets and identifiers per session
+MAX_READ_ITEMS = 16_384  # shingles per session: about 100 KiB of text
+MAX_READ_LABELS = 64  # coarse labels per session
+MAX_READ_SESSIONS = 256
+MAX_KNOWN_RECIPIENTS = 10_000  # per tenant
+
+SECRET = "secret"
+IDENTIFIER = "identifier"
+SHINGLE = "shingle"
+SHINGLE_WORDS = 8
+# Beyond this much text of one tool result, only secrets and identifiers are read, not shingles.
+MAX_SHINGLED_CHARS = 128 * 1024
+MAX_HEX_DECODED = 16
+
+_SEPARATORS = r"\s\"'`,;{}\[\]<>()|\\"
+# A run of token characters holding a digit, matched only from the run's start (so linear in the text).
+_TOKEN = re.compile(rf"(?<![^{_SEPARATORS}])[^{_SEPARATORS}\d]*\d[^{_SEPARATORS}]*")
+_SPLIT = re.compile(r"[/+=&?:@#]")
+_EDGES = ".,!?:;*"
+# Words as UTF-8 bytes: ASCII letters and digits, and any non-ASCII character.
+_WORD = re.compile(rb"[0-9A-Za-z_\x80-\xff]+")
+# Numbers written in groups: cards, phone numbers, social security and national insurance numbers.
+# (A leading digit keeps the scan fast; the two letters of a national insurance number are added after.)
+_GROUPED = re.compile(r"\d[\d .()-]{6,40}\d(?:[ -]?[A-Z]\b)?")
+_LETTER_PAIR = re.compile(r"[A-Z]{2} ?$")
+_HEX = re.compile(r"(?:[0-9A-Fa-f]{2})+")
+_SECRET_SETTING = re.compile(
+    r"""["']?\b([\w.-]*(?:secret|token|passw(?:or)?d|passwd|pwd|api[_-]?key|apikey|private[_-]?key|access[_-]?key"""
+    r"""|credential|auth)[\w.-]*)["']?\s*[:=]\s*["']?([^\s"'`,;{}\[\]<>]{6,256})""",
+    re.IGNORECASE,
+)
+_PEM = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----(.{0,16384}?)-----END", re.DOTALL)
+_PLACEHOLDER = re.compile(r"^(?:\$\{?\w+\}?|\*+|x+|<[^>]*>|null|none|true|false|changeme|redacted|example\w*)$", re.I)
+
+
+@dataclasses.dataclass(frozen=True)
+class ReadItem:
+    """One recognisable piece of what a session read: its kind, digest and what it is (never its value)."""
+
+    kind: str
+    digest: int
+    label: str = ""
+
+
+def digest(text: str) -> int:
+    """A signed 64-bit digest (fits an SQLite INTEGER)."""
+    return int.from_bytes(
+        hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "big", signed=True
+    )
+
+
+def _shingles(text: str) -> Iterable[int]:
+    """The hash of every window of `SHINGLE_WORDS` words, each word first reduced to its CRC-32.
+
+    A tuple of ints hashes the same in every process (only str and bytes hashes are salted),
+    so the values can be stored and compared across workers; the whole pass runs in C.
+    """
+    ids = list(map(zlib.crc32, _WORD.findall(text.casefold().encode("utf-8", "surrogatepass"))))
+    return map(hash, zip(*(ids[offset:] for offset in range(SHINGLE_WORDS)), strict=False))
+
+
+def _tokens(text: str) -> Iterator[str]:
+    """Candidate secret values and identifiers: runs of token characters holding a digit."""
+    for match in _TOKEN.finditer(text):
+        token = match.group(0).strip(_EDGES)
+        if len(token) < 6:
+            continue
+        yield token
+        if _SPLIT.search(token):
+            for part in _SPLIT.split(token):
+                part = part.strip(_EDGES)
+                if len(part) >= 6 and any(char.isdigit() for char in part):
+                    yield part
+
+
+def read_items(text: str) -> list[ReadItem]:
+    """Everything recognisable in one text a tool returned, deduplicated."""
+    items: dict[int, ReadItem] = {}
+    if find_secrets(text):
+        for token in _tokens(text):
+            found = find_secrets(token)
+            if found:
+                items.setdefault(digest(token), ReadItem(SECRET, digest(token), found[0][0]))
+    for match in _SECRET_SETTING.finditer(text):
+        if _PLACEHOLDER.match(match.group(2)):
+            continue
+        for token in _tokens(match.group(2)):
+            items.setdefault(digest(token), ReadItem(SECRET, digest(token), "a secret setting"))
+    if "PRIVATE KEY" in text:
+        for block in _PEM.finditer(text):
+            for line in block.group(1).split():
+                if len(line) >= 32:
+                    items.setdefault(digest(line), ReadItem(SECRET, digest(line), "a private key"))
+    for label, value in find_identifiers(text):
+        items.setdefault(digest(value), ReadItem(IDENTIFIER, digest(value), label))
+    for shingle in _shingles(text[:MAX_SHINGLED_CHARS]):
+        items.setdefault(shingle, ReadItem(SHINGLE, shingle))
+    return list(items.values())
+
+
+class Payload:
+    """The digests one send could match: its tokens, identifiers and shingles, from every text it carries."""
+
+    def __init__(self, texts: Iterable[str]) -> None:
+        self.tokens: set[int] = set()
+        self.shingles: set[int] = set()
+        self._hex_left = MAX_HEX_DECODED
+        for text in texts:
+            self._add(text, decode=True)
+
+    def _add(self, text: str, *, decode: bool) -> None:
+        tokens = set(_tokens(text))
+        # "4111 1111 1111 1111", "+1 (415) 555-0134", "DE89 3704 ...": each also as one token, as read.
+        for match in _GROUPED.finditer(text):
+            if not match.group(0).isdigit():
+                before = _LETTER_PAIR.search(text, max(0, match.start() - 3), match.start())
+                tokens.add(match.group(0) if before is None else before.group(0) + match.group(0))
+        tokens.update(match.group(0) for match in IBAN_SPACED.finditer(text))
+        for token in tokens:
+            if decode and self._hex_left > 0 and len(token) >= 16 and _HEX.fullmatch(token):
+                self._hex_left -= 1
+                plain = _hex_text(token)
+                if plain is not None:
+                    self._add(plain, decode=False)
+            self.tokens.add(digest(token))
+            normal = token.upper() if token.isalnum() else normal_token(token)
+            if normal != token:
+                self.tokens.add(digest(normal))
+            if len(normal) > 10 and normal.isdigit():
+                self.tokens.add(digest(normal[-10:]))  # a phone number with its country code
+        if "@" in text:
+            self.tokens.update(digest(match.group(0).lower()) for match in EMAIL.finditer(text))
+        self.shingles.update(_shingles(text))
+
+    @property
+    def digests(self) -> set[int]:
+        return self.tokens | self.shingles
+
+
+def _hex_text(blob: str) -> str | None:
+    try:
+        text = binascii.unhexlify(blob).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return None
+    if sum(char.isprintable() or char in "\n\r\t" for char in text) < 0.95 * len(text):
+        return None
+    return text

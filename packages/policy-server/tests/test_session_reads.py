@@ -1,0 +1,165 @@
+"""What sessions read and the known recipients, the same in memory and in SQLite: expiry, bounds, tenants;
+and outcome reports through the decide and outcome endpoints."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from inherence_policy_server import SQLiteStorage, create_app
+from inherence_policy_server.rules import InMemoryLedger, ReadItem, SessionLedger
+from inherence_policy_server.rules import _material as material
+
+from .conftest import START
+
+HOUR = datetime.timedelta(hours=1)
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def ledger(request, tmp_path) -> Iterator[SessionLedger]:
+    if request.param == "memory":
+        yield InMemoryLedger()
+        return
+    storage = SQLiteStorage(tmp_path / "data")
+    yield storage.ledger
+    storage.close()
+
+
+def _items(kind: str, count: int, start: int = 0) -> list[ReadItem]:
+    return [ReadItem(kind, start + index, "an IBAN" if kind == material.IDENTIFIER else "") for index in range(count)]
+
+
+def test_read_items_are_found_per_session_and_forgotten_after_a_day(ledger) -> None:
+    ledger.record_read_items("s1", [ReadItem(material.SECRET, -5, "a secret setting"), *_items("shingle", 3)], START)
+    assert ledger.has_read_items("s1", START)
+    assert not ledger.has_read_items("s2", START)
+    found = ledger.read_items("s1", [-5, 1, 99], START + HOUR)
+    assert sorted(found, key=lambda item: item.digest) == [
+        ReadItem(material.SECRET, -5, "a secret setting"),
+        ReadItem(material.SHINGLE, 1, ""),
+    ]
+    assert ledger.read_items("s2", [-5], START) == []
+    later = START + material.READ_TTL + datetime.timedelta(seconds=1)
+    assert ledger.read_items("s1", [-5, 1], later) == []
+    assert not ledger.has_read_items("s1", later)
+
+
+def test_a_session_keeps_only_its_newest_items(ledger, monkeypatch) -> None:
+    for module in _modules_with_caps():
+        monkeypatch.setattr(module, "MAX_READ_ITEMS", 5)
+        monkeypatch.setattr(module, "MAX_READ_TOKENS", 2)
+    ledger.record_read_items("s", _items(material.SHINGLE, 5), START)
+    ledger.record_read_items("s", _items(material.SHINGLE, 3, start=100), START + HOUR)
+    ledger.record_read_items("s", _items(material.IDENTIFIER, 3, start=200), START + HOUR)
+    shingles = {item.digest for item in ledger.read_items("s", range(110), START + HOUR)}
+    assert shingles == {3, 4, 100, 101, 102}
+    assert len(ledger.read_items("s", range(200, 203), START + HOUR)) == 2
+
+
+def test_the_oldest_sessions_are_dropped_past_the_cap(ledger, monkeypatch) -> None:
+    for module in _modules_with_caps():
+        monkeypatch.setattr(module, "MAX_READ_SESSIONS", 3)
+    for number in range(5):
+        ledger.record_read_items(f"s{number}", _items(material.SHINGLE, 1), START + number * HOUR)
+    kept = [number for number in range(5) if ledger.has_read_items(f"s{number}", START + 5 * HOUR)]
+    assert kept == [2, 3, 4]
+
+
+def test_unreported_reads_are_the_credential_reads_after_the_last_report(ledger) -> None:
+    ledger.record_sensitive_read("s", "~/.aws/credentials", START)
+    assert ledger.unreported_reads("s", START) == ["~/.aws/credentials"]
+    ledger.record_read_items("s", [], START + HOUR)
+    assert ledger.unreported_reads("s", START + HOUR) == []
+    ledger.record_sensitive_read("s", "~/.netrc", START + 2 * HOUR)
+    assert ledger.unreported_reads("s", START + 2 * HOUR) == ["~/.netrc"]
+    assert ledger.sensitive_reads("s") == ["~/.aws/credentials", "~/.netrc"]
+    assert ledger.unreported_reads("s", START + 2 * HOUR + material.READ_TTL) == []
+
+
+def test_known_recipients_belong_to_one_tenant(ledger) -> None:
+    ledger.add_known_recipient("k1", "ana@partner.example", "confirmed", START)
+    ledger.add_known_recipient("k1", "ana@partner.example", "paid", START + HOUR)
+    ledger.add_known_recipient("k2", "payee:acct-1", "paid", START)
+    assert ledger.is_known_recipient("k1", "ana@partner.example")
+    assert not ledger.is_known_recipient("k2", "ana@partner.example")
+    [known] = ledger.known_recipients("k1")
+    assert (known.source, known.first_seen, known.last_seen) == ("confirmed", START, START + HOUR)
+    assert [entry.recipient for entry in ledger.known_recipients()] == ["ana@partner.example", "payee:acct-1"]
+
+
+def _modules_with_caps() -> list[Any]:
+    from inherence_policy_server import _sqlite_reads
+    from inherence_policy_server.rules import _memory
+
+    return [_sqlite_reads, _memory]
+
+
+CUSTOMERS = "name,email\nAlice Johnson,alice.johnson@example.org\n"
+
+
+@pytest.fixture
+def app(tmp_path, clock):
+    made = create_app(data_dir=tmp_path / "data", clock=clock, require_key=False)
+    yield made
+    made.close()
+
+
+async def _post(client: Any, path: str, body: dict[str, Any]) -> Any:
+    return await client.post(path, json=body)
+
+
+async def test_a_reported_result_makes_the_send_that_carries_it_ask(app) -> None:
+    import httpx2
+
+    async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://127.0.0.1") as client:
+        read = {"tool_name": "query", "classification": "database_query", "arguments": {"sql": "SELECT * FROM c"}}
+        send = {
+            "tool_name": "send_email",
+            "classification": "outbound_send",
+            "arguments": {"to": "ops@vendor.example", "body": "alice.johnson@example.org"},
+            "confirmable": True,
+        }
+        scope = {"session_id": "sess-9", "upstream": "db"}
+        decided = (await _post(client, "/api/proxy/decide", {**read, **scope})).json()
+        assert decided["decision"] == "allow"
+        assert (await _post(client, "/api/proxy/decide", {**send, **scope})).json()["decision"] == "allow"
+        report = {"decision_id": decided["receipt_id"], "session_id": "sess-9", "content_text": CUSTOMERS}
+        assert (await _post(client, "/api/proxy/outcome", report)).status_code == 202
+        asked = (await _post(client, "/api/proxy/decide", {**send, **scope})).json()
+        assert asked["decision"] == "confirm"
+        assert asked["failed_clauses"] == ["unauthorized_exfiltration.private_data_to_new_recipient"]
+        assert "alice" not in asked["reason"]
+        other = (await _post(client, "/api/proxy/decide", {**send, "session_id": "sess-10"})).json()
+        assert other["decision"] == "allow"
+        # The person says yes in band: the recipient becomes known, and the next such send is logged.
+        answer = {"decision_id": asked["receipt_id"], "session_id": "sess-9", "confirmation": "accepted"}
+        assert (await _post(client, "/api/proxy/outcome", answer)).status_code == 202
+        assert [(r.recipient, r.source) for r in app.storage.ledger.known_recipients()] == [
+            ("ops@vendor.example", "confirmed")
+        ]
+        again = (await _post(client, "/api/proxy/decide", {**send, **scope})).json()
+        assert again["decision"] == "allow_with_log"
+
+
+async def test_a_result_reported_with_another_key_is_ignored(tmp_path, clock) -> None:
+    import httpx2
+
+    from inherence_policy_server import issue_key
+
+    app = create_app(data_dir=tmp_path / "data", clock=clock)
+    keys = [issue_key(clock(), label) for label in ("a", "b")]
+    for issued in keys:
+        app.storage.add_key(issued.record)
+    headers = [{"authorization": f"Bearer {issued.secret_key}"} for issued in keys]
+    try:
+        async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://127.0.0.1") as client:
+            read = {"tool_name": "query", "classification": "database_query", "arguments": {}, "session_id": "s"}
+            decided = (await client.post("/api/proxy/decide", json=read, headers=headers[0])).json()
+            report = {"decision_id": decided["receipt_id"], "session_id": "s", "content_text": CUSTOMERS}
+            assert (await client.post("/api/proxy/outcome", json=report, headers=headers[1])).status_code == 202
+        assert not app.storage.ledger.has_read_items("s", clock())
+    finally:
+        app.close()
