@@ -16,6 +16,7 @@ from decimal import Decimal, InvalidOperation
 from inherence_policy_server.rules._analysis import CallAnalysis
 from inherence_policy_server.rules._api import Call, Category, Finding, SessionLedger
 from inherence_policy_server.rules._config import RulesConfig
+from inherence_policy_server.rules._financial_api import ApiPayment, api_payments, is_refund, reads_only
 
 __all__ = ["RULE", "evaluate", "parse_amount_cents"]
 
@@ -123,15 +124,24 @@ def evaluate(
     section = config.financial_drain
     words = analysis.intent_words
     recipient = _first_string(analysis, _RECIPIENT_KEYS)
+    payments = api_payments(analysis)
     moving = call.category is Category.PAYMENT or (
         call.category not in (Category.READ_ONLY, Category.FILE_READ, Category.PRIVATE_DATA_READ)
         and bool(words & (_MAJOR_KEYS | _MINOR_KEYS))
         and (bool(recipient) or bool(words & {"currency", "transfer", "payout", "payment", "pay", "charge", "send"}))
     )
-    if not moving:
+    if not payments and (not moving or reads_only(analysis)):
         return []
     cents, unreadable = _amounts(call, analysis)
     findings: list[Finding] = []
+    if payments:
+        cents, unreadable, recipient, unstated = _api_amounts(payments)
+        findings.extend(
+            Finding(RULE, payment.clause, f"{payment.what} moves money without stating how much.")
+            for payment in unstated[:3]
+        )
+    elif is_refund(analysis):
+        recipient = ""  # the money goes back to whoever paid the payment the refund names
     if unreadable:
         findings.append(
             Finding(RULE, f"{RULE}.unreadable_amount", f"The amount cannot be read with confidence: {unreadable[0]}.")
@@ -196,6 +206,22 @@ def evaluate(
     return (
         [] if not record else [Finding(RULE, f"{RULE}.velocity_day", "The velocity windows are full for this account.")]
     )
+
+
+def _api_amounts(payments: list[ApiPayment]) -> tuple[int, list[str], str, list[ApiPayment]]:
+    """(cents, unreadable amounts, recipient, payments that state no amount) over a call's API payments."""
+    cents, unreadable, recipient, unstated = 0, [], "", []
+    for payment in payments:
+        if not payment.amounts:
+            unstated.append(payment)
+        for key, raw in payment.amounts:
+            value = parse_amount_cents(raw, minor=payment.minor_units, currency=payment.currency)
+            if value is None:
+                unreadable.append(f"{key} = {raw[:40]!r}")
+            else:
+                cents += value
+        recipient = recipient or payment.recipient
+    return cents, unreadable, recipient, unstated
 
 
 def _money(cents: int) -> str:

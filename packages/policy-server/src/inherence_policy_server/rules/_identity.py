@@ -12,6 +12,7 @@ import re
 
 from inherence_policy_server.rules._analysis import CallAnalysis
 from inherence_policy_server.rules._api import Call, Category, Finding, SessionLedger
+from inherence_policy_server.rules._api_endpoints import api_matches
 from inherence_policy_server.rules._config import RulesConfig
 from inherence_policy_server.rules._hosts import host_within
 from inherence_policy_server.rules._paths import component_match
@@ -48,7 +49,7 @@ _SHELL_ESCALATION: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ("gpasswd", re.compile(r"-a\b.*(?:sudo|wheel|admin)"), "admin_grant"),
     ("visudo", re.compile(r""), "admin_grant"),
     ("ssh-copy-id", re.compile(r""), "new_ssh_key"),
-    ("gh", re.compile(r"\b(?:ssh-key|deploy-key) add\b|collaborators|/keys\b"), "new_ssh_key"),
+    ("gh", re.compile(r"\b(?:ssh-key|deploy-key|gpg-key) add\b"), "new_ssh_key"),
     (
         "aws",
         re.compile(
@@ -71,6 +72,10 @@ def evaluate(
     del ledger, now
     analysis = analysis or CallAnalysis(call)
     problems = _argument_problems(call, config, analysis) + _shell_problems(analysis)
+    problems += [
+        (match.endpoint.clause.split(".", 1)[1], f"{match.describe()} changes accounts or privileges")
+        for match in api_matches(analysis, RULE)
+    ]
     findings: dict[str, Finding] = {}
     for clause, why in problems:
         findings.setdefault(clause, Finding(RULE, f"{RULE}.{clause}", f"Identity escalation: {why}."))
