@@ -136,7 +136,8 @@ def _request(method: str, url: str, fields: list[tuple[str, str]], source: str) 
     if endpoint is None or endpoint.scheme not in ("http", "https"):
         return None
     body_fields(urllib.parse.unquote_plus(endpoint.query), fields) if endpoint.query else None
-    path = urllib.parse.unquote(endpoint.path) or "/"
+    # An encoded slash stays encoded: GitLab names a project `group%2Fname` in one segment.
+    path = urllib.parse.unquote(re.sub("%2[fF]", "%252F", endpoint.path)) or "/"
     return HttpRequest(method.upper(), endpoint.host, path, tuple(fields[:MAX_FIELDS]), source[:200])
 
 

@@ -40,8 +40,9 @@ _ACTING = _MUTATION | frozenset({"reset", "disable", "remove", "delete", "enroll
 _SUBJECT_KEYS = frozenset({"user", "username", "user_id", "userid", "email", "login", "member", "member_id", "invitee",
                            "principal", "assignee", "collaborator", "account", "account_id", "identity", "invite",
                            "new_owner", "to", "subject", "grantee", "key", "password", "new_password"})  # fmt: skip
-_LISTS = frozenset({"collaborators", "members", "users", "admins", "owners", "teams", "people", "roster", "directory",
-                    "accounts", "profile", "me", "whoami", "memberships", "permissions", "roles", "groups"})  # fmt: skip
+_LISTS = frozenset({"collaborators", "members", "users", "admins", "owners", "teams", "people", "roster",
+                    "directory", "accounts", "profile", "me", "whoami", "memberships", "permissions", "roles",
+                    "groups"})  # fmt: skip
 _PASSWORD_KEYS = frozenset({"password", "new_password", "newpassword", "passwd", "new_passwd", "password_hash"})
 _PASSWORD_WORDS = frozenset({"password", "passwd", "passcode"})
 _MFA_WORDS = frozenset({"mfa", "2fa", "totp", "otp", "webauthn", "authenticator", "twofactor", "factor", "passkey"})

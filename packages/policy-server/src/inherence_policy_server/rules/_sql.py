@@ -30,6 +30,12 @@ SQL_HINT = re.compile(
 # SQL Server's session-local temporary tables (#name, ##name) read as names the parser accepts.
 _HASH_TEMP = re.compile(r"(?<![\w#])##?(?=[A-Za-z_])")
 _TEMP_NAME = re.compile(r"^(?:tmp|temp)_", re.IGNORECASE)
+# Drops of scratch tables only, found before parsing: T-SQL's `IF … DROP TABLE #t` does not parse.
+_SCRATCH_NAME = r"(?:##?\w+|(?:tmp|temp)_\w+|pg_temp\.\w+)"
+_SCRATCH_DROP = re.compile(
+    rf"\bdrop\s+(?:temporary\s+)?table\s+(?:if\s+exists\s+)?{_SCRATCH_NAME}(?:\s*,\s*{_SCRATCH_NAME})*\s*(?=;|$|\s)",
+    re.IGNORECASE,
+)
 _MYSQL_EXECUTABLE_COMMENT = re.compile(r"/\*!\d*(.*?)\*/", re.DOTALL)
 _DIALECTS: tuple[str | None, ...] = (None, "postgres", "mysql", "tsql")
 
@@ -40,7 +46,7 @@ def sql_problems(text: str, *, bulk_threshold: int) -> list[tuple[str, str]]:
         return [("unparseable_sql", f"SQL of more than {MAX_SQL_CHARS} characters cannot be checked")]
     source = _MYSQL_EXECUTABLE_COMMENT.sub(r" \1 ", text)
     problems, source = dynamic_sql_problems(source, lambda inner: sql_problems(inner, bulk_threshold=bulk_threshold))
-    if problems or not _DESTRUCTIVE.search(source):
+    if problems or not _DESTRUCTIVE.search(_SCRATCH_DROP.sub(" ", source)):
         return problems
     statements = _parse(_HASH_TEMP.sub("tmp_", source))
     if statements is None:
