@@ -87,7 +87,7 @@ def kubectl_secret_dump(command: ShellCommand) -> str | None:
         inner = argv[argv.index("--") + 1 :]
         if inner[:1] in (["env"], ["printenv"]) and len(inner) == 1:
             return "`kubectl exec … -- env`"
-    verb = next((word for word in argv if not word.startswith("-")), "")
+    verb = next((word for word in argv if word in ("get", "edit", "describe", "create", "delete", "apply")), "")
     if verb not in ("get", "edit") or not any(_SECRET_RESOURCE.match(word.casefold()) for word in argv[1:]):
         return None
     if verb == "edit":
