@@ -19,7 +19,8 @@ import re
 from collections.abc import Iterable, Mapping
 
 from inherence_policy_server.rules._analysis import CallAnalysis
-from inherence_policy_server.rules._http_requests import HttpRequest, call_requests, command_requests, quoted_requests
+from inherence_policy_server.rules._http_clients import command_requests, quoted_requests
+from inherence_policy_server.rules._http_requests import HttpRequest, call_requests
 
 __all__ = ["PROVIDERS", "ApiEndpoint", "ApiMatch", "ApiProvider", "api_matches", "match_endpoints"]
 
@@ -142,6 +143,7 @@ _TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], bool
         ("github.repos.delete", "DELETE", "/repos/{id}/{id}", _DELETE),
         ("github.orgs.delete", "DELETE", "/orgs/{id}", _DELETE),
         ("github.app.installation_token", "POST", "/app/installations/{id}/access_tokens", _SECRET),
+        ("github.graphql.delete_repository", "POST", "/graphql", _DELETE, {"query": r".*\bdeleteRepository\b.*"}),
     )),
     "gitlab": (("gitlab.com",), ("gitlab", "glab"), ("/api/v4",), False, (
         ("gitlab.projects.members.owner", "POST", "/projects/{id}/members**", _ADMIN, {"access_level": r"40|50"}),
@@ -216,7 +218,9 @@ def _provider(name: str) -> ApiProvider:
     for entry in entries:
         identifier, method, pattern, clause = entry[:4]
         when: Mapping[str, str] = entry[4] if len(entry) == 5 else {}
-        conditions = tuple((key, re.compile(rf"^(?:{regex})$", re.IGNORECASE)) for key, regex in when.items())
+        conditions = tuple(
+            (key, re.compile(rf"^(?:{regex})$", re.IGNORECASE | re.DOTALL)) for key, regex in when.items()
+        )
         endpoints.append(
             ApiEndpoint(identifier, name, method, pattern, clause, conditions, _compile_path(prefixes, pattern))
         )
