@@ -1,10 +1,9 @@
 """The HTTP requests a call would make: method, host, path and body fields.
 
 They are read from a generic fetch tool's arguments (`url`, `method`, `body`, `params`, or a
-`path` on a tool named after its provider). Bodies are
-JSON, form-encoded (`a[b]=1&c=2`) or the CLIs' `key=value` fields; every field is kept as its
-dotted path and value so that endpoint conditions and amounts can be read from it. The
-command-line clients are read in `_http_clients`.
+`path` on a tool named after its provider); command-line clients are read in `_http_clients`.
+Bodies are JSON, form-encoded (`a[b]=1&c=2`) or the CLIs' `key=value` fields; every field is
+kept as its dotted path and value so that endpoint conditions and amounts can be read from it.
 """
 
 from __future__ import annotations
