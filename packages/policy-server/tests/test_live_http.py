@@ -23,6 +23,7 @@ def _load_cases() -> list[tuple[str, dict]]:
     for path in sorted((DATA / "rules").glob("*.jsonl")):
         for line in path.read_text(encoding="utf-8").splitlines():
             if line.strip():
+                # `<rule>.<topic>.jsonl` holds cases of <rule> too.
                 cases.append((path.stem.split(".", 1)[0], json.loads(line)))
     return cases
 

@@ -13,7 +13,15 @@ import re
 
 from inherence_policy_server.rules._analysis import CallAnalysis
 from inherence_policy_server.rules._api import Call, Category, Finding, SessionLedger
+from inherence_policy_server.rules._api_endpoints import api_matches
 from inherence_policy_server.rules._config import RulesConfig
+from inherence_policy_server.rules._credential_reads import (
+    environment_dump,
+    interpreter_dump,
+    kubectl_secret_dump,
+    metadata_only_paths,
+    metadata_tool,
+)
 from inherence_policy_server.rules._paths import compile_components, component_match, matches_any_glob
 from inherence_policy_server.rules._shell import ShellCommand
 
@@ -51,24 +59,33 @@ _HARMLESS_FILES: tuple[tuple[str, ...], ...] = (
 )  # fmt: skip
 # Commands whose output is a credential, by program name and a word of their arguments.
 _PRINTING_COMMANDS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("env", re.compile(r"^$")),
+    ("env", re.compile(r"^(?:(?:-\S*|[A-Za-z_]\w*=\S*)(?:\s+|$))*$")),
     ("printenv", re.compile(r"^$|key|secret|token|pass|credential|auth", re.IGNORECASE)),
     ("export", re.compile(r"^-p$|^$")),
     ("set", re.compile(r"^$")),
+    ("declare", re.compile(r"^$|^-[a-zA-Z]*[px][a-zA-Z]*$")),
+    ("typeset", re.compile(r"^$|^-[a-zA-Z]*[px][a-zA-Z]*$")),
+    ("ps", re.compile(r"^[a-zA-Z]*e[a-zA-Z]*(?:\s|$)|^-[a-zA-Z]*E\b")),  # BSD `e`: each process's environment
+    ("gpg", re.compile(r"--export-secret|--export-ssh-key")),
+    ("gpg2", re.compile(r"--export-secret|--export-ssh-key")),
     (
         "aws",
         re.compile(
-            r"get-session-token|get-login-password|export-credentials|configure get|get-secret-value|"
+            r"get-session-token|get-login-password|export-credentials|configure get \S*(?:secret|key|token|session)|"
+            r"get-secret-value|"
             r"get-authorization-token|create-access-key|assume-role|get-federation-token|get-parameter.*--with-decryption"
         ),
     ),
     (
         "gcloud",
-        re.compile(r"print-access-token|print-identity-token|print-refresh-token|secrets versions access|keys create"),
+        re.compile(
+            r"print-access-token|print-identity-token|print-refresh-token|secrets versions access|keys create|"
+            r"config-helper"
+        ),
     ),
     ("az", re.compile(r"get-access-token|keyvault secret show|list-keys|keys list")),
-    ("gh", re.compile(r"auth token|auth status.*--show-token|-t\b")),
-    ("kubectl", re.compile(r"config view.*--raw|create token|get secret.*-o|describe secret")),
+    ("gh", re.compile(r"auth token|auth status.*(?:--show-token|-t\b)|auth refresh.*--show-token")),
+    ("kubectl", re.compile(r"config view.*(?:--raw|--flatten)|create token")),
     ("security", re.compile(r"find-generic-password|find-internet-password|dump-keychain|export")),
     ("op", re.compile(r"read|item get|inject")),
     ("bw", re.compile(r"get|export|unlock")),
@@ -83,7 +100,6 @@ _PRINTING_COMMANDS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 _SEARCH_TOOLS = frozenset({"grep", "rg", "ag", "egrep", "fgrep", "ack", "git", "findstr", "select-string"})
 _SECRET_SEARCH = re.compile(r"password|passwd|secret|api[_-]?key|token|akia|private key|aws_secret|credential", re.I)
-_LISTING = frozenset({"ls", "stat", "du", "test", "[", "mkdir", "tree", "file", "wc"})
 _PROC_ENVIRON = re.compile(r"^/proc/(?:[^/]+)/environ$")
 
 
@@ -135,17 +151,23 @@ def credential_labels(call: Call, config: RulesConfig, analysis: CallAnalysis) -
     """(clause, what) for every credential the call would read or print, allowlists applied."""
     section = config.credential_access
     found: list[tuple[str, str]] = []
-    listing_only = bool(analysis.shell.commands) and all(c.name in _LISTING for c in analysis.shell.commands)
+    # Listing a credential folder or a file's metadata shows names and sizes, not contents.
+    names_only = metadata_only_paths(analysis)
+    metadata = metadata_tool(analysis) and not analysis.shell.commands
     for path in analysis.paths:
         what = _is_credential_path(path)
-        if what is not None and what.endswith("/") and listing_only:
-            continue  # listing a credential directory shows names, not contents
+        if what is not None and (metadata or path in names_only):
+            continue
         if what is not None and not matches_any_glob(path, section.allowed_paths):
             found.append(("credential_file", f"{path} ({what})"))
     for command in analysis.shell.commands:
-        what = _printed_credentials(command)
+        what = _printed_credentials(command) or kubectl_secret_dump(command) or interpreter_dump(command)
         if what is not None and not matches_any_glob(" ".join(command.argv), section.allowed_commands):
             found.append(("credential_command", what))
+    dump = environment_dump(analysis)
+    if dump is not None:
+        found.append(("environment_dump", dump))
+    found.extend(("api_secret_read", match.describe()) for match in api_matches(analysis, RULE))
     if call.category is Category.CREDENTIAL_STORE and not _writes_only(analysis):
         found.append(("credential_store", f"the credential store tool {call.tool_name}"))
     return found

@@ -13,6 +13,7 @@ from typing import Any
 
 from inherence_policy_server.rules._analysis import PATH_KEYS, CallAnalysis
 from inherence_policy_server.rules._api import Call, Category, Finding, SessionLedger
+from inherence_policy_server.rules._api_endpoints import api_matches
 from inherence_policy_server.rules._config import RulesConfig
 from inherence_policy_server.rules._destruction_shell import DYNAMIC_SCRIPT, is_broad_target, shell_problems
 from inherence_policy_server.rules._paths import matches_any_glob, normalise_path
@@ -47,6 +48,10 @@ def evaluate(
                 problems.append(("dynamic_script", f"`{text[:120]}` runs a script that is only known when it runs"))
         if script.problems and (problems or call.category in (Category.SHELL_EXEC, Category.UNKNOWN)):
             problems.append(("unparseable_shell", f"the command cannot be checked: {script.problems[0]}"))
+        problems.extend(
+            (match.endpoint.clause.split(".", 1)[1], f"{match.describe()} deletes a whole repository or organisation")
+            for match in api_matches(analysis, RULE)
+        )
     for text in analysis.sql_texts:
         problems.extend(sql_problems(text, bulk_threshold=section.bulk_delete_threshold))
     if call.category is Category.FILE_DELETE or analysis.intent_words & _DELETE_WORDS:

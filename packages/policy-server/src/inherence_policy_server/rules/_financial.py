@@ -18,6 +18,7 @@ from decimal import Decimal, InvalidOperation
 from inherence_policy_server.rules._analysis import CallAnalysis
 from inherence_policy_server.rules._api import Call, Category, Finding, SessionLedger, VelocityTotals
 from inherence_policy_server.rules._config import RulesConfig
+from inherence_policy_server.rules._financial_api import ApiPayment, api_payments, is_refund, reads_only
 
 __all__ = ["RULE", "evaluate", "parse_amount_cents", "record_transfer"]
 
@@ -121,21 +122,29 @@ class _Transfer:
     recipient: str
     cents: int
     unreadable: tuple[str, ...]
+    # Payment API requests (a raw HTTP call or a payments CLI) that state no amount.
+    unstated: tuple[ApiPayment, ...] = ()
 
 
 def _transfer(call: Call, analysis: CallAnalysis) -> _Transfer | None:
     """The transfer of a money-moving call; None for a call that moves no money."""
     words = analysis.intent_words
     recipient = _first_string(analysis, _RECIPIENT_KEYS)
+    payments = api_payments(analysis)
     moving = call.category is Category.PAYMENT or (
         call.category not in (Category.READ_ONLY, Category.FILE_READ, Category.PRIVATE_DATA_READ)
         and bool(words & (_MAJOR_KEYS | _MINOR_KEYS))
         and (bool(recipient) or bool(words & {"currency", "transfer", "payout", "payment", "pay", "charge", "send"}))
     )
-    if not moving:
+    if not payments and (not moving or reads_only(analysis)):
         return None
-    cents, unreadable = _amounts(call, analysis)
     account = f"{call.upstream or '-'}:{_first_string(analysis, _ACCOUNT_KEYS) or 'default'}"
+    if payments:
+        cents, unreadable, recipient, unstated = _api_amounts(payments)
+        return _Transfer(account, recipient, cents, tuple(unreadable), tuple(unstated))
+    cents, unreadable = _amounts(call, analysis)
+    if is_refund(analysis):
+        recipient = ""  # the money goes back to whoever paid the payment the refund names
     return _Transfer(account, recipient, cents, tuple(unreadable))
 
 
@@ -161,7 +170,10 @@ def evaluate(
     if transfer is None:
         return []
     account, recipient, cents, unreadable = transfer.account, transfer.recipient, transfer.cents, transfer.unreadable
-    findings: list[Finding] = []
+    findings = [
+        Finding(RULE, payment.clause, f"{payment.what} moves money without stating how much.")
+        for payment in transfer.unstated[:3]
+    ]
     if unreadable:
         findings.append(
             Finding(RULE, f"{RULE}.unreadable_amount", f"The amount cannot be read with confidence: {unreadable[0]}.")
@@ -252,6 +264,22 @@ def _velocity(totals: VelocityTotals, cents: int, limits: dict[str, int]) -> Fin
                 f"(limits {_money(cents_limit)}, {count_limit} transfers).",
             )
     return None
+
+
+def _api_amounts(payments: list[ApiPayment]) -> tuple[int, list[str], str, list[ApiPayment]]:
+    """(cents, unreadable amounts, recipient, payments that state no amount) over a call's API payments."""
+    cents, unreadable, recipient, unstated = 0, [], "", []
+    for payment in payments:
+        if not payment.amounts:
+            unstated.append(payment)
+        for key, raw in payment.amounts:
+            value = parse_amount_cents(raw, minor=payment.minor_units, currency=payment.currency)
+            if value is None:
+                unreadable.append(f"{key} = {raw[:40]!r}")
+            else:
+                cents += value
+        recipient = recipient or payment.recipient
+    return cents, unreadable, recipient, unstated
 
 
 def _money(cents: int) -> str:

@@ -25,6 +25,8 @@ _BARE_HOST_PORT = re.compile(
 )
 _EMAIL = re.compile(r"[a-z0-9._%+'-]+@([a-z0-9-]+(?:\.[a-z0-9-]+)+)", re.IGNORECASE)
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# The deprecated IPv4-compatible form ::a.b.c.d still reaches a.b.c.d through many stacks.
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443, "ftp": 21, "ssh": 22}
 
 
@@ -53,7 +55,7 @@ def canonical_ip(host: str) -> IPAddress | None:
     if isinstance(address, ipaddress.IPv6Address):
         if address.ipv4_mapped is not None:
             return address.ipv4_mapped
-        if address in _NAT64:
+        if address in _NAT64 or (address in _IPV4_COMPATIBLE and int(address) > 0xFFFF):
             return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
     return address
 

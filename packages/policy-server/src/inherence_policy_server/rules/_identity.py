@@ -12,6 +12,7 @@ import re
 
 from inherence_policy_server.rules._analysis import CallAnalysis
 from inherence_policy_server.rules._api import Call, Category, Finding, SessionLedger
+from inherence_policy_server.rules._api_endpoints import api_matches
 from inherence_policy_server.rules._config import RulesConfig
 from inherence_policy_server.rules._hosts import host_within
 from inherence_policy_server.rules._paths import component_match
@@ -33,6 +34,15 @@ _MUTATION = frozenset({"grant", "assign", "add", "set", "update", "create", "inv
                        "make", "put", "patch", "post", "attach", "bind", "transfer", "edit", "modify", "upsert",
                        "elevate"})  # fmt: skip
 _READING = frozenset({"list", "get", "search", "find", "read", "describe", "show", "query", "lookup", "count", "view"})
+_ACTING = _MUTATION | frozenset({"reset", "disable", "remove", "delete", "enroll", "revoke", "register", "recover",
+                                  "forgot", "deactivate", "unenroll", "rotate", "regenerate", "share", "approve",
+                                  "turn", "off", "new", "join", "accept", "upload", "install"})  # fmt: skip
+_SUBJECT_KEYS = frozenset({"user", "username", "user_id", "userid", "email", "login", "member", "member_id", "invitee",
+                           "principal", "assignee", "collaborator", "account", "account_id", "identity", "invite",
+                           "new_owner", "to", "subject", "grantee", "key", "password", "new_password"})  # fmt: skip
+_LISTS = frozenset({"collaborators", "members", "users", "admins", "owners", "teams", "people", "roster",
+                    "directory", "accounts", "profile", "me", "whoami", "memberships", "permissions", "roles",
+                    "groups"})  # fmt: skip
 _PASSWORD_KEYS = frozenset({"password", "new_password", "newpassword", "passwd", "new_passwd", "password_hash"})
 _PASSWORD_WORDS = frozenset({"password", "passwd", "passcode"})
 _MFA_WORDS = frozenset({"mfa", "2fa", "totp", "otp", "webauthn", "authenticator", "twofactor", "factor", "passkey"})
@@ -49,7 +59,7 @@ _SHELL_ESCALATION: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ("gpasswd", re.compile(r"-a\b.*(?:sudo|wheel|admin)"), "admin_grant"),
     ("visudo", re.compile(r""), "admin_grant"),
     ("ssh-copy-id", re.compile(r""), "new_ssh_key"),
-    ("gh", re.compile(r"\b(?:ssh-key|deploy-key) add\b|collaborators|/keys\b"), "new_ssh_key"),
+    ("gh", re.compile(r"\b(?:ssh-key|deploy-key|gpg-key) add\b"), "new_ssh_key"),
     (
         "aws",
         re.compile(
@@ -72,6 +82,10 @@ def evaluate(
     del ledger, now
     analysis = analysis or CallAnalysis(call)
     problems = _argument_problems(call, config, analysis) + _shell_problems(analysis)
+    problems += [
+        (match.endpoint.clause.split(".", 1)[1], f"{match.describe()} changes accounts or privileges")
+        for match in api_matches(analysis, RULE)
+    ]
     findings: dict[str, Finding] = {}
     for clause, why in problems:
         findings.setdefault(clause, Finding(RULE, f"{RULE}.{clause}", f"Identity escalation: {why}."))
@@ -81,7 +95,7 @@ def evaluate(
 def _argument_problems(call: Call, config: RulesConfig, analysis: CallAnalysis) -> list[tuple[str, str]]:
     words = analysis.intent_words
     mutating = bool(words & _MUTATION) or not (words & _READING)
-    if call.category is Category.READ_ONLY or not mutating:
+    if call.category is Category.READ_ONLY or not mutating or _names_nothing_to_change(words, analysis):
         return []
     considered = call.category in (Category.IDENTITY_ADMIN, Category.UNKNOWN)
     problems: list[tuple[str, str]] = []
@@ -131,6 +145,13 @@ def _argument_problems(call: Call, config: RulesConfig, analysis: CallAnalysis) 
                 else:
                     problems.append(("outside_invite", f"the call invites {who}"))
     return problems
+
+
+def _names_nothing_to_change(words: frozenset[str], analysis: CallAnalysis) -> bool:
+    """A list named with no verb that changes anything and nobody to change: `repo_collaborators` reads a list."""
+    if words & _ACTING or not words & _LISTS:
+        return False
+    return not any(value.is_key and value.folded in _SUBJECT_KEYS for value in analysis.text.values)
 
 
 def _shell_problems(analysis: CallAnalysis) -> list[tuple[str, str]]:

@@ -26,8 +26,8 @@ _C = Mode.CONFIRM
 _L = Mode.LOG
 
 _MASS_DESTRUCTION = ("broad_delete", "bulk_delete", "cloud_teardown", "decode_to_shell", "delete_all", "device_write",
-                     "dynamic_script", "find_delete", "format_device", "git_clean", "move_away", "recursive_delete",
-                     "recursive_permissions", "remote_script", "shred", "sql_drop", "sql_truncate",
+                     "dynamic_script", "dynamic_sql", "find_delete", "format_device", "git_clean", "move_away",
+                     "recursive_delete", "recursive_permissions", "repository_delete", "remote_script", "shred", "sql_drop", "sql_truncate",
                      "sql_unbounded_delete", "sql_unbounded_update", "unparseable_shell",
                      "unparseable_sql")  # fmt: skip
 
@@ -36,26 +36,41 @@ _TABLE: dict[str, dict[str, Mode]] = {
         "new_recipient": _C,
         "recurring_recipient_change": _C,
         "new_recipient_limit": _E,
+        "api_money_movement": _E,
         "per_call_limit": _E,
         "unreadable_amount": _E,
         "velocity_hour": _E,
         "velocity_day": _E,
         "velocity_week": _E,
     },
-    "credential_access": dict.fromkeys(("credential_file", "credential_command", "credential_store"), _E),
+    "credential_access": dict.fromkeys(
+        ("api_secret_read", "credential_file", "credential_command", "credential_store", "environment_dump"), _E
+    ),
     "identity_escalation": {
         "password_change": _C,
         "mfa_change": _C,
         "outside_invite": _C,
         "outside_share": _C,
         "password_reset": _E,
+        "admin_mfa_change": _E,
         "admin_grant": _E,
         "ownership_transfer": _E,
         "new_ssh_key": _E,
     },
     "mass_destruction": dict.fromkeys(_MASS_DESTRUCTION, _E),
     "lateral_pivot": dict.fromkeys(
-        ("management_port", "management_socket", "metadata_endpoint", "rebinding_name", "system_config"), _E
+        (
+            "container_escape",
+            "file_scheme",
+            "internal_scheme",
+            "management_port",
+            "management_socket",
+            "metadata_endpoint",
+            "metadata_redirect",
+            "rebinding_name",
+            "system_config",
+        ),
+        _E,
     ),
     "unauthorized_exfiltration": {
         "private_data_to_new_recipient": _C,

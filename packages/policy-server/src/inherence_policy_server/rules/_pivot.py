@@ -11,11 +11,13 @@ import datetime
 import ipaddress
 import re
 
-from inherence_policy_server.rules._analysis import CallAnalysis
-from inherence_policy_server.rules._api import Call, Finding, SessionLedger
+from inherence_policy_server.rules._analysis import PATH_KEYS, CallAnalysis
+from inherence_policy_server.rules._api import Call, Category, Finding, SessionLedger
 from inherence_policy_server.rules._config import RulesConfig
+from inherence_policy_server.rules._container_escape import command_escape, spec_escape
 from inherence_policy_server.rules._hosts import Endpoint, canonical_ip, host_within
-from inherence_policy_server.rules._paths import matches_any_glob
+from inherence_policy_server.rules._paths import matches_any_glob, normalise_path
+from inherence_policy_server.rules._pivot_urls import carried_target, file_url_problem, scheme_problem
 
 __all__ = ["RULE", "evaluate"]
 
@@ -26,6 +28,7 @@ _METADATA_NETWORKS = tuple(
     for network in (
         "169.254.0.0/16",  # link-local: AWS, GCP, Azure, Oracle, DigitalOcean, OpenStack metadata and ECS
         "100.100.100.200/32",  # Alibaba Cloud
+        "168.63.129.16/32",  # Azure WireServer (host agent, extensions' settings and certificates)
         "192.0.0.192/32",  # Oracle Cloud (legacy)
         "fd00:ec2::/64",  # AWS IMDS over IPv6
         "fe80::/10",  # IPv6 link-local
@@ -47,6 +50,20 @@ _MANAGEMENT_PORTS: dict[int, str] = {
 _SOCKETS = re.compile(
     r"(?:^|/)(?:docker|containerd|crio|podman|dockershim|kubelet|cri-dockerd)\.sock$|/run/containerd/|/var/run/secrets/kubernetes\.io"
 )
+# Files under /etc that hold no secret and that tools read to learn the system they run on.
+_PUBLIC_ETC = (
+    "/etc/resolv.conf", "/etc/hosts", "/etc/passwd", "/etc/group", "/etc/os-release", "/etc/lsb-release",
+    "/etc/issue", "/etc/issue.net", "/etc/debian_version", "/etc/redhat-release", "/etc/alpine-release",
+    "/etc/system-release", "/etc/centos-release", "/etc/fedora-release", "/etc/nsswitch.conf", "/etc/protocols",
+    "/etc/services", "/etc/hostname", "/etc/timezone", "/etc/localtime", "/etc/shells", "/etc/mime.types",
+    "/etc/ssl/certs/*", "/etc/ca-certificates.conf", "/etc/apt/sources.list", "/etc/apt/sources.list.d/*",
+    "/etc/environment", "/etc/locale.conf", "/etc/machine-info", "/etc/host.conf",
+)  # fmt: skip
+_READING_COMMANDS = frozenset({"cat", "head", "tail", "less", "more", "grep", "egrep", "fgrep", "rg", "wc", "stat",
+                               "ls", "file", "diff", "md5sum", "sha1sum", "sha256sum", "getent", "bat", "nl", "sort",
+                               "uniq", "cut", "sed", "cmp", "test", "[", "readlink", "realpath", "column", "jq",
+                               "awk", "strings", "od", "hexdump", "xxd"})  # fmt: skip
+_SEARCH_COMMANDS = frozenset({"grep", "egrep", "fgrep", "rg", "ag", "ack", "findstr", "select-string", "git-grep"})
 _EMBEDDED_DOTTED = re.compile(r"(?:^|[.-])(\d{1,3}[.-]\d{1,3}[.-]\d{1,3}[.-]\d{1,3})(?=[.-]|$)")
 _EMBEDDED_HEX = re.compile(r"(?:^|[.-])([0-9a-f]{8})(?=[.-])")
 
@@ -87,30 +104,90 @@ def endpoint_problem(endpoint: Endpoint) -> tuple[str, str] | None:
     return None
 
 
+def _metadata_only(endpoint: Endpoint) -> tuple[str, str] | None:
+    problem = endpoint_problem(endpoint)
+    return problem if problem is not None and problem[0] in ("metadata_endpoint", "rebinding_name") else None
+
+
 def evaluate(
     call: Call, config: RulesConfig, ledger: SessionLedger, now: datetime.datetime, analysis: CallAnalysis | None = None
 ) -> list[Finding]:
-    """Deny calls that reach metadata services, management planes, their sockets, or /etc."""
+    """Deny calls that reach metadata services, management planes, their sockets, the host, or /etc."""
     del ledger, now
     analysis = analysis or CallAnalysis(call)
     section = config.lateral_pivot
     findings: dict[str, Finding] = {}
+
+    def add(clause: str, why: str) -> None:
+        findings.setdefault(clause, Finding(RULE, f"{RULE}.{clause}", f"Lateral pivot: {why}."))
+
+    inert = _searched_words(analysis)
     for endpoint in analysis.endpoints:
-        if host_within(endpoint.host, section.allowed_hosts):
+        if host_within(endpoint.host, section.allowed_hosts) or endpoint.source in inert:
             continue
         problem = endpoint_problem(endpoint)
         if problem is not None:
-            clause, why = problem
-            findings.setdefault(clause, Finding(RULE, f"{RULE}.{clause}", f"Lateral pivot: {why}."))
+            add(*problem)
+            continue
+        scheme = scheme_problem(endpoint)
+        if scheme is not None:
+            add("internal_scheme", scheme)
+        carried = carried_target(endpoint, _metadata_only)
+        if carried is not None:
+            add("metadata_redirect", f"{endpoint.source[:120]} hands on the metadata target {carried[:80]}")
+    for text in [value.raw for value in analysis.values(payload=False)] + analysis.shell_words:
+        problem_text = file_url_problem(text) if text not in inert else None
+        if problem_text is not None:
+            add("file_scheme", problem_text)
+            break
+    for command in analysis.shell.commands:
+        escape = command_escape(command)
+        if escape is not None:
+            add("container_escape", escape)
+    spec = spec_escape(call.arguments)
+    if spec is not None and call.category is not Category.READ_ONLY:
+        add("container_escape", f"the call asks for {spec}")
+    read_only = _read_only_paths(analysis)
     for path in analysis.paths:
         if _SOCKETS.search(path) and not matches_any_glob(path, section.allowed_paths):
-            findings.setdefault(
-                "management_socket",
-                Finding(RULE, f"{RULE}.management_socket", f"Lateral pivot: {path} is a container or cluster socket."),
-            )
-        elif (path == "/etc" or path.startswith("/etc/")) and not matches_any_glob(path, section.allowed_paths):
-            findings.setdefault(
-                "system_config",
-                Finding(RULE, f"{RULE}.system_config", f"Lateral pivot: the call touches {path} under /etc."),
-            )
+            add("management_socket", f"{path} is a container or cluster socket")
+        elif (
+            (path == "/etc" or path.startswith("/etc/"))
+            and not matches_any_glob(path, section.allowed_paths)
+            and not (path in read_only and matches_any_glob(path, _PUBLIC_ETC))
+        ):
+            add("system_config", f"the call touches {path} under /etc")
     return list(findings.values())
+
+
+def _searched_words(analysis: CallAnalysis) -> frozenset[str]:
+    """Words that are only patterns or operands of a text search (`grep -rn 169.254.169.254 src/`)."""
+    searched: set[str] = set()
+    used: set[str] = set()
+    for command in analysis.shell.commands:
+        searching = command.name in _SEARCH_COMMANDS or (command.name == "git" and command.argv[1:2] == ("grep",))
+        target = searched if searching else used
+        for word in command.argv[1:]:
+            target.add(word)
+            if word.startswith("-") and "=" in word:
+                target.add(word.split("=", 1)[1])
+    return frozenset(searched - used)
+
+
+def _read_only_paths(analysis: CallAnalysis) -> set[str]:
+    """Paths the call only reads: a read tool's paths, operands of reading commands, `<` inputs."""
+    read: set[str] = set()
+    written: set[str] = set()
+    reading_tool = analysis.category in (Category.FILE_READ, Category.READ_ONLY)
+    for value in analysis.values(payload=False):
+        if value.key in PATH_KEYS and not value.is_key:
+            (read if reading_tool else written).add(normalise_path(value.raw))
+    for command in analysis.shell.commands:
+        reading = command.name in _READING_COMMANDS and not (
+            command.name == "sed" and any(word.startswith(("-i", "--in-place")) for word in command.argv)
+        )
+        for word in command.argv[1:]:
+            (read if reading else written).add(normalise_path(word))
+        for operator, target in command.redirects:
+            (read if operator == "<" else written).add(normalise_path(target))
+    return read - written

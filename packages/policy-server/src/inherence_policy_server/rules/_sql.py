@@ -14,12 +14,28 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
+from inherence_policy_server.rules._sql_dynamic import dynamic_sql_problems
+
 __all__ = ["SQL_HINT", "sql_problems"]
 
 MAX_SQL_CHARS = 65_536
 
-# Cheap gate before the parser: only text naming a destructive keyword is parsed at all.
-SQL_HINT = re.compile(r"\b(?:drop|truncate|delete|update|alter)\b", re.IGNORECASE)
+# Cheap gate before the parser: only text naming a destructive keyword or running SQL built at
+# run time is looked at, and only the former is parsed.
+_DESTRUCTIVE = re.compile(r"\b(?:drop|truncate|delete|update|alter)\b", re.IGNORECASE)
+SQL_HINT = re.compile(
+    r"\b(?:drop|truncate|delete|update|alter|exec|execute|prepare|sp_executesql)\b|\bdo\s+(?:language\s+\w+\s+)?\$",
+    re.IGNORECASE,
+)
+# SQL Server's session-local temporary tables (#name, ##name) read as names the parser accepts.
+_HASH_TEMP = re.compile(r"(?<![\w#])##?(?=[A-Za-z_])")
+_TEMP_NAME = re.compile(r"^(?:tmp|temp)_", re.IGNORECASE)
+# Drops of scratch tables only, found before parsing: T-SQL's `IF … DROP TABLE #t` does not parse.
+_SCRATCH_NAME = r"(?:##?\w+|(?:tmp|temp)_\w+|pg_temp\.\w+)"
+_SCRATCH_DROP = re.compile(
+    rf"\bdrop\s+(?:temporary\s+)?table\s+(?:if\s+exists\s+)?{_SCRATCH_NAME}(?:\s*,\s*{_SCRATCH_NAME})*\s*(?=;|$|\s)",
+    re.IGNORECASE,
+)
 _MYSQL_EXECUTABLE_COMMENT = re.compile(r"/\*!\d*(.*?)\*/", re.DOTALL)
 _DIALECTS: tuple[str | None, ...] = (None, "postgres", "mysql", "tsql")
 
@@ -29,13 +45,41 @@ def sql_problems(text: str, *, bulk_threshold: int) -> list[tuple[str, str]]:
     if len(text) > MAX_SQL_CHARS:
         return [("unparseable_sql", f"SQL of more than {MAX_SQL_CHARS} characters cannot be checked")]
     source = _MYSQL_EXECUTABLE_COMMENT.sub(r" \1 ", text)
-    statements = _parse(source)
+    problems, source = dynamic_sql_problems(source, lambda inner: sql_problems(inner, bulk_threshold=bulk_threshold))
+    if problems or not _DESTRUCTIVE.search(_SCRATCH_DROP.sub(" ", source)):
+        return problems
+    statements = _parse(_HASH_TEMP.sub("tmp_", source))
     if statements is None:
         return [("unparseable_sql", "SQL that names a destructive keyword but does not parse")]
-    problems: list[tuple[str, str]] = []
+    temporary: set[str] = set()
     for statement in statements:
-        problems.extend(_statement_problems(statement, bulk_threshold))
+        if isinstance(statement, exp.Create) and _is_temporary(statement):
+            table = statement.find(exp.Table)
+            temporary.update({table.name.casefold()} if table is not None else set())
+        problems.extend(_statement_problems(statement, bulk_threshold, temporary))
+        for nested in statement.find_all(exp.Delete, exp.Update):
+            if nested is not statement:  # a data-modifying CTE or subquery
+                problems.extend(
+                    (clause, f"{why}, inside a WITH clause or subquery")
+                    for clause, why in _statement_problems(nested, bulk_threshold, temporary)
+                )
     return problems
+
+
+def _is_temporary(create: Any) -> bool:
+    properties = create.args.get("properties")
+    return properties is not None and any(isinstance(item, exp.TemporaryProperty) for item in properties.expressions)
+
+
+def _drops_only_scratch(statement: Any, temporary: set[str]) -> bool:
+    """A DROP TABLE of tables this SQL created as temporary, or named as scratch (tmp_*, pg_temp, #name)."""
+    if str(statement.args.get("kind") or "").upper() != "TABLE":
+        return False
+    tables = list(statement.find_all(exp.Table))
+    return bool(tables) and all(
+        table.name.casefold() in temporary or table.db.casefold() == "pg_temp" or _TEMP_NAME.match(table.name)
+        for table in tables
+    )
 
 
 def _parse(source: str) -> list[Any] | None:
@@ -48,9 +92,9 @@ def _parse(source: str) -> list[Any] | None:
     return None
 
 
-def _statement_problems(statement: Any, bulk_threshold: int) -> list[tuple[str, str]]:
+def _statement_problems(statement: Any, bulk_threshold: int, temporary: set[str]) -> list[tuple[str, str]]:
     if isinstance(statement, exp.Drop):
-        if statement.args.get("temporary"):
+        if statement.args.get("temporary") or _drops_only_scratch(statement, temporary):
             return []
         kind = str(statement.args.get("kind") or "object").lower()
         table = statement.find(exp.Table)

@@ -1,0 +1,309 @@
+"""Dangerous endpoints of payment, identity and source-hosting APIs, kept as data.
+
+A call that reaches one of these through a generic HTTP tool or a CLI (curl, httpie, `gh
+api`, the Stripe CLI) is judged like the dedicated tool that does the same thing. Each
+provider lists its API hosts, the words that name it in a tool or upstream name, and its
+endpoints as (id, method, path pattern, clause, conditions on the body). A path pattern is
+matched segment by segment, case-folded: `{x}` is one segment, a trailing `/**` any rest.
+Reading methods (GET, HEAD) are never listed: reads stay allowed.
+
+Financial entries name the clause reported when the amount cannot be read; otherwise the
+financial rule applies its per-call, new-recipient and velocity limits to the amount.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import re
+from collections.abc import Iterable, Mapping
+
+from inherence_policy_server.rules._analysis import CallAnalysis
+from inherence_policy_server.rules._http_clients import command_requests, quoted_requests
+from inherence_policy_server.rules._http_requests import HttpRequest, call_requests
+
+__all__ = ["PROVIDERS", "ApiEndpoint", "ApiMatch", "ApiProvider", "api_matches", "match_endpoints"]
+
+Entry = tuple[str, str, str, str] | tuple[str, str, str, str, Mapping[str, str]]
+
+_PAYMENT = "financial_drain.api_money_movement"
+_REFUND = "financial_drain.api_refund"
+# An admin API resets or enrols factors of any user it names: not a person changing their own MFA.
+_MFA = "identity_escalation.admin_mfa_change"
+_PASSWORD = "identity_escalation.password_reset"
+_ADMIN = "identity_escalation.admin_grant"
+_OWNER = "identity_escalation.ownership_transfer"
+_INVITE = "identity_escalation.outside_invite"
+_KEY = "identity_escalation.new_ssh_key"
+_DELETE = "mass_destruction.repository_delete"
+_SECRET = "credential_access.api_secret_read"
+
+# provider id: (API hosts, naming words, path prefixes, amounts in minor units, endpoints)
+_TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], bool, tuple[Entry, ...]]] = {
+    "stripe": (("api.stripe.com",), ("stripe",), ("",), True, (
+        ("stripe.transfers.create", "POST", "/v1/transfers", _PAYMENT),
+        ("stripe.payouts.create", "POST", "/v1/payouts", _PAYMENT),
+        ("stripe.charges.create", "POST", "/v1/charges", _PAYMENT),
+        ("stripe.charges.capture", "POST", "/v1/charges/{id}/capture", _PAYMENT),
+        ("stripe.payment_intents.create_confirmed", "POST", "/v1/payment_intents", _PAYMENT,
+         {"confirm": r"true|1|yes"}),
+        ("stripe.payment_intents.confirm", "POST", "/v1/payment_intents/{id}/confirm", _PAYMENT),
+        ("stripe.payment_intents.capture", "POST", "/v1/payment_intents/{id}/capture", _PAYMENT),
+        ("stripe.topups.create", "POST", "/v1/topups", _PAYMENT),
+        ("stripe.treasury.outbound_payments", "POST", "/v1/treasury/outbound_payments", _PAYMENT),
+        ("stripe.treasury.outbound_transfers", "POST", "/v1/treasury/outbound_transfers", _PAYMENT),
+        ("stripe.invoices.pay", "POST", "/v1/invoices/{id}/pay", _PAYMENT),
+        ("stripe.refunds.create", "POST", "/v1/refunds", _REFUND),
+        ("stripe.charges.refund", "POST", "/v1/charges/{id}/refund", _REFUND),
+    )),
+    "paypal": (("api.paypal.com", "api-m.paypal.com", "api.sandbox.paypal.com", "api-m.sandbox.paypal.com"),
+               ("paypal",), ("",), False, (
+        ("paypal.payouts.create", "POST", "/v1/payments/payouts", _PAYMENT),
+        ("paypal.orders.capture", "POST", "/v2/checkout/orders/{id}/capture", _PAYMENT),
+        ("paypal.authorizations.capture", "POST", "/v2/payments/authorizations/{id}/capture", _PAYMENT),
+        ("paypal.payments.create", "POST", "/v1/payments/payment", _PAYMENT),
+        ("paypal.captures.refund", "POST", "/v2/payments/captures/{id}/refund", _REFUND),
+    )),
+    "wise": (("api.wise.com", "api.transferwise.com", "api.sandbox.transferwise.tech"), ("wise", "transferwise"),
+             ("",), False, (
+        ("wise.transfers.create", "POST", "/v1/transfers", _PAYMENT),
+        ("wise.transfers.fund", "POST", "/v3/profiles/{id}/transfers/{id}/payments", _PAYMENT),
+        ("wise.batch_groups.fund", "POST", "/v3/profiles/{id}/batch-payments/{id}/payments", _PAYMENT),
+    )),
+    "bank": (("api.mercury.com", "api.dwolla.com", "production.plaid.com", "development.plaid.com",
+              "b2b.revolut.com", "api.coinbase.com"),
+             ("mercury", "dwolla", "plaid", "revolut", "coinbase"), ("",), False, (
+        ("mercury.transactions.create", "POST", "/api/v1/account/{id}/transactions", _PAYMENT),
+        ("dwolla.transfers.create", "POST", "/transfers", _PAYMENT),
+        ("plaid.transfer.create", "POST", "/transfer/create", _PAYMENT),
+        ("revolut.pay", "POST", "/api/1.0/pay", _PAYMENT),
+        ("revolut.transfer", "POST", "/api/1.0/transfer", _PAYMENT),
+        ("coinbase.transactions.send", "POST", "/v2/accounts/{id}/transactions", _PAYMENT),
+    )),
+    "bank_minor_units": (("platform.brexapis.com", "app.moderntreasury.com", "connect.squareup.com",
+                          "api.increase.com", "api.column.com"),
+                         ("brex", "moderntreasury", "square", "increase", "column"), ("",), True, (
+        ("brex.transfers.create", "POST", "/v1/transfers", _PAYMENT),
+        ("moderntreasury.payment_orders.create", "POST", "/api/payment_orders", _PAYMENT),
+        ("square.payments.create", "POST", "/v2/payments", _PAYMENT),
+        ("square.refunds.create", "POST", "/v2/refunds", _REFUND),
+        ("increase.ach_transfers.create", "POST", "/ach_transfers", _PAYMENT),
+        ("increase.wire_transfers.create", "POST", "/wire_transfers", _PAYMENT),
+        ("column.transfers.create", "POST", "/transfers/**", _PAYMENT),
+    )),
+    "okta": (("*.okta.com", "*.oktapreview.com", "*.okta-emea.com", "*.okta-gov.com"), ("okta",), ("",), False, (
+        ("okta.users.reset_factors", "POST", "/api/v1/users/{id}/lifecycle/reset_factors", _MFA),
+        ("okta.users.factors.delete", "DELETE", "/api/v1/users/{id}/factors/**", _MFA),
+        ("okta.users.factors.enroll", "POST", "/api/v1/users/{id}/factors", _MFA),
+        ("okta.users.reset_password", "POST", "/api/v1/users/{id}/lifecycle/reset_password", _PASSWORD),
+        ("okta.users.expire_password", "POST", "/api/v1/users/{id}/lifecycle/expire_password**", _PASSWORD),
+        ("okta.users.change_password", "POST", "/api/v1/users/{id}/credentials/change_password", _PASSWORD),
+        ("okta.users.roles.assign", "POST", "/api/v1/users/{id}/roles", _ADMIN),
+        ("okta.groups.roles.assign", "POST", "/api/v1/groups/{id}/roles", _ADMIN),
+    )),
+    "auth0": (("*.auth0.com",), ("auth0",), ("",), False, (
+        ("auth0.guardian.enrollments.delete", "DELETE", "/api/v2/guardian/enrollments/{id}", _MFA),
+        ("auth0.users.multifactor.delete", "DELETE", "/api/v2/users/{id}/multifactor/{id}", _MFA),
+        ("auth0.users.multifactor.invalidate", "POST", "/api/v2/users/{id}/multifactor/actions/**", _MFA),
+        ("auth0.users.authenticators.delete", "DELETE", "/api/v2/users/{id}/authenticators", _MFA),
+        ("auth0.users.authentication_methods.delete", "DELETE", "/api/v2/users/{id}/authentication-methods**", _MFA),
+        ("auth0.users.recovery_code", "POST", "/api/v2/users/{id}/recovery-code-regeneration", _MFA),
+        ("auth0.tickets.password_change", "POST", "/api/v2/tickets/password-change", _PASSWORD),
+        ("auth0.users.roles.assign", "POST", "/api/v2/users/{id}/roles", _ADMIN),
+    )),
+    "microsoft": (("graph.microsoft.com",), ("graph", "microsoft", "entra", "azuread"), ("/v1.0", "/beta"), False, (
+        ("graph.authentication.methods.delete", "DELETE", "/users/{id}/authentication/{id}/{id}", _MFA),
+        ("graph.authentication.methods.add", "POST", "/users/{id}/authentication/{id}", _MFA),
+        ("graph.authentication.reset_password", "POST",
+         "/users/{id}/authentication/methods/{id}/resetpassword", _PASSWORD),
+        ("graph.users.password_profile", "PATCH", "/users/{id}", _PASSWORD, {"password": r".+"}),
+        ("graph.directory_roles.members.add", "POST", "/directoryroles/{id}/members/**", _ADMIN),
+        ("graph.role_assignments.create", "POST", "/rolemanagement/directory/roleassignments", _ADMIN),
+        ("graph.app_role_assignments.create", "POST", "/serviceprincipals/{id}/approleassignedto", _ADMIN),
+    )),
+    "google": (("admin.googleapis.com", "www.googleapis.com"), ("google", "gsuite", "workspace"), ("",), False, (
+        ("google.users.make_admin", "POST", "/admin/directory/v1/users/{id}/makeadmin", _ADMIN),
+        ("google.users.2sv.turn_off", "POST", "/admin/directory/v1/users/{id}/twostepverification/turnoff", _MFA),
+        ("google.users.verification_codes", "POST", "/admin/directory/v1/users/{id}/verificationcodes/**", _MFA),
+        ("google.users.password", "PUT", "/admin/directory/v1/users/{id}", _PASSWORD, {"password": r".+"}),
+        ("google.users.password_patch", "PATCH", "/admin/directory/v1/users/{id}", _PASSWORD, {"password": r".+"}),
+        ("google.role_assignments.create", "POST", "/admin/directory/v1/customer/{id}/roleassignments", _ADMIN),
+    )),
+    "github": (("api.github.com",), ("github", "gh"), ("", "/api/v3"), False, (
+        ("github.orgs.memberships.admin", "PUT", "/orgs/{id}/memberships/{id}", _ADMIN, {"role": r"admin"}),
+        ("github.teams.memberships.maintainer", "PUT", "/orgs/{id}/teams/{id}/memberships/{id}", _ADMIN,
+         {"role": r"maintainer"}),
+        ("github.teams.legacy_memberships.maintainer", "PUT", "/teams/{id}/memberships/{id}", _ADMIN,
+         {"role": r"maintainer"}),
+        ("github.collaborators.admin", "PUT", "/repos/{id}/{id}/collaborators/{id}", _ADMIN,
+         {"permission": r"admin|maintain"}),
+        ("github.collaborators.add", "PUT", "/repos/{id}/{id}/collaborators/{id}", _INVITE),
+        ("github.repos.transfer", "POST", "/repos/{id}/{id}/transfer", _OWNER),
+        ("github.repos.keys.create", "POST", "/repos/{id}/{id}/keys", _KEY),
+        ("github.user.keys.create", "POST", "/user/keys", _KEY),
+        ("github.repos.delete", "DELETE", "/repos/{id}/{id}", _DELETE),
+        ("github.orgs.delete", "DELETE", "/orgs/{id}", _DELETE),
+        ("github.app.installation_token", "POST", "/app/installations/{id}/access_tokens", _SECRET),
+        ("github.graphql.delete_repository", "POST", "/graphql", _DELETE, {"query": r".*\bdeleteRepository\b.*"}),
+    )),
+    "gitlab": (("gitlab.com",), ("gitlab", "glab"), ("/api/v4",), False, (
+        ("gitlab.projects.members.owner", "POST", "/projects/{id}/members**", _ADMIN, {"access_level": r"40|50"}),
+        ("gitlab.projects.members.owner_update", "PUT", "/projects/{id}/members/**", _ADMIN,
+         {"access_level": r"40|50"}),
+        ("gitlab.groups.members.owner", "POST", "/groups/{id}/members**", _ADMIN, {"access_level": r"40|50"}),
+        ("gitlab.groups.members.owner_update", "PUT", "/groups/{id}/members/**", _ADMIN, {"access_level": r"40|50"}),
+        ("gitlab.users.admin", "PUT", "/users/{id}", _ADMIN, {"admin": r"true|1"}),
+        ("gitlab.projects.transfer", "PUT", "/projects/{id}/transfer", _OWNER),
+        ("gitlab.projects.delete", "DELETE", "/projects/{id}", _DELETE),
+        ("gitlab.groups.delete", "DELETE", "/groups/{id}", _DELETE),
+        ("gitlab.projects.deploy_keys.create", "POST", "/projects/{id}/deploy_keys", _KEY),
+    )),
+    "bitbucket": (("api.bitbucket.org",), ("bitbucket",), ("/2.0",), False, (
+        ("bitbucket.repositories.delete", "DELETE", "/repositories/{id}/{id}", _DELETE),
+    )),
+    "kubernetes": ((), ("kubernetes", "k8s", "kube"), ("",), False, (
+        ("kubernetes.secrets.read", "GET", "/api/v1/namespaces/{id}/secrets**", _SECRET),
+        ("kubernetes.secrets.read_all", "GET", "/api/v1/secrets", _SECRET),
+    )),
+    "vault": (("vault", "vault.*", "*.vault.*", "*vault*"), ("vault",), ("",), False, (
+        ("vault.kv2.read", "GET", "/v1/{id}/data/**", _SECRET),
+        ("vault.token.create", "POST", "/v1/auth/token/create**", _SECRET),
+    )),
+}  # fmt: skip
+# Providers also run on hosts of their own; there a path must start with one of these to count.
+_ANY_HOST: dict[str, tuple[str, ...]] = {"github": ("/api/v3/",), "gitlab": ("/api/v4/",), "kubernetes": ("/api/v1/",)}
+
+
+@dataclasses.dataclass(frozen=True)
+class ApiEndpoint:
+    """One dangerous endpoint: `clause` is `<rule>.<clause>`; `when` are regexes over body field values."""
+
+    id: str
+    provider: str
+    method: str
+    pattern: str
+    clause: str
+    when: tuple[tuple[str, re.Pattern[str]], ...]
+    path: re.Pattern[str]
+
+    @property
+    def rule(self) -> str:
+        return self.clause.split(".", 1)[0]
+
+
+@dataclasses.dataclass(frozen=True)
+class ApiProvider:
+    id: str
+    hosts: tuple[str, ...]
+    words: frozenset[str]
+    minor_units: bool
+    endpoints: tuple[ApiEndpoint, ...]
+
+
+def _compile_path(prefixes: tuple[str, ...], pattern: str) -> re.Pattern[str]:
+    parts = []
+    for segment in pattern.strip("/").split("/"):
+        if segment == "**":
+            parts.append(r"(?:/.*)?")
+        elif segment.endswith("**"):
+            parts.append("/" + re.escape(segment[:-2]) + r"(?:/.*)?")
+        else:
+            parts.append("/" + ("[^/]+" if segment == "{id}" else re.escape(segment)))
+    prefix = "|".join(re.escape(item) for item in prefixes)
+    return re.compile(rf"^(?:{prefix}){''.join(parts)}/?$")
+
+
+def _provider(name: str) -> ApiProvider:
+    hosts, words, prefixes, minor, entries = _TABLES[name]
+    endpoints = []
+    for entry in entries:
+        identifier, method, pattern, clause = entry[:4]
+        when: Mapping[str, str] = entry[4] if len(entry) == 5 else {}
+        conditions = tuple(
+            (key, re.compile(rf"^(?:{regex})$", re.IGNORECASE | re.DOTALL)) for key, regex in when.items()
+        )
+        endpoints.append(
+            ApiEndpoint(identifier, name, method, pattern, clause, conditions, _compile_path(prefixes, pattern))
+        )
+    return ApiProvider(name, hosts, frozenset(words), minor, tuple(endpoints))
+
+
+PROVIDERS: tuple[ApiProvider, ...] = tuple(_provider(name) for name in _TABLES)
+
+
+def providers_for(host: str | None, words: Iterable[str]) -> list[tuple[ApiProvider, bool]]:
+    """Providers a request may reach, by its host or, when it has none, by the words naming the tool.
+
+    The flag says the provider was only guessed from the path's shape on a host of its own
+    (GitHub Enterprise, a self-managed GitLab, a cluster's API server, a Vault server).
+    """
+    if host:
+        named = [(provider, False) for provider in PROVIDERS if _host_matches(host, provider.hosts)]
+        return named or [(provider, True) for provider in PROVIDERS if provider.id in _ANY_HOST]
+    wanted = set(words)
+    return [(provider, False) for provider in PROVIDERS if provider.words & wanted]
+
+
+def _host_matches(host: str, patterns: tuple[str, ...]) -> bool:
+    return any(fnmatch.fnmatchcase(host, pattern) for pattern in patterns)
+
+
+def match_endpoints(
+    method: str, host: str | None, path: str, fields: Iterable[tuple[str, str]], words: Iterable[str]
+) -> list[tuple[ApiProvider, ApiEndpoint]]:
+    """Every listed endpoint a request reaches; `fields` are (leaf key, value) of its body and query, folded."""
+    folded_path = re.sub(r"/{2,}", "/", "/" + path.strip().casefold().lstrip("/"))
+    values: dict[str, list[str]] = {}
+    for key, value in fields:
+        values.setdefault(key.casefold(), []).append(value.strip())
+    found = []
+    for provider, guessed in providers_for(host, words):
+        prefixes = _ANY_HOST.get(provider.id, ())
+        if guessed and prefixes and not folded_path.startswith(prefixes):
+            continue
+        for endpoint in provider.endpoints:
+            if endpoint.method != method.upper() or not endpoint.path.match(folded_path):
+                continue
+            if all(any(regex.match(value) for value in values.get(key, ())) for key, regex in endpoint.when):
+                found.append((provider, endpoint))
+    return found
+
+
+@dataclasses.dataclass(frozen=True)
+class ApiMatch:
+    """A request of the call that reaches a listed endpoint."""
+
+    provider: ApiProvider
+    endpoint: ApiEndpoint
+    request: HttpRequest
+
+    def describe(self) -> str:
+        where = self.request.host or "its API"
+        return f"{self.request.method} {self.request.path[:80]} on {where} ({self.endpoint.id})"
+
+
+_NAME_WORD = re.compile(r"[a-z0-9]+")
+
+
+def api_matches(analysis: CallAnalysis, rule: str) -> list[ApiMatch]:
+    """The call's requests (tool arguments and command lines) that reach an endpoint of `rule`."""
+    call = analysis.call
+    requests = call_requests(call.arguments)
+    for command in analysis.shell.commands:
+        requests.extend(command_requests(command))
+    if analysis.shell.commands:
+        requests.extend(quoted_requests(analysis.command_texts))
+    if not requests:
+        return []
+    naming = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", f"{call.tool_name} {call.upstream or ''}").casefold()
+    words = set(_NAME_WORD.findall(naming))
+    # One command read two ways gives one request twice: keep the reading with the most fields.
+    found: dict[tuple[str, str, str | None, str], ApiMatch] = {}
+    for request in requests[:64]:
+        for provider, endpoint in match_endpoints(
+            request.method, request.host, request.path, request.leaf_fields(), words
+        ):
+            key = (endpoint.id, request.method, request.host, request.path)
+            if endpoint.rule == rule and (key not in found or len(found[key].request.fields) < len(request.fields)):
+                found[key] = ApiMatch(provider, endpoint, request)
+    return list(found.values())

@@ -1,0 +1,91 @@
+"""Money that moves through a payment API or CLI instead of a dedicated payment tool, and
+the calls that only look like money moving: refunds to the original payer and reads.
+
+`api_payments` reads each money-moving request's amount fields, currency and recipient
+from its body, query or CLI flags; the financial rule then applies the same limits as
+to a payment tool. A refund names the payment it returns, so its recipient is whoever
+paid: it is never a first payment to a new recipient.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from inherence_policy_server.rules._analysis import CallAnalysis
+from inherence_policy_server.rules._api_endpoints import api_matches
+
+__all__ = ["ApiPayment", "api_payments", "is_refund", "reads_only"]
+
+_AMOUNT_LEAVES = frozenset({"amount", "sourceamount", "targetamount", "amount_cents", "amount_in_cents",
+                            "transfer_amount", "payout_amount", "total", "amount_money"})  # fmt: skip
+_AMOUNT_PARENTS = frozenset({"amount", "amount_money", "total", "value", "sourceamount", "targetamount"})
+_RECIPIENT_LEAVES = ("destination", "recipient", "receiver", "targetaccount", "payee", "to", "beneficiary",
+                     "counterparty_id", "receiving_account_id", "recipient_id", "destination_account",
+                     "to_account", "iban", "account_number", "email", "recipient_account_id",
+                     "recipientaccountid", "external_account")  # fmt: skip
+_REFERENCES = frozenset({"charge", "charge_id", "payment_intent", "payment_intent_id", "payment_id", "payment",
+                         "transaction_id", "original_transaction_id", "order_id", "capture_id", "invoice",
+                         "invoice_id", "sale_id"})  # fmt: skip
+_REFUND_WORDS = frozenset({"refund", "refunds", "reversal", "reverse", "chargeback"})
+_READ_WORDS = frozenset({"get", "list", "retrieve", "search", "read", "fetch", "show", "view", "history", "balance",
+                         "balances", "statement", "statements", "lookup", "query", "find", "describe"})  # fmt: skip
+_ACTION_WORDS = frozenset({"create", "send", "make", "initiate", "execute", "submit", "confirm", "capture", "approve",
+                           "wire", "withdraw", "disburse", "schedule", "update", "change", "set", "move", "pay",
+                           "issue", "release", "process", "add", "new", "post", "put", "patch"})  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class ApiPayment:
+    """One money-moving request: its amount fields (key, raw value), how they count, and where the money goes."""
+
+    what: str
+    clause: str
+    amounts: tuple[tuple[str, str], ...]
+    minor_units: bool
+    currency: str
+    recipient: str
+    refund: bool
+
+
+def api_payments(analysis: CallAnalysis) -> list[ApiPayment]:
+    """Every request of the call that moves money through a listed payment endpoint."""
+    payments = []
+    for match in api_matches(analysis, "financial_drain"):
+        amounts, currency, recipient = [], "", ""
+        for key, value in match.request.fields:
+            parts = [part for part in key.split(".") if part and not part.isdigit()]
+            leaf = parts[-1] if parts else key
+            parent = parts[-2] if len(parts) > 1 else ""
+            nested = parent in _AMOUNT_PARENTS
+            if (leaf in _AMOUNT_LEAVES and not nested) or (leaf in ("value", "amount") and nested):
+                amounts.append((key, value))
+            elif leaf in ("currency", "currency_code") and not currency:
+                currency = value
+            elif leaf in _RECIPIENT_LEAVES and not recipient and value.strip():
+                recipient = value.strip().casefold()
+        refund = match.endpoint.clause.endswith("api_refund")
+        payments.append(
+            ApiPayment(
+                match.describe(),
+                match.endpoint.clause,
+                tuple(amounts),
+                match.provider.minor_units,
+                currency,
+                "" if refund else recipient,
+                refund,
+            )
+        )
+    return payments
+
+
+def is_refund(analysis: CallAnalysis) -> bool:
+    """A refund through a payment tool that names the payment it returns."""
+    if not analysis.intent_words & _REFUND_WORDS:
+        return False
+    return any(value.is_key and value.folded in _REFERENCES for value in analysis.text.values)
+
+
+def reads_only(analysis: CallAnalysis) -> bool:
+    """A payment tool that only reads: balances, transaction history, a payout's status."""
+    words = analysis.intent_words
+    return bool(words & _READ_WORDS) and not words & (_ACTION_WORDS | _REFUND_WORDS)
