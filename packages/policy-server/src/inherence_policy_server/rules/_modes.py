@@ -25,11 +25,11 @@ _E = Mode.ENFORCE
 _C = Mode.CONFIRM
 _L = Mode.LOG
 
-_MASS_DESTRUCTION = ("broad_delete", "bulk_delete", "cloud_teardown", "decode_to_shell", "delete_all", "device_write",
-                     "dynamic_script", "dynamic_sql", "find_delete", "format_device", "git_clean", "move_away",
-                     "recursive_delete", "recursive_permissions", "repository_delete", "remote_script", "shred", "sql_drop", "sql_truncate",
-                     "sql_unbounded_delete", "sql_unbounded_update", "unparseable_shell",
-                     "unparseable_sql")  # fmt: skip
+_MASS_DESTRUCTION = ("broad_delete", "bulk_delete", "cloud_teardown", "decode_to_shell", "delete_all",
+                     "device_write", "dynamic_script", "dynamic_sql", "find_delete", "format_device", "git_clean",
+                     "move_away", "recursive_delete", "recursive_permissions", "remote_script", "repository_delete",
+                     "shred", "sql_drop", "sql_truncate", "sql_unbounded_delete", "sql_unbounded_update",
+                     "unparseable_shell", "unparseable_sql")  # fmt: skip
 
 _TABLE: dict[str, dict[str, Mode]] = {
     "financial_drain": {
