@@ -163,7 +163,8 @@ async def _session(workdir: pathlib.Path, report: Callable[[DemoOutcome], None])
     home = ProxyHome(workdir / "home")
     async with (
         open_policy(PolicyTarget(api_key=None, endpoint="embedded"), home) as policy,
-        Gateway([upstream], policy=policy, home=home.root) as gateway,
+        # The demo's client declares no capabilities: the upstream is told so before it is asked to be ready.
+        Gateway([upstream], policy=policy, home=home.root, client_capabilities={}) as gateway,
     ):
         if not await gateway.wait_ready(_READY_SECONDS):
             reason = gateway.status().upstreams[0].reason
