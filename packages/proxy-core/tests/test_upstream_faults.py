@@ -35,7 +35,7 @@ async def test_an_upstream_refused_inside_a_task_group_is_down_with_its_reason_a
 async def test_clients_hear_which_upstream_is_down_and_why_also_when_they_come_later(kit) -> None:
     down = kit.FakeUpstream("remote")
     down.hang_initialize = True
-    async with kit.running([down, kit.FakeUpstream("local")]) as (gateway, first, _):
+    async with kit.running([down, kit.FakeUpstream("local")]) as (gateway, _first, _):
         ours, theirs = kit.channel_pair()
         later = kit.TestClient(ours)
         gateway.hub.task_group.start_soon(gateway.serve, theirs)
