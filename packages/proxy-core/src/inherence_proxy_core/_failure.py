@@ -45,6 +45,10 @@ def _named(exc: BaseException) -> str | None:
         return f"TLS failed ({exc.reason or exc})"
     if isinstance(exc, ConnectionResetError):
         return "the connection was reset"
+    response = getattr(exc, "response", None)  # httpx2.HTTPStatusError, without importing httpx2 here
+    status = getattr(response, "status_code", None)
+    if isinstance(status, int):
+        return f"HTTP {status} {getattr(response, 'reason_phrase', '')}".rstrip()
     return None
 
 

@@ -43,6 +43,7 @@ SERVER_CAPABILITIES: dict[str, Any] = {
 }
 
 Answer = dict[str, Any]  # {"result": ...} or {"error": ...}
+_FLUSH_SECONDS = 5.0
 RelayedHandler = Callable[["ClientConnection", Any, dict[str, Any]], Awaitable[Answer]]
 
 
@@ -72,6 +73,7 @@ class ClientConnection:
         self.closed = False
         self._in_flight: dict[Any, asyncio.Task[None]] = {}
         self._relays: set[asyncio.Task[Any]] = set()
+        self._replies: set[asyncio.Task[Any]] = set()
         self._cancelled_by_client: set[asyncio.Task[Any]] = set()
         # Kept, not looked up per call: on Python 3.11 every lookup of the running loop is a getpid().
         self._loop = asyncio.get_running_loop()
@@ -89,6 +91,12 @@ class ClientConnection:
             for waiter in self._outgoing.values():
                 waiter.settle(None)
             await cancel_and_wait(self._relays)
+            if self._replies:
+                # Answers already decided (a client that sends and closes its input at once still gets
+                # them, over a slow writer too), within a bound.
+                with anyio.CancelScope(shield=True), anyio.move_on_after(_FLUSH_SECONDS):
+                    await asyncio.wait(list(self._replies))
+                await cancel_and_wait(self._replies)
 
     async def send(self, message: Message, related_id: Any = None) -> None:
         if self.closed:
@@ -124,7 +132,7 @@ class ClientConnection:
 
     def _reply(self, message: Message) -> None:
         """Send an answer that needs no upstream, without making the reading side wait for the write."""
-        spawn_tracked(self._loop, self.send(message), self._relays)
+        spawn_tracked(self._loop, self.send(message), self._replies)
 
     def _dispatch(self, message: Message) -> None:
         method = message.get("method")

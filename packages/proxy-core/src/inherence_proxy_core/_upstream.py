@@ -54,6 +54,11 @@ class UpstreamState:
     lists: dict[str, list[dict[str, Any]]] = dataclasses.field(default_factory=dict)
 
 
+def _expected(exc: BaseException) -> bool:
+    """A failure of the upstream or of the network to it, not of the gateway: no traceback needed."""
+    return isinstance(exc, _EXPECTED) or type(exc).__module__.partition(".")[0] in ("httpx2", "httpcore2")
+
+
 class DeclaredCapabilities:
     """What the client declared at `initialize`: each upstream is initialized with exactly that.
 
@@ -192,7 +197,7 @@ class UpstreamSupervisor:
                     await self._refresh_on_notice(link)
         except Exception as exc:
             self.state.reason = describe_failure(exc)
-            if not all(isinstance(leaf, _EXPECTED) for leaf in leaf_errors(exc)):
+            if not all(_expected(leaf) for leaf in leaf_errors(exc)):
                 logger.warning("upstream %s failed: %s", self.name, self.state.reason, exc_info=exc)
             return ready
         finally:
