@@ -34,10 +34,14 @@ def filesystem(root: pathlib.Path) -> list[str]:
 
 @contextlib.asynccontextmanager
 async def session_to(
-    command: list[str], env: dict[str, str] | None = None, *, message_handler: Any = None
+    command: list[str], env: dict[str, str] | None = None, *, message_handler: Any = None, **callbacks: Any
 ) -> AsyncIterator[ClientSession]:
+    """An MCP session to `command`; `callbacks` (sampling_callback, ...) declare the client's capabilities."""
     params = StdioServerParameters(command=command[0], args=command[1:], env=env)
-    async with stdio_client(params) as (read, write), ClientSession(read, write, message_handler=message_handler) as s:
+    async with (
+        stdio_client(params) as (read, write),
+        ClientSession(read, write, message_handler=message_handler, **callbacks) as s,
+    ):
         await s.initialize()
         yield s
 
@@ -52,6 +56,7 @@ async def through_gateway(
     settings: dict[str, Any] | None = None,
     message_handler: Any = None,
     loop: str = "best",
+    **callbacks: Any,
 ) -> AsyncIterator[ClientSession]:
     config = {
         "loop": loop,
@@ -64,7 +69,7 @@ async def through_gateway(
     path = tmp_path / "gateway.json"
     path.write_text(json.dumps(config))
     command = [sys.executable, str(HERE / "run_gateway.py"), str(path)]
-    async with session_to(command, message_handler=message_handler) as session:
+    async with session_to(command, message_handler=message_handler, **callbacks) as session:
         yield session
 
 

@@ -126,9 +126,7 @@ async def check_gateway(kit, tmp_path, upstreams, down: dict[str, str], mid_call
     warnings = Warnings()
     upstreams = [kit.recording_upstream(tmp_path, "good"), *upstreams]
     async with kit.through_gateway(tmp_path, upstreams, settings=SETTINGS, message_handler=warnings) as session:
-        await tools_once_ready(
-            session, ["good__record", *(f"{name}__{tool}" for name, (tool, _) in mid_call.items())]
-        )
+        await tools_once_ready(session, ["good__record", *(f"{name}__{tool}" for name, (tool, _) in mid_call.items())])
         reasons = {}
         for name in down:
             refusal = payload(await session.call_tool(f"{name}__echo", {}))
