@@ -108,3 +108,24 @@ async def test_after_drift_audit_fails_and_status_shows_the_bypassing_server(mac
     assert audit.returncode == 7
     assert "bypassing: sneaky" in audit.stdout
     assert machine.json("status")["clients"][0]["bypassing"] == ["sneaky"]
+
+
+async def test_a_remote_server_that_is_down_is_reported_and_the_local_one_keeps_serving(machine: Machine) -> None:
+    machine.write_client(
+        "cursor",
+        {"mcpServers": {"workspace": machine.demo_server("down"), "remote": {"url": "http://127.0.0.1:9/mcp"}}},
+    )
+    done = machine.cli("init", "--local", "--yes")
+    assert done.returncode == 0, done.stderr
+    assert "connection refused" in done.stdout
+    async with machine.client_session("cursor") as session:
+        names = {tool.name for tool in (await session.list_tools()).tools}
+        refused = await session.call_tool("remote__anything", {})
+        allowed = await session.call_tool("workspace__read_file", {"path": "notes.txt"})
+    assert "workspace__read_file" in names
+    assert denial(refused) == {"error": "UPSTREAM_UNAVAILABLE", "upstream": "remote", "reason": "connection refused"}
+    assert tool_text(allowed) == "standup at ten\n"
+    upstreams = {u["name"]: u for u in machine.json("status")["upstreams"]}
+    assert (upstreams["remote"]["state"], upstreams["remote"]["last_error"]) == ("failed", "connection refused")
+    log = (machine.proxy_home / "proxy.log").read_text()
+    assert "upstream remote: connection refused" in log

@@ -148,7 +148,10 @@ async def through_gateway() -> AsyncIterator[str]:
     """The gateway's HTTP front with our server as its one stdio upstream; yields the front's URL."""
     upstream = UpstreamConfig("conformance", command=[sys.executable, str(SERVER), "--stdio"])
     settings = GatewaySettings(names="upstream", shutdown_grace=STOP_GRACE)
-    async with Gateway([upstream], policy=AllowAll(), settings=settings) as gateway:
+    # Many clients in turn, each declaring what its scenario needs: the upstream is told all of it up
+    # front, and each client's own declaration still decides what is put to that client.
+    everything = {"roots": {"listChanged": True}, "sampling": {}, "elicitation": {}}
+    async with Gateway([upstream], policy=AllowAll(), settings=settings, client_capabilities=everything) as gateway:
         if not await gateway.wait_ready(START_DEADLINE):
             raise RuntimeError(f"the upstream did not start: {gateway.status().upstreams[0].reason}")
         async with anyio.create_task_group() as tasks:

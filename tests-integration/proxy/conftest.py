@@ -34,13 +34,13 @@ def filesystem(root: pathlib.Path) -> list[str]:
 
 @contextlib.asynccontextmanager
 async def session_to(
-    command: list[str], env: dict[str, str] | None = None, *, message_handler: Any = None, **options: Any
+    command: list[str], env: dict[str, str] | None = None, *, message_handler: Any = None, **callbacks: Any
 ) -> AsyncIterator[ClientSession]:
-    """A client session over stdio; `options` go to `ClientSession` (`elicitation_callback=` declares elicitation)."""
+    """An MCP session to `command`; `callbacks` (sampling_callback, ...) declare the client's capabilities."""
     params = StdioServerParameters(command=command[0], args=command[1:], env=env)
     async with (
         stdio_client(params) as (read, write),
-        ClientSession(read, write, message_handler=message_handler, **options) as s,
+        ClientSession(read, write, message_handler=message_handler, **callbacks) as s,
     ):
         await s.initialize()
         yield s
@@ -56,7 +56,7 @@ async def through_gateway(
     settings: dict[str, Any] | None = None,
     message_handler: Any = None,
     loop: str = "best",
-    **options: Any,
+    **callbacks: Any,
 ) -> AsyncIterator[ClientSession]:
     config = {
         "loop": loop,
@@ -69,7 +69,7 @@ async def through_gateway(
     path = tmp_path / "gateway.json"
     path.write_text(json.dumps(config))
     command = [sys.executable, str(HERE / "run_gateway.py"), str(path)]
-    async with session_to(command, message_handler=message_handler, **options) as session:
+    async with session_to(command, message_handler=message_handler, **callbacks) as session:
         yield session
 
 

@@ -3,9 +3,12 @@
     RECORD_FILE=/tmp/record.jsonl python recording_server.py
 
 It offers a tool `record` that returns its arguments, a tool `crash` that ends the process
-without answering, a tool `hang` that never answers, a resource and a prompt. Cancellation
-notifications are recorded too. Optional: STARTS_FILE gets one line (the pid) per
-start; GRANDCHILD_FILE makes it start a sleeping child in its process group and write that pid.
+without answering, a tool `hang` that never answers, a tool `bad` that answers with what JSON
+cannot carry or with garbage (argument `kind`, see BAD_ANSWERS), a resource and a prompt.
+Cancellation notifications are recorded too. Optional: STARTS_FILE gets one line (the pid) per
+start; GRANDCHILD_FILE makes it start a sleeping child in its process group and write that pid;
+FAULT makes it fail at start: `crash` (exit at once), `garbage` (write a line that is not JSON
+first), `hang` (never answer anything).
 """
 
 from __future__ import annotations
@@ -23,6 +26,16 @@ TOOL = {
 }
 CRASH = {"name": "crash", "description": "Ends the server at once.", "inputSchema": {"type": "object"}}
 HANG = {"name": "hang", "description": "Never answers.", "inputSchema": {"type": "object"}}
+BAD = {"name": "bad", "description": "Answers badly.", "inputSchema": {"type": "object"}}
+# The raw answer line to a `bad` call with id ID, by its `kind`.
+BAD_ANSWERS = {
+    "deep": '{"jsonrpc":"2.0","id":ID,"result":' + '{"a":' * 1000 + "1" + "}" * 1001,
+    "nan": '{"jsonrpc":"2.0","id":ID,"result":{"content":[],"n":NaN}}',
+    "huge": '{"jsonrpc":"2.0","id":ID,"result":{"content":[],"n":1e999}}',
+    "surrogate": '{"jsonrpc":"2.0","id":ID,"result":{"content":[{"type":"text","text":"\\udc00"}]}}',
+    "oversize": '{"jsonrpc":"2.0","id":ID,"result":{"content":[{"type":"text","text":"' + "x" * 3_000_000 + '"}]}}',
+    "garbage": "Traceback (most recent call last): this is not JSON",
+}
 
 
 def answer(method: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -33,7 +46,7 @@ def answer(method: str, params: dict[str, Any]) -> dict[str, Any]:
             "serverInfo": {"name": "recording", "version": "1"},
         }
     if method == "tools/list":
-        return {"tools": [TOOL, CRASH, HANG]}
+        return {"tools": [TOOL, CRASH, HANG, BAD]}
     if method == "resources/list":
         return {"resources": [{"uri": "record://note", "name": "note"}]}
     if method == "resources/templates/list":
@@ -66,7 +79,15 @@ def note_start() -> None:
 def main() -> None:
     record = os.environ["RECORD_FILE"]
     note_start()
+    fault = os.environ.get("FAULT")
+    if fault == "crash":
+        sys.exit(1)
+    if fault == "garbage":
+        sys.stdout.write("Welcome to my server!\n")
+        sys.stdout.flush()
     for line in sys.stdin:
+        if fault == "hang":
+            continue
         message = json.loads(line)
         method, params = message.get("method"), message.get("params") or {}
         if method in ("tools/call", "resources/read", "prompts/get", "notifications/cancelled"):
@@ -77,6 +98,11 @@ def main() -> None:
         if method == "tools/call" and params.get("name") == "crash":
             os._exit(3)
         if method == "tools/call" and params.get("name") == "hang":
+            continue
+        if method == "tools/call" and params.get("name") == "bad":
+            kind = (params.get("arguments") or {}).get("kind", "garbage")
+            sys.stdout.write(BAD_ANSWERS[kind].replace("ID", json.dumps(message["id"])) + "\n")
+            sys.stdout.flush()
             continue
         reply = {"jsonrpc": "2.0", "id": message["id"], "result": answer(method, params)}
         sys.stdout.write(json.dumps(reply) + "\n")

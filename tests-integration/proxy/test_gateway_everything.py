@@ -68,14 +68,7 @@ async def test_tools_results_resources_and_prompts_match_a_direct_connection(kit
                 {"duration": 0.3, "steps": 3},
                 progress_callback=on_progress,
             )
-    # The gateway tells upstreams it can relay roots, sampling and elicitation, so server-everything
-    # offers it the tools that need them, which a direct client without those capabilities does not get.
-    extra = set(proxied_tools) - {f"everything__{n}" for n in direct_tools}
-    assert extra <= {
-        "everything__get-roots-list",
-        "everything__trigger-elicitation-request",
-        "everything__trigger-sampling-request",
-    }
+    assert set(proxied_tools) == {f"everything__{n}" for n in direct_tools}
     for name, tool in direct_tools.items():
         assert proxied_tools[f"everything__{name}"] == {**tool, "name": f"everything__{name}"}, name
     for name in CALLS:
@@ -84,6 +77,29 @@ async def test_tools_results_resources_and_prompts_match_a_direct_connection(kit
     assert proxied_read == without_inherence(direct_read)
     assert [{**p, "name": f"everything__{p['name']}"} for p in direct_prompts] == proxied_prompts
     assert len(progress) == 3
+
+
+async def _unused(*args: Any) -> Any:
+    raise AssertionError("listing tools asks the client nothing")
+
+
+@pytest.mark.parametrize("declares", ["nothing", "everything"])
+async def test_tools_list_through_the_gateway_equals_a_direct_one_for_what_the_client_declares(
+    kit, tmp_path, declares
+) -> None:
+    """server-everything offers tools that need roots, sampling or elicitation only to a client that has them."""
+    callbacks = {}
+    if declares == "everything":
+        callbacks = {"sampling_callback": _unused, "elicitation_callback": _unused, "list_roots_callback": _unused}
+    command = kit.everything()
+    async with kit.session_to(command, **callbacks) as direct:
+        direct_tools = {t.name: t.model_dump(by_alias=True) for t in (await direct.list_tools()).tools}
+    async with kit.through_gateway(tmp_path, [{"name": "everything", "command": command}], **callbacks) as proxied:
+        proxied_tools = {t.name: t.model_dump(by_alias=True) for t in (await proxied.list_tools()).tools}
+    assert {name.removeprefix("everything__"): {**t, "name": name.removeprefix("everything__")}
+            for name, t in proxied_tools.items()} == direct_tools  # fmt: skip
+    needs_client = {"get-roots-list", "trigger-elicitation-request", "trigger-sampling-request"}
+    assert (needs_client <= set(direct_tools)) is (declares == "everything")
 
 
 async def test_a_client_that_asks_for_the_newest_revision_first_connects_and_calls(kit, tmp_path) -> None:

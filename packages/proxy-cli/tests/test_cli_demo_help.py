@@ -11,22 +11,24 @@ from inherence_proxy.cli import main
 COMMANDS = ["serve", "init", "status", "audit", "restore", "reap", "version", "demo"]
 
 
-def test_demo_shows_real_allow_and_deny_decisions(invoke) -> None:
+def test_demo_shows_real_allow_ask_and_deny_decisions(invoke) -> None:
     result = invoke(["demo"])
     assert result.exit_code == 0, result.output
     lines = [line.split() for line in result.output.splitlines()]
-    decisions = [line[0] for line in lines if line and line[0] in ("ALLOW", "DENY")]
-    assert decisions == [step.expected.upper() for step in DEMO_STEPS]
+    decisions = [line[0] for line in lines if line and line[0] in ("ALLOW", "DENY", "ASK")]
+    shown = {"allow": "ALLOW", "deny": "DENY", "confirm": "ASK"}
+    assert decisions == [shown[step.expected] for step in DEMO_STEPS]
     for rule in (
         "credential_access.credential_file",
         "mass_destruction.recursive_delete",
         "lateral_pivot.metadata_endpoint",
-        "unauthorized_exfiltration.send_after_sensitive_read",
+        "gate_integrity.protected_file",
+        "unauthorized_exfiltration.private_data_to_new_recipient",
     ):
         assert f"rule {rule}: " in result.output
-    assert "The demo server received 3 calls, all of them allowed ones: read_file, run_command, search_customers." in (
-        result.output
-    )
+    assert "4 allowed, 1 waiting for a person's yes, 5 denied." in result.output
+    received = "read_file, run_command, search_customers, send_email"
+    assert f"The demo server received 4 calls, all of them allowed ones: {received}." in result.output
     assert "\x1b[" not in result.output  # no colour off a terminal
 
 

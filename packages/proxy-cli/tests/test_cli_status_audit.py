@@ -43,7 +43,9 @@ def test_status_after_init_shows_upstreams_tools_drift_and_the_running_proxy(mac
     assert proxies["claude-desktop"]["running"] is False
     assert [c["clean"] for c in facts["clients"]] == [True, True]
     rows = [line.split() for line in text.splitlines() if line.strip()]
-    assert ["tools", "cursor", "stdio", "5"] in [row[:4] for row in rows]
+    assert ["tools", "cursor", "stdio", "ready", "5"] in [row[:5] for row in rows]
+    assert ["gone", "claude-desktop", "stdio", "down", "(failed)", "-"] in [row[:6] for row in rows]
+    assert upstreams["gone"]["state"] == "failed"
     assert ["cursor", "running", "(pid", f"{os.getpid()})"] in rows
 
 

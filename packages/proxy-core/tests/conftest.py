@@ -70,6 +70,7 @@ class FakeUpstream:
         self.starts = 0
         self.client_requests: list[Message] = []
         self.client_answered = anyio.Event()
+        self.refuse: Exception | None = None
 
     @property
     def tool_calls(self) -> list[Message]:
@@ -243,6 +244,15 @@ class Harness:
 
     @contextlib.asynccontextmanager
     async def connect(self, config: UpstreamConfig) -> AsyncIterator[MemoryChannel]:
+        refusal = self.upstreams[config.name].refuse
+        if refusal is not None:
+
+            async def fail() -> None:
+                raise refusal
+
+            # As the SDK's HTTP transports fail: from a task of their own, inside a group.
+            async with anyio.create_task_group() as failing:
+                failing.start_soon(fail)
         ours, theirs = channel_pair()
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(self.upstreams[config.name].serve, theirs)
@@ -279,8 +289,12 @@ async def running(
         test_client = TestClient(ours)
         tasks.start_soon(gateway.serve, theirs)
         tasks.start_soon(test_client.pump)
-        await gateway.wait_ready(5)
+        # Upstreams are initialized with what the client declares, so they are ready only after it has.
         await test_client.initialize(capabilities)
+        await gateway.wait_ready(5)
+        # The notices of upstreams that came up are sent before the answer to this ping: start clean.
+        await test_client.request("ping")
+        test_client.notifications.clear()
         try:
             yield gateway, test_client, policy
         finally:

@@ -85,9 +85,9 @@ class Recorder(anyio.abc.ByteSendStream):
     [
         b'{"id":1,"params":{"n":123456789012345678901234567890,"x":0.1,"e":1e+20,"z":null}}',
         '{"id":2,"params":{"text":"żółw 🐢 \\" \\\\ \\n"}}'.encode(),
-        b'{"id":3,"params":{"lone":"\\ud800"}}',
+        b'{"id":3,"params":{"pair":"\\ud83d\\udc22","raw":"\xf0\x9f\x90\xa2"}}',
     ],
-    ids=["numbers", "unicode", "lone-surrogate"],
+    ids=["numbers", "unicode", "surrogate-pair"],
 )
 async def test_a_message_goes_out_with_the_same_values_it_came_in_with(line: bytes) -> None:
     received = await _receive_all(line + b"\n", 1 << 20)
@@ -159,3 +159,47 @@ async def test_a_pipe_pushes_what_it_holds_and_what_comes_after_to_an_attached_r
         with anyio.fail_after(5):
             await source.attach(seen.append)
     assert seen == [b"early ", b"late"]
+
+
+DEEP = b'{"jsonrpc":"2.0","id":9,"method":"tools/call","params":' + b'{"a":' * 1000 + b"1" + b"}" * 1001 + b"\n"
+
+
+@pytest.mark.parametrize(
+    ("line", "detail"),
+    [
+        (DEEP, "nested too deeply"),
+        (b'{"jsonrpc":"2.0","id":9,"method":"x","params":{"n":NaN}}\n', "NaN is not a JSON number"),
+        (b'{"jsonrpc":"2.0","id":9,"method":"x","params":{"n":-Infinity}}\n', "-Infinity is not a JSON number"),
+        (b'{"jsonrpc":"2.0","id":9,"method":"x","params":{"n":1e999}}\n', "number 1e999 is out of range"),
+        (b'{"jsonrpc":"2.0","id":9,"method":"x","params":{"n":' + b"9" * 5000 + b"}}\n", "digits"),
+        (b'{"jsonrpc":"2.0","id":9,"method":"x","params":{"s":"\\udc00 alone"}}\n', "lone surrogate"),
+    ],
+    ids=["deep", "nan", "infinity", "huge-float", "huge-int", "lone-surrogate"],
+)
+async def test_a_message_json_cannot_carry_faithfully_is_refused_with_its_id_and_the_next_arrives(
+    line: bytes, detail: str
+) -> None:
+    received = await _receive_all(line + b'{"id":10}\n', 1 << 20)
+    assert len(received) == 2
+    refused = received[0]
+    assert isinstance(refused, Malformed)
+    assert refused.request_id == 9
+    assert detail in refused.detail
+    assert received[1] == {"id": 10}
+
+
+async def test_a_reader_that_detaches_while_taking_what_was_already_there_gets_nothing_more() -> None:
+    source = PipeSource()
+    source.feed(b"first")
+    source.feed(b"second")
+    seen: list[bytes] = []
+
+    def take(data: bytes) -> None:
+        seen.append(data)
+        source.detach()
+
+    with anyio.fail_after(5):
+        await source.attach(take)
+    source.feed(b"third")
+    assert seen == [b"first"]
+    assert await source.receive() == b"second"

@@ -159,3 +159,37 @@ async def test_failures_are_logged_once_without_the_content_and_serving_goes_on(
     assert reporter.failed == 3
     assert reporter.enabled
     assert "quarterly" not in caplog.text
+
+
+async def test_a_send_waits_for_the_reports_of_its_own_session_and_no_other() -> None:
+    # A send is judged by what its session read: the read's report must be in before the send is decided.
+    sink = Sink()
+    reporter = OutcomeReporter(sink)
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(reporter.run)
+        reporter.add_result(pending(0), answer("customer list"))
+        with anyio.fail_after(1):
+            await reporter.settled("another session")
+        with anyio.move_on_after(0.2) as still_waiting:
+            await reporter.settled("session", deadline=5)
+        assert still_waiting.cancel_called
+        sink.release.set()
+        with anyio.fail_after(5):
+            await reporter.settled("session", deadline=5)
+        assert [report.decision_id for report in sink.reports] == ["rcpt_0"]
+        with anyio.fail_after(1):
+            await reporter.settled("session")  # nothing pending: at once
+        tasks.cancel_scope.cancel()
+
+
+async def test_a_send_waits_no_longer_than_its_deadline() -> None:
+    sink = Sink()
+    reporter = OutcomeReporter(sink)
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(reporter.run)
+        reporter.add_result(pending(0), answer("held"))
+        with anyio.fail_after(5):
+            await reporter.settled("session", deadline=0.05)
+        assert sink.reports == []
+        sink.release.set()
+        tasks.cancel_scope.cancel()

@@ -69,7 +69,6 @@ async def test_calls_answered_at_once_leave_nothing_in_flight(kit) -> None:
         anyio.create_task_group() as tasks,
     ):
         tasks.start_soon(gateway.serve, LineChannel(Lines(receive), answers))
-        await gateway.wait_ready(5)
         for number in range(1, 21):
             call = {"jsonrpc": "2.0", "id": number, "method": "tools/call", "params": {"name": "files__echo"}}
             await send.send(json.dumps(call).encode() + b"\n")

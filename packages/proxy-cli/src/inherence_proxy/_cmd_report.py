@@ -22,6 +22,13 @@ def _short(text: str | None, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _state_text(state: str | None) -> str:
+    """An upstream's state as last seen: `ready`, or `down (failed)` and the like, or `-` when never seen."""
+    if not state:
+        return "-"
+    return good(state) if state in ("ready", "stopped") else problem(f"down ({state})")
+
+
 def _drift_text(client: dict[str, Any]) -> str:
     if client.get("error"):
         return problem(_short(client["error"]))
@@ -75,12 +82,14 @@ def status(env: Environment, as_json: bool) -> None:
         hint = " (`inherence-proxy approvals` lists them)" if waiting else ""
         click.echo(f"approvals   {warn(f'{waiting} waiting') if waiting else '0 waiting'}{hint}")
     rows = [
-        [u["name"], ",".join(u["clients"]), u["transport"], "-" if u["tool_count"] is None else str(u["tool_count"]),
+        [u["name"], ",".join(u["clients"]), u["transport"], _state_text(u.get("state")),
+         "-" if u["tool_count"] is None else str(u["tool_count"]),
          u["last_discovery"] or "never", problem(_short(u["last_error"], 60)) if u["last_error"] else ""]
         for u in facts["upstreams"]
     ]  # fmt: skip
     click.echo("\nUpstreams:")
-    click.echo(render_table(["upstream", "client", "transport", "tools", "last discovery", "last error"], rows)
+    header = ["upstream", "client", "transport", "state", "tools", "last discovery", "last error"]
+    click.echo(render_table(header, rows)
                if rows else "  none configured (run `inherence-proxy init`)")  # fmt: skip
     click.echo("\nProxies:")
     proxies = [

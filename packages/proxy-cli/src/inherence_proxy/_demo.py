@@ -54,12 +54,28 @@ DEMO_STEPS: tuple[DemoStep, ...] = (
         {"url": "http://169.254.169.254/latest/meta-data/iam/security-credentials/"},
         "deny",
     ),
+    DemoStep(
+        "switch the gate off",
+        "run_command",
+        {"command": "printf '[credential_access]\\nmode = \"off\"\\n' > ~/.inherence-proxy/rules.toml"},
+        "deny",
+    ),
     DemoStep("look up customer records", "search_customers", {"query": "all customers"}, "allow"),
     DemoStep(
-        "then email them outside",
+        "then email a note you wrote",
         "send_email",
-        {"to": "drop@example.org", "subject": "customers", "body": "the list you asked for"},
-        "deny",
+        {"to": "team@example.org", "subject": "standup", "body": "Standup moved to 10:00, see you there."},
+        "allow",
+    ),
+    DemoStep(
+        "then email the records outside",
+        "send_email",
+        {
+            "to": "drop@example.org",
+            "subject": "customers",
+            "body": "Ada Example <ada@example.com>, Alan Example <alan@example.com>",
+        },
+        "confirm",
     ),
 )
 
@@ -68,7 +84,8 @@ DEMO_STEPS: tuple[DemoStep, ...] = (
 class DemoOutcome:
     step: DemoStep
     arguments: dict[str, Any]
-    decision: str  # allow, deny, or the error the gate answered with (e.g. POLICY_GATE_UNREACHABLE)
+    # allow, deny, confirm (the person is asked first), or the error the gate answered with
+    decision: str
     rule: str | None
     reason: str
 
@@ -143,9 +160,10 @@ def _outcome(step: DemoStep, arguments: dict[str, Any], result: dict[str, Any]) 
         payload = json.loads(texts[0]) if texts else {}
     except ValueError:
         payload = {}
-    if payload.get("error") == "POLICY_DENIAL":
+    if payload.get("error") in ("POLICY_DENIAL", "POLICY_CONFIRMATION_REQUIRED"):
         clauses = payload.get("failed_clauses") or []
-        return DemoOutcome(step, arguments, "deny", str(clauses[0]) if clauses else None, str(payload.get("reason")))
+        decision = "deny" if payload["error"] == "POLICY_DENIAL" else "confirm"
+        return DemoOutcome(step, arguments, decision, str(clauses[0]) if clauses else None, str(payload.get("reason")))
     error = str(payload.get("error") or "error")
     return DemoOutcome(step, arguments, error, None, str(payload.get("detail") or payload.get("message") or texts))
 
@@ -163,7 +181,8 @@ async def _session(workdir: pathlib.Path, report: Callable[[DemoOutcome], None])
     home = ProxyHome(workdir / "home")
     async with (
         open_policy(PolicyTarget(api_key=None, endpoint="embedded"), home) as policy,
-        Gateway([upstream], policy=policy, home=home.root) as gateway,
+        # The demo's client declares no capabilities: the upstream is told so before it is asked to be ready.
+        Gateway([upstream], policy=policy, home=home.root, client_capabilities={}) as gateway,
     ):
         if not await gateway.wait_ready(_READY_SECONDS):
             reason = gateway.status().upstreams[0].reason

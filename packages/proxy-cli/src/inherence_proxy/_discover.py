@@ -60,7 +60,10 @@ async def _watch(
     deadline: float,
 ) -> GatewayStatus:
     settings = GatewaySettings(initialize_timeout=min(30.0, deadline), list_timeout=min(30.0, deadline))
-    gateway = Gateway(upstreams, policy=policy, home=home.root, settings=settings, environ=dict(environ))
+    # No client takes part in discovery: the upstreams are told of no client capabilities.
+    gateway = Gateway(
+        upstreams, policy=policy, home=home.root, settings=settings, environ=dict(environ), client_capabilities={}
+    )
     finished = anyio.Event()
 
     async def wait() -> None:

@@ -65,7 +65,11 @@ def record_gateway_status(
             report.update(tool_count=len(upstream.categories), last_discovery=upstream.last_discovery.isoformat())
         report.setdefault("tool_count", None)
         report.setdefault("last_discovery", None)
-        if upstream.state == "ready":
+        if upstream.state == "stopped":
+            # The proxy stopping is no failure of the upstream: keep what was last seen of it.
+            report["state"] = previous.get(upstream.name, {}).get("state") or "stopped"
+            report.setdefault("last_error", upstream.last_error)
+        elif upstream.state == "ready":
             report["last_error"] = None
         else:
             report["last_error"] = upstream.last_error or upstream.reason or upstream.state

@@ -125,6 +125,7 @@ def _upstreams(env: Environment, config: ProxyConfig, pulls: Sequence[RugPull]) 
             "name": upstream.name,
             "transport": upstream.transport,
             "clients": owners.get(upstream.name, []),
+            "state": seen.get("state"),
             "tool_count": seen.get("tool_count"),
             "last_discovery": seen.get("last_discovery"),
             "last_error": seen.get("last_error"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 import platform
 import signal
@@ -50,6 +51,7 @@ __all__ = [
 
 logger = logging.getLogger("inherence_proxy.serve")
 HEARTBEAT_SECONDS = 60.0
+STATUS_SECONDS = 2.0
 
 
 def parse_listen_address(text: str) -> tuple[str, int]:
@@ -155,6 +157,8 @@ async def _stop_on_signal(scope: anyio.CancelScope) -> None:
 async def _report_when_ready(
     gateway: Gateway, options: ServeOptions, policy: PolicyClient, target: PolicyTarget
 ) -> None:
+    # Upstreams are initialized with what the client declares: they cannot be ready before it has.
+    await gateway.wait_client(math.inf)
     ready = await gateway.wait_ready(options.settings.ready_wait)
     status = gateway.status()
     for upstream in status.upstreams:
@@ -165,11 +169,22 @@ async def _report_when_ready(
     await anyio.to_thread.run_sync(_write_discovery, gateway, options)
     if not target.embedded:
         await _register(gateway, policy)
+    seen = _states(gateway)
+    beat_at = anyio.current_time()
     while True:
-        if not target.embedded:
+        if not target.embedded and anyio.current_time() >= beat_at:
             await _heartbeat(gateway, options, policy)
-        await anyio.sleep(HEARTBEAT_SECONDS)
-        await anyio.to_thread.run_sync(_write_discovery, gateway, options)
+            beat_at = anyio.current_time() + HEARTBEAT_SECONDS
+        await anyio.sleep(STATUS_SECONDS)
+        # An upstream that went down or came back is in discovery.json (what `status` reads) within seconds.
+        now = _states(gateway)
+        if now != seen:
+            seen = now
+            await anyio.to_thread.run_sync(_write_discovery, gateway, options)
+
+
+def _states(gateway: Gateway) -> list[tuple[str, str, str | None]]:
+    return [(u.name, u.state, u.reason) for u in gateway.status().upstreams]
 
 
 async def _register(gateway: Gateway, policy: PolicyClient) -> None:

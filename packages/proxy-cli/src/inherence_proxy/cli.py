@@ -13,7 +13,7 @@ import click
 from inherence_proxy import __version__
 from inherence_proxy._app import Environment, ProxyGroup, is_verbose, pass_environment, verbose_option
 from inherence_proxy._errors import EXIT_CODES_HELP, CommandError
-from inherence_proxy._output import good, problem
+from inherence_proxy._output import good, problem, warn
 from inherence_proxy._versions import installed_versions
 
 __all__ = ["main"]
@@ -160,19 +160,28 @@ def demo() -> None:
     width = max(len(step.title) for step in DEMO_STEPS)
 
     def report(outcome: DemoOutcome) -> None:
-        label = f"{outcome.decision.upper():<5}"
-        mark = good(label) if outcome.decision == "allow" else problem(label)
+        label = f"{'ASK' if outcome.decision == 'confirm' else outcome.decision.upper():<5}"
+        mark = (
+            good(label)
+            if outcome.decision == "allow"
+            else warn(label)
+            if outcome.decision == "confirm"
+            else problem(label)
+        )
         shown = json.dumps(outcome.step.arguments).replace("{sandbox}", "<sandbox>")
         call = f"{outcome.step.tool} {shown}"
         click.echo(f"  {mark}  {outcome.step.title:<{width}}  {click.style(call, dim=True)}")
         if outcome.decision == "deny":
             click.echo(f"         {'':<{width}}  rule {outcome.rule}: {outcome.reason}")
+        elif outcome.decision == "confirm":
+            click.echo(f"         {'':<{width}}  rule {outcome.rule}: {outcome.reason} The person is asked first.")
         elif outcome.decision != "allow":
             click.echo(f"         {'':<{width}}  {outcome.reason}")
 
     outcomes, received = run_demo(report)
     allowed = sum(1 for outcome in outcomes if outcome.decision == "allow")
-    click.echo(f"\n{allowed} allowed, {len(outcomes) - allowed} denied.")
+    asked = sum(1 for outcome in outcomes if outcome.decision == "confirm")
+    click.echo(f"\n{allowed} allowed, {asked} waiting for a person's yes, {len(outcomes) - allowed - asked} denied.")
     click.echo(f"The demo server received {len(received)} calls, all of them allowed ones: {', '.join(received)}.")
     surprises = [outcome for outcome in outcomes if not outcome.as_expected]
     allowed_tools = [outcome.step.tool for outcome in outcomes if outcome.decision == "allow"]

@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import json
 import re
+import sys
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -89,18 +90,63 @@ def _json_encoder(*, ensure_ascii: bool) -> Callable[[Any], str]:
 
 _encode_json = _json_encoder(ensure_ascii=False)
 _encode_json_ascii = _json_encoder(ensure_ascii=True)
-# UTF-8 only (MCP's stdio framing); bytes that are not are malformed input.
-_decode_json = json.JSONDecoder().decode
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    # Called only for numbers with a fraction or an exponent; integers never come here.
+    value = float(text)
+    if value - value != 0.0:
+        raise ValueError(f"number {text[:40]} is out of range")
+    return value
+
+
+def _bounded_int(text: str) -> int:
+    if len(text) > 4300:
+        raise ValueError(f"an integer of {len(text)} digits")
+    return int(text)
+
+
+# Python's own limit on integer digits (3.11, and late 3.10 releases) keeps a huge integer from
+# costing quadratic time; where it is missing, integers are checked here, at a cost only there.
+# UTF-8 only (MCP's stdio framing); bytes that are not are malformed input. NaN, Infinity and
+# numbers beyond a double are refused: no other JSON parser would read them back the same.
+_decode_json = json.JSONDecoder(
+    parse_constant=_refuse_constant,
+    parse_float=_finite_float,
+    parse_int=None if hasattr(sys, "get_int_max_str_digits") else _bounded_int,
+).decode
 
 
 def _decode(line: bytes) -> Message | Malformed:
     try:
         value = _decode_json(line.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        return Malformed(f"not JSON ({type(exc).__name__})")
+    except RecursionError:
+        # The decoder recurses per level of nesting; past its limit the message is refused, not fatal.
+        return Malformed("message nested too deeply", INVALID_REQUEST, request_id=leading_id(line[:512]))
+    except UnicodeDecodeError:
+        return Malformed("not JSON (not UTF-8)", request_id=leading_id(line[:512]))
+    except ValueError as exc:
+        return Malformed(f"not JSON ({str(exc)[:160]})", request_id=leading_id(line[:512]))
     if not isinstance(value, dict):
         return Malformed("not a JSON-RPC message object", INVALID_REQUEST)
+    if (b"\\ud" in line or b"\\uD" in line) and _holds_lone_surrogate(value):
+        detail = "a string holds a lone surrogate (\\ud800-\\udfff), which is not text"
+        request_id = value.get("id")
+        return Malformed(detail, INVALID_REQUEST, request_id=request_id if isinstance(request_id, (int, str)) else None)
     return value
+
+
+def _holds_lone_surrogate(value: Message) -> bool:
+    # Only for the rare line with a surrogate escape: a pair makes one character, a lone one cannot be UTF-8.
+    try:
+        _encode_json(value).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def encode(message: Message) -> bytes:

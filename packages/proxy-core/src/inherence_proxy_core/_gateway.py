@@ -22,12 +22,12 @@ from inherence_proxy_core._classify import Classifier
 from inherence_proxy_core._config import GatewaySettings, UpstreamConfig, check_name_style, check_unique_names
 from inherence_proxy_core._errors import GatewayUsageError
 from inherence_proxy_core._gate import Policy, PolicyGate
-from inherence_proxy_core._hub import Hub
+from inherence_proxy_core._hub import Hub, upstream_notice
 from inherence_proxy_core._outcomes import OutcomeReporter
 from inherence_proxy_core._proc_registry import ProcessRegistry
 from inherence_proxy_core._session import ClientConnection
 from inherence_proxy_core._stdio import stdio_streams
-from inherence_proxy_core._upstream import Connector, UpstreamSupervisor
+from inherence_proxy_core._upstream import Connector, DeclaredCapabilities, UpstreamSupervisor
 
 __all__ = ["Gateway", "GatewayStatus", "UpstreamStatus"]
 
@@ -89,6 +89,11 @@ class Gateway:
     When `settings.report_outcomes` is on and `policy` has `report_outcome` (as `PolicyClient`
     has), what each allowed call returned is reported to it after the answer went out, and
     what is still queued is flushed, for a bounded time, when the gateway exits.
+
+    Each upstream is initialized with exactly the capabilities the client declared (the first
+    client, when several connect over HTTP): its process starts at once, its handshake waits for
+    the client's `initialize`. `client_capabilities` declares them up front instead, for a
+    gateway that serves no client (discovery).
     """
 
     def __init__(
@@ -104,6 +109,7 @@ class Gateway:
         now: Callable[[], datetime.datetime] = _utc_now,
         connector: Connector | None = None,
         registry: ProcessRegistry | None = None,
+        client_capabilities: Mapping[str, Any] | None = None,
     ) -> None:
         check_unique_names(upstreams)
         self.upstreams = tuple(upstreams)
@@ -122,7 +128,8 @@ class Gateway:
         if self.settings.report_outcomes and callable(getattr(policy, "report_outcome", None)):
             reporter = OutcomeReporter(policy)  # type: ignore[arg-type]  # checked just above
         gate = PolicyGate(policy, client=client, deadline=self.settings.decide_timeout)
-        self.hub = Hub(gate, self.settings, reporter)
+        self.hub = Hub(gate, self.settings, reporter, DeclaredCapabilities(client_capabilities))
+        self._down: dict[str, str] = {}
         self._offers: dict[str, UpstreamOffer] = {}
         self._publish_lock = anyio.Lock()
         self._stack: contextlib.AsyncExitStack | None = None
@@ -150,6 +157,7 @@ class Gateway:
                 on_request=self.hub.on_upstream_request,
                 connector=self._connector,
                 registry=self._registry,
+                capabilities=self.hub.capabilities,
             )
             self.hub.supervisors[config.name] = supervisor
             tasks.start_soon(supervisor.run, name=f"upstream {config.name}")
@@ -162,6 +170,12 @@ class Gateway:
         stack, self._stack = self._stack, None
         if stack is not None:
             await stack.aclose()
+
+    async def wait_client(self, deadline: float) -> bool:
+        """Wait until a client has declared its capabilities (or they were given); True once it has."""
+        with anyio.move_on_after(deadline):
+            await self.hub.capabilities.wait()
+        return self.hub.capabilities.known
 
     async def wait_ready(self, deadline: float) -> bool:
         """Wait until every upstream is ready or has failed its first attempt; True when all are ready."""
@@ -218,6 +232,18 @@ class Gateway:
         else:
             await self.serve(LineChannel(stdin, stdout, max_message_bytes=self.settings.max_message_bytes))
 
+    def _tell_clients(self, supervisor: UpstreamSupervisor) -> None:
+        """Warn clients when an upstream goes down or fails for a new reason; say when it is back."""
+        name, state = supervisor.name, supervisor.state
+        if state.state == "ready":
+            if self._down.pop(name, None) is not None:
+                self.hub.announce(upstream_notice(name, None))
+            return
+        reason = state.reason or state.state
+        if self._down.get(name) != reason:
+            self._down[name] = reason
+            self.hub.announce(upstream_notice(name, reason))
+
     async def _publish(self, supervisor: UpstreamSupervisor) -> None:
         """Rebuild the catalog after an upstream changed; tell clients what they can now see differently."""
         state = supervisor.state
@@ -245,6 +271,7 @@ class Gateway:
             ordered = [self._offers[c.name] for c in self.upstreams if c.name in self._offers]
             old, new = self.hub.catalog, Catalog.build(ordered, names=self.settings.names)
             self.hub.catalog = new
+        self._tell_clients(supervisor)
         changed: dict[str, Any] = {}
         for kind, method in _LIST_CHANGED.items():
             if getattr(old, kind) != getattr(new, kind):

@@ -19,11 +19,11 @@ from inherence_proxy_core._confirm import ask_human, can_elicit, confirmation_me
 from inherence_proxy_core._errors import UpstreamClosed
 from inherence_proxy_core._gate import PolicyGate, decision_meta, denial, tool_error
 from inherence_proxy_core._link import UpstreamLink
-from inherence_proxy_core._outcomes import OutcomeReporter
+from inherence_proxy_core._outcomes import SENDING_CATEGORIES, OutcomeReporter
 from inherence_proxy_core._session import OUTCOME, Answer, ClientConnection, RelayedHandler
-from inherence_proxy_core._upstream import UpstreamSupervisor
+from inherence_proxy_core._upstream import DeclaredCapabilities, UpstreamSupervisor
 
-__all__ = ["Hub"]
+__all__ = ["Hub", "upstream_notice"]
 
 logger = logging.getLogger("inherence_proxy_core")
 
@@ -38,10 +38,17 @@ _POLICY_ERROR_CODE = -32001
 class Hub:
     """Routes client requests to upstreams through the gate, and upstream messages back to clients."""
 
-    def __init__(self, gate: PolicyGate, settings: GatewaySettings, reporter: OutcomeReporter | None = None) -> None:
+    def __init__(
+        self,
+        gate: PolicyGate,
+        settings: GatewaySettings,
+        reporter: OutcomeReporter | None = None,
+        capabilities: DeclaredCapabilities | None = None,
+    ) -> None:
         self.gate = gate
         self.settings = settings
         self.reporter = reporter
+        self.capabilities = capabilities or DeclaredCapabilities()
         self.catalog = Catalog()
         self.supervisors: dict[str, UpstreamSupervisor] = {}
         self.sessions: set[ClientConnection] = set()
@@ -85,6 +92,23 @@ class Hub:
         supervisor = self.supervisors.get(upstream)
         return supervisor.link if supervisor is not None else None
 
+    def unavailable(self, upstream: str, reason: str | None = None) -> dict[str, Any]:
+        """The `UPSTREAM_UNAVAILABLE` payload for `upstream`, with why it is down when that is known."""
+        payload: dict[str, Any] = {"error": "UPSTREAM_UNAVAILABLE", "upstream": upstream}
+        supervisor = self.supervisors.get(upstream)
+        reason = reason or (supervisor.state.reason if supervisor is not None else None)
+        if reason:
+            payload["reason"] = reason
+        return payload
+
+    def _missing_tool(self, name: str) -> dict[str, Any]:
+        """A tool not in the catalog: unavailable when its name is that of a down upstream's tool."""
+        upstream, sep, _tool = name.partition("__")
+        supervisor = self.supervisors.get(upstream) if sep else None
+        if supervisor is not None and supervisor.link is None:
+            return self.unavailable(upstream)
+        return {"error": "TOOL_NOT_FOUND"}
+
     async def call_tool(self, session: ClientConnection, request_id: Any, params: dict[str, Any]) -> Answer:
         name = params.get("name")
         arguments = params.get("arguments")
@@ -100,10 +124,12 @@ class Hub:
             await self.wait_first_attempts(self.settings.ready_wait)
             route = self.catalog.tool_routes.get(name)
         if route is None:
-            return {"result": tool_error({"error": "TOOL_NOT_FOUND"})}
+            return {"result": tool_error(self._missing_tool(name))}
         link = self._ready_link(route.upstream)
         if link is None:
-            return {"result": tool_error({"error": "UPSTREAM_UNAVAILABLE", "upstream": route.upstream})}
+            return {"result": tool_error(self.unavailable(route.upstream))}
+        if self.reporter is not None and route.category in SENDING_CATEGORIES:
+            await self.reporter.settled(session.id)
         gate_request = self.gate.next_request_id()
         decision = await self.gate.decide(
             kind="tool",
@@ -129,7 +155,7 @@ class Hub:
         forwarded["name"] = route.name
         answer = await self._forward(session, request_id, link, "tools/call", forwarded)
         if "upstream_unavailable" in answer:
-            return {"result": tool_error({"error": "UPSTREAM_UNAVAILABLE", "upstream": route.upstream})}
+            return {"result": tool_error(self.unavailable(route.upstream, answer["upstream_unavailable"]))}
         result = answer.get("result")
         if not isinstance(result, dict):
             error = answer.get("error")
@@ -187,8 +213,8 @@ class Hub:
         self._last_caller[link.name] = (session, request_id)
         try:
             return await link.request(method, params, deadline=self.settings.call_timeout)
-        except UpstreamClosed:
-            return {"upstream_unavailable": True}
+        except UpstreamClosed as exc:
+            return {"upstream_unavailable": exc.detail}
         except TimeoutError:
             return error_response(request_id, -32001, f"no answer within {self.settings.call_timeout:g} s")
         finally:
@@ -210,7 +236,7 @@ class Hub:
     ) -> Answer:
         link = self._ready_link(upstream)
         if link is None:
-            return self._refusal(request_id, {"error": "UPSTREAM_UNAVAILABLE", "upstream": upstream})
+            return self._refusal(request_id, self.unavailable(upstream))
         gate_request = self.gate.next_request_id()
         decision = await self.gate.decide(upstream=upstream, session_id=session.id, request_id=gate_request, **gate)
         if isinstance(decision, dict):
@@ -225,7 +251,7 @@ class Hub:
                 return self._refusal(request_id, held_back)
         answer = await self._forward(session, request_id, link, method, params)
         if "upstream_unavailable" in answer:
-            return self._refusal(request_id, {"error": "UPSTREAM_UNAVAILABLE", "upstream": upstream})
+            return self._refusal(request_id, self.unavailable(upstream, answer["upstream_unavailable"]))
         answer.pop("id", None)
         answer.pop("jsonrpc", None)
         result = answer.get("result")
@@ -380,18 +406,48 @@ class Hub:
         await link.respond(answer)
 
     def _client_for(self, upstream: str, capability: str) -> tuple[ClientConnection | None, Any]:
+        """The client to ask: the one whose call the upstream is serving, if it declared `capability`.
+
+        A request made while serving one client's call is never put to another client, whatever
+        that one declared; only a request outside any call goes to a client that declared it.
+        """
         last = self._last_caller.get(upstream)
-        if last is not None and not last[0].closed and capability in last[0].capabilities:
-            return last
+        if last is not None and not last[0].closed:
+            return last if capability in last[0].capabilities else (None, None)
         for session in self.sessions:
             if not session.closed and capability in session.capabilities:
                 return session, None
         return None, None
 
+    # -- to clients ----------------------------------------------------------------------------
+
+    def announce(self, message: Message) -> None:
+        """Send a notification to every client that has initialized."""
+        for session in list(self.sessions):
+            if session.protocol_version is not None:
+                self.spawn(session.send, message, None)
+
+    def greet(self, session: ClientConnection) -> None:
+        """Tell a client that just initialized which upstreams are down, and why."""
+        for supervisor in list(self.supervisors.values()):
+            if supervisor.link is None and supervisor.first_attempt_done.is_set() and supervisor.state.reason:
+                self.spawn(session.send, upstream_notice(supervisor.name, supervisor.state.reason), None)
+
     def spawn(self, func: Any, *args: Any) -> None:
         """Run a short send in the background task group of the gateway."""
         if self.task_group is not None:
             self.task_group.start_soon(_guarded, func, *args)
+
+
+def upstream_notice(upstream: str, reason: str | None) -> Message:
+    """A `notifications/message` to the client: `upstream` is down (with `reason`), or back (None)."""
+    if reason is None:
+        level, text = "info", f"upstream {upstream} is available again"
+    else:
+        level, text = "warning", f"upstream {upstream} is unavailable: {reason}; its tools fail until it is back"
+    data = {"message": text, "upstream": upstream, "reason": reason}
+    params = {"level": level, "logger": "inherence-proxy", "data": data}
+    return {"jsonrpc": "2.0", "method": "notifications/message", "params": params}
 
 
 async def _guarded(func: Any, *args: Any) -> None:

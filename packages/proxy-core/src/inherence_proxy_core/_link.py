@@ -106,6 +106,14 @@ class UpstreamLink:
 
     def _deliver(self, message: Message | Malformed) -> bool:
         # Runs in the loop's I/O callback when the upstream is on a pipe: it must not wait for anything.
+        try:
+            return self._take(message)
+        except Exception:
+            # One message that trips the gateway up is logged and dropped; the upstream serves on.
+            logger.exception("upstream %s: handling a message failed", self.name)
+            return True
+
+    def _take(self, message: Message | Malformed) -> bool:
         if isinstance(message, Malformed):
             if message.request_id not in self._pending:
                 self._end_reason = f"the upstream wrote something that is not JSON-RPC ({message.detail})"

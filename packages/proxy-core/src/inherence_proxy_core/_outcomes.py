@@ -6,6 +6,11 @@ Off the call's path: the relay adds a report only after the answer was written t
 did. A server without the route (404/405) switches reporting off for the life of the process,
 silently; any other failure is logged once, without the content, and never touches serving.
 At shutdown the queue is flushed for a bounded time.
+
+A call that can send data somewhere waits (briefly, `SETTLE_SECONDS` at most) until the reports
+of its own session are out: the policy judges a send by what the session read, so a send decided
+before the result of the read just before it arrived would be judged blind. Nothing else waits,
+so a session of reads, or of calls whose reports are out, costs nothing here.
 """
 
 from __future__ import annotations
@@ -20,13 +25,18 @@ import anyio
 
 from inherence_policy_client import MAX_OUTCOME_TEXT, OutcomeReport
 
-__all__ = ["OutcomeReporter", "OutcomeSink", "PendingOutcome"]
+__all__ = ["SENDING_CATEGORIES", "OutcomeReporter", "OutcomeSink", "PendingOutcome"]
 
 logger = logging.getLogger("inherence_proxy_core")
 
 MAX_REPORTS = 256
 MAX_BYTES = 16 * 1024 * 1024
 FLUSH_SECONDS = 3.0
+SETTLE_SECONDS = 2.0
+# The categories of tools whose calls the policy judges by what the session read before them.
+SENDING_CATEGORIES = frozenset(
+    {"outbound_send", "network_fetch", "payment", "shell_exec", "identity_admin", "unknown", "file_write"}
+)
 
 # (decision id, decide request id, session id, upstream, tool name, method): what the relay
 # knows of an allowed call when its answer goes out. A plain tuple: one is made per call.
@@ -87,6 +97,9 @@ class OutcomeReporter:
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
+        # Reports queued or being sent, per session, and the sends waiting for them.
+        self._pending: dict[str, int] = {}
+        self._settled: dict[str, asyncio.Event] = {}
         self.enabled = True
         self.dropped = 0
         self.sent = 0
@@ -133,13 +146,35 @@ class OutcomeReporter:
             }
         )
 
+    def _count(self, fields: dict[str, Any], change: int) -> None:
+        session = fields.get("session_id") or ""
+        left = self._pending.get(session, 0) + change
+        if left > 0:
+            self._pending[session] = left
+            return
+        self._pending.pop(session, None)
+        waiting = self._settled.pop(session, None)
+        if waiting is not None:
+            waiting.set()
+
+    async def settled(self, session_id: str | None, deadline: float = SETTLE_SECONDS) -> None:
+        """Return once no report of `session_id` is queued or being sent, or after `deadline` seconds."""
+        session = session_id or ""
+        if not self._pending.get(session):
+            return
+        waiting = self._settled.setdefault(session, asyncio.Event())
+        with anyio.move_on_after(deadline):
+            await waiting.wait()
+
     def _add(self, fields: dict[str, Any]) -> None:
         size = 512 + len(fields.get("content_text", "")) + len(fields.get("structured_text", ""))
         self._queue.append((fields, size))
         self._bytes += size
+        self._count(fields, +1)
         while len(self._queue) > self._max_reports or self._bytes > self._max_bytes:
-            _, gone = self._queue.popleft()
+            dropped, gone = self._queue.popleft()
             self._bytes -= gone
+            self._count(dropped, -1)
             self.dropped += 1
             if self.dropped == 1 or self.dropped % 1000 == 0:
                 logger.warning("outcome reports are queued faster than sent: %d dropped so far", self.dropped)
@@ -154,7 +189,10 @@ class OutcomeReporter:
             while self._queue and self.enabled:
                 fields, size = self._queue.popleft()
                 self._bytes -= size
-                await self._send(fields)
+                try:
+                    await self._send(fields)
+                finally:
+                    self._count(fields, -1)
             self._idle.set()
 
     async def _send(self, fields: dict[str, Any]) -> None:
@@ -175,6 +213,10 @@ class OutcomeReporter:
         self.enabled = False
         self._queue.clear()
         self._bytes = 0
+        self._pending.clear()
+        for waiting in self._settled.values():
+            waiting.set()
+        self._settled.clear()
 
     async def flush(self, deadline: float = FLUSH_SECONDS) -> None:
         """Wait, at most `deadline` seconds and shielded from cancellation, until the queue is sent."""

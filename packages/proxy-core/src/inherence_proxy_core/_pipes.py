@@ -76,9 +76,11 @@ class PipeSource(anyio.abc.ByteReceiveStream):
 
         `on_bytes` runs inside the loop's I/O callback: it must not block, and it may `detach()`.
         """
-        while self._chunks:
-            on_bytes(self._chunks.popleft())
+        # Attached before what is already here is handed over, so that a `detach()` from inside
+        # `on_bytes` holds for those chunks as well.
         self._on_bytes = on_bytes
+        while self._chunks and self._on_bytes is on_bytes:
+            on_bytes(self._chunks.popleft())
         try:
             while not self._ended and self._on_bytes is on_bytes:
                 self._waiter = asyncio.get_running_loop().create_future()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 import uuid
@@ -44,6 +45,7 @@ SERVER_CAPABILITIES: dict[str, Any] = {
 Answer = dict[str, Any]  # {"result": ...} or {"error": ...}
 # The key under which a handler hands over what to report of an allowed call; never sent.
 OUTCOME = "inherence.outcome"
+_FLUSH_SECONDS = 5.0
 RelayedHandler = Callable[["ClientConnection", Any, dict[str, Any]], Awaitable[Answer]]
 
 
@@ -73,6 +75,7 @@ class ClientConnection:
         self.closed = False
         self._in_flight: dict[Any, asyncio.Task[None]] = {}
         self._relays: set[asyncio.Task[Any]] = set()
+        self._replies: set[asyncio.Task[Any]] = set()
         self._cancelled_by_client: set[asyncio.Task[Any]] = set()
         # Kept, not looked up per call: on Python 3.11 every lookup of the running loop is a getpid().
         self._loop = asyncio.get_running_loop()
@@ -90,6 +93,12 @@ class ClientConnection:
             for waiter in self._outgoing.values():
                 waiter.settle(None)
             await cancel_and_wait(self._relays)
+            if self._replies:
+                # Answers already decided (a client that sends and closes its input at once still gets
+                # them, over a slow writer too), within a bound.
+                with anyio.CancelScope(shield=True), anyio.move_on_after(_FLUSH_SECONDS):
+                    await asyncio.wait(list(self._replies))
+                await cancel_and_wait(self._replies)
 
     async def send(self, message: Message, related_id: Any = None) -> None:
         if self.closed:
@@ -98,18 +107,34 @@ class ClientConnection:
             await self.channel.send(message, related_id=related_id)
         except anyio.BrokenResourceError:
             self.closed = True
+        except Exception:
+            # A message the channel cannot carry (the SDK's transports validate it): the client
+            # waiting on it gets an error instead of silence.
+            logger.exception("sending a message to the client failed")
+            request_id = message.get("id")
+            if "method" not in message and request_id is not None:
+                refusal = error_response(request_id, INTERNAL_ERROR, "the gateway could not send this answer")
+                with contextlib.suppress(Exception):
+                    await self.channel.send(refusal, related_id=related_id)
 
     def _deliver(self, message: Message | Malformed) -> bool:
         # Runs in the loop's I/O callback when the client is on a pipe: it must not wait for anything.
         if isinstance(message, Malformed):
             self._reply(error_response(message.request_id, message.code, message.detail))
-        else:
+            return True
+        try:
             self._dispatch(message)
+        except Exception:
+            # One message that trips the gateway up is answered and logged; the session serves on.
+            logger.exception("handling a client message failed")
+            request_id = message.get("id")
+            if "method" in message and isinstance(request_id, (str, int)) and not isinstance(request_id, bool):
+                self._reply(error_response(request_id, INTERNAL_ERROR, "the gateway failed to handle this message"))
         return True
 
     def _reply(self, message: Message) -> None:
         """Send an answer that needs no upstream, without making the reading side wait for the write."""
-        spawn_tracked(self._loop, self.send(message), self._relays)
+        spawn_tracked(self._loop, self.send(message), self._replies)
 
     def _dispatch(self, message: Message) -> None:
         method = message.get("method")
@@ -138,7 +163,12 @@ class ClientConnection:
         inline = self._inline(method, params)
         if inline is not None:
             self._reply({"jsonrpc": "2.0", "id": request_id, **inline})
+            if method == "initialize":
+                self.hub.greet(self)  # after the answer: which upstreams are down already
             return
+        if self.protocol_version is None:
+            # A client that skipped `initialize` declared nothing; upstreams wait for a declaration.
+            self.hub.capabilities.offer({})
         handler = self.hub.relayed.get(method)
         if handler is None:
             self._reply(error_response(request_id, METHOD_NOT_FOUND, f"method not found: {method}"))
@@ -166,6 +196,7 @@ class ClientConnection:
         info = params.get("clientInfo")
         self.client_info = info if isinstance(info, dict) else {}
         self.protocol_version = str(version)
+        self.hub.capabilities.offer(self.capabilities)
         result = {
             "protocolVersion": version,
             "capabilities": SERVER_CAPABILITIES,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import stat
 import sys
 from collections.abc import AsyncIterator
 
@@ -46,6 +47,14 @@ class _FdWriter(anyio.abc.ByteSendStream):
         return None
 
 
+def _pollable(fd: int) -> bool:
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
+
+
 @contextlib.asynccontextmanager
 async def stdio_streams() -> AsyncIterator[tuple[anyio.abc.ByteReceiveStream, anyio.abc.ByteSendStream]]:
     in_fd, out_fd = sys.stdin.fileno(), sys.stdout.fileno()
@@ -64,17 +73,17 @@ async def stdio_streams() -> AsyncIterator[tuple[anyio.abc.ByteReceiveStream, an
     out_file = os.fdopen(os.dup(out_fd), "wb", buffering=0)
     read_transport: asyncio.BaseTransport | None = None
     try:
-        source = PipeSource()
-        try:
+        receive, send = _FdReader(in_fd), _FdWriter(out_fd)
+        # Only a pipe or a socket goes on the loop: uvloop aborts the process on a regular file or a
+        # character device (/dev/null, a terminal), and asyncio refuses some of them. Those few are
+        # served by a worker thread instead.
+        if _pollable(in_fd):
+            source = PipeSource()
             read_transport, _ = await loop.connect_read_pipe(lambda: SourceProtocol(source), in_file)
             receive = source
-        except ValueError:  # a regular file, not a pipe
-            receive = _FdReader(in_fd)
-        try:
+        if _pollable(out_fd):
             transport, protocol = await loop.connect_write_pipe(SinkProtocol, out_file)
             send = PipeSink(transport, protocol.flow)
-        except ValueError:
-            send = _FdWriter(out_fd)
         yield receive, send
     finally:
         if read_transport is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, Literal
 
@@ -12,14 +13,16 @@ import anyio
 import anyio.abc
 
 from inherence_proxy_core import __version__
-from inherence_proxy_core._channel import Channel, LineChannel, Message, SdkChannel
+from inherence_proxy_core._channel import Channel, Message, SdkChannel
 from inherence_proxy_core._config import GatewaySettings, UpstreamConfig
 from inherence_proxy_core._errors import UpstreamError, UpstreamStartError
+from inherence_proxy_core._failure import describe_failure, leaf_errors
 from inherence_proxy_core._link import NotificationHandler, RequestHandler, UpstreamLink
 from inherence_proxy_core._proc_registry import ProcessRegistry
-from inherence_proxy_core._spawn import ProcessError, start_upstream_process
+from inherence_proxy_core._spawn import ProcessError
+from inherence_proxy_core._upstream_transport import HttpNote, open_upstream_channel
 
-__all__ = ["Connector", "UpstreamState", "UpstreamSupervisor"]
+__all__ = ["Connector", "DeclaredCapabilities", "UpstreamState", "UpstreamSupervisor"]
 
 logger = logging.getLogger("inherence_proxy_core")
 
@@ -32,8 +35,8 @@ LISTS = {
     "prompts": ("prompts/list", "prompts"),
 }
 _CAPABILITY = {"tools": "tools", "resources": "resources", "resource_templates": "resources", "prompts": "prompts"}
-# What we tell upstreams we can do: each is relayed to the real client when it declared it.
-CLIENT_CAPABILITIES: dict[str, Any] = {"roots": {"listChanged": True}, "sampling": {}, "elicitation": {}}
+# Failures of the upstream itself, logged without a traceback; anything else is a fault of ours.
+_EXPECTED = (OSError, UpstreamError, ProcessError, TimeoutError)
 
 
 @dataclasses.dataclass
@@ -51,14 +54,38 @@ class UpstreamState:
     lists: dict[str, list[dict[str, Any]]] = dataclasses.field(default_factory=dict)
 
 
-def _start_errors(transport: str) -> tuple[type[BaseException], ...]:
-    """What a failed start of an upstream of `transport` raises (httpx2 only matters over HTTP)."""
-    errors: tuple[type[BaseException], ...] = (OSError, UpstreamError, ProcessError, TimeoutError)
-    if transport != "stdio":
-        import httpx2
+def _expected(exc: BaseException) -> bool:
+    """A failure of the upstream or of the network to it, not of the gateway: no traceback needed."""
+    return isinstance(exc, _EXPECTED) or type(exc).__module__.partition(".")[0] in ("httpx2", "httpcore2")
 
-        errors = (*errors, httpx2.HTTPError)
-    return errors
+
+class DeclaredCapabilities:
+    """What the client declared at `initialize`: each upstream is initialized with exactly that.
+
+    Upstreams start (their processes spawn, their connections open) before any client has said
+    what it can do; each then waits here before its handshake. The first client to declare
+    decides; a gateway with no client (discovery) is given its capabilities up front.
+    """
+
+    def __init__(self, fixed: Mapping[str, Any] | None = None) -> None:
+        self._value: dict[str, Any] = {}
+        self._known = anyio.Event()
+        if fixed is not None:
+            self.offer(fixed)
+
+    @property
+    def known(self) -> bool:
+        return self._known.is_set()
+
+    def offer(self, capabilities: Mapping[str, Any]) -> None:
+        """Record what a client declared; only the first offer counts."""
+        if not self._known.is_set():
+            self._value = dict(capabilities)
+            self._known.set()
+
+    async def wait(self) -> dict[str, Any]:
+        await self._known.wait()
+        return self._value
 
 
 class UpstreamSupervisor:
@@ -76,8 +103,11 @@ class UpstreamSupervisor:
         on_request: RequestHandler,
         connector: Connector | None = None,
         registry: ProcessRegistry | None = None,
+        capabilities: DeclaredCapabilities | None = None,
     ) -> None:
         self.config = config
+        self._capabilities = capabilities or DeclaredCapabilities({})
+        self._http = HttpNote()
         self._registry = registry
         self._connector = connector
         self.settings = settings
@@ -113,7 +143,7 @@ class UpstreamSupervisor:
                 else:
                     wait = backoff
                 self.state.state = "restarting" if served else "failed"
-                await self._on_change(self)
+                await self._changed()
                 logger.warning("upstream %s: %s; retrying in %.1f s", self.name, self.state.reason, wait)
                 await anyio.sleep(wait)
                 backoff = min(backoff * 2, self.settings.restart_backoff_max)
@@ -124,40 +154,76 @@ class UpstreamSupervisor:
             self.first_attempt_done.set()
 
     async def _one_session(self) -> bool:
-        """One connection from start to end. True when it got as far as serving."""
+        """One connection from start to end. True when it got as far as serving.
+
+        Whatever goes wrong ends this connection only: the reason is kept for `status`, and the
+        traceback of anything unexpected goes to the log. Only cancellation passes through.
+        """
         self.state.state = "starting"
+        self._http = HttpNote()
         ready = False
         link: UpstreamLink | None = None
+        # Connecting, and then the handshake and the lists, each have a deadline; waiting for the
+        # client to say what it can do (the upstream is told exactly that) has none.
+        limit = anyio.CancelScope(deadline=anyio.current_time() + self.settings.initialize_timeout)
+        phase = "to connect"
         try:
-            async with self._connect() as channel, anyio.create_task_group() as tasks:
-                link = UpstreamLink(self.name, channel, on_notification=self._notification, on_request=self._on_request)
-                tasks.start_soon(self._read_then_stop, link, tasks.cancel_scope)
-                try:
-                    await self._handshake(link)
-                    await self._list_all(link)
-                except (UpstreamError, TimeoutError) as exc:
-                    self.state.reason = exc.detail if isinstance(exc, UpstreamError) else str(exc)
-                    tasks.cancel_scope.cancel()
-                    return False
-                self.link = link
-                ready = True
-                self.state.state = "ready"
-                self.state.reason = None
-                await self._on_change(self)
-                self.first_attempt_done.set()
-                await self._refresh_on_notice(link)
-        except _start_errors(self.config.transport) as exc:
-            self.state.reason = f"could not start: {exc}"
+            with limit:
+                async with self._connect() as channel, anyio.create_task_group() as tasks:
+                    link = UpstreamLink(
+                        self.name, channel, on_notification=self._notification, on_request=self._on_request
+                    )
+                    tasks.start_soon(self._read_then_stop, link, tasks.cancel_scope)
+                    limit.deadline = math.inf
+                    capabilities = await self._capabilities.wait()
+                    phase = "to initialize and list what it offers"
+                    limit.deadline = (
+                        anyio.current_time() + self.settings.initialize_timeout + self.settings.list_timeout
+                    )
+                    try:
+                        await self._handshake(link, capabilities)
+                        await self._list_all(link)
+                    except (UpstreamError, TimeoutError) as exc:
+                        self.state.reason = exc.detail if isinstance(exc, UpstreamError) else str(exc)
+                        tasks.cancel_scope.cancel()
+                        return False
+                    limit.deadline = math.inf
+                    self.link = link
+                    ready = True
+                    self.state.state = "ready"
+                    self.state.reason = None
+                    await self._changed()
+                    self.first_attempt_done.set()
+                    await self._refresh_on_notice(link)
+        except Exception as exc:
+            self.state.reason = describe_failure(exc)
+            if not all(_expected(leaf) for leaf in leaf_errors(exc)):
+                logger.warning("upstream %s failed: %s", self.name, self.state.reason, exc_info=exc)
             return ready
         finally:
             self.link = None
             if ready:
                 self.state.lists = {}
-        if link is not None and link.closed and link.close_reason:
+        if limit.cancelled_caught:
+            self.state.reason = f"no answer within {self._limit_seconds(phase):g} s {phase}"
+        elif link is not None and link.closed and link.close_reason:
             self.state.reason = link.close_reason
         else:
             self.state.reason = "the upstream connection ended"
         return ready
+
+    def _limit_seconds(self, phase: str) -> float:
+        if phase == "to connect":
+            return self.settings.initialize_timeout
+        return self.settings.initialize_timeout + self.settings.list_timeout
+
+    async def _changed(self) -> None:
+        # What the gateway does with a change (classify, rebuild the catalog, tell clients) must
+        # never end this upstream's supervision.
+        try:
+            await self._on_change(self)
+        except Exception:
+            logger.exception("upstream %s: publishing its change failed", self.name)
 
     async def _read_then_stop(self, link: UpstreamLink, scope: anyio.CancelScope) -> None:
         await link.run()
@@ -165,49 +231,22 @@ class UpstreamSupervisor:
 
     @contextlib.asynccontextmanager
     async def _connect(self) -> AsyncIterator[Channel]:
-        config = self.config
         if self._connector is not None:
-            async with self._connector(config) as channel:
+            async with self._connector(self.config) as channel:
                 yield channel
-        elif config.transport == "stdio":
-            with anyio.fail_after(self.settings.initialize_timeout):
-                process = await start_upstream_process(
-                    config.command,
-                    name=config.name,
-                    env=config.env,
-                    parent_env=self._environ,
-                    cwd=config.cwd,
-                    registry=self._registry,
-                )
-            try:
-                yield LineChannel(process.stdout, process.stdin, max_message_bytes=self.settings.max_message_bytes)
-            finally:
-                await process.terminate(self.settings.shutdown_grace)
-        elif config.transport == "http":
-            import httpx2
-            from mcp.client.streamable_http import streamable_http_client
+            return
+        async with open_upstream_channel(
+            self.config, self.settings, environ=self._environ, registry=self._registry, note=self._http
+        ) as channel:
+            yield channel
 
-            timeout = httpx2.Timeout(self.settings.initialize_timeout, read=self.settings.call_timeout)
-            async with (
-                httpx2.AsyncClient(headers=dict(config.headers), timeout=timeout) as http,
-                streamable_http_client(str(config.url), http_client=http) as (read, write),
-            ):
-                yield SdkChannel(read, write, server_side=False)
-        else:
-            from mcp.client.sse import sse_client
-
-            async with sse_client(
-                str(config.url), headers=dict(config.headers), sse_read_timeout=self.settings.call_timeout
-            ) as (read, write):
-                yield SdkChannel(read, write, server_side=False)
-
-    async def _handshake(self, link: UpstreamLink) -> None:
+    async def _handshake(self, link: UpstreamLink, capabilities: dict[str, Any]) -> None:
         # Imported once the upstream is already starting, so the import overlaps its start-up.
         from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERSION
 
         params = {
             "protocolVersion": LATEST_HANDSHAKE_VERSION,
-            "capabilities": CLIENT_CAPABILITIES,
+            "capabilities": capabilities,
             "clientInfo": {"name": "inherence-proxy", "version": __version__},
         }
         try:
@@ -218,8 +257,10 @@ class UpstreamSupervisor:
             ) from None
         result = answer.get("result")
         if not isinstance(result, dict):
-            detail = (answer.get("error") or {}).get("message", "no result") if "error" in answer else "no result"
-            raise UpstreamStartError(f"initialize failed: {detail}", upstream=self.name)
+            error = answer.get("error")
+            detail = error.get("message", "no result") if isinstance(error, dict) else "no result"
+            # The SDK says "Server returned an error response" for any HTTP error; the status says more.
+            raise UpstreamStartError(f"initialize failed: {self._http.last_error or detail}", upstream=self.name)
         version = result.get("protocolVersion")
         if version not in HANDSHAKE_PROTOCOL_VERSIONS:
             raise UpstreamStartError(f"unsupported protocol version {version!r}", upstream=self.name)
@@ -294,4 +335,4 @@ class UpstreamSupervisor:
             except (UpstreamError, TimeoutError) as exc:
                 logger.warning("upstream %s: refresh failed: %s", self.name, exc)
                 continue
-            await self._on_change(self)
+            await self._changed()
