@@ -23,7 +23,7 @@ def _load_cases() -> list[tuple[str, dict]]:
     for path in sorted((DATA / "rules").glob("*.jsonl")):
         for line in path.read_text(encoding="utf-8").splitlines():
             if line.strip():
-                cases.append((path.stem, json.loads(line)))
+                cases.append((path.stem.split(".", 1)[0], json.loads(line)))  # `<rule>.<topic>.jsonl` too
     return cases
 
 
@@ -84,6 +84,8 @@ def test_rules_corpus_case_over_http(rules_server, rule: str, case: dict) -> Non
     if case["expect"] == "deny":
         assert decision["decision"] == "deny", (case["note"], decision)
         assert any(clause.startswith(f"{rule}.") for clause in decision["failed_clauses"]), decision
+        if "clause" in case:
+            assert f"{rule}.{case['clause']}" in decision["failed_clauses"], decision
     else:
         assert decision["decision"] == "allow", (case["note"], decision)
 

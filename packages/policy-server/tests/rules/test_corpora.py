@@ -8,6 +8,8 @@ keeps one family of cases together), one JSON object a line:
 * `arguments`: the call's arguments, any JSON object;
 * `expect`: `"deny"` or `"allow"` (`allow_with_log` counts as allow);
 * `note`: why the case is there;
+* `clause` (optional, deny cases): the clause of the file's rule the case must raise (`git_clean` for
+  `mass_destruction.git_clean`);
 * `tool_name` (optional, default `tool`): the tool's name;
 * `session` (optional): earlier calls of the same session, each `{"category", "arguments", "tool_name"?}`,
   decided first in order (their verdicts are not asserted).
@@ -69,7 +71,10 @@ def test_corpus_case(rule: str, case: dict[str, Any]) -> None:
     if case["expect"] == "deny":
         assert evaluation.verdict.value == "deny", case["note"]
         assert any(clause.startswith(f"{rule}.") for clause in evaluation.failed_clauses), evaluation.failed_clauses
+        if "clause" in case:
+            assert f"{rule}.{case['clause']}" in evaluation.failed_clauses, (case["note"], evaluation.failed_clauses)
     else:
+        assert "clause" not in case, "an allow case names no clause"
         assert evaluation.verdict.value == "allow", (case["note"], evaluation.reason)
 
 
