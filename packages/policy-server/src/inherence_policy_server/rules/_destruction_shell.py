@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import functools
 import re
 
 from inherence_policy_server.rules._shell import INTERPRETERS, ShellCommand, ShellScript
@@ -103,9 +104,6 @@ class CommandEntry:
     check: str
     does: str
 
-    def concerns(self, name: str) -> bool:
-        return any(fnmatch.fnmatchcase(name, program) for program in self.programs)
-
 
 COMMAND_ENTRIES: tuple[CommandEntry, ...] = tuple(
     CommandEntry(entry_id, clause, tuple(programs.split()), re.compile(pattern) if pattern else None, check, does)
@@ -113,12 +111,20 @@ COMMAND_ENTRIES: tuple[CommandEntry, ...] = tuple(
 )
 
 
+@functools.lru_cache(maxsize=1024)
+def _entries_for(name: str) -> tuple[CommandEntry, ...]:
+    """The entries that concern program `name`, in table order; a script runs few distinct programs."""
+    return tuple(
+        entry for entry in COMMAND_ENTRIES if any(fnmatch.fnmatchcase(name, program) for program in entry.programs)
+    )
+
+
 def _command_problems(command: ShellCommand, place: Place) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     words = " ".join(command.argv[1:])
     shown = " ".join(command.argv)[:200]
-    for entry in COMMAND_ENTRIES:
-        if not entry.concerns(command.name) or (entry.pattern is not None and not entry.pattern.search(words)):
+    for entry in _entries_for(command.name[:64]):
+        if entry.pattern is not None and not entry.pattern.search(words):
             continue
         detail = CHECKS[entry.check](command, place) if entry.check else ""
         if detail is not None:
