@@ -22,7 +22,7 @@ __all__ = ["COMMAND_ENTRIES", "DYNAMIC_SCRIPT", "CommandEntry", "is_broad_target
 # Each entry: id, the clause it raises, the programs (globs), a pattern the words after the program must
 # contain ("" for any), the check of `_shell_targets.CHECKS` that must also hold ("" for none), what it does.
 _ENTRIES: tuple[tuple[str, str, str, str, str, str], ...] = (
-    ("rm_recursive_broad", "recursive_delete", "rm unlink del rd remove-item", "", "broad_recursive",
+    ("rm_recursive_broad", "recursive_delete", "rm unlink del rd remove-item", "", "data_recursive",
      "deletes {detail} recursively"),
     ("rm_no_preserve_root", "recursive_delete", "rm", r"(?:^|\s)--no-preserve-root\b", "", "deletes the root"),
     ("rm_recursive_piped", "recursive_delete", "rm", "", "recursive_from_xargs",
@@ -34,6 +34,7 @@ _ENTRIES: tuple[tuple[str, str, str, str, str, str], ...] = (
      "deletes every untracked and ignored file under {detail}"),
     ("dd_device", "device_write", "dd", r"(?:^|\s)of=/dev/", "device_operand", "writes raw data over {detail}"),
     ("redirect_device", "device_write", "*", "", "device_redirect", "redirects output over {detail}"),
+    ("copy_to_device", "device_write", "tee cp pv", "", "device_destination", "writes over the device {detail}"),
     ("format_disk", "format_device", "mkfs mkfs.* wipefs mkswap blkdiscard sgdisk fdisk sfdisk parted diskutil", "",
      "", "formats or repartitions a disk"),
     ("shred_files", "shred", "shred srm wipe", "", "", "overwrites files beyond recovery"),

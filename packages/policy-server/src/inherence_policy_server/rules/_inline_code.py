@@ -49,6 +49,8 @@ _HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPT
 _SENDING = re.compile(r"\b(?:data|json|body|files|content|POST|PUT|PATCH|CURLOPT_POSTFIELDS)\b")
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 _WRITE_MODE = re.compile(r"^[+]?[>|]|[wax+]")
+_PY_IMPORT_AS = re.compile(r"(?:\bimport|,)\s*([\w.]+)\s+as\s+(\w+)")
+_PY_FROM_IMPORT = re.compile(r"\bfrom\s+([\w.]+)\s+import\s+\(?([\w\s,]+)")
 
 
 @dataclasses.dataclass
@@ -83,6 +85,7 @@ def read_code(language: str, code: str, depth: int = 0) -> CodeReading:
         return reading
     reading.shell.extend(token.text for token in tokens if token.kind == "shell")
     assigned = _assignments(tokens)
+    aliases = _python_aliases(code) if language == "python" else {}
     actions: list[str] = []
     for index, token in enumerate(tokens):
         if token.kind != "name":
@@ -90,7 +93,9 @@ def read_code(language: str, code: str, depth: int = 0) -> CodeReading:
         arguments = _arguments(tokens, index)
         if arguments is None:
             continue
-        entry = _match(language, token.text, tokens, index, code)
+        head, dot, rest = token.text.partition(".")
+        name = aliases[head] + dot + rest if head in aliases else token.text
+        entry = _match(language, name, tokens, index, code)
         if entry is None:
             continue
         actions.append(entry[4])
@@ -99,6 +104,17 @@ def read_code(language: str, code: str, depth: int = 0) -> CodeReading:
         reading.problems.append(f"inline {language} code that decodes data and runs it")
         reading.dynamic.append(code[:200])
     return reading
+
+
+def _python_aliases(code: str) -> dict[str, str]:
+    """`import shutil as s` and `from shutil import rmtree as nuke`: what each alias stands for."""
+    aliases = {alias: module for module, alias in _PY_IMPORT_AS.findall(code)}
+    for module, names in _PY_FROM_IMPORT.findall(code):
+        for part in names.split(","):
+            pieces = part.split()
+            if len(pieces) >= 3 and pieces[1] == "as":
+                aliases[pieces[2]] = f"{module}.{pieces[0]}"
+    return aliases
 
 
 def _tokenize(language: str, code: str) -> list[_Token] | None:

@@ -51,6 +51,8 @@ _LATER = ("$(", "`", "<(")  # a word only known when the command runs
 
 def is_broad_target(word: str) -> bool:
     """Whether deleting `word` recursively would remove far more than one project directory."""
+    if normalise_path(word).startswith("$(mktemp"):
+        return False  # a folder made for the purpose
     if _UNKNOWN.match(word.casefold()):
         return True  # an unset variable leaves `/` or the current directory
     path = normalise_path(word)
@@ -81,7 +83,8 @@ def is_data_folder(word: str) -> bool:
 
 
 def is_temporary(word: str) -> bool:
-    return "$(mktemp" in word or _under(normalise_path(word).rstrip("/"), TEMP_ROOTS) is not None
+    path = normalise_path(word).rstrip("/")
+    return path.startswith("$(mktemp") or _under(path, TEMP_ROOTS) is not None
 
 
 def outside_project(word: str) -> bool:
@@ -166,6 +169,20 @@ def _broad_recursive(command: ShellCommand, place: Place) -> str | None:
     resolved = [place.resolve(word) for word in operands]
     broad = [word for word in resolved if is_broad_target(word) and not place.allowed(word)]
     return ", ".join(broad) if broad and _recursive(flags) else None
+
+
+def _data_recursive(command: ShellCommand, place: Place) -> str | None:
+    flags, operands = _split(command)
+    resolved = [place.resolve(word) for word in operands]
+    lost = [word for word in resolved if _absolute(word) and is_data_folder(word) and not place.allowed(word)]
+    return ", ".join(lost) if lost and _recursive(flags) else _broad_recursive(command, place)
+
+
+def _device_destination(command: ShellCommand, place: Place) -> str | None:
+    _, operands = _split(command)
+    written = operands if command.name == "tee" else operands[-1:] if len(operands) > 1 else []
+    devices = [word for word in written if _DEVICE.match(word) and word not in SAFE_DEVICES]
+    return ", ".join(devices) or None
 
 
 def _recursive_from_xargs(command: ShellCommand, place: Place) -> str | None:
@@ -284,6 +301,8 @@ def _helm_many_releases(command: ShellCommand, place: Place) -> str | None:
 
 CHECKS: dict[str, Callable[[ShellCommand, Place], str | None]] = {
     "broad_recursive": _broad_recursive,
+    "data_recursive": _data_recursive,
+    "device_destination": _device_destination,
     "device_operand": _device_operand,
     "device_redirect": _device_redirect,
     "find_broad": _find_broad,
