@@ -98,6 +98,8 @@ def test_rules_corpus_case_over_http(rules_server, rule: str, case: dict) -> Non
     if case["expect"] in ("deny", "confirm"):
         assert decision["decision"] == case["expect"], (case["note"], decision)
         assert any(clause.startswith(f"{rule}.") for clause in decision["failed_clauses"]), decision
+        if "clause" in case:
+            assert f"{rule}.{case['clause']}" in decision["failed_clauses"], decision
     else:
         assert decision["decision"] == "allow", (case["note"], decision)
 

@@ -8,6 +8,8 @@ keeps one family of cases together), one JSON object a line:
 * `arguments`: the call's arguments, any JSON object;
 * `expect`: `"deny"`, `"confirm"` (a person must agree first) or `"allow"` (`allow_with_log` counts as allow);
 * `note`: why the case is there;
+* `clause` (optional, deny cases): the clause of the file's rule the case must raise (`git_clean` for
+  `mass_destruction.git_clean`);
 * `tool_name` (optional, default `tool`): the tool's name;
 * `session` (optional): earlier calls of the same session, each `{"category", "arguments", "tool_name"?,
   "approved"?, "result"?}`, decided first in order (their verdicts are not asserted); `"approved": true`
@@ -83,8 +85,11 @@ def test_corpus_case(rule: str, case: dict[str, Any]) -> None:
     if case["expect"] in ("deny", "confirm"):
         assert evaluation.verdict.value == case["expect"], (case["note"], evaluation.reason)
         assert any(clause.startswith(f"{rule}.") for clause in evaluation.failed_clauses), evaluation.failed_clauses
+        if "clause" in case:
+            assert f"{rule}.{case['clause']}" in evaluation.failed_clauses, (case["note"], evaluation.failed_clauses)
     else:
         assert case["expect"] == "allow", case["name"]
+        assert "clause" not in case, "an allow case names no clause"
         assert evaluation.verdict.value == "allow", (case["note"], evaluation.reason)
     if case["expect"] == "confirm":
         approved = evaluate(_call(case, approved=True), CORPUS_CONFIG, _ledger_after_session(case), NOW)

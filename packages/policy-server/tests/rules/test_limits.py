@@ -50,6 +50,38 @@ def test_shell_up_to_the_limit_is_parsed_and_past_it_denied() -> None:
     assert _clauses(Category.SHELL_EXEC, {"command": _shell(MAX_SHELL_CHARS + 1)})[0] == BEYOND
 
 
+_STAGE = """
+echo "== {name} =="
+cd "packages/{name}"
+if [ ! -d .venv ]; then python3 -m venv .venv; fi
+. .venv/bin/activate && pip install --quiet -e ".[test]"
+python -m pytest -q -x tests/ | tee "../../reports/{name}.txt"
+ruff check . --output-format=github || status=$?
+for file in $(git ls-files '*.toml'); do grep -q version "$file" || echo "no version in $file"; done
+cat > build/info.json <<EOF
+{{"package": "{name}", "commit": "$(git rev-parse --short HEAD)"}}
+EOF
+find . -name '*.pyc' -delete
+rm -rf build/dist && mkdir -p build/dist && python -m build --wheel --outdir build/dist
+kubectl -n ci logs job/{name}-smoke --tail=50 || true
+cd ../..
+"""
+
+
+def _realistic_script(stages: int) -> str:
+    return "#!/usr/bin/env bash\nset -euo pipefail\n" + "".join(
+        _STAGE.format(name=f"pkg{index}") for index in range(stages)
+    )
+
+
+def test_a_script_of_a_few_kib_is_read_whole() -> None:
+    script = _realistic_script(9)
+    assert 4 * 1024 < len(script) < MAX_SHELL_CHARS
+    assert _clauses(Category.SHELL_EXEC, {"command": script}) == ()
+    hidden = script + "cd ~ && git clean -fdx\n"
+    assert _clauses(Category.SHELL_EXEC, {"command": hidden}) == ("mass_destruction.git_clean",)
+
+
 def test_command_lines_past_the_count_are_denied() -> None:
     steps = [{"command": "ls"} for _ in range(MAX_SHELL_TEXTS - 1)]
     parsed = _clauses(Category.SHELL_EXEC, {"steps": [*steps, {"command": "rm -rf /"}]})

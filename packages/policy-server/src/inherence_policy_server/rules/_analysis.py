@@ -27,8 +27,10 @@ from inherence_policy_server.rules._text import CONTENT_KEYS, ArgumentText, Text
 __all__ = ["CONTENT_KEYS", "DESTINATION_KEYS", "MAX_ENDPOINTS", "MAX_SHELL_CHARS", "MAX_SHELL_TEXTS", "CallAnalysis"]
 
 MAX_SHELL_TEXTS = 32
-# Parsing shell costs several microseconds a character.
-MAX_SHELL_CHARS = 2 * 1024
+# A decide costs about 2 ms of CPU per KiB of realistic shell and up to about 9 ms per KiB of the
+# costliest shapes (dense brace expansion), by benchmarks/bench_shell_parse.py: 8 KiB reads scripts
+# of a few KiB and keeps the worst call under about 70 ms.
+MAX_SHELL_CHARS = 8 * 1024
 MAX_ENDPOINTS = 256
 
 COMMAND_KEYS = frozenset({"command", "cmd", "script", "shell", "commandline", "command_line", "bash", "sh", "run"})

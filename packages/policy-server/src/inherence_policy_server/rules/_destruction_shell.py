@@ -1,141 +1,136 @@
-"""What makes a parsed shell command destructive: recursive deletes of broad targets,
-device writes, formatting, shredding, recursive permission changes, decode-and-run
-pipelines and cloud or cluster teardown.
+"""What makes a parsed shell command destructive, as data (`COMMAND_ENTRIES`) and the checks it names.
 
 `rm -rf ./build` names one directory of a project; `rm -rf /`, `rm -rf ~/*` or
 `rm -rf "$DIR/"` (empty when the variable is unset) name everything. Breadth is judged on
-the normalised path.
+the normalised path (`_shell_targets`). Each entry says which programs it concerns, a
+pattern the words after the program must contain, and the check of the command's targets
+that must also hold; the checks are the engine, the entries the knowledge.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import fnmatch
+import functools
 import re
 
-from inherence_policy_server.rules._paths import matches_any_glob, normalise_path
 from inherence_policy_server.rules._shell import INTERPRETERS, ShellCommand, ShellScript
+from inherence_policy_server.rules._shell_targets import CHECKS, Place, is_broad_target
 
-__all__ = ["DYNAMIC_SCRIPT", "is_broad_target", "shell_problems"]
+__all__ = ["COMMAND_ENTRIES", "DYNAMIC_SCRIPT", "CommandEntry", "is_broad_target", "shell_problems"]
 
-_RECURSIVE_FLAG = re.compile(r"^-[a-zA-Z]*[rR][a-zA-Z]*$|^--recursive$")
-_SAFE_DEVICES = frozenset(
-    {"/dev/null", "/dev/zero", "/dev/stdout", "/dev/stderr", "/dev/tty", "/dev/random", "/dev/urandom"}
-)
-_DEVICE = re.compile(r"^/dev/(?:sd|hd|vd|xvd|nvme|disk|rdisk|mmcblk|md|dm-|mapper/|loop|sr)")
-_FIND_FILTERS = frozenset({"-name", "-iname", "-path", "-ipath", "-regex", "-iregex", "-newer", "-mtime", "-mmin",
-                           "-size", "-user", "-empty", "-atime", "-ctime", "-wholename", "-perm"})  # fmt: skip
-_DECODERS = frozenset({"base64", "base32", "xxd", "openssl", "gunzip", "zcat", "uudecode", "rev", "gzip", "bzip2",
-                       "xz", "tr", "printf", "basenc"})  # fmt: skip
-_FETCHERS = frozenset(
-    {"curl", "wget", "fetch", "nc", "ncat", "socat", "aria2c", "http", "xh", "iwr", "invoke-webrequest"}
-)
+# Each entry: id, the clause it raises, the programs (globs), a pattern the words after the program must
+# contain ("" for any), the check of `_shell_targets.CHECKS` that must also hold ("" for none), what it does.
+_ENTRIES: tuple[tuple[str, str, str, str, str, str], ...] = (
+    ("rm_recursive_broad", "recursive_delete", "rm unlink del rd remove-item", "", "data_recursive",
+     "deletes {detail} recursively"),
+    ("rm_no_preserve_root", "recursive_delete", "rm", r"(?:^|\s)--no-preserve-root\b", "", "deletes the root"),
+    ("rm_recursive_piped", "recursive_delete", "rm", "", "recursive_from_xargs",
+     "deletes recursively whatever is piped into it"),
+    ("find_delete_broad", "find_delete", "find",
+     r"(?:^|\s)(?:-delete|-(?:exec|execdir|ok|okdir)\s+(?:\S*/)?(?:rm|shred|unlink|srm)\b)", "find_broad",
+     "deletes what it finds under {detail}"),
+    ("git_clean_home", "git_clean", "git", r"(?:^|\s)clean(?:\s|$)", "git_clean_outside_project",
+     "deletes every untracked and ignored file under {detail}"),
+    ("dd_device", "device_write", "dd", r"(?:^|\s)of=/dev/", "device_operand", "writes raw data over {detail}"),
+    ("redirect_device", "device_write", "*", "", "device_redirect", "redirects output over {detail}"),
+    ("copy_to_device", "device_write", "tee cp pv", "", "device_destination", "writes over the device {detail}"),
+    ("format_disk", "format_device", "mkfs mkfs.* wipefs mkswap blkdiscard sgdisk fdisk sfdisk parted diskutil", "",
+     "", "formats or repartitions a disk"),
+    ("shred_files", "shred", "shred srm wipe", "", "", "overwrites files beyond recovery"),
+    ("permissions_recursive_broad", "recursive_permissions", "chmod chown chgrp setfacl", "", "broad_recursive",
+     "changes permissions of {detail} recursively"),
+    ("move_broad", "move_away", "mv", "", "moves_broad", "moves {detail} away"),
+    ("truncate_outside_project", "truncate_file", "truncate",
+     r"(?:^|\s)(?:-[a-z]*s\s*|--size[=\s])0+(?:[kmgtpezy]i?b?)?(?:\s|$)", "outside_project",
+     "empties {detail}, outside the project and temporary folders"),
+    ("rsync_delete_from_empty", "mirror_delete", "rsync", r"(?:^|\s)--del(?:ete(?:-[a-z]+)?)?(?:=\S*)?(?:\s|$)",
+     "rsync_empty_source", "deletes everything in {detail} that the source lacks"),
+    ("helm_uninstall_many", "cloud_teardown", "helm", r"(?:^|\s)(?:uninstall|un|delete|del)(?:\s|$)",
+     "helm_many_releases", "uninstalls {detail}"),
+    ("kubectl_delete_namespace", "cloud_teardown", "kubectl",
+     r"\bdelete\s+(?:ns|namespaces?|nodes?|pv|persistentvolumes?|crds?|customresourcedefinitions?)\b", "",
+     "deletes a namespace, node, volume or resource type and everything in it"),
+    ("kubectl_delete_all", "cloud_teardown", "kubectl", r"\bdelete\b.*\s(?:--all|-A|--all-namespaces)\b", "",
+     "deletes every resource of a kind"),
+    ("kubectl_delete_piped", "cloud_teardown", "kubectl", r"(?:^|\s)delete(?:\s|$)", "operands_from_xargs",
+     "deletes whatever resources are piped into it"),
+    ("kubectl_drain", "cloud_teardown", "kubectl", r"\bdrain\b", "", "evicts everything from a node"),
+    ("terraform_destroy", "cloud_teardown", "terraform tofu", r"(?:^|\s)destroy\b|\bapply\b.*\s-destroy\b", "",
+     "destroys the infrastructure it manages"),
+    ("terraform_state_rm", "cloud_teardown", "terraform", r"\bstate rm\b", "", "drops resources from its state"),
+    ("pulumi_destroy", "cloud_teardown", "pulumi", r"\bdestroy\b|\bstack rm\b", "", "destroys a stack"),
+    ("aws_delete", "cloud_teardown", "aws",
+     r"\bterminate-instances\b|\bdelete-(?:db-instance|db-cluster|table|cluster|stack|bucket|vpc|file-system|"
+     r"repository|function|user-pool|hosted-zone|keyspace|global-table|backup-vault)\b|\bs3 rb\b|"
+     r"\bs3 rm\b.*--recursive|\bschedule-key-deletion\b", "", "deletes cloud resources or data"),
+    ("gcloud_delete", "cloud_teardown", "gcloud", r"\bdelete\b", "", "deletes cloud resources"),
+    ("gsutil_remove", "cloud_teardown", "gsutil", r"\brb\b|\brm\b.*\s-[a-zA-Z]*r", "", "deletes buckets"),
+    ("az_delete", "cloud_teardown", "az", r"\bdelete\b|\bpurge\b", "", "deletes cloud resources"),
+    ("doctl_delete", "cloud_teardown", "doctl", r"\bdelete\b|\bdestroy\b", "", "deletes cloud resources"),
+    ("heroku_destroy", "cloud_teardown", "heroku", r"apps:destroy|pg:reset|apps:delete", "", "destroys an app"),
+    ("fly_destroy", "cloud_teardown", "fly flyctl", r"\bdestroy\b", "", "destroys an app"),
+    ("eksctl_delete", "cloud_teardown", "eksctl", r"\bdelete cluster\b", "", "deletes a cluster"),
+    ("docker_prune_all", "cloud_teardown", "docker", r"\bsystem prune\b.*(?:-a\b|--all|--volumes)", "",
+     "deletes every unused image, container and volume"),
+    ("docker_volumes", "cloud_teardown", "docker", r"\bvolume (?:rm|prune)\b", "", "deletes volumes and their data"),
+    ("podman_prune", "cloud_teardown", "podman", r"\bsystem (?:prune|reset)\b|\bvolume (?:rm|prune)\b", "",
+     "deletes volumes and their data"),
+    ("redis_flush", "cloud_teardown", "redis-cli", r"(?i)\bflushall\b|\bflushdb\b", "", "empties the database"),
+    ("mongo_drop", "cloud_teardown", "mongo mongosh", r"dropDatabase|\.drop\(\)|deleteMany\(\{\s*\}\)", "",
+     "drops data"),
+    ("dropdb", "cloud_teardown", "dropdb", "", "", "drops a database"),
+    ("vercel_remove", "cloud_teardown", "vercel", r"\b(?:remove|rm)\b", "", "removes deployments"),
+    ("firebase_delete", "cloud_teardown", "firebase",
+     r"\bprojects:delete\b|\bdatabase:remove\b|\bfirestore:delete\b.*--all-collections", "", "deletes a project"),
+)  # fmt: skip
+# Programs whose output, piped into an interpreter, is decoded or downloaded code.
+DECODERS = frozenset({"base64", "base32", "xxd", "openssl", "gunzip", "zcat", "uudecode", "rev", "gzip", "bzip2",
+                      "xz", "tr", "printf", "basenc"})  # fmt: skip
+FETCHERS = frozenset({"curl", "wget", "fetch", "nc", "ncat", "socat", "aria2c", "http", "xh", "iwr",
+                      "invoke-webrequest"})  # fmt: skip
 DYNAMIC_SCRIPT = re.compile(
     r"(?:\b(?:ba|z|da|k|fi)?sh\b[^|;&\n]*?\s-c\s*|\beval\s+|\bsource\s+|(?:^|[;&|]\s*)\.\s+|\b(?:ba|z)?sh\s+)[\"']?(?:\$\(|`|<\()"
 )
-_TEARDOWN: dict[str, re.Pattern[str]] = {
-    "terraform": re.compile(r"(?:^|\s)destroy\b|\bapply\b.*\s-destroy\b|\bstate rm\b"),
-    "tofu": re.compile(r"(?:^|\s)destroy\b|\bapply\b.*\s-destroy\b"),
-    "pulumi": re.compile(r"\bdestroy\b|\bstack rm\b"),
-    "kubectl": re.compile(
-        r"\bdelete\s+(?:ns|namespace|namespaces|nodes?|pv|persistentvolumes?|crd|customresourcedefinitions?)\b|"
-        r"\bdelete\b.*\s(?:--all|-A|--all-namespaces)\b|\bdrain\b"
-    ),
-    "aws": re.compile(
-        r"\bterminate-instances\b|\bdelete-(?:db-instance|db-cluster|table|cluster|stack|bucket|vpc|file-system|"
-        r"repository|function|user-pool|hosted-zone|keyspace|global-table|backup-vault)\b|"
-        r"\bs3 rb\b|\bs3 rm\b.*--recursive|"
-        r"\bschedule-key-deletion\b"
-    ),
-    "gcloud": re.compile(r"\bdelete\b"),
-    "gsutil": re.compile(r"\brb\b|\brm\b.*\s-[a-zA-Z]*r"),
-    "az": re.compile(r"\bdelete\b|\bpurge\b"),
-    "doctl": re.compile(r"\bdelete\b|\bdestroy\b"),
-    "heroku": re.compile(r"apps:destroy|pg:reset|apps:delete"),
-    "fly": re.compile(r"\bapps destroy\b|\bdestroy\b"),
-    "flyctl": re.compile(r"\bdestroy\b"),
-    "eksctl": re.compile(r"\bdelete cluster\b"),
-    "docker": re.compile(r"\bsystem prune\b.*(?:-a\b|--all|--volumes)|\bvolume (?:rm|prune)\b"),
-    "podman": re.compile(r"\bsystem (?:prune|reset)\b|\bvolume (?:rm|prune)\b"),
-    "redis-cli": re.compile(r"\bflushall\b|\bflushdb\b", re.IGNORECASE),
-    "mongo": re.compile(r"dropDatabase|\.drop\(\)|deleteMany\(\{\s*\}\)"),
-    "mongosh": re.compile(r"dropDatabase|\.drop\(\)|deleteMany\(\{\s*\}\)"),
-    "dropdb": re.compile(r""),
-    "vercel": re.compile(r"\b(?:remove|rm)\b"),
-    "firebase": re.compile(r"\bprojects:delete\b|\bdatabase:remove\b|\bfirestore:delete\b.*--all-collections"),
-}
-_FORMATTERS = frozenset({"mkfs", "wipefs", "mkswap", "blkdiscard", "sgdisk", "fdisk", "sfdisk", "parted", "diskutil"})
 
 
-def is_broad_target(word: str) -> bool:
-    """Whether deleting `word` recursively would remove far more than one project directory."""
-    if word.startswith("$") and not re.match(r"^\$\{?(?:home|pwd)\}?(?:/|$)", word.casefold()):
-        return True  # an unset variable leaves `/` or the current directory
-    path = normalise_path(word)
-    while path.endswith("/*") or path == "*":
-        path = path[:-2] or "/" if path != "*" else "."
-    parts = [part for part in path.split("/") if part]
-    if path in ("/", "~", ".", "..", "") or all(part == ".." for part in parts):
-        return True
-    if path.startswith("/") and (len(parts) <= 1 or any(ch in parts[0] for ch in "*?[")):
-        return True
-    return (path.startswith("~/") and len(parts) <= 2) or "*" in (parts[0] if parts else "")
+@dataclasses.dataclass(frozen=True)
+class CommandEntry:
+    """One destructive form of a command: `pattern` over its words and `check` over its targets must both hold."""
+
+    id: str
+    clause: str
+    programs: tuple[str, ...]
+    pattern: re.Pattern[str] | None
+    check: str
+    does: str
 
 
-def _flags(command: ShellCommand) -> tuple[list[str], list[str]]:
-    flags: list[str] = []
-    targets: list[str] = []
-    after_dashes = False
-    for word in command.argv[1:]:
-        if word == "--":
-            after_dashes = True
-        elif word.startswith("-") and not after_dashes:
-            flags.append(word)
-        else:
-            targets.append(word)
-    return flags, targets
+COMMAND_ENTRIES: tuple[CommandEntry, ...] = tuple(
+    CommandEntry(entry_id, clause, tuple(programs.split()), re.compile(pattern) if pattern else None, check, does)
+    for entry_id, clause, programs, pattern, check, does in _ENTRIES
+)
 
 
-def _command_problem(command: ShellCommand, allowed_paths: tuple[str, ...]) -> tuple[str, str] | None:
-    name = command.name
-    flags, targets = _flags(command)
+@functools.lru_cache(maxsize=1024)
+def _entries_for(name: str) -> tuple[CommandEntry, ...]:
+    """The entries that concern program `name`, in table order; a script runs few distinct programs."""
+    return tuple(
+        entry for entry in COMMAND_ENTRIES if any(fnmatch.fnmatchcase(name, program) for program in entry.programs)
+    )
+
+
+def _command_problems(command: ShellCommand, place: Place) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    words = " ".join(command.argv[1:])
     shown = " ".join(command.argv)[:200]
-    broad = [
-        target
-        for target in targets
-        if is_broad_target(target) and not matches_any_glob(normalise_path(target), allowed_paths)
-    ]
-    if name in ("rm", "unlink", "del", "rd", "remove-item"):
-        recursive = any(_RECURSIVE_FLAG.match(flag) or flag.lower() in ("/s", "-recurse") for flag in flags)
-        if "--no-preserve-root" in flags or (recursive and broad):
-            return "recursive_delete", f"`{shown}` deletes {', '.join(broad) or 'the root'} recursively"
-        if recursive and not targets and "xargs" in command.via:
-            return "recursive_delete", f"`{shown}` deletes recursively whatever is piped into it"
-    if name == "find" and ("-delete" in command.argv or any(w in ("rm", "shred", "/bin/rm") for w in command.argv)):
-        roots = [word for word in command.argv[1:] if not word.startswith("-")][:1] or ["."]
-        filtered = any(word in _FIND_FILTERS for word in command.argv)
-        if is_broad_target(roots[0]) and (not filtered or normalise_path(roots[0]) in ("/", "~")):
-            return "find_delete", f"`{shown}` deletes everything it finds under {roots[0]}"
-    if name == "git" and "clean" in command.argv:
-        letters = "".join(flag.lstrip("-") for flag in flags if not flag.startswith("--"))
-        forced = "f" in letters or "--force" in flags
-        if forced and ("x" in letters or "d" in letters) and "n" not in letters and "--dry-run" not in flags:
-            return "git_clean", f"`{shown}` deletes every untracked and ignored file"
-    if name == "dd" and any(w.startswith("of=/dev/") and w[3:] not in _SAFE_DEVICES for w in command.argv):
-        return "device_write", f"`{shown}` writes raw data over a device"
-    if name in _FORMATTERS or name.startswith("mkfs."):
-        return "format_device", f"`{shown}` formats or repartitions a disk"
-    if name in ("shred", "srm", "wipe"):
-        return "shred", f"`{shown}` overwrites files beyond recovery"
-    if name in ("chmod", "chown", "chgrp", "setfacl") and any(_RECURSIVE_FLAG.match(f) for f in flags) and broad:
-        return "recursive_permissions", f"`{shown}` changes permissions of {', '.join(broad)} recursively"
-    if name == "mv" and broad[:1] == targets[:1] and broad:
-        return "move_away", f"`{shown}` moves {broad[0]} away"
-    for operator, target in command.redirects:
-        if operator in (">", ">>", ">|", "&>") and _DEVICE.match(target) and target not in _SAFE_DEVICES:
-            return "device_write", f"`{shown}` redirects output over the device {target}"
-    teardown = _TEARDOWN.get(name)
-    if teardown is not None and teardown.search(" ".join(command.argv[1:])):
-        return "cloud_teardown", f"`{shown}` tears down infrastructure or data stores"
-    return None
+    for entry in _entries_for(command.name[:64]):
+        if entry.pattern is not None and not entry.pattern.search(words):
+            continue
+        detail = CHECKS[entry.check](command, place) if entry.check else ""
+        if detail is not None:
+            problems.append((entry.clause, f"`{shown}` {entry.does.format(detail=detail)}"))
+    return problems
 
 
 def _pipeline_problem(pipeline: list[ShellCommand]) -> tuple[str, str] | None:
@@ -145,15 +140,19 @@ def _pipeline_problem(pipeline: list[ShellCommand]) -> tuple[str, str] | None:
         if any(not word.startswith("-") for word in stage.argv[1:]) and stage.argv[1:2] != ("-",):
             continue  # the interpreter runs a named script, not its input
         earlier = {command.name for command in pipeline[:position]}
-        if earlier & _DECODERS:
+        if earlier & DECODERS:
             return "decode_to_shell", f"decoded data is piped into {stage.name} to run"
-        if earlier & _FETCHERS:
+        if earlier & FETCHERS:
             return "remote_script", f"downloaded data is piped into {stage.name} to run unseen"
     return None
 
 
 def shell_problems(script: ShellScript, allowed_paths: tuple[str, ...]) -> list[tuple[str, str]]:
     """(clause, explanation) for every destructive command and pipeline in `script`."""
-    problems = [problem for command in script.commands if (problem := _command_problem(command, allowed_paths))]
+    place = Place(allowed_paths)
+    problems: list[tuple[str, str]] = []
+    for command in script.commands:
+        problems.extend(_command_problems(command, place))
+        place.follow(command)
     problems.extend(problem for pipeline in script.pipelines if (problem := _pipeline_problem(pipeline)))
     return problems

@@ -75,10 +75,16 @@ def protected_match(path: str, patterns: tuple[str, ...]) -> str | None:
 
 
 def _glob_could_name(glob: str, concrete: str) -> bool:
-    # `rm -rf ~/.inh*` names the folder; `rm ~/.inherence-proxy/*.toml` names a file in it.
-    return fnmatch.fnmatchcase(concrete, glob) or any(
-        fnmatch.fnmatchcase(concrete + suffix, glob) for suffix in ("/config.json", "/rules.toml", "/policy")
-    )
+    # `rm -rf ~/.inh*` names the folder; `rm ~/.inherence-proxy/*.toml` names a file in it. A shell glob
+    # never crosses a `/`, and a relative one (`*.toml`) names files of the working folder only.
+    if not glob.startswith(("/", "~")):
+        return False
+    return any(_components_match(glob, concrete + suffix) for suffix in ("", "/config.json", "/rules.toml", "/policy"))
+
+
+def _components_match(glob: str, path: str) -> bool:
+    parts, names = glob.split("/"), path.split("/")
+    return len(parts) == len(names) and all(fnmatch.fnmatchcase(name, part) for part, name in zip(parts, names, strict=True))
 
 
 def _patterns(config: RulesConfig) -> tuple[str, ...]:

@@ -1,59 +1,53 @@
-"""Shell text parsed as shell (bashlex), down to the simple commands it would run.
+"""Shell text parsed as shell (tree-sitter-bash), down to the simple commands it would run.
 
 What a command line does is not what it looks like: quotes, escapes, `${IFS}`, brace
-expansion, variables, `sh -c`/`eval` strings and wrappers such as `sudo`, `env`, `xargs`
-or `busybox` all hide the program that runs. `parse_shell` undoes them and returns every
-simple command with its real program name first. What it cannot parse it reports in
-`problems`, and still returns a best-effort split so that rules can say why.
+expansion, variables, globs in command position, `sh -c`/`eval` strings, wrappers such as
+`sudo`, `env`, `xargs` or `timeout`, inline interpreter code and heredocs fed to an
+interpreter all hide the program that runs. `parse_shell` undoes them and returns every
+simple command with its real program name first; inline code becomes the commands it
+amounts to (`_inline_code`). What it cannot read it reports in `problems` (the rules deny
+on them), and still returns what it could read so that rules can say why.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import posixpath
+import itertools
 import re
-import shlex
-from typing import Any
 
-import bashlex  # type: ignore[import-untyped]
+import tree_sitter
+import tree_sitter_bash
+from tree_sitter import Node
+
+from inherence_policy_server.rules._inline_code import read_code
+from inherence_policy_server.rules._shell_programs import (
+    INTERPRETERS,
+    glob_candidates,
+    program_name,
+    unwrap,
+)
+from inherence_policy_server.rules._shell_words import BRACE_CLOSE, BRACE_OPEN, Substitution, Word, WordReader
 
 __all__ = ["INTERPRETERS", "ShellCommand", "ShellScript", "parse_shell"]
 
-MAX_SCRIPT_CHARS = 16_384
+MAX_SCRIPT_CHARS = 64 * 1024
 MAX_NESTING = 4
-MAX_BRACE_WORDS = 64
+MAX_COMMANDS = 2_000
 
-SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "ash", "fish", "mksh", "busybox-sh"})
-INTERPRETERS = SHELLS | {"python", "python3", "perl", "ruby", "node", "php", "pwsh", "powershell"}
-# Wrappers run their argument as a command; the value is how many leading option words take a value.
-_WRAPPER_OPTIONS_WITH_VALUE: dict[str, frozenset[str]] = {
-    "sudo": frozenset({"-u", "-g", "-h", "-p", "-c", "-C", "-D", "-r", "-t", "-U", "--user", "--group"}),
-    "doas": frozenset({"-u", "-C"}),
-    "env": frozenset({"-u", "-C", "--unset", "--chdir"}),
-    "xargs": frozenset({"-n", "-P", "-L", "-I", "-d", "-E", "-s", "-a", "--max-args", "--max-procs"}),
-    "nice": frozenset({"-n", "--adjustment"}),
-    "ionice": frozenset({"-c", "-n", "-t"}),
-    "timeout": frozenset({"-s", "-k", "--signal", "--kill-after"}),
-    "stdbuf": frozenset({"-i", "-o", "-e"}),
-    "busybox": frozenset(),
-    "command": frozenset(),
-    "builtin": frozenset(),
-    "exec": frozenset({"-a"}),
-    "nohup": frozenset(),
-    "time": frozenset(),
-    "setsid": frozenset(),
-    "chrt": frozenset(),
-    "caffeinate": frozenset(),
-    "unbuffer": frozenset(),
-}
-_WRAPPERS_WITH_POSITIONAL = {"timeout": 1, "chrt": 1}
-_RESERVED_WORDS = frozenset(
-    {"if", "then", "else", "elif", "fi", "do", "done", "while", "until", "!", "{", "}", "(", ")"}
-)
-_ANSI_C = re.compile(r"\$'((?:[^'\\]|\\.)*)'")
-_IFS = re.compile(r"\$\{IFS[^}]*\}|\$IFS\b")
-_VARIABLE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
-_BRACE = re.compile(r"\{([^{}]*,[^{}]*)\}")
+_LANGUAGE = tree_sitter.Language(tree_sitter_bash.language())
+# `{rm,-rf,~}` where a command starts: a brace group needs a space after `{`, so this is brace expansion.
+_COMMAND_BRACES = re.compile(r"(?<![^\s;&|(!])\{([^\s{}]*,[^\s{}]*)\}")
+# Substitutions that only look something up: `$(which python3)`, `$(git rev-parse --show-toplevel)`.
+_LOOKUPS = frozenset(
+    {"which", "command", "type", "dirname", "basename", "pwd", "realpath", "readlink", "git", "brew", "npm", "yarn",
+     "pnpm", "go", "pyenv", "rbenv", "nodenv", "xcrun", "uname", "whoami", "id", "hostname", "date", "nproc",
+     "mktemp", "printenv", "getconf", "arch", "rustc", "python", "python3", "node", "poetry", "uv"}
+)  # fmt: skip
+_ECHOES = frozenset({"echo", "printf", "print"})
+
+
+# Wrappers that matter by themselves as well as by what they run.
+_WRAPPERS_SEEN_THEMSELVES = frozenset({"chroot"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,194 +72,304 @@ class ShellScript:
 
 
 def parse_shell(text: str) -> ShellScript:
-    """Every simple command in `text`, with wrappers and nested shell strings unwrapped."""
+    """Every simple command in `text`, with wrappers, nested shell strings and inline code unwrapped."""
     script = ShellScript()
-    _parse_into(script, text, depth=0, variables={})
+    read_shell(script, text, depth=0, variables={}, computed=set())
     return script
 
 
-def _decode_ansi_c(match: re.Match[str]) -> str:
-    body = match.group(1)
-    try:
-        decoded = body.encode("latin-1", "backslashreplace").decode("unicode_escape")
-    except UnicodeDecodeError:
-        decoded = body
-    return shlex.quote(decoded)
-
-
-def _parse_into(script: ShellScript, text: str, depth: int, variables: dict[str, str]) -> None:
+def read_shell(script: ShellScript, text: str, depth: int, variables: dict[str, str], computed: set[str]) -> None:
+    """Parse `text` into `script`; `variables` are those assigned so far, `computed` the ones only known when run."""
     if depth > MAX_NESTING:
         script.problems.append("shell strings nested too deeply")
         return
     if len(text) > MAX_SCRIPT_CHARS:
         script.problems.append(f"a command of more than {MAX_SCRIPT_CHARS} characters")
         text = text[:MAX_SCRIPT_CHARS]
-    prepared = _IFS.sub(" ", _ANSI_C.sub(_decode_ansi_c, text))
-    try:
-        trees = bashlex.parse(prepared)
-    except Exception as error:  # bashlex raises its own errors and also plain ones on odd input
-        script.problems.append(f"shell that does not parse ({type(error).__name__})")
-        _fallback_split(script, prepared, depth, variables)
-        return
-    for tree in trees:
-        _visit(script, tree, depth, variables, pipeline=None)
+    prepared = _COMMAND_BRACES.sub(lambda match: BRACE_OPEN + match.group(1) + BRACE_CLOSE, text)
+    tree = tree_sitter.Parser(_LANGUAGE).parse(prepared.encode("utf-8", "surrogatepass"))
+    if tree.root_node.has_error:
+        script.problems.append(f"shell that does not parse ({_first_error(tree.root_node)})")
+    _Walker(script, depth, variables, computed).visit(tree.root_node, None, ())
 
 
-def _fallback_split(script: ShellScript, text: str, depth: int, variables: dict[str, str]) -> None:
-    for piece in re.split(r"[;&|\n]+", text):
-        try:
-            words = shlex.split(piece)
-        except ValueError:
-            words = piece.split()
-        while words and words[0] in _RESERVED_WORDS:
-            words = words[1:]
-        if words:
-            _add_command(script, words, (), depth, variables, pipeline=None)
+def _first_error(node: Node) -> str:
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if current.is_missing:
+            return f"{current.type!r} missing at character {current.start_byte}"
+        if current.is_error:
+            return f"unexpected {_text(current)[:24]!r} at character {current.start_byte}"
+        stack.extend(reversed([child for child in current.children if child.has_error or child.is_missing]))
+    return "an error"
 
 
-def _visit(
-    script: ShellScript, node: Any, depth: int, variables: dict[str, str], pipeline: list[ShellCommand] | None
-) -> None:
-    kind = getattr(node, "kind", "")
-    if kind == "pipeline":
+def _text(node: Node) -> str:
+    return (node.text or b"").decode("utf-8", "replace")
+
+
+class _Walker:
+    def __init__(self, script: ShellScript, depth: int, variables: dict[str, str], computed: set[str]) -> None:
+        self.script = script
+        self.depth = depth
+        self.variables = variables
+        self.computed = computed
+        self.reader = WordReader(variables, computed, self._substitute)
+
+    def visit(self, node: Node, sink: list[ShellCommand] | None, redirects: tuple[tuple[str, str], ...]) -> None:
+        if len(self.script.commands) > MAX_COMMANDS:
+            if "too many commands" not in self.script.problems:
+                self.script.problems.append("too many commands")
+            return
+        kind = node.type
+        if kind == "command":
+            self._command(node, sink, redirects, stdin=None)
+        elif kind == "pipeline":
+            self._pipeline([child for child in node.children if child.is_named], sink, redirects)
+        elif kind == "redirected_statement":
+            self._redirected(node, sink, redirects)
+        elif kind == "variable_assignment":
+            self._assign(node)
+        elif kind == "declaration_command":
+            for child in node.children:
+                if child.type == "variable_assignment":
+                    self._assign(child)
+            # `declare -x`, `export -p`, `typeset`: as commands they print variables, secrets among them.
+            words = tuple(_text(child) for child in node.children)
+            if words and sink is not None:
+                sink.append(ShellCommand(words, redirects))
+            if words:
+                self.script.commands.append(ShellCommand(words, redirects))
+        elif kind == "unset_command":
+            for child in node.children[1:]:
+                self.variables.pop(_text(child), None)
+        elif kind == "for_statement":
+            variable = node.child_by_field_name("variable")
+            if variable is not None:
+                self.variables.pop(_text(variable), None)
+            for child in node.children:
+                if child.type in ("do_group", "compound_statement"):
+                    self.visit(child, sink, redirects)
+                elif child.is_named and child != variable:
+                    self.reader.read(child)  # the loop's words run their substitutions
+        elif kind in ("comment", "heredoc_body", "heredoc_start", "heredoc_end", "variable_name", "word"):
+            return
+        else:
+            for child in node.children:
+                self.visit(child, sink, redirects)
+
+    def _assign(self, node: Node) -> None:
+        name_node = node.child_by_field_name("name")
+        value_node = node.child_by_field_name("value")
+        if name_node is None:
+            return
+        name = _text(name_node)
+        if value_node is None:
+            self.variables[name] = ""
+            self.computed.discard(name)
+            return
+        words = self.reader.read(value_node)
+        self.variables[name] = " ".join(word.text for word in words)
+        if any(word.dynamic for word in words):
+            self.computed.add(name)
+        else:
+            self.computed.discard(name)
+
+    def _substitute(self, node: Node) -> Substitution:
+        inner = ShellScript()
+        walker = _Walker(inner, self.depth, self.variables, self.computed)
+        for child in node.children:
+            walker.visit(child, None, ())
+        self._merge(inner)
+        commands = inner.commands
+        if node.type == "command_substitution" and len(commands) == 1 and commands[0].name in ("echo", "printf"):
+            words = [word for word in commands[0].argv[1:] if word not in ("-n", "-e")]
+            if not any("$" in word or "`" in word for word in words):
+                return Substitution(" ".join(words))
+        lookup = bool(commands) and all(command.name in _LOOKUPS for command in commands)
+        return Substitution(None, lookup=lookup and not inner.problems)
+
+    def _merge(self, inner: ShellScript) -> None:
+        self.script.commands.extend(inner.commands)
+        self.script.pipelines.extend(inner.pipelines)
+        self.script.problems.extend(inner.problems)
+        self.script.dynamic.extend(inner.dynamic)
+
+    def _redirected(self, node: Node, sink: list[ShellCommand] | None, outer: tuple[tuple[str, str], ...]) -> None:
+        redirects = list(outer)
+        stdin: str | None = None
+        continuations: list[Node] = []
+        for child in node.children:
+            if child.type in ("file_redirect", "herestring_redirect"):
+                redirects.append(self._redirect(child))
+            elif child.type == "heredoc_redirect":
+                stdin = _heredoc_body(child)
+                redirects.append(("<<", stdin))
+                for part in child.children:
+                    if part.type == "file_redirect":
+                        redirects.append(self._redirect(part))
+                    elif part.is_named and part.type not in ("heredoc_start", "heredoc_body", "heredoc_end"):
+                        continuations.append(part)
+        body = node.child_by_field_name("body")
+        herestring = next((value for op, value in redirects if op == "<<<"), None)
+        pipe = next((part for part in continuations if part.type == "pipeline"), None)
         stages: list[ShellCommand] = []
-        for part in node.parts:
-            _visit(script, part, depth, variables, pipeline=stages)
-        script.pipelines.append(stages)
-        return
-    if kind == "command":
-        _visit_command(script, node, depth, variables, pipeline)
-        return
-    for attribute in ("parts", "list"):
-        for child in getattr(node, attribute, None) or ():
-            _visit(script, child, depth, variables, pipeline)
-    inner = getattr(node, "command", None)
-    if inner is not None and not isinstance(inner, str):
-        _visit(script, inner, depth, variables, None)
+        if body is not None and body.type == "command":
+            self._command(body, stages, tuple(redirects), stdin if stdin is not None else herestring)
+        elif body is not None:
+            self.visit(body, stages, tuple(redirects))
+        if sink is not None:
+            sink.extend(stages)
+        if pipe is not None:
+            self._pipeline([child for child in pipe.children if child.is_named], None, (), first=stages)
+        for part in continuations:
+            if part is not pipe:
+                self.visit(part, None, ())
+
+    def _redirect(self, node: Node) -> tuple[str, str]:
+        operator = next((_text(child) for child in node.children if not child.is_named), ">")
+        targets = [child for child in node.children if child.is_named and child.type != "file_descriptor"]
+        return operator, self.reader.read_text(targets[-1]) if targets else ""
+
+    def _pipeline(
+        self,
+        parts: list[Node],
+        sink: list[ShellCommand] | None,
+        redirects: tuple[tuple[str, str], ...],
+        first: list[ShellCommand] | None = None,
+    ) -> None:
+        stages: list[list[ShellCommand]] = [first] if first else []
+        for part in parts:
+            stage: list[ShellCommand] = []
+            self.visit(part, stage, redirects)
+            stages.append(stage)
+        flat = [stage[-1] if stage else ShellCommand(()) for stage in stages]
+        self.script.pipelines.append([command for command in flat if command.argv])
+        if sink is not None:
+            sink.extend(command for stage in stages for command in stage)
+        for earlier, later in itertools.pairwise(flat):
+            language = unwrap(list(later.argv)).stdin_language if later.argv else None
+            fed = _fed_text(earlier)
+            if language is not None and fed is not None:
+                self._run(language, fed, later.argv[0])
+
+    def _command(
+        self,
+        node: Node,
+        sink: list[ShellCommand] | None,
+        outer: tuple[tuple[str, str], ...],
+        stdin: str | None,
+    ) -> None:
+        words: list[Word] = []
+        redirects = list(outer)
+        name_dynamic = False
+        for child in node.children:
+            if child.type == "variable_assignment":
+                self._assign(child)
+            elif child.type in ("file_redirect", "herestring_redirect"):
+                redirect = self._redirect(child)
+                redirects.append(redirect)
+                if redirect[0] == "<<<" and stdin is None:
+                    stdin = redirect[1]
+            elif child.type == "command_name":
+                self.reader.lookup_only = True
+                read = [word for part in child.children for word in self.reader.read(part)]
+                name_dynamic = any(word.dynamic for word in read)
+                words.extend(read)
+            elif child.is_named:
+                words.extend(self.reader.read(child))
+        if words:
+            self._add(words, tuple(redirects), stdin, sink, name_dynamic)
+
+    def _add(
+        self,
+        words: list[Word],
+        redirects: tuple[tuple[str, str], ...],
+        stdin: str | None,
+        sink: list[ShellCommand] | None,
+        name_dynamic: bool = False,
+    ) -> None:
+        head = words[0]
+        if name_dynamic:
+            self.script.problems.append(f"a program named only when the command runs ({head.text[:60]})")
+            self.script.dynamic.append(head.text[:200])
+        if head.glob:
+            candidates = glob_candidates(head.text)
+            if candidates:
+                self.script.problems.append(f"a glob in command position that could run {', '.join(candidates[:5])}")
+                for candidate in candidates[:8]:
+                    self._emit([candidate, *(word.text for word in words[1:])], redirects, stdin, None)
+                return
+        self._emit([word.text for word in words], redirects, stdin, sink)
+
+    def _emit(
+        self,
+        argv: list[str],
+        redirects: tuple[tuple[str, str], ...],
+        stdin: str | None,
+        sink: list[ShellCommand] | None,
+        via: tuple[str, ...] = (),
+    ) -> None:
+        unwrapped = unwrap(argv)
+        via = via + tuple(unwrapped.via)
+        self.script.problems.extend(unwrapped.problems)
+        for language, code in unwrapped.runs:
+            self._run(language, code, unwrapped.argv[0] if unwrapped.argv else via[-1] if via else "sh")
+        if stdin is not None and unwrapped.stdin_language is not None:
+            self._run(unwrapped.stdin_language, stdin, unwrapped.argv[0])
+        for index, word in enumerate(argv):
+            # A wrapper whose own arguments say where the command runs: chroot into a host's root.
+            if program_name(word) in _WRAPPERS_SEEN_THEMSELVES:
+                own = argv[index : len(argv) - len(unwrapped.argv)] if unwrapped.argv else argv[index:]
+                self.script.commands.append(ShellCommand((program_name(word), *own[1:]), redirects))
+                break
+        if unwrapped.argv:
+            command = ShellCommand((program_name(unwrapped.argv[0]), *unwrapped.argv[1:]), redirects, via)
+            self.script.commands.append(command)
+            if sink is not None:
+                sink.append(command)
+        elif via and sink is not None:
+            sink.append(ShellCommand(("sh", "-c"), redirects, via))
+
+    def _run(self, language: str, code: str, runner: str) -> None:
+        """Read code that `runner` runs: shell recursively, other languages as the commands they amount to."""
+        if language == "shell":
+            read_shell(self.script, code, self.depth + 1, self.variables, self.computed)
+            return
+        if self.depth >= MAX_NESTING:
+            self.script.problems.append("inline code nested too deeply")
+            return
+        reading = read_code(language, code)
+        self.script.problems.extend(reading.problems)
+        self.script.dynamic.extend(reading.dynamic)
+        for text in reading.shell:
+            read_shell(self.script, text, self.depth + 1, self.variables, self.computed)
+        via = (program_name(runner),)
+        for argv in reading.argvs:
+            if argv:
+                self._emit(list(argv), (), None, None, via)
 
 
-def _visit_command(
-    script: ShellScript, node: Any, depth: int, variables: dict[str, str], pipeline: list[ShellCommand] | None
-) -> None:
-    words: list[str] = []
-    redirects: list[tuple[str, str]] = []
-    for part in node.parts:
-        if part.kind == "assignment":
-            name, _, value = part.word.partition("=")
-            variables[name] = _clean_word(value)
-        elif part.kind == "word":
-            for sub in getattr(part, "parts", None) or ():
-                if sub.kind in ("commandsubstitution", "processsubstitution"):
-                    script.dynamic.append(part.word)
-                    _visit(script, sub.command, depth, variables, None)
-            words.extend(_expand_word(part.word, variables))
-        elif part.kind == "redirect":
-            target = part.output
-            if getattr(part, "heredoc", None) is not None:
-                redirects.append(("<<", part.heredoc.value))
-            elif hasattr(target, "word"):
-                redirects.append((str(part.type), _clean_word(target.word)))
-    if words:
-        _add_command(script, words, tuple(redirects), depth, variables, pipeline)
+def _heredoc_body(node: Node) -> str:
+    body = next((child for child in node.children if child.type == "heredoc_body"), None)
+    text = _text(body) if body is not None else ""
+    if any(child.type == "<<-" for child in node.children):
+        text = "\n".join(line.lstrip("\t") for line in text.split("\n"))
+    return text
 
 
-def _clean_word(word: str) -> str:
-    # bashlex leaves quotes inside a word that joins quoted pieces (r''m); the shell would not.
-    return word.replace("'", "").replace('"', "")
-
-
-def _expand_word(word: str, variables: dict[str, str]) -> list[str]:
-    text = _clean_word(word)
-    if "$" in text and variables:
-        substituted = _VARIABLE.sub(lambda match: variables.get(match.group(1), match.group(0)), text)
-        if substituted != text:
-            # An unquoted variable splits on spaces when the shell expands it.
-            return substituted.split()[:MAX_BRACE_WORDS]
-    words = [text]
-    while any(_BRACE.search(item) for item in words) and len(words) < MAX_BRACE_WORDS:
-        expanded: list[str] = []
-        for item in words:
-            match = _BRACE.search(item)
-            if match is None:
-                expanded.append(item)
-                continue
-            head, tail = item[: match.start()], item[match.end() :]
-            expanded.extend(head + choice + tail for choice in match.group(1).split(","))
-        words = expanded
-    return words[:MAX_BRACE_WORDS]
-
-
-def _add_command(
-    script: ShellScript,
-    words: list[str],
-    redirects: tuple[tuple[str, str], ...],
-    depth: int,
-    variables: dict[str, str],
-    pipeline: list[ShellCommand] | None,
-) -> None:
-    via: list[str] = []
-    argv = list(words)
-    while argv:
-        name = _program_name(argv[0])
-        if "=" in argv[0] and not argv[0].startswith("-") and name not in _WRAPPER_OPTIONS_WITH_VALUE:
-            argv = argv[1:]
-            continue
-        if name == "eval":
-            _parse_into(script, " ".join(argv[1:]), depth + 1, variables)
-            via.append(name)
-            argv = []
-            break
-        if name in SHELLS and "-c" in argv[1:]:
-            position = argv.index("-c", 1)
-            if position + 1 < len(argv):
-                _parse_into(script, argv[position + 1], depth + 1, variables)
-            via.append(name)
-            argv = []
-            break
-        if name in ("su", "runuser") and "-c" in argv[1:]:
-            position = argv.index("-c", 1)
-            if position + 1 < len(argv):
-                _parse_into(script, argv[position + 1], depth + 1, variables)
-            argv = []
-            break
-        if name == "env" and "-S" in argv[1:]:
-            position = argv.index("-S", 1)
-            argv = argv[position + 1 : position + 2] and argv[position + 1].split() + argv[position + 2 :]
-            via.append(name)
-            continue
-        if name not in _WRAPPER_OPTIONS_WITH_VALUE:
-            break
-        rest = _skip_wrapper(name, argv[1:])
-        if not rest:
-            break  # a bare `env` or `time` is a command of its own
-        via.append(name)
-        argv = rest
-    if argv:
-        command = ShellCommand((_program_name(argv[0]), *argv[1:]), redirects, tuple(via))
-        script.commands.append(command)
-        if pipeline is not None:
-            pipeline.append(command)
-    elif via and pipeline is not None:
-        pipeline.append(ShellCommand(("sh", "-c"), redirects, tuple(via)))
-
-
-def _skip_wrapper(name: str, rest: list[str]) -> list[str]:
-    takes_value = _WRAPPER_OPTIONS_WITH_VALUE[name]
-    index = 0
-    while index < len(rest):
-        word = rest[index]
-        if word == "--":
-            index += 1
-            break
-        if name == "env" and "=" in word and not word.startswith("-"):
-            index += 1
-            continue
-        if not word.startswith("-") or word == "-":
-            break
-        index += 2 if word in takes_value else 1
-    index += _WRAPPERS_WITH_POSITIONAL.get(name, 0)
-    return rest[index:]
-
-
-def _program_name(word: str) -> str:
-    return posixpath.basename(word.lstrip("\\")).casefold()
+def _fed_text(command: ShellCommand) -> str | None:
+    """What a pipeline stage writes that is known now: an echo's words, a heredoc or herestring through cat."""
+    if command.name in _ECHOES:
+        words = list(command.argv[1:])
+        while words and words[0] in ("-n", "-e", "-E", "-ne", "-en", "--"):
+            words = words[1:]
+        if command.name == "printf" and words and "%" in words[0]:
+            return " ".join(words[1:])
+        return " ".join(words)
+    if command.name == "cat" and len(command.argv) == 1:
+        for operator, value in command.redirects:
+            if operator in ("<<", "<<-", "<<<"):
+                return value
+    return None

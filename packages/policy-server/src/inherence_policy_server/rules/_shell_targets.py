@@ -1,0 +1,316 @@
+"""The checks that `_destruction_shell.COMMAND_ENTRIES` name: what a command's targets are.
+
+A target is judged on its normalised path: the root, the home folder or one folder under
+it, a top-level folder, or a data folder (`/data`, `/srv`, `/var/lib/<x>`, a mount) is
+broad; a relative path stays in the project; a temporary folder holds nothing to lose. A
+variable nobody assigned is unknown, and unknown counts as broad (unset, `rm -rf "$D/"`
+is `rm -rf /`). `Place` follows the script: the folder `cd` moved to and the folders it
+made (empty) before each command.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import posixpath
+import re
+from collections.abc import Callable
+
+from inherence_policy_server.rules._paths import matches_any_glob, normalise_path
+from inherence_policy_server.rules._shell import ShellCommand
+
+__all__ = ["CHECKS", "Place", "is_broad_target"]
+
+# Folders that hold data of their own: the folder itself and each folder just under it are broad.
+DATA_ROOTS = ("/data", "/srv", "/mnt", "/media", "/volumes", "/var/lib", "/var/opt", "/opt", "/backup", "/backups",
+              "/var/backups", "/home", "/users", "/var/mail", "/var/spool")  # fmt: skip
+TEMP_ROOTS = ("/tmp", "/var/tmp", "/dev/shm", "$tmpdir", "${tmpdir}", "/var/folders")
+SAFE_DEVICES = frozenset({"/dev/null", "/dev/zero", "/dev/stdout", "/dev/stderr", "/dev/tty", "/dev/random",
+                          "/dev/urandom", "/dev/full"})  # fmt: skip
+# Options whose value is the next word, per program, so that operands are told from values.
+VALUE_OPTIONS: dict[str, frozenset[str]] = {
+    "rsync": frozenset({"-e", "--rsh", "-f", "--filter", "--exclude", "--include", "--exclude-from", "--include-from",
+                        "--files-from", "--rsync-path", "--log-file", "--password-file", "--chmod", "--chown", "-T",
+                        "--temp-dir", "--backup-dir", "--partial-dir", "--link-dest", "--compare-dest",
+                        "--copy-dest", "--timeout", "--bwlimit", "--max-size", "--min-size", "--port", "-M",
+                        "--remote-option", "--suffix", "--out-format", "--log-file-format"}),
+    "helm": frozenset({"-n", "--namespace", "--kube-context", "--kubeconfig", "--timeout", "--description",
+                       "--cascade", "--kube-apiserver", "--kube-token", "--kube-as-user", "--registry-config",
+                       "--repository-config", "--repository-cache"}),
+    "truncate": frozenset({"-s", "--size", "-r", "--reference"}),
+    "find": frozenset(),
+}  # fmt: skip
+FIND_FILTERS = frozenset({"-name", "-iname", "-path", "-ipath", "-regex", "-iregex", "-newer", "-mtime", "-mmin",
+                          "-size", "-user", "-empty", "-atime", "-ctime", "-wholename", "-perm"})  # fmt: skip
+HELM_REMOVE = frozenset({"uninstall", "un", "delete", "del"})
+_RECURSIVE_FLAG = re.compile(r"^-[a-zA-Z]*[rR][a-zA-Z]*$|^--recursive$")
+_DEVICE = re.compile(r"^/dev/(?:sd|hd|vd|xvd|nvme|disk|rdisk|mmcblk|md|dm-|mapper/|loop|sr)")
+_REMOTE = re.compile(r"^(?:[\w.+-]+@)?[\w.-]+:(?!//)")
+_UNKNOWN = re.compile(r"^\$(?!\{?(?:home|pwd)\}?(?:/|$))")
+_LATER = ("$(", "`", "<(")  # a word only known when the command runs
+
+
+def is_broad_target(word: str) -> bool:
+    """Whether deleting `word` recursively would remove far more than one project directory."""
+    if normalise_path(word).startswith("$(mktemp"):
+        return False  # a folder made for the purpose
+    if _UNKNOWN.match(word.casefold()):
+        return True  # an unset variable leaves `/` or the current directory
+    path = normalise_path(word)
+    while path.endswith("/*") or path == "*":
+        path = path[:-2] or "/" if path != "*" else "."
+    parts = [part for part in path.split("/") if part]
+    if path in ("/", "~", ".", "..", "") or all(part == ".." for part in parts):
+        return True
+    if path.startswith("/") and (len(parts) <= 1 or any(ch in parts[0] for ch in "*?[")):
+        return True
+    return (path.startswith("~/") and len(parts) <= 2) or _wide_glob(parts[0] if parts else "")
+
+
+def _wide_glob(component: str) -> bool:
+    """`*`, `.*` or `*e*` match most of a folder; `*.egg-info` or `build-*` name a kind of thing."""
+    return "*" in component and len(re.sub(r"\[[^\]]*\]|[*?]", "", component)) < 3
+
+
+def _under(path: str, roots: tuple[str, ...]) -> str | None:
+    return next((root for root in roots if path == root or path.startswith(root + "/")), None)
+
+
+def is_data_folder(word: str) -> bool:
+    """A folder whose loss loses data: broad, a data root, or a folder just under one."""
+    path = normalise_path(word).rstrip("/") or "/"
+    root = _under(path, DATA_ROOTS)
+    return is_broad_target(word) or (root is not None and path[len(root) :].count("/") <= 1)
+
+
+def is_temporary(word: str) -> bool:
+    path = normalise_path(word).rstrip("/")
+    return path.startswith("$(mktemp") or _under(path, TEMP_ROOTS) is not None
+
+
+def outside_project(word: str) -> bool:
+    """A path that is neither under the current folder nor temporary: absolute, in home, above, or unknown."""
+    if is_temporary(word):
+        return False
+    path = normalise_path(word)
+    return _unknown(word) or path == ".." or path.startswith(("/", "~", "../"))
+
+
+@dataclasses.dataclass
+class Place:
+    """Where the script stands before each command: the folder `cd` chose (None: the project) and folders it made."""
+
+    allowed_paths: tuple[str, ...]
+    folder: str | None = None
+    made: set[str] = dataclasses.field(default_factory=set)
+    listed: bool = False
+
+    def follow(self, command: ShellCommand) -> None:
+        if command.name in ("cd", "pushd", "chdir"):
+            operands = [word for word in command.argv[1:] if not word.startswith("-") or word == "-"]
+            target = operands[0] if operands else "~"
+            if target == "-":
+                self.folder = "$OLDPWD"
+            else:
+                resolved = self.resolve(target)
+                self.folder = resolved if _unknown(resolved) or _absolute(resolved) else None
+        elif command.name == "mkdir":
+            self.made.update(_folder(self.resolve(word)) for word in command.argv[1:] if not word.startswith("-"))
+        elif command.name == "helm" and {"ls", "list"} & set(command.argv[1:]):
+            self.listed = True  # a loop over the releases may follow
+
+    def resolve(self, word: str) -> str:
+        """`word` seen from the folder the script moved to, when that folder is known."""
+        folder = self.folder
+        if folder is None or not _absolute(folder) or _unknown(word) or _absolute(word):
+            return word
+        return posixpath.join(folder, word)
+
+    def allowed(self, word: str) -> bool:
+        return matches_any_glob(normalise_path(word), self.allowed_paths)
+
+
+def _folder(word: str) -> str:
+    return normalise_path(word).rstrip("/") or "/"
+
+
+def _unknown(word: str) -> bool:
+    """A variable nobody assigned, or a value only known when the command runs."""
+    return _UNKNOWN.match(word.casefold()) is not None or word.startswith(_LATER)
+
+
+def _absolute(word: str) -> bool:
+    return normalise_path(word).startswith(("/", "~"))
+
+
+def _split(command: ShellCommand) -> tuple[list[str], list[str]]:
+    """(options, operands), the value of an option that takes one skipped."""
+    takes_value = VALUE_OPTIONS.get(command.name, frozenset())
+    flags: list[str] = []
+    operands: list[str] = []
+    words = iter(command.argv[1:])
+    for word in words:
+        if word == "--":
+            operands.extend(words)
+        elif word.startswith("-") and len(word) > 1:
+            flags.append(word)
+            if word in takes_value:
+                next(words, None)
+        else:
+            operands.append(word)
+    return flags, operands
+
+
+def _recursive(flags: list[str]) -> bool:
+    return any(_RECURSIVE_FLAG.match(flag) or flag.lower() in ("/s", "-recurse") for flag in flags)
+
+
+def _broad_recursive(command: ShellCommand, place: Place) -> str | None:
+    flags, operands = _split(command)
+    resolved = [place.resolve(word) for word in operands]
+    broad = [word for word in resolved if is_broad_target(word) and not place.allowed(word)]
+    return ", ".join(broad) if broad and _recursive(flags) else None
+
+
+def _data_recursive(command: ShellCommand, place: Place) -> str | None:
+    flags, operands = _split(command)
+    resolved = [place.resolve(word) for word in operands]
+    lost = [word for word in resolved if _absolute(word) and is_data_folder(word) and not place.allowed(word)]
+    return ", ".join(lost) if lost and _recursive(flags) else _broad_recursive(command, place)
+
+
+def _device_destination(command: ShellCommand, place: Place) -> str | None:
+    _, operands = _split(command)
+    written = operands if command.name == "tee" else operands[-1:] if len(operands) > 1 else []
+    devices = [word for word in written if _DEVICE.match(word) and word not in SAFE_DEVICES]
+    return ", ".join(devices) or None
+
+
+def _recursive_from_xargs(command: ShellCommand, place: Place) -> str | None:
+    flags, operands = _split(command)
+    return "" if _recursive(flags) and not operands and "xargs" in command.via else None
+
+
+def _operands_from_xargs(command: ShellCommand, place: Place) -> str | None:
+    return "" if "xargs" in command.via else None
+
+
+def _find_broad(command: ShellCommand, place: Place) -> str | None:
+    roots: list[str] = []
+    for word in command.argv[1:]:
+        if word.startswith(("-", "(", "!")) and word not in ("-H", "-L", "-P"):
+            break
+        if not word.startswith("-"):
+            roots.append(word)
+    filtered = any(word in FIND_FILTERS for word in command.argv)
+    for root in map(place.resolve, roots or ["."]):
+        if place.allowed(root):
+            continue
+        path = _folder(root)
+        if path in ("/", "~") or path in DATA_ROOTS or (not filtered and is_data_folder(root)):
+            return root
+    return None
+
+
+def _git_clean_outside_project(command: ShellCommand, place: Place) -> str | None:
+    flags = [word for word in command.argv[command.argv.index("clean") + 1 :] if word.startswith("-")]
+    letters = "".join(flag.lstrip("-") for flag in flags if not flag.startswith("--"))
+    forced = "f" in letters or "--force" in flags
+    if not forced or not ("x" in letters or "d" in letters) or "n" in letters or "--dry-run" in flags:
+        return None
+    folder = place.folder
+    argv = list(command.argv)
+    for index, word in enumerate(argv):
+        if word in ("-C", "--work-tree") and index + 1 < len(argv):
+            folder = place.resolve(argv[index + 1])
+        elif word.startswith("--work-tree="):
+            folder = place.resolve(word.partition("=")[2])
+    if folder is None or place.allowed(folder):
+        return None
+    return folder if _unknown(folder) or (_absolute(folder) and is_data_folder(folder)) else None
+
+
+def _device_operand(command: ShellCommand, place: Place) -> str | None:
+    devices = [word[3:] for word in command.argv if word.startswith("of=/dev/") and word[3:] not in SAFE_DEVICES]
+    return ", ".join(devices) or None
+
+
+def _device_redirect(command: ShellCommand, place: Place) -> str | None:
+    for operator, target in command.redirects:
+        if operator in (">", ">>", ">|", "&>") and _DEVICE.match(target) and target not in SAFE_DEVICES:
+            return f"the device {target}"
+    return None
+
+
+def _moves_broad(command: ShellCommand, place: Place) -> str | None:
+    _, operands = _split(command)
+    first = place.resolve(operands[0]) if operands else ""
+    return first if first and is_broad_target(first) and not place.allowed(first) else None
+
+
+def _outside_project(command: ShellCommand, place: Place) -> str | None:
+    _, operands = _split(command)
+    # A folder the script moved to is the project unless it is home, a data folder or unknown.
+    moved = place.folder is not None and (_unknown(place.folder) or is_data_folder(place.folder))
+    outside = [
+        word
+        for word in operands
+        if (outside_project(word) or (moved and not is_temporary(place.resolve(word))))
+        and not place.allowed(place.resolve(word))
+    ]
+    return ", ".join(outside) or None
+
+
+def _remote_path(word: str) -> str:
+    """`host:path` as the path on that host (`host:` is its home)."""
+    match = _REMOTE.match(word)
+    if match is None or re.match(r"^[a-zA-Z]:[\\/]", word):
+        return word
+    return word[match.end() :] or "~"
+
+
+def _rsync_empty_source(command: ShellCommand, place: Place) -> str | None:
+    _, operands = _split(command)
+    if len(operands) < 2:
+        return None
+    sources = [place.resolve(_remote_path(word)) for word in operands[:-1]]
+    destination = place.resolve(_remote_path(operands[-1]))
+    if place.allowed(destination) or is_temporary(destination):
+        return None
+    if _folder(destination) in ("/", "~"):
+        return destination
+    for source in sources:
+        made = _folder(source) in place.made or "$(mktemp" in source
+        empty = made or "empty" in posixpath.basename(_folder(source))
+        if empty or (is_temporary(source) and is_data_folder(destination)):
+            return destination
+    return None
+
+
+def _helm_many_releases(command: ShellCommand, place: Place) -> str | None:
+    _, operands = _split(command)
+    position = next((index for index, word in enumerate(operands) if word in HELM_REMOVE), None)
+    if position is None:
+        return None
+    releases = operands[position + 1 :]
+    if "xargs" in command.via:
+        return "every release piped into it"
+    if any(word.startswith(_LATER) or "*" in word or (place.listed and _unknown(word)) for word in releases):
+        return "releases listed only when it runs"
+    return f"{len(releases)} releases at once ({', '.join(releases[:5])})" if len(releases) > 1 else None
+
+
+CHECKS: dict[str, Callable[[ShellCommand, Place], str | None]] = {
+    "broad_recursive": _broad_recursive,
+    "data_recursive": _data_recursive,
+    "device_destination": _device_destination,
+    "device_operand": _device_operand,
+    "device_redirect": _device_redirect,
+    "find_broad": _find_broad,
+    "git_clean_outside_project": _git_clean_outside_project,
+    "helm_many_releases": _helm_many_releases,
+    "moves_broad": _moves_broad,
+    "operands_from_xargs": _operands_from_xargs,
+    "outside_project": _outside_project,
+    "recursive_from_xargs": _recursive_from_xargs,
+    "rsync_empty_source": _rsync_empty_source,
+}
