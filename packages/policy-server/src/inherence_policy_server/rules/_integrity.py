@@ -84,7 +84,9 @@ def _glob_could_name(glob: str, concrete: str) -> bool:
 
 def _components_match(glob: str, path: str) -> bool:
     parts, names = glob.split("/"), path.split("/")
-    return len(parts) == len(names) and all(fnmatch.fnmatchcase(name, part) for part, name in zip(parts, names, strict=True))
+    if len(parts) != len(names):
+        return False
+    return all(fnmatch.fnmatchcase(name, part) for part, name in zip(parts, names, strict=True))
 
 
 def _patterns(config: RulesConfig) -> tuple[str, ...]:
