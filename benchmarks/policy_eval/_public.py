@@ -49,11 +49,13 @@ def _json_lines(path: pathlib.Path) -> Iterator[dict[str, Any]]:
                 yield json.loads(line)
 
 
-def _first_values(accepted: dict[str, list[Any]]) -> dict[str, Any]:
+def _first_values(accepted: dict[str, Any]) -> dict[str, Any]:
+    """The first accepted value of each argument; a nested object's fields are lists of options too."""
     arguments = {}
     for name, options in accepted.items():
         if isinstance(options, list) and options and options[0] != "":
-            arguments[name] = options[0]
+            value = options[0]
+            arguments[name] = _first_values(value) if isinstance(value, dict) else value
     return arguments
 
 
@@ -88,21 +90,32 @@ def bfcl_sessions(root: pathlib.Path) -> list[tuple[str, list[Step]]]:
     return sessions
 
 
-def _tool_docs(source: pathlib.Path) -> dict[str, tuple[str, dict[str, Any]]]:
-    """`@tool def name(): async def execute(args): "doc"` -> name: (description, schema)."""
-    tools: dict[str, tuple[str, dict[str, Any]]] = {}
-    if not source.is_file():
-        return tools
-    for node in ast.parse(source.read_text(encoding="utf-8")).body:
-        if not isinstance(node, ast.FunctionDef):
+def _doc_and_schema(function: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[str, dict[str, Any]]:
+    doc = (ast.get_docstring(function) or "").split("\n\n")[0].strip()
+    names = [arg.arg for arg in function.args.args if arg.arg != "self"]
+    return doc, {"type": "object", "properties": {name: {"type": "string"} for name in names}}
+
+
+def _tool_docs(*sources: pathlib.Path) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Tool name -> (description, schema), read from source without running it.
+
+    Two shapes: `@tool def name(): async def execute(args): "doc"` (preferred), and a plain
+    method `def name(self, args): "doc"` of a tools class.
+    """
+    wrapped: dict[str, tuple[str, dict[str, Any]]] = {}
+    methods: dict[str, tuple[str, dict[str, Any]]] = {}
+    for source in sources:
+        if not source.is_file():
             continue
-        for inner in node.body:
-            if isinstance(inner, ast.AsyncFunctionDef) and inner.name == "execute":
-                doc = (ast.get_docstring(inner) or "").split("\n\n")[0].strip()
-                names = [arg.arg for arg in inner.args.args]
-                properties = {arg: {"type": "string"} for arg in names}
-                tools[node.name] = (doc, {"type": "object", "properties": properties})
-    return tools
+        for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) or node.name.startswith("_"):
+                continue
+            execute = [item for item in node.body if isinstance(item, ast.AsyncFunctionDef) and item.name == "execute"]
+            if execute:
+                wrapped[node.name] = _doc_and_schema(execute[0])
+            elif ast.get_docstring(node):
+                methods.setdefault(node.name, _doc_and_schema(node))
+    return {**methods, **wrapped}
 
 
 def _load_json(path: pathlib.Path) -> Any:
@@ -120,7 +133,8 @@ def tau2_sessions(root: pathlib.Path) -> list[tuple[str, list[Step]]]:
         tasks_file = next((path for path in candidates if path.is_file()), None)
         if tasks_file is None or domain_dir.name not in _TAU2_TOOLS:
             continue
-        docs = {**common, **_tool_docs(tau2 / _TAU2_TOOLS[domain_dir.name] / "tools.py")}
+        folder = tau2 / _TAU2_TOOLS[domain_dir.name]
+        docs = {**common, **_tool_docs(*sorted(folder.glob("*AgentTools.py")), folder / "tools.py")}
         for task in _load_json(tasks_file):
             actions = (task.get("evaluation_criteria") or {}).get("actions") or []
             steps = []
