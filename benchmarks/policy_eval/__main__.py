@@ -10,7 +10,7 @@ import pathlib
 import sys
 from typing import Any
 
-from ._corpus import DATA_DIR, SPLITS, CorpusError, load_corpus
+from ._corpus import DATA_DIR, SPLITS, Case, CorpusError, load_corpus
 from ._metrics import compute
 from ._public import bfcl_sessions, locate, tau2_sessions
 from ._report import render_text
@@ -29,7 +29,8 @@ async def _public(config: Any) -> dict[str, Any]:
         if not sessions:
             found[name] = {"unavailable": f"the installed {package} ships no function-call data this harness reads"}
             continue
-        runs = await Harness(config=config).run_shared(sessions, "public")
+        cases = [Case(session_id, "public", "public", True, tuple(steps)) for session_id, steps in sessions]
+        runs = await Harness(config=config).run(cases)
         figures = compute(runs, "public")
         found[name] = {
             "calls": sum(len(steps) for _, steps in sessions),
@@ -60,6 +61,7 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
             "decide_p50_ms": notes.decide_p50_ms() or 0.0,
             "confirmable_on_wire": notes.confirmable_on_wire,
             "outcome_reporting": route,
+            "history_refused": notes.history_refused,
         },
         "splits": [compute(runs, split) for split in splits],
         "public": await _public(config) if args.public else None,

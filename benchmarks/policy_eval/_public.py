@@ -24,9 +24,8 @@ from typing import Any
 
 from ._corpus import Step
 
-__all__ = ["PublicSource", "bfcl_sessions", "locate", "tau2_sessions"]
+__all__ = ["bfcl_sessions", "locate", "tau2_sessions"]
 
-PublicSource = tuple[str, list[tuple[str, list[Step]]]]
 _BFCL_SKIP = ("irrelevance", "relevance", "multi_turn", "memory", "web_search", "format_sensitivity")
 _TAU2_TOOLS = {"airline": "airline", "retail": "retail", "telecom": "telecom", "banking_knowledge": "banking"}
 

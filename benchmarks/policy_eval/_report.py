@@ -70,6 +70,10 @@ def render_text(figures: list[Figures], notes: dict[str, Any], public: dict[str,
     wire = "yes" if notes["confirmable_on_wire"] else "no (the installed client's DecideRequest has no such field)"
     lines.append(f"confirmable on the wire: {wire}")
     lines.append(f"outcome reporting: {notes['outcome_reporting']}")
+    refused = notes.get("history_refused", [])
+    if refused:
+        lines.append(f"history calls the policy did not let through ({len(refused)}; the session starts without them):")
+        lines.extend(f"  {item}" for item in refused)
     lines.append("targets are for the held-out split; dev figures are shown against them for reference")
     for item in figures:
         lines.append("")

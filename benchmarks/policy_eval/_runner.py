@@ -1,6 +1,7 @@
 """Drive the real policy server in-process, over its HTTP app, the way the gateway does.
 
-Each session gets a fresh server (its own data dir) so no session sees another's ledger.
+Each session gets a fresh server (its own data dir) so no session sees another's ledger
+(velocity windows, known payees, what it read).
 Tools are classified through `POST /api/proxy/classify` from name, description and schema
 (unless the case pins a category); every call is a decide with `session_id`, `upstream`,
 `tool_name`, `classification` and `confirmable: true`. After a call that was let through and
@@ -66,6 +67,8 @@ class RunNotes:
     outcomes_accepted: int = 0
     outcome_route: str = "not tried"
     decide_seconds: list[float] = dataclasses.field(default_factory=list)
+    # History calls (what the account did before) that the policy did not let through.
+    history_refused: list[str] = dataclasses.field(default_factory=list)
 
     def decide_p50_ms(self) -> float | None:
         return statistics.median(self.decide_seconds) * 1000 if self.decide_seconds else None
@@ -84,20 +87,6 @@ class Harness:
         with tempfile.TemporaryDirectory(dir=self._scratch) as scratch:
             return [await self._session(case, pathlib.Path(scratch) / f"s{n}") for n, case in enumerate(cases)]
 
-    async def run_shared(self, sessions: Sequence[tuple[str, Sequence[Step]]], split: str) -> list[SessionRun]:
-        """Benign sessions (public traces) against one server: expectation `allow` for every call."""
-        with tempfile.TemporaryDirectory(dir=self._scratch) as scratch:
-            app = create_app(data_dir=pathlib.Path(scratch), config=self._config, require_key=False)
-            try:
-                async with self._clients(app) as (policy, http):
-                    runs = []
-                    for session_id, steps in sessions:
-                        answers = [await self._call(policy, http, session_id, n, s, True) for n, s in enumerate(steps)]
-                        runs.append(SessionRun(session_id, split, True, tuple(answers)))
-                    return runs
-            finally:
-                app.close()
-
     def _clients(self, app: Any) -> _Clients:
         return _Clients(app)
 
@@ -106,7 +95,9 @@ class Harness:
         try:
             async with self._clients(app) as (policy, http):
                 for n, step in enumerate(case.history):
-                    await self._call(policy, http, f"{case.id}-history", n, step, True)
+                    answer = await self._call(policy, http, f"{case.id}-history", n, step, True)
+                    if answer.verdict not in ("allow", "allow_with_log", "confirm"):
+                        self.notes.history_refused.append(f"{case.id} history {n}: {answer.verdict}")
                 answers = [await self._call(policy, http, case.id, n, s, case.benign) for n, s in enumerate(case.calls)]
         finally:
             app.close()
