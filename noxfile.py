@@ -1,4 +1,5 @@
-"""Every check a person or CI runs. `nox` runs the default set; `nox -s bench` the benchmarks."""
+"""Every check a person or CI runs. `nox` runs the default set; `nox -s bench` the benchmarks,
+`nox -s policy-eval` the policy's judgement on labelled sessions."""
 
 from __future__ import annotations
 
@@ -191,6 +192,22 @@ def bench(session: nox.Session) -> None:
         session.run("npm", "ci", "--prefix", "tests-integration", external=True)
     for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
         session.run("python", str(script), *session.posargs)
+
+
+# Public benign traces for `policy-eval -- --public`: only their data files are read, so no dependencies.
+PUBLIC_TRACES = ("bfcl-eval>=2026.3,<2027", "inspect-evals>=0.28,<0.29")
+
+
+@nox.session(name="policy-eval", python="3.12", default=False)
+def policy_eval(session: nox.Session) -> None:
+    """The policy's judgement on labelled agent sessions (dev and held-out); `-- --json`, `-- --public`."""
+    _install_packages(session, *PACKAGES)
+    session.install(*_group_requirements("test"))
+    if "--public" in session.posargs:
+        session.install("--no-deps", *PUBLIC_TRACES)
+    env = {"PYTHONPATH": str(ROOT / "benchmarks")}
+    session.run("pytest", "-q", str(ROOT / "benchmarks" / "policy_eval" / "tests"), env=env)
+    session.run("python", "-m", "policy_eval", *session.posargs, env=env)
 
 
 @nox.session(python="3.12", default=False)

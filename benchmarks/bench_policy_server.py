@@ -1,6 +1,6 @@
 """Decide latency of inherence-policy-server: in-process, and over loopback HTTP under load.
 
-Run: `python benchmarks/bench_policy_server.py [--requests 20000] [--sessions 200] [--rate 2000]`
+Run: `python benchmarks/bench_policy_server.py [--requests 20000] [--sessions 200] [--rate 500 1500]`
 (`nox -s bench` runs it). Measured, never asserted. Traffic goes only to 127.0.0.1; every
 load run sends a fixed number of requests and stops by itself.
 
@@ -9,7 +9,8 @@ Rows:
 * in-process PolicyClient: the same through `PolicyClient` over `httpx2.ASGITransport`;
 * in-process pathological 1 MB: calls of about 1 MB each (20,000 chained shell commands,
   30,000 URLs), which the analysis limits deny unread;
-* HTTP paced: `--sessions` keep-alive connections offering `--rate` decisions/s in total;
+* HTTP paced: `--sessions` keep-alive connections offering each `--rate` decisions/s in total
+  (500/s is the figure the policy evaluation quotes for the cost of a decision);
 * HTTP saturated: the same connections, each sending its next call as soon as the last is answered.
 
 The server runs as `inherence-policy-server serve --workers N` in a subprocess, for each N of
@@ -274,7 +275,9 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def bench_http(total: int, sessions: int, rate: float, workers: int) -> list[tuple[str, float, float, float, int, str]]:
+def bench_http(
+    total: int, sessions: int, rates: list[float], workers: int
+) -> list[tuple[str, float, float, float, int, str]]:
     with tempfile.TemporaryDirectory() as data_dir:
         storage = SQLiteStorage(pathlib.Path(data_dir))
         issued = issue_key(datetime.datetime.now(datetime.timezone.utc), "bench")
@@ -296,22 +299,24 @@ def bench_http(total: int, sessions: int, rate: float, workers: int) -> list[tup
                         raise RuntimeError("the server did not start") from None
                     time.sleep(0.05)
             _run(_load(port, issued.secret_key, 2_000, sessions, None, server.pid))  # warm-up
-            paced = _run(_load(port, issued.secret_key, total, sessions, rate, server.pid))
+            paced = [_run(_load(port, issued.secret_key, total, sessions, rate, server.pid)) for rate in rates]
             saturated = _run(_load(port, issued.secret_key, total, sessions, None, server.pid))
         finally:
             server.terminate()
             server.wait(timeout=30)
-    return [
-        (f"HTTP {workers}w paced {rate:g}/s, {sessions} sessions", *paced),
-        (f"HTTP {workers}w saturated, {sessions} sessions", *saturated),
+    rows = [
+        (f"HTTP {workers}w paced {rate:g}/s, {sessions} sessions", *row) for rate, row in zip(rates, paced, strict=True)
     ]
+    return [*rows, (f"HTTP {workers}w saturated, {sessions} sessions", *saturated)]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=20_000, help="requests per HTTP run (default 20000)")
     parser.add_argument("--sessions", type=int, default=200, help="concurrent sessions (default 200)")
-    parser.add_argument("--rate", type=float, default=1_500, help="offered decisions/s of the paced run")
+    parser.add_argument(
+        "--rate", type=float, nargs="+", default=[500, 1_500], help="decisions/s offered, one paced run each"
+    )
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="server worker counts to run")
     parser.add_argument("--in-process", type=int, default=10_000, help="calls of the in-process run")
     parser.add_argument("--pathological", type=int, default=12, help="1 MB calls of the in-process run")
