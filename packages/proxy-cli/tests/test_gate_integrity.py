@@ -79,10 +79,13 @@ async def test_a_hand_edit_that_weakens_the_rules_is_a_status_warning(machine: M
         home.rules_path.write_text(
             '[mass_destruction]\nbulk_delete_threshold = 10\n[credential_access]\nmode = "off"\n'
         )
-        for _ in range(500):  # the follower polls every 0.05 s: ten seconds at most
-            if (await client.decide(_run("cat ~/.aws/credentials"))).decision is Verdict.ALLOW:
+        reloaded = False
+        for _ in range(1500):  # the follower polls every 0.05 s: thirty seconds at most on a loaded machine
+            reloaded = (await client.decide(_run("cat ~/.aws/credentials"))).decision is Verdict.ALLOW
+            if reloaded:
                 break
             await anyio.sleep(0.02)
+        assert reloaded, "the rules file was not reloaded"
     shown = await anyio.to_thread.run_sync(_status, invoke)
     assert "rules weakened" in shown.output
     assert f"by {home.rules_path}: credential_access.mode is now off (was enforce)" in shown.output

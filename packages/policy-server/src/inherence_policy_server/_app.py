@@ -203,12 +203,13 @@ class PolicyApp:
         """
         config = self._protect(config)
         weaker = weakenings(self.config, config) if isinstance(self.config, RulesConfig) else []
-        self.config = config
-        self.decisions.config = config
         if weaker:
+            # Written before the rules change: no call is decided by weaker rules that are not yet on record.
             logger.warning("rules weakened by %s: %s", source, "; ".join(weaker))
             if isinstance(self.storage, SQLiteStorage):
                 record_weakening(self.storage, self.clock(), source, weaker)
+        self.config = config
+        self.decisions.config = config
         return weaker
 
     def _protect(self, config: Any) -> Any:

@@ -121,9 +121,29 @@ _decode_json = json.JSONDecoder(
 ).decode
 
 
+# Deeper than any real message; past it a message is refused before anything walks it recursively.
+MAX_DEPTH = 512
+
+
+def _too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether containers nest deeper than `limit`: a walk over containers only, without recursion."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
 def _decode(line: bytes) -> Message | Malformed:
     try:
         value = _decode_json(line.decode("utf-8"))
+        # Python 3.12's decoder reads a thousand levels without a RecursionError; what walks the message
+        # afterwards might not. Only a line with that many brackets can nest that deep: the count is cheap.
+        if line.count(b"[") + line.count(b"{") > MAX_DEPTH and _too_deep(value):
+            raise RecursionError
     except RecursionError:
         # The decoder recurses per level of nesting; past its limit the message is refused, not fatal.
         return Malformed("message nested too deeply", INVALID_REQUEST, request_id=leading_id(line[:512]))
