@@ -24,7 +24,7 @@ from inherence_proxy_core._outcomes import SENDING_CATEGORIES, OutcomeReporter
 from inherence_proxy_core._session import OUTCOME, Answer, ClientConnection, RelayedHandler
 from inherence_proxy_core._upstream import DeclaredCapabilities, UpstreamSupervisor
 
-__all__ = ["Hub", "upstream_notice"]
+__all__ = ["Hub", "gateway_notice", "upstream_notice"]
 
 logger = logging.getLogger("inherence_proxy_core")
 
@@ -63,6 +63,7 @@ class Hub:
         self._tokens = itertools.count(1)
         self._last_caller: dict[str, tuple[ClientConnection, Any]] = {}
         self.task_group: anyio.abc.TaskGroup | None = None
+        self.standing: dict[str, Message] = {}
         self.relayed: dict[str, RelayedHandler] = {
             "tools/list": self._list("tools"),
             "resources/list": self._list("resources"),
@@ -438,10 +439,17 @@ class Hub:
                 self.spawn(session.send, message, None)
 
     def greet(self, session: ClientConnection) -> None:
-        """Tell a client that just initialized which upstreams are down, and why."""
+        """Tell a client that just initialized which upstreams are down, and why, and the standing warnings."""
         for supervisor in list(self.supervisors.values()):
             if supervisor.link is None and supervisor.first_attempt_done.is_set() and supervisor.state.reason:
                 self.spawn(session.send, upstream_notice(supervisor.name, supervisor.state.reason), None)
+        for message in list(self.standing.values()):
+            self.spawn(session.send, message, None)
+
+    def stand(self, key: str, message: Message) -> None:
+        """Send `message` to every client now, and to each client that initializes later."""
+        self.standing[key] = message
+        self.announce(message)
 
     def spawn(self, func: Any, *args: Any) -> None:
         """Run a short send in the background task group of the gateway."""
@@ -452,11 +460,14 @@ class Hub:
 def upstream_notice(upstream: str, reason: str | None) -> Message:
     """A `notifications/message` to the client: `upstream` is down (with `reason`), or back (None)."""
     if reason is None:
-        level, text = "info", f"upstream {upstream} is available again"
-    else:
-        level, text = "warning", f"upstream {upstream} is unavailable: {reason}; its tools fail until it is back"
-    data = {"message": text, "upstream": upstream, "reason": reason}
-    params = {"level": level, "logger": "inherence-proxy", "data": data}
+        return gateway_notice("info", f"upstream {upstream} is available again", upstream=upstream, reason=None)
+    text = f"upstream {upstream} is unavailable: {reason}; its tools fail until it is back"
+    return gateway_notice("warning", text, upstream=upstream, reason=reason)
+
+
+def gateway_notice(level: str, text: str, **data: Any) -> Message:
+    """A `notifications/message` from the gateway (`logger` `inherence-proxy`, `data` `{"message", ...}`)."""
+    params = {"level": level, "logger": "inherence-proxy", "data": {"message": text, **data}}
     return {"jsonrpc": "2.0", "method": "notifications/message", "params": params}
 
 
