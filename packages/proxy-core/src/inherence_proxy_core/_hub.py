@@ -326,12 +326,20 @@ class Hub:
             def route(uri: str) -> str | None:
                 return self.catalog.route_resource(uri, self._resource_upstreams())
 
-            return await self._decided(session, request_id, method, subscription_request(method, params, route))
+            gated = subscription_request(method, params, route)
+            if isinstance(gated, str):
+                # A client may ask before a slow upstream has listed what it offers.
+                await self.wait_first_attempts(self.settings.ready_wait)
+                gated = subscription_request(method, params, route)
+            return await self._decided(session, request_id, method, gated)
 
         return relay
 
     async def complete(self, session: ClientConnection, request_id: Any, params: dict[str, Any]) -> Answer:
         gated = completion_request(params, self.catalog, self._resource_upstreams())
+        if isinstance(gated, str):
+            await self.wait_first_attempts(self.settings.ready_wait)
+            gated = completion_request(params, self.catalog, self._resource_upstreams())
         return await self._decided(session, request_id, "completion/complete", gated)
 
     async def _decided(
