@@ -55,7 +55,13 @@ def answer(method: str, params: dict[str, Any]) -> dict[str, Any]:
     if method == "initialize":
         return {
             "protocolVersion": params.get("protocolVersion", "2025-11-25"),
-            "capabilities": {"tools": {}, "resources": {"subscribe": True}, "prompts": {}, "completions": {}, "logging": {}},
+            "capabilities": {
+                "tools": {},
+                "resources": {"subscribe": True},
+                "prompts": {},
+                "completions": {},
+                "logging": {},
+            },
             "serverInfo": {"name": "recording", "version": "1"},
         }
     if method == "tools/list":

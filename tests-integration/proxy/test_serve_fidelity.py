@@ -14,6 +14,7 @@ from typing import Any
 import anyio
 import pytest
 from mcp import types
+from mcp.shared.exceptions import MCPError
 
 from inherence_policy_server import SQLiteStorage
 
@@ -74,7 +75,7 @@ async def test_completions_and_subscriptions_are_decided_and_a_credentials_subsc
     secret = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
     credentials = "file://" + str(machine.root / ".ssh" / "id_rsa")
     async with kit.session_to([str(EXECUTABLE), "serve", "-v"], env=machine.env) as session:
-        with pytest.raises(Exception) as secret_refused:
+        with pytest.raises(MCPError, match="POLICY_DENIAL"):
             await session.complete(
                 types.PromptReference(type="ref/prompt", name="rec__hello"), {"name": "who", "value": secret}
             )
@@ -82,12 +83,10 @@ async def test_completions_and_subscriptions_are_decided_and_a_credentials_subsc
             types.PromptReference(type="ref/prompt", name="rec__hello"), {"name": "who", "value": "Ada"}
         )
         await session.subscribe_resource("record://note")
-        with pytest.raises(Exception) as refused:
+        with pytest.raises(MCPError, match="POLICY_DENIAL"):
             await session.subscribe_resource(credentials)
         await session.set_logging_level("debug")
     assert completion.completion.values == []
-    assert "POLICY_DENIAL" in str(secret_refused.value)
-    assert "POLICY_DENIAL" in str(refused.value)
     received = [(m["method"], m.get("params", {})) for m in machine.received("rec")]
     assert ("resources/subscribe", {"uri": "record://note"}) in received
     assert all(params.get("uri") != credentials for _method, params in received)
@@ -177,8 +176,7 @@ async def test_a_server_added_beside_the_proxy_while_serving_is_logged_warned_an
     assert warning.level == "warning"
     assert warning.data["bypassing"] == ["sneaky"]
     assert "sneaky" in machine.log()
-    status = subprocess.run(
-        [str(EXECUTABLE), "status", "--json"], env=machine.env, capture_output=True, text=True, timeout=60, check=False
-    )
+    with anyio.fail_after(60):
+        status = await anyio.run_process([str(EXECUTABLE), "status", "--json"], env=machine.env, check=False)
     clients = json.loads(status.stdout)["clients"]
     assert clients[0]["bypassing"] == ["sneaky"]
