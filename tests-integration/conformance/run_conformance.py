@@ -5,9 +5,10 @@
 Needs `npm ci --prefix tests-integration/conformance` first: the suite and the Node 22 it runs on
 come from the committed lock, and Node is invoked by its path in `node_modules`, never from PATH.
 
-Every server scenario runs twice: against `conformance_server.py --http` directly, then against
-the gateway's streamable HTTP front with that server as its one stdio upstream (in-process
-allow-all policy, `names="upstream"` so the suite's fixed tool names reach it). The run fails when
+Every server scenario runs twice: against `conformance_server.py --http` directly, then through
+`inherence-proxy serve --http` with that server as its one stdio upstream, run as a user runs it
+(its own home and config.json, the embedded policy, `"tool_names": "upstream"` so the suite's
+fixed tool names reach it). The run fails when
 a scenario that passes directly fails through the gateway, when a scenario fails directly without
 being listed in `expected-failures.txt` (`name  # reason`), and when a listed scenario passes
 directly (the entry is stale) or names no scenario. A scenario passes when none of its checks is
@@ -21,25 +22,24 @@ import contextlib
 import dataclasses
 import json
 import logging
+import os
 import pathlib
 import re
+import socket
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import AsyncIterator, Sequence
 
 import anyio
 import anyio.abc
 
-from inherence_policy_client import Classification, DecideRequest, Decision, ToolDescription, Verdict
-from inherence_proxy_core import Gateway, GatewaySettings, UpstreamConfig, serve_http
-
 HERE = pathlib.Path(__file__).resolve().parent
 NODE = HERE / "node_modules" / "node" / "bin" / "node"
 SUITE = HERE / "node_modules" / "@modelcontextprotocol" / "conformance" / "dist" / "index.js"
 SERVER = HERE / "conformance_server.py"
+PROXY = pathlib.Path(sys.executable).parent / "inherence-proxy"
 EXPECTED_FAILURES = HERE / "expected-failures.txt"
 
 TOTAL_DEADLINE = 150.0
@@ -56,17 +56,6 @@ class Outcome:
     passed: bool
     failures: tuple[str, ...] = ()
     warnings: int = 0
-
-
-class AllowAll:
-    """An in-process policy that allows every call without any I/O."""
-
-    async def decide(self, request: DecideRequest) -> Decision:
-        receipt_id = uuid.uuid4().hex
-        return Decision(decision=Verdict.ALLOW, receipt={"id": receipt_id}, receipt_id=receipt_id)
-
-    async def classify(self, tools: Sequence[ToolDescription]) -> list[Classification]:
-        return [Classification(name=t.name, category="read_only", source="conformance", confidence=1.0) for t in tools]
 
 
 def server_scenarios() -> list[str]:
@@ -143,23 +132,47 @@ async def direct_server() -> AsyncIterator[str]:
         await _stop(process)
 
 
-@contextlib.asynccontextmanager
-async def through_gateway() -> AsyncIterator[str]:
-    """The gateway's HTTP front with our server as its one stdio upstream; yields the front's URL."""
-    upstream = UpstreamConfig("conformance", command=[sys.executable, str(SERVER), "--stdio"])
-    settings = GatewaySettings(names="upstream", shutdown_grace=STOP_GRACE)
-    # Many clients in turn, each declaring what its scenario needs: the upstream is told all of it up
-    # front, and each client's own declaration still decides what is put to that client.
-    everything = {"roots": {"listChanged": True}, "sampling": {}, "elicitation": {}}
-    async with Gateway([upstream], policy=AllowAll(), settings=settings, client_capabilities=everything) as gateway:
-        if not await gateway.wait_ready(START_DEADLINE):
-            raise RuntimeError(f"the upstream did not start: {gateway.status().upstreams[0].reason}")
-        async with anyio.create_task_group() as tasks:
-            port = await tasks.start(serve_http, gateway)
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def _listening(port: int, process: anyio.abc.Process) -> None:
+    """Wait until the proxy accepts connections on `port`; fail if it ended first."""
+    with anyio.fail_after(START_DEADLINE):
+        while True:
+            if process.returncode is not None:
+                raise RuntimeError(f"inherence-proxy serve ended with {process.returncode} before listening")
             try:
-                yield f"http://127.0.0.1:{port}/mcp"
-            finally:
-                tasks.cancel_scope.cancel()
+                stream = await anyio.connect_tcp("127.0.0.1", port)
+            except OSError:
+                await anyio.sleep(0.1)
+                continue
+            await stream.aclose()
+            return
+
+
+@contextlib.asynccontextmanager
+async def through_gateway(folder: pathlib.Path) -> AsyncIterator[str]:
+    """`inherence-proxy serve --http` with our server as its one stdio upstream and `tool_names` "upstream".
+
+    The proxy runs as a user runs it: its own home (`folder`), config.json, the embedded policy.
+    """
+    home = folder / "proxy-home"
+    home.mkdir(parents=True)
+    upstream = {"name": "conformance", "command": [sys.executable, str(SERVER), "--stdio"]}
+    (home / "config.json").write_text(json.dumps({"upstreams": [upstream], "tool_names": "upstream"}))
+    env = {name: os.environ[name] for name in ("PATH", "LANG", "LC_ALL", "TMPDIR") if name in os.environ}
+    env.update(HOME=str(folder), INHERENCE_PROXY_HOME=str(home))
+    port = _free_port()
+    argv = [str(PROXY), "serve", "--http", f"127.0.0.1:{port}"]
+    process = await anyio.open_process(argv, env=env, stdin=subprocess.DEVNULL, stdout=None, stderr=None)
+    try:
+        await _listening(port, process)
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        await _stop(process)
 
 
 def verdicts(
@@ -221,7 +234,7 @@ async def main(keep: pathlib.Path | None) -> int:
         with anyio.fail_after(TOTAL_DEADLINE):
             async with direct_server() as url:
                 direct = await run_suite(url, work / "direct")
-            async with through_gateway() as url:
+            async with through_gateway(work / "proxy") as url:
                 proxied = await run_suite(url, work / "proxy")
         rows = verdicts(scenarios, direct, proxied, expected)
         print_report(rows, direct, proxied)

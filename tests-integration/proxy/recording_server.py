@@ -5,7 +5,8 @@
 It offers a tool `record` that returns its arguments, a tool `crash` that ends the process
 without answering, a tool `hang` that never answers, a tool `bad` that answers with what JSON
 cannot carry or with garbage (argument `kind`, see BAD_ANSWERS), a resource and a prompt.
-Cancellation notifications are recorded too. Optional: STARTS_FILE gets one line (the pid) per
+Cancellation notifications, completions, subscriptions and log levels are recorded too.
+Optional: STARTS_FILE gets one line (the pid) per
 start; GRANDCHILD_FILE makes it start a sleeping child in its process group and write that pid;
 FAULT makes it fail at start: `crash` (exit at once), `garbage` (write a line that is not JSON
 first), `hang` (never answer anything).
@@ -38,11 +39,29 @@ BAD_ANSWERS = {
 }
 
 
+RECORDED = frozenset({
+    "tools/call",
+    "resources/read",
+    "prompts/get",
+    "completion/complete",
+    "resources/subscribe",
+    "resources/unsubscribe",
+    "logging/setLevel",
+    "notifications/cancelled",
+})  # fmt: skip
+
+
 def answer(method: str, params: dict[str, Any]) -> dict[str, Any]:
     if method == "initialize":
         return {
             "protocolVersion": params.get("protocolVersion", "2025-11-25"),
-            "capabilities": {"tools": {}, "resources": {}, "prompts": {}},
+            "capabilities": {
+                "tools": {},
+                "resources": {"subscribe": True},
+                "prompts": {},
+                "completions": {},
+                "logging": {},
+            },
             "serverInfo": {"name": "recording", "version": "1"},
         }
     if method == "tools/list":
@@ -63,6 +82,8 @@ def answer(method: str, params: dict[str, Any]) -> dict[str, Any]:
         return {"contents": [{"uri": params["uri"], "text": "note"}]}
     if method == "prompts/get":
         return {"messages": [{"role": "user", "content": {"type": "text", "text": "hello"}}]}
+    if method == "completion/complete":
+        return {"completion": {"values": [], "hasMore": False}}
     return {}
 
 
@@ -90,7 +111,7 @@ def main() -> None:
             continue
         message = json.loads(line)
         method, params = message.get("method"), message.get("params") or {}
-        if method in ("tools/call", "resources/read", "prompts/get", "notifications/cancelled"):
+        if method in RECORDED:
             with open(record, "a", encoding="utf-8") as handle:
                 handle.write(json.dumps(message) + "\n")
         if "id" not in message or method is None:

@@ -86,3 +86,9 @@ def test_serve_refuses_a_bad_confirmation_timeout_naming_the_variable(machine, i
     result = invoke(["serve"], env={"INHERENCE_PROXY_CONFIRM_TIMEOUT": "forever"})
     assert result.exit_code == ExitCode.CONFIG
     assert "INHERENCE_PROXY_CONFIRM_TIMEOUT: 'forever' is not a number of seconds" in result.output
+
+
+def test_serve_refuses_bad_tool_names_naming_the_variable(machine, invoke) -> None:
+    result = invoke(["serve"], env={"INHERENCE_PROXY_TOOL_NAMES": "bare"})
+    assert result.exit_code == ExitCode.CONFIG
+    assert "INHERENCE_PROXY_TOOL_NAMES: 'bare' is not prefixed or upstream" in result.output

@@ -59,6 +59,8 @@ def test_a_missing_file_is_an_empty_config(tmp_path: pathlib.Path) -> None:
         (b'{"confirm_timeout_seconds": "60"}', "field confirm_timeout_seconds: Input should be a valid number"),
         (b'{"confirm_timeout_seconds": 86400}', "field confirm_timeout_seconds: Input should be less than or equal"),
         (b'{"report_outcomes": "no"}', "field report_outcomes: Input should be a valid boolean"),
+        (b'{"tool_names": "short"}', "field tool_names: Input should be 'prefixed' or 'upstream'"),
+        (b'{"tool_names": 1}', "field tool_names: Input should be 'prefixed' or 'upstream'"),
     ],
 )
 def test_a_bad_file_is_refused_naming_the_file_and_the_place(
@@ -137,8 +139,21 @@ def test_confirmation_and_outcome_settings_come_from_the_file_then_the_environme
         ("INHERENCE_PROXY_CONFIRM_TIMEOUT", "soon", "INHERENCE_PROXY_CONFIRM_TIMEOUT: 'soon' is not a number"),
         ("INHERENCE_PROXY_CONFIRM_TIMEOUT", "-1", "INHERENCE_PROXY_CONFIRM_TIMEOUT: must be more than 0"),
         ("INHERENCE_PROXY_REPORT_OUTCOMES", "maybe", "INHERENCE_PROXY_REPORT_OUTCOMES: 'maybe' is not 1 or 0"),
+        ("INHERENCE_PROXY_TOOL_NAMES", "short", "INHERENCE_PROXY_TOOL_NAMES: 'short' is not prefixed or upstream"),
     ],
 )
 def test_a_bad_variable_is_refused_naming_it(name: str, value: str, message: str) -> None:
     with pytest.raises(SettingError, match=message):
         gateway_settings(ProxyConfig(), {name: value})
+
+
+def test_tool_names_come_from_the_file_then_the_environment(tmp_path: pathlib.Path) -> None:
+    legacy = load_config(DATA / "config-0.1.11.json")
+    assert gateway_settings(legacy, {}).names == "prefixed"
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"tool_names": "upstream"}))
+    config = load_config(path)
+    assert gateway_settings(config, {}).names == "upstream"
+    assert gateway_settings(config, {"INHERENCE_PROXY_TOOL_NAMES": "prefixed"}).names == "prefixed"
+    assert gateway_settings(legacy, {"INHERENCE_PROXY_TOOL_NAMES": " Upstream "}).names == "upstream"
+    assert json.loads(config.to_json()) == {"tool_names": "upstream"}

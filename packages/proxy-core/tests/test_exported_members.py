@@ -17,6 +17,7 @@ EXPECTED = [
     "HttpFront",
     "LineChannel",
     "Malformed",
+    "NameCollision",
     "Policy",
     "ProcessError",
     "ProcessRegistry",

@@ -1,7 +1,8 @@
 """config.json: the API key, the policy endpoint, the upstream servers and which client owns which.
 
 A file written by 0.1.x loads unchanged; keys this version does not know are kept on save.
-`confirm_timeout_seconds` and `report_outcomes` are additive; environment variables override both.
+`confirm_timeout_seconds`, `report_outcomes` and `tool_names` are additive; environment variables
+override each of them.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import json
 import pathlib
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictBool
@@ -34,6 +35,8 @@ DEFAULT_CONFIRM_TIMEOUT = 120.0
 MAX_CONFIRM_TIMEOUT = 3600.0
 CONFIRM_TIMEOUT_VARIABLE = "INHERENCE_PROXY_CONFIRM_TIMEOUT"
 REPORT_OUTCOMES_VARIABLE = "INHERENCE_PROXY_REPORT_OUTCOMES"
+TOOL_NAMES_VARIABLE = "INHERENCE_PROXY_TOOL_NAMES"
+ToolNames = Literal["prefixed", "upstream"]
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 
@@ -117,6 +120,7 @@ class ProxyConfig(_Entry):
     migrated_clients: list[MigratedClient] = Field(default_factory=list)
     confirm_timeout_seconds: Annotated[float, Field(strict=True, gt=0, le=MAX_CONFIRM_TIMEOUT)] | None = None
     report_outcomes: StrictBool | None = None
+    tool_names: ToolNames | None = None
 
     def effective_confirm_timeout(self, environ: Mapping[str, str]) -> float:
         """Seconds a user has to answer a confirmation: the variable, else config.json, else 120."""
@@ -141,6 +145,15 @@ class ProxyConfig(_Entry):
         if text:
             raise SettingError(REPORT_OUTCOMES_VARIABLE, f"{text[:40]!r} is not 1 or 0 (true or false)")
         return True if self.report_outcomes is None else self.report_outcomes
+
+    def effective_tool_names(self, environ: Mapping[str, str]) -> ToolNames:
+        """How tools are named towards the client: the variable, else config.json, else `prefixed` (0.1.x)."""
+        text = environ.get(TOOL_NAMES_VARIABLE, "").strip().lower()
+        if text == "prefixed" or text == "upstream":
+            return text  # type: ignore[return-value]  # narrowed by the comparison
+        if text:
+            raise SettingError(TOOL_NAMES_VARIABLE, f"{text[:40]!r} is not prefixed or upstream")
+        return self.tool_names or "prefixed"
 
     def upstreams_for(self, client: str | None) -> list[UpstreamEntry]:
         """The upstreams a client's proxy serves: those recorded for it, or all when it has no record."""

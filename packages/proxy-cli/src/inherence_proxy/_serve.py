@@ -20,13 +20,15 @@ from collections.abc import Mapping
 import anyio
 import anyio.abc
 
-from inherence_client_adapters import HostEnvironment
+from inherence_client_adapters import ClientConfigError, ClientConfigUsageError, HostEnvironment, ProxyCommand
 from inherence_policy_client import Heartbeat, PolicyClient, PolicyError, UpstreamRegistration
 from inherence_proxy import __version__
 from inherence_proxy._config import ProxyConfig
 from inherence_proxy._discovery import load_discovery, record_gateway_status
+from inherence_proxy._drift_watch import watch_drift
 from inherence_proxy._gate_paths import gate_paths
 from inherence_proxy._home import ProxyHome
+from inherence_proxy._locations import proxy_executable, recorded
 from inherence_proxy._output import masked_key
 from inherence_proxy._policy import PolicyTarget, open_policy
 from inherence_proxy_core import (
@@ -34,6 +36,7 @@ from inherence_proxy_core import (
     ClientLock,
     Gateway,
     GatewaySettings,
+    GatewayUsageError,
     ProcessRegistry,
     UpstreamConfig,
     event_loop_options,
@@ -70,6 +73,7 @@ def gateway_settings(config: ProxyConfig, environ: Mapping[str, str]) -> Gateway
     return GatewaySettings(
         confirm_timeout=config.effective_confirm_timeout(environ),
         report_outcomes=config.effective_report_outcomes(environ),
+        names=config.effective_tool_names(environ),
     )
 
 
@@ -134,6 +138,7 @@ async def _serve(
         async with gateway, anyio.create_task_group() as tasks:
             tasks.start_soon(_stop_on_signal, tasks.cancel_scope)
             tasks.start_soon(_report_when_ready, gateway, options, policy, target)
+            tasks.start_soon(_watch_client_config, gateway, options)
             if options.http is not None:
                 host, port = options.http
                 logger.info("listening for MCP over streamable HTTP on http://%s:%d/mcp", host, port)
@@ -166,6 +171,11 @@ async def _report_when_ready(
                     f" ({upstream.reason})" if upstream.reason else "")  # fmt: skip
     if not ready:
         logger.warning("not every upstream is ready; the others are served meanwhile and retried")
+    try:
+        gateway.check_names()
+    except GatewayUsageError as exc:
+        logger.error("refusing to serve: %s", exc)
+        raise
     await anyio.to_thread.run_sync(_write_discovery, gateway, options)
     if not target.embedded:
         await _register(gateway, policy)
@@ -181,6 +191,18 @@ async def _report_when_ready(
         if now != seen:
             seen = now
             await anyio.to_thread.run_sync(_write_discovery, gateway, options)
+
+
+async def _watch_client_config(gateway: Gateway, options: ServeOptions) -> None:
+    """The client's wrapped config files, checked now and watched: a server added beside the proxy is reported."""
+    clients = None if options.client is None else [options.client]
+    try:
+        found = recorded(options.config, options.host, clients)
+        proxy: ProxyCommand | None = ProxyCommand(proxy_executable(options.environ))
+    except (ClientConfigError, ClientConfigUsageError) as exc:
+        logger.warning("cannot watch the client config for servers beside the proxy: %s", exc)
+        return
+    await watch_drift(gateway, [location for _adapter, location in found], proxy)
 
 
 def _states(gateway: Gateway) -> list[tuple[str, str, str | None]]:

@@ -6,7 +6,7 @@ decision from `inherence_policy_client` before any tool call reaches an upstream
 
 __version__ = "0.1.0"
 
-from inherence_proxy_core._catalog import Catalog, ToolRoute
+from inherence_proxy_core._catalog import Catalog, NameCollision, ToolRoute
 from inherence_proxy_core._channel import Channel, LineChannel, Malformed, SdkChannel
 from inherence_proxy_core._classifications import CachedClassification, ClassificationCache, RugPull
 from inherence_proxy_core._config import GatewaySettings, UpstreamConfig
@@ -55,6 +55,7 @@ __all__ = [
     "HttpFront",
     "LineChannel",
     "Malformed",
+    "NameCollision",
     "Policy",
     "ProcessError",
     "ProcessRegistry",

@@ -11,7 +11,7 @@ from typing import Any
 from inherence_proxy_core._config import NameStyle
 from inherence_proxy_core._names import exposed_name, exposed_names
 
-__all__ = ["Catalog", "ToolRoute"]
+__all__ = ["Catalog", "NameCollision", "ToolRoute"]
 
 logger = logging.getLogger("inherence_proxy_core")
 
@@ -30,6 +30,22 @@ class ToolRoute:
     def gate_name(self) -> str:
         """The name the policy knows this tool by: the 0.1.x exposed name, independent of other upstreams."""
         return exposed_name(self.upstream, self.name)
+
+
+@dataclasses.dataclass(frozen=True)
+class NameCollision:
+    """Two upstreams offer a tool or prompt of the same name under `names="upstream"`: `kept` serves it."""
+
+    kind: str
+    name: str
+    kept: str
+    dropped: str
+
+    def describe(self) -> str:
+        return (
+            f"upstreams {self.kept} and {self.dropped} both offer a {self.kind} named {self.name!r}; "
+            f'with tool names "upstream" only one can have it ({self.kept} keeps it)'
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,34 +71,63 @@ class Catalog:
     template_routes: list[tuple[str, str]] = dataclasses.field(default_factory=list)
     prompts: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     prompt_routes: dict[str, ToolRoute] = dataclasses.field(default_factory=dict)
+    collisions: list[NameCollision] = dataclasses.field(default_factory=list)
 
     @classmethod
-    def build(cls, offers: Sequence[UpstreamOffer], *, names: NameStyle = "prefixed") -> Catalog:
+    def build(
+        cls, offers: Sequence[UpstreamOffer], *, names: NameStyle = "prefixed", previous: Catalog | None = None
+    ) -> Catalog:
         """Aggregate `offers` (in configuration order). Every tool and prompt keeps a unique name.
 
-        With `names="upstream"` (one upstream only, checked by the `Gateway`) they keep their own names.
+        With `names="upstream"` they keep their own names. When two upstreams offer the same one, the
+        upstream that served it in `previous` keeps it, else the first in configuration order; the
+        other's is left out and recorded in `collisions`.
         """
         order = [offer.name for offer in offers]
-
-        def naming(entries: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
-            if names == "upstream":
-                return {entry: entry[1] for entry in entries}
-            return exposed_names(entries, order=order)
-
-        tool_names = naming((o.name, str(t.get("name", ""))) for o in offers for t in o.tools)
-        prompt_names = naming((o.name, str(p.get("name", ""))) for o in offers for p in o.prompts)
         catalog = cls()
+
+        def naming(
+            kind: str, entries: Iterable[tuple[str, str]], served: Mapping[str, ToolRoute]
+        ) -> dict[tuple[str, str], str]:
+            if names != "upstream":
+                return exposed_names(entries, order=order)
+            listed = list(entries)
+            owner: dict[str, str] = {}
+            for upstream, own in listed:
+                before = served.get(own)
+                if before is not None and before.upstream == upstream:
+                    owner[own] = upstream
+            for upstream, own in listed:
+                kept = owner.setdefault(own, upstream)
+                if kept != upstream:
+                    catalog.collisions.append(NameCollision(kind, own, kept, upstream))
+            return {(upstream, own): own for upstream, own in listed if owner[own] == upstream}
+
+        tool_names = naming(
+            "tool",
+            [(o.name, str(t.get("name", ""))) for o in offers for t in o.tools],
+            previous.tool_routes if previous is not None else {},
+        )
+        prompt_names = naming(
+            "prompt",
+            [(o.name, str(p.get("name", ""))) for o in offers for p in o.prompts],
+            previous.prompt_routes if previous is not None else {},
+        )
         for offer in offers:
             for tool in offer.tools:
                 own = str(tool.get("name", ""))
-                exposed = tool_names[(offer.name, own)]
+                exposed = tool_names.get((offer.name, own))
+                if exposed is None:
+                    continue
                 catalog.tools.append({**tool, "name": exposed})
                 catalog.tool_routes[exposed] = ToolRoute(
                     exposed, offer.name, own, offer.fingerprints.get(own, ""), offer.categories.get(own, "unknown")
                 )
             for prompt in offer.prompts:
                 own = str(prompt.get("name", ""))
-                exposed = prompt_names[(offer.name, own)]
+                exposed = prompt_names.get((offer.name, own))
+                if exposed is None:
+                    continue
                 catalog.prompts.append({**prompt, "name": exposed})
                 catalog.prompt_routes[exposed] = ToolRoute(exposed, offer.name, own)
             for resource in offer.resources:

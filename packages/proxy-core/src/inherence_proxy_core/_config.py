@@ -58,9 +58,9 @@ class GatewaySettings:
     """Deadlines and limits, in seconds unless named otherwise. The defaults suit a desktop client.
 
     `names` is how tools and prompts are named towards the client: `"prefixed"` (the default,
-    `<upstream>__<tool>` as 0.1.x named them) or `"upstream"`, the upstream's own names, which is
-    only valid with exactly one upstream (the `Gateway` refuses it otherwise with a
-    `GatewayUsageError`). The policy knows a tool by its prefixed name either way.
+    `<upstream>__<tool>` as 0.1.x named them) or `"upstream"`, the upstreams' own names (two
+    upstreams offering one name are a collision: see `Gateway.check_names`). The policy knows a
+    tool by its prefixed name either way.
 
     `confirm_timeout` is how long the user has to answer a confirmation the policy asked for;
     no answer in time is a decline. `report_outcomes` sends what each allowed call returned to
@@ -102,10 +102,3 @@ def check_unique_names(upstreams: Sequence[UpstreamConfig]) -> None:
         if upstream.name in seen:
             raise GatewayUsageError(f"two upstreams are named {upstream.name!r}")
         seen.add(upstream.name)
-
-
-def check_name_style(settings: GatewaySettings, upstreams: Sequence[UpstreamConfig]) -> None:
-    if settings.names == "upstream" and len(upstreams) != 1:
-        raise GatewayUsageError(
-            f"names='upstream' exposes the upstream's own names and needs exactly one upstream, not {len(upstreams)}"
-        )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
+import logging
 import os
 import pathlib
 import time
@@ -15,14 +16,14 @@ from typing import Any
 import anyio
 import anyio.abc
 
-from inherence_proxy_core._catalog import Catalog, UpstreamOffer
+from inherence_proxy_core._catalog import Catalog, NameCollision, UpstreamOffer
 from inherence_proxy_core._channel import Channel, LineChannel
 from inherence_proxy_core._classifications import ClassificationCache, RugPull
 from inherence_proxy_core._classify import Classifier
-from inherence_proxy_core._config import GatewaySettings, UpstreamConfig, check_name_style, check_unique_names
+from inherence_proxy_core._config import GatewaySettings, UpstreamConfig, check_unique_names
 from inherence_proxy_core._errors import GatewayUsageError
 from inherence_proxy_core._gate import Policy, PolicyGate
-from inherence_proxy_core._hub import Hub, upstream_notice
+from inherence_proxy_core._hub import Hub, gateway_notice, upstream_notice
 from inherence_proxy_core._outcomes import OutcomeReporter
 from inherence_proxy_core._proc_registry import ProcessRegistry
 from inherence_proxy_core._session import ClientConnection
@@ -30,6 +31,8 @@ from inherence_proxy_core._stdio import stdio_streams
 from inherence_proxy_core._upstream import Connector, DeclaredCapabilities, UpstreamSupervisor
 
 __all__ = ["Gateway", "GatewayStatus", "UpstreamStatus"]
+
+logger = logging.getLogger("inherence_proxy_core")
 
 _LIST_CHANGED = {
     "tools": "notifications/tools/list_changed",
@@ -114,7 +117,6 @@ class Gateway:
         check_unique_names(upstreams)
         self.upstreams = tuple(upstreams)
         self.settings = settings or GatewaySettings()
-        check_name_style(self.settings, upstreams)
         self._environ = dict(os.environ if environ is None else environ)
         self._clock = clock
         self._now = now
@@ -132,6 +134,7 @@ class Gateway:
         self._down: dict[str, str] = {}
         self._offers: dict[str, UpstreamOffer] = {}
         self._publish_lock = anyio.Lock()
+        self._collisions: dict[tuple[str, str], NameCollision] = {}
         self._stack: contextlib.AsyncExitStack | None = None
 
     async def __aenter__(self) -> Gateway:
@@ -185,6 +188,32 @@ class Gateway:
     @property
     def catalog(self) -> Catalog:
         return self.hub.catalog
+
+    @property
+    def name_collisions(self) -> tuple[NameCollision, ...]:
+        """Tools and prompts two upstreams offer under one name (with `names="upstream"`), as of now."""
+        return tuple(self.hub.catalog.collisions)
+
+    def check_names(self) -> None:
+        """Raise `GatewayUsageError` naming the name and both upstreams if two offer the same one.
+
+        For a caller that refuses to start on a collision: call it after `wait_ready`. A collision
+        found later (an upstream that was down comes up) keeps the first upstream's tool or prompt,
+        is logged as an error and sent to clients as a warning.
+        """
+        found = self.name_collisions
+        if found:
+            raise GatewayUsageError("; ".join(collision.describe() for collision in found))
+
+    def warn_clients(self, key: str, text: str, **data: Any) -> None:
+        """Send every client a warning `notifications/message`, now and when it connects later.
+
+        A later warning under the same `key` replaces the earlier one; `clear_warning` withdraws it.
+        """
+        self.hub.stand(key, gateway_notice("warning", text, **data))
+
+    def clear_warning(self, key: str) -> None:
+        self.hub.standing.pop(key, None)
 
     def _upstream_status(self, supervisor: UpstreamSupervisor) -> UpstreamStatus:
         state = supervisor.state
@@ -244,6 +273,20 @@ class Gateway:
             self._down[name] = reason
             self.hub.announce(upstream_notice(name, reason))
 
+    def _tell_collisions(self, catalog: Catalog) -> None:
+        current = {(c.kind, c.name): c for c in catalog.collisions}
+        for key, collision in current.items():
+            if self._collisions.get(key) != collision:
+                text = collision.describe()
+                logger.error("%s", text)
+                data = {
+                    "name": collision.name,
+                    "kind": collision.kind,
+                    "upstreams": [collision.kept, collision.dropped],
+                }
+                self.hub.announce(gateway_notice("warning", text, **data))
+        self._collisions = current
+
     async def _publish(self, supervisor: UpstreamSupervisor) -> None:
         """Rebuild the catalog after an upstream changed; tell clients what they can now see differently."""
         state = supervisor.state
@@ -269,9 +312,11 @@ class Gateway:
             else:
                 self._offers[supervisor.name] = offer
             ordered = [self._offers[c.name] for c in self.upstreams if c.name in self._offers]
-            old, new = self.hub.catalog, Catalog.build(ordered, names=self.settings.names)
+            old = self.hub.catalog
+            new = Catalog.build(ordered, names=self.settings.names, previous=old)
             self.hub.catalog = new
         self._tell_clients(supervisor)
+        self._tell_collisions(new)
         changed: dict[str, Any] = {}
         for kind, method in _LIST_CHANGED.items():
             if getattr(old, kind) != getattr(new, kind):

@@ -12,18 +12,19 @@ import anyio
 import anyio.abc
 
 from inherence_policy_client import Decision, Verdict
-from inherence_proxy_core._catalog import Catalog, ToolRoute, resource_gate_name
+from inherence_proxy_core._catalog import Catalog, resource_gate_name
 from inherence_proxy_core._channel import METHOD_NOT_FOUND, Message, error_response
 from inherence_proxy_core._config import GatewaySettings
 from inherence_proxy_core._confirm import ask_human, can_elicit, confirmation_message, confirmation_required, held
 from inherence_proxy_core._errors import UpstreamClosed
 from inherence_proxy_core._gate import PolicyGate, decision_meta, denial, tool_error
 from inherence_proxy_core._link import UpstreamLink
+from inherence_proxy_core._methods import GatedRequest, completion_request, subscription_request
 from inherence_proxy_core._outcomes import SENDING_CATEGORIES, OutcomeReporter
 from inherence_proxy_core._session import OUTCOME, Answer, ClientConnection, RelayedHandler
 from inherence_proxy_core._upstream import DeclaredCapabilities, UpstreamSupervisor
 
-__all__ = ["Hub", "upstream_notice"]
+__all__ = ["Hub", "gateway_notice", "upstream_notice"]
 
 logger = logging.getLogger("inherence_proxy_core")
 
@@ -33,6 +34,12 @@ _CAPABILITY_OF_REQUEST = {
     "elicitation/create": "elicitation",
 }
 _POLICY_ERROR_CODE = -32001
+_LIST_METHODS = {
+    "tools": "tools/list",
+    "resources": "resources/list",
+    "resourceTemplates": "resources/templates/list",
+    "prompts": "prompts/list",
+}
 
 
 class Hub:
@@ -56,6 +63,7 @@ class Hub:
         self._tokens = itertools.count(1)
         self._last_caller: dict[str, tuple[ClientConnection, Any]] = {}
         self.task_group: anyio.abc.TaskGroup | None = None
+        self.standing: dict[str, Message] = {}
         self.relayed: dict[str, RelayedHandler] = {
             "tools/list": self._list("tools"),
             "resources/list": self._list("resources"),
@@ -64,8 +72,8 @@ class Hub:
             "tools/call": self.call_tool,
             "resources/read": self.read_resource,
             "prompts/get": self.get_prompt,
-            "resources/subscribe": self._by_uri("resources/subscribe"),
-            "resources/unsubscribe": self._by_uri("resources/unsubscribe"),
+            "resources/subscribe": self._subscription("resources/subscribe"),
+            "resources/unsubscribe": self._subscription("resources/unsubscribe"),
             "completion/complete": self.complete,
             "logging/setLevel": self.set_level,
         }
@@ -80,8 +88,11 @@ class Hub:
     def _list(self, key: str) -> RelayedHandler:
         attribute = {"resourceTemplates": "resource_templates"}.get(key, key)
 
+        method = _LIST_METHODS[key]
+
         async def answer(session: ClientConnection, request_id: Any, params: dict[str, Any]) -> Answer:
             await self.wait_first_attempts(self.settings.ready_wait)
+            logger.debug("%s answered from the catalog without a decision", method)
             return {"result": {key: getattr(self.catalog, attribute)}}
 
         return answer
@@ -310,43 +321,50 @@ class Hub:
     def _resource_upstreams(self) -> Sequence[str]:
         return [n for n, s in self.supervisors.items() if s.link is not None and "resources" in s.state.capabilities]
 
-    # -- ungated relays ------------------------------------------------------------------------
-
-    async def _plain_relay(
-        self, session: ClientConnection, request_id: Any, upstream: str | None, method: str, params: dict[str, Any]
-    ) -> Answer:
-        link = self._ready_link(upstream) if upstream is not None else None
-        if link is None:
-            return error_response(request_id, -32002, "no upstream serves this")
-        answer = await self._forward(session, request_id, link, method, params)
-        if "upstream_unavailable" in answer:
-            return error_response(request_id, -32002, f"upstream {upstream} is unavailable")
-        answer.pop("id", None)
-        answer.pop("jsonrpc", None)
-        return answer
-
-    def _by_uri(self, method: str) -> RelayedHandler:
+    def _subscription(self, method: str) -> RelayedHandler:
         async def relay(session: ClientConnection, request_id: Any, params: dict[str, Any]) -> Answer:
-            uri = params.get("uri")
-            upstream = self.catalog.route_resource(uri, self._resource_upstreams()) if isinstance(uri, str) else None
-            return await self._plain_relay(session, request_id, upstream, method, dict(params))
+            def route(uri: str) -> str | None:
+                return self.catalog.route_resource(uri, self._resource_upstreams())
+
+            gated = subscription_request(method, params, route)
+            if isinstance(gated, str):
+                # A client may ask before a slow upstream has listed what it offers.
+                await self.wait_first_attempts(self.settings.ready_wait)
+                gated = subscription_request(method, params, route)
+            return await self._decided(session, request_id, method, gated)
 
         return relay
 
     async def complete(self, session: ClientConnection, request_id: Any, params: dict[str, Any]) -> Answer:
-        ref = params.get("ref")
-        upstream: str | None = None
-        forwarded = dict(params)
-        if isinstance(ref, dict) and ref.get("type") == "ref/prompt":
-            route: ToolRoute | None = self.catalog.prompt_routes.get(str(ref.get("name")))
-            if route is not None:
-                upstream = route.upstream
-                forwarded["ref"] = {**ref, "name": route.name}
-        elif isinstance(ref, dict) and isinstance(ref.get("uri"), str):
-            upstream = self.catalog.route_resource(ref["uri"], self._resource_upstreams())
-        return await self._plain_relay(session, request_id, upstream, "completion/complete", forwarded)
+        gated = completion_request(params, self.catalog, self._resource_upstreams())
+        if isinstance(gated, str):
+            await self.wait_first_attempts(self.settings.ready_wait)
+            gated = completion_request(params, self.catalog, self._resource_upstreams())
+        return await self._decided(session, request_id, "completion/complete", gated)
+
+    async def _decided(
+        self, session: ClientConnection, request_id: Any, method: str, gated: GatedRequest | str
+    ) -> Answer:
+        if isinstance(gated, str):
+            return error_response(request_id, -32602, gated)
+        return await self._gated_relay(
+            session,
+            request_id,
+            gated.upstream,
+            method,
+            gated.forwarded,
+            method,
+            kind=gated.kind,
+            tool_name=gated.tool_name,
+            category="unknown",
+            fingerprint=None,
+            arguments=gated.arguments,
+        )
+
+    # -- relayed without a decision ------------------------------------------------------------
 
     async def set_level(self, session: ClientConnection, request_id: Any, params: dict[str, Any]) -> Answer:
+        logger.debug("logging/setLevel relayed without a decision to every upstream that logs")
         for supervisor in list(self.supervisors.values()):
             link = supervisor.link
             if link is not None and "logging" in supervisor.state.capabilities:
@@ -358,6 +376,7 @@ class Hub:
     # -- from upstreams ------------------------------------------------------------------------
 
     def broadcast_upstream(self, method: str, params: dict[str, Any]) -> None:
+        logger.debug("%s relayed without a decision to every upstream", method)
         for supervisor in self.supervisors.values():
             link = supervisor.link
             if link is not None:
@@ -428,10 +447,17 @@ class Hub:
                 self.spawn(session.send, message, None)
 
     def greet(self, session: ClientConnection) -> None:
-        """Tell a client that just initialized which upstreams are down, and why."""
+        """Tell a client that just initialized which upstreams are down, and why, and the standing warnings."""
         for supervisor in list(self.supervisors.values()):
             if supervisor.link is None and supervisor.first_attempt_done.is_set() and supervisor.state.reason:
                 self.spawn(session.send, upstream_notice(supervisor.name, supervisor.state.reason), None)
+        for message in list(self.standing.values()):
+            self.spawn(session.send, message, None)
+
+    def stand(self, key: str, message: Message) -> None:
+        """Send `message` to every client now, and to each client that initializes later."""
+        self.standing[key] = message
+        self.announce(message)
 
     def spawn(self, func: Any, *args: Any) -> None:
         """Run a short send in the background task group of the gateway."""
@@ -442,11 +468,14 @@ class Hub:
 def upstream_notice(upstream: str, reason: str | None) -> Message:
     """A `notifications/message` to the client: `upstream` is down (with `reason`), or back (None)."""
     if reason is None:
-        level, text = "info", f"upstream {upstream} is available again"
-    else:
-        level, text = "warning", f"upstream {upstream} is unavailable: {reason}; its tools fail until it is back"
-    data = {"message": text, "upstream": upstream, "reason": reason}
-    params = {"level": level, "logger": "inherence-proxy", "data": data}
+        return gateway_notice("info", f"upstream {upstream} is available again", upstream=upstream, reason=None)
+    text = f"upstream {upstream} is unavailable: {reason}; its tools fail until it is back"
+    return gateway_notice("warning", text, upstream=upstream, reason=reason)
+
+
+def gateway_notice(level: str, text: str, **data: Any) -> Message:
+    """A `notifications/message` from the gateway (`logger` `inherence-proxy`, `data` `{"message", ...}`)."""
+    params = {"level": level, "logger": "inherence-proxy", "data": {"message": text, **data}}
     return {"jsonrpc": "2.0", "method": "notifications/message", "params": params}
 
 
