@@ -4,7 +4,9 @@
 
 CONFIG holds `upstreams` (UpstreamConfig fields), `policy` ("allow-all" for an in-process policy
 that allows everything, "embedded" for the policy server in-process with its state in
-`policy_dir`, as `serve` runs it without a key, or a base URL of a Policy API), `api_key`, and optional `home`,
+`policy_dir`, as `serve` runs it without a key; "embedded-asgi" for the same policy server reached
+through its HTTP app over an in-process ASGI transport, as `serve` reached it before; or a base URL
+of a Policy API), `api_key`, and optional `home`,
 `settings` (GatewaySettings fields) and `client` (take that client's lock and record every
 upstream group in its state file under `home`, as `serve` does). With `"http": true` it serves
 streamable HTTP on 127.0.0.1 instead of stdio and prints the port as the first line on stdout.
@@ -58,8 +60,17 @@ class AllowAll:
 
 
 @contextlib.asynccontextmanager
-async def embedded_policy(data_dir: pathlib.Path) -> AsyncIterator[PolicyClient]:
-    """The policy server in this process, as `serve` embeds it when there is no API key."""
+async def embedded_policy(data_dir: pathlib.Path) -> AsyncIterator[Any]:
+    """The policy server's decisions in this process, as `serve` embeds them when there is no API key."""
+    from inherence_policy_server import open_embedded_policy
+
+    async with open_embedded_policy(data_dir) as policy:
+        yield policy
+
+
+@contextlib.asynccontextmanager
+async def embedded_policy_over_asgi(data_dir: pathlib.Path) -> AsyncIterator[PolicyClient]:
+    """The policy server's HTTP app in this process behind `PolicyClient` and an ASGI transport."""
     import httpx2
 
     from inherence_policy_server import create_app
@@ -110,6 +121,8 @@ async def main(config: dict[str, Any]) -> None:
         policy: Any = AllowAll()
         if config.get("policy") == "embedded":
             policy = await stack.enter_async_context(embedded_policy(pathlib.Path(config["policy_dir"])))
+        elif config.get("policy") == "embedded-asgi":
+            policy = await stack.enter_async_context(embedded_policy_over_asgi(pathlib.Path(config["policy_dir"])))
         elif config.get("policy", "allow-all") != "allow-all":
             policy = await stack.enter_async_context(PolicyClient(config.get("api_key"), base_url=config["policy"]))
         gateway = Gateway(upstreams, policy=policy, home=home, settings=settings, registry=registry)

@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 from mcp import types
 
+from inherence_policy_server import SQLiteStorage
+
 HERE = pathlib.Path(__file__).parent
 EXECUTABLE = pathlib.Path(sys.executable).parent / "inherence-proxy"
 
@@ -88,6 +90,18 @@ async def test_the_user_is_asked_and_only_an_accepted_payment_is_made(kit, machi
     assert "send_payment on bank" in user.questions[0]
     assert "recipient: new-supplier" in user.questions[0]
     assert "amount: 40" in user.questions[0]
+    # The embedded policy decided in the proxy's process and logged every decision and answer on exit.
+    storage = SQLiteStorage(machine.home / "policy")
+    try:
+        logged = [(entry.tool_name, entry.decision) for entry in reversed(storage.recent_decisions())]
+    finally:
+        storage.close()
+    assert logged == [
+        ("bank__send_payment", "confirm"),
+        ("bank__send_payment", "confirm_accepted"),
+        ("bank__send_payment", "confirm"),
+        ("bank__send_payment", "confirm_declined"),
+    ]
 
 
 async def test_a_client_without_elicitation_is_approved_from_the_command_line(kit, machine: Machine) -> None:

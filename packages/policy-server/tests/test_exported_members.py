@@ -12,6 +12,7 @@ def test_public_names_are_pinned_and_sorted() -> None:
         "ConfigError",
         "DashboardOptions",
         "DecisionLogEntry",
+        "EmbeddedPolicy",
         "IssuedKey",
         "PolicyApp",
         "PolicyServerError",
@@ -28,6 +29,7 @@ def test_public_names_are_pinned_and_sorted() -> None:
         "issue_key",
         "load_rules_config",
         "open_approvals",
+        "open_embedded_policy",
         "recent_rule_weakenings",
     ]
     for name in inherence_policy_server.__all__:

@@ -6,6 +6,8 @@ proxy with `require_key=False`); `SQLiteStorage` keeps keys, sessions, the veloc
 and the decision log in one data dir that several processes may share. With
 `DashboardOptions` the app also serves the dashboard and its admin API. `open_approvals`
 gives the approvals of a data dir to a person answering outside the server.
+`open_embedded_policy` gives the same decisions as plain Python calls, for a proxy that embeds
+the policy in its own process.
 """
 
 __version__ = "0.1.0"
@@ -14,6 +16,7 @@ from inherence_policy_server._admin_log import RuleWeakening, recent_rule_weaken
 from inherence_policy_server._app import DEFAULT_MAX_BODY_BYTES, DashboardOptions, PolicyApp, create_app
 from inherence_policy_server._approvals import Approval, Approvals
 from inherence_policy_server._classify import classify
+from inherence_policy_server._embedded import EmbeddedPolicy, open_embedded_policy
 from inherence_policy_server._errors import (
     ApprovalExpired,
     ApprovalNotFound,
@@ -38,6 +41,7 @@ __all__ = [
     "ConfigError",
     "DashboardOptions",
     "DecisionLogEntry",
+    "EmbeddedPolicy",
     "IssuedKey",
     "PolicyApp",
     "PolicyServerError",
@@ -54,5 +58,6 @@ __all__ = [
     "issue_key",
     "load_rules_config",
     "open_approvals",
+    "open_embedded_policy",
     "recent_rule_weakenings",
 ]

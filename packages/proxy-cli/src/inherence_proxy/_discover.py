@@ -14,9 +14,9 @@ from collections.abc import Callable, Mapping, Sequence
 import anyio
 import click
 
-from inherence_policy_client import PolicyClient
 from inherence_proxy._discovery import load_discovery, record_gateway_status
 from inherence_proxy._home import ProxyHome
+from inherence_proxy._policy import PolicyService
 from inherence_proxy_core import Gateway, GatewaySettings, GatewayStatus, UpstreamConfig
 
 __all__ = ["DISCOVERY_SECONDS", "ProgressLine", "discover"]
@@ -53,7 +53,7 @@ class ProgressLine:
 
 async def _watch(
     upstreams: Sequence[UpstreamConfig],
-    policy: PolicyClient,
+    policy: PolicyService,
     home: ProxyHome,
     environ: Mapping[str, str],
     progress: Callable[[GatewayStatus], None],
@@ -82,7 +82,7 @@ async def _watch(
 
 async def discover(
     upstreams: Sequence[UpstreamConfig],
-    policy: PolicyClient,
+    policy: PolicyService,
     home: ProxyHome,
     environ: Mapping[str, str],
     *,

@@ -1,8 +1,8 @@
 """The policy service a command talks to: hosted (or self-hosted) with a key, or embedded without one.
 
-Embedded means the inherence-policy-server app mounted in this process through an ASGI
-transport: no daemon, no port, no network, state in `<home>/policy`. It is what a user gets
-with no API key, and what `demo` uses.
+Embedded means inherence-policy-server's decisions called in this process as Python calls
+(`EmbeddedPolicy`): no daemon, no port, no HTTP, state in `<home>/policy`. It is what a user
+gets with no API key, and what `demo` uses. With a key, `PolicyClient` speaks the Policy API over HTTP.
 """
 
 from __future__ import annotations
@@ -14,19 +14,29 @@ import pathlib
 import threading
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
-import anyio
-import httpx2
-
-from inherence_policy_client import DEFAULT_BASE_URL, PolicyClient, PolicyError, PolicyUnreachable
+from inherence_policy_client import (
+    DEFAULT_BASE_URL,
+    Classification,
+    DecideRequest,
+    Decision,
+    Health,
+    Heartbeat,
+    OutcomeReport,
+    PolicyClient,
+    PolicyError,
+    PolicyUnreachable,
+    RegisterResponse,
+    ToolDescription,
+    UpstreamRegistration,
+)
 from inherence_proxy import __version__
 from inherence_proxy._config import ProxyConfig
 from inherence_proxy._home import ProxyHome
 
-__all__ = ["EMBEDDED_BASE_URL", "PolicyHealth", "PolicyTarget", "open_policy", "probe_health"]
+__all__ = ["PolicyHealth", "PolicyService", "PolicyTarget", "open_policy", "probe_health"]
 
-EMBEDDED_BASE_URL = "http://127.0.0.1"
 USER_AGENT = f"inherence-proxy/{__version__}"
 RULES_POLL_SECONDS = 2.0
 
@@ -55,6 +65,24 @@ class PolicyTarget:
         return "embedded local policy (in-process, no network)" if self.embedded else self.endpoint
 
 
+class PolicyService(Protocol):
+    """What the commands use of a policy service: `PolicyClient` (over HTTP) and `EmbeddedPolicy` are both one."""
+
+    async def decide(self, request: DecideRequest) -> Decision: ...
+
+    async def classify(self, tools: Sequence[ToolDescription]) -> list[Classification]: ...
+
+    async def report_outcome(self, report: OutcomeReport) -> bool: ...
+
+    async def health(self) -> Health: ...
+
+    async def verify_key(self) -> None: ...
+
+    async def register(self, upstreams: Sequence[UpstreamRegistration]) -> RegisterResponse: ...
+
+    async def heartbeat(self, heartbeat: Heartbeat) -> None: ...
+
+
 @contextlib.asynccontextmanager
 async def open_policy(
     target: PolicyTarget,
@@ -62,8 +90,10 @@ async def open_policy(
     *,
     rules_poll: float = RULES_POLL_SECONDS,
     protected_paths: Sequence[str] = (),
-) -> AsyncIterator[PolicyClient]:
-    """A `PolicyClient` for `target`, closed (and the embedded server's log flushed) on exit.
+) -> AsyncIterator[PolicyService]:
+    """The policy service of `target`, closed (and the embedded policy's log flushed) on exit.
+
+    With a key, a `PolicyClient` of the endpoint; without one, the embedded policy in this process.
 
     The embedded server follows `<home>/rules.toml`: a change saved by `inherence-proxy dashboard`
     (or by hand) applies to this process within `rules_poll` seconds, without a restart; a change
@@ -76,32 +106,22 @@ async def open_policy(
             yield client
         return
     # Imported here: a proxy with a hosted key never needs the server, and it is heavy to import.
-    from inherence_policy_server import create_app, load_rules_config
+    from inherence_policy_server import load_rules_config, open_embedded_policy
 
     home.ensure()
     rules = load_rules_config(home.rules_path) if home.rules_path.is_file() else None
-    app = create_app(
-        data_dir=home.policy_data_dir,
-        config=rules,
-        require_key=False,
-        protected_paths=[str(home.root), *protected_paths],
-    )
-    try:
-        transport = httpx2.ASGITransport(app=app)
-        async with PolicyClient(None, base_url=EMBEDDED_BASE_URL, transport=transport, user_agent=USER_AGENT) as client:
-            # A thread, not a task: a task group here would wrap every error of the caller's body.
-            with _RulesFollower(app, home.rules_path, rules_poll):
-                yield client
-    finally:
-        with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(app.close)
+    policy = open_embedded_policy(home.policy_data_dir, rules, [str(home.root), *protected_paths])
+    async with policy:  # closing flushes the decision log, shielded from cancellation
+        # A thread, not a task: a task group here would wrap every error of the caller's body.
+        with _RulesFollower(policy, home.rules_path, rules_poll):
+            yield policy
 
 
 class _RulesFollower:
     """Reloads the rules when their file changes; a file that does not load leaves the rules in force."""
 
-    def __init__(self, app: Any, path: pathlib.Path, interval: float) -> None:
-        self._app = app
+    def __init__(self, policy: Any, path: pathlib.Path, interval: float) -> None:
+        self._policy = policy
         self._path = path
         self._interval = interval
         self._stop = threading.Event()
@@ -137,7 +157,7 @@ class _RulesFollower:
                 logger.warning("rules not reloaded, the previous rules stay in force: %s", exc)
                 continue
             # One attribute store in the server: a decision in flight sees the old rules or the new.
-            weaker = self._app.replace_config(rules, source=str(self._path))
+            weaker = self._policy.replace_config(rules, source=str(self._path))
             logger.info("rules reloaded from %s", self._path)
             for sentence in weaker:
                 logger.warning("the reloaded rules are weaker: %s", sentence)
@@ -152,7 +172,7 @@ class PolicyHealth:
     detail: str
 
 
-async def probe_health(client: PolicyClient, *, embedded: bool) -> PolicyHealth:
+async def probe_health(client: PolicyService, *, embedded: bool) -> PolicyHealth:
     """Verify the key (the hosted service has no health route) or ask the local server's health."""
     started = time.perf_counter()
     try:

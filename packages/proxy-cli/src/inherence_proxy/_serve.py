@@ -21,7 +21,7 @@ import anyio
 import anyio.abc
 
 from inherence_client_adapters import ClientConfigError, ClientConfigUsageError, HostEnvironment, ProxyCommand
-from inherence_policy_client import Heartbeat, PolicyClient, PolicyError, UpstreamRegistration
+from inherence_policy_client import Heartbeat, PolicyError, UpstreamRegistration
 from inherence_proxy import __version__
 from inherence_proxy._config import ProxyConfig
 from inherence_proxy._discovery import load_discovery, record_gateway_status
@@ -30,7 +30,7 @@ from inherence_proxy._gate_paths import gate_paths
 from inherence_proxy._home import ProxyHome
 from inherence_proxy._locations import proxy_executable, recorded
 from inherence_proxy._output import masked_key
-from inherence_proxy._policy import PolicyTarget, open_policy
+from inherence_proxy._policy import PolicyService, PolicyTarget, open_policy
 from inherence_proxy_core import (
     DEFAULT_CLIENT,
     ClientLock,
@@ -160,7 +160,7 @@ async def _stop_on_signal(scope: anyio.CancelScope) -> None:
 
 
 async def _report_when_ready(
-    gateway: Gateway, options: ServeOptions, policy: PolicyClient, target: PolicyTarget
+    gateway: Gateway, options: ServeOptions, policy: PolicyService, target: PolicyTarget
 ) -> None:
     # Upstreams are initialized with what the client declares: they cannot be ready before it has.
     await gateway.wait_client(math.inf)
@@ -209,7 +209,7 @@ def _states(gateway: Gateway) -> list[tuple[str, str, str | None]]:
     return [(u.name, u.state, u.reason) for u in gateway.status().upstreams]
 
 
-async def _register(gateway: Gateway, policy: PolicyClient) -> None:
+async def _register(gateway: Gateway, policy: PolicyService) -> None:
     """Tell the hosted service which upstreams this proxy fronts (names and counts, never their env)."""
     upstreams = [
         UpstreamRegistration(name=u.name, transport=u.transport, tool_count=u.tool_count)
@@ -221,7 +221,7 @@ async def _register(gateway: Gateway, policy: PolicyClient) -> None:
         logger.warning("could not register the upstreams with the policy service: %s", exc)
 
 
-async def _heartbeat(gateway: Gateway, options: ServeOptions, policy: PolicyClient) -> None:
+async def _heartbeat(gateway: Gateway, options: ServeOptions, policy: PolicyService) -> None:
     status = gateway.status()
     beat = Heartbeat(
         proxy_version=__version__,
