@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime
 import fnmatch
+import functools
 import re
 
 from inherence_policy_server.rules._analysis import CallAnalysis
@@ -91,7 +92,13 @@ def _components_match(glob: str, path: str) -> bool:
 
 def _patterns(config: RulesConfig) -> tuple[str, ...]:
     section = config.gate_integrity
-    return tuple(normalise_path(raw) for raw in section.protected_paths + section.runtime_paths)
+    return _normalised(section.protected_paths + section.runtime_paths)
+
+
+@functools.lru_cache(maxsize=8)
+def _normalised(raw: tuple[str, ...]) -> tuple[str, ...]:
+    # Once per rules config, not once per call: normalising a path costs a few regular expressions.
+    return tuple(normalise_path(path) for path in raw)
 
 
 def _written_by_command(command: ShellCommand) -> list[str]:
@@ -129,7 +136,6 @@ def evaluate(
     """Deny changes to the gate's own files, client configs and executable, and commands that switch it off."""
     del ledger, now
     analysis = analysis or CallAnalysis(call)
-    patterns = _patterns(config)
     candidates: list[str] = []
     if call.category in _WRITING_CATEGORIES or (
         call.category is not Category.FILE_READ and analysis.intent_words & _WRITE_WORDS
@@ -144,6 +150,7 @@ def evaluate(
                 )
             ]
         candidates.extend(normalise_path(word) for word in _written_by_command(command))
+    patterns = _patterns(config) if candidates else ()
     for path in dict.fromkeys(candidates):
         pattern = protected_match(path, patterns)
         if pattern is not None:
