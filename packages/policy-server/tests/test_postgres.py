@@ -118,3 +118,14 @@ def test_one_approval_is_claimed_once_across_two_storages(postgres_url) -> None:
     finally:
         first.close()
         second.close()
+
+
+def test_a_worker_process_opens_the_database_its_parent_names(postgres_url) -> None:
+    from inherence_policy_server._serving import ENV_DATA_DIR, ENV_DATABASE_URL, app_from_environment
+
+    app = app_from_environment({ENV_DATA_DIR: "", ENV_DATABASE_URL: postgres_url})
+    try:
+        assert isinstance(app.storage, PostgresStorage)
+        assert app.require_key
+    finally:
+        app.close()
