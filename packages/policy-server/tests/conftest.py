@@ -1,4 +1,4 @@
-"""Fixtures of the server tests: a data dir, a fixed clock, a scripted evaluator, the app."""
+"""Fixtures of the server tests: a data dir, a PostgreSQL server, a fixed clock, a scripted evaluator, the app."""
 
 from __future__ import annotations
 
@@ -11,8 +11,11 @@ from typing import Any
 import httpx2
 import pytest
 
-from inherence_policy_server import PolicyApp, create_app
+from inherence_policy_server import PolicyApp, SQLiteStorage, create_app
+from inherence_policy_server._storage import SQLStorage
 from inherence_policy_server.rules import Call, Category, Finding, SessionLedger
+
+from .postgres_server import PostgresServer, find_binaries, running_postgres
 
 START = datetime.datetime(2026, 3, 2, 9, 0, tzinfo=datetime.timezone.utc)
 # The scripted evaluator reads no config; the server passes this through untouched.
@@ -88,3 +91,46 @@ async def local_client(local_app) -> AsyncIterator[httpx2.AsyncClient]:
     headers = {"content-type": "application/json"}
     async with httpx2.AsyncClient(transport=transport, base_url="http://127.0.0.1", headers=headers) as client:
         yield client
+
+
+BACKENDS = ["sqlite", "postgres"]
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the whole run, started on first use and stopped at the end."""
+    binaries = find_binaries()
+    if binaries is None:
+        pytest.skip(
+            "PostgreSQL's server programs (initdb, pg_ctl) are not installed: install Debian's `postgresql`"
+            " or set INHERENCE_TEST_PG_BIN to their folder to run the PostgreSQL tests"
+        )
+    with running_postgres(binaries) as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """A fresh database of its own for one test, its schema upgraded."""
+    from inherence_policy_server._postgres import upgrade_database
+
+    url = postgres_server.create_database()
+    upgrade_database(url)
+    return url
+
+
+def open_backend(kind: str, request: pytest.FixtureRequest, tmp_path: Any) -> SQLStorage:
+    """A storage of `kind` ("sqlite" or "postgres") holding nothing yet."""
+    if kind == "postgres":
+        from inherence_policy_server._postgres import PostgresStorage
+
+        return PostgresStorage(request.getfixturevalue("postgres_url"))
+    return SQLiteStorage(tmp_path / "data")
+
+
+@pytest.fixture(params=BACKENDS)
+def any_storage(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[SQLStorage]:
+    """The storage contract's subject: each backend in turn."""
+    opened = open_backend(request.param, request, tmp_path)
+    yield opened
+    opened.close()

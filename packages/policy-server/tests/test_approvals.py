@@ -1,4 +1,5 @@
-"""Approvals in the SQLite storage: asked once per question, single use, expiring, bound to the call."""
+"""Approvals in the storage (SQLite and PostgreSQL): asked once per question, single use, expiring, bound to
+the call."""
 
 from __future__ import annotations
 
@@ -23,10 +24,8 @@ SECRET = "ghp_" + "a1B2" * 10
 
 
 @pytest.fixture
-def storage(tmp_path):
-    opened = SQLiteStorage(tmp_path / "data")
-    yield opened
-    opened.close()
+def storage(any_storage):
+    return any_storage
 
 
 def question(session: str = "s1", amount: int = 20, key_id: str | None = "k1") -> Question:
@@ -158,7 +157,8 @@ def test_an_approval_of_another_call_is_never_claimed(storage) -> None:
 
 def test_open_approvals_answers_for_a_running_server_and_writes_the_admin_log(storage) -> None:
     asked = storage.approvals.ask(question(), START, TTL)
-    with open_approvals(storage.data_dir) as outside:
+    where = {"data_dir": storage.data_dir} if isinstance(storage, SQLiteStorage) else {"database_url": storage.url}
+    with open_approvals(**where) as outside:
         assert [approval.id for approval in outside.pending(later(1))] == [asked.id]
         outside.approve(asked.id, later(2))
     assert storage.approvals.claim(question().binding, later(3)) is not None

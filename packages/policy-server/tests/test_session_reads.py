@@ -1,5 +1,5 @@
-"""What sessions read and the known recipients, the same in memory and in SQLite: expiry, bounds, tenants;
-and outcome reports through the decide and outcome endpoints."""
+"""What sessions read and the known recipients, the same in memory, in SQLite and in PostgreSQL: expiry, bounds,
+tenants; and outcome reports through the decide and outcome endpoints."""
 
 from __future__ import annotations
 
@@ -9,21 +9,21 @@ from typing import Any
 
 import pytest
 
-from inherence_policy_server import SQLiteStorage, create_app
+from inherence_policy_server import create_app
 from inherence_policy_server.rules import InMemoryLedger, ReadItem, SessionLedger
 from inherence_policy_server.rules import _material as material
 
-from .conftest import START
+from .conftest import BACKENDS, START, open_backend
 
 HOUR = datetime.timedelta(hours=1)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", *BACKENDS])
 def ledger(request, tmp_path) -> Iterator[SessionLedger]:
     if request.param == "memory":
         yield InMemoryLedger()
         return
-    storage = SQLiteStorage(tmp_path / "data")
+    storage = open_backend(request.param, request, tmp_path)
     yield storage.ledger
     storage.close()
 
@@ -91,10 +91,10 @@ def test_known_recipients_belong_to_one_tenant(ledger) -> None:
 
 
 def _modules_with_caps() -> list[Any]:
-    from inherence_policy_server import _sqlite_reads
+    from inherence_policy_server import _postgres_ledger, _sqlite_reads
     from inherence_policy_server.rules import _memory
 
-    return [_sqlite_reads, _memory]
+    return [_sqlite_reads, _postgres_ledger, _memory]
 
 
 CUSTOMERS = "name,email\nAlice Johnson,alice.johnson@example.org\n"

@@ -1,4 +1,5 @@
-"""SQLite storage: keys, sessions, the velocity ledger (windows, races) and the decision log."""
+"""The storage contract on SQLite and PostgreSQL: keys, sessions, the velocity ledger (windows, races across
+threads and processes) and the decision log; and what only SQLite has (WAL, checkpoints)."""
 
 from __future__ import annotations
 
@@ -15,19 +16,32 @@ import pytest
 from inherence_policy_server import DecisionLogEntry, SQLiteStorage, StorageError, UnknownKeyError, issue_key
 from inherence_policy_server._decision_log import DecisionLogWriter
 
-from .conftest import START
+from .conftest import BACKENDS, START, open_backend
 
 LIMITS = {"hour_cents": 10_000, "day_cents": 20_000, "week_cents": 30_000, "hour_count": 3}
 
 
 @pytest.fixture
-def storage(tmp_path):
+def storage(any_storage):
+    return any_storage
+
+
+@pytest.fixture
+def sqlite_storage(tmp_path):
     opened = SQLiteStorage(tmp_path / "data")
     yield opened
     opened.close()
 
 
-def test_database_is_in_wal_mode_and_private(storage) -> None:
+def _everything_stored(storage) -> bytes:
+    if isinstance(storage, SQLiteStorage):
+        files = [storage.path, storage.path.with_name(storage.path.name + "-wal")]
+        return b"".join(path.read_bytes() for path in files if path.exists())
+    return repr(storage.read("SELECT * FROM api_keys")).encode()
+
+
+def test_database_is_in_wal_mode_and_private(sqlite_storage) -> None:
+    storage = sqlite_storage
     # A sqlite3 connection's own context manager commits but does not close.
     with contextlib.closing(sqlite3.connect(storage.path)) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -42,7 +56,9 @@ def test_keys_are_stored_hashed_listed_and_revoked(storage) -> None:
     assert listed.key_id == issued.record.key_id
     assert listed.label == "laptop"
     assert listed.revoked_at is None
-    assert issued.secret_key.encode() not in storage.path.read_bytes()
+    stored = _everything_stored(storage)
+    assert issued.record.key_id.encode() in stored
+    assert issued.secret_key.encode() not in stored
     storage.revoke_key(issued.record.key_id, START)
     assert storage.find_key(issued.record.key_id).revoked_at == START
     assert not storage.has_active_keys()
@@ -110,9 +126,10 @@ def test_concurrent_reservations_from_threads_never_pass_a_limit_together(storag
 
 RACER = textwrap.dedent(
     """
-    import datetime, pathlib, sys, time
-    from inherence_policy_server import SQLiteStorage
-    storage = SQLiteStorage(pathlib.Path(sys.argv[1]))
+    import datetime, sys, time
+    from inherence_policy_server._storage import open_storage
+    where = sys.argv[1]
+    storage = open_storage(**({"database_url": where} if where.startswith("postgresql:") else {"data_dir": where}))
     now = datetime.datetime.fromisoformat(sys.argv[2])
     go = float(sys.argv[3])
     while time.time() < go:
@@ -127,22 +144,20 @@ RACER = textwrap.dedent(
 
 
 @pytest.mark.slow
-def test_concurrent_reservations_from_processes_never_pass_a_limit_together(tmp_path) -> None:
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_concurrent_reservations_from_processes_never_pass_a_limit_together(kind, request, tmp_path) -> None:
     import time
 
-    data_dir = tmp_path / "shared"
-    SQLiteStorage(data_dir).close()
+    storage = open_backend(kind, request, tmp_path)
+    where = str(storage.data_dir) if isinstance(storage, SQLiteStorage) else request.getfixturevalue("postgres_url")
     go = str(time.time() + 1.5)
     racers = [
-        subprocess.Popen(
-            [sys.executable, "-c", RACER, str(data_dir), START.isoformat(), go], stdout=subprocess.PIPE, text=True
-        )
+        subprocess.Popen([sys.executable, "-c", RACER, where, START.isoformat(), go], stdout=subprocess.PIPE, text=True)
         for _ in range(3)
     ]
     outputs = [racer.communicate(timeout=60)[0] for racer in racers]
     assert all(racer.returncode == 0 for racer in racers)
     assert sum(int(output) for output in outputs) == 40
-    storage = SQLiteStorage(data_dir)
     try:
         assert storage.ledger.window_totals("acct", START).hour_count == 40
     finally:
@@ -169,8 +184,7 @@ def test_a_data_dir_that_cannot_be_created_is_a_storage_error(tmp_path) -> None:
         SQLiteStorage(blocker / "data")
 
 
-def test_closed_storage_refuses_new_connections(tmp_path) -> None:
-    storage = SQLiteStorage(tmp_path)
+def test_closed_storage_refuses_new_connections(storage) -> None:
     storage.close()
     with pytest.raises(StorageError, match="closed"):
         storage.list_keys()

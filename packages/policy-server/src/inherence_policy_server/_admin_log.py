@@ -12,6 +12,7 @@ import pathlib
 from collections.abc import Sequence
 
 from inherence_policy_server._sqlite import SQLiteStorage
+from inherence_policy_server._storage import SQLStorage
 
 __all__ = ["RULES_WEAKENED", "RuleWeakening", "recent_rule_weakenings", "record_weakening"]
 
@@ -27,7 +28,7 @@ class RuleWeakening:
     detail: str
 
 
-def record_weakening(storage: SQLiteStorage, at: datetime.datetime, source: str, weaker: Sequence[str]) -> None:
+def record_weakening(storage: SQLStorage, at: datetime.datetime, source: str, weaker: Sequence[str]) -> None:
     with storage.write() as db:
         db.execute(
             "INSERT INTO admin_events (at, action, target, detail) VALUES (?, ?, ?, ?)",

@@ -59,8 +59,7 @@ from inherence_policy_server._http import (
 from inherence_policy_server._keys import parse_key, verify_secret
 from inherence_policy_server._local_callers import keyless_refusal
 from inherence_policy_server._rules import Evaluator, default_evaluator, default_rules_config
-from inherence_policy_server._sqlite import SQLiteStorage
-from inherence_policy_server._storage import Storage
+from inherence_policy_server._storage import SQLStorage, Storage, open_storage
 from inherence_policy_server.rules import RulesConfig
 from inherence_policy_server.rules._weakening import weakenings
 
@@ -206,7 +205,7 @@ class PolicyApp:
         if weaker:
             # Written before the rules change: no call is decided by weaker rules that are not yet on record.
             logger.warning("rules weakened by %s: %s", source, "; ".join(weaker))
-            if isinstance(self.storage, SQLiteStorage):
+            if isinstance(self.storage, SQLStorage):
                 record_weakening(self.storage, self.clock(), source, weaker)
         self.config = config
         self.decisions.config = config
@@ -222,8 +221,8 @@ class PolicyApp:
     def _dashboard_routes(self, options: DashboardOptions) -> list[BaseRoute]:
         from inherence_policy_server.dashboard import AdminAccess, Dashboard, admin_api_routes, page_routes
 
-        if not isinstance(self.storage, SQLiteStorage):
-            raise ServerUsageError("the dashboard needs the SQLite storage")
+        if not isinstance(self.storage, SQLStorage):
+            raise ServerUsageError("the dashboard needs the SQLite or the PostgreSQL storage")
         access = AdminAccess(options.admin_token, allow_remote=options.allow_remote)
         board = Dashboard(
             holder=self, storage=self.storage, access=access, config_path=options.config_path, clock=self.clock
@@ -314,7 +313,8 @@ _health = _Health()
 
 def create_app(
     *,
-    data_dir: pathlib.Path | str,
+    data_dir: pathlib.Path | str | None = None,
+    database_url: str | None = None,
     config: RulesConfig | None = None,
     clock: Callable[[], datetime.datetime] = _utc_now,
     require_key: bool = True,
@@ -324,18 +324,18 @@ def create_app(
     dashboard: DashboardOptions | None = None,
     protected_paths: Sequence[str] = (),
 ) -> PolicyApp:
-    """The Policy API over the state in `data_dir`.
+    """The Policy API over the state in `data_dir` (SQLite), or in PostgreSQL at `database_url`.
 
     `config` is a `RulesConfig` (defaults when None). `require_key=False` is the embedded,
     local mode: no API key is asked for, as when the proxy mounts this app in-process; then a
     call needs a loopback Host on the server's port, a JSON body and no foreign Origin.
-    `evaluator` and `storage` replace the six rules and SQLite (tests, other backends).
+    `evaluator` and `storage` replace the six rules and the storage (tests, other backends).
     `dashboard` serves the dashboard and its admin API beside the Policy API.
     `protected_paths` are files and folders of the embedding proxy (its home, the client configs it
     wrapped, its executable) that no tool call may change, besides the rules' own list.
     """
     return PolicyApp(
-        storage=storage if storage is not None else SQLiteStorage(pathlib.Path(data_dir)),
+        storage=storage if storage is not None else open_storage(data_dir=data_dir, database_url=database_url),
         evaluator=evaluator if evaluator is not None else default_evaluator(),
         config=config if config is not None else default_rules_config(),
         clock=clock,

@@ -20,7 +20,6 @@ import datetime
 import hashlib
 import json
 import secrets
-import sqlite3
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from types import TracebackType
@@ -44,7 +43,9 @@ _SUMMARY_CHARS = 200
 class _Database(Protocol):
     def read(self, sql: str, parameters: Sequence[object] | Mapping[str, object] = ()) -> list[tuple[object, ...]]: ...
 
-    def write(self) -> AbstractContextManager[sqlite3.Connection]: ...
+    def write(self) -> AbstractContextManager[Any]:
+        """One transaction: `execute(sql, parameters)` with `?` placeholders (SQLite's or PostgreSQL's)."""
+        ...
 
     def close(self) -> None: ...
 
@@ -250,8 +251,8 @@ class Approvals:
         """Close an open approval the proxy had answered in band (`used` or `declined`); False if none was open."""
         with self._db.write() as db:
             cursor = db.execute(
-                "UPDATE approvals SET state = ?, decided_at = ? WHERE approval_id = ? AND key_id IS ?"
-                " AND state IN ('pending', 'approved')",
+                "UPDATE approvals SET state = ?, decided_at = ? WHERE approval_id = ?"
+                " AND COALESCE(key_id, '') = COALESCE(?, '') AND state IN ('pending', 'approved')",
                 (answer, now.timestamp(), approval_id, key_id),
             )
-            return cursor.rowcount > 0
+            return bool(cursor.rowcount > 0)

@@ -3,7 +3,8 @@
 Workers are separate processes that uvicorn starts by importing `app_from_environment`; the
 parent hands them its settings through environment variables (after checking them itself,
 so a bad config fails once, before any worker starts). SQLite in WAL mode lets the workers
-share the keys, the velocity ledger and the decision log.
+share the keys, the velocity ledger and the decision log; with a database URL, PostgreSQL does
+(and then servers on other machines share them too).
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from collections.abc import Mapping
 from inherence_policy_server._app import DashboardOptions, PolicyApp, create_app
 from inherence_policy_server._rules import default_rules_config, load_rules_config
 
-__all__ = ["ENV_CONFIG", "ENV_DATA_DIR", "ENV_NO_AUTH", "app_from_environment", "run", "worker_app"]
+__all__ = ["ENV_CONFIG", "ENV_DATABASE_URL", "ENV_DATA_DIR", "ENV_NO_AUTH", "app_from_environment", "run", "worker_app"]
 
 ENV_DATA_DIR = "INHERENCE_POLICY_SERVER_WORKER_DATA_DIR"
 ENV_CONFIG = "INHERENCE_POLICY_SERVER_WORKER_CONFIG"
+ENV_DATABASE_URL = "INHERENCE_POLICY_SERVER_WORKER_DATABASE_URL"
 ENV_NO_AUTH = "INHERENCE_POLICY_SERVER_WORKER_NO_AUTH"
 
 
@@ -40,7 +42,13 @@ def app_from_environment(environ: Mapping[str, str] | None = None) -> PolicyApp:
     env = os.environ if environ is None else environ
     config_path = env.get(ENV_CONFIG)
     config = load_rules_config(pathlib.Path(config_path)) if config_path else default_rules_config()
-    return create_app(data_dir=pathlib.Path(env[ENV_DATA_DIR]), config=config, require_key=env.get(ENV_NO_AUTH) != "1")
+    data_dir = env.get(ENV_DATA_DIR)
+    return create_app(
+        data_dir=pathlib.Path(data_dir) if data_dir else None,
+        database_url=env.get(ENV_DATABASE_URL) or None,
+        config=config,
+        require_key=env.get(ENV_NO_AUTH) != "1",
+    )
 
 
 def worker_app() -> PolicyApp:
@@ -54,12 +62,13 @@ def run(
     *,
     host: str,
     port: int,
-    data_dir: pathlib.Path,
+    data_dir: pathlib.Path | None,
     config_path: pathlib.Path | None,
     require_key: bool,
     workers: int,
     access_log: bool,
     dashboard: DashboardOptions | None = None,
+    database_url: str | None = None,
 ) -> None:
     """Serve until interrupted; the dashboard only with one worker (its rule changes are per process)."""
     import uvicorn
@@ -67,11 +76,14 @@ def run(
     settings = {"host": host, "port": port, "access_log": access_log, "log_level": "info", "lifespan": "on"}
     if workers == 1:
         config = default_rules_config() if config_path is None else load_rules_config(config_path)
-        app = create_app(data_dir=data_dir, config=config, require_key=require_key, dashboard=dashboard)
+        app = create_app(
+            data_dir=data_dir, database_url=database_url, config=config, require_key=require_key, dashboard=dashboard
+        )
         _tune_process()
         uvicorn.run(app, **settings)  # type: ignore[arg-type]
         return
-    os.environ[ENV_DATA_DIR] = str(data_dir.resolve())
+    os.environ[ENV_DATA_DIR] = str(data_dir.resolve()) if data_dir is not None else ""
+    os.environ[ENV_DATABASE_URL] = database_url or ""
     os.environ[ENV_NO_AUTH] = "0" if require_key else "1"
     if config_path is not None:
         os.environ[ENV_CONFIG] = str(config_path.resolve())

@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import cast
 
 from inherence_policy_server._approvals import Approvals
-from inherence_policy_server._errors import StorageError, UnknownKeyError
+from inherence_policy_server._errors import ServerUsageError, StorageError, UnknownKeyError
 from inherence_policy_server._keys import ApiKeyRecord
 from inherence_policy_server._sqlite_ledger import SQLiteLedger
 from inherence_policy_server._sqlite_reads import READS_SCHEMA
@@ -271,10 +271,16 @@ def _key_from_row(row: tuple[object, ...]) -> ApiKeyRecord:
     )
 
 
-def open_approvals(data_dir: pathlib.Path | str) -> Approvals:
-    """The approvals of a data dir, for a person answering outside the server (close them when done).
+def open_approvals(data_dir: pathlib.Path | str | None = None, *, database_url: str | None = None) -> Approvals:
+    """The approvals of a data dir or a PostgreSQL database, for a person answering outside the server.
 
-    `.pending(now)` lists the open questions; `.approve(id, now)` grants one call once,
+    Close them when done. `.pending(now)` lists the open questions; `.approve(id, now)` grants one call once,
     `.decline(id, now)` refuses it; both raise `ApprovalNotFound` or `ApprovalExpired`.
     """
+    if database_url:
+        from inherence_policy_server._postgres import PostgresStorage
+
+        return Approvals(PostgresStorage(database_url), owns_database=True)
+    if data_dir is None:
+        raise ServerUsageError("no approvals to open: give a data dir or a database URL")
     return Approvals(SQLiteStorage(pathlib.Path(data_dir)), owns_database=True)

@@ -1,4 +1,4 @@
-"""The narrow storage interface the server needs; SQLite implements it, PostgreSQL could.
+"""The narrow storage interface the server needs; SQLite and PostgreSQL implement it.
 
 The rules see only the `SessionLedger` part of it (through `Storage.ledger`); the HTTP layer
 sees keys, sessions and the decision log. Nothing outside a backend module speaks SQL.
@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-from collections.abc import Sequence
-from typing import Any, Protocol
+import pathlib
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol, runtime_checkable
 
 from inherence_policy_server._approvals import Approvals
+from inherence_policy_server._errors import ServerUsageError
 from inherence_policy_server._keys import ApiKeyRecord
 from inherence_policy_server.rules._api import SessionLedger
 
-__all__ = ["DecisionLogEntry", "Storage"]
+__all__ = ["DecisionLogEntry", "SQLStorage", "Storage", "open_storage"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,3 +80,28 @@ class Storage(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class SQLStorage(Storage, Protocol):
+    """A storage the dashboard and the admin log can query in the SQL both backends take (`?` placeholders)."""
+
+    def read(self, sql: str, parameters: Sequence[object] | Mapping[str, object] = ()) -> list[tuple[object, ...]]: ...
+
+    def write(self) -> AbstractContextManager[Any]:
+        """One transaction: `execute(sql, parameters)` and `executemany(sql, rows)`."""
+        ...
+
+
+def open_storage(*, data_dir: pathlib.Path | str | None = None, database_url: str | None = None) -> SQLStorage:
+    """PostgreSQL when a database URL is given (its schema upgraded), else SQLite in the data dir."""
+    if database_url:
+        # Imported only here: a server on SQLite never loads the PostgreSQL driver.
+        from inherence_policy_server._postgres import PostgresStorage
+
+        return PostgresStorage(database_url)
+    if data_dir is None:
+        raise ServerUsageError("no state to use: give a data dir (SQLite) or a database URL (PostgreSQL)")
+    from inherence_policy_server._sqlite import SQLiteStorage
+
+    return SQLiteStorage(pathlib.Path(data_dir))

@@ -13,7 +13,7 @@ from inherence_policy_server._app import DashboardOptions
 from inherence_policy_server._errors import PolicyServerError
 from inherence_policy_server._keys import issue_key
 from inherence_policy_server._rules import default_rules_config, load_rules_config
-from inherence_policy_server._sqlite import SQLiteStorage
+from inherence_policy_server._storage import SQLStorage, open_storage
 from inherence_policy_server.dashboard import new_admin_token
 from inherence_policy_server.rules import RulesConfig
 
@@ -22,9 +22,16 @@ __all__ = ["main"]
 _DATA_DIR = click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=pathlib.Path),
-    required=True,
+    default=None,
     envvar="INHERENCE_POLICY_DATA_DIR",
     help="Folder of the server's state (SQLite); created if missing. Env: INHERENCE_POLICY_DATA_DIR.",
+)
+_DATABASE_URL = click.option(
+    "--database-url",
+    default=None,
+    envvar="INHERENCE_POLICY_DATABASE_URL",
+    help="State in PostgreSQL instead of a data dir (postgresql://user:password@host:port/database), shared by"
+    " servers on several machines; run `db upgrade` first. Env: INHERENCE_POLICY_DATABASE_URL.",
 )
 _CONFIG = click.option(
     "--config",
@@ -55,9 +62,17 @@ def _load_config(config_path: pathlib.Path | None) -> RulesConfig:
         raise click.ClickException(str(exc)) from None
 
 
-def _open_storage(data_dir: pathlib.Path) -> SQLiteStorage:
+def _state_choice(data_dir: pathlib.Path | None, database_url: str | None) -> None:
+    if data_dir is not None and database_url:
+        raise click.ClickException("give --data-dir (SQLite) or --database-url (PostgreSQL), not both")
+    if data_dir is None and not database_url:
+        raise click.ClickException("missing --data-dir (SQLite) or --database-url (PostgreSQL)")
+
+
+def _open_storage(data_dir: pathlib.Path | None, database_url: str | None) -> SQLStorage:
+    _state_choice(data_dir, database_url)
     try:
-        return SQLiteStorage(data_dir)
+        return open_storage(data_dir=data_dir, database_url=database_url)
     except PolicyServerError as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -72,6 +87,7 @@ def main() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8787, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
 @_DATA_DIR
+@_DATABASE_URL
 @_CONFIG
 @click.option("--allow-remote", is_flag=True, help="Allow listening on an address that is not loopback.")
 @click.option(
@@ -102,7 +118,8 @@ def main() -> None:
 def serve(
     host: str,
     port: int,
-    data_dir: pathlib.Path,
+    data_dir: pathlib.Path | None,
+    database_url: str | None,
     config_path: pathlib.Path | None,
     allow_remote: bool,
     no_auth: bool,
@@ -119,6 +136,8 @@ def serve(
       inherence-policy-server serve --data-dir ./state --config rules.toml
       INHERENCE_POLICY_ADMIN_TOKEN=... inherence-policy-server serve --data-dir ./state
       inherence-policy-server serve --data-dir ./state --workers 4 --no-dashboard
+      inherence-policy-server serve --database-url postgresql://policy@db.internal/policy --allow-remote \\
+          --host 0.0.0.0 --no-dashboard
     """
     if not _is_loopback(host):
         if not allow_remote:
@@ -126,7 +145,7 @@ def serve(
         if no_auth:
             raise click.ClickException("--no-auth is only allowed on a loopback address")
     _load_config(config_path)  # a bad config fails here, once, before any worker starts
-    storage = _open_storage(data_dir)
+    storage = _open_storage(data_dir, database_url)
     try:
         if not no_auth and not storage.has_active_keys():
             click.echo("warning: no API key exists yet, so every call is refused; run `keys create`", err=True)
@@ -140,6 +159,7 @@ def serve(
             host=host,
             port=port,
             data_dir=data_dir,
+            database_url=database_url,
             config_path=config_path,
             require_key=not no_auth,
             workers=workers,
@@ -175,10 +195,11 @@ def keys() -> None:
 
 @keys.command("create")
 @_DATA_DIR
+@_DATABASE_URL
 @click.option("--label", default="", help="A note to tell keys apart, e.g. the team or machine.")
-def keys_create(data_dir: pathlib.Path, label: str) -> None:
+def keys_create(data_dir: pathlib.Path | None, database_url: str | None, label: str) -> None:
     """Create a key and print it once."""
-    storage = _open_storage(data_dir)
+    storage = _open_storage(data_dir, database_url)
     try:
         issued = issue_key(_now(), label)
         storage.add_key(issued.record)
@@ -190,9 +211,10 @@ def keys_create(data_dir: pathlib.Path, label: str) -> None:
 
 @keys.command("list")
 @_DATA_DIR
-def keys_list(data_dir: pathlib.Path) -> None:
+@_DATABASE_URL
+def keys_list(data_dir: pathlib.Path | None, database_url: str | None) -> None:
     """List keys: id, prefix, created, revoked (never the key)."""
-    storage = _open_storage(data_dir)
+    storage = _open_storage(data_dir, database_url)
     try:
         records = storage.list_keys()
     finally:
@@ -209,10 +231,11 @@ def keys_list(data_dir: pathlib.Path) -> None:
 
 @keys.command("revoke")
 @_DATA_DIR
+@_DATABASE_URL
 @click.argument("key_id")
-def keys_revoke(data_dir: pathlib.Path, key_id: str) -> None:
+def keys_revoke(data_dir: pathlib.Path | None, database_url: str | None, key_id: str) -> None:
     """Revoke the key with KEY_ID (as `keys list` shows it)."""
-    storage = _open_storage(data_dir)
+    storage = _open_storage(data_dir, database_url)
     try:
         storage.revoke_key(key_id, _now())
     except PolicyServerError as exc:
@@ -220,6 +243,36 @@ def keys_revoke(data_dir: pathlib.Path, key_id: str) -> None:
     finally:
         storage.close()
     click.echo(f"revoked {key_id}")
+
+
+@main.group()
+def db() -> None:
+    """The PostgreSQL schema (a data dir's SQLite file needs no command: it is kept up to date on open)."""
+
+
+@db.command("upgrade")
+@click.option(
+    "--database-url",
+    required=True,
+    envvar="INHERENCE_POLICY_DATABASE_URL",
+    help="postgresql://user:password@host:port/database. Env: INHERENCE_POLICY_DATABASE_URL.",
+)
+def db_upgrade(database_url: str) -> None:
+    """Create or migrate the schema; run it once before the first `serve`, and after each release that asks for it.
+
+    Safe to run again, and from several machines at once (they take turns).
+    """
+    from inherence_policy_server._postgres import describe_url, upgrade_database
+
+    try:
+        where = describe_url(database_url)
+        before, after = upgrade_database(database_url)
+    except PolicyServerError as exc:
+        raise click.ClickException(str(exc)) from None
+    if before == after:
+        click.echo(f"the database {where} is at schema version {after}: nothing to do")
+    else:
+        click.echo(f"the database {where} upgraded from schema version {before} to {after}")
 
 
 @main.group()

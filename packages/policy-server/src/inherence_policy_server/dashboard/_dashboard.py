@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from inherence_policy_server._approvals import Approval
 from inherence_policy_server._keys import ApiKeyRecord, IssuedKey, issue_key
-from inherence_policy_server._sqlite import SQLiteStorage
+from inherence_policy_server._storage import SQLStorage
 from inherence_policy_server.dashboard._access import AdminAccess
 from inherence_policy_server.dashboard._settings import SettingsRejected, apply_changes, save_section
 from inherence_policy_server.dashboard._store import DashboardStore
@@ -43,7 +43,7 @@ class Dashboard:
         self,
         *,
         holder: RulesHolder,
-        storage: SQLiteStorage,
+        storage: SQLStorage,
         access: AdminAccess,
         config_path: pathlib.Path | None,
         clock: Callable[[], datetime.datetime],

@@ -1,4 +1,4 @@
-"""What the dashboard reads from and adds to the SQLite storage: the feed, counts, sessions, audit.
+"""What the dashboard reads from and adds to the storage (SQLite or PostgreSQL): the feed, counts, sessions, audit.
 
 The feed pages by keyset on the decision row id (newest first), so page 500 costs what
 page 1 costs; each filter column has an index that ends in the id. A time bound is also
@@ -12,7 +12,7 @@ import datetime
 import json
 from typing import Any
 
-from inherence_policy_server._sqlite import SQLiteStorage
+from inherence_policy_server._storage import SQLStorage
 
 __all__ = ["AdminEvent", "DashboardStore", "FeedFilter", "FeedRow", "SessionSummary", "iso", "role_of"]
 
@@ -95,9 +95,9 @@ def _row(values: tuple[object, ...]) -> FeedRow:
 
 
 class DashboardStore:
-    """The dashboard's queries over one `SQLiteStorage`."""
+    """The dashboard's queries over one `SQLStorage` (SQLite or PostgreSQL)."""
 
-    def __init__(self, storage: SQLiteStorage) -> None:
+    def __init__(self, storage: SQLStorage) -> None:
         self.storage = storage
 
     def feed(

@@ -1,0 +1,243 @@
+"""PostgreSQL storage: the state of several servers on several machines in one database.
+
+A pool of connections (psycopg 3, `psycopg_pool`) serves the threads of one process; every
+write is one transaction. What must be atomic across processes takes a lock in the database
+(the velocity ledger: an advisory lock per account). The schema is created and migrated by
+`inherence-policy-server db upgrade`; opening the storage checks its version and refuses a
+database not upgraded for this release (or upgraded by a newer one).
+
+The database URL may hold a password: it never appears in an error or a log line here, only
+`host:port/database` does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import functools
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import psycopg
+import psycopg.conninfo
+import psycopg_pool
+
+from inherence_policy_server._approvals import Approvals
+from inherence_policy_server._errors import StorageError, UnknownKeyError
+from inherence_policy_server._keys import ApiKeyRecord
+from inherence_policy_server._postgres_ledger import PostgresLedger
+from inherence_policy_server._postgres_schema import check_schema, upgrade
+from inherence_policy_server._storage import DecisionLogEntry
+
+__all__ = ["PostgresStorage", "describe_url", "upgrade_database"]
+
+_KEY_COLUMNS = "key_id, prefix, salt, digest, created_at, revoked_at, label"
+
+
+def describe_url(url: str) -> str:
+    """`host:port/database` of a database URL, never its user or password; a URL that cannot be read raises."""
+    try:
+        parts = psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.Error:
+        raise StorageError("the database URL cannot be read: expected postgresql://user@host:port/database") from None
+    host = str(parts.get("host") or "localhost")
+    return f"{host}:{parts.get('port') or 5432}/{parts.get('dbname') or parts.get('user') or '?'}"
+
+
+def _safe_message(exc: BaseException, url: str) -> str:
+    """The first line of a driver error, with the URL's password (if any) taken out."""
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    with contextlib.suppress(psycopg.Error):
+        password = psycopg.conninfo.conninfo_to_dict(url).get("password")
+        if password:
+            text = text.replace(str(password), "***")
+    return text[:300]
+
+
+def _connect(url: str, where: str, timeout: float) -> psycopg.Connection[Any]:
+    try:
+        return psycopg.connect(url, autocommit=True, connect_timeout=max(1, int(timeout)))
+    except psycopg.Error as exc:
+        raise StorageError(f"cannot connect to the database {where}: {_safe_message(exc, url)}") from None
+
+
+def upgrade_database(url: str, *, timeout: float = 10.0) -> tuple[int, int]:
+    """Create or migrate the schema of the database at `url`; the versions before and after."""
+    where = describe_url(url)
+    with _connect(url, where, timeout) as db:
+        try:
+            with db.transaction():
+                return upgrade(db, where)
+        except psycopg.Error as exc:
+            raise StorageError(f"cannot upgrade the database {where}: {_safe_message(exc, url)}") from None
+
+
+@functools.lru_cache(maxsize=512)
+def _portable(sql: str) -> str:
+    # The SQL shared with SQLite (approvals, the dashboard, the admin log) uses `?` placeholders.
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+class _Portable:
+    """A transaction's connection that takes the `?` placeholders of the SQL shared with SQLite."""
+
+    def __init__(self, db: psycopg.Connection[Any]) -> None:
+        self._db = db
+
+    def execute(self, sql: str, parameters: Sequence[object] = ()) -> psycopg.Cursor[Any]:
+        return self._db.execute(_portable(sql), parameters)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        with self._db.cursor() as cursor:
+            cursor.executemany(_portable(sql), rows)
+
+
+class PostgresStorage:
+    """`Storage` over a PostgreSQL database (`postgresql://user:password@host:port/database`)."""
+
+    def __init__(self, url: str, *, pool_size: int = 8, timeout: float = 10.0) -> None:
+        self.where = describe_url(url)
+        self.url = url
+        with _connect(url, self.where, timeout) as db:
+            check_schema(db, self.where)
+        self._pool: psycopg_pool.ConnectionPool[Any] = psycopg_pool.ConnectionPool(
+            url, min_size=1, max_size=pool_size, timeout=timeout, kwargs={"autocommit": True}, open=False
+        )
+        try:
+            self._pool.open(wait=True, timeout=timeout)
+        except psycopg_pool.PoolTimeout:
+            self._pool.close()
+            raise StorageError(f"cannot open connections to the database {self.where}") from None
+        self._ledger = PostgresLedger(self)
+        self._approvals = Approvals(self)
+
+    def __repr__(self) -> str:
+        # Never the URL: it may hold the password.
+        return f"PostgresStorage({self.where!r})"
+
+    @property
+    def ledger(self) -> PostgresLedger:
+        return self._ledger
+
+    @property
+    def approvals(self) -> Approvals:
+        return self._approvals
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[psycopg.Connection[Any]]:
+        """One transaction on a pooled connection (`%s` placeholders); a driver error is a `StorageError`."""
+        try:
+            with self._pool.connection() as db, db.transaction():
+                yield db
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+            raise StorageError(f"the database {self.where} failed: {_safe_message(exc, self.url)}") from None
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[_Portable]:
+        """One transaction taking the `?` placeholders of the SQL shared with SQLite."""
+        with self.transaction() as db:
+            yield _Portable(db)
+
+    def read(self, sql: str, parameters: Sequence[object] | Mapping[str, object] = ()) -> list[tuple[object, ...]]:
+        """Rows of one query in `?` placeholders (the SQL shared with SQLite)."""
+        return self.query(_portable(sql), parameters)
+
+    def query(self, sql: str, parameters: Sequence[object] | Mapping[str, object] = ()) -> list[tuple[object, ...]]:
+        """Rows of one query in `%s` placeholders."""
+        try:
+            with self._pool.connection() as db:
+                rows: list[tuple[object, ...]] = db.execute(sql, parameters).fetchall()
+                return rows
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+            raise StorageError(f"cannot read the database {self.where}: {_safe_message(exc, self.url)}") from None
+
+    def add_key(self, record: ApiKeyRecord) -> None:
+        with self.transaction() as db:
+            db.execute(
+                f"INSERT INTO api_keys ({_KEY_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                (record.key_id, record.prefix, record.salt, record.digest, _iso(record.created_at), None, record.label),
+            )
+
+    def find_key(self, key_id: str) -> ApiKeyRecord | None:
+        rows = self.query(f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE key_id = %s", (key_id,))
+        return _key_from_row(rows[0]) if rows else None
+
+    def list_keys(self) -> list[ApiKeyRecord]:
+        return [_key_from_row(row) for row in self.query(f"SELECT {_KEY_COLUMNS} FROM api_keys ORDER BY created_at")]
+
+    def revoke_key(self, key_id: str, now: datetime.datetime) -> None:
+        with self.transaction() as db:
+            cursor = db.execute(
+                "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, %s) WHERE key_id = %s", (_iso(now), key_id)
+            )
+            if cursor.rowcount == 0:
+                raise UnknownKeyError(key_id)
+
+    def has_active_keys(self) -> bool:
+        return bool(self.query("SELECT 1 FROM api_keys WHERE revoked_at IS NULL LIMIT 1"))
+
+    def touch_sessions(self, seen: Sequence[tuple[str, str | None, datetime.datetime]]) -> None:
+        if not seen:
+            return
+        with self.transaction() as db, db.cursor() as cursor:
+            cursor.executemany(
+                "INSERT INTO sessions (session_id, client, first_seen, last_seen) VALUES (%s, %s, %s, %s)"
+                " ON CONFLICT (session_id) DO UPDATE SET last_seen = excluded.last_seen",
+                [(session_id, client, _iso(at), _iso(at)) for session_id, client, at in seen],
+            )
+
+    def append_decisions(self, entries: Sequence[DecisionLogEntry]) -> None:
+        if not entries:
+            return
+        rows = [
+            (
+                e.decision_id, _iso(e.at), e.client, e.session_id, e.upstream, e.tool_name, e.category, e.decision,
+                e.rule, e.reason, json.dumps(e.arguments, separators=(",", ":")), e.request_id, e.key_id,
+            )
+            for e in entries
+        ]  # fmt: skip
+        with self.transaction() as db, db.cursor() as cursor:
+            cursor.executemany(
+                "INSERT INTO decisions (decision_id, at, client, session_id, upstream, tool_name, category, decision,"
+                " rule, reason, arguments, request_id, key_id)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                rows,
+            )
+
+    def recent_decisions(self, limit: int = 100) -> list[DecisionLogEntry]:
+        rows = self.query(
+            "SELECT decision_id, at, client, session_id, upstream, tool_name, category, decision, rule, reason,"
+            " arguments, request_id, key_id FROM decisions ORDER BY id DESC LIMIT %s",
+            (limit,),
+        )
+        entries = []
+        for row in rows:
+            values = list(row)
+            values[1] = datetime.datetime.fromisoformat(str(values[1]))
+            values[10] = json.loads(str(values[10]))
+            entries.append(DecisionLogEntry(*values))  # type: ignore[arg-type]
+        return entries
+
+    def maintain(self) -> None:
+        """Nothing to do: PostgreSQL's autovacuum keeps the tables."""
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+def _iso(moment: datetime.datetime) -> str:
+    return moment.astimezone(datetime.timezone.utc).isoformat()
+
+
+def _key_from_row(row: tuple[object, ...]) -> ApiKeyRecord:
+    key_id, prefix, salt, digest, created_at, revoked_at, label = row
+    return ApiKeyRecord(
+        key_id=str(key_id),
+        prefix=str(prefix),
+        salt=bytes(salt),  # type: ignore[call-overload]
+        digest=bytes(digest),  # type: ignore[call-overload]
+        created_at=datetime.datetime.fromisoformat(str(created_at)),
+        revoked_at=None if revoked_at is None else datetime.datetime.fromisoformat(str(revoked_at)),
+        label=str(label),
+    )

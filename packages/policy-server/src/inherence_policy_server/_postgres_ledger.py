@@ -1,0 +1,230 @@
+"""The rules' `SessionLedger` over PostgreSQL: velocity, what sessions read, known recipients.
+
+`reserve_transfer` takes a transaction-scoped advisory lock on the account before it sums
+the windows, so two reservations for one account, from any two processes on any machines,
+run one after the other: together they can never pass a limit that each alone would not.
+Each read-ledger write holds one advisory lock too, as SQLite's single writer would: its
+trimming (expired entries, the caps per session and overall) then never races another.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+from collections.abc import Collection, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from inherence_policy_server.rules._api import KnownRecipient, VelocityTotals
+from inherence_policy_server.rules._material import (
+    MAX_KNOWN_RECIPIENTS,
+    MAX_READ_ITEMS,
+    MAX_READ_LABELS,
+    MAX_READ_SESSIONS,
+    MAX_READ_TOKENS,
+    READ_TTL,
+    SHINGLE,
+    ReadItem,
+)
+
+if TYPE_CHECKING:
+    from inherence_policy_server._postgres import PostgresStorage
+
+__all__ = ["PostgresLedger"]
+
+WEEK = 7 * 24 * 3600.0
+_TTL = READ_TTL.total_seconds()
+# Advisory lock namespaces (the first of the two 32-bit keys), kept apart from anyone else's locks.
+_VELOCITY_LOCKS = 0x1E4E_0002
+_READS_LOCK = (0x1E4E_0003, 0)
+
+_TOTALS = """
+SELECT
+    COALESCE(SUM(CASE WHEN at > %(hour)s THEN amount_cents END), 0),
+    COALESCE(SUM(CASE WHEN at > %(day)s THEN amount_cents END), 0),
+    COALESCE(SUM(amount_cents), 0),
+    COUNT(CASE WHEN at > %(hour)s THEN 1 END),
+    COUNT(CASE WHEN at > %(day)s THEN 1 END),
+    COUNT(*)
+FROM transfers WHERE account = %(account)s AND at > %(week)s
+"""
+
+
+def _bounds(account: str, now: datetime.datetime) -> dict[str, object]:
+    t = now.timestamp()
+    return {"account": account, "hour": t - 3600.0, "day": t - 24 * 3600.0, "week": t - WEEK}
+
+
+def _totals(row: Sequence[Any]) -> VelocityTotals:
+    return VelocityTotals(*(int(value) for value in row))
+
+
+def _account_lock(account: str) -> int:
+    digest = hashlib.blake2b(account.encode("utf-8", "surrogatepass"), digest_size=4).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _utc(seconds: object) -> datetime.datetime:
+    return datetime.datetime.fromtimestamp(float(str(seconds)), tz=datetime.timezone.utc)
+
+
+def _trim_oldest(db: Any, table: str, where: str, parameters: tuple[object, ...], keep: int, order: str) -> None:
+    (count,) = db.execute(f"SELECT COUNT(*) FROM {table} WHERE {where}", parameters).fetchone()
+    if count > keep:
+        db.execute(
+            f"DELETE FROM {table} WHERE ctid IN (SELECT ctid FROM {table} WHERE {where} ORDER BY {order} LIMIT %s)",
+            (*parameters, count - keep),
+        )
+
+
+class PostgresLedger:
+    """`SessionLedger` backed by a `PostgresStorage`."""
+
+    def __init__(self, storage: PostgresStorage) -> None:
+        self._storage = storage
+
+    def known_recipient(self, account: str, recipient: str) -> bool:
+        sql = "SELECT 1 FROM recipients WHERE account = %s AND recipient = %s LIMIT 1"
+        return bool(self._storage.query(sql, (account, recipient)))
+
+    def reserve_transfer(
+        self, account: str, recipient: str, amount_cents: int, now: datetime.datetime, limits: Mapping[str, int]
+    ) -> VelocityTotals | None:
+        with self._storage.transaction() as db:
+            db.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_VELOCITY_LOCKS, _account_lock(account)))
+            # Read committed: this statement sees every reservation committed before the lock was ours.
+            before = _totals(db.execute(_TOTALS, _bounds(account, now)).fetchone() or ())
+            after = VelocityTotals(
+                hour_cents=before.hour_cents + amount_cents,
+                day_cents=before.day_cents + amount_cents,
+                week_cents=before.week_cents + amount_cents,
+                hour_count=before.hour_count + 1,
+                day_count=before.day_count + 1,
+                week_count=before.week_count + 1,
+            )
+            if any(getattr(after, name, 0) > maximum for name, maximum in limits.items()):
+                return None
+            at = now.timestamp()
+            db.execute(
+                "INSERT INTO transfers (account, recipient, amount_cents, at) VALUES (%s, %s, %s, %s)",
+                (account, recipient, amount_cents, at),
+            )
+            db.execute(
+                "INSERT INTO recipients (account, recipient, first_paid) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+                (account, recipient, at),
+            )
+            db.execute("DELETE FROM transfers WHERE account = %s AND at <= %s", (account, at - WEEK))
+            return after
+
+    def window_totals(self, account: str, now: datetime.datetime) -> VelocityTotals:
+        return _totals(self._storage.query(_TOTALS, _bounds(account, now))[0])
+
+    def _touch(self, db: Any, session_id: str, now: float, *, reported: bool) -> None:
+        db.execute(
+            "INSERT INTO read_sessions (session_id, touched, reported) VALUES (%s, %s, %s) ON CONFLICT (session_id)"
+            " DO UPDATE SET touched = excluded.touched, reported = COALESCE(excluded.reported, read_sessions.reported)",
+            (session_id, now, now if reported else None),
+        )
+        oldest = now - _TTL
+        for table, column in (("read_items", "at"), ("sensitive_reads", "at"), ("read_sessions", "touched")):
+            db.execute(f"DELETE FROM {table} WHERE {column} <= %s", (oldest,))
+        (sessions,) = db.execute("SELECT COUNT(*) FROM read_sessions").fetchone()
+        if sessions > MAX_READ_SESSIONS:
+            dropped = db.execute(
+                "SELECT session_id FROM read_sessions ORDER BY touched, session_id LIMIT %s",
+                (sessions - MAX_READ_SESSIONS,),
+            ).fetchall()
+            names = [row[0] for row in dropped]
+            for table in ("read_items", "sensitive_reads", "read_sessions"):
+                db.execute(f"DELETE FROM {table} WHERE session_id = ANY(%s)", (names,))
+
+    def record_sensitive_read(self, session_id: str, label: str, now: datetime.datetime) -> None:
+        at = now.timestamp()
+        with self._storage.transaction() as db:
+            db.execute("SELECT pg_advisory_xact_lock(%s, %s)", _READS_LOCK)
+            db.execute(
+                "INSERT INTO sensitive_reads (session_id, label, at) VALUES (%s, %s, %s)"
+                " ON CONFLICT (session_id, label) DO UPDATE SET at = excluded.at",
+                (session_id, label, at),
+            )
+            self._touch(db, session_id, at, reported=False)
+            _trim_oldest(db, "sensitive_reads", "session_id = %s", (session_id,), MAX_READ_LABELS, "at, seq")
+
+    def sensitive_reads(self, session_id: str) -> list[str]:
+        sql = "SELECT label FROM sensitive_reads WHERE session_id = %s ORDER BY seq"
+        rows = self._storage.query(sql, (session_id,))
+        return [str(row[0]) for row in rows]
+
+    def unreported_reads(self, session_id: str, now: datetime.datetime) -> list[str]:
+        rows = self._storage.query(
+            "SELECT label FROM sensitive_reads WHERE session_id = %s AND at > %s AND at > COALESCE("
+            "(SELECT reported FROM read_sessions WHERE session_id = %s), -1) ORDER BY seq",
+            (session_id, now.timestamp() - _TTL, session_id),
+        )
+        return [str(row[0]) for row in rows]
+
+    def record_read_items(self, session_id: str, items: Sequence[ReadItem], now: datetime.datetime) -> None:
+        at = now.timestamp()
+        with self._storage.transaction() as db:
+            db.execute("SELECT pg_advisory_xact_lock(%s, %s)", _READS_LOCK)
+            with db.cursor() as cursor:
+                cursor.executemany(
+                    "INSERT INTO read_items (session_id, digest, kind, label, at) VALUES (%s, %s, %s, %s, %s)"
+                    " ON CONFLICT (session_id, digest) DO UPDATE SET at = excluded.at",
+                    [(session_id, item.digest, item.kind, item.label, at) for item in items],
+                )
+            self._touch(db, session_id, at, reported=True)
+            shingles = (session_id, SHINGLE)
+            _trim_oldest(db, "read_items", "session_id = %s AND kind = %s", shingles, MAX_READ_ITEMS, "at, id")
+            _trim_oldest(db, "read_items", "session_id = %s AND kind != %s", shingles, MAX_READ_TOKENS, "at, id")
+
+    def has_read_items(self, session_id: str, now: datetime.datetime) -> bool:
+        sql = "SELECT 1 FROM read_items WHERE session_id = %s AND at > %s LIMIT 1"
+        return bool(self._storage.query(sql, (session_id, now.timestamp() - _TTL)))
+
+    def read_items(self, session_id: str, digests: Collection[int], now: datetime.datetime) -> list[ReadItem]:
+        if not digests:
+            return []
+        rows = self._storage.query(
+            "SELECT kind, digest, label FROM read_items"
+            " WHERE session_id = %s AND at > %s AND digest = ANY(%s::bigint[])",
+            (session_id, now.timestamp() - _TTL, list(digests)),
+        )
+        return [ReadItem(str(kind), int(str(value)), str(label)) for kind, value, label in rows]
+
+    def add_known_recipient(self, tenant: str, recipient: str, source: str, now: datetime.datetime) -> None:
+        at = now.timestamp()
+        with self._storage.transaction() as db:
+            db.execute("SELECT pg_advisory_xact_lock(%s, %s)", _READS_LOCK)
+            db.execute(
+                "INSERT INTO known_recipients (tenant, recipient, source, first_seen, last_seen)"
+                " VALUES (%s, %s, %s, %s, %s)"
+                " ON CONFLICT (tenant, recipient) DO UPDATE SET last_seen = excluded.last_seen",
+                (tenant, recipient, source, at, at),
+            )
+            _trim_last_seen(db, tenant)
+
+    def is_known_recipient(self, tenant: str, recipient: str) -> bool:
+        sql = "SELECT 1 FROM known_recipients WHERE tenant = %s AND recipient = %s LIMIT 1"
+        return bool(self._storage.query(sql, (tenant, recipient)))
+
+    def known_recipients(self, tenant: str | None = None, limit: int = 1000) -> list[KnownRecipient]:
+        where, parameters = ("WHERE tenant = %s", (tenant,)) if tenant is not None else ("", ())
+        rows = self._storage.query(
+            "SELECT tenant, recipient, source, first_seen, last_seen FROM known_recipients"
+            f" {where} ORDER BY last_seen DESC, recipient DESC LIMIT %s",
+            (*parameters, limit),
+        )
+        return [
+            KnownRecipient(str(name), str(recipient), str(source), _utc(first), _utc(last))
+            for name, recipient, source, first, last in rows
+        ]
+
+
+def _trim_last_seen(db: Any, tenant: str) -> None:
+    (count,) = db.execute("SELECT COUNT(*) FROM known_recipients WHERE tenant = %s", (tenant,)).fetchone()
+    if count > MAX_KNOWN_RECIPIENTS:
+        db.execute(
+            "DELETE FROM known_recipients WHERE ctid IN (SELECT ctid FROM known_recipients"
+            " WHERE tenant = %s ORDER BY last_seen, first_seen, recipient LIMIT %s)",
+            (tenant, count - MAX_KNOWN_RECIPIENTS),
+        )

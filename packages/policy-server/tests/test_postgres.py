@@ -1,0 +1,131 @@
+"""PostgreSQL: `db upgrade`, the schema check before serving, the CLI on a database URL, no password shown."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+from click.testing import CliRunner
+
+from inherence_policy_server import StorageError
+from inherence_policy_server._postgres import PostgresStorage, upgrade_database
+from inherence_policy_server._postgres_schema import SCHEMA_VERSION
+from inherence_policy_server.cli import main
+
+from .conftest import START
+
+PASSWORD = "pw-Zq8-never-shown"
+
+
+@pytest.fixture
+def empty_url(postgres_server) -> str:
+    """A database with no schema of ours."""
+    return str(postgres_server.create_database())
+
+
+def _cli(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args), env={"INHERENCE_POLICY_DATA_DIR": None})
+    return result.exit_code, result.output
+
+
+def test_db_upgrade_creates_the_schema_once(empty_url) -> None:
+    code, output = _cli("db", "upgrade", "--database-url", empty_url)
+    assert code == 0, output
+    assert f"from schema version 0 to {SCHEMA_VERSION}" in output
+    code, output = _cli("db", "upgrade", "--database-url", empty_url)
+    assert code == 0, output
+    assert "nothing to do" in output
+    PostgresStorage(empty_url).close()
+
+
+def test_a_database_never_upgraded_is_refused_naming_the_command(empty_url) -> None:
+    with pytest.raises(StorageError, match="no policy schema yet: run `inherence-policy-server db upgrade"):
+        PostgresStorage(empty_url)
+    code, output = _cli("serve", "--database-url", empty_url, "--no-dashboard")
+    assert code == 1
+    assert "db upgrade" in output
+    with psycopg.connect(empty_url) as db:
+        assert db.execute("SELECT to_regclass('api_keys')").fetchone() == (None,)
+
+
+def test_a_schema_newer_than_the_server_is_refused(postgres_url) -> None:
+    with psycopg.connect(postgres_url, autocommit=True) as db:
+        db.execute("UPDATE inherence_schema SET version = %s", (SCHEMA_VERSION + 1,))
+    with pytest.raises(StorageError, match="newer than this server knows"):
+        PostgresStorage(postgres_url)
+    with pytest.raises(StorageError, match="newer than this server knows"):
+        upgrade_database(postgres_url)
+
+
+def test_an_older_schema_is_refused_until_upgraded(postgres_url) -> None:
+    with psycopg.connect(postgres_url, autocommit=True) as db:
+        db.execute("UPDATE inherence_schema SET version = 0")
+    with pytest.raises(StorageError, match=f"needs version {SCHEMA_VERSION}: run `inherence-policy-server db upgrade"):
+        PostgresStorage(postgres_url)
+
+
+def test_keys_are_managed_on_a_database_url(postgres_url) -> None:
+    code, secret = _cli("keys", "create", "--database-url", postgres_url, "--label", "team")
+    assert code == 0
+    key_id = secret.split("_")[1]
+    code, listed = _cli("keys", "list", "--database-url", postgres_url)
+    assert key_id in listed
+    assert "team" in listed
+    assert _cli("keys", "revoke", "--database-url", postgres_url, key_id)[0] == 0
+    storage = PostgresStorage(postgres_url)
+    try:
+        record = storage.find_key(key_id)
+        assert record is not None
+        assert record.revoked_at is not None
+    finally:
+        storage.close()
+
+
+def test_a_data_dir_and_a_database_url_together_are_refused(postgres_url, tmp_path) -> None:
+    code, output = _cli("keys", "list", "--database-url", postgres_url, "--data-dir", str(tmp_path))
+    assert code == 1
+    assert "not both" in output
+    code, output = _cli("keys", "list")
+    assert code == 1
+    assert "--data-dir (SQLite) or --database-url (PostgreSQL)" in output
+
+
+def test_the_password_of_the_url_is_never_shown(postgres_url) -> None:
+    closed = f"postgresql://policy:{PASSWORD}@127.0.0.1:1/policy"
+    with pytest.raises(StorageError) as refused:
+        PostgresStorage(closed)
+    assert PASSWORD not in str(refused.value)
+    assert "127.0.0.1:1/policy" in str(refused.value)
+    code, output = _cli("db", "upgrade", "--database-url", f"postgresql://policy:{PASSWORD}@127.0.0.1:1/x?bad=1")
+    assert code == 1
+    assert PASSWORD not in output
+    # The test server trusts loopback, so the password is not checked; the storage never shows it.
+    storage = PostgresStorage(postgres_url.replace("postgres@", f"postgres:{PASSWORD}@"))
+    assert PASSWORD not in repr(storage)
+    assert storage.where in repr(storage)
+    storage.close()
+
+
+def test_one_approval_is_claimed_once_across_two_storages(postgres_url) -> None:
+    from .test_approvals import TTL, question
+
+    first, second = PostgresStorage(postgres_url), PostgresStorage(postgres_url)
+    try:
+        asked = first.approvals.ask(question(), START, TTL)
+        assert second.approvals.ask(question(), START, TTL).id == asked.id
+        second.approvals.approve(asked.id, START)
+        claims = [storage.approvals.claim(question().binding, START) for storage in (first, second)]
+        assert [claim is not None for claim in claims] == [True, False]
+    finally:
+        first.close()
+        second.close()
+
+
+def test_a_worker_process_opens_the_database_its_parent_names(postgres_url) -> None:
+    from inherence_policy_server._serving import ENV_DATA_DIR, ENV_DATABASE_URL, app_from_environment
+
+    app = app_from_environment({ENV_DATA_DIR: "", ENV_DATABASE_URL: postgres_url})
+    try:
+        assert isinstance(app.storage, PostgresStorage)
+        assert app.require_key
+    finally:
+        app.close()
