@@ -51,6 +51,8 @@ _TABLE: dict[str, dict[str, Mode]] = {
         "mfa_change": _C,
         "outside_invite": _C,
         "outside_share": _C,
+        "public_share": _C,
+        "public_edit_share": _E,
         "password_reset": _E,
         "admin_mfa_change": _E,
         "admin_grant": _E,
