@@ -70,7 +70,7 @@ _UPLOAD_OPTIONS = frozenset({"-T", "--upload-file", "--post-file", "--body-file"
 _UPLOAD_PREFIXES = ("--post-file=", "--body-file=", "--upload-file=")
 _ATTACHMENT_KEYS = frozenset({"attachment", "attachments", "attachment_path", "attachment_paths", "file_path", "files"})
 # Shingles of read text a send must share to carry it: a few, and a quarter of the send or many.
-MIN_SHARED_SHINGLES = 3
+MIN_SHARED_SHINGLES = 2
 MANY_SHARED_SHINGLES = 16
 
 
