@@ -79,6 +79,7 @@ _TABLE: dict[str, dict[str, Mode]] = {
         "private_data_to_known_recipient": _L,
         "send_after_credential_read": _C,
         "exfiltration_endpoint": _E,
+        "outside_forwarding": _E,
         "secret_in_payload": _E,
         "read_secret_sent": _E,
     },
