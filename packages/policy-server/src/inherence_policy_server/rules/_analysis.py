@@ -49,6 +49,11 @@ _SHELL_HINT = re.compile(r"[|;&`$><]|\b(?:rm|sudo|find|xargs|dd|mkfs|chmod|chown
 _WORD = re.compile(r"[a-z0-9]+")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _ACTION_KEYS = frozenset({"action", "operation", "op", "method", "type", "event", "verb", "kind", "intent", "mode"})
+# A tool named after one of these programs whose `args` hold its arguments runs `<program> <args>`.
+CLI_PROGRAMS = frozenset({"kubectl", "docker", "podman", "helm", "git", "gh", "glab", "aws", "gcloud", "gsutil", "az",
+                          "terraform", "psql", "mysql", "sqlite3", "rclone", "rsync", "ssh", "scp", "systemctl",
+                          "crictl", "nerdctl", "oc", "doctl", "flyctl", "heroku", "vault", "stripe", "npm",
+                          "pip", "find"})  # fmt: skip
 _SQL_CLIENTS = {"psql": ("-c", "--command"), "mysql": ("-e", "--execute"), "sqlite3": (), "duckdb": ("-c",)}
 
 
@@ -80,6 +85,8 @@ class CallAnalysis:
     def command_texts(self) -> list[str]:
         """Shell command lines: command fields anywhere, and for shell or unknown tools anything shaped like one."""
         found = _command_fields(self.call.arguments, depth=0)
+        if not found:
+            found = _program_arguments(self.call.tool_name, self.call.arguments)
         if self.category in (Category.SHELL_EXEC, Category.UNKNOWN):
             seen = set(found)
             for value in self.values(payload=False):
@@ -217,6 +224,21 @@ def _command_fields(node: Any, depth: int) -> list[str]:
         for item in node[:256]:
             found.extend(_command_fields(item, depth + 1))
     return found
+
+
+def _program_arguments(tool_name: str, arguments: Mapping[str, Any]) -> list[str]:
+    """`kubectl(args="get pods")` runs `kubectl get pods`: the tool is the program, its `args` the rest."""
+    programs = [word for word in _words(tool_name) if word in CLI_PROGRAMS]
+    if not programs:
+        return []
+    for key, value in arguments.items():
+        if str(key).lower() in ARGV_KEYS:
+            if isinstance(value, str) and value.strip():
+                return [f"{programs[-1]} {value}"]
+            words = _string_list(value)
+            if words:
+                return [shlex.join([programs[-1], *words])]
+    return []
 
 
 def _string_list(value: Any) -> list[str] | None:
