@@ -29,7 +29,8 @@ _MASS_DESTRUCTION = ("broad_delete", "bulk_delete", "cloud_teardown", "decode_to
                      "device_write", "dynamic_script", "dynamic_sql", "find_delete", "format_device", "git_clean",
                      "mirror_delete", "move_away", "recursive_delete", "recursive_permissions", "remote_script",
                      "repository_delete", "shred", "sql_drop", "sql_truncate", "sql_unbounded_delete",
-                     "sql_unbounded_update", "truncate_file", "unparseable_shell", "unparseable_sql")  # fmt: skip
+                     "sql_unbounded_update", "store_delete", "truncate_file", "unparseable_shell",
+                     "unparseable_sql")  # fmt: skip
 
 _TABLE: dict[str, dict[str, Mode]] = {
     "financial_drain": {

@@ -23,6 +23,12 @@ __all__ = ["CHECKS", "Place", "is_broad_target"]
 # Folders that hold data of their own: the folder itself and each folder just under it are broad.
 DATA_ROOTS = ("/data", "/srv", "/mnt", "/media", "/volumes", "/var/lib", "/var/opt", "/opt", "/backup", "/backups",
               "/var/backups", "/home", "/users", "/var/mail", "/var/spool")  # fmt: skip
+# Where applications keep their own data (an agent's memory, a notes app's database), and the file
+# kinds that are a store rather than a cache or a log.
+APP_DATA_ROOTS = ("~/.local/share/", "$xdg_data_home/", "${xdg_data_home}/", "~/library/application support/",
+                  "/var/lib/", "~/appdata/roaming/", "~/appdata/local/")  # fmt: skip
+STORE_SUFFIXES = (".db", ".sqlite", ".sqlite3", ".jsonl", ".ndjson", ".duckdb", ".mdb", ".ldb", ".realm", ".kdbx",
+                  ".db-wal", ".frm", ".ibd", ".rdb", ".aof")  # fmt: skip
 TEMP_ROOTS = ("/tmp", "/var/tmp", "/dev/shm", "$tmpdir", "${tmpdir}", "/var/folders")
 SAFE_DEVICES = frozenset({"/dev/null", "/dev/zero", "/dev/stdout", "/dev/stderr", "/dev/tty", "/dev/random",
                           "/dev/urandom", "/dev/full"})  # fmt: skip
@@ -178,6 +184,17 @@ def _data_recursive(command: ShellCommand, place: Place) -> str | None:
     return ", ".join(lost) if lost and _recursive(flags) else _broad_recursive(command, place)
 
 
+def _data_store(command: ShellCommand, place: Place) -> str | None:
+    """Store files of an application's data folder (`~/.local/share/<app>/memory.jsonl`, `*.db`)."""
+    _, operands = _split(command)
+    stores = []
+    for word in operands:
+        path = normalise_path(place.resolve(word)).casefold()
+        if path.startswith(APP_DATA_ROOTS) and path.endswith(STORE_SUFFIXES) and not place.allowed(path):
+            stores.append(word)
+    return ", ".join(stores[:3]) or None
+
+
 def _device_destination(command: ShellCommand, place: Place) -> str | None:
     _, operands = _split(command)
     written = operands if command.name == "tee" else operands[-1:] if len(operands) > 1 else []
@@ -302,6 +319,7 @@ def _helm_many_releases(command: ShellCommand, place: Place) -> str | None:
 CHECKS: dict[str, Callable[[ShellCommand, Place], str | None]] = {
     "broad_recursive": _broad_recursive,
     "data_recursive": _data_recursive,
+    "data_store": _data_store,
     "device_destination": _device_destination,
     "device_operand": _device_operand,
     "device_redirect": _device_redirect,
