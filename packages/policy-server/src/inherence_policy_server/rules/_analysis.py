@@ -138,7 +138,8 @@ class CallAnalysis:
         found = []
         looks_for_any = self.category in (Category.DATABASE_QUERY, Category.UNKNOWN)
         for value in self.values(payload=False):
-            if (value.key in SQL_KEYS or looks_for_any) and SQL_HINT.search(value.raw):
+            # One word (`"operation": "delete"`, `"action": "update"`) names an action; a statement has more.
+            if (value.key in SQL_KEYS or looks_for_any) and SQL_HINT.search(value.raw) and len(value.raw.split()) > 1:
                 found.append(value.raw)
         for command in self.shell.commands:
             options = _SQL_CLIENTS.get(command.name)
