@@ -114,7 +114,7 @@ class CallAnalysis:
             if budget < 0:
                 self.beyond(f"more than {MAX_SHELL_CHARS} characters of shell")
                 break
-            parsed = parse_shell(text)
+            parsed = parse_shell(_closed_drive_root(text))
             script.commands.extend(parsed.commands)
             script.pipelines.extend(parsed.pipelines)
             script.problems.extend(parsed.problems)
@@ -225,6 +225,14 @@ def _command_fields(node: Any, depth: int) -> list[str]:
         for item in node[:256]:
             found.extend(_command_fields(item, depth + 1))
     return found
+
+
+_TRAILING_DRIVE_ROOT = re.compile(r"(?<![\\\w])([A-Za-z]:\\)$")
+
+
+def _closed_drive_root(text: str) -> str:
+    """`dir C:\\` ends in a Windows drive root, not in a line continuation: the backslash is a word's own."""
+    return _TRAILING_DRIVE_ROOT.sub(r"\1\\", text.rstrip()) if text.rstrip().endswith(":\\") else text
 
 
 def _program_arguments(tool_name: str, arguments: Mapping[str, Any]) -> list[str]:

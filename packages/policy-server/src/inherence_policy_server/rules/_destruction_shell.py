@@ -126,7 +126,7 @@ def _command_problems(command: ShellCommand, place: Place) -> list[tuple[str, st
     problems: list[tuple[str, str]] = []
     words = " ".join(command.argv[1:])
     shown = " ".join(command.argv)[:200]
-    for entry in _entries_for(command.name[:64]):
+    for entry in _entries_for(command.name[:64].casefold()):
         if entry.pattern is not None and not entry.pattern.search(words):
             continue
         detail = CHECKS[entry.check](command, place) if entry.check else ""

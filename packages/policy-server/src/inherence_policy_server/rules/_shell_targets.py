@@ -52,6 +52,11 @@ _RECURSIVE_FLAG = re.compile(r"^-[a-zA-Z]*[rR][a-zA-Z]*$|^--recursive$")
 _DEVICE = re.compile(r"^/dev/(?:sd|hd|vd|xvd|nvme|disk|rdisk|mmcblk|md|dm-|mapper/|loop|sr)")
 _REMOTE = re.compile(r"^(?:[\w.+-]+@)?[\w.-]+:(?!//)")
 _UNKNOWN = re.compile(r"^\$(?!\{?(?:home|pwd)\}?(?:/|$))")
+# `C:/Users`, and `C:Users`, which is what a POSIX reading leaves of `C:\Users`.
+_DRIVE_TOP = re.compile(r"^[a-z]:(?:/?[^/]*)?$")
+# Programs of cmd.exe whose options are `/s`, `/q`: options, not top-level folders.
+_SLASH_OPTION_PROGRAMS = frozenset({"del", "erase", "rd", "rmdir", "copy", "xcopy", "robocopy", "move", "attrib"})
+_SLASH_OPTION = re.compile(r"^/[a-z?]$", re.IGNORECASE)
 _LATER = ("$(", "`", "<(")  # a word only known when the command runs
 
 
@@ -69,6 +74,8 @@ def is_broad_target(word: str) -> bool:
         return True
     if path.startswith("/") and (len(parts) <= 1 or any(ch in parts[0] for ch in "*?[")):
         return True
+    if _DRIVE_TOP.match(path):
+        return True  # `C:\`, `D:`, `C:\Users`: a Windows drive or a folder at its top
     return (path.startswith("~/") and len(parts) <= 2) or _wide_glob(parts[0] if parts else "")
 
 
@@ -151,11 +158,14 @@ def _absolute(word: str) -> bool:
 def _split(command: ShellCommand) -> tuple[list[str], list[str]]:
     """(options, operands), the value of an option that takes one skipped."""
     takes_value = VALUE_OPTIONS.get(command.name, frozenset())
+    slash_options = command.name.casefold() in _SLASH_OPTION_PROGRAMS
     flags: list[str] = []
     operands: list[str] = []
     words = iter(command.argv[1:])
     for word in words:
-        if word == "--":
+        if slash_options and _SLASH_OPTION.match(word):
+            flags.append(word)
+        elif word == "--":
             operands.extend(words)
         elif word.startswith("-") and len(word) > 1:
             flags.append(word)
