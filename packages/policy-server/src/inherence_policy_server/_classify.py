@@ -1,7 +1,10 @@
 """`classify`: a category for a tool from its name, description and input schema, by table.
 
 A `Signal` fires when one of its `terms` is a token of the tool (its name counts double),
-and, if it has a `context`, one of those is a token too. Scores add up per category; the
+and, if it has a `context`, one of those is a token too. A signal's `reach` says where its
+terms count: everywhere (`all`), in the name and description (`described`: a tool that takes
+a pagination token or an API key as a parameter is not a credential store), or in the name.
+Scores add up per category; the
 highest wins and ties go to the riskier category (`RISK_ORDER`). Adding a word is adding it
 to `SIGNALS`. Deterministic: the same tool always gets the same answer. A tool no signal
 fires for is `unknown`, which the rules treat as able to do anything.
@@ -26,10 +29,13 @@ class Signal:
     terms: frozenset[str]
     weight: float
     context: frozenset[str] | None = None
+    reach: str = "all"
 
 
-def _s(category: Category, terms: str, weight: float, context: str | None = None) -> Signal:
-    return Signal(category, frozenset(terms.split()), weight, None if context is None else frozenset(context.split()))
+def _s(category: Category, terms: str, weight: float, context: str | None = None, reach: str = "all") -> Signal:
+    return Signal(
+        category, frozenset(terms.split()), weight, None if context is None else frozenset(context.split()), reach
+    )
 
 
 _FILE = "file files directory directories dir dirs folder folders path paths filesystem fs"
@@ -41,6 +47,7 @@ _PRIVATE = (
 )
 _DB = "database databases db sql postgres postgresql mysql sqlite mongo mongodb redis table tables bigquery snowflake"
 _DB += " supabase dynamodb clickhouse mssql oracle"
+_DESC = "described"
 
 SIGNALS: tuple[Signal, ...] = (
     _s(Category.SHELL_EXEC, "shell bash exec execute command commands terminal subprocess cmd powershell zsh", 3.0),
@@ -54,9 +61,11 @@ SIGNALS: tuple[Signal, ...] = (
     _s(Category.IDENTITY_ADMIN, "password passwords", 3.0, "reset change update set rotate"),
     _s(Category.IDENTITY_ADMIN, "key keys", 3.0, "ssh deploy gpg"),
     _s(Category.IDENTITY_ADMIN, "user users member members owner", 1.5, "create add remove suspend grant invite"),
-    _s(Category.CREDENTIAL_STORE, "secret secrets credential credentials vault keychain keyring", 3.0),
-    _s(Category.CREDENTIAL_STORE, "1password bitwarden lastpass apikey token tokens", 2.5),
-    _s(Category.CREDENTIAL_STORE, "password passwords", 2.0, "get read retrieve list vault manager lookup"),
+    # What a tool stores is in its name and description; its parameters only say what it takes.
+    _s(Category.CREDENTIAL_STORE, "secret secrets credential credentials vault keychain keyring", 3.0, reach=_DESC),
+    _s(Category.CREDENTIAL_STORE, "1password bitwarden lastpass", 2.5, reach=_DESC),
+    _s(Category.CREDENTIAL_STORE, "apikey token tokens", 2.5, reach="name"),
+    _s(Category.CREDENTIAL_STORE, "password passwords", 2.0, "get read retrieve list vault manager lookup", _DESC),
     _s(Category.FILE_DELETE, "delete deletes remove removes rm unlink trash erase rmdir purge", 2.5, _FILE),
     _s(Category.OUTBOUND_SEND, "send sends sending", 3.0),
     _s(Category.OUTBOUND_SEND, "publish post reply forward comment notify share upload tweet", 2.0),
@@ -129,15 +138,17 @@ def _schema_words(schema: Mapping[str, Any]) -> set[str]:
 def classify(name: str, description: str = "", input_schema: Mapping[str, Any] | None = None) -> tuple[Category, float]:
     """The category of a tool and a confidence between 0 and 1."""
     name_words = tokens(name)
-    other_words = tokens(description) | _schema_words(input_schema or {})
-    every_word = name_words | other_words
+    described_words = tokens(description)
+    schema_words = _schema_words(input_schema or {})
+    reach = {"all": described_words | schema_words, "described": described_words, "name": set[str]()}
+    every_word = name_words | described_words | schema_words
     scores: dict[Category, float] = {}
     for signal in SIGNALS:
         if signal.context is not None and signal.context.isdisjoint(every_word):
             continue
         if not signal.terms.isdisjoint(name_words):
             scores[signal.category] = scores.get(signal.category, 0.0) + signal.weight * _NAME_WEIGHT
-        elif not signal.terms.isdisjoint(other_words):
+        elif not signal.terms.isdisjoint(reach[signal.reach]):
             scores[signal.category] = scores.get(signal.category, 0.0) + signal.weight
     if not scores:
         return Category.UNKNOWN, 0.0

@@ -18,7 +18,7 @@ async def test_a_threshold_change_applies_to_the_next_decision_and_is_saved(clie
         "/api/admin/rules/financial_drain", json={"new_recipient_limit_cents": 1000}, headers=BEARER
     )
     assert answer.status_code == 200
-    assert answer.json()["changed"] == ["new_recipient_limit_cents: 10000 -> 1000"]
+    assert answer.json()["changed"] == ["new_recipient_limit_cents: 50000 -> 1000"]
     denied = await decide(client, key, payment(50, "vendor-b"), board_app)
     assert denied["decision"] == "deny"
     assert "new-recipient limit" in denied["reason"]

@@ -51,6 +51,7 @@ def test_the_clauses_that_ask_a_person_by_default() -> None:
         "identity_escalation.mfa_change",
         "identity_escalation.outside_invite",
         "identity_escalation.outside_share",
+        "identity_escalation.public_share",
         "unauthorized_exfiltration.private_data_to_new_recipient",
         # Without reported content nothing says what a send after a credential read carries.
         "unauthorized_exfiltration.send_after_credential_read",
@@ -93,11 +94,11 @@ def test_every_clause_the_corpora_raise_has_a_default_mode() -> None:
         ({"mode": "log"}, 5, "allow_with_log", ("financial_drain.new_recipient",)),
         ({"mode": "off"}, 5000, "allow", ()),
         # A rule in confirm softens its enforced clauses: a person may agree to any of them.
-        ({"mode": "confirm"}, 500, "confirm", ("financial_drain.new_recipient", "financial_drain.new_recipient_limit")),
+        ({"mode": "confirm"}, 900, "confirm", ("financial_drain.new_recipient", "financial_drain.new_recipient_limit")),
         # An off rule runs for the clauses turned on by themselves, and only for them.
         ({"mode": "off", "clauses": {"new_recipient": "confirm"}}, 5000, "confirm", ("financial_drain.new_recipient",)),
         # Enforce beats confirm: a first payment over the new-recipient limit is denied outright.
-        ({}, 500, "deny", ("financial_drain.new_recipient_limit",)),
+        ({}, 900, "deny", ("financial_drain.new_recipient_limit",)),
     ],
 )
 def test_a_finding_takes_the_mode_of_its_clause(
@@ -109,8 +110,8 @@ def test_a_finding_takes_the_mode_of_its_clause(
 
 
 def test_a_deny_keeps_the_confirm_findings_beside_its_own_reason() -> None:
-    evaluation = evaluate(_pay(500), _config(), InMemoryLedger(), NOW)
-    assert evaluation.reason.startswith("A first payment of 500.00 to new-supplier is over the new-recipient limit")
+    evaluation = evaluate(_pay(900), _config(), InMemoryLedger(), NOW)
+    assert evaluation.reason.startswith("A first payment of 900.00 to new-supplier is over the new-recipient limit")
     assert [finding.clause for finding in evaluation.confirm] == ["financial_drain.new_recipient"]
     assert "financial_drain.new_recipient" in {finding.clause for finding in evaluation.findings}
 

@@ -49,6 +49,11 @@ _SHELL_HINT = re.compile(r"[|;&`$><]|\b(?:rm|sudo|find|xargs|dd|mkfs|chmod|chown
 _WORD = re.compile(r"[a-z0-9]+")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _ACTION_KEYS = frozenset({"action", "operation", "op", "method", "type", "event", "verb", "kind", "intent", "mode"})
+# A tool named after one of these programs whose `args` hold its arguments runs `<program> <args>`.
+CLI_PROGRAMS = frozenset({"kubectl", "docker", "podman", "helm", "git", "gh", "glab", "aws", "gcloud", "gsutil", "az",
+                          "terraform", "psql", "mysql", "sqlite3", "rclone", "rsync", "ssh", "scp", "systemctl",
+                          "crictl", "nerdctl", "oc", "doctl", "flyctl", "heroku", "vault", "stripe", "npm",
+                          "pip", "find"})  # fmt: skip
 _SQL_CLIENTS = {"psql": ("-c", "--command"), "mysql": ("-e", "--execute"), "sqlite3": (), "duckdb": ("-c",)}
 
 
@@ -80,6 +85,8 @@ class CallAnalysis:
     def command_texts(self) -> list[str]:
         """Shell command lines: command fields anywhere, and for shell or unknown tools anything shaped like one."""
         found = _command_fields(self.call.arguments, depth=0)
+        if not found:
+            found = _program_arguments(self.call.tool_name, self.call.arguments)
         if self.category in (Category.SHELL_EXEC, Category.UNKNOWN):
             seen = set(found)
             for value in self.values(payload=False):
@@ -107,7 +114,7 @@ class CallAnalysis:
             if budget < 0:
                 self.beyond(f"more than {MAX_SHELL_CHARS} characters of shell")
                 break
-            parsed = parse_shell(text)
+            parsed = parse_shell(_closed_drive_root(text))
             script.commands.extend(parsed.commands)
             script.pipelines.extend(parsed.pipelines)
             script.problems.extend(parsed.problems)
@@ -131,7 +138,8 @@ class CallAnalysis:
         found = []
         looks_for_any = self.category in (Category.DATABASE_QUERY, Category.UNKNOWN)
         for value in self.values(payload=False):
-            if (value.key in SQL_KEYS or looks_for_any) and SQL_HINT.search(value.raw):
+            # One word (`"operation": "delete"`, `"action": "update"`) names an action; a statement has more.
+            if (value.key in SQL_KEYS or looks_for_any) and SQL_HINT.search(value.raw) and len(value.raw.split()) > 1:
                 found.append(value.raw)
         for command in self.shell.commands:
             options = _SQL_CLIENTS.get(command.name)
@@ -217,6 +225,29 @@ def _command_fields(node: Any, depth: int) -> list[str]:
         for item in node[:256]:
             found.extend(_command_fields(item, depth + 1))
     return found
+
+
+_TRAILING_DRIVE_ROOT = re.compile(r"(?<![\\\w])([A-Za-z]:\\)$")
+
+
+def _closed_drive_root(text: str) -> str:
+    """`dir C:\\` ends in a Windows drive root, not in a line continuation: the backslash is a word's own."""
+    return _TRAILING_DRIVE_ROOT.sub(r"\1\\", text.rstrip()) if text.rstrip().endswith(":\\") else text
+
+
+def _program_arguments(tool_name: str, arguments: Mapping[str, Any]) -> list[str]:
+    """`kubectl(args="get pods")` runs `kubectl get pods`: the tool is the program, its `args` the rest."""
+    programs = [word for word in _words(tool_name) if word in CLI_PROGRAMS]
+    if not programs:
+        return []
+    for key, value in arguments.items():
+        if str(key).lower() in ARGV_KEYS:
+            if isinstance(value, str) and value.strip():
+                return [f"{programs[-1]} {value}"]
+            words = _string_list(value)
+            if words:
+                return [shlex.join([programs[-1], *words])]
+    return []
 
 
 def _string_list(value: Any) -> list[str] | None:

@@ -5,7 +5,10 @@ api`, the Stripe CLI) is judged like the dedicated tool that does the same thing
 provider lists its API hosts, the words that name it in a tool or upstream name, and its
 endpoints as (id, method, path pattern, clause, conditions on the body). A path pattern is
 matched segment by segment, case-folded: `{x}` is one segment, a trailing `/**` any rest.
-Reading methods (GET, HEAD) are never listed: reads stay allowed.
+Reading methods (GET, HEAD) are never listed: reads stay allowed. The writing methods POST, PUT
+and PATCH stand for each other (a server that refuses the wrong one does no harm, a policy that
+looks for one misses the others); `*` is any method, for RPC-style APIs whose path names the
+action and that take GET as well (Slack's Web API).
 
 Financial entries name the clause reported when the amount cannot be read; otherwise the
 financial rule applies its per-call, new-recipient and velocity limits to the amount.
@@ -129,6 +132,13 @@ _TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], bool
         ("google.users.password_patch", "PATCH", "/admin/directory/v1/users/{id}", _PASSWORD, {"password": r".+"}),
         ("google.role_assignments.create", "POST", "/admin/directory/v1/customer/{id}/roleassignments", _ADMIN),
     )),
+    "slack": (("slack.com", "*.slack.com"), ("slack",), ("/api",), False, (
+        ("slack.admin.users.set_owner", "*", "/admin.users.setowner", _ADMIN),
+        ("slack.admin.users.set_admin", "*", "/admin.users.setadmin", _ADMIN),
+        ("slack.admin.users.invite", "*", "/admin.users.invite", _INVITE),
+        ("slack.admin.users.assign", "*", "/admin.users.assign", _INVITE),
+        ("slack.admin.users.reset_session", "*", "/admin.users.session.reset", _MFA),
+    )),
     "github": (("api.github.com",), ("github", "gh"), ("", "/api/v3"), False, (
         ("github.orgs.memberships.admin", "PUT", "/orgs/{id}/memberships/{id}", _ADMIN, {"role": r"admin"}),
         ("github.teams.memberships.maintainer", "PUT", "/orgs/{id}/teams/{id}/memberships/{id}", _ADMIN,
@@ -244,6 +254,13 @@ def providers_for(host: str | None, words: Iterable[str]) -> list[tuple[ApiProvi
     return [(provider, False) for provider in PROVIDERS if provider.words & wanted]
 
 
+_WRITING = frozenset({"POST", "PUT", "PATCH"})
+
+
+def _method_matches(listed: str, method: str) -> bool:
+    return listed in ("*", method) or (listed in _WRITING and method in _WRITING)
+
+
 def _host_matches(host: str, patterns: tuple[str, ...]) -> bool:
     return any(fnmatch.fnmatchcase(host, pattern) for pattern in patterns)
 
@@ -262,7 +279,7 @@ def match_endpoints(
         if guessed and prefixes and not folded_path.startswith(prefixes):
             continue
         for endpoint in provider.endpoints:
-            if endpoint.method != method.upper() or not endpoint.path.match(folded_path):
+            if not _method_matches(endpoint.method, method.upper()) or not endpoint.path.match(folded_path):
                 continue
             if all(any(regex.match(value) for value in values.get(key, ())) for key, regex in endpoint.when):
                 found.append((provider, endpoint))

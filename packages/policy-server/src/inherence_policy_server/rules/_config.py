@@ -107,7 +107,7 @@ class FinancialDrainConfig(_RuleSection):
     rule = "financial_drain"
 
     per_call_limit_cents: Cents = 100_000
-    new_recipient_limit_cents: Cents = 10_000
+    new_recipient_limit_cents: Cents = 50_000
     hour_limit_cents: Cents = 200_000
     day_limit_cents: Cents = 500_000
     week_limit_cents: Cents = 1_500_000

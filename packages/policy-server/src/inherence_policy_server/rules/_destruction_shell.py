@@ -24,6 +24,8 @@ __all__ = ["COMMAND_ENTRIES", "DYNAMIC_SCRIPT", "CommandEntry", "is_broad_target
 _ENTRIES: tuple[tuple[str, str, str, str, str, str], ...] = (
     ("rm_recursive_broad", "recursive_delete", "rm unlink del rd remove-item", "", "data_recursive",
      "deletes {detail} recursively"),
+    ("rm_data_store", "store_delete", "rm unlink del remove-item shred", "", "data_store",
+     "deletes {detail}, the store of an application's data"),
     ("rm_no_preserve_root", "recursive_delete", "rm", r"(?:^|\s)--no-preserve-root\b", "", "deletes the root"),
     ("rm_recursive_piped", "recursive_delete", "rm", "", "recursive_from_xargs",
      "deletes recursively whatever is piped into it"),
@@ -124,7 +126,7 @@ def _command_problems(command: ShellCommand, place: Place) -> list[tuple[str, st
     problems: list[tuple[str, str]] = []
     words = " ".join(command.argv[1:])
     shown = " ".join(command.argv)[:200]
-    for entry in _entries_for(command.name[:64]):
+    for entry in _entries_for(command.name[:64].casefold()):
         if entry.pattern is not None and not entry.pattern.search(words):
             continue
         detail = CHECKS[entry.check](command, place) if entry.check else ""

@@ -14,6 +14,7 @@ Where it goes (`_destinations`): inside the organisation, a known outside recipi
 * a session whose credential reads were never followed by reported content (no outcome
   reporting: a hosted setup, or reporting turned off) sending outside: `send_after_credential_read`
   (a person confirms), since nothing says what the send carries;
+* a standing forward of future mail to an outside address (`_forwarding`): `outside_forwarding` (denied);
 * fresh text, sends inside, and sends of what the session never read: no finding.
 """
 
@@ -26,6 +27,7 @@ from inherence_policy_server.rules._analysis import CONTENT_KEYS, CallAnalysis
 from inherence_policy_server.rules._api import Call, Category, Finding, SessionLedger
 from inherence_policy_server.rules._config import RulesConfig
 from inherence_policy_server.rules._destinations import RECIPIENT_KEYS, Destination, Place, destinations
+from inherence_policy_server.rules._forwarding import outside_forwards
 from inherence_policy_server.rules._hosts import host_within
 from inherence_policy_server.rules._material import IDENTIFIER, SECRET, SHINGLE, Payload
 from inherence_policy_server.rules._paths import is_path_like
@@ -70,7 +72,7 @@ _UPLOAD_OPTIONS = frozenset({"-T", "--upload-file", "--post-file", "--body-file"
 _UPLOAD_PREFIXES = ("--post-file=", "--body-file=", "--upload-file=")
 _ATTACHMENT_KEYS = frozenset({"attachment", "attachments", "attachment_path", "attachment_paths", "file_path", "files"})
 # Shingles of read text a send must share to carry it: a few, and a quarter of the send or many.
-MIN_SHARED_SHINGLES = 3
+MIN_SHARED_SHINGLES = 2
 MANY_SHARED_SHINGLES = 16
 
 
@@ -118,6 +120,15 @@ def evaluate(
             break
     if call.category is Category.READ_ONLY and not analysis.shell.commands:
         return findings
+    forwards = outside_forwards(analysis, config)
+    if forwards:
+        findings.append(
+            Finding(
+                RULE,
+                f"{RULE}.outside_forwarding",
+                f"The call would forward future mail to {', '.join(forwards[:3])}, outside the organisation.",
+            )
+        )
     sending = _sends_data(call, analysis)
     if section.scan_secrets and (sending or call.category in _OUTBOUND_CATEGORIES or analysis.shell.commands):
         leak = _secret_leak(analysis, hosts)

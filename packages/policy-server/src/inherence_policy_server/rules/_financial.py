@@ -37,6 +37,13 @@ _RECURRING_WORDS = frozenset({"schedule", "scheduled", "recurring", "subscriptio
 # Words of a standing order itself ("payee" alone also names the recipient of a one-off payment).
 _STANDING_WORDS = _RECURRING_WORDS - {"payee"}
 _CHANGE_WORDS = frozenset({"update", "change", "modify", "edit", "set", "patch", "replace"})
+# A tool that asks someone else to pay the user moves no money out of the user's account.
+_REQUEST_WORDS = frozenset({"request", "requests", "collect"})
+_OUTGOING_WORDS = frozenset({"send", "pay", "payout", "payouts", "transfer", "withdraw", "withdrawal", "refund", "wire",
+                             "disburse"})  # fmt: skip
+# A booking pays the merchant behind the tool: a `destination` without digits (SEA, Hamburg) is where the
+# traveller goes, not a payee; an account, card or wallet identifier has digits.
+_BOOKING_WORDS = frozenset({"book", "booking", "reserve", "reservation", "checkout"})
 _ZERO_DECIMAL = frozenset({"jpy", "krw", "vnd", "clp", "isk", "ugx", "xaf", "xof", "pyg", "huf"})
 _EXPONENT = re.compile(r"\d[eE][-+]?\d")
 _NUMBER = re.compile(r"[-+]?\d[\d,.' ]*")
@@ -130,7 +137,12 @@ def _transfer(call: Call, analysis: CallAnalysis) -> _Transfer | None:
     """The transfer of a money-moving call; None for a call that moves no money."""
     words = analysis.intent_words
     recipient = _first_string(analysis, _RECIPIENT_KEYS)
+    booking = bool(words & _BOOKING_WORDS) and not words & _OUTGOING_WORDS
+    if booking and recipient == _first_string(analysis, ("destination",)) and not re.search(r"\d", recipient):
+        recipient = _first_string(analysis, tuple(key for key in _RECIPIENT_KEYS if key != "destination"))
     payments = api_payments(analysis)
+    if not payments and _requests_money(call):
+        return None
     moving = call.category is Category.PAYMENT or (
         call.category not in (Category.READ_ONLY, Category.FILE_READ, Category.PRIVATE_DATA_READ)
         and bool(words & (_MAJOR_KEYS | _MINOR_KEYS))
@@ -146,6 +158,16 @@ def _transfer(call: Call, analysis: CallAnalysis) -> _Transfer | None:
     if is_refund(analysis):
         recipient = ""  # the money goes back to whoever paid the payment the refund names
     return _Transfer(account, recipient, cents, tuple(unreadable))
+
+
+def _requests_money(call: Call) -> bool:
+    """`RequestPayment`, `request_money`: the user is to be paid, nothing leaves the account."""
+    name = frozenset(re.findall(r"[a-z]+", re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", call.tool_name).lower()))
+    return (
+        bool(name & _REQUEST_WORDS)
+        and bool(name & {"payment", "payments", "money", "funds"})
+        and not (name & _OUTGOING_WORDS)
+    )
 
 
 def evaluate(

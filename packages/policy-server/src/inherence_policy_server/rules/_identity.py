@@ -16,13 +16,14 @@ from inherence_policy_server.rules._api_endpoints import api_matches
 from inherence_policy_server.rules._config import RulesConfig
 from inherence_policy_server.rules._hosts import host_within
 from inherence_policy_server.rules._paths import component_match
+from inherence_policy_server.rules._public_share import public_share_problem
 
 __all__ = ["RULE", "evaluate"]
 
 RULE = "identity_escalation"
 
 _PRIVILEGED_ROLE = re.compile(
-    r"^(?:.*[\s_:/-])?(?:admin|administrator|owner|owners|superuser|super_admin|root|sudo|wheel|org_admin|"
+    r"^(?:.*[\s_:/-])?(?:admins?|administrators?|owners?|superusers?|super_admins?|root|sudo|sudoers|wheel|org_admins?|"
     r"global administrator|billing_admin|security_admin|cluster-admin|roles/owner|roles/editor|"
     r"administratoraccess|iamfullaccess|maintain|maintainer|write_all)$",
     re.IGNORECASE,
@@ -99,6 +100,9 @@ def _argument_problems(call: Call, config: RulesConfig, analysis: CallAnalysis) 
         return []
     considered = call.category in (Category.IDENTITY_ADMIN, Category.UNKNOWN)
     problems: list[tuple[str, str]] = []
+    public = public_share_problem(call.arguments, analysis)
+    if public is not None:
+        problems.append(public)
     for value in analysis.values(payload=False):
         if value.is_key:
             if value.folded in _PASSWORD_KEYS:

@@ -6,7 +6,8 @@ Three kinds of item, each an 8-byte blake2b digest, never the text itself:
   secret-named settings (`DB_PASSWORD=...`, `"api_key": "..."`), case-sensitive;
 * `identifier`: email addresses, phone numbers, IBANs, card numbers, national ids and
   passport numbers, in their normal form (`find_identifiers`);
-* `shingle`: every 8-word window of the normalised (case-folded, word-split) text.
+* `shingle`: every 6-word window of the normalised (case-folded, word-split) text (a private fact
+  is often one short line: seven words copied verbatim are two shared windows).
 
 `read_items` runs on what a tool returned (off the decide path); `Payload` runs on a send's
 arguments once, in time proportional to their length, and yields the digests to look up.
@@ -52,7 +53,7 @@ MAX_KNOWN_RECIPIENTS = 10_000  # per tenant
 SECRET = "secret"
 IDENTIFIER = "identifier"
 SHINGLE = "shingle"
-SHINGLE_WORDS = 8
+SHINGLE_WORDS = 6
 # Beyond this much text of one tool result, only secrets and identifiers are read, not shingles.
 MAX_SHINGLED_CHARS = 128 * 1024
 MAX_HEX_DECODED = 16

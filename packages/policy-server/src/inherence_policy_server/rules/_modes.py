@@ -29,7 +29,8 @@ _MASS_DESTRUCTION = ("broad_delete", "bulk_delete", "cloud_teardown", "decode_to
                      "device_write", "dynamic_script", "dynamic_sql", "find_delete", "format_device", "git_clean",
                      "mirror_delete", "move_away", "recursive_delete", "recursive_permissions", "remote_script",
                      "repository_delete", "shred", "sql_drop", "sql_truncate", "sql_unbounded_delete",
-                     "sql_unbounded_update", "truncate_file", "unparseable_shell", "unparseable_sql")  # fmt: skip
+                     "sql_unbounded_update", "store_delete", "truncate_file", "unparseable_shell",
+                     "unparseable_sql")  # fmt: skip
 
 _TABLE: dict[str, dict[str, Mode]] = {
     "financial_drain": {
@@ -51,6 +52,8 @@ _TABLE: dict[str, dict[str, Mode]] = {
         "mfa_change": _C,
         "outside_invite": _C,
         "outside_share": _C,
+        "public_share": _C,
+        "public_edit_share": _E,
         "password_reset": _E,
         "admin_mfa_change": _E,
         "admin_grant": _E,
@@ -77,6 +80,7 @@ _TABLE: dict[str, dict[str, Mode]] = {
         "private_data_to_known_recipient": _L,
         "send_after_credential_read": _C,
         "exfiltration_endpoint": _E,
+        "outside_forwarding": _E,
         "secret_in_payload": _E,
         "read_secret_sent": _E,
     },

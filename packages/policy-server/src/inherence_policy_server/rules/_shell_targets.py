@@ -23,6 +23,12 @@ __all__ = ["CHECKS", "Place", "is_broad_target"]
 # Folders that hold data of their own: the folder itself and each folder just under it are broad.
 DATA_ROOTS = ("/data", "/srv", "/mnt", "/media", "/volumes", "/var/lib", "/var/opt", "/opt", "/backup", "/backups",
               "/var/backups", "/home", "/users", "/var/mail", "/var/spool")  # fmt: skip
+# Where applications keep their own data (an agent's memory, a notes app's database), and the file
+# kinds that are a store rather than a cache or a log.
+APP_DATA_ROOTS = ("~/.local/share/", "$xdg_data_home/", "${xdg_data_home}/", "~/library/application support/",
+                  "/var/lib/", "~/appdata/roaming/", "~/appdata/local/")  # fmt: skip
+STORE_SUFFIXES = (".db", ".sqlite", ".sqlite3", ".jsonl", ".ndjson", ".duckdb", ".mdb", ".ldb", ".realm", ".kdbx",
+                  ".db-wal", ".frm", ".ibd", ".rdb", ".aof")  # fmt: skip
 TEMP_ROOTS = ("/tmp", "/var/tmp", "/dev/shm", "$tmpdir", "${tmpdir}", "/var/folders")
 SAFE_DEVICES = frozenset({"/dev/null", "/dev/zero", "/dev/stdout", "/dev/stderr", "/dev/tty", "/dev/random",
                           "/dev/urandom", "/dev/full"})  # fmt: skip
@@ -46,6 +52,11 @@ _RECURSIVE_FLAG = re.compile(r"^-[a-zA-Z]*[rR][a-zA-Z]*$|^--recursive$")
 _DEVICE = re.compile(r"^/dev/(?:sd|hd|vd|xvd|nvme|disk|rdisk|mmcblk|md|dm-|mapper/|loop|sr)")
 _REMOTE = re.compile(r"^(?:[\w.+-]+@)?[\w.-]+:(?!//)")
 _UNKNOWN = re.compile(r"^\$(?!\{?(?:home|pwd)\}?(?:/|$))")
+# `C:/Users`, and `C:Users`, which is what a POSIX reading leaves of `C:\Users`.
+_DRIVE_TOP = re.compile(r"^[a-z]:(?:/?[^/]*)?$")
+# Programs of cmd.exe whose options are `/s`, `/q`: options, not top-level folders.
+_SLASH_OPTION_PROGRAMS = frozenset({"del", "erase", "rd", "rmdir", "copy", "xcopy", "robocopy", "move", "attrib"})
+_SLASH_OPTION = re.compile(r"^/[a-z?]$", re.IGNORECASE)
 _LATER = ("$(", "`", "<(")  # a word only known when the command runs
 
 
@@ -63,6 +74,8 @@ def is_broad_target(word: str) -> bool:
         return True
     if path.startswith("/") and (len(parts) <= 1 or any(ch in parts[0] for ch in "*?[")):
         return True
+    if _DRIVE_TOP.match(path):
+        return True  # `C:\`, `D:`, `C:\Users`: a Windows drive or a folder at its top
     return (path.startswith("~/") and len(parts) <= 2) or _wide_glob(parts[0] if parts else "")
 
 
@@ -145,11 +158,14 @@ def _absolute(word: str) -> bool:
 def _split(command: ShellCommand) -> tuple[list[str], list[str]]:
     """(options, operands), the value of an option that takes one skipped."""
     takes_value = VALUE_OPTIONS.get(command.name, frozenset())
+    slash_options = command.name.casefold() in _SLASH_OPTION_PROGRAMS
     flags: list[str] = []
     operands: list[str] = []
     words = iter(command.argv[1:])
     for word in words:
-        if word == "--":
+        if slash_options and _SLASH_OPTION.match(word):
+            flags.append(word)
+        elif word == "--":
             operands.extend(words)
         elif word.startswith("-") and len(word) > 1:
             flags.append(word)
@@ -176,6 +192,17 @@ def _data_recursive(command: ShellCommand, place: Place) -> str | None:
     resolved = [place.resolve(word) for word in operands]
     lost = [word for word in resolved if _absolute(word) and is_data_folder(word) and not place.allowed(word)]
     return ", ".join(lost) if lost and _recursive(flags) else _broad_recursive(command, place)
+
+
+def _data_store(command: ShellCommand, place: Place) -> str | None:
+    """Store files of an application's data folder (`~/.local/share/<app>/memory.jsonl`, `*.db`)."""
+    _, operands = _split(command)
+    stores = []
+    for word in operands:
+        path = normalise_path(place.resolve(word)).casefold()
+        if path.startswith(APP_DATA_ROOTS) and path.endswith(STORE_SUFFIXES) and not place.allowed(path):
+            stores.append(word)
+    return ", ".join(stores[:3]) or None
 
 
 def _device_destination(command: ShellCommand, place: Place) -> str | None:
@@ -302,6 +329,7 @@ def _helm_many_releases(command: ShellCommand, place: Place) -> str | None:
 CHECKS: dict[str, Callable[[ShellCommand, Place], str | None]] = {
     "broad_recursive": _broad_recursive,
     "data_recursive": _data_recursive,
+    "data_store": _data_store,
     "device_destination": _device_destination,
     "device_operand": _device_operand,
     "device_redirect": _device_redirect,
