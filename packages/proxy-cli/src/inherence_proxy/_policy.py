@@ -109,21 +109,32 @@ async def open_policy(
     from inherence_policy_server import load_rules_config, open_embedded_policy
 
     home.ensure()
+    # The file's stamp is taken before it is read: a change made meanwhile is one the follower sees.
+    loaded = _stamp(home.rules_path)
     rules = load_rules_config(home.rules_path) if home.rules_path.is_file() else None
     policy = open_embedded_policy(home.policy_data_dir, rules, [str(home.root), *protected_paths])
     async with policy:  # closing flushes the decision log, shielded from cancellation
         # A thread, not a task: a task group here would wrap every error of the caller's body.
-        with _RulesFollower(policy, home.rules_path, rules_poll):
+        with _RulesFollower(policy, home.rules_path, rules_poll, loaded):
             yield policy
+
+
+def _stamp(path: pathlib.Path) -> tuple[int, int] | None:
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return (info.st_mtime_ns, info.st_size)
 
 
 class _RulesFollower:
     """Reloads the rules when their file changes; a file that does not load leaves the rules in force."""
 
-    def __init__(self, policy: Any, path: pathlib.Path, interval: float) -> None:
+    def __init__(self, policy: Any, path: pathlib.Path, interval: float, loaded: tuple[int, int] | None) -> None:
         self._policy = policy
         self._path = path
         self._interval = interval
+        self._loaded = loaded
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="inherence-rules-follower", daemon=True)
 
@@ -135,29 +146,28 @@ class _RulesFollower:
         self._stop.set()
         self._thread.join(timeout=5)
 
-    def _stamp(self) -> tuple[int, int] | None:
-        try:
-            info = self._path.stat()
-        except OSError:
-            return None
-        return (info.st_mtime_ns, info.st_size)
-
     def _run(self) -> None:
         from inherence_policy_server import PolicyServerError, default_rules_config, load_rules_config
 
-        seen = self._stamp()
+        seen = self._loaded
         while not self._stop.wait(self._interval):
-            current = self._stamp()
+            current = _stamp(self._path)
             if current == seen:
                 continue
-            seen = current
             try:
                 rules = load_rules_config(self._path) if current is not None else default_rules_config()
             except PolicyServerError as exc:
+                seen = current  # a broken file is reported once, not at every poll
                 logger.warning("rules not reloaded, the previous rules stay in force: %s", exc)
                 continue
-            # One attribute store in the server: a decision in flight sees the old rules or the new.
-            weaker = self._policy.replace_config(rules, source=str(self._path))
+            try:
+                # One attribute store in the server: a decision in flight sees the old rules or the new.
+                weaker = self._policy.replace_config(rules, source=str(self._path))
+            except Exception:
+                # The new rules are not in force (a weakening could not be put on record): try again.
+                logger.exception("rules not reloaded, the previous rules stay in force; retrying")
+                continue
+            seen = current
             logger.info("rules reloaded from %s", self._path)
             for sentence in weaker:
                 logger.warning("the reloaded rules are weaker: %s", sentence)
