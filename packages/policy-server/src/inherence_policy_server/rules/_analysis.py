@@ -14,8 +14,8 @@ import functools
 import itertools
 import re
 import shlex
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from inherence_policy_server.rules._api import Call, Category
 from inherence_policy_server.rules._hosts import Endpoint, canonical_ip, find_emails, find_endpoints, parse_endpoint
@@ -25,6 +25,7 @@ from inherence_policy_server.rules._sql import SQL_HINT
 from inherence_policy_server.rules._text import CONTENT_KEYS, ArgumentText, TextValue, extract_text
 
 __all__ = ["CONTENT_KEYS", "DESTINATION_KEYS", "MAX_ENDPOINTS", "MAX_SHELL_CHARS", "MAX_SHELL_TEXTS", "CallAnalysis"]
+_T = TypeVar("_T")
 
 MAX_SHELL_TEXTS = 32
 # A decide costs about 2 ms of CPU per KiB of realistic shell and up to about 9 ms per KiB of the
@@ -63,14 +64,29 @@ class CallAnalysis:
     def __init__(self, call: Call) -> None:
         self.call = call
         self.text: ArgumentText = extract_text(call.arguments)
+        self._memo: dict[str, Any] = {}
+        self._values: dict[bool, list[TextValue]] = {}
+
+    def memo(self, key: str, build: Callable[[], _T]) -> _T:
+        """A view that several rules share, built on first use and kept for the rest of the call."""
+        try:
+            value: _T = self._memo[key]
+        except KeyError:
+            value = self._memo[key] = build()
+        return value
 
     @property
     def category(self) -> Category:
         return self.call.category
 
     def values(self, *, payload: bool) -> list[TextValue]:
-        """Strings outside prose fields, and with `payload` the prose too."""
-        return [value for value in self.text.strings() if payload or value.key not in CONTENT_KEYS]
+        """Strings outside prose fields, and with `payload` the prose too (one list per call, not to be changed)."""
+        found = self._values.get(payload)
+        if found is None:
+            found = self._values[payload] = [
+                value for value in self.text.strings() if payload or value.key not in CONTENT_KEYS
+            ]
+        return found
 
     @functools.cached_property
     def intent_words(self) -> frozenset[str]:

@@ -304,6 +304,13 @@ _NAME_WORD = re.compile(r"[a-z0-9]+")
 
 def api_matches(analysis: CallAnalysis, rule: str) -> list[ApiMatch]:
     """The call's requests (tool arguments and command lines) that reach an endpoint of `rule`."""
+    return [
+        match for match in analysis.memo("api_matches", lambda: _all_matches(analysis)) if match.endpoint.rule == rule
+    ]
+
+
+def _all_matches(analysis: CallAnalysis) -> list[ApiMatch]:
+    # Read once per call for every rule that asks: the requests are the same whatever the rule.
     call = analysis.call
     requests = call_requests(call.arguments)
     for command in analysis.shell.commands:
@@ -321,6 +328,6 @@ def api_matches(analysis: CallAnalysis, rule: str) -> list[ApiMatch]:
             request.method, request.host, request.path, request.leaf_fields(), words
         ):
             key = (endpoint.id, request.method, request.host, request.path)
-            if endpoint.rule == rule and (key not in found or len(found[key].request.fields) < len(request.fields)):
+            if key not in found or len(found[key].request.fields) < len(request.fields):
                 found[key] = ApiMatch(provider, endpoint, request)
     return list(found.values())

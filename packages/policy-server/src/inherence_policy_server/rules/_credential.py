@@ -149,6 +149,11 @@ def _printed_credentials(command: ShellCommand) -> str | None:
 
 def credential_labels(call: Call, config: RulesConfig, analysis: CallAnalysis) -> list[tuple[str, str]]:
     """(clause, what) for every credential the call would read or print, allowlists applied."""
+    # Asked twice per call (the rule, then what the session read): worked out once per rules config.
+    return analysis.memo(f"credential_labels:{id(config)}", lambda: _credential_labels(call, config, analysis))
+
+
+def _credential_labels(call: Call, config: RulesConfig, analysis: CallAnalysis) -> list[tuple[str, str]]:
     section = config.credential_access
     found: list[tuple[str, str]] = []
     # Listing a credential folder or a file's metadata shows names and sizes, not contents.

@@ -134,7 +134,11 @@ class _Transfer:
 
 
 def _transfer(call: Call, analysis: CallAnalysis) -> _Transfer | None:
-    """The transfer of a money-moving call; None for a call that moves no money."""
+    """The transfer of a money-moving call; None for a call that moves no money (read once per call)."""
+    return analysis.memo("transfer", lambda: _read_transfer(call, analysis))
+
+
+def _read_transfer(call: Call, analysis: CallAnalysis) -> _Transfer | None:
     words = analysis.intent_words
     recipient = _first_string(analysis, _RECIPIENT_KEYS)
     booking = bool(words & _BOOKING_WORDS) and not words & _OUTGOING_WORDS

@@ -49,6 +49,10 @@ class ApiPayment:
 
 def api_payments(analysis: CallAnalysis) -> list[ApiPayment]:
     """Every request of the call that moves money through a listed payment endpoint."""
+    return analysis.memo("api_payments", lambda: _api_payments(analysis))
+
+
+def _api_payments(analysis: CallAnalysis) -> list[ApiPayment]:
     payments = []
     for match in api_matches(analysis, "financial_drain"):
         amounts, currency, recipient = [], "", ""
