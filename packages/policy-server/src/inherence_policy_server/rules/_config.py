@@ -16,6 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from inherence_policy_server.rules._api import Mode
 from inherence_policy_server.rules._modes import clause_names, effective_mode
+from inherence_policy_server.rules._packs import PacksConfig
 
 __all__ = [
     "RULE_NAMES",
@@ -247,7 +248,7 @@ class ConfirmationConfig(_Section):
 
 
 class RulesConfig(_Section):
-    """The whole configuration of the six rules (one table per rule, `[organisation]`, `[confirmation]`)."""
+    """The whole configuration of the six rules (one table per rule, `[organisation]`, `[confirmation]`, `[packs]`)."""
 
     organisation: OrganisationConfig = OrganisationConfig()
     confirmation: ConfirmationConfig = ConfirmationConfig()
@@ -258,6 +259,7 @@ class RulesConfig(_Section):
     lateral_pivot: LateralPivotConfig = LateralPivotConfig()
     unauthorized_exfiltration: UnauthorizedExfiltrationConfig = UnauthorizedExfiltrationConfig()
     gate_integrity: GateIntegrityConfig = GateIntegrityConfig()
+    packs: PacksConfig = PacksConfig()
 
     def section_of(self, rule: str) -> _RuleSection:
         section = getattr(self, rule)
@@ -287,6 +289,8 @@ class RulesConfig(_Section):
         lines.extend(_setting_lines(self.organisation, skip=set()))
         lines.append("confirmation:")
         lines.extend(_setting_lines(self.confirmation, skip=set()))
+        lines.append("packs:")
+        lines.extend(self.packs.describe())
         return "\n".join(lines)
 
 

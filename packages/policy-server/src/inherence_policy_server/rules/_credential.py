@@ -22,41 +22,14 @@ from inherence_policy_server.rules._credential_reads import (
     metadata_only_paths,
     metadata_tool,
 )
-from inherence_policy_server.rules._paths import compile_components, component_match, matches_any_glob
+from inherence_policy_server.rules._pack_views import CredentialPaths, pack_views
+from inherence_policy_server.rules._paths import component_match, matches_any_glob
 from inherence_policy_server.rules._shell import ShellCommand
 
 __all__ = ["RULE", "credential_labels", "evaluate"]
 
 RULE = "credential_access"
 
-# Whole files, matched as trailing path components.
-_CREDENTIAL_FILES: tuple[tuple[str, ...], ...] = (
-    (".env",), (".env.*",), ("*.env",), (".envrc",),
-    (".aws", "credentials"), (".aws", "config"), (".aws", "sso", "cache", "*"),
-    (".boto",), (".s3cfg",), (".netrc",), ("_netrc",), (".npmrc",), (".yarnrc.yml",), (".pypirc",),
-    (".git-credentials",), (".vault-token",), (".pgpass",), (".my.cnf",), (".htpasswd",),
-    (".docker", "config.json"), (".kube", "config"), (".kube", "*.yaml"), ("kubeconfig",),
-    ("gh", "hosts.yml"), (".config", "hub"), (".terraform.d", "credentials.tfrc.json"), (".terraformrc",),
-    ("application_default_credentials.json",), ("credentials.db",), ("access_tokens.db",), ("legacy_credentials", "*"),
-    ("accesstokens.json",), ("msal_token_cache.*",), ("service-account*.json",), ("serviceaccount", "token"),
-    ("id_rsa",), ("id_dsa",), ("id_ecdsa",), ("id_ed25519",), ("id_ecdsa_sk",), ("id_ed25519_sk",), (".ssh", "id_*"),
-    ("*.pem",), ("*.key",), ("*.p12",), ("*.pfx",), ("*.jks",), ("*.keystore",), ("*.ppk",),
-    ("shadow",), ("gshadow",), ("master.key",), ("credentials.json",), ("secrets.json",), ("secrets.yaml",),
-    ("secrets.yml",), ("token.json",), (".credentials.json",), ("auth.json",), (".claude.json",),
-    (".inherence-proxy", "config.json"), ("keychain-db",), ("*.keychain",), ("*.keychain-db",), ("login.keychain*",),
-)  # fmt: skip
-# Directories whose whole content is credential material.
-_CREDENTIAL_DIRS: tuple[tuple[str, ...], ...] = (
-    (".ssh",), (".aws",), (".azure",), (".gnupg",), (".kube",), (".docker",), ("gcloud",), ("keychains",),
-    (".password-store",), ("1password",), (".codex",), (".claude",), ("serviceaccount",),
-)  # fmt: skip
-_HARMLESS_FILES: tuple[tuple[str, ...], ...] = (
-    (".env.example",), (".env.sample",), (".env.template",), (".env.dist",), (".env.defaults",), ("*.pub",),
-    (".ssh", "known_hosts"), (".ssh", "known_hosts.old"), (".ssh", "config"), (".ssh", "authorized_keys"),
-    (".aws", "cli", "alias"), ("*.pem.pub",), ("*-cert.pem",), ("cacert.pem",), ("ca.pem",), ("cert.pem",),
-    ("ca-certificates.crt",), ("*.example.json",), (".claude", "settings.json"), (".claude", "commands", "*"),
-    (".claude", "agents", "*"), (".claude", "claude.md"), (".docker", "daemon.json"),
-)  # fmt: skip
 # Commands whose output is a credential, by program name and a word of their arguments.
 _PRINTING_COMMANDS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("env", re.compile(r"^(?:(?:-\S*|[A-Za-z_]\w*=\S*)(?:\s+|$))*$")),
@@ -103,23 +76,19 @@ _SECRET_SEARCH = re.compile(r"password|passwd|secret|api[_-]?key|token|akia|priv
 _PROC_ENVIRON = re.compile(r"^/proc/(?:[^/]+)/environ$")
 
 
-_HARMLESS_MATCH = compile_components(_HARMLESS_FILES)
-_CREDENTIAL_FILE_MATCH = compile_components(_CREDENTIAL_FILES)
-_CREDENTIAL_DIR_MATCH = compile_components(_CREDENTIAL_DIRS, prefix=True)
-
-
-def _is_credential_path(path: str) -> str | None:
+def _is_credential_path(path: str, known: CredentialPaths) -> str | None:
+    """What credential `path` is, by the `credential_paths` pack of the rules config (`known`)."""
     if _PROC_ENVIRON.match(path):
         return "a process environment"
-    if not _CREDENTIAL_FILE_MATCH.search(path) and not _CREDENTIAL_DIR_MATCH.search(path):
+    if not known.file_match.search(path) and not known.folder_match.search(path):
         return None
-    if _HARMLESS_MATCH.search(path):
+    if known.harmless_match.search(path):
         return None
-    for pattern in _CREDENTIAL_FILES:
+    for pattern in known.files:
         if component_match(path, pattern):
             return "/".join(pattern)
     last = path.rsplit("/", 1)[-1]
-    for pattern in _CREDENTIAL_DIRS:
+    for pattern in known.folders:
         # The directory itself (archived, copied) or a glob inside it.
         if component_match(path, pattern) or (
             any(ch in last for ch in "*?[") and component_match(path, pattern, prefix=True)
@@ -159,8 +128,9 @@ def _credential_labels(call: Call, config: RulesConfig, analysis: CallAnalysis) 
     # Listing a credential folder or a file's metadata shows names and sizes, not contents.
     names_only = metadata_only_paths(analysis)
     metadata = metadata_tool(analysis) and not analysis.shell.commands
+    known = pack_views(config.packs).credential_paths
     for path in analysis.paths:
-        what = _is_credential_path(path)
+        what = _is_credential_path(path, known)
         if what is not None and (metadata or path in names_only):
             continue
         if what is not None and not matches_any_glob(path, section.allowed_paths):

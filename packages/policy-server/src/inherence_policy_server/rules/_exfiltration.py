@@ -30,26 +30,17 @@ from inherence_policy_server.rules._destinations import RECIPIENT_KEYS, Destinat
 from inherence_policy_server.rules._forwarding import outside_forwards
 from inherence_policy_server.rules._hosts import host_within
 from inherence_policy_server.rules._material import IDENTIFIER, SECRET, SHINGLE, Payload
+from inherence_policy_server.rules._pack_views import pack_views
 from inherence_policy_server.rules._paths import is_path_like
 from inherence_policy_server.rules._secrets import find_secrets
 
-__all__ = ["EXFILTRATION_HOSTS", "LOCAL_TENANT", "NEW_RECIPIENT", "RULE", "evaluate", "session_key", "tenant_of"]
+__all__ = ["LOCAL_TENANT", "NEW_RECIPIENT", "RULE", "evaluate", "session_key", "tenant_of"]
 
 RULE = "unauthorized_exfiltration"
 NEW_RECIPIENT = f"{RULE}.private_data_to_new_recipient"
 # The tenant of the embedded server, which has no API keys.
 LOCAL_TENANT = "local"
 
-EXFILTRATION_HOSTS = (
-    "webhook.site", "requestbin.com", "requestbin.net", "requestcatcher.com", "pipedream.net", "pipedream.com",
-    "beeceptor.com", "hookbin.com", "mockbin.org", "postb.in", "ptsv2.com", "ptsv3.com", "webhook.cool",
-    "ngrok.io", "ngrok-free.app", "ngrok.app", "ngrok-free.dev", "trycloudflare.com", "loca.lt", "localtunnel.me",
-    "serveo.net", "localhost.run", "lhr.life", "pagekite.me", "telebit.cloud", "bore.pub", "tunnelmole.net",
-    "pastebin.com", "paste.ee", "hastebin.com", "ghostbin.com", "dpaste.com", "dpaste.org", "rentry.co",
-    "termbin.com", "ix.io", "sprunge.us", "0x0.st", "transfer.sh", "file.io", "tmpfiles.org", "catbox.moe",
-    "oast.pro", "oast.live", "oast.site", "oast.online", "oast.fun", "oast.me", "interact.sh", "burpcollaborator.net",
-    "oastify.com", "canarytokens.com", "dnslog.cn", "ceye.io", "requestinspector.com", "webhook.test",
-)  # fmt: skip
 _SEND_PROGRAMS = {
     "curl": re.compile(
         r"^(?:-d|--data(?:-\w+)?|-F|--form(?:-string)?|-T|--upload-file|--json|-X\s*(?:POST|PUT|PATCH))"
@@ -112,11 +103,14 @@ def evaluate(
     analysis = analysis or CallAnalysis(call)
     section = config.unauthorized_exfiltration
     findings: list[Finding] = []
-    catchers = EXFILTRATION_HOSTS + section.extra_exfiltration_hosts
+    # Exfiltration endpoints are the `exfiltration_hosts` pack (shipped, plus the config's entries).
+    pack = pack_views(config.packs).exfiltration_hosts
+    catchers = pack.hosts + section.extra_exfiltration_hosts
     hosts = [endpoint.host for endpoint in analysis.endpoints] + [domain for _, domain in analysis.emails]
     for host in dict.fromkeys(hosts):
         if host_within(host, catchers) and not host_within(host, section.allowed_hosts):
-            findings.append(Finding(RULE, f"{RULE}.exfiltration_endpoint", f"{host} is a known exfiltration endpoint."))
+            clause = pack.clause_of(host) or f"{RULE}.exfiltration_endpoint"
+            findings.append(Finding(RULE, clause, f"{host} is a known exfiltration endpoint."))
             break
     if call.category is Category.READ_ONLY and not analysis.shell.commands:
         return findings

@@ -16,6 +16,7 @@ from inherence_policy_server.rules._api import Call, Category, Finding, SessionL
 from inherence_policy_server.rules._config import RulesConfig
 from inherence_policy_server.rules._container_escape import command_escape, spec_escape
 from inherence_policy_server.rules._hosts import Endpoint, canonical_ip, host_within
+from inherence_policy_server.rules._pack_views import MetadataAddresses, pack_views
 from inherence_policy_server.rules._paths import matches_any_glob, normalise_path
 from inherence_policy_server.rules._pivot_urls import carried_target, file_url_problem, scheme_problem
 
@@ -23,22 +24,6 @@ __all__ = ["RULE", "evaluate"]
 
 RULE = "lateral_pivot"
 
-_METADATA_NETWORKS = tuple(
-    ipaddress.ip_network(network)
-    for network in (
-        "169.254.0.0/16",  # link-local: AWS, GCP, Azure, Oracle, DigitalOcean, OpenStack metadata and ECS
-        "100.100.100.200/32",  # Alibaba Cloud
-        "168.63.129.16/32",  # Azure WireServer (host agent, extensions' settings and certificates)
-        "192.0.0.192/32",  # Oracle Cloud (legacy)
-        "fd00:ec2::/64",  # AWS IMDS over IPv6
-        "fe80::/10",  # IPv6 link-local
-    )
-)
-_METADATA_NAMES = (
-    "metadata.google.internal", "metadata.goog", "metadata", "instance-data", "instance-data.ec2.internal",
-    "metadata.azure.internal", "metadata.tencentyun.com", "metadata.platformequinix.com", "kubernetes.default",
-    "kubernetes.default.svc", "kubernetes.default.svc.cluster.local",
-)  # fmt: skip
 _REBINDING_DOMAINS = ("nip.io", "sslip.io", "xip.io", "traefik.me", "localtest.me", "lvh.me", "1u.ms", "rbndr.us",
                       "nip.direct", "backname.io", "localh.st")  # fmt: skip
 _ALWAYS_REBINDING = ("rbndr.us", "1u.ms")
@@ -68,10 +53,6 @@ _EMBEDDED_DOTTED = re.compile(r"(?:^|[.-])(\d{1,3}[.-]\d{1,3}[.-]\d{1,3}[.-]\d{1
 _EMBEDDED_HEX = re.compile(r"(?:^|[.-])([0-9a-f]{8})(?=[.-])")
 
 
-def _is_metadata_ip(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    return any(address.version == network.version and address in network for network in _METADATA_NETWORKS)
-
-
 def _embedded_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     for match in _EMBEDDED_DOTTED.finditer(host):
         address = canonical_ip(match.group(1).replace("-", "."))
@@ -83,16 +64,23 @@ def _embedded_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Addres
     return None
 
 
-def endpoint_problem(endpoint: Endpoint) -> tuple[str, str] | None:
-    """(clause, explanation) when an endpoint reaches metadata, a management plane or a rebinding name."""
+def endpoint_problem(endpoint: Endpoint, metadata: MetadataAddresses) -> tuple[str, str] | None:
+    """(clause, explanation) when an endpoint reaches metadata, a management plane or a rebinding name.
+
+    `metadata` is the `metadata_addresses` pack of the rules config.
+    """
     host = endpoint.host
-    if endpoint.ip is not None and _is_metadata_ip(endpoint.ip):
-        return "metadata_endpoint", f"{endpoint.source} reaches the cloud metadata address {endpoint.ip}"
-    if host in _METADATA_NAMES or host.endswith(".metadata.google.internal"):
-        return "metadata_endpoint", f"{endpoint.source} names the metadata service {host}"
+    clause = metadata.address_clause(endpoint.ip) if endpoint.ip is not None else None
+    if clause is not None:
+        return _short(clause), f"{endpoint.source} reaches the cloud metadata address {endpoint.ip}"
+    clause = metadata.name_clause(host)
+    if clause is not None:
+        return _short(clause), f"{endpoint.source} names the metadata service {host}"
     if endpoint.ip is None:
         embedded = _embedded_address(host)
-        if embedded is not None and (_is_metadata_ip(embedded) or embedded.is_loopback or embedded.is_private):
+        if embedded is not None and (
+            metadata.address_clause(embedded) is not None or embedded.is_loopback or embedded.is_private
+        ):
             return "rebinding_name", f"{host} resolves to the internal address {embedded}"
         if host_within(host, _ALWAYS_REBINDING):
             return "rebinding_name", f"{host} is a DNS rebinding service"
@@ -104,8 +92,12 @@ def endpoint_problem(endpoint: Endpoint) -> tuple[str, str] | None:
     return None
 
 
-def _metadata_only(endpoint: Endpoint) -> tuple[str, str] | None:
-    problem = endpoint_problem(endpoint)
+def _short(clause: str) -> str:
+    return clause.partition(".")[2]
+
+
+def _metadata_only(endpoint: Endpoint, metadata: MetadataAddresses) -> tuple[str, str] | None:
+    problem = endpoint_problem(endpoint, metadata)
     return problem if problem is not None and problem[0] in ("metadata_endpoint", "rebinding_name") else None
 
 
@@ -122,17 +114,18 @@ def evaluate(
         findings.setdefault(clause, Finding(RULE, f"{RULE}.{clause}", f"Lateral pivot: {why}."))
 
     inert = _searched_words(analysis)
+    metadata = pack_views(config.packs).metadata_addresses
     for endpoint in analysis.endpoints:
         if host_within(endpoint.host, section.allowed_hosts) or endpoint.source in inert:
             continue
-        problem = endpoint_problem(endpoint)
+        problem = endpoint_problem(endpoint, metadata)
         if problem is not None:
             add(*problem)
             continue
         scheme = scheme_problem(endpoint)
         if scheme is not None:
             add("internal_scheme", scheme)
-        carried = carried_target(endpoint, _metadata_only)
+        carried = carried_target(endpoint, lambda target: _metadata_only(target, metadata))
         if carried is not None:
             add("metadata_redirect", f"{endpoint.source[:120]} hands on the metadata target {carried[:80]}")
     for text in [value.raw for value in analysis.values(payload=False)] + analysis.shell_words:

@@ -1,0 +1,134 @@
+"""The fast forms the rules match pack entries with, built once per rules config.
+
+`pack_views(config.packs)` merges each shipped pack with the config's additions and disabled
+ids and compiles it: host tuples for `host_within`, IP networks, one regular expression per
+kind of credential path. The result is cached by the packs' value, so a call pays for a
+dictionary lookup, not for compiling.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import ipaddress
+import re
+from collections.abc import Mapping
+
+from inherence_policy_server.rules._packs import AddressEntry, HostEntry, PacksConfig, PathEntry
+from inherence_policy_server.rules._paths import compile_components
+
+__all__ = ["CredentialPaths", "ExfiltrationHosts", "MetadataAddresses", "PackViews", "pack_views"]
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclasses.dataclass(frozen=True)
+class ExfiltrationHosts:
+    """Hosts whose subdomains count too, and the clause of each."""
+
+    hosts: tuple[str, ...]
+    clauses: Mapping[str, str]
+
+    def clause_of(self, host: str) -> str | None:
+        """The clause of the entry `host` falls within (itself or a parent domain), else None."""
+        labels = host.split(".")
+        for start in range(len(labels)):
+            clause = self.clauses.get(".".join(labels[start:]))
+            if clause is not None:
+                return clause
+        return None
+
+
+@dataclasses.dataclass(frozen=True)
+class MetadataAddresses:
+    """Networks, exact host names and host names with their subdomains, each with its clause."""
+
+    networks: tuple[tuple[Network, str], ...]
+    names: Mapping[str, str]
+    domains: tuple[tuple[str, str], ...]
+
+    def address_clause(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+        for network, clause in self.networks:
+            if address.version == network.version and address in network:
+                return clause
+        return None
+
+    def name_clause(self, host: str) -> str | None:
+        clause = self.names.get(host)
+        if clause is not None:
+            return clause
+        for domain, clause in self.domains:
+            if host.endswith("." + domain):
+                return clause
+        return None
+
+
+@dataclasses.dataclass(frozen=True)
+class CredentialPaths:
+    """Credential files and folders as component tuples (in pack order), and their compiled matchers."""
+
+    files: tuple[tuple[str, ...], ...]
+    folders: tuple[tuple[str, ...], ...]
+    harmless: tuple[tuple[str, ...], ...]
+    file_match: re.Pattern[str]
+    folder_match: re.Pattern[str]
+    harmless_match: re.Pattern[str]
+
+
+@dataclasses.dataclass(frozen=True)
+class PackViews:
+    exfiltration_hosts: ExfiltrationHosts
+    metadata_addresses: MetadataAddresses
+    credential_paths: CredentialPaths
+
+
+@functools.lru_cache(maxsize=8)
+def pack_views(packs: PacksConfig) -> PackViews:
+    """The merged, compiled packs of one rules config."""
+    return PackViews(
+        exfiltration_hosts=_exfiltration(packs.exfiltration_hosts.merged()),
+        metadata_addresses=_metadata(packs.metadata_addresses.merged()),
+        credential_paths=_credentials(packs.credential_paths.merged()),
+    )
+
+
+def _exfiltration(entries: tuple[HostEntry, ...]) -> ExfiltrationHosts:
+    hosts = tuple(dict.fromkeys(entry.host for entry in entries))
+    clauses: dict[str, str] = {}
+    for entry in entries:
+        clauses.setdefault(entry.host, entry.clause)
+    return ExfiltrationHosts(hosts=hosts, clauses=clauses)
+
+
+def _metadata(entries: tuple[AddressEntry, ...]) -> MetadataAddresses:
+    networks = tuple(
+        (ipaddress.ip_network(entry.network), entry.clause) for entry in entries if entry.network is not None
+    )
+    names: dict[str, str] = {}
+    domains: list[tuple[str, str]] = []
+    for entry in entries:
+        if entry.host is not None:
+            names.setdefault(entry.host, entry.clause)
+            if entry.subdomains:
+                domains.append((entry.host, entry.clause))
+    return MetadataAddresses(networks=networks, names=names, domains=tuple(domains))
+
+
+def _credentials(entries: tuple[PathEntry, ...]) -> CredentialPaths:
+    def of(kind: str) -> tuple[tuple[str, ...], ...]:
+        return tuple(tuple(entry.path.split("/")) for entry in entries if entry.kind == kind)
+
+    files, folders, harmless = of("file"), of("directory"), of("harmless")
+    return CredentialPaths(
+        files=files,
+        folders=folders,
+        harmless=harmless,
+        file_match=_compiled(files),
+        folder_match=_compiled(folders, prefix=True),
+        harmless_match=_compiled(harmless),
+    )
+
+
+def _compiled(patterns: tuple[tuple[str, ...], ...], *, prefix: bool = False) -> re.Pattern[str]:
+    # An empty kind (every entry disabled) matches nothing, not everything.
+    return compile_components(patterns, prefix=prefix) if patterns else re.compile(r"(?!)")
