@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from inherence_policy_server.rules._config import RulesConfig
+from inherence_policy_server.rules._packs import PACK_NAMES
 
 __all__ = ["weakenings"]
 
@@ -29,8 +30,25 @@ def weakenings(old: RulesConfig, new: RulesConfig) -> list[str]:
     found: list[str] = []
     for section in type(new).model_fields:
         before, after = getattr(old, section), getattr(new, section)
-        if isinstance(before, BaseModel) and isinstance(after, BaseModel):
+        if section == "packs":
+            found.extend(_pack_weakenings(old, new))
+        elif isinstance(before, BaseModel) and isinstance(after, BaseModel):
             found.extend(_section_weakenings(section, before, after))
+    return found
+
+
+def _pack_weakenings(old: RulesConfig, new: RulesConfig) -> list[str]:
+    # A shipped entry disabled, or an added entry taken away, lets through what it stopped.
+    found: list[str] = []
+    for name in PACK_NAMES:
+        before, after = getattr(old.packs, name), getattr(new.packs, name)
+        disabled = [entry_id for entry_id in after.disable if entry_id not in before.disable]
+        if disabled:
+            found.append(f"packs.{name}.disable now also holds {', '.join(disabled[:5])}")
+        kept = {entry.id: entry for entry in after.entries}
+        removed = [entry.id for entry in before.entries if kept.get(entry.id) != entry]
+        if removed:
+            found.append(f"packs.{name}.entries no longer hold {', '.join(removed[:5])} as before")
     return found
 
 
