@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime
+import pathlib
+import sys
 from typing import Any
 
 import pytest
@@ -13,6 +15,11 @@ from inherence_policy_server.rules import CLAUSE_DEFAULTS, Call, Category, InMem
 from inherence_policy_server.rules._pack_views import pack_views
 from inherence_policy_server.rules._packs import PACK_NAMES, SHIPPED, PackError, load_pack
 from inherence_policy_server.rules._weakening import weakenings
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
 
 NOW = datetime.datetime(2026, 6, 2, 12, 0, tzinfo=datetime.timezone.utc)
 GOOD_HOST = """
@@ -235,3 +242,12 @@ def test_a_config_with_packs_round_trips_through_its_dump() -> None:
         metadata_addresses={"entries": [{"id": "own-agent", "network": "10.250.0.0/16"}], "disable": ["bare-metadata"]}
     )
     assert RulesConfig.model_validate(config.model_dump(mode="json")) == config
+
+
+def test_the_readme_example_is_a_valid_rules_file() -> None:
+    readme = (pathlib.Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Rule packs", 1)[1]
+    example = section.split("```toml\n", 1)[1].split("```", 1)[0]
+    config = rules_config_from_mapping(tomllib.loads(example))
+    assert [entry.id for entry in config.packs.exfiltration_hosts.entries] == ["my-catcher"]
+    assert config.packs.exfiltration_hosts.disable == ("ix.io",)
