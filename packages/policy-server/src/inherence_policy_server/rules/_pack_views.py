@@ -82,9 +82,23 @@ class PackViews:
     credential_paths: CredentialPaths
 
 
-@functools.lru_cache(maxsize=8)
+_last: list[tuple[PacksConfig, PackViews]] = []
+
+
 def pack_views(packs: PacksConfig) -> PackViews:
     """The merged, compiled packs of one rules config."""
+    # The config in force is nearly always the one asked about last: an identity check spares hashing
+    # its entries on every call; a config of equal value shares the views built for the first.
+    last = _last[-1] if _last else None
+    if last is not None and last[0] is packs:
+        return last[1]
+    views = _built(packs)
+    _last[:] = [(packs, views)]
+    return views
+
+
+@functools.lru_cache(maxsize=8)
+def _built(packs: PacksConfig) -> PackViews:
     return PackViews(
         exfiltration_hosts=_exfiltration(packs.exfiltration_hosts.merged()),
         metadata_addresses=_metadata(packs.metadata_addresses.merged()),
