@@ -15,6 +15,7 @@ import pytest
 from playwright.async_api import Page, async_playwright, expect
 
 from inherence_policy_client import DecideRequest, PolicyAuthError, PolicyClient
+from inherence_policy_server.rules import FinancialDrainConfig
 
 from .conftest import ADMIN_TOKEN, chromium_or_skip, gateway_session
 
@@ -101,7 +102,9 @@ async def test_the_dashboard_in_a_real_browser(policy_server, tmp_path) -> None:
                 assert (await policy.decide(payment("vendor-b"))).decision == "allow"
                 await field.fill("1000")
                 await page.click("text=Save financial_drain")
-                await expect(page.get_by_role("status")).to_contain_text("new_recipient_limit_cents: 10000 -> 1000")
+                default = FinancialDrainConfig().new_recipient_limit_cents
+                changed = f"new_recipient_limit_cents: {default} -> 1000"
+                await expect(page.get_by_role("status")).to_contain_text(changed)
                 await shoot(page, "05-rules-saved")
                 denied = await policy.decide(payment("vendor-c"))
                 assert denied.decision == "deny"
