@@ -47,6 +47,8 @@ def test_the_clauses_that_ask_a_person_by_default() -> None:
     assert asking == {
         "financial_drain.new_recipient",
         "financial_drain.recurring_recipient_change",
+        "mass_destruction.api_bulk_delete",
+        "mass_destruction.many_items",
         "identity_escalation.password_change",
         "identity_escalation.mfa_change",
         "identity_escalation.outside_invite",

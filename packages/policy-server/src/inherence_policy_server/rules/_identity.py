@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import re
+from collections.abc import Mapping
 
 from inherence_policy_server.rules._analysis import CallAnalysis
 from inherence_policy_server.rules._api import Call, Category, Finding, SessionLedger
@@ -49,6 +50,9 @@ _PASSWORD_WORDS = frozenset({"password", "passwd", "passcode"})
 _MFA_WORDS = frozenset({"mfa", "2fa", "totp", "otp", "webauthn", "authenticator", "twofactor", "factor", "passkey"})
 _INVITE_WORDS = frozenset({"invite", "invitation", "collaborator", "collaborators", "member", "members"})
 _OWNERSHIP = frozenset({"new_owner", "owner_id", "new_owner_id", "transfer_to", "owner"})
+# Flags that make the account they are set on an administrator (`is_admin: true`), compared without `_`/`-`.
+_ADMIN_FLAGS = frozenset({"admin", "isadmin", "superadmin", "issuperadmin", "isowner", "siteadmin", "isdelegatedadmin",
+                          "orgadmin", "isorgadmin", "makeadmin", "grantadmin"})  # fmt: skip
 _SSH_KEY = re.compile(
     r"^\s*(?:ssh-(?:rsa|dss|ed25519)|ecdsa-sha2-nistp\d+|sk-(?:ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com) AAAA"
 )
@@ -71,7 +75,12 @@ _SHELL_ESCALATION: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ),
     ("gcloud", re.compile(r"add-iam-policy-binding|set-iam-policy"), "admin_grant"),
     ("az", re.compile(r"role assignment create|ad user update.*password|ad app credential reset"), "admin_grant"),
-    ("kubectl", re.compile(r"create (?:cluster)?rolebinding|clusterrole=cluster-admin"), "admin_grant"),
+    # Binding the built-in read-only role `view` grants nothing to change.
+    (
+        "kubectl",
+        re.compile(r"create (?:cluster)?rolebinding(?!.*--clusterrole[= ]view\b)|clusterrole=cluster-admin"),
+        "admin_grant",
+    ),
     ("net", re.compile(r"\b(?:user|localgroup administrators)\b"), "admin_grant"),
 )
 
@@ -103,6 +112,8 @@ def _argument_problems(call: Call, config: RulesConfig, analysis: CallAnalysis) 
     public = public_share_problem(call.arguments, analysis)
     if public is not None:
         problems.append(public)
+    if _sets_admin_flag(call.arguments, depth=0):
+        problems.append(("admin_grant", "the call makes the account an administrator"))
     for value in analysis.values(payload=False):
         if value.is_key:
             if value.folded in _PASSWORD_KEYS:
@@ -187,3 +198,14 @@ def _grants_access(path: str) -> bool:
         or lowered.startswith("/etc/sudoers")
         or lowered in ("/etc/passwd", "/etc/shadow", "/etc/group")
     )
+
+
+def _sets_admin_flag(node: object, depth: int) -> bool:
+    if depth > 4 or not isinstance(node, Mapping):
+        return False
+    for key, value in node.items():
+        if value is True and str(key).casefold().replace("_", "").replace("-", "") in _ADMIN_FLAGS:
+            return True
+        if isinstance(value, Mapping) and _sets_admin_flag(value, depth + 1):
+            return True
+    return False
