@@ -49,6 +49,7 @@ def test_the_clauses_that_ask_a_person_by_default() -> None:
         "financial_drain.recurring_recipient_change",
         "mass_destruction.api_bulk_delete",
         "mass_destruction.many_items",
+        "mass_destruction.query_delete",
         "identity_escalation.password_change",
         "identity_escalation.mfa_change",
         "identity_escalation.outside_invite",

@@ -8,6 +8,7 @@ without a command line say: a delete call with a list of hundreds of ids, a wild
 from __future__ import annotations
 
 import datetime
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,6 +28,9 @@ _DELETE_WORDS = frozenset({"delete", "remove", "destroy", "purge", "wipe", "eras
                            "trash", "rmdir", "deletion", "clear", "empty", "nuke"})  # fmt: skip
 # Compared with `_` and `-` taken out, so `deleteAll` and `delete-all` are the same flag.
 _ALL_FLAGS = frozenset({"all", "deleteall", "removeall", "everything", "purgeall", "allitems", "recursiveall"})
+# A tool named for deleting many records at once, and the arguments that choose them by query.
+_BULK_WORDS = frozenset({"bulk", "batch", "many", "mass", "multiple"})
+_QUERY_KEYS = frozenset({"query", "jql", "filter", "where", "selector", "match", "q", "search", "criteria", "soql"})
 _WILDCARDS = frozenset({"*", "%", "all", "*.*", "**", "/*"})
 
 
@@ -61,6 +65,8 @@ def evaluate(
         )
         if not problems:
             problems.extend(_many_items(call.arguments, section.many_items_threshold, depth=0))
+        if not problems and _query_delete(call.tool_name, call.arguments):
+            problems.append(("query_delete", f"{call.tool_name} deletes whatever its query matches, any number"))
     findings: dict[str, Finding] = {}
     for clause, why in problems:
         findings.setdefault(clause, Finding(RULE, f"{RULE}.{clause}", f"Mass destruction: {why}."))
@@ -128,3 +134,13 @@ def _many_items(node: Any, threshold: int, depth: int) -> list[tuple[str, str]]:
         if found:
             return found
     return []
+
+
+def _query_delete(tool_name: str, arguments: Mapping[str, Any]) -> bool:
+    """A bulk delete tool (`bulk_delete_issues`, `deleteMany`) that picks what it deletes by a query."""
+    words = set(re.findall(r"[a-z0-9]+", re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", tool_name).casefold()))
+    if not words & _BULK_WORDS or not words & _DELETE_WORDS:
+        return False
+    return any(
+        str(key).casefold() in _QUERY_KEYS and value not in (None, "", {}, []) for key, value in arguments.items()
+    )

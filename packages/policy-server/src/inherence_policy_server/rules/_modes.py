@@ -60,7 +60,12 @@ _TABLE: dict[str, dict[str, Mode]] = {
         "ownership_transfer": _E,
         "new_ssh_key": _E,
     },
-    "mass_destruction": {**dict.fromkeys(_MASS_DESTRUCTION, _E), "many_items": _C, "api_bulk_delete": _C},
+    "mass_destruction": {
+        **dict.fromkeys(_MASS_DESTRUCTION, _E),
+        "many_items": _C,
+        "api_bulk_delete": _C,
+        "query_delete": _C,
+    },
     "lateral_pivot": dict.fromkeys(
         (
             "container_escape",
