@@ -25,7 +25,15 @@ from inherence_policy_server.rules._analysis import CallAnalysis
 from inherence_policy_server.rules._http_clients import command_requests, quoted_requests
 from inherence_policy_server.rules._http_requests import HttpRequest, call_requests
 
-__all__ = ["PROVIDERS", "ApiEndpoint", "ApiMatch", "ApiProvider", "api_matches", "match_endpoints"]
+__all__ = [
+    "PROVIDERS",
+    "ApiEndpoint",
+    "ApiMatch",
+    "ApiProvider",
+    "api_matches",
+    "call_http_requests",
+    "match_endpoints",
+]
 
 Entry = tuple[str, str, str, str] | tuple[str, str, str, str, Mapping[str, str]]
 
@@ -335,14 +343,24 @@ def api_matches(analysis: CallAnalysis, rule: str) -> list[ApiMatch]:
     ]
 
 
-def _all_matches(analysis: CallAnalysis) -> list[ApiMatch]:
-    # Read once per call for every rule that asks: the requests are the same whatever the rule.
-    call = analysis.call
-    requests = call_requests(call.arguments)
+def call_http_requests(analysis: CallAnalysis) -> list[HttpRequest]:
+    """The HTTP requests a call makes, from its arguments and its command lines (read once per call)."""
+    return analysis.memo("http_requests", lambda: _requests(analysis))
+
+
+def _requests(analysis: CallAnalysis) -> list[HttpRequest]:
+    requests = call_requests(analysis.call.arguments)
     for command in analysis.shell.commands:
         requests.extend(command_requests(command))
     if analysis.shell.commands:
         requests.extend(quoted_requests(analysis.command_texts))
+    return requests
+
+
+def _all_matches(analysis: CallAnalysis) -> list[ApiMatch]:
+    # Read once per call for every rule that asks: the requests are the same whatever the rule.
+    call = analysis.call
+    requests = call_http_requests(analysis)
     if not requests:
         return []
     naming = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", f"{call.tool_name} {call.upstream or ''}").casefold()

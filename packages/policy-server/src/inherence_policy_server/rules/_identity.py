@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 from inherence_policy_server.rules._analysis import CallAnalysis
 from inherence_policy_server.rules._api import Call, Category, Finding, SessionLedger
-from inherence_policy_server.rules._api_endpoints import api_matches
+from inherence_policy_server.rules._api_endpoints import api_matches, call_http_requests
 from inherence_policy_server.rules._config import RulesConfig
 from inherence_policy_server.rules._hosts import host_within
 from inherence_policy_server.rules._paths import component_match
@@ -53,6 +53,14 @@ _OWNERSHIP = frozenset({"new_owner", "owner_id", "new_owner_id", "transfer_to", 
 # Flags that make the account they are set on an administrator (`is_admin: true`), compared without `_`/`-`.
 _ADMIN_FLAGS = frozenset({"admin", "isadmin", "superadmin", "issuperadmin", "isowner", "siteadmin", "isdelegatedadmin",
                           "orgadmin", "isorgadmin", "makeadmin", "grantadmin"})  # fmt: skip
+# Minting a token that acts as a person or a service: through a tool so named, or a raw API path.
+_TOKEN_MAKING = frozenset({"create", "generate", "new", "mint", "issue", "add", "make"})
+_TOKEN_KINDS = frozenset({"api", "access", "personal", "pat", "auth", "deploy", "bot", "service", "apitoken",
+                          "apitokens", "accesstoken"})  # fmt: skip
+_TOKEN_PATH = re.compile(
+    r"/(?:api|access|personal[-_]access|auth|deploy|bot|service[-_]account)[-_]?tokens?(?:/new)?/?$|/apitokens/?$"
+)
+_WRITING = frozenset({"POST", "PUT", "PATCH"})
 _SSH_KEY = re.compile(
     r"^\s*(?:ssh-(?:rsa|dss|ed25519)|ecdsa-sha2-nistp\d+|sk-(?:ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com) AAAA"
 )
@@ -91,7 +99,7 @@ def evaluate(
     """Deny calls that change who can get in or what they may do."""
     del ledger, now
     analysis = analysis or CallAnalysis(call)
-    problems = _argument_problems(call, config, analysis) + _shell_problems(analysis)
+    problems = _argument_problems(call, config, analysis) + _shell_problems(analysis) + _token_problems(analysis)
     problems += [
         (match.endpoint.clause.split(".", 1)[1], f"{match.describe()} changes accounts or privileges")
         for match in api_matches(analysis, RULE)
@@ -209,3 +217,15 @@ def _sets_admin_flag(node: object, depth: int) -> bool:
         if isinstance(value, Mapping) and _sets_admin_flag(value, depth + 1):
             return True
     return False
+
+
+def _token_problems(analysis: CallAnalysis) -> list[tuple[str, str]]:
+    """A new API or access token: whoever holds it acts with its rights, outside any session."""
+    words = set(re.findall(r"[a-z0-9]+", re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", analysis.call.tool_name).casefold()))
+    if words & {"token", "tokens", "pat", "apitoken", "accesstoken"} and words & _TOKEN_MAKING and words & _TOKEN_KINDS:
+        return [("token_create", f"{analysis.call.tool_name} creates an access token")]
+    for request in call_http_requests(analysis):
+        path = request.path.casefold().split("?", 1)[0]
+        if request.method.upper() in _WRITING and _TOKEN_PATH.search(path):
+            return [("token_create", f"{request.method} {path[:80]} creates an access token")]
+    return []
