@@ -97,7 +97,8 @@ async def test_the_rules_form_shows_field_messages_and_changes_nothing(client, b
 
 async def test_the_rules_form_saves_a_good_change(client, board_app, config_path) -> None:
     csrf = await login(client)
-    form = {"csrf": csrf, "mode": "log", "bulk_delete_threshold": "40", "allowed_paths": "/tmp/*\n/var/cache/*"}
+    form = {"csrf": csrf, "mode": "log", "bulk_delete_threshold": "40", "many_items_threshold": "10"}
+    form["allowed_paths"] = "/tmp/*\n/var/cache/*"
     answer = await client.post("/rules/mass_destruction", data=form)
     assert answer.status_code == 200
     assert "bulk_delete_threshold: 25 -&gt; 40" in answer.text

@@ -47,11 +47,15 @@ def test_the_clauses_that_ask_a_person_by_default() -> None:
     assert asking == {
         "financial_drain.new_recipient",
         "financial_drain.recurring_recipient_change",
+        "mass_destruction.api_bulk_delete",
+        "mass_destruction.many_items",
+        "mass_destruction.query_delete",
         "identity_escalation.password_change",
         "identity_escalation.mfa_change",
         "identity_escalation.outside_invite",
         "identity_escalation.outside_share",
         "identity_escalation.public_share",
+        "identity_escalation.token_create",
         "unauthorized_exfiltration.private_data_to_new_recipient",
         # Without reported content nothing says what a send after a credential read carries.
         "unauthorized_exfiltration.send_after_credential_read",

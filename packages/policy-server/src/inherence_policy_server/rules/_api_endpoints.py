@@ -1,4 +1,4 @@
-"""Dangerous endpoints of payment, identity and source-hosting APIs, kept as data.
+"""Dangerous endpoints of payment, identity, source-hosting and data-store APIs, kept as data.
 
 A call that reaches one of these through a generic HTTP tool or a CLI (curl, httpie, `gh
 api`, the Stripe CLI) is judged like the dedicated tool that does the same thing. Each
@@ -25,7 +25,15 @@ from inherence_policy_server.rules._analysis import CallAnalysis
 from inherence_policy_server.rules._http_clients import command_requests, quoted_requests
 from inherence_policy_server.rules._http_requests import HttpRequest, call_requests
 
-__all__ = ["PROVIDERS", "ApiEndpoint", "ApiMatch", "ApiProvider", "api_matches", "match_endpoints"]
+__all__ = [
+    "PROVIDERS",
+    "ApiEndpoint",
+    "ApiMatch",
+    "ApiProvider",
+    "api_matches",
+    "call_http_requests",
+    "match_endpoints",
+]
 
 Entry = tuple[str, str, str, str] | tuple[str, str, str, str, Mapping[str, str]]
 
@@ -40,6 +48,10 @@ _INVITE = "identity_escalation.outside_invite"
 _KEY = "identity_escalation.new_ssh_key"
 _DELETE = "mass_destruction.repository_delete"
 _SECRET = "credential_access.api_secret_read"
+# A data store emptied in one call (every vector, a hundred tickets); a delete by query may reach any number.
+_STORE_ALL = "mass_destruction.api_delete_all"
+_STORE_QUERY = "mass_destruction.api_bulk_delete"
+_MANY_IDS = r"(?:\s*[\w-]+\s*,){24,}.*"
 
 # provider id: (API hosts, naming words, path prefixes, amounts in minor units, endpoints)
 _TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], bool, tuple[Entry, ...]]] = {
@@ -103,6 +115,8 @@ _TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], bool
         ("okta.users.change_password", "POST", "/api/v1/users/{id}/credentials/change_password", _PASSWORD),
         ("okta.users.roles.assign", "POST", "/api/v1/users/{id}/roles", _ADMIN),
         ("okta.groups.roles.assign", "POST", "/api/v1/groups/{id}/roles", _ADMIN),
+        ("okta.policies.rules.no_factor", "PUT", "/api/v1/policies/{id}/rules/{id}", _MFA,
+         {"requirefactor": r"false|0"}),
     )),
     "auth0": (("*.auth0.com",), ("auth0",), ("",), False, (
         ("auth0.guardian.enrollments.delete", "DELETE", "/api/v2/guardian/enrollments/{id}", _MFA),
@@ -171,6 +185,21 @@ _TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], bool
     "bitbucket": (("api.bitbucket.org",), ("bitbucket",), ("/2.0",), False, (
         ("bitbucket.repositories.delete", "DELETE", "/repositories/{id}/{id}", _DELETE),
     )),
+    "pinecone": (("*.pinecone.io",), ("pinecone",), ("",), False, (
+        ("pinecone.vectors.delete_all", "POST", "/vectors/delete", _STORE_ALL, {"deleteall": r"true"}),
+        ("pinecone.indexes.delete", "DELETE", "/indexes/{id}", _STORE_ALL),
+    )),
+    "zendesk": (("*.zendesk.com",), ("zendesk",), ("/api/v2",), False, (
+        ("zendesk.tickets.destroy_many", "DELETE", "/tickets/destroy_many.json", _STORE_ALL, {"ids": _MANY_IDS}),
+        ("zendesk.users.destroy_many", "DELETE", "/users/destroy_many.json", _STORE_ALL, {"ids": _MANY_IDS}),
+    )),
+    "hubspot": (("api.hubapi.com",), ("hubspot",), ("",), False, (
+        ("hubspot.objects.batch_archive", "POST", "/crm/v3/objects/{id}/batch/archive", _STORE_QUERY),
+    )),
+    "elasticsearch": (("*.es.io", "*.elastic-cloud.com", "*.found.io"), ("elasticsearch", "opensearch"), ("",),
+                      False, (
+        ("elasticsearch.delete_by_query", "POST", "/{id}/_delete_by_query", _STORE_QUERY),
+    )),
     "kubernetes": ((), ("kubernetes", "k8s", "kube"), ("",), False, (
         ("kubernetes.secrets.read", "GET", "/api/v1/namespaces/{id}/secrets**", _SECRET),
         ("kubernetes.secrets.read_all", "GET", "/api/v1/secrets", _SECRET),
@@ -181,7 +210,12 @@ _TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], bool
     )),
 }  # fmt: skip
 # Providers also run on hosts of their own; there a path must start with one of these to count.
-_ANY_HOST: dict[str, tuple[str, ...]] = {"github": ("/api/v3/",), "gitlab": ("/api/v4/",), "kubernetes": ("/api/v1/",)}
+_ANY_HOST: dict[str, tuple[str, ...]] = {
+    "github": ("/api/v3/",),
+    "gitlab": ("/api/v4/",),
+    "kubernetes": ("/api/v1/",),
+    "elasticsearch": ("/",),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -309,14 +343,24 @@ def api_matches(analysis: CallAnalysis, rule: str) -> list[ApiMatch]:
     ]
 
 
-def _all_matches(analysis: CallAnalysis) -> list[ApiMatch]:
-    # Read once per call for every rule that asks: the requests are the same whatever the rule.
-    call = analysis.call
-    requests = call_requests(call.arguments)
+def call_http_requests(analysis: CallAnalysis) -> list[HttpRequest]:
+    """The HTTP requests a call makes, from its arguments and its command lines (read once per call)."""
+    return analysis.memo("http_requests", lambda: _requests(analysis))
+
+
+def _requests(analysis: CallAnalysis) -> list[HttpRequest]:
+    requests = call_requests(analysis.call.arguments)
     for command in analysis.shell.commands:
         requests.extend(command_requests(command))
     if analysis.shell.commands:
         requests.extend(quoted_requests(analysis.command_texts))
+    return requests
+
+
+def _all_matches(analysis: CallAnalysis) -> list[ApiMatch]:
+    # Read once per call for every rule that asks: the requests are the same whatever the rule.
+    call = analysis.call
+    requests = call_http_requests(analysis)
     if not requests:
         return []
     naming = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", f"{call.tool_name} {call.upstream or ''}").casefold()

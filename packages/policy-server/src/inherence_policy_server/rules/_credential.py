@@ -21,6 +21,7 @@ from inherence_policy_server.rules._credential_reads import (
     kubectl_secret_dump,
     metadata_only_paths,
     metadata_tool,
+    names_only_store_tool,
 )
 from inherence_policy_server.rules._pack_views import CredentialPaths, pack_views
 from inherence_policy_server.rules._paths import component_match, matches_any_glob
@@ -143,7 +144,11 @@ def _credential_labels(call: Call, config: RulesConfig, analysis: CallAnalysis) 
     if dump is not None:
         found.append(("environment_dump", dump))
     found.extend(("api_secret_read", match.describe()) for match in api_matches(analysis, RULE))
-    if call.category is Category.CREDENTIAL_STORE and not _writes_only(analysis):
+    if (
+        call.category is Category.CREDENTIAL_STORE
+        and not _writes_only(analysis)
+        and not names_only_store_tool(analysis)
+    ):
         found.append(("credential_store", f"the credential store tool {call.tool_name}"))
     return found
 

@@ -15,7 +15,14 @@ from inherence_policy_server.rules._analysis import PATH_KEYS, CallAnalysis
 from inherence_policy_server.rules._paths import normalise_path
 from inherence_policy_server.rules._shell import ShellCommand
 
-__all__ = ["environment_dump", "interpreter_dump", "kubectl_secret_dump", "metadata_only_paths", "metadata_tool"]
+__all__ = [
+    "environment_dump",
+    "interpreter_dump",
+    "kubectl_secret_dump",
+    "metadata_only_paths",
+    "metadata_tool",
+    "names_only_store_tool",
+]
 
 _WORD = re.compile(r"[a-z0-9]+")
 _ENV_WORDS = frozenset({"env", "envs", "environ", "environment", "envvars", "printenv", "envvar"})
@@ -123,6 +130,17 @@ def metadata_only_paths(analysis: CallAnalysis) -> set[str]:
         if value.key in PATH_KEYS and not value.is_key and not metadata_tool(analysis):
             read.add(normalise_path(value.raw))
     return listed - read
+
+
+# A store tool named for these hands out secret values, whatever else its name says.
+_VALUE_WORDS = frozenset({"value", "values", "password", "passwords", "reveal", "decrypt", "decrypted", "plaintext",
+                          "get", "unseal"})  # fmt: skip
+
+
+def names_only_store_tool(analysis: CallAnalysis) -> bool:
+    """A key store tool that lists what is stored (`list_keys`), never a value: no command, no value word."""
+    words = _name_words(analysis.call.tool_name)
+    return metadata_tool(analysis) and not words & _VALUE_WORDS and not analysis.shell.commands
 
 
 def metadata_tool(analysis: CallAnalysis) -> bool:

@@ -8,6 +8,7 @@ without a command line say: a delete call with a list of hundreds of ids, a wild
 from __future__ import annotations
 
 import datetime
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,7 +26,11 @@ RULE = "mass_destruction"
 
 _DELETE_WORDS = frozenset({"delete", "remove", "destroy", "purge", "wipe", "erase", "drop", "rm", "unlink", "truncate",
                            "trash", "rmdir", "deletion", "clear", "empty", "nuke"})  # fmt: skip
-_ALL_FLAGS = frozenset({"all", "delete_all", "remove_all", "everything", "purge_all", "all_items", "recursive_all"})
+# Compared with `_` and `-` taken out, so `deleteAll` and `delete-all` are the same flag.
+_ALL_FLAGS = frozenset({"all", "deleteall", "removeall", "everything", "purgeall", "allitems", "recursiveall"})
+# A tool named for deleting many records at once, and the arguments that choose them by query.
+_BULK_WORDS = frozenset({"bulk", "batch", "many", "mass", "multiple"})
+_QUERY_KEYS = frozenset({"query", "jql", "filter", "where", "selector", "match", "q", "search", "criteria", "soql"})
 _WILDCARDS = frozenset({"*", "%", "all", "*.*", "**", "/*"})
 
 
@@ -49,7 +54,7 @@ def evaluate(
         if script.problems and (problems or call.category in (Category.SHELL_EXEC, Category.UNKNOWN)):
             problems.append(("unparseable_shell", f"the command cannot be checked: {script.problems[0]}"))
         problems.extend(
-            (match.endpoint.clause.split(".", 1)[1], f"{match.describe()} deletes a whole repository or organisation")
+            (match.endpoint.clause.split(".", 1)[1], f"{match.describe()} deletes a whole store, repository or more")
             for match in api_matches(analysis, RULE)
         )
     for text in analysis.sql_texts:
@@ -58,6 +63,10 @@ def evaluate(
         problems.extend(
             _delete_call_problems(call.arguments, analysis, section.bulk_delete_threshold, section.allowed_paths)
         )
+        if not problems:
+            problems.extend(_many_items(call.arguments, section.many_items_threshold, depth=0))
+        if not problems and _query_delete(call.tool_name, call.arguments):
+            problems.append(("query_delete", f"{call.tool_name} deletes whatever its query matches, any number"))
     findings: dict[str, Finding] = {}
     for clause, why in problems:
         findings.setdefault(clause, Finding(RULE, f"{RULE}.{clause}", f"Mass destruction: {why}."))
@@ -93,7 +102,7 @@ def _flag_and_list_problems(node: Any, threshold: int, depth: int) -> list[tuple
     if isinstance(node, Mapping):
         for key, value in node.items():
             name = str(key).casefold()
-            if name in _ALL_FLAGS and value is True:
+            if name.replace("_", "").replace("-", "") in _ALL_FLAGS and value is True:
                 problems.append(("delete_all", f"the delete is asked to remove everything ({name} = true)"))
             elif name in ("filter", "where", "query", "selector", "match") and value in ({}, "", None, []):
                 problems.append(("delete_all", f"the delete has an empty {name}, which matches everything"))
@@ -111,3 +120,27 @@ def _flag_and_list_problems(node: Any, threshold: int, depth: int) -> list[tuple
         for item in node[:64]:
             problems.extend(_flag_and_list_problems(item, threshold, depth + 1))
     return problems
+
+
+def _many_items(node: Any, threshold: int, depth: int) -> list[tuple[str, str]]:
+    """A delete listing more names or ids than `threshold` (but not enough for `bulk_delete`): a person is asked."""
+    if depth > 8:
+        return []
+    children = node.values() if isinstance(node, Mapping) else node[:64] if isinstance(node, list) else ()
+    if isinstance(node, list) and len(node) > threshold and all(not isinstance(v, (Mapping, list)) for v in node):
+        return [("many_items", f"the delete lists {len(node)} items at once (more than {threshold})")]
+    for child in children:
+        found = _many_items(child, threshold, depth + 1)
+        if found:
+            return found
+    return []
+
+
+def _query_delete(tool_name: str, arguments: Mapping[str, Any]) -> bool:
+    """A bulk delete tool (`bulk_delete_issues`, `deleteMany`) that picks what it deletes by a query."""
+    words = set(re.findall(r"[a-z0-9]+", re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", tool_name).casefold()))
+    if not words & _BULK_WORDS or not words & _DELETE_WORDS:
+        return False
+    return any(
+        str(key).casefold() in _QUERY_KEYS and value not in (None, "", {}, []) for key, value in arguments.items()
+    )

@@ -93,7 +93,8 @@ def _sends_data(call: Call, analysis: CallAnalysis) -> bool:
             return True
         if pattern and any(endpoint.query for endpoint in analysis.endpoints):
             return True
-    return call.category is Category.UNKNOWN and bool(analysis.emails)
+    # Text addressed to people (an invite's title, a share's note) reaches them whatever the tool is called.
+    return (call.category is Category.UNKNOWN or has_body) and bool(analysis.emails)
 
 
 def evaluate(

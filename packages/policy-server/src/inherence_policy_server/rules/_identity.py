@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import datetime
 import re
+from collections.abc import Mapping
 
 from inherence_policy_server.rules._analysis import CallAnalysis
 from inherence_policy_server.rules._api import Call, Category, Finding, SessionLedger
-from inherence_policy_server.rules._api_endpoints import api_matches
+from inherence_policy_server.rules._api_endpoints import api_matches, call_http_requests
 from inherence_policy_server.rules._config import RulesConfig
 from inherence_policy_server.rules._hosts import host_within
 from inherence_policy_server.rules._paths import component_match
@@ -49,6 +50,17 @@ _PASSWORD_WORDS = frozenset({"password", "passwd", "passcode"})
 _MFA_WORDS = frozenset({"mfa", "2fa", "totp", "otp", "webauthn", "authenticator", "twofactor", "factor", "passkey"})
 _INVITE_WORDS = frozenset({"invite", "invitation", "collaborator", "collaborators", "member", "members"})
 _OWNERSHIP = frozenset({"new_owner", "owner_id", "new_owner_id", "transfer_to", "owner"})
+# Flags that make the account they are set on an administrator (`is_admin: true`), compared without `_`/`-`.
+_ADMIN_FLAGS = frozenset({"admin", "isadmin", "superadmin", "issuperadmin", "isowner", "siteadmin", "isdelegatedadmin",
+                          "orgadmin", "isorgadmin", "makeadmin", "grantadmin"})  # fmt: skip
+# Minting a token that acts as a person or a service: through a tool so named, or a raw API path.
+_TOKEN_MAKING = frozenset({"create", "generate", "new", "mint", "issue", "add", "make"})
+_TOKEN_KINDS = frozenset({"api", "access", "personal", "pat", "auth", "deploy", "bot", "service", "apitoken",
+                          "apitokens", "accesstoken"})  # fmt: skip
+_TOKEN_PATH = re.compile(
+    r"/(?:api|access|personal[-_]access|auth|deploy|bot|service[-_]account)[-_]?tokens?(?:/new)?/?$|/apitokens/?$"
+)
+_WRITING = frozenset({"POST", "PUT", "PATCH"})
 _SSH_KEY = re.compile(
     r"^\s*(?:ssh-(?:rsa|dss|ed25519)|ecdsa-sha2-nistp\d+|sk-(?:ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com) AAAA"
 )
@@ -71,7 +83,12 @@ _SHELL_ESCALATION: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ),
     ("gcloud", re.compile(r"add-iam-policy-binding|set-iam-policy"), "admin_grant"),
     ("az", re.compile(r"role assignment create|ad user update.*password|ad app credential reset"), "admin_grant"),
-    ("kubectl", re.compile(r"create (?:cluster)?rolebinding|clusterrole=cluster-admin"), "admin_grant"),
+    # Binding the built-in read-only role `view` grants nothing to change.
+    (
+        "kubectl",
+        re.compile(r"create (?:cluster)?rolebinding(?!.*--clusterrole[= ]view\b)|clusterrole=cluster-admin"),
+        "admin_grant",
+    ),
     ("net", re.compile(r"\b(?:user|localgroup administrators)\b"), "admin_grant"),
 )
 
@@ -82,7 +99,7 @@ def evaluate(
     """Deny calls that change who can get in or what they may do."""
     del ledger, now
     analysis = analysis or CallAnalysis(call)
-    problems = _argument_problems(call, config, analysis) + _shell_problems(analysis)
+    problems = _argument_problems(call, config, analysis) + _shell_problems(analysis) + _token_problems(analysis)
     problems += [
         (match.endpoint.clause.split(".", 1)[1], f"{match.describe()} changes accounts or privileges")
         for match in api_matches(analysis, RULE)
@@ -103,6 +120,8 @@ def _argument_problems(call: Call, config: RulesConfig, analysis: CallAnalysis) 
     public = public_share_problem(call.arguments, analysis)
     if public is not None:
         problems.append(public)
+    if _sets_admin_flag(call.arguments, depth=0):
+        problems.append(("admin_grant", "the call makes the account an administrator"))
     for value in analysis.values(payload=False):
         if value.is_key:
             if value.folded in _PASSWORD_KEYS:
@@ -187,3 +206,26 @@ def _grants_access(path: str) -> bool:
         or lowered.startswith("/etc/sudoers")
         or lowered in ("/etc/passwd", "/etc/shadow", "/etc/group")
     )
+
+
+def _sets_admin_flag(node: object, depth: int) -> bool:
+    if depth > 4 or not isinstance(node, Mapping):
+        return False
+    for key, value in node.items():
+        if value is True and str(key).casefold().replace("_", "").replace("-", "") in _ADMIN_FLAGS:
+            return True
+        if isinstance(value, Mapping) and _sets_admin_flag(value, depth + 1):
+            return True
+    return False
+
+
+def _token_problems(analysis: CallAnalysis) -> list[tuple[str, str]]:
+    """A new API or access token: whoever holds it acts with its rights, outside any session."""
+    words = set(re.findall(r"[a-z0-9]+", re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", analysis.call.tool_name).casefold()))
+    if words & {"token", "tokens", "pat", "apitoken", "accesstoken"} and words & _TOKEN_MAKING and words & _TOKEN_KINDS:
+        return [("token_create", f"{analysis.call.tool_name} creates an access token")]
+    for request in call_http_requests(analysis):
+        path = request.path.casefold().split("?", 1)[0]
+        if request.method.upper() in _WRITING and _TOKEN_PATH.search(path):
+            return [("token_create", f"{request.method} {path[:80]} creates an access token")]
+    return []

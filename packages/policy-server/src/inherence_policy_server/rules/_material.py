@@ -2,8 +2,9 @@
 
 Three kinds of item, each an 8-byte blake2b digest, never the text itself:
 
-* `secret`: provider tokens and private keys (`find_secrets`), and the values of
-  secret-named settings (`DB_PASSWORD=...`, `"api_key": "..."`), case-sensitive;
+* `secret`: provider tokens and private keys (`find_secrets`), the values of secret-named
+  settings (`DB_PASSWORD=...`, `"api_key": "..."`), case-sensitive, and one-time codes a
+  message gives (`your reset code is 884 213`), as their digits;
 * `identifier`: email addresses, phone numbers, IBANs, card numbers, national ids and
   passport numbers, in their normal form (`find_identifiers`);
 * `shingle`: every 6-word window of the normalised (case-folded, word-split) text (a private fact
@@ -75,6 +76,13 @@ _SECRET_SETTING = re.compile(
     r"""|credential|auth)[\w.-]*)["']?\s*[:=]\s*["']?([^\s"'`,;{}\[\]<>]{6,256})""",
     re.IGNORECASE,
 )
+# A one-time code a message gives (a sign-in, reset or verification code): 6 to 8 digits, maybe in two groups.
+_ONE_TIME_CODE = re.compile(
+    r"\b(?:code|codes|otp|passcode|pin|tan|verification|one-time|einmalcode|bestätigungscode|código)\b"
+    r"[^\d\n]{0,40}?(?<!\d)(\d{3,4}[ -]?\d{3,4})(?![\d-])",
+    re.IGNORECASE,
+)
+_CODE_GROUPS = re.compile(r"(?<![\d-])\d{3,4}[ -]\d{3,4}(?![\d-])")
 _PEM = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----(.{0,16384}?)-----END", re.DOTALL)
 _PLACEHOLDER = re.compile(r"^(?:\$\{?\w+\}?|\*+|x+|<[^>]*>|null|none|true|false|changeme|redacted|example\w*)$", re.I)
 
@@ -132,6 +140,10 @@ def read_items(text: str) -> list[ReadItem]:
             continue
         for token in _tokens(match.group(2)):
             items.setdefault(digest(token), ReadItem(SECRET, digest(token), "a secret setting"))
+    for match in _ONE_TIME_CODE.finditer(text[:MAX_SHINGLED_CHARS]):
+        code = re.sub(r"[ -]", "", match.group(1))
+        if len(code) >= 6:
+            items.setdefault(digest(code), ReadItem(SECRET, digest(code), "a one-time code"))
     if "PRIVATE KEY" in text:
         for block in _PEM.finditer(text):
             for line in block.group(1).split():
@@ -162,6 +174,8 @@ class Payload:
                 before = _LETTER_PAIR.search(text, max(0, match.start() - 3), match.start())
                 tokens.add(match.group(0) if before is None else before.group(0) + match.group(0))
         tokens.update(match.group(0) for match in IBAN_SPACED.finditer(text))
+        # "884 213": a one-time code sent in two groups, read as its digits.
+        tokens.update(re.sub(r"[ -]", "", match.group(0)) for match in _CODE_GROUPS.finditer(text))
         for token in tokens:
             if decode and self._hex_left > 0 and len(token) >= 16 and _HEX.fullmatch(token):
                 self._hex_left -= 1

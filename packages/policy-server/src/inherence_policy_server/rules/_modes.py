@@ -25,7 +25,7 @@ _E = Mode.ENFORCE
 _C = Mode.CONFIRM
 _L = Mode.LOG
 
-_MASS_DESTRUCTION = ("broad_delete", "bulk_delete", "cloud_teardown", "decode_to_shell", "delete_all",
+_MASS_DESTRUCTION = ("api_delete_all", "broad_delete", "bulk_delete", "cloud_teardown", "decode_to_shell", "delete_all",
                      "device_write", "dynamic_script", "dynamic_sql", "find_delete", "format_device", "git_clean",
                      "mirror_delete", "move_away", "recursive_delete", "recursive_permissions", "remote_script",
                      "repository_delete", "shred", "sql_drop", "sql_truncate", "sql_unbounded_delete",
@@ -57,10 +57,16 @@ _TABLE: dict[str, dict[str, Mode]] = {
         "password_reset": _E,
         "admin_mfa_change": _E,
         "admin_grant": _E,
+        "token_create": _C,
         "ownership_transfer": _E,
         "new_ssh_key": _E,
     },
-    "mass_destruction": dict.fromkeys(_MASS_DESTRUCTION, _E),
+    "mass_destruction": {
+        **dict.fromkeys(_MASS_DESTRUCTION, _E),
+        "many_items": _C,
+        "api_bulk_delete": _C,
+        "query_delete": _C,
+    },
     "lateral_pivot": dict.fromkeys(
         (
             "container_escape",
