@@ -42,6 +42,7 @@ CORPUS_CONFIG = RulesConfig.model_validate(
             "email_domains": ["acme.com"],
             "internal_hosts": ["acme.internal"],
             "known_payees": ["acme-payroll", "landlord"],
+            "own_accounts": ["FR76 3000 6000 0112 3456 7890 189", "savings-7781"],
             "known_recipients": ["partner@trusted.example"],
             "chat_workspaces": ["acme.slack.com", "t0acme"],
         }

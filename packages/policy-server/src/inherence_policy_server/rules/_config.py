@@ -92,6 +92,11 @@ class OrganisationConfig(_Section):
     email_domains: LowerNames = Field(default=(), description="own email domains; subdomains included")
     internal_hosts: LowerNames = Field(default=(), description="own host names or domains; subdomains included")
     known_payees: Names = Field(default=(), description="recipients of payments that are never 'new'")
+    own_accounts: Names = Field(
+        default=(),
+        description="the user's own accounts (IBANs, account numbers or names): money moved between them "
+        "is no drain, so no payment limit applies to it",
+    )
     known_recipients: LowerNames = Field(
         default=(), description="outside addresses that count as internal destinations"
     )

@@ -138,6 +138,19 @@ def _transfer(call: Call, analysis: CallAnalysis) -> _Transfer | None:
     return analysis.memo("transfer", lambda: _read_transfer(call, analysis))
 
 
+def _account_key(name: str) -> str:
+    # IBANs and account numbers are written with and without spaces or dashes, in either case.
+    return "".join(char for char in name.casefold() if char.isalnum())
+
+
+def _own_account(recipient: str, config: RulesConfig) -> bool:
+    """Whether the money goes to one of the user's own accounts (`[organisation] own_accounts`)."""
+    if not recipient or not config.organisation.own_accounts:
+        return False
+    key = _account_key(recipient)
+    return bool(key) and any(_account_key(own) == key for own in config.organisation.own_accounts)
+
+
 def _read_transfer(call: Call, analysis: CallAnalysis) -> _Transfer | None:
     words = analysis.intent_words
     recipient = _first_string(analysis, _RECIPIENT_KEYS)
@@ -193,7 +206,7 @@ def evaluate(
     section = config.financial_drain
     words = analysis.intent_words
     transfer = _transfer(call, analysis)
-    if transfer is None:
+    if transfer is None or _own_account(transfer.recipient, config):
         return []
     account, recipient, cents, unreadable = transfer.account, transfer.recipient, transfer.cents, transfer.unreadable
     findings = [
@@ -268,7 +281,7 @@ def record_transfer(
 ) -> Finding | None:
     """Reserve the transfer of a call that is let through; a velocity finding if the windows filled up meanwhile."""
     transfer = _transfer(call, analysis or CallAnalysis(call))
-    if transfer is None or transfer.cents == 0:
+    if transfer is None or transfer.cents == 0 or _own_account(transfer.recipient, config):
         return None
     limits = config.financial_drain.limits()
     if ledger.reserve_transfer(transfer.account, transfer.recipient, transfer.cents, now, limits) is not None:
