@@ -41,7 +41,8 @@ def _packs(**packs: dict[str, Any]) -> RulesConfig:
 
 
 def test_the_shipped_packs_load_with_unique_ids_and_known_clauses() -> None:
-    assert sorted(SHIPPED) == list(PACK_NAMES) == ["credential_paths", "exfiltration_hosts", "metadata_addresses"]
+    assert sorted(SHIPPED) == list(PACK_NAMES)
+    assert list(PACK_NAMES) == ["credential_paths", "exfiltration_hosts", "metadata_addresses", "privileged_roles"]
     for pack in SHIPPED.values():
         entries = pack.entries  # type: ignore[attr-defined]
         assert entries
@@ -54,6 +55,8 @@ def test_the_shipped_packs_load_with_unique_ids_and_known_clauses() -> None:
     assert views.metadata_addresses.name_clause("metadata.google.internal") == "lateral_pivot.metadata_endpoint"
     assert (".aws", "credentials") in views.credential_paths.files
     assert ("*.pub",) in views.credential_paths.harmless
+    assert views.privileged_roles.clause_of("org admins") == "identity_escalation.admin_grant"
+    assert views.privileged_roles.clause_of("roles/viewer") is None
 
 
 def test_a_good_pack_loads() -> None:
@@ -108,6 +111,17 @@ def test_a_good_pack_loads() -> None:
             'description = "x"\n[[entries]]\nid = "Bad Id"\npath = "token"\n',
             "entry 'Bad Id', field id",
         ),
+        (
+            "privileged_roles",
+            'description = "x"\n[[entries]]\nid = "star"\nrole = "*admin"\n',
+            "entry 'star', field role: role '*admin' must be",
+        ),
+        (
+            "privileged_roles",
+            'description = "x"\n[[entries]]\nid = "wrong-clause"\nrole = "boss"\n'
+            'clause = "identity_escalation.password_reset"\n',
+            "entry 'wrong-clause': clause 'identity_escalation.password_reset' is not one this pack raises",
+        ),
     ],
 )
 def test_a_bad_pack_is_refused_naming_the_file_and_the_entry(name: str, text: str, named: str) -> None:
@@ -131,6 +145,21 @@ def test_a_credential_path_added_in_the_config_is_denied_and_a_harmless_one_exem
     assert _clauses(read, _packs(credential_paths={"entries": [added]})) == {"credential_access.credential_file"}
     exempt = {"id": "acme-token-public", "path": "acme/token.ini", "kind": "harmless"}
     assert _clauses(read, _packs(credential_paths={"entries": [added, exempt]})) == set()
+
+
+def _grant(role: str) -> Call:
+    return Call("set_user_role", Category.IDENTITY_ADMIN, {"user": "bob@corp.example", "role": role})
+
+
+def test_a_privileged_role_added_in_the_config_is_denied_and_a_disabled_one_allowed() -> None:
+    assert _clauses(_grant("Release Captain"), RulesConfig()) == set()
+    added = _packs(privileged_roles={"entries": [{"id": "captain", "role": "release captain", "plural": True}]})
+    assert _clauses(_grant("Release Captains"), added) == {"identity_escalation.admin_grant"}
+    assert _clauses(_grant("team:release captain"), added) == {"identity_escalation.admin_grant"}
+    assert _clauses(_grant("maintainer"), RulesConfig()) == {"identity_escalation.admin_grant"}
+    disabled = _packs(privileged_roles={"disable": ["maintainer"]})
+    assert evaluate(_grant("maintainer"), disabled, InMemoryLedger(), NOW).verdict.value == "allow"
+    assert _clauses(_grant("Org Admin"), disabled) == {"identity_escalation.admin_grant"}
 
 
 @pytest.mark.parametrize(
@@ -201,6 +230,12 @@ def test_a_disabled_shipped_entry_is_allowed(pack: str, entry_id: str, call: Cal
             "packs.exfiltration_hosts.entries.0",
             "unknown clause 'lateral_pivot.x'",
         ),
+        (
+            {"privileged_roles": {"entries": [{"id": "boss", "role": "boss", "plurals": True}]}},
+            "packs.privileged_roles.entries.0",
+            "",
+        ),
+        ({"privileged_roles": {"disable": ["overlord"]}}, "packs.privileged_roles", "'overlord' is not"),
         ({"tokens": {}}, "packs.tokens", "Extra inputs"),
     ],
 )
@@ -251,3 +286,4 @@ def test_the_readme_example_is_a_valid_rules_file() -> None:
     config = rules_config_from_mapping(tomllib.loads(example))
     assert [entry.id for entry in config.packs.exfiltration_hosts.entries] == ["my-catcher"]
     assert config.packs.exfiltration_hosts.disable == ("ix.io",)
+    assert [entry.role for entry in config.packs.privileged_roles.entries] == ["release captain"]

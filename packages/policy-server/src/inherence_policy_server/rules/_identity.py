@@ -16,6 +16,7 @@ from inherence_policy_server.rules._api import Call, Category, Finding, SessionL
 from inherence_policy_server.rules._api_endpoints import api_matches, call_http_requests
 from inherence_policy_server.rules._config import RulesConfig
 from inherence_policy_server.rules._hosts import host_within
+from inherence_policy_server.rules._pack_views import pack_views
 from inherence_policy_server.rules._paths import component_match
 from inherence_policy_server.rules._public_share import public_share_problem
 
@@ -23,12 +24,6 @@ __all__ = ["RULE", "evaluate"]
 
 RULE = "identity_escalation"
 
-_PRIVILEGED_ROLE = re.compile(
-    r"^(?:.*[\s_:/-])?(?:admins?|administrators?|owners?|superusers?|super_admins?|root|sudo|sudoers|wheel|org_admins?|"
-    r"global administrator|billing_admin|security_admin|cluster-admin|roles/owner|roles/editor|"
-    r"administratoraccess|iamfullaccess|maintain|maintainer|write_all)$",
-    re.IGNORECASE,
-)
 _ROLE_KEYS = frozenset({"role", "roles", "permission", "permissions", "access_level", "group", "groups",
                         "policy", "policy_arn", "clusterrole", "scope", "scopes", "privilege", "privileges",
                         "level"})  # fmt: skip
@@ -117,6 +112,7 @@ def _argument_problems(call: Call, config: RulesConfig, analysis: CallAnalysis) 
         return []
     considered = call.category in (Category.IDENTITY_ADMIN, Category.UNKNOWN)
     problems: list[tuple[str, str]] = []
+    roles = pack_views(config.packs).privileged_roles
     public = public_share_problem(call.arguments, analysis)
     if public is not None:
         problems.append(public)
@@ -131,12 +127,10 @@ def _argument_problems(call: Call, config: RulesConfig, analysis: CallAnalysis) 
             continue
         if _SSH_KEY.match(value.raw):
             problems.append(("new_ssh_key", "the call adds an SSH public key"))
-        elif (
-            value.key in _ROLE_KEYS
-            and _PRIVILEGED_ROLE.match(value.folded.strip())
-            and value.folded.strip() not in config.identity_escalation.allowed_roles
-        ):
-            problems.append(("admin_grant", f"the call grants the privileged role {value.raw!r}"))
+        elif value.key in _ROLE_KEYS and value.folded.strip() not in config.identity_escalation.allowed_roles:
+            clause = roles.clause_of(value.folded.strip())
+            if clause is not None:
+                problems.append((clause.split(".", 1)[1], f"the call grants the privileged role {value.raw!r}"))
     if considered or call.category is Category.OUTBOUND_SEND:
         if words & _PASSWORD_WORDS and words & {"reset", "recover", "forgot"}:
             problems.append(("password_reset", "the call resets a password"))

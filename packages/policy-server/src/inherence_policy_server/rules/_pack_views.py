@@ -2,8 +2,8 @@
 
 `pack_views(config.packs)` merges each shipped pack with the config's additions and disabled
 ids and compiles it: host tuples for `host_within`, IP networks, one regular expression per
-kind of credential path. The result is cached by the packs' value, so a call pays for a
-dictionary lookup, not for compiling.
+kind of credential path, one for the privileged role names. The result is cached by the packs'
+value, so a call pays for a dictionary lookup, not for compiling.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ import ipaddress
 import re
 from collections.abc import Mapping
 
-from inherence_policy_server.rules._packs import AddressEntry, HostEntry, PacksConfig, PathEntry
+from inherence_policy_server.rules._packs import AddressEntry, HostEntry, PacksConfig, PathEntry, RoleEntry
 from inherence_policy_server.rules._paths import compile_components
 
-__all__ = ["CredentialPaths", "ExfiltrationHosts", "MetadataAddresses", "PackViews", "pack_views"]
+__all__ = ["CredentialPaths", "ExfiltrationHosts", "MetadataAddresses", "PackViews", "PrivilegedRoles", "pack_views"]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -76,10 +76,24 @@ class CredentialPaths:
 
 
 @dataclasses.dataclass(frozen=True)
+class PrivilegedRoles:
+    """Privileged role names, each with its clause, and one expression matching a value that names one."""
+
+    clauses: Mapping[str, str]
+    match: re.Pattern[str]
+
+    def clause_of(self, value: str) -> str | None:
+        """The clause of the role `value` names (alone or as its last word), else None."""
+        found = self.match.match(value)
+        return None if found is None else self.clauses.get(found.group("role").casefold())
+
+
+@dataclasses.dataclass(frozen=True)
 class PackViews:
     exfiltration_hosts: ExfiltrationHosts
     metadata_addresses: MetadataAddresses
     credential_paths: CredentialPaths
+    privileged_roles: PrivilegedRoles
 
 
 _last: list[tuple[PacksConfig, PackViews]] = []
@@ -103,6 +117,7 @@ def _built(packs: PacksConfig) -> PackViews:
         exfiltration_hosts=_exfiltration(packs.exfiltration_hosts.merged()),
         metadata_addresses=_metadata(packs.metadata_addresses.merged()),
         credential_paths=_credentials(packs.credential_paths.merged()),
+        privileged_roles=_roles(packs.privileged_roles.merged()),
     )
 
 
@@ -146,3 +161,14 @@ def _credentials(entries: tuple[PathEntry, ...]) -> CredentialPaths:
 def _compiled(patterns: tuple[tuple[str, ...], ...], *, prefix: bool = False) -> re.Pattern[str]:
     # An empty kind (every entry disabled) matches nothing, not everything.
     return compile_components(patterns, prefix=prefix) if patterns else re.compile(r"(?!)")
+
+
+def _roles(entries: tuple[RoleEntry, ...]) -> PrivilegedRoles:
+    clauses: dict[str, str] = {}
+    for entry in entries:
+        clauses.setdefault(entry.role, entry.clause)
+        if entry.plural:
+            clauses.setdefault(entry.role + "s", entry.clause)
+    # A role alone, or the last word of a longer name: `Org Admin`, `roles/owner`, `team:maintainer`.
+    names = "|".join(re.escape(name) for name in sorted(clauses, key=len, reverse=True)) or r"(?!)"
+    return PrivilegedRoles(clauses=clauses, match=re.compile(rf"^(?:.*[\s_:/-])?(?P<role>{names})$", re.IGNORECASE))

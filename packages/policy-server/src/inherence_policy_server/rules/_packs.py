@@ -39,12 +39,14 @@ __all__ = [
     "PackError",
     "PacksConfig",
     "PathEntry",
+    "RoleEntry",
     "load_pack",
 ]
 
-PACK_NAMES = ("credential_paths", "exfiltration_hosts", "metadata_addresses")
+PACK_NAMES = ("credential_paths", "exfiltration_hosts", "metadata_addresses", "privileged_roles")
 MAX_USER_ENTRIES = 1000
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
+_ROLE = re.compile(r"^[a-z0-9](?:[a-z0-9 _:/.-]{0,98}[a-z0-9])?$")
 _HOST = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?)*$")
 
 
@@ -73,9 +75,20 @@ def _path(value: str) -> str:
     return folded
 
 
+def _role(value: str) -> str:
+    folded = value.strip().casefold()
+    if not _ROLE.match(folded):
+        raise ValueError(
+            f"role {value!r} must be 1 to 100 of letters, digits, ' ', '_', ':', '/', '.', '-',"
+            " starting and ending with a letter or digit"
+        )
+    return folded
+
+
 EntryId = Annotated[str, AfterValidator(_id)]
 HostName = Annotated[str, AfterValidator(_host)]
 PathPattern = Annotated[str, AfterValidator(_path)]
+RoleName = Annotated[str, AfterValidator(_role)]
 
 
 class _Frozen(BaseModel):
@@ -146,6 +159,16 @@ class PathEntry(_Entry):
     kind: Literal["file", "directory", "harmless"] = "file"
 
 
+class RoleEntry(_Entry):
+    """A privileged role: a role-like argument set to the name (or ending in it after ' ', '_', ':', '/', '-')."""
+
+    clauses = ("identity_escalation.admin_grant",)
+
+    clause: str = clauses[0]
+    role: RoleName
+    plural: bool = Field(default=False, description="the name with an 's' counts too: admin, admins")
+
+
 class _Pack(_Frozen):
     entry_type: ClassVar[type[_Entry]]
 
@@ -182,10 +205,15 @@ class CredentialPathsPack(_Pack):
     entries: tuple[PathEntry, ...]
 
 
+class PrivilegedRolesPack(_Pack):
+    entries: tuple[RoleEntry, ...]
+
+
 _PACK_TYPES: Mapping[str, type[_Pack]] = {
     "credential_paths": CredentialPathsPack,
     "exfiltration_hosts": ExfiltrationHostsPack,
     "metadata_addresses": MetadataAddressesPack,
+    "privileged_roles": PrivilegedRolesPack,
 }
 
 
@@ -281,12 +309,18 @@ class CredentialPathsExtension(_Extension):
     entries: tuple[PathEntry, ...] = Field(default=(), max_length=MAX_USER_ENTRIES)
 
 
+class PrivilegedRolesExtension(_Extension):
+    pack = "privileged_roles"
+    entries: tuple[RoleEntry, ...] = Field(default=(), max_length=MAX_USER_ENTRIES)
+
+
 class PacksConfig(_Frozen):
     """`[packs.<pack>]` of the rules config: entries added to a shipped pack and shipped entries disabled."""
 
     credential_paths: CredentialPathsExtension = CredentialPathsExtension()
     exfiltration_hosts: ExfiltrationHostsExtension = ExfiltrationHostsExtension()
     metadata_addresses: MetadataAddressesExtension = MetadataAddressesExtension()
+    privileged_roles: PrivilegedRolesExtension = PrivilegedRolesExtension()
 
     def describe(self) -> list[str]:
         """For `rules show`: each pack's size, what is disabled and what was added."""
