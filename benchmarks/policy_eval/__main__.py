@@ -1,4 +1,4 @@
-"""`python -m policy_eval [--json] [--public] [--split dev|heldout]` (run by `nox -s policy-eval`)."""
+"""`python -m policy_eval [--json] [--public] [--agentdojo] [--split dev|heldout]` (run by `nox -s policy-eval`)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pathlib
 import sys
 from typing import Any
 
+from ._agentdojo import render_agentdojo, run_agentdojo
 from ._corpus import DATA_DIR, SPLITS, Case, CorpusError, load_corpus
 from ._metrics import compute
 from ._public import bfcl_sessions, locate, tau2_sessions
@@ -65,6 +66,7 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
         },
         "splits": [compute(runs, split) for split in splits],
         "public": await _public(config) if args.public else None,
+        "agentdojo": await run_agentdojo(config) if args.public or args.agentdojo else None,
     }
 
 
@@ -72,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="policy_eval", description=__doc__)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--public", action="store_true", help="also replay public benign traces (BFCL, tau2-bench)")
+    parser.add_argument(
+        "--agentdojo", action="store_true", help="also replay AgentDojo's sessions (implied by --public)"
+    )
     parser.add_argument("--split", choices=[*SPLITS, "all"], default="all")
     parser.add_argument("--data", type=pathlib.Path, default=DATA_DIR, help="corpus folder (default: the bundled one)")
     parser.add_argument("--config", type=pathlib.Path, default=None, help="a rules.toml to evaluate")
@@ -88,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(body, indent=2, sort_keys=True))
     else:
         print(render_text(result["splits"], result["notes"], result["public"]))
+        if result["agentdojo"] is not None:
+            print()
+            print("\n".join(render_agentdojo(result["agentdojo"])))
     return 0
 
 
