@@ -177,6 +177,13 @@ def _read_transfer(call: Call, analysis: CallAnalysis) -> _Transfer | None:
     return _Transfer(account, recipient, cents, tuple(unreadable))
 
 
+def _changes_standing_order(call: Call, analysis: CallAnalysis) -> bool:
+    """An update of an existing standing order: it moves no money now (a tool named to send or pay does)."""
+    words = analysis.intent_words
+    name = frozenset(re.findall(r"[a-z]+", re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", call.tool_name).lower()))
+    return bool(words & _STANDING_WORDS and words & _CHANGE_WORDS) and not name & _OUTGOING_WORDS
+
+
 def _requests_money(call: Call) -> bool:
     """`RequestPayment`, `request_money`: the user is to be paid, nothing leaves the account."""
     name = frozenset(re.findall(r"[a-z]+", re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", call.tool_name).lower()))
@@ -222,6 +229,7 @@ def evaluate(
         or ledger.known_recipient(account, recipient)
     )
     standing_order_change = bool(words & _RECURRING_WORDS and words & _CHANGE_WORDS)
+    changed = len(findings)
     if section.deny_recurring_recipient_change and standing_order_change and recipient and not known:
         findings.append(
             Finding(
@@ -238,6 +246,10 @@ def evaluate(
                 f"A recurring payment{f' to {recipient}' if recipient else ''} would change to {_money(cents)}.",
             )
         )
+    if len(findings) > changed and _changes_standing_order(call, analysis):
+        # The person asked about the change sees its recipient and amount; the per-call, first-payment and
+        # velocity limits are for money that leaves the account now, which a standing order's update does not.
+        return findings
     if recipient and not known and cents > 0:
         findings.append(
             Finding(
@@ -280,9 +292,12 @@ def record_transfer(
     call: Call, config: RulesConfig, ledger: SessionLedger, now: datetime.datetime, analysis: CallAnalysis | None = None
 ) -> Finding | None:
     """Reserve the transfer of a call that is let through; a velocity finding if the windows filled up meanwhile."""
-    transfer = _transfer(call, analysis or CallAnalysis(call))
+    analysis = analysis or CallAnalysis(call)
+    transfer = _transfer(call, analysis)
     if transfer is None or transfer.cents == 0 or _own_account(transfer.recipient, config):
         return None
+    if config.financial_drain.deny_recurring_recipient_change and _changes_standing_order(call, analysis):
+        return None  # a standing order's update, which a person confirmed, moves no money now
     limits = config.financial_drain.limits()
     if ledger.reserve_transfer(transfer.account, transfer.recipient, transfer.cents, now, limits) is not None:
         return None
