@@ -192,7 +192,8 @@ class Replay:
 
 
 def _json_ready(arguments: Mapping[str, Any]) -> dict[str, Any]:
-    return json.loads(json.dumps(_plain(dict(arguments))))
+    ready: dict[str, Any] = json.loads(json.dumps(_plain(dict(arguments))))
+    return ready
 
 
 def _execute(runtime: Any, env: Any, calls: Sequence[Any], tools: Mapping[str, tuple[str, dict[str, Any]]],
