@@ -136,6 +136,18 @@ def test_a_call_waiting_for_a_person_takes_no_place_in_the_windows_until_approve
     assert evaluate(_pay(20), _config(), ledger, NOW).verdict.value == "allow"
 
 
+@pytest.mark.parametrize(("setting", "verdict"), [("confirm", "confirm"), ("enforce", "deny"), ("log", "deny")])
+def test_a_standing_order_change_nobody_is_asked_about_keeps_the_payment_limits(setting: str, verdict: str) -> None:
+    # Raising a standing order moves no money now, so the person asked about it sees the amount instead of
+    # a per-call limit; a user who only logs such changes keeps the limit on them.
+    section = {"clauses": {"recurring_recipient_change": setting}}
+    raise_rent = Call("update_scheduled_transaction", Category.PAYMENT, {"id": 7, "amount": 1200}, session_id="s")
+    evaluation = evaluate(raise_rent, _config(financial_drain=section), InMemoryLedger(), NOW)
+    assert evaluation.verdict.value == verdict
+    limited = "financial_drain.per_call_limit" in evaluation.failed_clauses
+    assert limited == (setting == "log")
+
+
 def test_an_approval_never_overrides_an_enforced_finding() -> None:
     ledger = InMemoryLedger()
     evaluation = evaluate(_pay(5000, approved=True), _config(), ledger, NOW)

@@ -16,7 +16,7 @@ import re
 from decimal import Decimal, InvalidOperation
 
 from inherence_policy_server.rules._analysis import CallAnalysis
-from inherence_policy_server.rules._api import Call, Category, Finding, SessionLedger, VelocityTotals
+from inherence_policy_server.rules._api import Call, Category, Finding, Mode, SessionLedger, VelocityTotals
 from inherence_policy_server.rules._config import RulesConfig
 from inherence_policy_server.rules._financial_api import ApiPayment, api_payments, is_refund, reads_only
 
@@ -44,6 +44,7 @@ _OUTGOING_WORDS = frozenset({"send", "pay", "payout", "payouts", "transfer", "wi
 # A booking pays the merchant behind the tool: a `destination` without digits (SEA, Hamburg) is where the
 # traveller goes, not a payee; an account, card or wallet identifier has digits.
 _BOOKING_WORDS = frozenset({"book", "booking", "reserve", "reservation", "checkout"})
+_ASKED = (Mode.ENFORCE, Mode.CONFIRM)
 _ZERO_DECIMAL = frozenset({"jpy", "krw", "vnd", "clp", "isk", "ugx", "xaf", "xof", "pyg", "huf"})
 _EXPONENT = re.compile(r"\d[eE][-+]?\d")
 _NUMBER = re.compile(r"[-+]?\d[\d,.' ]*")
@@ -177,8 +178,15 @@ def _read_transfer(call: Call, analysis: CallAnalysis) -> _Transfer | None:
     return _Transfer(account, recipient, cents, tuple(unreadable))
 
 
-def _changes_standing_order(call: Call, analysis: CallAnalysis) -> bool:
-    """An update of an existing standing order: it moves no money now (a tool named to send or pay does)."""
+def _changes_standing_order(call: Call, analysis: CallAnalysis, config: RulesConfig) -> bool:
+    """An update of an existing standing order that a person is asked about (or that is denied).
+
+    Such an update moves no money now (a tool named to send or pay does); a user who only logs
+    standing-order changes keeps the payment limits on them.
+    """
+    clause = f"{RULE}.recurring_recipient_change"
+    if not config.financial_drain.deny_recurring_recipient_change or config.clause_mode(clause) not in _ASKED:
+        return False
     words = analysis.intent_words
     name = frozenset(re.findall(r"[a-z]+", re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", call.tool_name).lower()))
     return bool(words & _STANDING_WORDS and words & _CHANGE_WORDS) and not name & _OUTGOING_WORDS
@@ -246,7 +254,7 @@ def evaluate(
                 f"A recurring payment{f' to {recipient}' if recipient else ''} would change to {_money(cents)}.",
             )
         )
-    if len(findings) > changed and _changes_standing_order(call, analysis):
+    if len(findings) > changed and _changes_standing_order(call, analysis, config):
         # The person asked about the change sees its recipient and amount; the per-call, first-payment and
         # velocity limits are for money that leaves the account now, which a standing order's update does not.
         return findings
@@ -296,7 +304,7 @@ def record_transfer(
     transfer = _transfer(call, analysis)
     if transfer is None or transfer.cents == 0 or _own_account(transfer.recipient, config):
         return None
-    if config.financial_drain.deny_recurring_recipient_change and _changes_standing_order(call, analysis):
+    if _changes_standing_order(call, analysis, config):
         return None  # a standing order's update, which a person confirmed, moves no money now
     limits = config.financial_drain.limits()
     if ledger.reserve_transfer(transfer.account, transfer.recipient, transfer.cents, now, limits) is not None:
