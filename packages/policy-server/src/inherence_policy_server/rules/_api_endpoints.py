@@ -4,7 +4,8 @@ A call that reaches one of these through a generic HTTP tool or a CLI (curl, htt
 api`, the Stripe CLI) is judged like the dedicated tool that does the same thing. Each
 provider lists its API hosts, the words that name it in a tool or upstream name, and its
 endpoints as (id, method, path pattern, clause, conditions on the body). A path pattern is
-matched segment by segment, case-folded: `{x}` is one segment, a trailing `/**` any rest.
+matched segment by segment, case-folded: `{id}` is one segment, `{many}` one naming many things
+(a wildcard, a comma list, `_all`), a trailing `/**` any rest.
 Reading methods (GET, HEAD) are never listed: reads stay allowed. The writing methods POST, PUT
 and PATCH stand for each other (a server that refuses the wrong one does no harm, a policy that
 looks for one misses the others); `*` is any method, for RPC-style APIs whose path names the
@@ -126,6 +127,7 @@ _TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], bool
         ("auth0.users.authentication_methods.delete", "DELETE", "/api/v2/users/{id}/authentication-methods**", _MFA),
         ("auth0.users.recovery_code", "POST", "/api/v2/users/{id}/recovery-code-regeneration", _MFA),
         ("auth0.tickets.password_change", "POST", "/api/v2/tickets/password-change", _PASSWORD),
+        ("auth0.users.password", "PATCH", "/api/v2/users/{id}", _PASSWORD, {"password": r".+"}),
         ("auth0.users.roles.assign", "POST", "/api/v2/users/{id}/roles", _ADMIN),
     )),
     "microsoft": (("graph.microsoft.com",), ("graph", "microsoft", "entra", "azuread"), ("/v1.0", "/beta"), False, (
@@ -199,6 +201,8 @@ _TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], bool
     "elasticsearch": (("*.es.io", "*.elastic-cloud.com", "*.found.io"), ("elasticsearch", "opensearch"), ("",),
                       False, (
         ("elasticsearch.delete_by_query", "POST", "/{id}/_delete_by_query", _STORE_QUERY),
+        ("elasticsearch.indices.delete_many", "DELETE", "/{many}", _STORE_ALL),
+        ("elasticsearch.data_streams.delete_many", "DELETE", "/_data_stream/{many}", _STORE_ALL),
     )),
     "kubernetes": ((), ("kubernetes", "k8s", "kube"), ("",), False, (
         ("kubernetes.secrets.read", "GET", "/api/v1/namespaces/{id}/secrets**", _SECRET),
@@ -244,6 +248,10 @@ class ApiProvider:
     endpoints: tuple[ApiEndpoint, ...]
 
 
+# `{id}` is any one segment; `{many}` one that names many things at once: a wildcard, a list, `_all`.
+_SEGMENTS = {"{id}": "[^/]+", "{many}": r"(?:[^/]*(?:\*|%2a|,|%2c)[^/]*|_all)"}
+
+
 def _compile_path(prefixes: tuple[str, ...], pattern: str) -> re.Pattern[str]:
     parts = []
     for segment in pattern.strip("/").split("/"):
@@ -252,7 +260,7 @@ def _compile_path(prefixes: tuple[str, ...], pattern: str) -> re.Pattern[str]:
         elif segment.endswith("**"):
             parts.append("/" + re.escape(segment[:-2]) + r"(?:/.*)?")
         else:
-            parts.append("/" + ("[^/]+" if segment == "{id}" else re.escape(segment)))
+            parts.append("/" + _SEGMENTS.get(segment, re.escape(segment)))
     prefix = "|".join(re.escape(item) for item in prefixes)
     return re.compile(rf"^(?:{prefix}){''.join(parts)}/?$")
 

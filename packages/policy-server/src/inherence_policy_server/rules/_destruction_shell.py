@@ -34,6 +34,8 @@ _ENTRIES: tuple[tuple[str, str, str, str, str, str], ...] = (
      "deletes what it finds under {detail}"),
     ("git_clean_home", "git_clean", "git", r"(?:^|\s)clean(?:\s|$)", "git_clean_outside_project",
      "deletes every untracked and ignored file under {detail}"),
+    ("git_push_shared_branch", "force_push", "git", r"(?:^|\s)push(?:\s|$)", "force_push_protected",
+     "overwrites or deletes the shared branch {detail}"),
     ("dd_device", "device_write", "dd", r"(?:^|\s)of=/dev/", "device_operand", "writes raw data over {detail}"),
     ("redirect_device", "device_write", "*", "", "device_redirect", "redirects output over {detail}"),
     ("copy_to_device", "device_write", "tee cp pv", "", "device_destination", "writes over the device {detail}"),
@@ -67,6 +69,8 @@ _ENTRIES: tuple[tuple[str, str, str, str, str, str], ...] = (
      r"repository|function|user-pool|hosted-zone|keyspace|global-table|backup-vault)\b|\bs3 rb\b|"
      r"\bs3 rm\b.*--recursive|\bschedule-key-deletion\b", "", "deletes cloud resources or data"),
     ("gcloud_delete", "cloud_teardown", "gcloud", r"\bdelete\b", "", "deletes cloud resources"),
+    ("gcloud_storage_remove", "cloud_teardown", "gcloud", r"\bstorage rm\b.*\s(?:-[a-zA-Z]*r[a-zA-Z]*|--recursive)\b",
+     "", "deletes objects recursively"),
     ("gsutil_remove", "cloud_teardown", "gsutil", r"\brb\b|\brm\b.*\s-[a-zA-Z]*r", "", "deletes buckets"),
     ("az_delete", "cloud_teardown", "az", r"\bdelete\b|\bpurge\b", "", "deletes cloud resources"),
     ("doctl_delete", "cloud_teardown", "doctl", r"\bdelete\b|\bdestroy\b", "", "deletes cloud resources"),

@@ -64,6 +64,7 @@ _TABLE: dict[str, dict[str, Mode]] = {
     "mass_destruction": {
         **dict.fromkeys(_MASS_DESTRUCTION, _E),
         "many_items": _C,
+        "force_push": _C,
         "api_bulk_delete": _C,
         "query_delete": _C,
     },

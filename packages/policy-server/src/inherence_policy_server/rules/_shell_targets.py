@@ -22,7 +22,7 @@ __all__ = ["CHECKS", "Place", "is_broad_target"]
 
 # Folders that hold data of their own: the folder itself and each folder just under it are broad.
 DATA_ROOTS = ("/data", "/srv", "/mnt", "/media", "/volumes", "/var/lib", "/var/opt", "/opt", "/backup", "/backups",
-              "/var/backups", "/home", "/users", "/var/mail", "/var/spool")  # fmt: skip
+              "/var/backups", "/home", "/users", "/var/mail", "/var/spool", "/var/www", "/var/db")  # fmt: skip
 # Where applications keep their own data (an agent's memory, a notes app's database), and the file
 # kinds that are a store rather than a cache or a log.
 APP_DATA_ROOTS = ("~/.local/share/", "$xdg_data_home/", "${xdg_data_home}/", "~/library/application support/",
@@ -326,6 +326,42 @@ def _helm_many_releases(command: ShellCommand, place: Place) -> str | None:
     return f"{len(releases)} releases at once ({', '.join(releases[:5])})" if len(releases) > 1 else None
 
 
+# Branches others build on: overwriting or deleting one loses the work everyone shares.
+SHARED_BRANCHES = frozenset({"main", "master", "trunk", "develop", "development", "production", "prod", "release",
+                             "stable", "live"})  # fmt: skip
+_PUSH_VALUE_OPTIONS = frozenset({"-o", "--push-option", "--repo", "--receive-pack", "--exec"})
+
+
+def _force_push_protected(command: ShellCommand, place: Place) -> str | None:
+    argv = list(command.argv)
+    words = argv[argv.index("push") + 1 :] if "push" in argv else []
+    forced = deleting = trying = False
+    operands: list[str] = []
+    skip = False
+    for word in words:
+        if skip:
+            skip = False
+        elif word in _PUSH_VALUE_OPTIONS:
+            skip = True
+        elif word.startswith("--"):
+            forced = forced or word in ("--force", "--force-if-includes") or word.startswith("--force-with-lease")
+            deleting = deleting or word == "--delete"
+            trying = trying or word == "--dry-run"
+        elif word.startswith("-") and len(word) > 1:
+            forced = forced or "f" in word[1:]
+            deleting = deleting or "d" in word[1:]
+            trying = trying or "n" in word[1:]
+        else:
+            operands.append(word)
+    for refspec in operands[1:] if not trying else ():
+        plus = refspec.startswith("+")
+        source, colon, target = refspec.lstrip("+").partition(":")
+        branch = (target if colon else source).removeprefix("refs/heads/")
+        if branch.casefold() in SHARED_BRANCHES and (forced or plus or deleting or (colon and not source)):
+            return branch
+    return None
+
+
 CHECKS: dict[str, Callable[[ShellCommand, Place], str | None]] = {
     "broad_recursive": _broad_recursive,
     "data_recursive": _data_recursive,
@@ -334,6 +370,7 @@ CHECKS: dict[str, Callable[[ShellCommand, Place], str | None]] = {
     "device_operand": _device_operand,
     "device_redirect": _device_redirect,
     "find_broad": _find_broad,
+    "force_push_protected": _force_push_protected,
     "git_clean_outside_project": _git_clean_outside_project,
     "helm_many_releases": _helm_many_releases,
     "moves_broad": _moves_broad,
