@@ -101,6 +101,23 @@ def host_within(host: str, domains: tuple[str, ...] | frozenset[str]) -> bool:
     return any(host == domain or host.endswith("." + domain) for domain in domains)
 
 
+def _expansion_starts_path(url: str) -> str:
+    """`http://169.254.170.2$URI` as `http://169.254.170.2/$URI`: the host is what precedes an expansion.
+
+    A shell variable or command substitution right after the host is filled in when the command
+    runs (the path of the ECS credentials endpoint is handed over in a variable); the host the
+    request reaches starts with what is written, so that part is judged.
+    """
+    start = url.find("://") + 3
+    end = len(url)
+    for stop in "/?#":
+        found = url.find(stop, start)
+        if found != -1:
+            end = min(end, found)
+    cut = min((index for index in (url.find("$", start, end), url.find("`", start, end)) if index != -1), default=-1)
+    return url if cut <= start else f"{url[:cut]}/{url[cut:]}"
+
+
 def parse_endpoint(text: str, *, source: str) -> Endpoint | None:
     """An endpoint from a URL (`https://…`, `//host`), a `host:port` or a bare host; None when none."""
     candidate = text.strip()
@@ -113,6 +130,7 @@ def parse_endpoint(text: str, *, source: str) -> Endpoint | None:
             candidate = "tcp://" + candidate
         else:
             return None
+    candidate = _expansion_starts_path(candidate)
     try:
         parts = urllib.parse.urlsplit(candidate)
         raw_host = parts.hostname or ""
