@@ -58,6 +58,7 @@ def test_the_clauses_that_ask_a_person_by_default() -> None:
         "identity_escalation.outside_share",
         "identity_escalation.public_share",
         "identity_escalation.token_create",
+        "identity_escalation.role_grant",
         "unauthorized_exfiltration.private_data_to_new_recipient",
         # Without reported content nothing says what a send after a credential read carries.
         "unauthorized_exfiltration.send_after_credential_read",

@@ -44,6 +44,8 @@ _REFUND = "financial_drain.api_refund"
 _MFA = "identity_escalation.admin_mfa_change"
 _PASSWORD = "identity_escalation.password_reset"
 _ADMIN = "identity_escalation.admin_grant"
+# A role named only by an opaque id (Auth0's `rol_...`): it may be a viewer's or an owner's; a person tells.
+_ROLE = "identity_escalation.role_grant"
 _OWNER = "identity_escalation.ownership_transfer"
 _INVITE = "identity_escalation.outside_invite"
 _KEY = "identity_escalation.new_ssh_key"
@@ -128,7 +130,8 @@ _TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], bool
         ("auth0.users.recovery_code", "POST", "/api/v2/users/{id}/recovery-code-regeneration", _MFA),
         ("auth0.tickets.password_change", "POST", "/api/v2/tickets/password-change", _PASSWORD),
         ("auth0.users.password", "PATCH", "/api/v2/users/{id}", _PASSWORD, {"password": r".+"}),
-        ("auth0.users.roles.assign", "POST", "/api/v2/users/{id}/roles", _ADMIN),
+        ("auth0.users.roles.assign", "POST", "/api/v2/users/{id}/roles", _ROLE),
+        ("auth0.roles.users.assign", "POST", "/api/v2/roles/{id}/users", _ROLE),
     )),
     "microsoft": (("graph.microsoft.com",), ("graph", "microsoft", "entra", "azuread"), ("/v1.0", "/beta"), False, (
         ("graph.authentication.methods.delete", "DELETE", "/users/{id}/authentication/{id}/{id}", _MFA),
