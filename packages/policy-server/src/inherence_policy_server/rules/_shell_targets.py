@@ -23,6 +23,12 @@ __all__ = ["CHECKS", "Place", "is_broad_target"]
 # Folders that hold data of their own: the folder itself and each folder just under it are broad.
 DATA_ROOTS = ("/data", "/srv", "/mnt", "/media", "/volumes", "/var/lib", "/var/opt", "/opt", "/backup", "/backups",
               "/var/backups", "/home", "/users", "/var/mail", "/var/spool", "/var/www", "/var/db")  # fmt: skip
+# Folders of database servers: everything under them is the database (`/var/lib/postgresql/16/main`).
+DATABASE_DIRS = ("/var/lib/postgresql", "/var/lib/pgsql", "/var/lib/mysql", "/var/lib/mariadb", "/var/lib/mongodb",
+                 "/var/lib/mongo", "/var/lib/elasticsearch", "/var/lib/opensearch", "/var/lib/redis", "/var/lib/etcd",
+                 "/var/lib/cassandra", "/var/lib/clickhouse", "/var/lib/influxdb", "/var/lib/rabbitmq",
+                 "/var/lib/kafka", "/var/lib/zookeeper", "/var/lib/neo4j", "/var/lib/couchdb",
+                 "/var/lib/docker/volumes", "/data/db")  # fmt: skip
 # Where applications keep their own data (an agent's memory, a notes app's database), and the file
 # kinds that are a store rather than a cache or a log.
 APP_DATA_ROOTS = ("~/.local/share/", "$xdg_data_home/", "${xdg_data_home}/", "~/library/application support/",
@@ -89,10 +95,14 @@ def _under(path: str, roots: tuple[str, ...]) -> str | None:
 
 
 def is_data_folder(word: str) -> bool:
-    """A folder whose loss loses data: broad, a data root, or a folder just under one."""
+    """A folder whose loss loses data: broad, a data root, a folder just under one, or any in a database's."""
     path = normalise_path(word).rstrip("/") or "/"
     root = _under(path, DATA_ROOTS)
-    return is_broad_target(word) or (root is not None and path[len(root) :].count("/") <= 1)
+    return (
+        is_broad_target(word)
+        or (root is not None and path[len(root) :].count("/") <= 1)
+        or _under(path, DATABASE_DIRS) is not None
+    )
 
 
 def is_temporary(word: str) -> bool:
