@@ -52,6 +52,9 @@ WRAPPERS: dict[str, tuple[frozenset[str], int]] = {
     "torsocks": (frozenset(), 0),
     "chronic": (frozenset(), 0),
     "systemd-run": (frozenset({"-p", "--property", "--unit", "-u", "--uid", "--gid"}), 0),
+    "npx": (frozenset({"-p", "--package"}), 0),
+    "pnpx": (frozenset(), 0),
+    "bunx": (frozenset({"-p", "--package"}), 0),
 }
 # Task runners whose `run`/`exec` subcommand runs any program.
 RUNNERS: dict[str, str] = {"uv": "run", "poetry": "run", "pipenv": "run", "pdm": "run", "bundle": "exec"}

@@ -215,6 +215,28 @@ def _data_store(command: ShellCommand, place: Place) -> str | None:
     return ", ".join(stores[:3]) or None
 
 
+def _is_store(path: str) -> bool:
+    """A store file of an application's data folder, or any file of a database server's folder."""
+    folded = normalise_path(path).casefold()
+    return (folded.startswith(APP_DATA_ROOTS) and folded.endswith(STORE_SUFFIXES)) or _under(
+        folded, DATABASE_DIRS
+    ) is not None
+
+
+def _store_redirect(command: ShellCommand, place: Place) -> str | None:
+    for operator, target in command.redirects:
+        if operator in (">", ">|", "&>") and _is_store(place.resolve(target)) and not place.allowed(target):
+            return target
+    return None
+
+
+def _data_store_destination(command: ShellCommand, place: Place) -> str | None:
+    _, operands = _split(command)
+    written = operands[-1:] if len(operands) > 1 else []
+    stores = [word for word in written if _is_store(place.resolve(word)) and not place.allowed(word)]
+    return ", ".join(stores) or None
+
+
 def _device_destination(command: ShellCommand, place: Place) -> str | None:
     _, operands = _split(command)
     written = operands if command.name == "tee" else operands[-1:] if len(operands) > 1 else []
@@ -376,6 +398,8 @@ CHECKS: dict[str, Callable[[ShellCommand, Place], str | None]] = {
     "broad_recursive": _broad_recursive,
     "data_recursive": _data_recursive,
     "data_store": _data_store,
+    "data_store_destination": _data_store_destination,
+    "store_redirect": _store_redirect,
     "device_destination": _device_destination,
     "device_operand": _device_operand,
     "device_redirect": _device_redirect,
