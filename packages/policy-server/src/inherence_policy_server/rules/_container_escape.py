@@ -17,6 +17,7 @@ __all__ = ["command_escape", "spec_escape"]
 _RUNTIMES = frozenset({"docker", "podman", "nerdctl", "ctr", "crictl"})
 _KUBECTL_STARTING = frozenset({"run", "debug", "create", "apply"})
 _MAX_OVERRIDES = 64 * 1024
+_HOST_DISK = re.compile(r"^/dev/(?:sd|hd|vd|xvd|nvme|mmcblk|mapper/|disk/by-|dm-)")
 _STARTING = frozenset({"run", "create", "exec"})
 _HOST_NAMESPACES = re.compile(r"^--(?:pid|ipc|uts|userns|cgroupns)(?:=|$)")
 _HOST_SOURCES = re.compile(
@@ -41,6 +42,9 @@ def command_escape(command: ShellCommand) -> str | None:
         why = _overrides_escape(argv[1:])
         if why is not None:
             return f"`{text}` starts a pod with {why}"
+    if command.name in ("mount", "debugfs") and any(_HOST_DISK.match(word) for word in argv[1:]):
+        disk = next(word for word in argv[1:] if _HOST_DISK.match(word))
+        return f"`{text}` opens the disk {disk}, the host's file system seen from a container"
     if command.name in ("chroot", "pivot_root") and len(argv) > 1:
         target = next((word for word in argv[1:] if not word.startswith("-")), "")
         if _HOST_ROOTS.match(target):

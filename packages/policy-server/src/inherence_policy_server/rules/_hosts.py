@@ -14,7 +14,15 @@ import unicodedata
 import urllib.parse
 from collections.abc import Iterator
 
-__all__ = ["Endpoint", "canonical_host", "canonical_ip", "find_emails", "find_endpoints", "host_within"]
+__all__ = [
+    "Endpoint",
+    "canonical_host",
+    "canonical_ip",
+    "find_emails",
+    "find_endpoints",
+    "host_within",
+    "parse_endpoint",
+]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
