@@ -187,6 +187,12 @@ _TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], bool
         ("gitlab.groups.delete", "DELETE", "/groups/{id}", _DELETE),
         ("gitlab.projects.deploy_keys.create", "POST", "/projects/{id}/deploy_keys", _KEY),
     )),
+    "gitea": (("codeberg.org", "gitea.com"), ("gitea", "forgejo", "gogs", "codeberg"), ("/api/v1",), False, (
+        ("gitea.repos.delete", "DELETE", "/repos/{id}/{id}", _DELETE),
+        ("gitea.orgs.delete", "DELETE", "/orgs/{id}", _DELETE),
+        ("gitea.repos.transfer", "POST", "/repos/{id}/{id}/transfer", _OWNER),
+        ("gitea.collaborators.admin", "PUT", "/repos/{id}/{id}/collaborators/{id}", _ADMIN, {"permission": r"admin"}),
+    )),
     "bitbucket": (("api.bitbucket.org",), ("bitbucket",), ("/2.0",), False, (
         ("bitbucket.repositories.delete", "DELETE", "/repositories/{id}/{id}", _DELETE),
     )),
@@ -220,6 +226,7 @@ _TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], bool
 _ANY_HOST: dict[str, tuple[str, ...]] = {
     "github": ("/api/v3/",),
     "gitlab": ("/api/v4/",),
+    "gitea": ("/api/v1/repos/", "/api/v1/orgs/"),
     "kubernetes": ("/api/v1/",),
     "elasticsearch": ("/",),
 }

@@ -159,6 +159,8 @@ def _command_problems(command: ShellCommand, place: Place) -> list[tuple[str, st
 
 def _pipeline_problem(pipeline: list[ShellCommand]) -> tuple[str, str] | None:
     for position, stage in enumerate(pipeline[1:], start=1):
+        if _deletes_every_key(stage, pipeline[:position]):
+            return "cloud_teardown", "every key a scan of the whole database lists is deleted"
         if stage.name not in INTERPRETERS:
             continue
         if any(not word.startswith("-") for word in stage.argv[1:]) and stage.argv[1:2] != ("-",):
@@ -169,6 +171,25 @@ def _pipeline_problem(pipeline: list[ShellCommand]) -> tuple[str, str] | None:
         if earlier & FETCHERS:
             return "remote_script", f"downloaded data is piped into {stage.name} to run unseen"
     return None
+
+
+_REDIS_DELETES = frozenset({"del", "unlink"})
+
+
+def _deletes_every_key(stage: ShellCommand, earlier: list[ShellCommand]) -> bool:
+    """`redis-cli --scan | xargs redis-cli del` (or `KEYS *`): every key of the database."""
+    if stage.name != "redis-cli" or not {word.casefold() for word in stage.argv[1:]} & _REDIS_DELETES:
+        return False
+    for command in earlier:
+        words = [word.casefold() for word in command.argv[1:]]
+        if command.name != "redis-cli":
+            continue
+        if "keys" in words:
+            return words[words.index("keys") + 1 : words.index("keys") + 2] in ([], ["*"])
+        if "--scan" in words:
+            pattern = words[words.index("--pattern") + 1] if "--pattern" in words[:-1] else "*"
+            return pattern.strip("'\"") in ("*", "")
+    return False
 
 
 def shell_problems(script: ShellScript, allowed_paths: tuple[str, ...]) -> list[tuple[str, str]]:
