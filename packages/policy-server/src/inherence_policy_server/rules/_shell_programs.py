@@ -56,6 +56,8 @@ WRAPPERS: dict[str, tuple[frozenset[str], int]] = {
     "pnpx": (frozenset(), 0),
     "bunx": (frozenset({"-p", "--package"}), 0),
 }
+# Programs that are another program under a new name: `rimraf x` is `rm -rf x`.
+ALIASES: dict[str, tuple[str, ...]] = {"rimraf": ("rm", "-rf"), "del-cli": ("rm", "-rf"), "trash-put": ("rm", "-r")}
 # Task runners whose `run`/`exec` subcommand runs any program.
 RUNNERS: dict[str, str] = {"uv": "run", "poetry": "run", "pipenv": "run", "pdm": "run", "bundle": "exec"}
 # Lookups, not runs: `command -v rm` names rm without running it.
@@ -139,6 +141,9 @@ def unwrap(words: list[str]) -> Unwrapped:
         if not argv:
             return result
         name = program_name(argv[0])
+        if name in ALIASES:
+            result.argv = [*ALIASES[name], *(word for word in argv[1:] if word not in ("--glob", "-g"))]
+            continue
         if "=" in argv[0] and not argv[0].startswith(("-", "=")) and name not in WRAPPERS:
             result.argv = argv[1:]  # an environment prefix the parser left as a word
             continue
