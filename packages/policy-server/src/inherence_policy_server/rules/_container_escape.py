@@ -22,6 +22,7 @@ _STARTING = frozenset({"run", "create", "exec"})
 _HOST_NAMESPACES = re.compile(r"^--(?:pid|ipc|uts|userns|cgroupns)(?:=|$)")
 _HOST_SOURCES = re.compile(
     r"^(?:/|/proc|/sys|/dev|/etc|/root|/boot|/var/run|/run|/var/lib/(?:kubelet|docker|containerd)|/run/containerd)/?$"
+    r"|^(?:/var)?/run/(?:docker|containerd/containerd|crio/crio|podman/podman|k3s/containerd/containerd)\.sock$"
 )
 _CAPABILITIES = re.compile(r"\b(?:all|sys_admin|sys_ptrace|sys_module|dac_read_search|sys_rawio)\b", re.IGNORECASE)
 _UNCONFINED = re.compile(r"(?:apparmor|seccomp)[=:]unconfined|label[=:]disable", re.IGNORECASE)

@@ -31,6 +31,8 @@ _BARE_HOST_PORT = re.compile(
     r"^(?:\[[0-9a-f:.]+\]|[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9-]+)*|[0-9a-fx.]+)(?::\d{1,5})?(?:/\S*)?$",
     re.IGNORECASE,
 )
+# socat and ncat address types before a `host:port`: `TCP:169.254.169.254:80`, `OPENSSL:host:443`.
+_SOCKET_ADDRESS = re.compile(r"^(?:tcp|udp|ssl|openssl|sctp)(?:4|6)?(?:-connect)?:(?=[\w\[])", re.IGNORECASE)
 _EMAIL = re.compile(r"[a-z0-9._%+'-]+@([a-z0-9-]+(?:\.[a-z0-9-]+)+)", re.IGNORECASE)
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 # The deprecated IPv4-compatible form ::a.b.c.d still reaches a.b.c.d through many stacks.
@@ -128,7 +130,7 @@ def _expansion_starts_path(url: str) -> str:
 
 def parse_endpoint(text: str, *, source: str) -> Endpoint | None:
     """An endpoint from a URL (`https://…`, `//host`), a `host:port` or a bare host; None when none."""
-    candidate = text.strip()
+    candidate = _SOCKET_ADDRESS.sub("", text.strip(), count=1)
     if not candidate or any(char.isspace() for char in candidate):
         return None
     if "://" not in candidate:

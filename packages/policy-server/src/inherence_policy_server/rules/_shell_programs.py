@@ -70,7 +70,7 @@ _SSH_VALUE_OPTIONS = frozenset({"-B", "-b", "-c", "-D", "-E", "-e", "-F", "-I", 
                                 "-o", "-p", "-Q", "-R", "-S", "-W", "-w"})  # fmt: skip
 # `<runtime> exec [options] <container> <command...>`: options that take a value.
 _EXEC_VALUE_OPTIONS = frozenset({"-e", "--env", "--env-file", "-u", "--user", "-w", "--workdir", "--detach-keys"})
-_CONTAINER_RUNTIMES = frozenset({"docker", "podman", "nerdctl"})
+_CONTAINER_RUNTIMES = frozenset({"docker", "podman", "nerdctl", "crictl"})
 _AWK = frozenset({"awk", "gawk", "mawk", "nawk", "busybox-awk"})
 _AWK_SYSTEM = re.compile(r"""\bsystem\s*\(\s*"((?:[^"\\]|\\.)*)"\s*\)""")
 # Language of each interpreter family: (code options, options that take a value, options that end the options).
