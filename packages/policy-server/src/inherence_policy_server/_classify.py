@@ -44,6 +44,7 @@ _PRIVATE = (
     "email emails mail mails inbox message messages dm dms chat chats conversation conversations contact contacts"
     " calendar event events document documents doc docs note notes record records patient patients customer"
     " customers personal profile profiles drive photos photo ssn medical health hr salary crm thread threads"
+    " transaction transactions statement statements"
 )
 _DB = "database databases db sql postgres postgresql mysql sqlite mongo mongodb redis table tables bigquery snowflake"
 _DB += " supabase dynamodb clickhouse mssql oracle"

@@ -49,6 +49,8 @@ def test_the_clauses_that_ask_a_person_by_default() -> None:
         "financial_drain.recurring_recipient_change",
         "mass_destruction.api_bulk_delete",
         "mass_destruction.many_items",
+        # Rewriting a shared branch's history is also how a leaked secret is taken out of it.
+        "mass_destruction.force_push",
         "mass_destruction.query_delete",
         "identity_escalation.password_change",
         "identity_escalation.mfa_change",
@@ -56,6 +58,7 @@ def test_the_clauses_that_ask_a_person_by_default() -> None:
         "identity_escalation.outside_share",
         "identity_escalation.public_share",
         "identity_escalation.token_create",
+        "identity_escalation.role_grant",
         "unauthorized_exfiltration.private_data_to_new_recipient",
         # Without reported content nothing says what a send after a credential read carries.
         "unauthorized_exfiltration.send_after_credential_read",

@@ -4,7 +4,8 @@ A call that reaches one of these through a generic HTTP tool or a CLI (curl, htt
 api`, the Stripe CLI) is judged like the dedicated tool that does the same thing. Each
 provider lists its API hosts, the words that name it in a tool or upstream name, and its
 endpoints as (id, method, path pattern, clause, conditions on the body). A path pattern is
-matched segment by segment, case-folded: `{x}` is one segment, a trailing `/**` any rest.
+matched segment by segment, case-folded: `{id}` is one segment, `{many}` one naming many things
+(a wildcard, a comma list, `_all`), a trailing `/**` any rest.
 Reading methods (GET, HEAD) are never listed: reads stay allowed. The writing methods POST, PUT
 and PATCH stand for each other (a server that refuses the wrong one does no harm, a policy that
 looks for one misses the others); `*` is any method, for RPC-style APIs whose path names the
@@ -43,6 +44,8 @@ _REFUND = "financial_drain.api_refund"
 _MFA = "identity_escalation.admin_mfa_change"
 _PASSWORD = "identity_escalation.password_reset"
 _ADMIN = "identity_escalation.admin_grant"
+# A role named only by an opaque id (Auth0's `rol_...`): it may be a viewer's or an owner's; a person tells.
+_ROLE = "identity_escalation.role_grant"
 _OWNER = "identity_escalation.ownership_transfer"
 _INVITE = "identity_escalation.outside_invite"
 _KEY = "identity_escalation.new_ssh_key"
@@ -126,7 +129,9 @@ _TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], bool
         ("auth0.users.authentication_methods.delete", "DELETE", "/api/v2/users/{id}/authentication-methods**", _MFA),
         ("auth0.users.recovery_code", "POST", "/api/v2/users/{id}/recovery-code-regeneration", _MFA),
         ("auth0.tickets.password_change", "POST", "/api/v2/tickets/password-change", _PASSWORD),
-        ("auth0.users.roles.assign", "POST", "/api/v2/users/{id}/roles", _ADMIN),
+        ("auth0.users.password", "PATCH", "/api/v2/users/{id}", _PASSWORD, {"password": r".+"}),
+        ("auth0.users.roles.assign", "POST", "/api/v2/users/{id}/roles", _ROLE),
+        ("auth0.roles.users.assign", "POST", "/api/v2/roles/{id}/users", _ROLE),
     )),
     "microsoft": (("graph.microsoft.com",), ("graph", "microsoft", "entra", "azuread"), ("/v1.0", "/beta"), False, (
         ("graph.authentication.methods.delete", "DELETE", "/users/{id}/authentication/{id}/{id}", _MFA),
@@ -182,6 +187,12 @@ _TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], bool
         ("gitlab.groups.delete", "DELETE", "/groups/{id}", _DELETE),
         ("gitlab.projects.deploy_keys.create", "POST", "/projects/{id}/deploy_keys", _KEY),
     )),
+    "gitea": (("codeberg.org", "gitea.com"), ("gitea", "forgejo", "gogs", "codeberg"), ("/api/v1",), False, (
+        ("gitea.repos.delete", "DELETE", "/repos/{id}/{id}", _DELETE),
+        ("gitea.orgs.delete", "DELETE", "/orgs/{id}", _DELETE),
+        ("gitea.repos.transfer", "POST", "/repos/{id}/{id}/transfer", _OWNER),
+        ("gitea.collaborators.admin", "PUT", "/repos/{id}/{id}/collaborators/{id}", _ADMIN, {"permission": r"admin"}),
+    )),
     "bitbucket": (("api.bitbucket.org",), ("bitbucket",), ("/2.0",), False, (
         ("bitbucket.repositories.delete", "DELETE", "/repositories/{id}/{id}", _DELETE),
     )),
@@ -199,6 +210,8 @@ _TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], bool
     "elasticsearch": (("*.es.io", "*.elastic-cloud.com", "*.found.io"), ("elasticsearch", "opensearch"), ("",),
                       False, (
         ("elasticsearch.delete_by_query", "POST", "/{id}/_delete_by_query", _STORE_QUERY),
+        ("elasticsearch.indices.delete_many", "DELETE", "/{many}", _STORE_ALL),
+        ("elasticsearch.data_streams.delete_many", "DELETE", "/_data_stream/{many}", _STORE_ALL),
     )),
     "kubernetes": ((), ("kubernetes", "k8s", "kube"), ("",), False, (
         ("kubernetes.secrets.read", "GET", "/api/v1/namespaces/{id}/secrets**", _SECRET),
@@ -213,6 +226,7 @@ _TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], bool
 _ANY_HOST: dict[str, tuple[str, ...]] = {
     "github": ("/api/v3/",),
     "gitlab": ("/api/v4/",),
+    "gitea": ("/api/v1/repos/", "/api/v1/orgs/"),
     "kubernetes": ("/api/v1/",),
     "elasticsearch": ("/",),
 }
@@ -244,6 +258,10 @@ class ApiProvider:
     endpoints: tuple[ApiEndpoint, ...]
 
 
+# `{id}` is any one segment; `{many}` one that names many things at once: a wildcard, a list, `_all`.
+_SEGMENTS = {"{id}": "[^/]+", "{many}": r"(?:[^/]*(?:\*|%2a|,|%2c)[^/]*|_all)"}
+
+
 def _compile_path(prefixes: tuple[str, ...], pattern: str) -> re.Pattern[str]:
     parts = []
     for segment in pattern.strip("/").split("/"):
@@ -252,7 +270,7 @@ def _compile_path(prefixes: tuple[str, ...], pattern: str) -> re.Pattern[str]:
         elif segment.endswith("**"):
             parts.append("/" + re.escape(segment[:-2]) + r"(?:/.*)?")
         else:
-            parts.append("/" + ("[^/]+" if segment == "{id}" else re.escape(segment)))
+            parts.append("/" + _SEGMENTS.get(segment, re.escape(segment)))
     prefix = "|".join(re.escape(item) for item in prefixes)
     return re.compile(rf"^(?:{prefix}){''.join(parts)}/?$")
 

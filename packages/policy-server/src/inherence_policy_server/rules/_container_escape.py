@@ -5,6 +5,7 @@ pod specs that ask for the same.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -14,10 +15,14 @@ from inherence_policy_server.rules._shell import ShellCommand
 __all__ = ["command_escape", "spec_escape"]
 
 _RUNTIMES = frozenset({"docker", "podman", "nerdctl", "ctr", "crictl"})
+_KUBECTL_STARTING = frozenset({"run", "debug", "create", "apply"})
+_MAX_OVERRIDES = 64 * 1024
+_HOST_DISK = re.compile(r"^/dev/(?:sd|hd|vd|xvd|nvme|mmcblk|mapper/|disk/by-|dm-)")
 _STARTING = frozenset({"run", "create", "exec"})
 _HOST_NAMESPACES = re.compile(r"^--(?:pid|ipc|uts|userns|cgroupns)(?:=|$)")
 _HOST_SOURCES = re.compile(
     r"^(?:/|/proc|/sys|/dev|/etc|/root|/boot|/var/run|/run|/var/lib/(?:kubelet|docker|containerd)|/run/containerd)/?$"
+    r"|^(?:/var)?/run/(?:docker|containerd/containerd|crio/crio|podman/podman|k3s/containerd/containerd)\.sock$"
 )
 _CAPABILITIES = re.compile(r"\b(?:all|sys_admin|sys_ptrace|sys_module|dac_read_search|sys_rawio)\b", re.IGNORECASE)
 _UNCONFINED = re.compile(r"(?:apparmor|seccomp)[=:]unconfined|label[=:]disable", re.IGNORECASE)
@@ -34,6 +39,13 @@ def command_escape(command: ShellCommand) -> str | None:
         return f"`{text}` opens a shell on a cluster node with its root file system mounted"
     if command.name == "kubectl" and "debug" in argv[1:3] and any("sysadmin" in word for word in argv):
         return f"`{text}` starts a privileged debugging container"
+    if command.name == "kubectl" and set(argv[1:3]) & _KUBECTL_STARTING:
+        why = _overrides_escape(argv[1:])
+        if why is not None:
+            return f"`{text}` starts a pod with {why}"
+    if command.name in ("mount", "debugfs") and any(_HOST_DISK.match(word) for word in argv[1:]):
+        disk = next(word for word in argv[1:] if _HOST_DISK.match(word))
+        return f"`{text}` opens the disk {disk}, the host's file system seen from a container"
     if command.name in ("chroot", "pivot_root") and len(argv) > 1:
         target = next((word for word in argv[1:] if not word.startswith("-")), "")
         if _HOST_ROOTS.match(target):
@@ -42,6 +54,25 @@ def command_escape(command: ShellCommand) -> str | None:
         why = _runtime_option(list(argv[1:]))
         if why is not None:
             return f"`{text}` starts a container with {why}"
+    return None
+
+
+def _overrides_escape(words: tuple[str, ...]) -> str | None:
+    """What a pod spec given inline (`kubectl run --overrides '{json}'`) shares with the host, or None."""
+    for index, word in enumerate(words):
+        option, equals, inline = word.partition("=")
+        if option != "--overrides":
+            continue
+        text = inline if equals else (words[index + 1] if index + 1 < len(words) else "")
+        if len(text) > _MAX_OVERRIDES:
+            return "an inline spec too large to read"
+        try:
+            spec = json.loads(text)
+        except ValueError:
+            return "an inline spec that cannot be read"
+        found = spec_escape(spec)
+        if found is not None:
+            return found
     return None
 
 

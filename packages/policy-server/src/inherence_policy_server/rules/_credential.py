@@ -64,7 +64,13 @@ _PRINTING_COMMANDS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("op", re.compile(r"read|item get|inject")),
     ("bw", re.compile(r"get|export|unlock")),
     ("vault", re.compile(r"read|kv get|token create|print token")),
-    ("heroku", re.compile(r"auth:token")),
+    # `heroku config` prints every config var of the app: its database URL, its API keys.
+    ("heroku", re.compile(r"auth:token|^config(?:\s|$)|^config:get\b")),
+    ("vercel", re.compile(r"^env pull\b")),
+    ("doppler", re.compile(r"^secrets(?:\s+(?:get|download))?(?:\s|$)(?!.*--only-names)")),
+    # A container's environment, where its secrets are given to it.
+    ("docker", re.compile(r"^(?:container )?inspect\b.*\bEnv\b")),
+    ("podman", re.compile(r"^(?:container )?inspect\b.*\bEnv\b")),
     ("doctl", re.compile(r"auth token")),
     ("git", re.compile(r"credential (?:fill|get)|config .*credential")),
     ("npm", re.compile(r"token (?:list|create)")),

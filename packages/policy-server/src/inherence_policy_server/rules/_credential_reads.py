@@ -1,10 +1,11 @@
 """What reads credential material and what only looks like it does.
 
 Reads: a tool that dumps its process environment (an MCP server keeps its tokens there),
-an interpreter one-liner that prints `os.environ` or `process.env`, `kubectl` printing a
-secret's data. Look-alikes: listing a key folder or a file's metadata shows names and
-sizes, generating a key pair writes a new key, `kubectl get secrets` and `describe` print
-names only.
+or one asked for its environment by argument (`{"include": ["env"]}`), an interpreter
+one-liner that prints `os.environ` or `process.env`, `kubectl` printing a secret's data.
+Look-alikes: listing a key folder or a file's metadata shows names and sizes, generating a
+key pair writes a new key (`ssh-keygen -f`, `openssl genpkey -out`), `kubectl get secrets`
+and `describe` print names only.
 """
 
 from __future__ import annotations
@@ -34,6 +35,12 @@ _NOT_DUMPING = frozenset({"set", "update", "write", "unset", "delete", "create",
 # Keys of arguments that name a deployment environment (GitHub, Vercel, ...), not the process's.
 _DEPLOYMENT_KEYS = frozenset({"repo", "repository", "owner", "project", "project_id", "environment_name",
                               "environment_id", "app", "service", "deployment", "workspace", "team"})  # fmt: skip
+# Arguments that pick what a tool reports, and the values among them that pick the process environment.
+_SELECTING_KEYS = frozenset({"include", "includes", "fields", "field", "section", "sections", "select", "what",
+                             "show", "parts", "part", "kind", "type", "scope", "details", "component", "components",
+                             "category", "categories", "info", "report", "dump", "source"})  # fmt: skip
+_ENV_SECTIONS = _ENV_WORDS | frozenset({"environment variables", "environment_variables", "env_vars", "env vars",
+                                        "process.env", "os.environ"})  # fmt: skip
 _NAME_KEYS = frozenset({"name", "names", "key", "keys", "var", "vars", "variable", "variables", "env_var", "envvar"})
 _SECRET_NAME = re.compile(r"key|secret|token|pass|credential|auth|private|session|cookie|cert|signing", re.I)
 _INTERPRETERS = frozenset({"python", "python3", "python2", "node", "nodejs", "deno", "bun", "ruby", "perl", "php",
@@ -46,6 +53,8 @@ _PRINTED_ENVIRONMENT = re.compile(
 )
 _METADATA_COMMANDS = frozenset({"ls", "stat", "du", "test", "[", "mkdir", "tree", "file", "wc", "chmod", "realpath",
                                 "readlink", "ssh-keygen", "basename", "dirname", "exa", "eza"})  # fmt: skip
+# Options whose value is a file the command writes (a key it generates), never one it reads.
+_OUTPUT_OPTIONS = {"openssl": frozenset({"-out", "-keyout"}), "age-keygen": frozenset({"-o", "--output"})}
 _METADATA_TOOL_WORDS = frozenset({"list", "ls", "tree", "info", "stat", "stats", "metadata", "exists", "size",
                                   "attributes", "permissions", "directory", "dir", "mtime"})  # fmt: skip
 _CONTENT_TOOL_WORDS = frozenset({"read", "cat", "content", "contents", "open", "download", "copy", "upload", "archive",
@@ -63,8 +72,10 @@ def environment_dump(analysis: CallAnalysis) -> str | None:
     """Why a tool prints the environment of the server it runs in; None when it asks for harmless names only."""
     tool = analysis.call.tool_name
     words = _name_words(tool)
-    if not words & _ENV_WORDS or words & _NOT_DUMPING:
+    if words & _NOT_DUMPING:
         return None
+    if not words & _ENV_WORDS:
+        return _environment_selected(analysis, tool)
     if not (words & _DUMP_WORDS or words <= _ENV_WORDS):
         return None
     keys = {value.folded for value in analysis.text.values if value.is_key}
@@ -74,6 +85,14 @@ def environment_dump(analysis: CallAnalysis) -> str | None:
     if names and not any(_SECRET_NAME.search(name) or name.strip() in ("*", "") for name in names):
         return None
     return f"the environment of the server, through {tool}"
+
+
+def _environment_selected(analysis: CallAnalysis, tool: str) -> str | None:
+    """A diagnostics tool asked for its environment by argument (`{"include": ["env", "argv"]}`), or None."""
+    for value in analysis.values(payload=False):
+        if not value.is_key and value.key in _SELECTING_KEYS and value.folded.strip() in _ENV_SECTIONS:
+            return f"the environment of the server, through {tool} ({value.key}: {value.raw.strip()[:40]})"
+    return None
 
 
 def interpreter_dump(command: ShellCommand) -> str | None:
@@ -120,11 +139,17 @@ def metadata_only_paths(analysis: CallAnalysis) -> set[str]:
     read: set[str] = set()
     for command in analysis.shell.commands:
         target = listed if command.name in _METADATA_COMMANDS else read
+        outputs = _OUTPUT_OPTIONS.get(command.name, frozenset())
+        previous = ""
         for word in command.argv[1:]:
-            if word.startswith("-") and "=" in word:
-                word = word.split("=", 1)[1]
-            if not word.startswith("-"):
+            option, equals, inline = word.partition("=")
+            if previous in outputs or (equals and option in outputs):
+                listed.add(normalise_path(inline if equals and option in outputs else word))
+            elif word.startswith("-") and equals:
+                target.add(normalise_path(inline))
+            elif not word.startswith("-"):
                 target.add(normalise_path(word))
+            previous = word
         read.update(normalise_path(word) for _, word in command.redirects)
     for value in analysis.values(payload=False):
         if value.key in PATH_KEYS and not value.is_key and not metadata_tool(analysis):

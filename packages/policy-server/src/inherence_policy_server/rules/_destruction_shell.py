@@ -34,8 +34,14 @@ _ENTRIES: tuple[tuple[str, str, str, str, str, str], ...] = (
      "deletes what it finds under {detail}"),
     ("git_clean_home", "git_clean", "git", r"(?:^|\s)clean(?:\s|$)", "git_clean_outside_project",
      "deletes every untracked and ignored file under {detail}"),
+    ("git_push_shared_branch", "force_push", "git", r"(?:^|\s)push(?:\s|$)", "force_push_protected",
+     "overwrites or deletes the shared branch {detail}"),
     ("dd_device", "device_write", "dd", r"(?:^|\s)of=/dev/", "device_operand", "writes raw data over {detail}"),
     ("redirect_device", "device_write", "*", "", "device_redirect", "redirects output over {detail}"),
+    ("redirect_store", "store_delete", "*", "", "store_redirect",
+     "overwrites {detail}, the store of an application's data"),
+    ("null_onto_store", "store_delete", "cp install", r"(?:^|\s)/dev/null(?:\s|$)", "data_store_destination",
+     "empties {detail}, the store of an application's data"),
     ("copy_to_device", "device_write", "tee cp pv", "", "device_destination", "writes over the device {detail}"),
     ("format_disk", "format_device", "mkfs mkfs.* wipefs mkswap blkdiscard sgdisk fdisk sfdisk parted diskutil", "",
      "", "formats or repartitions a disk"),
@@ -62,11 +68,27 @@ _ENTRIES: tuple[tuple[str, str, str, str, str, str], ...] = (
      "destroys the infrastructure it manages"),
     ("terraform_state_rm", "cloud_teardown", "terraform", r"\bstate rm\b", "", "drops resources from its state"),
     ("pulumi_destroy", "cloud_teardown", "pulumi", r"\bdestroy\b|\bstack rm\b", "", "destroys a stack"),
+    ("cdk_destroy", "cloud_teardown", "cdk cdktf", r"(?:^|\s)destroy\b.*(?:\s--force\b|\s-f\b|--auto-approve)", "",
+     "destroys its stacks without asking"),
+    ("terragrunt_destroy", "cloud_teardown", "terragrunt", r"(?:^|\s)destroy\b|\bapply\b.*\s-destroy\b", "",
+     "destroys the infrastructure it manages"),
+    ("s3_sync_delete_from_empty", "mirror_delete", "aws", r"\bs3 sync\b.*\s--delete\b", "rsync_empty_source",
+     "deletes everything in {detail} that the empty source lacks"),
+    ("gsutil_rsync_delete_from_empty", "mirror_delete", "gsutil", r"\brsync\b.*\s-[a-zA-Z]*d", "rsync_empty_source",
+     "deletes everything in {detail} that the empty source lacks"),
+    ("gcloud_rsync_delete_from_empty", "mirror_delete", "gcloud", r"\bstorage rsync\b.*--delete-unmatched",
+     "rsync_empty_source", "deletes everything in {detail} that the empty source lacks"),
+    ("rclone_sync_from_empty", "mirror_delete", "rclone", r"(?:^|\s)sync(?:\s|$)", "rsync_empty_source",
+     "deletes everything in {detail} that the empty source lacks"),
+    ("rclone_purge", "cloud_teardown", "rclone", r"(?:^|\s)purge(?:\s|$)", "",
+     "deletes a remote path and everything in it"),
     ("aws_delete", "cloud_teardown", "aws",
      r"\bterminate-instances\b|\bdelete-(?:db-instance|db-cluster|table|cluster|stack|bucket|vpc|file-system|"
      r"repository|function|user-pool|hosted-zone|keyspace|global-table|backup-vault)\b|\bs3 rb\b|"
      r"\bs3 rm\b.*--recursive|\bschedule-key-deletion\b", "", "deletes cloud resources or data"),
     ("gcloud_delete", "cloud_teardown", "gcloud", r"\bdelete\b", "", "deletes cloud resources"),
+    ("gcloud_storage_remove", "cloud_teardown", "gcloud", r"\bstorage rm\b.*\s(?:-[a-zA-Z]*r[a-zA-Z]*|--recursive)\b",
+     "", "deletes objects recursively"),
     ("gsutil_remove", "cloud_teardown", "gsutil", r"\brb\b|\brm\b.*\s-[a-zA-Z]*r", "", "deletes buckets"),
     ("az_delete", "cloud_teardown", "az", r"\bdelete\b|\bpurge\b", "", "deletes cloud resources"),
     ("doctl_delete", "cloud_teardown", "doctl", r"\bdelete\b|\bdestroy\b", "", "deletes cloud resources"),
@@ -137,6 +159,8 @@ def _command_problems(command: ShellCommand, place: Place) -> list[tuple[str, st
 
 def _pipeline_problem(pipeline: list[ShellCommand]) -> tuple[str, str] | None:
     for position, stage in enumerate(pipeline[1:], start=1):
+        if _deletes_every_key(stage, pipeline[:position]):
+            return "cloud_teardown", "every key a scan of the whole database lists is deleted"
         if stage.name not in INTERPRETERS:
             continue
         if any(not word.startswith("-") for word in stage.argv[1:]) and stage.argv[1:2] != ("-",):
@@ -147,6 +171,25 @@ def _pipeline_problem(pipeline: list[ShellCommand]) -> tuple[str, str] | None:
         if earlier & FETCHERS:
             return "remote_script", f"downloaded data is piped into {stage.name} to run unseen"
     return None
+
+
+_REDIS_DELETES = frozenset({"del", "unlink"})
+
+
+def _deletes_every_key(stage: ShellCommand, earlier: list[ShellCommand]) -> bool:
+    """`redis-cli --scan | xargs redis-cli del` (or `KEYS *`): every key of the database."""
+    if stage.name != "redis-cli" or not {word.casefold() for word in stage.argv[1:]} & _REDIS_DELETES:
+        return False
+    for command in earlier:
+        words = [word.casefold() for word in command.argv[1:]]
+        if command.name != "redis-cli":
+            continue
+        if "keys" in words:
+            return words[words.index("keys") + 1 : words.index("keys") + 2] in ([], ["*"])
+        if "--scan" in words:
+            pattern = words[words.index("--pattern") + 1] if "--pattern" in words[:-1] else "*"
+            return pattern.strip("'\"") in ("*", "")
+    return False
 
 
 def shell_problems(script: ShellScript, allowed_paths: tuple[str, ...]) -> list[tuple[str, str]]:

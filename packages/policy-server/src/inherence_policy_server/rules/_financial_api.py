@@ -10,6 +10,7 @@ paid: it is never a first payment to a new recipient.
 from __future__ import annotations
 
 import dataclasses
+import re
 
 from inherence_policy_server.rules._analysis import CallAnalysis
 from inherence_policy_server.rules._api_endpoints import api_matches
@@ -47,13 +48,40 @@ class ApiPayment:
     refund: bool
 
 
+# Wallet CLIs that send coins or tokens: (program, pattern over its arguments). Their amounts are in coins,
+# which the limits cannot value, so such a send is judged as money moving without a stated amount.
+_WALLET_SENDS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("bitcoin-cli", re.compile(r"(?:^|\s)(?:sendtoaddress|sendmany|send|sendall)(?:\s|$)")),
+    ("litecoin-cli", re.compile(r"(?:^|\s)(?:sendtoaddress|sendmany|send|sendall)(?:\s|$)")),
+    ("dogecoin-cli", re.compile(r"(?:^|\s)(?:sendtoaddress|sendmany)(?:\s|$)")),
+    ("electrum", re.compile(r"(?:^|\s)(?:payto|paytomany)(?:\s|$)")),
+    ("lncli", re.compile(r"(?:^|\s)(?:sendpayment|payinvoice|sendcoins|sendmany)(?:\s|$)")),
+    ("cast", re.compile(r"^send(?:\s|$)")),
+    ("solana", re.compile(r"^transfer(?:\s|$)")),
+    ("spl-token", re.compile(r"^transfer(?:\s|$)")),
+    ("monero-wallet-cli", re.compile(r"(?:^|\s)transfer(?:\s|$)")),
+    ("near", re.compile(r"^(?:send|tokens\s+\S+\s+send-near)(?:\s|$)")),
+)
+
+
+def _wallet_sends(analysis: CallAnalysis) -> list[ApiPayment]:
+    found = []
+    for command in analysis.shell.commands:
+        arguments = " ".join(command.argv[1:])
+        for program, pattern in _WALLET_SENDS:
+            if command.name == program and pattern.search(arguments):
+                shown = f"`{program} {arguments[:100]}` (coins, whose value cannot be read)"
+                found.append(ApiPayment(shown, "financial_drain.api_money_movement", (), False, "", "", False))
+    return found
+
+
 def api_payments(analysis: CallAnalysis) -> list[ApiPayment]:
     """Every request of the call that moves money through a listed payment endpoint."""
     return analysis.memo("api_payments", lambda: _api_payments(analysis))
 
 
 def _api_payments(analysis: CallAnalysis) -> list[ApiPayment]:
-    payments = []
+    payments = _wallet_sends(analysis)
     for match in api_matches(analysis, "financial_drain"):
         amounts, currency, recipient = [], "", ""
         for key, value in match.request.fields:

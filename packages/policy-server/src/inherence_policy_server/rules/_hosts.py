@@ -14,7 +14,15 @@ import unicodedata
 import urllib.parse
 from collections.abc import Iterator
 
-__all__ = ["Endpoint", "canonical_host", "canonical_ip", "find_emails", "find_endpoints", "host_within"]
+__all__ = [
+    "Endpoint",
+    "canonical_host",
+    "canonical_ip",
+    "find_emails",
+    "find_endpoints",
+    "host_within",
+    "parse_endpoint",
+]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -23,6 +31,8 @@ _BARE_HOST_PORT = re.compile(
     r"^(?:\[[0-9a-f:.]+\]|[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9-]+)*|[0-9a-fx.]+)(?::\d{1,5})?(?:/\S*)?$",
     re.IGNORECASE,
 )
+# socat and ncat address types before a `host:port`: `TCP:169.254.169.254:80`, `OPENSSL:host:443`.
+_SOCKET_ADDRESS = re.compile(r"^(?:tcp|udp|ssl|openssl|sctp)(?:4|6)?(?:-connect)?:(?=[\w\[])", re.IGNORECASE)
 _EMAIL = re.compile(r"[a-z0-9._%+'-]+@([a-z0-9-]+(?:\.[a-z0-9-]+)+)", re.IGNORECASE)
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 # The deprecated IPv4-compatible form ::a.b.c.d still reaches a.b.c.d through many stacks.
@@ -101,9 +111,26 @@ def host_within(host: str, domains: tuple[str, ...] | frozenset[str]) -> bool:
     return any(host == domain or host.endswith("." + domain) for domain in domains)
 
 
+def _expansion_starts_path(url: str) -> str:
+    """`http://169.254.170.2$URI` as `http://169.254.170.2/$URI`: the host is what precedes an expansion.
+
+    A shell variable or command substitution right after the host is filled in when the command
+    runs (the path of the ECS credentials endpoint is handed over in a variable); the host the
+    request reaches starts with what is written, so that part is judged.
+    """
+    start = url.find("://") + 3
+    end = len(url)
+    for stop in "/?#":
+        found = url.find(stop, start)
+        if found != -1:
+            end = min(end, found)
+    cut = min((index for index in (url.find("$", start, end), url.find("`", start, end)) if index != -1), default=-1)
+    return url if cut <= start else f"{url[:cut]}/{url[cut:]}"
+
+
 def parse_endpoint(text: str, *, source: str) -> Endpoint | None:
     """An endpoint from a URL (`https://…`, `//host`), a `host:port` or a bare host; None when none."""
-    candidate = text.strip()
+    candidate = _SOCKET_ADDRESS.sub("", text.strip(), count=1)
     if not candidate or any(char.isspace() for char in candidate):
         return None
     if "://" not in candidate:
@@ -113,6 +140,7 @@ def parse_endpoint(text: str, *, source: str) -> Endpoint | None:
             candidate = "tcp://" + candidate
         else:
             return None
+    candidate = _expansion_starts_path(candidate)
     try:
         parts = urllib.parse.urlsplit(candidate)
         raw_host = parts.hostname or ""

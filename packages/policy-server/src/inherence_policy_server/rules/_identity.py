@@ -8,6 +8,7 @@ together (`CallAnalysis.intent_words`); a read such as listing the admins is not
 from __future__ import annotations
 
 import datetime
+import fnmatch
 import re
 from collections.abc import Mapping
 
@@ -77,7 +78,30 @@ _SHELL_ESCALATION: tuple[tuple[str, re.Pattern[str], str], ...] = (
         "admin_grant",
     ),
     ("gcloud", re.compile(r"add-iam-policy-binding|set-iam-policy"), "admin_grant"),
-    ("az", re.compile(r"role assignment create|ad user update.*password|ad app credential reset"), "admin_grant"),
+    # A read-only role (`Reader`, `Storage Blob Data Reader`) grants nothing to change.
+    (
+        "az",
+        re.compile(
+            r"role assignment create(?!.*--role[= ](?:[\w-]+ ){0,4}reader\b)|ad user update.*password|"
+            r"ad app credential reset",
+            re.IGNORECASE,
+        ),
+        "admin_grant",
+    ),
+    # Google Workspace through GAM.
+    ("gam", re.compile(r"\bupdate user\b.*\bpassword\b"), "password_reset"),
+    ("gam", re.compile(r"\bcreate admin\b|\bupdate user\b.*\b(?:admin on|isadmin)\b"), "admin_grant"),
+    ("gam", re.compile(r"\bturnoff2sv\b|\bdelete backupcodes\b"), "admin_mfa_change"),
+    # Entra ID through PowerShell (Microsoft Graph, AzureAD and MSOnline modules).
+    ("new-mgrolemanagementdirectoryroleassignment", re.compile(r""), "admin_grant"),
+    ("new-mgdirectoryrolememberbyref", re.compile(r""), "admin_grant"),
+    ("add-azureaddirectoryrolemember", re.compile(r""), "admin_grant"),
+    ("add-msolrolemember", re.compile(r""), "admin_grant"),
+    ("reset-mguserauthenticationmethodpassword", re.compile(r""), "password_reset"),
+    ("set-msoluserpassword", re.compile(r""), "password_reset"),
+    ("set-azureaduserpassword", re.compile(r""), "password_reset"),
+    ("update-mguser", re.compile(r"-passwordprofile", re.IGNORECASE), "password_reset"),
+    ("remove-mguserauthentication*method", re.compile(r""), "admin_mfa_change"),
     # Binding the built-in read-only role `view` grants nothing to change.
     (
         "kubectl",
@@ -176,7 +200,7 @@ def _shell_problems(analysis: CallAnalysis) -> list[tuple[str, str]]:
     for command in analysis.shell.commands:
         arguments = " ".join(command.argv[1:])
         for program, pattern, clause in _SHELL_ESCALATION:
-            if command.name == program and pattern.search(arguments):
+            if fnmatch.fnmatchcase(command.name, program) and pattern.search(arguments):
                 problems.append((clause, f"`{' '.join(command.argv)[:160]}` changes accounts or privileges"))
         for operator, target in command.redirects:
             if operator in (">", ">>") and _grants_access(target):

@@ -58,6 +58,9 @@ SHINGLE_WORDS = 6
 # Beyond this much text of one tool result, only secrets and identifiers are read, not shingles.
 MAX_SHINGLED_CHARS = 128 * 1024
 MAX_HEX_DECODED = 16
+# A provider prefix of a token (`ghp_`, `sk_live_`, `xoxb-`), and how long what follows must be to count alone.
+_TOKEN_PREFIX = re.compile(r"^(?:[A-Za-z]{2,12}[_-]){1,3}")
+MIN_SECRET_BODY = 20
 
 _SEPARATORS = r"\s\"'`,;{}\[\]<>()|\\"
 # A run of token characters holding a digit, matched only from the run's start (so linear in the text).
@@ -135,6 +138,10 @@ def read_items(text: str) -> list[ReadItem]:
             found = find_secrets(token)
             if found:
                 items.setdefault(digest(token), ReadItem(SECRET, digest(token), found[0][0]))
+                # The token without its provider prefix (`ghp_`, `sk_live_`) is the same secret.
+                body = _TOKEN_PREFIX.sub("", token, count=1)
+                if body != token and len(body) >= MIN_SECRET_BODY:
+                    items.setdefault(digest(body), ReadItem(SECRET, digest(body), found[0][0]))
     for match in _SECRET_SETTING.finditer(text):
         if _PLACEHOLDER.match(match.group(2)):
             continue

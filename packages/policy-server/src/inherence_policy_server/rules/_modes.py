@@ -57,6 +57,7 @@ _TABLE: dict[str, dict[str, Mode]] = {
         "password_reset": _E,
         "admin_mfa_change": _E,
         "admin_grant": _E,
+        "role_grant": _C,
         "token_create": _C,
         "ownership_transfer": _E,
         "new_ssh_key": _E,
@@ -64,6 +65,7 @@ _TABLE: dict[str, dict[str, Mode]] = {
     "mass_destruction": {
         **dict.fromkeys(_MASS_DESTRUCTION, _E),
         "many_items": _C,
+        "force_push": _C,
         "api_bulk_delete": _C,
         "query_delete": _C,
     },

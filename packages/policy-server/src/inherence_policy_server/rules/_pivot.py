@@ -15,10 +15,11 @@ from inherence_policy_server.rules._analysis import PATH_KEYS, CallAnalysis
 from inherence_policy_server.rules._api import Call, Category, Finding, SessionLedger
 from inherence_policy_server.rules._config import RulesConfig
 from inherence_policy_server.rules._container_escape import command_escape, spec_escape
-from inherence_policy_server.rules._hosts import Endpoint, canonical_ip, host_within
+from inherence_policy_server.rules._hosts import Endpoint, canonical_ip, host_within, parse_endpoint
 from inherence_policy_server.rules._pack_views import MetadataAddresses, pack_views
 from inherence_policy_server.rules._paths import matches_any_glob, normalise_path
 from inherence_policy_server.rules._pivot_urls import carried_target, file_url_problem, scheme_problem
+from inherence_policy_server.rules._shell import ShellCommand
 
 __all__ = ["RULE", "evaluate"]
 
@@ -137,6 +138,11 @@ def evaluate(
         escape = command_escape(command)
         if escape is not None:
             add("container_escape", escape)
+        for target in _pinned_targets(command):
+            pinned = parse_endpoint(target, source=target)
+            problem = _metadata_only(pinned, metadata) if pinned is not None else None
+            if problem is not None:
+                add(problem[0], f"`{' '.join(command.argv)[:120]}` sends its request to {target[:60]}")
     spec = spec_escape(call.arguments)
     if spec is not None and call.category is not Category.READ_ONLY:
         add("container_escape", f"the call asks for {spec}")
@@ -151,6 +157,28 @@ def evaluate(
         ):
             add("system_config", f"the call touches {path} under /etc")
     return list(findings.values())
+
+
+def _pinned_targets(command: ShellCommand) -> list[str]:
+    """Where `curl --resolve name:port:addr` or `--connect-to ::host:port` really connects, whatever the URL says."""
+    if command.name != "curl":
+        return []
+    targets: list[str] = []
+    words = list(command.argv[1:])
+    for index, word in enumerate(words):
+        option, equals, inline = word.partition("=")
+        if option not in ("--resolve", "--connect-to"):
+            continue
+        value = inline if equals else (words[index + 1] if index + 1 < len(words) else "")
+        if option == "--resolve":
+            fields = value.split(":", 2)
+            if len(fields) == 3:
+                targets.extend(address.strip("[]") for address in fields[2].split(","))
+        else:
+            parts = value.split(":")
+            if len(parts) >= 3 and parts[2]:
+                targets.append(parts[2].strip("[]"))
+    return targets
 
 
 def _searched_words(analysis: CallAnalysis) -> frozenset[str]:

@@ -60,7 +60,7 @@ def file_url_problem(text: str) -> str | None:
         remote = urllib.parse.urlsplit(url).netloc.casefold()
         if remote and remote not in ("localhost", "127.0.0.1"):
             return f"{url[:120]} reads a file on the machine {remote}"
-        path = normalise_path(url)
+        path = normalise_path(re.sub(r"(?i)^file://(?:localhost|127\.0\.0\.1)(?=/)", "file://", url))
         if _SENSITIVE_LOCAL.match(path):
             return f"{url[:120]} reads {path} on this machine"
     return None

@@ -26,7 +26,14 @@ from inherence_policy_server.rules._shell_programs import (
     program_name,
     unwrap,
 )
-from inherence_policy_server.rules._shell_words import BRACE_CLOSE, BRACE_OPEN, Substitution, Word, WordReader
+from inherence_policy_server.rules._shell_words import (
+    BRACE_CLOSE,
+    BRACE_OPEN,
+    Substitution,
+    Word,
+    WordReader,
+    decode_escapes,
+)
 
 __all__ = ["INTERPRETERS", "ShellCommand", "ShellScript", "parse_shell"]
 
@@ -186,7 +193,7 @@ class _Walker:
         if node.type == "command_substitution" and len(commands) == 1 and commands[0].name in ("echo", "printf"):
             words = [word for word in commands[0].argv[1:] if word not in ("-n", "-e")]
             if not any("$" in word or "`" in word for word in words):
-                return Substitution(" ".join(words))
+                return Substitution(_printed(commands[0], words))
         lookup = bool(commands) and all(command.name in _LOOKUPS for command in commands)
         return Substitution(None, lookup=lookup and not inner.problems)
 
@@ -349,6 +356,31 @@ class _Walker:
         for argv in reading.argvs:
             if argv:
                 self._emit(list(argv), (), None, None, via)
+
+
+def _printed(command: ShellCommand, words: list[str]) -> str:
+    """What `echo` or `printf` prints, escapes decoded where the program decodes them."""
+    if command.name == "printf":
+        return _printf(words[0], words[1:]) if words else ""
+    text = " ".join(words)
+    return decode_escapes(text) if "-e" in command.argv[1:] else text
+
+
+def _printf(template: str, arguments: list[str]) -> str:
+    """`printf` with `%s` (and `%b`) directives filled in turn, the template repeated while arguments remain."""
+    pieces = re.split(r"%[sb]", template.replace("%%", "\0"))
+    if any("%" in piece for piece in pieces):
+        return " ".join(arguments)  # other directives: the arguments are what matters
+    out: list[str] = []
+    remaining = list(arguments)
+    for _ in range(64):
+        for index, piece in enumerate(pieces):
+            out.append(decode_escapes(piece).replace("\0", "%"))
+            if index < len(pieces) - 1:
+                out.append(remaining.pop(0) if remaining else "")
+        if not remaining or len(pieces) == 1:
+            break
+    return "".join(out)
 
 
 def _heredoc_body(node: Node) -> str:

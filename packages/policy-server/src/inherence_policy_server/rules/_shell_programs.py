@@ -13,6 +13,7 @@ import dataclasses
 import fnmatch
 import posixpath
 import re
+import shlex
 
 __all__ = ["INTERPRETERS", "SHELLS", "Unwrapped", "glob_candidates", "language_of", "program_name", "unwrap"]
 
@@ -51,13 +52,27 @@ WRAPPERS: dict[str, tuple[frozenset[str], int]] = {
     "torsocks": (frozenset(), 0),
     "chronic": (frozenset(), 0),
     "systemd-run": (frozenset({"-p", "--property", "--unit", "-u", "--uid", "--gid"}), 0),
+    "npx": (frozenset({"-p", "--package"}), 0),
+    "pnpx": (frozenset(), 0),
+    "bunx": (frozenset({"-p", "--package"}), 0),
 }
+# Programs that are another program under a new name: `rimraf x` is `rm -rf x`.
+ALIASES: dict[str, tuple[str, ...]] = {"rimraf": ("rm", "-rf"), "del-cli": ("rm", "-rf"), "trash-put": ("rm", "-r")}
 # Task runners whose `run`/`exec` subcommand runs any program.
 RUNNERS: dict[str, str] = {"uv": "run", "poetry": "run", "pipenv": "run", "pdm": "run", "bundle": "exec"}
 # Lookups, not runs: `command -v rm` names rm without running it.
 _LOOKUP_FLAGS = {"command": frozenset({"-v", "-V"})}
 # Words that run the rest as shell text, and the option before the text (None: all the words).
 SHELL_TEXT_RUNNERS: dict[str, str | None] = {"eval": None, "su": "-c", "runuser": "-c", "script": "-c", "watch": None}
+# Programs that run a command on another machine or in a container: what it does there is as real.
+# ssh: options that take a value, then the host, then shell text for the remote shell.
+_SSH_VALUE_OPTIONS = frozenset({"-B", "-b", "-c", "-D", "-E", "-e", "-F", "-I", "-i", "-J", "-L", "-l", "-m", "-O",
+                                "-o", "-p", "-Q", "-R", "-S", "-W", "-w"})  # fmt: skip
+# `<runtime> exec [options] <container> <command...>`: options that take a value.
+_EXEC_VALUE_OPTIONS = frozenset({"-e", "--env", "--env-file", "-u", "--user", "-w", "--workdir", "--detach-keys"})
+_CONTAINER_RUNTIMES = frozenset({"docker", "podman", "nerdctl", "crictl"})
+_AWK = frozenset({"awk", "gawk", "mawk", "nawk", "busybox-awk"})
+_AWK_SYSTEM = re.compile(r"""\bsystem\s*\(\s*"((?:[^"\\]|\\.)*)"\s*\)""")
 # Language of each interpreter family: (code options, options that take a value, options that end the options).
 _LANGUAGES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^(?:python|pypy)(?:\d+(?:\.\d+)*)?w?$"), "python"),
@@ -126,11 +141,22 @@ def unwrap(words: list[str]) -> Unwrapped:
         if not argv:
             return result
         name = program_name(argv[0])
+        if name in ALIASES:
+            result.argv = [*ALIASES[name], *(word for word in argv[1:] if word not in ("--glob", "-g"))]
+            continue
         if "=" in argv[0] and not argv[0].startswith(("-", "=")) and name not in WRAPPERS:
             result.argv = argv[1:]  # an environment prefix the parser left as a word
             continue
         if name in SHELL_TEXT_RUNNERS:
             text = _shell_text(name, argv[1:])
+            if text is None and name == "runuser":
+                rest = _skip_options(
+                    argv[1:], frozenset({"-u", "--user", "-g", "--group", "-G", "--supp-group"}), 0, name
+                )
+                if rest:
+                    result.via.append(name)
+                    result.argv = rest
+                    continue
             if text is None:
                 break
             result.runs.append(("shell", text))
@@ -159,11 +185,51 @@ def unwrap(words: list[str]) -> Unwrapped:
             result.via.append(name)
             result.argv = rest
             continue
+        elsewhere = _runs_elsewhere(name, argv)
+        if elsewhere is not None:
+            result.runs.append(("shell", elsewhere))
         break
     language = language_of(program_name(result.argv[0])) if result.argv else None
     if language is not None:
         _interpreter(result, language)
     return result
+
+
+def _runs_elsewhere(name: str, argv: list[str]) -> str | None:
+    """Shell text the command runs somewhere else: over ssh, in a container or pod, from find, awk or a git alias."""
+    if name == "ssh":
+        rest = _skip_options(argv[1:], _SSH_VALUE_OPTIONS, 1, name)
+        return " ".join(rest) or None
+    if name in ("kubectl", "oc") and "exec" in argv[1:4] and "--" in argv:
+        rest = argv[argv.index("--") + 1 :]
+        return shlex.join(rest) if rest else None
+    if name in _CONTAINER_RUNTIMES:
+        words = (
+            argv[2:]
+            if argv[1:2] == ["exec"]
+            else argv[3:]
+            if argv[1:3] in (["container", "exec"], ["compose", "exec"])
+            else []
+        )
+        rest = _skip_options(words, _EXEC_VALUE_OPTIONS, 1, name)
+        return shlex.join(rest) if rest else None
+    if name == "find":
+        for index, word in enumerate(argv):
+            if word in ("-exec", "-execdir", "-ok", "-okdir"):
+                rest = argv[index + 1 :]
+                end = next((at for at, item in enumerate(rest) if item in (";", "+", "\\;")), len(rest))
+                return shlex.join(rest[:end]) if rest[:end] else None
+        return None
+    if name in _AWK:
+        found = [
+            match.group(1).encode().decode("unicode_escape", "ignore")
+            for match in _AWK_SYSTEM.finditer(" ".join(argv[1:]))
+        ]
+        return "\n".join(found) or None
+    if name == "git":
+        texts = [word.partition("=")[2][1:] for word in argv[1:] if word.startswith("alias.") and "=!" in word]
+        return "\n".join(texts) or None
+    return None
 
 
 def _shell_text(name: str, rest: list[str]) -> str | None:

@@ -22,7 +22,13 @@ __all__ = ["CHECKS", "Place", "is_broad_target"]
 
 # Folders that hold data of their own: the folder itself and each folder just under it are broad.
 DATA_ROOTS = ("/data", "/srv", "/mnt", "/media", "/volumes", "/var/lib", "/var/opt", "/opt", "/backup", "/backups",
-              "/var/backups", "/home", "/users", "/var/mail", "/var/spool")  # fmt: skip
+              "/var/backups", "/home", "/users", "/var/mail", "/var/spool", "/var/www", "/var/db")  # fmt: skip
+# Folders of database servers: everything under them is the database (`/var/lib/postgresql/16/main`).
+DATABASE_DIRS = ("/var/lib/postgresql", "/var/lib/pgsql", "/var/lib/mysql", "/var/lib/mariadb", "/var/lib/mongodb",
+                 "/var/lib/mongo", "/var/lib/elasticsearch", "/var/lib/opensearch", "/var/lib/redis", "/var/lib/etcd",
+                 "/var/lib/cassandra", "/var/lib/clickhouse", "/var/lib/influxdb", "/var/lib/rabbitmq",
+                 "/var/lib/kafka", "/var/lib/zookeeper", "/var/lib/neo4j", "/var/lib/couchdb",
+                 "/var/lib/docker/volumes", "/data/db")  # fmt: skip
 # Where applications keep their own data (an agent's memory, a notes app's database), and the file
 # kinds that are a store rather than a cache or a log.
 APP_DATA_ROOTS = ("~/.local/share/", "$xdg_data_home/", "${xdg_data_home}/", "~/library/application support/",
@@ -89,10 +95,14 @@ def _under(path: str, roots: tuple[str, ...]) -> str | None:
 
 
 def is_data_folder(word: str) -> bool:
-    """A folder whose loss loses data: broad, a data root, or a folder just under one."""
+    """A folder whose loss loses data: broad, a data root, a folder just under one, or any in a database's."""
     path = normalise_path(word).rstrip("/") or "/"
     root = _under(path, DATA_ROOTS)
-    return is_broad_target(word) or (root is not None and path[len(root) :].count("/") <= 1)
+    return (
+        is_broad_target(word)
+        or (root is not None and path[len(root) :].count("/") <= 1)
+        or _under(path, DATABASE_DIRS) is not None
+    )
 
 
 def is_temporary(word: str) -> bool:
@@ -203,6 +213,28 @@ def _data_store(command: ShellCommand, place: Place) -> str | None:
         if path.startswith(APP_DATA_ROOTS) and path.endswith(STORE_SUFFIXES) and not place.allowed(path):
             stores.append(word)
     return ", ".join(stores[:3]) or None
+
+
+def _is_store(path: str) -> bool:
+    """A store file of an application's data folder, or any file of a database server's folder."""
+    folded = normalise_path(path).casefold()
+    return (folded.startswith(APP_DATA_ROOTS) and folded.endswith(STORE_SUFFIXES)) or _under(
+        folded, DATABASE_DIRS
+    ) is not None
+
+
+def _store_redirect(command: ShellCommand, place: Place) -> str | None:
+    for operator, target in command.redirects:
+        if operator in (">", ">|", "&>") and _is_store(place.resolve(target)) and not place.allowed(target):
+            return target
+    return None
+
+
+def _data_store_destination(command: ShellCommand, place: Place) -> str | None:
+    _, operands = _split(command)
+    written = operands[-1:] if len(operands) > 1 else []
+    stores = [word for word in written if _is_store(place.resolve(word)) and not place.allowed(word)]
+    return ", ".join(stores) or None
 
 
 def _device_destination(command: ShellCommand, place: Place) -> str | None:
@@ -326,14 +358,53 @@ def _helm_many_releases(command: ShellCommand, place: Place) -> str | None:
     return f"{len(releases)} releases at once ({', '.join(releases[:5])})" if len(releases) > 1 else None
 
 
+# Branches others build on: overwriting or deleting one loses the work everyone shares.
+SHARED_BRANCHES = frozenset({"main", "master", "trunk", "develop", "development", "production", "prod", "release",
+                             "stable", "live"})  # fmt: skip
+_PUSH_VALUE_OPTIONS = frozenset({"-o", "--push-option", "--repo", "--receive-pack", "--exec"})
+
+
+def _force_push_protected(command: ShellCommand, place: Place) -> str | None:
+    argv = list(command.argv)
+    words = argv[argv.index("push") + 1 :] if "push" in argv else []
+    forced = deleting = trying = False
+    operands: list[str] = []
+    skip = False
+    for word in words:
+        if skip:
+            skip = False
+        elif word in _PUSH_VALUE_OPTIONS:
+            skip = True
+        elif word.startswith("--"):
+            forced = forced or word in ("--force", "--force-if-includes") or word.startswith("--force-with-lease")
+            deleting = deleting or word == "--delete"
+            trying = trying or word == "--dry-run"
+        elif word.startswith("-") and len(word) > 1:
+            forced = forced or "f" in word[1:]
+            deleting = deleting or "d" in word[1:]
+            trying = trying or "n" in word[1:]
+        else:
+            operands.append(word)
+    for refspec in operands[1:] if not trying else ():
+        plus = refspec.startswith("+")
+        source, colon, target = refspec.lstrip("+").partition(":")
+        branch = (target if colon else source).removeprefix("refs/heads/")
+        if branch.casefold() in SHARED_BRANCHES and (forced or plus or deleting or (colon and not source)):
+            return branch
+    return None
+
+
 CHECKS: dict[str, Callable[[ShellCommand, Place], str | None]] = {
     "broad_recursive": _broad_recursive,
     "data_recursive": _data_recursive,
     "data_store": _data_store,
+    "data_store_destination": _data_store_destination,
+    "store_redirect": _store_redirect,
     "device_destination": _device_destination,
     "device_operand": _device_operand,
     "device_redirect": _device_redirect,
     "find_broad": _find_broad,
+    "force_push_protected": _force_push_protected,
     "git_clean_outside_project": _git_clean_outside_project,
     "helm_many_releases": _helm_many_releases,
     "moves_broad": _moves_broad,

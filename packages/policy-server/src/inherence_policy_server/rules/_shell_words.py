@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from tree_sitter import Node
 
-__all__ = ["BRACE_CLOSE", "BRACE_OPEN", "MAX_WORDS", "Substitution", "Word", "WordReader"]
+__all__ = ["BRACE_CLOSE", "BRACE_OPEN", "MAX_WORDS", "Substitution", "Word", "WordReader", "decode_escapes"]
 
 MAX_WORDS = 64
 # Stand-ins for a brace group in command position, which tree-sitter would read as `{ list; }`.
@@ -171,6 +171,11 @@ def _unescape_double(text: str) -> str:
 
 
 def _decode_ansi_c(body: str) -> str:
+    return _unbrace(decode_escapes(body))
+
+
+def decode_escapes(body: str) -> str:
+    """Backslash escapes as `$'...'`, `printf` and `echo -e` read them: `\\x72`, `\\162`, `\\n`."""
     out: list[str] = []
     index = 0
     while index < len(body):
@@ -197,7 +202,7 @@ def _decode_ansi_c(body: str) -> str:
         else:
             out.append(_ANSI_ESCAPES.get(code, code))
             index += 2
-    return _unbrace("".join(out))
+    return "".join(out)
 
 
 def _expand_braces(chars: _Chars) -> list[_Chars]:

@@ -108,7 +108,7 @@ def _statement_problems(statement: Any, bulk_threshold: int, temporary: set[str]
     if isinstance(statement, (exp.Delete, exp.Update)):
         verb = "DELETE" if isinstance(statement, exp.Delete) else "UPDATE"
         where = statement.args.get("where")
-        if where is None or not _narrows(where.this):
+        if where is None or not _narrows(where.this, _whole_table_sources(statement)):
             return [(f"sql_unbounded_{verb.lower()}", f"{verb} without a WHERE clause that narrows the rows")]
         if verb == "DELETE":
             largest = max((len(node.expressions) for node in where.find_all(exp.In)), default=0)
@@ -119,16 +119,43 @@ def _statement_problems(statement: Any, bulk_threshold: int, temporary: set[str]
     return []
 
 
-def _narrows(condition: Any) -> bool:
-    """Whether a WHERE condition limits rows by a column rather than matching all of them."""
+def _whole_table_sources(statement: Any) -> frozenset[str]:
+    """The changed table's name and the CTEs of the statement that select every one of its rows."""
+    target = statement.this
+    if not isinstance(target, exp.Table):
+        return frozenset()
+    whole = {target.name.casefold()}
+    for cte in statement.find_all(exp.CTE):
+        if _selects_everything(cte.this, whole):
+            whole.add(cte.alias_or_name.casefold())
+    return frozenset(whole)
+
+
+def _selects_everything(query: Any, whole: set[str] | frozenset[str]) -> bool:
+    """A SELECT of every row of one of `whole`: no WHERE, LIMIT, HAVING or join that could leave rows out."""
+    select = query.this if isinstance(query, exp.Subquery) else query
+    if not isinstance(select, exp.Select) or any(select.find(kind) for kind in (exp.Where, exp.Limit, exp.Having)):
+        return False
+    tables = list(select.find_all(exp.Table))
+    return len(tables) == 1 and tables[0].name.casefold() in whole and select.find(exp.Join) is None
+
+
+def _narrows(condition: Any, whole: frozenset[str] = frozenset()) -> bool:
+    """Whether a WHERE condition limits rows by a column rather than matching all of them.
+
+    `whole` names the tables and CTEs that hold every row of the changed table: `id IN (SELECT
+    id FROM <one of them>)` narrows nothing.
+    """
     if isinstance(condition, exp.Paren):
-        return _narrows(condition.this)
+        return _narrows(condition.this, whole)
     if isinstance(condition, exp.Or):
-        return _narrows(condition.left) and _narrows(condition.right)
+        return _narrows(condition.left, whole) and _narrows(condition.right, whole)
     if isinstance(condition, exp.And):
-        return _narrows(condition.left) or _narrows(condition.right)
+        return _narrows(condition.left, whole) or _narrows(condition.right, whole)
     if isinstance(condition, (exp.Not, exp.NEQ)):
         return False
+    if isinstance(condition, exp.In) and condition.args.get("query") is not None:
+        return not _selects_everything(condition.args["query"], whole)
     columns = list(condition.find_all(exp.Column))
     if not columns:
         return False

@@ -41,6 +41,7 @@ _STRING_COST = 16
 MAX_DECODED = 32
 
 _PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
+_FORM_SPACE = re.compile(r"[A-Za-z0-9.,]\+[A-Za-z0-9%]")
 _BASE64_WHOLE = re.compile(r"^[A-Za-z0-9+/_-]{16,}={0,2}$")
 _BASE64_EMBEDDED = re.compile(r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{24,}={0,2}(?![A-Za-z0-9+/=_-])")
 
@@ -140,6 +141,8 @@ def _decodings(text: str, budget: list[int]) -> Iterator[tuple[str, str]]:
         once = urllib.parse.unquote(text)
         twice = urllib.parse.unquote(once)
         yield "url", twice
+    if "=" in text and _FORM_SPACE.search(text) and " " not in text:
+        yield "form", urllib.parse.unquote_plus(text)  # `a=Jonas+Keller`: a form body or query, `+` a space
     if len(text) < 24 or budget[2] <= 0:
         return
     candidates = [text.strip()] if _BASE64_WHOLE.match(text.strip()) else _BASE64_EMBEDDED.findall(text)
