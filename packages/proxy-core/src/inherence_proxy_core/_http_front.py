@@ -309,7 +309,18 @@ async def serve_http(
         hosts = {*LOOPBACK_HOSTS, *allowed_hosts} if is_loopback(host) else {host, *allowed_hosts}
         async with anyio.create_task_group() as tasks:
             app = HttpFront(gateway, tasks, allowed_hosts=hosts)
-            config = uvicorn.Config(app, lifespan="off", log_config=None, access_log=False, ws="none")
+            # No proxy in front is trusted (`X-Forwarded-For` would rewrite the peer a session is bound
+            # to), and no Server or Date header is built for every answer.
+            config = uvicorn.Config(
+                app,
+                lifespan="off",
+                log_config=None,
+                access_log=False,
+                ws="none",
+                proxy_headers=False,
+                server_header=False,
+                date_header=False,
+            )
             server = uvicorn.Server(config)
             # The embedding program owns the signals; cancelling this task stops the server.
             server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
