@@ -128,3 +128,33 @@ async def test_bad_posts_are_answered_and_the_session_serves_on(kit) -> None:
     assert (plain.status_code, narrow.status_code) == (415, 406)
     assert fine.json()["result"]["content"][0]["text"] == '{"text": "ok"}'
     assert (ended.status_code, after.status_code) == (200, 404)
+
+
+async def test_a_client_that_never_reads_its_stream_cannot_make_the_session_hold_more_than_the_bound() -> None:
+    from inherence_proxy_core._http_session import MAX_QUEUED, HttpSession
+
+    session = HttpSession("s")
+    started = anyio.Event()
+    stuck = anyio.Event()
+
+    async def receive() -> dict[str, Any]:
+        await stuck.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        started.set()
+        if message["type"] == "http.response.body":
+            await stuck.wait()  # the client reads nothing
+
+    with anyio.fail_after(30):
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(session.handle_request, {"method": "GET"}, {"accept": "text/event-stream"}, receive, send)
+            await started.wait()
+            for number in range(MAX_QUEUED * 2):
+                await session.send({"jsonrpc": "2.0", "method": "notifications/message", "params": {"n": number}})
+            stream = session._stream
+            assert stream is not None
+            assert len(stream.messages) <= MAX_QUEUED
+            assert stream.dropped >= MAX_QUEUED - 1
+            stuck.set()
+            session.terminate()

@@ -163,7 +163,7 @@ class HttpFront:
             await _json_error(send, 503, "Too many sessions; retry later")
             return
         session_id = secrets.token_hex(16)
-        transport = HttpSession(session_id)
+        transport = HttpSession(session_id, max_body_bytes=self._gateway.settings.max_message_bytes)
         session = _Session(transport, _owner(scope, headers), time.monotonic())
         self._sessions[session_id] = session
         self._start_sweeper()

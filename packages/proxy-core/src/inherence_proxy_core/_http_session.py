@@ -6,7 +6,8 @@ is answered when the gateway answers it: as one `application/json` body when not
 sent for it first, the common case, else as an event stream that carries what the gateway sent
 in relation to the request (a progress notification, an elicitation) and then the answer. A GET
 opens the session's one stream for what relates to no request (list changes, warnings); what
-finds no stream to go to is dropped, as the protocol allows. DELETE ends the session.
+finds no stream to go to is dropped, as the protocol allows. DELETE ends the session. A body is
+bounded by the gateway's `max_message_bytes`, and what waits for one stream by `MAX_QUEUED`.
 
 The session id, Host, Origin and the owner of a session are checked by `HttpFront` before a
 request reaches a session.
@@ -36,6 +37,8 @@ __all__ = ["HttpSession"]
 logger = logging.getLogger("inherence_proxy_core.http")
 
 MAX_BODY_BYTES = 64 * 1024 * 1024
+# Messages waiting for one event stream; past it the oldest goes.
+MAX_QUEUED = 4096
 _JSON = b"application/json"
 _EVENTS = b"text/event-stream"
 
@@ -48,15 +51,22 @@ def _key(request_id: Any) -> tuple[bool, Any]:
 class _Outbox:
     """What waits to go out on one HTTP answer: messages in order, then maybe the final answer."""
 
-    __slots__ = ("closed", "final", "messages", "ready")
+    __slots__ = ("closed", "dropped", "final", "messages", "ready")
 
     def __init__(self) -> None:
         self.messages: collections.deque[Message] = collections.deque()
         self.final: Message | None = None
         self.closed = False
+        self.dropped = 0
         self.ready = asyncio.Event()
 
     def push(self, message: Message) -> None:
+        if len(self.messages) >= MAX_QUEUED:
+            # A client that does not read its stream cannot make the gateway hold more for it.
+            self.messages.popleft()
+            self.dropped += 1
+            if self.dropped == 1:
+                logger.warning("an HTTP client reads its event stream too slowly: messages dropped")
         self.messages.append(message)
         self.ready.set()
 
