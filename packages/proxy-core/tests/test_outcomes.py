@@ -193,3 +193,47 @@ async def test_a_send_waits_no_longer_than_its_deadline() -> None:
         assert sink.reports == []
         sink.release.set()
         tasks.cancel_scope.cancel()
+
+
+class BatchSink(Sink):
+    """A sink that also takes batches, as the embedded policy does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[list[str]] = []
+
+    async def report_outcomes(self, reports: list[OutcomeReport]) -> bool:
+        self.batches.append([report.decision_id for report in reports])
+        await self.release.wait()
+        self.reports.extend(reports)
+        return True
+
+
+async def test_a_sink_that_takes_batches_gets_what_gathered_in_one_call_in_order() -> None:
+    sink = BatchSink()
+    sink.release.set()
+    reporter = OutcomeReporter(sink, gather=60)
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(reporter.run)
+        for number in range(5):
+            reporter.add_result(pending(number), answer(f"call {number}"))
+        await anyio.sleep(0.05)
+        assert sink.batches == []  # still gathering
+        await reporter.flush(5)  # the flush at exit does not wait for the gathering to end
+        tasks.cancel_scope.cancel()
+    assert sink.batches == [[f"rcpt_{number}" for number in range(5)]]
+    assert sink.offered == 0
+    assert reporter.sent == 5
+
+
+async def test_a_send_waiting_for_its_session_cuts_the_gathering_short() -> None:
+    sink = BatchSink()
+    sink.release.set()
+    reporter = OutcomeReporter(sink, gather=60)
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(reporter.run)
+        reporter.add_result(pending(0), answer("customer list"))
+        with anyio.fail_after(5):
+            await reporter.settled("session", deadline=30)
+        assert sink.batches == [["rcpt_0"]]
+        tasks.cancel_scope.cancel()

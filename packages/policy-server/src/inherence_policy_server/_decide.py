@@ -21,7 +21,7 @@ import math
 import re
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pydantic
@@ -39,7 +39,7 @@ from inherence_policy_server._confirm import Asked, AskedCalls, Ruling, answer_e
 from inherence_policy_server._decision_log import DecisionLogWriter
 from inherence_policy_server._masking import mask_text
 from inherence_policy_server._rules import Evaluation, Evaluator
-from inherence_policy_server._session_reads import LetThrough, record_session_read
+from inherence_policy_server._session_reads import LetThrough, record_session_read, record_session_reads
 from inherence_policy_server._storage import DecisionLogEntry
 from inherence_policy_server.rules._api import Call, Category, SessionLedger
 from inherence_policy_server.rules._exfiltration import session_key
@@ -209,6 +209,26 @@ class DecisionService:
             self._record_answer(report, key_id, now)
         else:
             self.record_session_read(report, key_id, now)
+
+    def record_outcomes(self, reports: Sequence[OutcomeReport], key_id: str | None, now: datetime.datetime) -> None:
+        """`record_outcome` for several reports in their order, what sessions read stored in one transaction."""
+        reads: list[OutcomeReport] = []
+        for report in reports:
+            if report.confirmation is None:
+                reads.append(report)
+                continue
+            self._record_reads(reads, key_id, now)
+            reads = []
+            self._record_answer(report, key_id, now)
+        self._record_reads(reads, key_id, now)
+
+    def _record_reads(self, reports: Sequence[OutcomeReport], key_id: str | None, now: datetime.datetime) -> None:
+        if not reports:
+            return
+        try:
+            record_session_reads(self._ledger, self._let_through, reports, key_id, now)
+        except Exception as exc:  # the reports are taken; what they held is lost, never the server
+            logger.error("the results of %d calls could not be recorded (%s)", len(reports), type(exc).__name__)
 
     def record_session_read(self, report: OutcomeReport, key_id: str | None, now: datetime.datetime) -> None:
         """What a session read: the content of a result the policy let through, into the ledger."""

@@ -7,6 +7,11 @@ busy database never stalls a decision. The write-ahead log is copied back into t
 at most every `checkpoint_every` seconds: it is the costliest thing the writer does.
 `flush()` wakes it at once and waits until everything recorded so far is stored; `close()`
 flushes and stops it.
+
+What waits in memory is bounded (`max_backlog` entries and sightings): a caller that finds it
+full wakes the writer and waits for room, so a database slower than the traffic slows the
+calls down instead of growing memory or losing entries. Sightings of the same session in one
+batch are stored as its first and its last.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ __all__ = ["DecisionLogWriter"]
 logger = logging.getLogger("inherence_policy_server")
 
 _BATCH = 200
+_MAX_BACKLOG = 10_000
+_ROOM_WAIT = 30.0
 _YIELD_EVERY = 8
 _MEMO_CHARS = 256
 _Item = TypeVar("_Item")
@@ -37,8 +44,17 @@ _Sighting = tuple[str, str | None, datetime.datetime]
 class DecisionLogWriter:
     """Stores decision log entries and session sightings off the request path."""
 
-    def __init__(self, storage: Storage, *, interval: float = 0.1, checkpoint_every: float = 2.0) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        *,
+        interval: float = 0.1,
+        checkpoint_every: float = 2.0,
+        max_backlog: int = _MAX_BACKLOG,
+    ) -> None:
         self._storage = storage
+        self._max_backlog = max_backlog
+        self.dropped = 0
         self._interval = interval
         self._checkpoint_every = checkpoint_every
         self._checkpointed_at: float | None = None
@@ -48,6 +64,7 @@ class DecisionLogWriter:
         self._wake = threading.Event()
         self._drained = threading.Condition()
         self._generation = 0
+        self._busy = False  # a pass is under way
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._closed = False
@@ -61,18 +78,40 @@ class DecisionLogWriter:
 
     def record(self, entry: DecisionLogEntry) -> None:
         self._ensure_started()
+        if len(self._entries) + len(self._sightings) >= self._max_backlog:
+            self._make_room()
         self._entries.append(entry)
 
     def saw_session(self, session_id: str, client: str | None, at: datetime.datetime) -> None:
         self._ensure_started()
+        if len(self._entries) + len(self._sightings) >= self._max_backlog:
+            self._make_room()
         self._sightings.append((session_id, client, at))
+
+    def _make_room(self) -> None:
+        """Wait until the writer has stored enough to take one more; past `_ROOM_WAIT`, drop the oldest."""
+
+        def roomy() -> bool:
+            return len(self._entries) + len(self._sightings) < self._max_backlog or self._thread is None
+
+        with self._drained:
+            self._wake.set()
+            if self._drained.wait_for(roomy, _ROOM_WAIT) and self._thread is not None:
+                return
+        # No writer, or one stuck on the database: the oldest goes, counted, rather than memory without bound.
+        while len(self._entries) + len(self._sightings) >= self._max_backlog:
+            (self._sightings or self._entries).popleft()
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % 1000 == 0:
+                logger.error("the decision log cannot keep up: %d entries dropped so far", self.dropped)
 
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until everything recorded before this call is stored; False on timeout."""
         if self._thread is None:
             return True
         with self._drained:
-            target = self._generation + 2  # a pass that started after this call has finished
+            # The next pass to start takes what was recorded before now; one under way may not have.
+            target = self._generation + (2 if self._busy else 1)
             self._wake.set()
             return self._drained.wait_for(lambda: self._generation >= target or self._thread is None, timeout)
 
@@ -88,10 +127,13 @@ class DecisionLogWriter:
         while True:
             self._wake.wait(self._interval)
             self._wake.clear()
+            with self._drained:
+                self._busy = True
             stopping = self._closed
             self._drain(final=stopping)
             with self._drained:
                 self._generation += 1
+                self._busy = False
                 self._drained.notify_all()
             if stopping:
                 return
@@ -103,7 +145,7 @@ class DecisionLogWriter:
             # A session id or client name could be anything a caller sent: stored masked, as in the decision rows.
             sightings = [
                 (_mask_name(session_id), None if client is None else _mask_name(client), at)
-                for session_id, client, at in _take(self._sightings)
+                for session_id, client, at in _first_and_last(_take(self._sightings))
             ]
             entries = []
             for index, entry in enumerate(_take(self._entries), start=1):
@@ -117,6 +159,8 @@ class DecisionLogWriter:
             except Exception:
                 # The log is best effort: losing a batch must not stop the writer or the server.
                 logger.exception("could not store %d decision log entries", len(entries))
+            with self._drained:
+                self._drained.notify_all()  # room for a caller waiting in `_make_room`
         self._unchecked = self._unchecked or wrote
         now = time.monotonic()
         due = self._checkpointed_at is None or now - self._checkpointed_at >= self._checkpoint_every
@@ -134,6 +178,18 @@ def _take(source: collections.deque[_Item]) -> list[_Item]:
     while source and len(taken) < _BATCH:
         taken.append(source.popleft())
     return taken
+
+
+def _first_and_last(sightings: list[_Sighting]) -> list[_Sighting]:
+    """Each session's first sighting, and its last when later: what storing all of them in order leaves."""
+    first: dict[str, _Sighting] = {}
+    last: dict[str, _Sighting] = {}
+    for sighting in sightings:
+        first.setdefault(sighting[0], sighting)
+        last[sighting[0]] = sighting
+    kept = list(first.values())
+    kept.extend(seen for session, seen in last.items() if seen is not first[session])
+    return kept
 
 
 def _masked(entry: DecisionLogEntry) -> DecisionLogEntry:

@@ -12,7 +12,8 @@ Where the route would answer an error status, the call raises the `PolicyUnreach
 JSON body could carry (NaN, an infinity, a lone surrogate, a value of another type) are refused
 as the route refuses them. A call whose arguments are large is decided in a worker thread, as the
 route decides a large body, so that small calls keep flowing; what a session read (an outcome
-report) is always recorded in a worker thread, and `report_outcome` returns once it is recorded.
+report) is always recorded in a worker thread, and `report_outcome` returns once it is recorded;
+`report_outcomes` records a batch of them with one hand-over and one database transaction.
 """
 
 from __future__ import annotations
@@ -170,6 +171,21 @@ class EmbeddedPolicy:
             await anyio.to_thread.run_sync(self._service.record_outcome, report, None, self._app.clock())
         except StorageError:
             raise PolicyUnreachable("no usable answer", endpoint=_OUTCOME, status=503) from None
+        return True
+
+    async def report_outcomes(self, reports: Sequence[OutcomeReport]) -> bool:
+        """`report_outcome` for several reports at once: one worker thread hand-over and one transaction.
+
+        Returns once all are recorded, in their order. A report over the text limits is refused, as
+        `report_outcome` refuses it, after the others were recorded.
+        """
+        taken = [r for r in reports if max(len(r.content_text), len(r.structured_text)) <= MAX_OUTCOME_TEXT]
+        try:
+            await anyio.to_thread.run_sync(self._service.record_outcomes, taken, None, self._app.clock())
+        except StorageError:
+            raise PolicyUnreachable("no usable answer", endpoint=_OUTCOME, status=503) from None
+        if len(taken) != len(reports):
+            raise PolicyUnreachable("no usable answer", endpoint=_OUTCOME, status=422)
         return True
 
     async def health(self) -> Health:

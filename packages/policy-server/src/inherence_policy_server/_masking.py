@@ -10,6 +10,7 @@ which JSON cannot carry, are stored as text.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from typing import Any
@@ -26,6 +27,8 @@ _MAX_ITEMS = 200
 _MAX_DEPTH = 16
 # The start of a token cut off at the bound: no pattern could see it whole, so it is not kept.
 _CUT_TOKEN = re.compile(r"[A-Za-z0-9+/=_.~-]{8,}\Z")
+# Argument keys repeat from call to call of a tool: each short one is masked and judged once.
+_MEMO_KEY = 128
 
 
 def mask_text(text: str) -> str:
@@ -37,6 +40,15 @@ def mask_text(text: str) -> str:
     if masked[_MAX_STRING : _MAX_STRING + 1].strip():
         head = _CUT_TOKEN.sub(MASK, head)
     return head + f"...<{len(text) - _MAX_STRING} more characters>"
+
+
+def _key_view(key: str) -> tuple[str, bool]:
+    """A key masked, and whether it names a secret."""
+    name = mask_text(key)
+    return name, SECRET_KEY_NAME.search(name) is not None
+
+
+_key = functools.lru_cache(maxsize=4096)(_key_view)
 
 
 def _number(value: float) -> Any:
@@ -57,8 +69,8 @@ def mask_arguments(value: Any, _depth: int = 0) -> Any:
             if index >= _MAX_ITEMS:
                 masked["..."] = f"<{len(value) - _MAX_ITEMS} more keys>"
                 break
-            name = mask_text(str(key))
-            if SECRET_KEY_NAME.search(name) and item is not None and not isinstance(item, bool):
+            name, secret_name = _key(key) if type(key) is str and len(key) <= _MEMO_KEY else _key_view(str(key))
+            if secret_name and item is not None and not isinstance(item, bool):
                 # Under a secret's name every shape is the secret: a list of tokens, an object of keys, a PIN.
                 masked[name] = MASK
             else:

@@ -14,12 +14,14 @@ import collections
 import dataclasses
 import datetime
 import threading
+from collections.abc import Sequence
 
 from inherence_policy_client._models import OutcomeReport
 from inherence_policy_server.rules._api import Category, SessionLedger
-from inherence_policy_server.rules._outcomes import record_result
+from inherence_policy_server.rules._material import ReadItem
+from inherence_policy_server.rules._outcomes import record_result, result_items
 
-__all__ = ["LetThrough", "record_session_read"]
+__all__ = ["LetThrough", "record_session_read", "record_session_reads"]
 
 _REMEMBERED = 16_384
 
@@ -50,17 +52,47 @@ class LetThrough:
             return self._decided.pop(decision_id, None)
 
 
+def _placed(let_through: LetThrough, report: OutcomeReport, key_id: str | None) -> tuple[str, Category] | None:
+    """The session and category a reported result counts under; None when it is ignored."""
+    decided = let_through.take(report.decision_id)
+    if decided is not None:
+        if decided.key_id != key_id:
+            return None
+        return decided.session, decided.category
+    if report.session_id:
+        return report.session_id, Category.UNKNOWN
+    return None
+
+
 def record_session_read(
     ledger: SessionLedger, let_through: LetThrough, report: OutcomeReport, key_id: str | None, now: datetime.datetime
 ) -> int:
     """Record what a reported result holds; the number of items recognised (0 when ignored)."""
-    decided = let_through.take(report.decision_id)
-    if decided is not None:
-        if decided.key_id != key_id:
-            return 0
-        session, category = decided.session, decided.category
-    elif report.session_id:
-        session, category = report.session_id, Category.UNKNOWN
-    else:
+    placed = _placed(let_through, report, key_id)
+    if placed is None:
         return 0
+    session, category = placed
     return record_result(ledger, session, category, (report.content_text, report.structured_text), now)
+
+
+def record_session_reads(
+    ledger: SessionLedger,
+    let_through: LetThrough,
+    reports: Sequence[OutcomeReport],
+    key_id: str | None,
+    now: datetime.datetime,
+) -> int:
+    """`record_session_read` for several reports, in one transaction where the ledger can batch; items recognised."""
+    reads: list[tuple[str, Sequence[ReadItem]]] = []
+    for report in reports:
+        placed = _placed(let_through, report, key_id)
+        if placed is not None:
+            session, category = placed
+            reads.append((session, result_items(category, (report.content_text, report.structured_text))))
+    batch = getattr(ledger, "record_read_batch", None)
+    if callable(batch):
+        batch(reads, now)
+    else:
+        for session, items in reads:
+            ledger.record_read_items(session, items, now)
+    return sum(len(items) for _, items in reads)

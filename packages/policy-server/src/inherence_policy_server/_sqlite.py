@@ -75,6 +75,10 @@ CREATE INDEX IF NOT EXISTS approvals_by_state ON approvals (state, created_at);
 _SCHEMA = _BASE_SCHEMA + READS_SCHEMA
 
 
+# Made once: `json.dumps` with options builds a new encoder for every row.
+_compact_json = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def _iso(moment: datetime.datetime) -> str:
     return moment.astimezone(datetime.timezone.utc).isoformat()
 
@@ -215,7 +219,7 @@ class SQLiteStorage:
         rows = [
             (
                 e.decision_id, _iso(e.at), e.client, e.session_id, e.upstream, e.tool_name, e.category, e.decision,
-                e.rule, e.reason, json.dumps(e.arguments, separators=(",", ":")), e.request_id, e.key_id,
+                e.rule, e.reason, _compact_json(e.arguments), e.request_id, e.key_id,
             )
             for e in entries
         ]  # fmt: skip

@@ -69,11 +69,20 @@ class SQLiteReads:
     _storage: SQLiteStorage
 
     def _touch(self, db: sqlite3.Connection, session_id: str, now: float, *, reported: bool) -> None:
+        self._upsert_session(db, session_id, now, reported=reported)
+        self._expire(db, now)
+
+    @staticmethod
+    def _upsert_session(db: sqlite3.Connection, session_id: str, now: float, *, reported: bool) -> None:
         db.execute(
             "INSERT INTO read_sessions (session_id, touched, reported) VALUES (?, ?, ?) ON CONFLICT (session_id)"
             " DO UPDATE SET touched = excluded.touched, reported = COALESCE(excluded.reported, reported)",
             (session_id, now, now if reported else None),
         )
+
+    @staticmethod
+    def _expire(db: sqlite3.Connection, now: float) -> None:
+        """Drop what is past `READ_TTL`, and the oldest sessions past `MAX_READ_SESSIONS`."""
         oldest = now - _TTL
         db.execute("DELETE FROM read_items WHERE at <= ?", (oldest,))
         db.execute("DELETE FROM sensitive_reads WHERE at <= ?", (oldest,))
@@ -115,17 +124,28 @@ class SQLiteReads:
         return [str(row[0]) for row in rows]
 
     def record_read_items(self, session_id: str, items: Sequence[ReadItem], now: datetime.datetime) -> None:
+        self.record_read_batch([(session_id, items)], now)
+
+    def record_read_batch(self, reads: Sequence[tuple[str, Sequence[ReadItem]]], now: datetime.datetime) -> None:
+        """`record_read_items` for several results in one transaction, the tables trimmed once at its end.
+
+        The same rows remain as after one `record_read_items` per result: each trim keeps the newest.
+        """
         at = now.timestamp()
         with self._storage.write() as db:
-            db.executemany(
-                "INSERT INTO read_items (session_id, digest, kind, label, at) VALUES (?, ?, ?, ?, ?)"
-                " ON CONFLICT (session_id, digest) DO UPDATE SET at = excluded.at",
-                [(session_id, item.digest, item.kind, item.label, at) for item in items],
-            )
-            self._touch(db, session_id, at, reported=True)
-            shingles = (session_id, SHINGLE)
-            _trim_oldest(db, "read_items", "session_id = ? AND kind = ?", shingles, MAX_READ_ITEMS)
-            _trim_oldest(db, "read_items", "session_id = ? AND kind != ?", shingles, MAX_READ_TOKENS)
+            for session_id, items in reads:
+                if items:
+                    db.executemany(
+                        "INSERT INTO read_items (session_id, digest, kind, label, at) VALUES (?, ?, ?, ?, ?)"
+                        " ON CONFLICT (session_id, digest) DO UPDATE SET at = excluded.at",
+                        [(session_id, item.digest, item.kind, item.label, at) for item in items],
+                    )
+                self._upsert_session(db, session_id, at, reported=True)
+            self._expire(db, at)
+            for session_id in {session_id for session_id, items in reads if items}:
+                shingles = (session_id, SHINGLE)
+                _trim_oldest(db, "read_items", "session_id = ? AND kind = ?", shingles, MAX_READ_ITEMS)
+                _trim_oldest(db, "read_items", "session_id = ? AND kind != ?", shingles, MAX_READ_TOKENS)
 
     def has_read_items(self, session_id: str, now: datetime.datetime) -> bool:
         rows = self._storage.read(

@@ -301,11 +301,13 @@ Deliver = Callable[[Message | Malformed], bool]
 async def pump(channel: Channel, deliver: Deliver) -> None:
     """Hand each message of `channel` to `deliver` until the peer is gone or `deliver` returns False.
 
-    `deliver` must not block. A `LineChannel` over a pipe calls it straight from the loop's I/O
-    callback; any other channel from a loop of `receive()`.
+    `deliver` must not block. A channel that hands messages over itself (`pump`: a `LineChannel`
+    over a pipe, from the loop's I/O callback; an HTTP session, from the request that carried
+    the message) calls it directly; any other channel from a loop of `receive()`.
     """
-    if isinstance(channel, LineChannel):
-        await channel.pump(deliver)
+    handing_over = getattr(channel, "pump", None)
+    if handing_over is not None:
+        await handing_over(deliver)
     else:
         await _pump_by_receiving(channel, deliver)
 

@@ -8,8 +8,9 @@ binds 127.0.0.1 unless told otherwise, and a non-loopback address needs `allow_r
 
 A session exists only once a client initialized it: only a POST of an `initialize` request without
 `Mcp-Session-Id` creates one, and one whose initialize was refused (a wrong Accept or content type)
-is dropped at once, so rejected requests leave nothing behind. Each session gets the SDK's server
-transport and a client connection of its own on the gateway; later requests carrying its id go to
+is dropped at once, so rejected requests leave nothing behind. Each session gets a transport of
+its own (`HttpSession`: plain dicts, one JSON decode a message, no SDK models) and a client
+connection of its own on the gateway; later requests carrying its id go to
 that transport, but only from the client that created it (the same peer address and User-Agent):
 to anyone else the id does not exist. Sessions end when idle for `session_idle_timeout` seconds,
 and at most `max_sessions` live at once.
@@ -32,12 +33,10 @@ import anyio
 import anyio.abc
 
 from inherence_policy_client import is_loopback
-from inherence_proxy_core._channel import SdkChannel
 from inherence_proxy_core._errors import GatewayUsageError
+from inherence_proxy_core._http_session import HttpSession
 
 if TYPE_CHECKING:
-    from mcp.server.streamable_http import StreamableHTTPServerTransport
-
     from inherence_proxy_core._gateway import Gateway
 
 __all__ = ["LOOPBACK_HOSTS", "HttpFront", "serve_http"]
@@ -53,7 +52,7 @@ _MAX_INITIALIZE_BYTES = 1024 * 1024
 
 @dataclasses.dataclass
 class _Session:
-    transport: StreamableHTTPServerTransport
+    transport: HttpSession
     owner: tuple[str, str]
     last_used: float
     # Requests being served (an open GET stream among them) keep a session from going idle.
@@ -141,7 +140,7 @@ class HttpFront:
             return
         session.in_flight += 1
         try:
-            await session.transport.handle_request(scope, receive, send)
+            await session.transport.handle_request(scope, headers, receive, send)
         finally:
             session.in_flight -= 1
             session.last_used = time.monotonic()
@@ -163,10 +162,8 @@ class HttpFront:
             logger.warning("refused a new HTTP session: %d sessions are open", len(self._sessions))
             await _json_error(send, 503, "Too many sessions; retry later")
             return
-        from mcp.server.streamable_http import StreamableHTTPServerTransport
-
         session_id = secrets.token_hex(16)
-        transport = StreamableHTTPServerTransport(mcp_session_id=session_id)
+        transport = HttpSession(session_id, max_body_bytes=self._gateway.settings.max_message_bytes)
         session = _Session(transport, _owner(scope, headers), time.monotonic())
         self._sessions[session_id] = session
         self._start_sweeper()
@@ -179,7 +176,7 @@ class HttpFront:
                 status = int(message["status"])
             await send(message)
 
-        await transport.handle_request(scope, _replay(body, receive), tracking_send)
+        await transport.handle_request(scope, headers, _replay(body, receive), tracking_send)
         if status >= 400 or transport.is_terminated:
             # Refused before the gateway saw it (Accept, content type): the session never began.
             self._end(session_id)
@@ -214,17 +211,14 @@ class HttpFront:
     ) -> None:
         try:
             with session.scope:
-                async with session.transport.connect() as (read_stream, write_stream):
-                    task_status.started()
-                    await self._gateway.serve(SdkChannel(read_stream, write_stream, server_side=True))
+                task_status.started()
+                await self._gateway.serve(session.transport)
         except Exception:
             logger.exception("an HTTP client session ended with an error")
         finally:
             if self._sessions.get(session_id) is session:
                 del self._sessions[session_id]
-            if not session.transport.is_terminated:
-                with anyio.CancelScope(shield=True):
-                    await session.transport.terminate()
+            session.transport.terminate()
 
 
 def _is_initialize(body: bytes) -> bool:
@@ -309,7 +303,18 @@ async def serve_http(
         hosts = {*LOOPBACK_HOSTS, *allowed_hosts} if is_loopback(host) else {host, *allowed_hosts}
         async with anyio.create_task_group() as tasks:
             app = HttpFront(gateway, tasks, allowed_hosts=hosts)
-            config = uvicorn.Config(app, lifespan="off", log_config=None, access_log=False, ws="none")
+            # No proxy in front is trusted (`X-Forwarded-For` would rewrite the peer a session is bound
+            # to), and no Server or Date header is built for every answer.
+            config = uvicorn.Config(
+                app,
+                lifespan="off",
+                log_config=None,
+                access_log=False,
+                ws="none",
+                proxy_headers=False,
+                server_header=False,
+                date_header=False,
+            )
             server = uvicorn.Server(config)
             # The embedding program owns the signals; cancelling this task stops the server.
             server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]

@@ -7,6 +7,11 @@ did. A server without the route (404/405) switches reporting off for the life of
 silently; any other failure is logged once, without the content, and never touches serving.
 At shutdown the queue is flushed for a bounded time.
 
+A sink that also takes reports in batches (`report_outcomes`, as the embedded policy does) gets
+what gathered over `GATHER_SECONDS` in one call, so that a busy session costs one hand-over (and
+one database transaction) per batch instead of one per call. Whoever waits for a session's
+reports, and the flush at shutdown, cut the gathering short.
+
 A call that can send data somewhere waits (briefly, `SETTLE_SECONDS` at most) until the reports
 of its own session are out: the policy judges a send by what the session read, so a send decided
 before the result of the read just before it arrived would be judged blind. Nothing else waits,
@@ -19,6 +24,7 @@ import asyncio
 import collections
 import json
 import logging
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 import anyio
@@ -33,6 +39,7 @@ MAX_REPORTS = 256
 MAX_BYTES = 16 * 1024 * 1024
 FLUSH_SECONDS = 3.0
 SETTLE_SECONDS = 2.0
+GATHER_SECONDS = 0.05
 # The categories of tools whose calls the policy judges by what the session read before them.
 SENDING_CATEGORIES = frozenset(
     {"outbound_send", "network_fetch", "payment", "shell_exec", "identity_admin", "unknown", "file_write"}
@@ -47,6 +54,12 @@ class OutcomeSink(Protocol):
     """What reporting needs of a policy service; `inherence_policy_client.PolicyClient` is one."""
 
     async def report_outcome(self, report: OutcomeReport) -> bool: ...
+
+
+class BatchOutcomeSink(OutcomeSink, Protocol):
+    """A sink that also takes several reports at once (the embedded policy is one)."""
+
+    async def report_outcomes(self, reports: Sequence[OutcomeReport]) -> bool: ...
 
 
 def _cut(text: str) -> str:
@@ -88,8 +101,17 @@ def _result_fields(method: str, answer: dict[str, Any]) -> dict[str, Any]:
 class OutcomeReporter:
     """A bounded queue of outcome reports and the one task that sends them."""
 
-    def __init__(self, sink: OutcomeSink, *, max_reports: int = MAX_REPORTS, max_bytes: int = MAX_BYTES) -> None:
+    def __init__(
+        self,
+        sink: OutcomeSink,
+        *,
+        max_reports: int = MAX_REPORTS,
+        max_bytes: int = MAX_BYTES,
+        gather: float = GATHER_SECONDS,
+    ) -> None:
         self._sink = sink
+        self._batches = callable(getattr(sink, "report_outcomes", None))
+        self._gather = gather
         self._max_reports = max_reports
         self._max_bytes = max_bytes
         self._queue: collections.deque[tuple[dict[str, Any], int]] = collections.deque()
@@ -97,6 +119,7 @@ class OutcomeReporter:
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
+        self._hurry = asyncio.Event()  # someone waits for the queue: no more gathering
         # Reports queued or being sent, per session, and the sends waiting for them.
         self._pending: dict[str, int] = {}
         self._settled: dict[str, asyncio.Event] = {}
@@ -163,6 +186,7 @@ class OutcomeReporter:
         if not self._pending.get(session):
             return
         waiting = self._settled.setdefault(session, asyncio.Event())
+        self._hurry.set()
         with anyio.move_on_after(deadline):
             await waiting.wait()
 
@@ -182,11 +206,18 @@ class OutcomeReporter:
         self._wakeup.set()
 
     async def run(self) -> None:
-        """Send queued reports one at a time, for as long as the gateway runs."""
+        """Send queued reports (one at a time, or gathered in batches), for as long as the gateway runs."""
         while True:
             await self._wakeup.wait()
+            if self._batches and not self._hurry.is_set():
+                with anyio.move_on_after(self._gather):
+                    await self._hurry.wait()
             self._wakeup.clear()
+            self._hurry.clear()
             while self._queue and self.enabled:
+                if self._batches:
+                    await self._send_batch()
+                    continue
                 fields, size = self._queue.popleft()
                 self._bytes -= size
                 try:
@@ -195,19 +226,39 @@ class OutcomeReporter:
                     self._count(fields, -1)
             self._idle.set()
 
-    async def _send(self, fields: dict[str, Any]) -> None:
+    async def _send_batch(self) -> None:
+        """Send everything queued in one call of the sink's `report_outcomes`."""
+        batch = list(self._queue)
+        self._queue.clear()
+        self._bytes = 0
+        sink: BatchOutcomeSink = self._sink  # type: ignore[assignment]  # checked when made
+
+        def sending() -> Awaitable[bool]:
+            return sink.report_outcomes([OutcomeReport(**fields) for fields, _ in batch])
+
         try:
-            taken = await self._sink.report_outcome(OutcomeReport(**fields))
+            await self._deliver(len(batch), sending)
+        finally:
+            for fields, _ in batch:
+                self._count(fields, -1)
+
+    async def _send(self, fields: dict[str, Any]) -> None:
+        await self._deliver(1, lambda: self._sink.report_outcome(OutcomeReport(**fields)))
+
+    async def _deliver(self, count: int, sending: Callable[[], Awaitable[bool]]) -> None:
+        try:
+            taken = await sending()
         except Exception as exc:
-            self.failed += 1
-            if self.failed == 1:
+            first = self.failed == 0
+            self.failed += count
+            if first:
                 # The type and message of the failure only: never what the call returned.
                 logger.warning("an outcome report could not be sent (%s); serving is not affected", _why(exc))
             else:
                 logger.debug("an outcome report could not be sent (%s)", type(exc).__name__)
             return
         if taken:
-            self.sent += 1
+            self.sent += count
             return
         logger.debug("the policy service takes no outcome reports; reporting is off for this process")
         self.enabled = False
@@ -220,6 +271,7 @@ class OutcomeReporter:
 
     async def flush(self, deadline: float = FLUSH_SECONDS) -> None:
         """Wait, at most `deadline` seconds and shielded from cancellation, until the queue is sent."""
+        self._hurry.set()
         with anyio.move_on_after(deadline, shield=True):
             await self._idle.wait()
         if self._queue and self.enabled:

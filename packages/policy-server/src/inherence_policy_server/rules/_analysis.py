@@ -215,8 +215,14 @@ class CallAnalysis:
         return found
 
 
-def _words(text: str) -> list[str]:
-    return _WORD.findall(_CAMEL.sub(" ", text).lower())
+def _words(text: str) -> tuple[str, ...]:
+    # Tool names and short values repeat from call to call: each short text is split once.
+    return _short_words(text) if len(text) <= 128 else tuple(_WORD.findall(_CAMEL.sub(" ", text).lower()))
+
+
+@functools.lru_cache(maxsize=4096)
+def _short_words(text: str) -> tuple[str, ...]:
+    return tuple(_WORD.findall(_CAMEL.sub(" ", text).lower()))
 
 
 def _command_fields(node: Any, depth: int) -> list[str]:

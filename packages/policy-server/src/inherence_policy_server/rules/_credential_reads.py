@@ -10,6 +10,7 @@ and `describe` print names only.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from inherence_policy_server.rules._analysis import PATH_KEYS, CallAnalysis
@@ -64,8 +65,10 @@ _SECRET_RESOURCE = re.compile(r"^(?:secrets?|secret/\S+|secrets/\S+|[\w.,/-]*\bs
 _NAMES_ONLY_OUTPUT = re.compile(r"^(?:name|wide|custom-columns=(?!.*\.(?:data|stringdata)\b).*)$", re.IGNORECASE)
 
 
-def _name_words(text: str) -> set[str]:
-    return set(_WORD.findall(re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", text).casefold()))
+@functools.lru_cache(maxsize=1024)
+def _name_words(text: str) -> frozenset[str]:
+    # Asked of the same tool name on every call of it: worked out once per name.
+    return frozenset(_WORD.findall(re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", text).casefold()))
 
 
 def environment_dump(analysis: CallAnalysis) -> str | None:

@@ -91,7 +91,7 @@ class _Sorted:
 
 def evaluate(call: Call, config: RulesConfig, ledger: SessionLedger, now: datetime.datetime) -> Evaluation:
     """Decide one call. Deterministic for the same call, config, ledger state and time; never raises."""
-    enabled = [name for name in RULE_NAMES if config.section_of(name).runs]
+    enabled = _enabled(config)
     try:
         analysis = CallAnalysis(call)
     except Exception as error:  # arguments that are not JSON-shaped at all
@@ -125,6 +125,21 @@ def evaluate(call: Call, config: RulesConfig, ledger: SessionLedger, now: dateti
         _record_sensitive_reads(call, config, ledger, now, analysis)
         _record_recipients(call, config, ledger, now, analysis, found.confirm)
     return _summarise(call, found.enforced, found.confirm, found.logged)
+
+
+_ENABLED: dict[int, tuple[RulesConfig, frozenset[str]]] = {}
+
+
+def _enabled(config: RulesConfig) -> frozenset[str]:
+    """The rules `config` runs, worked out once per config (configs are frozen; the last few are kept)."""
+    known = _ENABLED.get(id(config))
+    if known is not None and known[0] is config:
+        return known[1]
+    enabled = frozenset(name for name in RULE_NAMES if config.section_of(name).runs)
+    if len(_ENABLED) >= 8:
+        _ENABLED.clear()
+    _ENABLED[id(config)] = (config, enabled)
+    return enabled
 
 
 def _recorded_transfer(

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from inherence_policy_server.rules._api import Category, SessionLedger
 from inherence_policy_server.rules._material import ReadItem, read_items
 
-__all__ = ["CONTENT_SOURCES", "record_result"]
+__all__ = ["CONTENT_SOURCES", "record_result", "result_items"]
 
 CONTENT_SOURCES = frozenset(
     {
@@ -33,11 +33,17 @@ def record_result(
     ledger: SessionLedger, session: str, category: Category, texts: Iterable[str], now: datetime.datetime
 ) -> int:
     """Add what one call returned to `session`'s reads; the number of items recognised."""
+    items = result_items(category, texts)
+    ledger.record_read_items(session, items, now)
+    return len(items)
+
+
+def result_items(category: Category, texts: Iterable[str]) -> list[ReadItem]:
+    """What one call of `category` returned (`texts`), as the read items `record_result` records."""
     items: dict[int, ReadItem] = {}
     if category in CONTENT_SOURCES:
         for text in texts:
             if text:
                 for item in read_items(text):
                     items.setdefault(item.digest, item)
-    ledger.record_read_items(session, list(items.values()), now)
-    return len(items)
+    return list(items.values())
