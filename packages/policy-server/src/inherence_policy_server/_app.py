@@ -59,8 +59,9 @@ from inherence_policy_server._http import (
 from inherence_policy_server._keys import parse_key, verify_secret
 from inherence_policy_server._local_callers import keyless_refusal
 from inherence_policy_server._rules import Evaluator, default_evaluator, default_rules_config
-from inherence_policy_server._storage import SQLStorage, Storage, open_storage
+from inherence_policy_server._storage import DEFAULT_TENANT, SQLStorage, Storage, open_storage
 from inherence_policy_server.rules import RulesConfig
+from inherence_policy_server.rules._api import SessionLedger
 from inherence_policy_server.rules._weakening import weakenings
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "DashboardOptions", "PolicyApp", "create_app"]
@@ -168,6 +169,7 @@ class PolicyApp:
             log=self.decision_log,
             clock=clock,
             approvals=storage.approvals,
+            tenants=self._tenant_of,
         )
         post = ["POST"]
         self._decide_endpoint = _Endpoint(self, self._decide)
@@ -228,6 +230,13 @@ class PolicyApp:
             holder=self, storage=self.storage, access=access, config_path=options.config_path, clock=self.clock
         )
         return [*admin_api_routes(board), *page_routes(board)]
+
+    def _tenant_of(self, key_id: str | None) -> tuple[str, SessionLedger]:
+        """The tenant of a key (the default one without a key) and its ledger."""
+        tenant = DEFAULT_TENANT if key_id is None else self.storage.key_tenant(key_id)
+        if tenant is None:
+            raise StorageError("the key has no tenant on record")
+        return tenant, self.storage.tenant_ledger(tenant)
 
     def authenticate(self, token: str | None) -> str | None:
         """The key id of a good, unrevoked key; None for anything else."""

@@ -21,7 +21,7 @@ import time
 from typing import TypeVar
 
 from inherence_policy_server._masking import mask_arguments, mask_text
-from inherence_policy_server._storage import DecisionLogEntry, Storage
+from inherence_policy_server._storage import DEFAULT_TENANT, DecisionLogEntry, Storage
 
 __all__ = ["DecisionLogWriter"]
 
@@ -31,7 +31,7 @@ _BATCH = 200
 _YIELD_EVERY = 8
 _MEMO_CHARS = 256
 _Item = TypeVar("_Item")
-_Sighting = tuple[str, str | None, datetime.datetime]
+_Sighting = tuple[str, str | None, datetime.datetime, str]
 
 
 class DecisionLogWriter:
@@ -63,9 +63,11 @@ class DecisionLogWriter:
         self._ensure_started()
         self._entries.append(entry)
 
-    def saw_session(self, session_id: str, client: str | None, at: datetime.datetime) -> None:
+    def saw_session(
+        self, session_id: str, client: str | None, at: datetime.datetime, tenant: str = DEFAULT_TENANT
+    ) -> None:
         self._ensure_started()
-        self._sightings.append((session_id, client, at))
+        self._sightings.append((session_id, client, at, tenant))
 
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until everything recorded before this call is stored; False on timeout."""
@@ -102,8 +104,8 @@ class DecisionLogWriter:
             wrote = True
             # A session id or client name could be anything a caller sent: stored masked, as in the decision rows.
             sightings = [
-                (_mask_name(session_id), None if client is None else _mask_name(client), at)
-                for session_id, client, at in _take(self._sightings)
+                (_mask_name(session_id), None if client is None else _mask_name(client), at, tenant)
+                for session_id, client, at, tenant in _take(self._sightings)
             ]
             entries = []
             for index, entry in enumerate(_take(self._entries), start=1):

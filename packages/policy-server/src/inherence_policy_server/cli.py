@@ -13,7 +13,7 @@ from inherence_policy_server._app import DashboardOptions
 from inherence_policy_server._errors import PolicyServerError
 from inherence_policy_server._keys import issue_key
 from inherence_policy_server._rules import default_rules_config, load_rules_config
-from inherence_policy_server._storage import SQLStorage, open_storage
+from inherence_policy_server._storage import DEFAULT_TENANT, SQLStorage, check_tenant, open_storage
 from inherence_policy_server.dashboard import new_admin_token
 from inherence_policy_server.rules import RulesConfig
 
@@ -197,11 +197,22 @@ def keys() -> None:
 @_DATA_DIR
 @_DATABASE_URL
 @click.option("--label", default="", help="A note to tell keys apart, e.g. the team or machine.")
-def keys_create(data_dir: pathlib.Path | None, database_url: str | None, label: str) -> None:
+@click.option(
+    "--tenant",
+    default=DEFAULT_TENANT,
+    show_default=True,
+    help="The organisation the key belongs to: its calls share sessions, velocity windows, approvals and"
+    " the decision log with the tenant's other keys, and with no other tenant's.",
+)
+def keys_create(data_dir: pathlib.Path | None, database_url: str | None, label: str, tenant: str) -> None:
     """Create a key and print it once."""
+    try:
+        check_tenant(tenant)
+    except PolicyServerError as exc:
+        raise click.BadParameter(str(exc), param_hint="--tenant") from None
     storage = _open_storage(data_dir, database_url)
     try:
-        issued = issue_key(_now(), label)
+        issued = issue_key(_now(), label, tenant)
         storage.add_key(issued.record)
     finally:
         storage.close()
@@ -222,11 +233,15 @@ def keys_list(data_dir: pathlib.Path | None, database_url: str | None) -> None:
     if not records:
         click.echo("no API keys")
         return
-    click.echo(f"{'ID':<14}{'PREFIX':<27}{'CREATED':<22}{'REVOKED':<22}LABEL")
+    width = max(8, *(len(record.tenant) + 2 for record in records))
+    click.echo(f"{'ID':<14}{'PREFIX':<27}{'CREATED':<22}{'REVOKED':<22}{'TENANT':<{width}}LABEL")
     for record in records:
         created = record.created_at.strftime("%Y-%m-%d %H:%M:%S")
         revoked = record.revoked_at.strftime("%Y-%m-%d %H:%M:%S") if record.revoked_at else "-"
-        click.echo(f"{record.key_id:<14}{record.prefix + '...':<27}{created:<22}{revoked:<22}{record.label}")
+        click.echo(
+            f"{record.key_id:<14}{record.prefix + '...':<27}{created:<22}{revoked:<22}{record.tenant:<{width}}"
+            f"{record.label}"
+        )
 
 
 @keys.command("revoke")

@@ -20,9 +20,11 @@ from starlette.requests import Request
 
 from inherence_policy_server._local_callers import loopback_host
 
-__all__ = ["SESSION_COOKIE", "AdminAccess", "Caller", "new_admin_token"]
+__all__ = ["SESSION_COOKIE", "TENANT_COOKIE", "AdminAccess", "Caller", "new_admin_token"]
 
 SESSION_COOKIE = "inherence_admin"
+# The tenant a logged-in person chose to look at (`?tenant=` on any page); a view setting, not a secret.
+TENANT_COOKIE = "inherence_tenant"
 _MAX_SESSIONS = 256
 
 
