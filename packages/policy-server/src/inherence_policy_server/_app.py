@@ -57,6 +57,7 @@ from inherence_policy_server._http import (
     send_json,
 )
 from inherence_policy_server._keys import parse_key, verify_secret
+from inherence_policy_server._live_rules import LiveRules
 from inherence_policy_server._local_callers import keyless_refusal
 from inherence_policy_server._rules import Evaluator, default_evaluator, default_rules_config
 from inherence_policy_server._storage import DEFAULT_TENANT, SQLStorage, Storage, open_storage
@@ -153,6 +154,7 @@ class PolicyApp:
         max_body_bytes: int,
         dashboard: DashboardOptions | None = None,
         protected_paths: Sequence[str] = (),
+        follow_rules: bool = False,
     ) -> None:
         self.storage = storage
         self._protected_paths = tuple(protected_paths)
@@ -171,6 +173,11 @@ class PolicyApp:
             approvals=storage.approvals,
             tenants=self._tenant_of,
         )
+        self.live_rules: LiveRules | None = None
+        if follow_rules and isinstance(storage, SQLStorage):
+            # Rule changes made on any server sharing this storage are applied here too.
+            self.live_rules = LiveRules(storage, self._apply_shared_rules)
+            self.live_rules.start()
         post = ["POST"]
         self._decide_endpoint = _Endpoint(self, self._decide)
         routes: list[BaseRoute] = [
@@ -197,21 +204,25 @@ class PolicyApp:
         else:
             await self._router(scope, receive, send)
 
-    def replace_config(self, config: RulesConfig, *, source: str = "the dashboard") -> list[str]:
+    def replace_config(self, config: RulesConfig, *, source: str = "the dashboard", record: bool = True) -> list[str]:
         """Decide every later call by `config` (live rule changes); what it weakens, each in the admin log.
 
-        `source` says where the change came from (the dashboard, or the rules file it was read from).
+        `source` says where the change came from (the dashboard, or the rules file it was read from);
+        `record=False` leaves the admin log to the server that made the change.
         """
         config = self._protect(config)
         weaker = weakenings(self.config, config) if isinstance(self.config, RulesConfig) else []
         if weaker:
             # Written before the rules change: no call is decided by weaker rules that are not yet on record.
             logger.warning("rules weakened by %s: %s", source, "; ".join(weaker))
-            if isinstance(self.storage, SQLStorage):
+            if record and isinstance(self.storage, SQLStorage):
                 record_weakening(self.storage, self.clock(), source, weaker)
         self.config = config
         self.decisions.config = config
         return weaker
+
+    def _apply_shared_rules(self, config: RulesConfig) -> None:
+        self.replace_config(config, source="a change made on another server", record=False)
 
     def _protect(self, config: Any) -> Any:
         # The embedding proxy's own files are protected whatever the rules file says.
@@ -225,9 +236,14 @@ class PolicyApp:
 
         if not isinstance(self.storage, SQLStorage):
             raise ServerUsageError("the dashboard needs the SQLite or the PostgreSQL storage")
-        access = AdminAccess(options.admin_token, allow_remote=options.allow_remote)
+        access = AdminAccess(options.admin_token, allow_remote=options.allow_remote, storage=self.storage)
         board = Dashboard(
-            holder=self, storage=self.storage, access=access, config_path=options.config_path, clock=self.clock
+            holder=self,
+            storage=self.storage,
+            access=access,
+            config_path=options.config_path,
+            clock=self.clock,
+            live=self.live_rules,
         )
         return [*admin_api_routes(board), *page_routes(board)]
 
@@ -251,6 +267,8 @@ class PolicyApp:
         self.decision_log.flush()
 
     def close(self) -> None:
+        if self.live_rules is not None:
+            self.live_rules.close()
         self.decision_log.close()
         self.storage.close()
 
@@ -332,6 +350,7 @@ def create_app(
     storage: Storage | None = None,
     dashboard: DashboardOptions | None = None,
     protected_paths: Sequence[str] = (),
+    follow_rules: bool = False,
 ) -> PolicyApp:
     """The Policy API over the state in `data_dir` (SQLite), or in PostgreSQL at `database_url`.
 
@@ -342,6 +361,8 @@ def create_app(
     `dashboard` serves the dashboard and its admin API beside the Policy API.
     `protected_paths` are files and folders of the embedding proxy (its home, the client configs it
     wrapped, its executable) that no tool call may change, besides the rules' own list.
+    `follow_rules` applies rule changes made on the dashboard of any server sharing the storage (served
+    processes do; it runs a thread).
     """
     return PolicyApp(
         storage=storage if storage is not None else open_storage(data_dir=data_dir, database_url=database_url),
@@ -352,4 +373,5 @@ def create_app(
         max_body_bytes=max_body_bytes,
         dashboard=dashboard,
         protected_paths=protected_paths,
+        follow_rules=follow_rules,
     )

@@ -102,6 +102,8 @@ class _Portable:
 class PostgresStorage:
     """`Storage` over a PostgreSQL database (`postgresql://user:password@host:port/database`)."""
 
+    dialect = "postgresql"
+
     def __init__(self, url: str, *, pool_size: int = 8, timeout: float = 10.0) -> None:
         self.where = describe_url(url)
         self.url = url

@@ -162,6 +162,8 @@ def _from_iso(text: str | None) -> datetime.datetime | None:
 class SQLiteStorage:
     """`Storage` over `<data_dir>/policy.sqlite3`."""
 
+    dialect = "sqlite"
+
     def __init__(self, data_dir: pathlib.Path, *, busy_timeout: float = 10.0) -> None:
         self.data_dir = pathlib.Path(data_dir)
         self.path = self.data_dir / DATABASE_NAME

@@ -135,7 +135,7 @@ def serve(
     Examples:
       inherence-policy-server serve --data-dir ./state --config rules.toml
       INHERENCE_POLICY_ADMIN_TOKEN=... inherence-policy-server serve --data-dir ./state
-      inherence-policy-server serve --data-dir ./state --workers 4 --no-dashboard
+      inherence-policy-server serve --data-dir ./state --workers 4
       inherence-policy-server serve --database-url postgresql://policy@db.internal/policy --allow-remote \\
           --host 0.0.0.0 --no-dashboard
     """
@@ -151,9 +151,7 @@ def serve(
             click.echo("warning: no API key exists yet, so every call is refused; run `keys create`", err=True)
     finally:
         storage.close()
-    dashboard = _dashboard_options(
-        host, port, admin_token, config_path, no_dashboard or workers > 1, dashboard_allow_remote
-    )
+    dashboard = _dashboard_options(host, port, admin_token, config_path, no_dashboard, dashboard_allow_remote)
     try:
         _serving.run(
             host=host,
@@ -174,7 +172,7 @@ def _dashboard_options(
     host: str, port: int, token: str | None, config_path: pathlib.Path | None, off: bool, allow_remote: bool
 ) -> DashboardOptions | None:
     if off:
-        click.echo("dashboard: off (--no-dashboard, or more than one worker)", err=True)
+        click.echo("dashboard: off (--no-dashboard)", err=True)
         return None
     if token is not None and len(token) < 16:
         raise click.ClickException("the admin token must be at least 16 characters")

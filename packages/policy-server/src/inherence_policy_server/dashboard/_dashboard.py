@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from inherence_policy_server._approvals import Approval
 from inherence_policy_server._errors import UnknownKeyError
 from inherence_policy_server._keys import ApiKeyRecord, IssuedKey, issue_key
+from inherence_policy_server._live_rules import LiveRules
 from inherence_policy_server._storage import DEFAULT_TENANT, SQLStorage
 from inherence_policy_server.dashboard._access import AdminAccess
 from inherence_policy_server.dashboard._settings import SettingsRejected, apply_changes, save_section
@@ -48,8 +49,10 @@ class Dashboard:
         access: AdminAccess,
         config_path: pathlib.Path | None,
         clock: Callable[[], datetime.datetime],
+        live: LiveRules | None = None,
     ) -> None:
         self.holder = holder
+        self.live = live
         self.store = DashboardStore(storage)
         self.access = access
         self.config_path = config_path
@@ -75,6 +78,9 @@ class Dashboard:
                 except (OSError, ValueError) as exc:
                     raise SettingsRejected({"": f"cannot write the config file: {exc}"}) from None
             self.holder.replace_config(updated)
+            if self.live is not None:
+                # Every other server (and worker) on this storage applies it within 2 s.
+                self.live.publish(updated, self.clock())
         self.audit("rules.change", section, "; ".join(changed))
         return changed
 
