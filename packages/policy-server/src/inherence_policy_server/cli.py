@@ -260,7 +260,7 @@ def keys_revoke(data_dir: pathlib.Path | None, database_url: str | None, key_id:
 
 @main.group()
 def db() -> None:
-    """The PostgreSQL schema (a data dir's SQLite file needs no command: it is kept up to date on open)."""
+    """The PostgreSQL schema (a data dir's SQLite file is kept up to date on open); moving state between backends."""
 
 
 @db.command("upgrade")
@@ -286,6 +286,68 @@ def db_upgrade(database_url: str) -> None:
         click.echo(f"the database {where} is at schema version {after}: nothing to do")
     else:
         click.echo(f"the database {where} upgraded from schema version {before} to {after}")
+
+
+@db.command("export")
+@_DATA_DIR
+@_DATABASE_URL
+@click.option(
+    "--output",
+    "-o",
+    "output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=pathlib.Path),
+    help="The file to write (JSON Lines, mode 0600; replaced only once complete).",
+)
+def db_export(data_dir: pathlib.Path | None, database_url: str | None, output: pathlib.Path) -> None:
+    """Write the whole state (keys, sessions, velocity, approvals, decision log, ...) to a file.
+
+    \b
+    Examples:
+      inherence-policy-server db export --data-dir ./state -o policy-export.jsonl
+      inherence-policy-server db import --database-url postgresql://policy@db/policy -i policy-export.jsonl
+    """
+    from inherence_policy_server._db_copy import export_state
+
+    storage = _open_storage(data_dir, database_url)
+    try:
+        counts = export_state(storage, output)
+    except OSError as exc:
+        raise click.ClickException(f"{output}: cannot write: {exc.strerror}") from None
+    except PolicyServerError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        storage.close()
+    click.echo(f"exported {sum(counts.values())} rows to {output} ({_counted(counts)})")
+
+
+@db.command("import")
+@_DATA_DIR
+@_DATABASE_URL
+@click.option(
+    "--input",
+    "-i",
+    "source",
+    required=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=pathlib.Path),
+    help="A file written by `db export`.",
+)
+def db_import(data_dir: pathlib.Path | None, database_url: str | None, source: pathlib.Path) -> None:
+    """Load a `db export` file into a new, empty data dir or database (upgraded first); all or nothing."""
+    from inherence_policy_server._db_copy import import_state
+
+    storage = _open_storage(data_dir, database_url)
+    try:
+        counts = import_state(storage, source)
+    except PolicyServerError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        storage.close()
+    click.echo(f"imported {sum(counts.values())} rows from {source} ({_counted(counts)})")
+
+
+def _counted(counts: dict[str, int]) -> str:
+    return ", ".join(f"{table} {count}" for table, count in counts.items() if count) or "no rows"
 
 
 @main.group()
