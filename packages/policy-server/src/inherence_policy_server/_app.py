@@ -155,6 +155,7 @@ class PolicyApp:
         dashboard: DashboardOptions | None = None,
         protected_paths: Sequence[str] = (),
         follow_rules: bool = False,
+        decision_log_retention: datetime.timedelta | None = None,
     ) -> None:
         self.storage = storage
         self._protected_paths = tuple(protected_paths)
@@ -163,7 +164,7 @@ class PolicyApp:
         self.clock = clock
         self.require_key = require_key
         self.max_body_bytes = max_body_bytes
-        self.decision_log = DecisionLogWriter(storage)
+        self.decision_log = DecisionLogWriter(storage, retention=decision_log_retention, clock=clock)
         self.decisions = DecisionService(
             evaluator=evaluator,
             config=config,
@@ -351,6 +352,7 @@ def create_app(
     dashboard: DashboardOptions | None = None,
     protected_paths: Sequence[str] = (),
     follow_rules: bool = False,
+    decision_log_retention: datetime.timedelta | None = None,
 ) -> PolicyApp:
     """The Policy API over the state in `data_dir` (SQLite), or in PostgreSQL at `database_url`.
 
@@ -362,7 +364,8 @@ def create_app(
     `protected_paths` are files and folders of the embedding proxy (its home, the client configs it
     wrapped, its executable) that no tool call may change, besides the rules' own list.
     `follow_rules` applies rule changes made on the dashboard of any server sharing the storage (served
-    processes do; it runs a thread).
+    processes do; it runs a thread). `decision_log_retention` deletes decision log rows older than that,
+    in batches, from the log's writer thread.
     """
     return PolicyApp(
         storage=storage if storage is not None else open_storage(data_dir=data_dir, database_url=database_url),
@@ -374,4 +377,5 @@ def create_app(
         dashboard=dashboard,
         protected_paths=protected_paths,
         follow_rules=follow_rules,
+        decision_log_retention=decision_log_retention,
     )

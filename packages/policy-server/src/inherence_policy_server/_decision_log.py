@@ -7,6 +7,10 @@ busy database never stalls a decision. The write-ahead log is copied back into t
 at most every `checkpoint_every` seconds: it is the costliest thing the writer does.
 `flush()` wakes it at once and waits until everything recorded so far is stored; `close()`
 flushes and stops it.
+
+With a retention age, the writer also deletes decision rows older than it, at most every
+`prune_every` seconds, in batches of `prune_batch` rows, each batch a short transaction of its
+own: a decide never waits for a long delete.
 """
 
 from __future__ import annotations
@@ -18,12 +22,13 @@ import functools
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import TypeVar
 
 from inherence_policy_server._masking import mask_arguments, mask_text
-from inherence_policy_server._storage import DEFAULT_TENANT, DecisionLogEntry, Storage
+from inherence_policy_server._storage import DEFAULT_TENANT, DecisionLogEntry, SQLStorage, Storage
 
-__all__ = ["DecisionLogWriter"]
+__all__ = ["DecisionLogWriter", "prune_decisions"]
 
 logger = logging.getLogger("inherence_policy_server")
 
@@ -32,13 +37,45 @@ _YIELD_EVERY = 8
 _MEMO_CHARS = 256
 _Item = TypeVar("_Item")
 _Sighting = tuple[str, str | None, datetime.datetime, str]
+_PRUNE_BATCH = 1000
+_PRUNE_BATCHES = 100  # per round: a backlog is worked off over several rounds
+
+
+def prune_decisions(storage: SQLStorage, before: datetime.datetime, *, batch: int = _PRUNE_BATCH) -> int:
+    """Delete one batch of decision rows older than `before` (oldest first); how many were deleted."""
+    cutoff = before.astimezone(datetime.timezone.utc).isoformat()
+    with storage.write() as db:
+        cursor = db.execute(
+            "DELETE FROM decisions WHERE id IN (SELECT id FROM decisions WHERE at < ? ORDER BY at LIMIT ?)",
+            (cutoff, batch),
+        )
+        return max(0, int(cursor.rowcount))
+
+
+def _utc_now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
 
 
 class DecisionLogWriter:
     """Stores decision log entries and session sightings off the request path."""
 
-    def __init__(self, storage: Storage, *, interval: float = 0.1, checkpoint_every: float = 2.0) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        *,
+        interval: float = 0.1,
+        checkpoint_every: float = 2.0,
+        retention: datetime.timedelta | None = None,
+        prune_every: float = 60.0,
+        prune_batch: int = _PRUNE_BATCH,
+        clock: Callable[[], datetime.datetime] = _utc_now,
+    ) -> None:
         self._storage = storage
+        self._retention = retention
+        self._prune_every = prune_every
+        self._prune_batch = prune_batch
+        self._clock = clock
+        self._pruned_at: float | None = None
         self._interval = interval
         self._checkpoint_every = checkpoint_every
         self._checkpointed_at: float | None = None
@@ -92,6 +129,8 @@ class DecisionLogWriter:
             self._wake.clear()
             stopping = self._closed
             self._drain(final=stopping)
+            if not stopping:
+                self._prune()
             with self._drained:
                 self._generation += 1
                 self._drained.notify_all()
@@ -129,6 +168,22 @@ class DecisionLogWriter:
                 self._storage.maintain()
             except Exception:
                 logger.exception("storage housekeeping failed")
+
+    def _prune(self) -> None:
+        if self._retention is None or not isinstance(self._storage, SQLStorage):
+            return
+        now = time.monotonic()
+        if self._pruned_at is not None and now - self._pruned_at < self._prune_every:
+            return
+        self._pruned_at = now
+        before = self._clock() - self._retention
+        try:
+            for _ in range(_PRUNE_BATCHES):
+                if prune_decisions(self._storage, before, batch=self._prune_batch) < self._prune_batch:
+                    return
+                time.sleep(0)  # between batches, requests and other writers get their turn
+        except Exception:
+            logger.exception("could not prune the decision log")
 
 
 def _take(source: collections.deque[_Item]) -> list[_Item]:

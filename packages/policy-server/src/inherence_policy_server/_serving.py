@@ -11,6 +11,7 @@ dashboard: its logins are kept in the storage too.
 
 from __future__ import annotations
 
+import datetime
 import gc
 import os
 import pathlib
@@ -26,6 +27,7 @@ __all__ = [
     "ENV_DASHBOARD_REMOTE",
     "ENV_DATABASE_URL",
     "ENV_DATA_DIR",
+    "ENV_KEEP_DAYS",
     "ENV_NO_AUTH",
     "app_from_environment",
     "run",
@@ -39,6 +41,7 @@ ENV_NO_AUTH = "INHERENCE_POLICY_SERVER_WORKER_NO_AUTH"
 # Set when the workers serve the dashboard: its admin token, and "1" when it answers remote clients.
 ENV_ADMIN_TOKEN = "INHERENCE_POLICY_SERVER_WORKER_ADMIN_TOKEN"
 ENV_DASHBOARD_REMOTE = "INHERENCE_POLICY_SERVER_WORKER_DASHBOARD_REMOTE"
+ENV_KEEP_DAYS = "INHERENCE_POLICY_SERVER_WORKER_KEEP_DECISIONS_DAYS"
 
 
 # A served process is ours alone: switching threads every 0.5 ms instead of 5 ms keeps the
@@ -73,7 +76,12 @@ def app_from_environment(environ: Mapping[str, str] | None = None) -> PolicyApp:
         require_key=env.get(ENV_NO_AUTH) != "1",
         dashboard=dashboard,
         follow_rules=True,
+        decision_log_retention=_retention(float(env.get(ENV_KEEP_DAYS) or 0)),
     )
+
+
+def _retention(days: float) -> datetime.timedelta | None:
+    return datetime.timedelta(days=days) if days > 0 else None
 
 
 def worker_app() -> PolicyApp:
@@ -94,6 +102,7 @@ def run(
     access_log: bool,
     dashboard: DashboardOptions | None = None,
     database_url: str | None = None,
+    keep_decisions_days: float = 0,
 ) -> None:
     """Serve until interrupted, in one process or `workers` processes (each with the dashboard, if asked)."""
     import uvicorn
@@ -108,6 +117,7 @@ def run(
             require_key=require_key,
             dashboard=dashboard,
             follow_rules=True,
+            decision_log_retention=_retention(keep_decisions_days),
         )
         _tune_process()
         uvicorn.run(app, **settings)  # type: ignore[arg-type]
@@ -115,6 +125,7 @@ def run(
     os.environ[ENV_DATA_DIR] = str(data_dir.resolve()) if data_dir is not None else ""
     os.environ[ENV_DATABASE_URL] = database_url or ""
     os.environ[ENV_NO_AUTH] = "0" if require_key else "1"
+    os.environ[ENV_KEEP_DAYS] = str(keep_decisions_days)
     os.environ[ENV_ADMIN_TOKEN] = dashboard.admin_token if dashboard is not None else ""
     os.environ[ENV_DASHBOARD_REMOTE] = "1" if dashboard is not None and dashboard.allow_remote else "0"
     if config_path is not None:

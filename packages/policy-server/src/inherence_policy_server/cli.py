@@ -115,6 +115,15 @@ def main() -> None:
     type=click.IntRange(1, 64),
     help="Worker processes; they share the data dir (velocity limits hold across them).",
 )
+@click.option(
+    "--keep-decisions-days",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0, 36500),
+    envvar="INHERENCE_POLICY_KEEP_DECISIONS_DAYS",
+    help="Delete decision log rows older than this many days (in batches, off the request path); 0 keeps all."
+    " Env: INHERENCE_POLICY_KEEP_DECISIONS_DAYS.",
+)
 def serve(
     host: str,
     port: int,
@@ -128,6 +137,7 @@ def serve(
     no_dashboard: bool,
     dashboard_allow_remote: bool,
     workers: int,
+    keep_decisions_days: float,
 ) -> None:
     """Serve the Policy API over HTTP, and the dashboard at / (loopback clients, admin token).
 
@@ -163,6 +173,7 @@ def serve(
             workers=workers,
             access_log=access_log,
             dashboard=dashboard,
+            keep_decisions_days=keep_decisions_days,
         )
     except PolicyServerError as exc:
         raise click.ClickException(str(exc)) from None
