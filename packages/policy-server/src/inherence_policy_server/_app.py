@@ -61,6 +61,7 @@ from inherence_policy_server._live_rules import LiveRules
 from inherence_policy_server._local_callers import keyless_refusal
 from inherence_policy_server._rules import Evaluator, default_evaluator, default_rules_config
 from inherence_policy_server._storage import DEFAULT_TENANT, SQLStorage, Storage, open_storage
+from inherence_policy_server._telemetry import Telemetry
 from inherence_policy_server.rules import RulesConfig
 from inherence_policy_server.rules._api import SessionLedger
 from inherence_policy_server.rules._weakening import weakenings
@@ -156,8 +157,12 @@ class PolicyApp:
         protected_paths: Sequence[str] = (),
         follow_rules: bool = False,
         decision_log_retention: datetime.timedelta | None = None,
+        telemetry: Telemetry | None = None,
+        owns_telemetry: bool = False,
     ) -> None:
         self.storage = storage
+        self.telemetry = telemetry
+        self._owns_telemetry = owns_telemetry
         self._protected_paths = tuple(protected_paths)
         config = self._protect(config)
         self.config = config
@@ -173,6 +178,7 @@ class PolicyApp:
             clock=clock,
             approvals=storage.approvals,
             tenants=self._tenant_of,
+            telemetry=telemetry,
         )
         self.live_rules: LiveRules | None = None
         if follow_rules and isinstance(storage, SQLStorage):
@@ -272,6 +278,8 @@ class PolicyApp:
             self.live_rules.close()
         self.decision_log.close()
         self.storage.close()
+        if self.telemetry is not None and self._owns_telemetry:
+            self.telemetry.shutdown()
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, _app: object) -> AsyncIterator[None]:
@@ -353,6 +361,7 @@ def create_app(
     protected_paths: Sequence[str] = (),
     follow_rules: bool = False,
     decision_log_retention: datetime.timedelta | None = None,
+    telemetry: Telemetry | None = None,
 ) -> PolicyApp:
     """The Policy API over the state in `data_dir` (SQLite), or in PostgreSQL at `database_url`.
 
@@ -365,8 +374,12 @@ def create_app(
     wrapped, its executable) that no tool call may change, besides the rules' own list.
     `follow_rules` applies rule changes made on the dashboard of any server sharing the storage (served
     processes do; it runs a thread). `decision_log_retention` deletes decision log rows older than that,
-    in batches, from the log's writer thread.
+    in batches, from the log's writer thread. `telemetry` records OpenTelemetry traces and metrics of
+    decide; without it, they are exported when the standard `OTEL_*` variables ask (see `_telemetry`).
     """
+    owns_telemetry = telemetry is None
+    if telemetry is None:
+        telemetry = Telemetry.from_environment()
     return PolicyApp(
         storage=storage if storage is not None else open_storage(data_dir=data_dir, database_url=database_url),
         evaluator=evaluator if evaluator is not None else default_evaluator(),
@@ -378,4 +391,6 @@ def create_app(
         protected_paths=protected_paths,
         follow_rules=follow_rules,
         decision_log_retention=decision_log_retention,
+        telemetry=telemetry,
+        owns_telemetry=owns_telemetry,
     )

@@ -21,6 +21,7 @@ import math
 import re
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -41,6 +42,7 @@ from inherence_policy_server._masking import mask_text
 from inherence_policy_server._rules import Evaluation, Evaluator
 from inherence_policy_server._session_reads import LetThrough, record_session_read
 from inherence_policy_server._storage import DEFAULT_TENANT, DecisionLogEntry
+from inherence_policy_server._telemetry import Telemetry
 from inherence_policy_server.rules._api import Call, Category, SessionLedger
 from inherence_policy_server.rules._exfiltration import session_key
 
@@ -99,8 +101,10 @@ class DecisionService:
         clock: Callable[[], datetime.datetime],
         approvals: Approvals | None = None,
         tenants: Callable[[str | None], tuple[str, SessionLedger]] | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self._evaluate = evaluator
+        self._telemetry = telemetry
         # Whose state a key's calls read and change: its tenant and that tenant's ledger (else everyone's one ledger).
         self._tenants = tenants
         self._tenant_of_key: dict[str | None, tuple[str, SessionLedger]] = {}
@@ -161,6 +165,7 @@ class DecisionService:
 
     def decide(self, request: DecideRequest, key_id: str | None = None) -> Decision:
         """The decision on one parsed request (never raises for any request)."""
+        started_ns = time.time_ns() if self._telemetry is not None else 0
         now = self._clock()
         call = Call(
             tool_name=request.tool_name,
@@ -205,6 +210,9 @@ class DecisionService:
                 tenant=tenant,
             )
         )
+        if self._telemetry is not None:
+            verdict, category = ruling.verdict.value, call.category.value
+            self._telemetry.decided(decision_id, verdict, ruling.rule, category, started_ns, time.time_ns())
         receipt: dict[str, JsonValue] = {"decision_id": decision_id, "decided_at": now.isoformat(), "rule": ruling.rule}
         # Every field is built here from known types, so the answer skips validation.
         return Decision.model_construct(
@@ -218,6 +226,8 @@ class DecisionService:
 
     def record_outcome(self, report: OutcomeReport, key_id: str | None, now: datetime.datetime) -> None:
         """Take what became of a decided call: a person's answer to a confirm, or a result let through."""
+        if self._telemetry is not None:
+            self._telemetry.reported(report.decision_id, "result" if report.confirmation is None else "confirmation")
         if report.confirmation is not None:
             self._record_answer(report, key_id, now)
         else:
