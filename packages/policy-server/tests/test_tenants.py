@@ -241,3 +241,22 @@ def test_a_version_1_postgresql_database_keeps_its_state_in_the_default_tenant(p
         assert sorted(storage.read("SELECT tenant, session_id FROM sessions")) == [("acme", "s1"), ("default", "s1")]
     finally:
         storage.close()
+
+
+async def test_the_pages_show_the_tenant_chosen_and_the_live_feed_follows_it(app, client) -> None:
+    keys = _keys(app)
+    await _decide(client, keys["acme"], _payment("1.00", "acme-session"))
+    await _decide(client, keys["globex"], _payment("2.00", "globex-session"))
+    app.flush()
+    assert (await client.post("/login", data={"token": ADMIN_TOKEN})).status_code == 303
+    chosen = await client.get("/sessions?tenant=globex")
+    assert chosen.status_code == 200
+    assert "globex-session" in chosen.text
+    assert "acme-session" not in chosen.text
+    # The choice holds for the next pages and for the feed the page's script reads.
+    keys_page = await client.get("/keys")
+    assert "globex proxy" in keys_page.text
+    assert "acme proxy" not in keys_page.text
+    feed = (await client.get("/api/admin/decisions")).json()["decisions"]
+    assert [row["session_id"] for row in feed] == ["globex-session"]
+    assert (await client.get("/sessions?tenant=Bad%20Name")).status_code == 422
