@@ -260,3 +260,14 @@ async def test_the_pages_show_the_tenant_chosen_and_the_live_feed_follows_it(app
     feed = (await client.get("/api/admin/decisions")).json()["decisions"]
     assert [row["session_id"] for row in feed] == ["globex-session"]
     assert (await client.get("/sessions?tenant=Bad%20Name")).status_code == 422
+
+
+def test_a_sqlite_file_from_a_newer_release_is_refused(tmp_path) -> None:
+    from inherence_policy_server import StorageError
+
+    SQLiteStorage(tmp_path).close()
+    db = sqlite3.connect(tmp_path / "policy.sqlite3")
+    db.execute("PRAGMA user_version = 99")
+    db.close()
+    with pytest.raises(StorageError, match="schema version 99, newer than this server knows"):
+        SQLiteStorage(tmp_path)
