@@ -51,6 +51,13 @@ def test_the_follower_thread_applies_a_change_without_being_asked(any_storage) -
     follower = LiveRules(any_storage, there.append)
     follower.start()
     try:
+        if getattr(any_storage, "dialect", "") == "postgresql":
+            # On PostgreSQL the follower waits on LISTEN (a change wakes it) rather than only polling.
+            deadline = time.monotonic() + 60
+            listening = "SELECT count(*) FROM pg_stat_activity WHERE query = 'LISTEN inherence_rules'"
+            while any_storage.read(listening) != [(1,)]:
+                assert time.monotonic() < deadline, "the follower never listened"
+                time.sleep(0.02)
         publish_rules(any_storage, _limit(default_rules_config(), 4321), START)
         deadline = time.monotonic() + 60
         while not there:
