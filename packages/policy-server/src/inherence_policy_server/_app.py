@@ -169,6 +169,8 @@ class PolicyApp:
         self.clock = clock
         self.require_key = require_key
         self.max_body_bytes = max_body_bytes
+        # Over a network database a decide mostly waits for round trips: in worker threads, many wait at once.
+        self._inline_body_bytes = -1 if getattr(storage, "dialect", None) == "postgresql" else _INLINE_BODY_BYTES
         self.decision_log = DecisionLogWriter(storage, retention=decision_log_retention, clock=clock)
         self.decisions = DecisionService(
             evaluator=evaluator,
@@ -307,7 +309,7 @@ class PolicyApp:
         return 200, answer.model_dump_json().encode()
 
     async def _decide(self, body: bytes, key_id: str | None) -> Outcome:
-        if len(body) <= _INLINE_BODY_BYTES:
+        if len(body) <= self._inline_body_bytes:
             return self.decisions.decide_body(body, key_id)
         # Searching a large call can take a while: do it in a thread so small calls keep flowing.
         return await anyio.to_thread.run_sync(self.decisions.decide_body, body, key_id)
