@@ -118,7 +118,12 @@ class _Endpoint:
         key_id: str | None = None
         if self._authenticate and app.require_key:
             try:
-                key_id = app.authenticate(bearer_token(scope))
+                token = bearer_token(scope)
+                if app.network_storage:
+                    # A key is read from the database per request: the event loop does not wait for it.
+                    key_id = await anyio.to_thread.run_sync(app.authenticate, token)
+                else:
+                    key_id = app.authenticate(token)
             except StorageError:
                 logger.exception("the key store cannot be read")
                 await send_json(send, 503, json_problem("UNAVAILABLE", "the key store cannot be read"))
@@ -170,7 +175,8 @@ class PolicyApp:
         self.require_key = require_key
         self.max_body_bytes = max_body_bytes
         # Over a network database a decide mostly waits for round trips: in worker threads, many wait at once.
-        self._inline_body_bytes = -1 if getattr(storage, "dialect", None) == "postgresql" else _INLINE_BODY_BYTES
+        self.network_storage = getattr(storage, "dialect", None) == "postgresql"
+        self._inline_body_bytes = -1 if self.network_storage else _INLINE_BODY_BYTES
         self.decision_log = DecisionLogWriter(storage, retention=decision_log_retention, clock=clock)
         self.decisions = DecisionService(
             evaluator=evaluator,
