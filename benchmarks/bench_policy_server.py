@@ -1,6 +1,7 @@
 """Decide latency of inherence-policy-server: in-process, and over loopback HTTP under load.
 
 Run: `python benchmarks/bench_policy_server.py [--requests 20000] [--sessions 200] [--rate 500 1500]`
+(`--team-only` for the team runs alone)
 (`nox -s bench` runs it). Measured, never asserted. Traffic goes only to 127.0.0.1; every
 load run sends a fixed number of requests and stops by itself.
 
@@ -12,6 +13,12 @@ Rows:
 * HTTP paced: `--sessions` keep-alive connections offering each `--rate` decisions/s in total
   (500/s is the figure the policy evaluation quotes for the cost of a decision);
 * HTTP saturated: the same connections, each sending its next call as soon as the last is answered.
+* team, open loop: `--team-sessions` sessions (200) offering `--team-rate` decisions/s (1,000) in
+  total on a fixed schedule, each latency measured from the request's due time (a server that
+  falls behind is charged for its queue), against SQLite with one process and PostgreSQL (started
+  from the Debian binaries in a temporary folder, as the tests do) with two workers; with the
+  saturation rate of each (every session sending as fast as it is answered). Targets: p50 <= 3 ms,
+  p99 <= 15 ms, no errors; reported, not asserted.
 
 The server runs as `inherence-policy-server serve --workers N` in a subprocess, for each N of
 `--workers` (default 1 and 2); the load generator shares the machine's cores with it, so it
@@ -23,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime
 import json
 import os
@@ -33,7 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from typing import Any
 
 import httpx2
@@ -221,7 +229,9 @@ def _cpu_seconds(pid: int) -> float:
     return total
 
 
-async def _load(port: int, key: str, total: int, sessions: int, rate: float | None, server_pid: int) -> _Row:
+async def _load(
+    port: int, key: str, total: int, sessions: int, rate: float | None, server_pid: int, *, open_loop: bool = False
+) -> _Row:
     loop = asyncio.get_running_loop()
     connections = [(await loop.create_connection(_Session, "127.0.0.1", port))[1] for _ in range(sessions)]
     per_session = total // sessions
@@ -236,7 +246,9 @@ async def _load(port: int, key: str, total: int, sessions: int, rate: float | No
         interval = sessions / rate if rate else 0.0
         next_at = started + (number / sessions) * interval
         for request in requests[number]:
+            due = None
             if interval:
+                due = next_at
                 delay = next_at - time.perf_counter()
                 if delay > 0:
                     await asyncio.sleep(delay)
@@ -244,7 +256,8 @@ async def _load(port: int, key: str, total: int, sessions: int, rate: float | No
             t0 = time.perf_counter()
             if await connection.post(request) != 200:
                 errors += 1
-            latencies.append(time.perf_counter() - t0)
+            # Open loop: from when the request was due, so time spent queued behind a slow answer counts.
+            latencies.append(time.perf_counter() - (due if open_loop and due is not None else t0))
 
     await asyncio.gather(*(session(n, c) for n, c in enumerate(connections)))
     elapsed = time.perf_counter() - started
@@ -252,7 +265,9 @@ async def _load(port: int, key: str, total: int, sessions: int, rate: float | No
     for connection in connections:
         assert connection.transport is not None
         connection.transport.close()
-    cpu = f"{100 * load_cpu / elapsed:.0f}% / {100 * server_cpu / elapsed:.0f}%"
+    # The server's CPU per decision holds whatever else the machine is running; the rates do not.
+    per_decision = 1000 * server_cpu / max(1, len(latencies))
+    cpu = f"{100 * load_cpu / elapsed:.0f}% / {100 * server_cpu / elapsed:.0f}% ({per_decision:.2f} ms CPU/decision)"
     return (*_quantiles(latencies), len(latencies) / elapsed, errors, cpu)
 
 
@@ -310,6 +325,74 @@ def bench_http(
     return [*rows, (f"HTTP {workers}w saturated, {sessions} sessions", *saturated)]
 
 
+@contextlib.contextmanager
+def _served(state: list[str], workers: int) -> Iterator[tuple[int, int]]:
+    """`serve` on a free loopback port over `state` until the block ends; its port and pid."""
+    port = _free_port()
+    command = [sys.executable, "-c", "from inherence_policy_server.cli import main; main()"]
+    command += ["serve", "--host", "127.0.0.1", "--port", str(port), *state, "--workers", str(workers)]
+    command += ["--no-dashboard"]
+    server = subprocess.Popen(command, stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError("the server did not start") from None
+                time.sleep(0.05)
+        yield port, server.pid
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _team_runs(
+    name: str, state: list[str], key: str, workers: int, total: int, sessions: int, rate: float
+) -> list[Any]:
+    with _served(state, workers) as (port, pid):
+        # Warm-up, then the open-loop run at the offered rate, then the saturation rate.
+        _run(_load(port, key, 2_000, sessions, None, pid))
+        paced = _run(_load(port, key, total, sessions, rate, pid, open_loop=True))
+        saturated = _run(_load(port, key, total, sessions, None, pid))
+    return [
+        (f"team {name}, open loop {rate:g}/s", *paced),
+        (f"team {name}, saturated", *saturated),
+    ]
+
+
+def bench_team(total: int, sessions: int, rate: float) -> list[Any]:
+    """SQLite with one process and PostgreSQL with two workers, `sessions` sessions at `rate` decisions/s."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    rows: list[Any] = []
+    with tempfile.TemporaryDirectory() as data_dir:
+        storage = SQLiteStorage(pathlib.Path(data_dir))
+        issued = issue_key(now, "bench")
+        storage.add_key(issued.record)
+        storage.close()
+        rows += _team_runs("SQLite 1 process", ["--data-dir", data_dir], issued.secret_key, 1, total, sessions, rate)
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "packages" / "policy-server" / "tests"))
+    from postgres_server import find_binaries, running_postgres
+
+    binaries = find_binaries()
+    if binaries is None:
+        print("PostgreSQL's server programs are not installed: the PostgreSQL rows are left out", file=sys.stderr)
+        return rows
+    from inherence_policy_server._postgres import PostgresStorage, upgrade_database
+
+    with running_postgres(binaries) as server:
+        url = server.create_database()
+        upgrade_database(url)
+        storage = PostgresStorage(url)
+        issued = issue_key(now, "bench")
+        storage.add_key(issued.record)
+        storage.close()
+        rows += _team_runs("PostgreSQL 2 workers", ["--database-url", url], issued.secret_key, 2, total, sessions, rate)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=20_000, help="requests per HTTP run (default 20000)")
@@ -320,10 +403,16 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="server worker counts to run")
     parser.add_argument("--in-process", type=int, default=10_000, help="calls of the in-process run")
     parser.add_argument("--pathological", type=int, default=12, help="1 MB calls of the in-process run")
+    parser.add_argument("--team-requests", type=int, default=15_000, help="requests per team run (0: no team runs)")
+    parser.add_argument("--team-sessions", type=int, default=200, help="sessions of the team runs")
+    parser.add_argument("--team-rate", type=float, default=1_000, help="decisions/s offered in the team runs")
+    parser.add_argument("--team-only", action="store_true", help="only the team runs")
     args = parser.parse_args()
-    rows = asyncio.run(bench_in_process(args.in_process, args.pathological))
-    for workers in args.workers:
+    rows = [] if args.team_only else asyncio.run(bench_in_process(args.in_process, args.pathological))
+    for workers in [] if args.team_only else args.workers:
         rows += bench_http(args.requests, args.sessions, args.rate, workers)
+    if args.team_requests:
+        rows += bench_team(args.team_requests, args.team_sessions, args.team_rate)
     print(f"\ninherence-policy-server decide ({os.cpu_count()} CPUs, Python {sys.version.split()[0]})")
     print(f"{'run':<44}{'p50 ms':>10}{'p99 ms':>10}{'decisions/s':>14}{'non-200':>10}  CPU load gen / server")
     for name, p50, p99, rate, errors, cpu in rows:

@@ -265,7 +265,7 @@ def test_a_full_backlog_makes_the_caller_wait_for_the_writer_and_nothing_is_lost
 
 
 def test_sightings_of_one_session_in_a_batch_keep_its_first_and_last_time(tmp_path) -> None:
-    seen: list[list[tuple[str, str | None, datetime.datetime]]] = []
+    seen: list[list[tuple[str, str | None, datetime.datetime, str]]] = []
 
     class Recording(SQLiteStorage):
         def touch_sessions(self, sightings) -> None:  # type: ignore[no-untyped-def]
@@ -275,13 +275,21 @@ def test_sightings_of_one_session_in_a_batch_keep_its_first_and_last_time(tmp_pa
     storage = Recording(tmp_path)
     writer = DecisionLogWriter(storage, interval=3600)
     try:
-        times = [START + datetime.timedelta(seconds=s) for s in range(4)]
+        times = [START + datetime.timedelta(seconds=s) for s in range(5)]
         writer.saw_session("s1", "cursor", times[0])
         writer.saw_session("s2", None, times[1])
         writer.saw_session("s1", "cursor", times[2])
-        writer.saw_session("s1", "cursor", times[3])
+        writer.saw_session("s1", "cursor", times[3], tenant="acme")  # another tenant's session of the same id
+        writer.saw_session("s1", "cursor", times[4])
         assert writer.flush()
     finally:
         writer.close()
         storage.close()
-    assert seen == [[("s1", "cursor", times[0]), ("s2", None, times[1]), ("s1", "cursor", times[3])]]
+    assert seen == [
+        [
+            ("s1", "cursor", times[0], "default"),
+            ("s2", None, times[1], "default"),
+            ("s1", "cursor", times[3], "acme"),
+            ("s1", "cursor", times[4], "default"),
+        ]
+    ]

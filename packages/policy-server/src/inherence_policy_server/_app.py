@@ -57,10 +57,13 @@ from inherence_policy_server._http import (
     send_json,
 )
 from inherence_policy_server._keys import parse_key, verify_secret
+from inherence_policy_server._live_rules import LiveRules
 from inherence_policy_server._local_callers import keyless_refusal
 from inherence_policy_server._rules import Evaluator, default_evaluator, default_rules_config
-from inherence_policy_server._storage import SQLStorage, Storage, open_storage
+from inherence_policy_server._storage import DEFAULT_TENANT, SQLStorage, Storage, open_storage
+from inherence_policy_server._telemetry import Telemetry
 from inherence_policy_server.rules import RulesConfig
+from inherence_policy_server.rules._api import SessionLedger
 from inherence_policy_server.rules._weakening import weakenings
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "DashboardOptions", "PolicyApp", "create_app"]
@@ -115,7 +118,12 @@ class _Endpoint:
         key_id: str | None = None
         if self._authenticate and app.require_key:
             try:
-                key_id = app.authenticate(bearer_token(scope))
+                token = bearer_token(scope)
+                if app.network_storage:
+                    # A key is read from the database per request: the event loop does not wait for it.
+                    key_id = await anyio.to_thread.run_sync(app.authenticate, token)
+                else:
+                    key_id = app.authenticate(token)
             except StorageError:
                 logger.exception("the key store cannot be read")
                 await send_json(send, 503, json_problem("UNAVAILABLE", "the key store cannot be read"))
@@ -152,15 +160,24 @@ class PolicyApp:
         max_body_bytes: int,
         dashboard: DashboardOptions | None = None,
         protected_paths: Sequence[str] = (),
+        follow_rules: bool = False,
+        decision_log_retention: datetime.timedelta | None = None,
+        telemetry: Telemetry | None = None,
+        owns_telemetry: bool = False,
     ) -> None:
         self.storage = storage
+        self.telemetry = telemetry
+        self._owns_telemetry = owns_telemetry
         self._protected_paths = tuple(protected_paths)
         config = self._protect(config)
         self.config = config
         self.clock = clock
         self.require_key = require_key
         self.max_body_bytes = max_body_bytes
-        self.decision_log = DecisionLogWriter(storage)
+        # Over a network database a decide mostly waits for round trips: in worker threads, many wait at once.
+        self.network_storage = getattr(storage, "dialect", None) == "postgresql"
+        self._inline_body_bytes = -1 if self.network_storage else _INLINE_BODY_BYTES
+        self.decision_log = DecisionLogWriter(storage, retention=decision_log_retention, clock=clock)
         self.decisions = DecisionService(
             evaluator=evaluator,
             config=config,
@@ -168,7 +185,14 @@ class PolicyApp:
             log=self.decision_log,
             clock=clock,
             approvals=storage.approvals,
+            tenants=self._tenant_of,
+            telemetry=telemetry,
         )
+        self.live_rules: LiveRules | None = None
+        if follow_rules and isinstance(storage, SQLStorage):
+            # Rule changes made on any server sharing this storage are applied here too.
+            self.live_rules = LiveRules(storage, self._apply_shared_rules)
+            self.live_rules.start()
         post = ["POST"]
         self._decide_endpoint = _Endpoint(self, self._decide)
         routes: list[BaseRoute] = [
@@ -195,21 +219,25 @@ class PolicyApp:
         else:
             await self._router(scope, receive, send)
 
-    def replace_config(self, config: RulesConfig, *, source: str = "the dashboard") -> list[str]:
+    def replace_config(self, config: RulesConfig, *, source: str = "the dashboard", record: bool = True) -> list[str]:
         """Decide every later call by `config` (live rule changes); what it weakens, each in the admin log.
 
-        `source` says where the change came from (the dashboard, or the rules file it was read from).
+        `source` says where the change came from (the dashboard, or the rules file it was read from);
+        `record=False` leaves the admin log to the server that made the change.
         """
         config = self._protect(config)
         weaker = weakenings(self.config, config) if isinstance(self.config, RulesConfig) else []
         if weaker:
             # Written before the rules change: no call is decided by weaker rules that are not yet on record.
             logger.warning("rules weakened by %s: %s", source, "; ".join(weaker))
-            if isinstance(self.storage, SQLStorage):
+            if record and isinstance(self.storage, SQLStorage):
                 record_weakening(self.storage, self.clock(), source, weaker)
         self.config = config
         self.decisions.config = config
         return weaker
+
+    def _apply_shared_rules(self, config: RulesConfig) -> None:
+        self.replace_config(config, source="a change made on another server", record=False)
 
     def _protect(self, config: Any) -> Any:
         # The embedding proxy's own files are protected whatever the rules file says.
@@ -223,11 +251,23 @@ class PolicyApp:
 
         if not isinstance(self.storage, SQLStorage):
             raise ServerUsageError("the dashboard needs the SQLite or the PostgreSQL storage")
-        access = AdminAccess(options.admin_token, allow_remote=options.allow_remote)
+        access = AdminAccess(options.admin_token, allow_remote=options.allow_remote, storage=self.storage)
         board = Dashboard(
-            holder=self, storage=self.storage, access=access, config_path=options.config_path, clock=self.clock
+            holder=self,
+            storage=self.storage,
+            access=access,
+            config_path=options.config_path,
+            clock=self.clock,
+            live=self.live_rules,
         )
         return [*admin_api_routes(board), *page_routes(board)]
+
+    def _tenant_of(self, key_id: str | None) -> tuple[str, SessionLedger]:
+        """The tenant of a key (the default one without a key) and its ledger."""
+        tenant = DEFAULT_TENANT if key_id is None else self.storage.key_tenant(key_id)
+        if tenant is None:
+            raise StorageError("the key has no tenant on record")
+        return tenant, self.storage.tenant_ledger(tenant)
 
     def authenticate(self, token: str | None) -> str | None:
         """The key id of a good, unrevoked key; None for anything else."""
@@ -242,8 +282,12 @@ class PolicyApp:
         self.decision_log.flush()
 
     def close(self) -> None:
+        if self.live_rules is not None:
+            self.live_rules.close()
         self.decision_log.close()
         self.storage.close()
+        if self.telemetry is not None and self._owns_telemetry:
+            self.telemetry.shutdown()
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, _app: object) -> AsyncIterator[None]:
@@ -271,7 +315,7 @@ class PolicyApp:
         return 200, answer.model_dump_json().encode()
 
     async def _decide(self, body: bytes, key_id: str | None) -> Outcome:
-        if len(body) <= _INLINE_BODY_BYTES:
+        if len(body) <= self._inline_body_bytes:
             return self.decisions.decide_body(body, key_id)
         # Searching a large call can take a while: do it in a thread so small calls keep flowing.
         return await anyio.to_thread.run_sync(self.decisions.decide_body, body, key_id)
@@ -323,6 +367,9 @@ def create_app(
     storage: Storage | None = None,
     dashboard: DashboardOptions | None = None,
     protected_paths: Sequence[str] = (),
+    follow_rules: bool = False,
+    decision_log_retention: datetime.timedelta | None = None,
+    telemetry: Telemetry | None = None,
 ) -> PolicyApp:
     """The Policy API over the state in `data_dir` (SQLite), or in PostgreSQL at `database_url`.
 
@@ -333,7 +380,14 @@ def create_app(
     `dashboard` serves the dashboard and its admin API beside the Policy API.
     `protected_paths` are files and folders of the embedding proxy (its home, the client configs it
     wrapped, its executable) that no tool call may change, besides the rules' own list.
+    `follow_rules` applies rule changes made on the dashboard of any server sharing the storage (served
+    processes do; it runs a thread). `decision_log_retention` deletes decision log rows older than that,
+    in batches, from the log's writer thread. `telemetry` records OpenTelemetry traces and metrics of
+    decide; without it, they are exported when the standard `OTEL_*` variables ask (see `_telemetry`).
     """
+    owns_telemetry = telemetry is None
+    if telemetry is None:
+        telemetry = Telemetry.from_environment()
     return PolicyApp(
         storage=storage if storage is not None else open_storage(data_dir=data_dir, database_url=database_url),
         evaluator=evaluator if evaluator is not None else default_evaluator(),
@@ -343,4 +397,8 @@ def create_app(
         max_body_bytes=max_body_bytes,
         dashboard=dashboard,
         protected_paths=protected_paths,
+        follow_rules=follow_rules,
+        decision_log_retention=decision_log_retention,
+        telemetry=telemetry,
+        owns_telemetry=owns_telemetry,
     )

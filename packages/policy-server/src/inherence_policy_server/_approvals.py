@@ -26,6 +26,7 @@ from types import TracebackType
 from typing import Any, Literal, Protocol
 
 from inherence_policy_server._errors import ApprovalExpired, ApprovalNotFound
+from inherence_policy_server._keys import DEFAULT_TENANT
 from inherence_policy_server._masking import mask_arguments
 
 __all__ = ["Approval", "ApprovalState", "Approvals", "Question", "approval_binding", "arguments_summary"]
@@ -80,6 +81,7 @@ class Question:
     clauses: tuple[str, ...]
     reason: str
     summary: dict[str, Any]
+    tenant: str = DEFAULT_TENANT
 
 
 def approval_binding(key_id: str | None, session_id: str, upstream: str | None, tool_name: str, arguments: Any) -> str:
@@ -128,11 +130,22 @@ def _approval(row: tuple[object, ...], now: datetime.datetime) -> Approval:
 
 
 class Approvals:
-    """The approvals of one data dir. `open_approvals(data_dir)` opens them outside a server."""
+    """The approvals of one data dir or database. `open_approvals(data_dir)` opens them outside a server.
 
-    def __init__(self, database: _Database, *, owns_database: bool = False) -> None:
+    They are every tenant's; `for_tenant(name)` lists and answers one tenant's only.
+    """
+
+    def __init__(self, database: _Database, *, owns_database: bool = False, tenant: str | None = None) -> None:
         self._db = database
         self._owns_database = owns_database
+        self.tenant = tenant
+        # An extra condition on the approvals one tenant may see and answer.
+        self._only_args: tuple[str, ...]
+        self._only, self._only_args = ("", ()) if tenant is None else (" AND tenant = ?", (tenant,))
+
+    def for_tenant(self, tenant: str) -> Approvals:
+        """The approvals of one tenant (over the same storage, which stays open)."""
+        return Approvals(self._db, tenant=tenant)
 
     def __enter__(self) -> Approvals:
         return self
@@ -150,18 +163,24 @@ class Approvals:
     def pending(self, now: datetime.datetime) -> list[Approval]:
         """The questions still waiting for an answer, oldest first."""
         rows = self._db.read(
-            f"SELECT {_COLUMNS} FROM approvals WHERE state = 'pending' AND expires_at > ? ORDER BY created_at",
-            (now.timestamp(),),
+            f"SELECT {_COLUMNS} FROM approvals WHERE state = 'pending' AND expires_at > ?{self._only}"
+            " ORDER BY created_at",
+            (now.timestamp(), *self._only_args),
         )
         return [_approval(row, now) for row in rows]
 
     def recent(self, now: datetime.datetime, limit: int = 100) -> list[Approval]:
         """The newest approvals in every state, newest first."""
-        rows = self._db.read(f"SELECT {_COLUMNS} FROM approvals ORDER BY created_at DESC LIMIT ?", (limit,))
+        where = f"WHERE {self._only[5:]} " if self._only else ""
+        rows = self._db.read(
+            f"SELECT {_COLUMNS} FROM approvals {where}ORDER BY created_at DESC LIMIT ?", (*self._only_args, limit)
+        )
         return [_approval(row, now) for row in rows]
 
     def get(self, approval_id: str, now: datetime.datetime) -> Approval:
-        rows = self._db.read(f"SELECT {_COLUMNS} FROM approvals WHERE approval_id = ?", (approval_id,))
+        rows = self._db.read(
+            f"SELECT {_COLUMNS} FROM approvals WHERE approval_id = ?{self._only}", (approval_id, *self._only_args)
+        )
         if not rows:
             raise ApprovalNotFound(approval_id)
         return _approval(rows[0], now)
@@ -176,7 +195,9 @@ class Approvals:
 
     def _answer(self, approval_id: str, answer: ApprovalState, now: datetime.datetime) -> Approval:
         with self._db.write() as db:
-            row = db.execute(f"SELECT {_COLUMNS} FROM approvals WHERE approval_id = ?", (approval_id,)).fetchone()
+            row = db.execute(
+                f"SELECT {_COLUMNS} FROM approvals WHERE approval_id = ?{self._only}", (approval_id, *self._only_args)
+            ).fetchone()
             if row is None:
                 raise ApprovalNotFound(approval_id)
             current = _approval(row, now)
@@ -209,12 +230,12 @@ class Approvals:
             approval_id = f"apr_{secrets.token_hex(6)}"
             db.execute(
                 "INSERT INTO approvals (approval_id, binding, key_id, session_id, upstream, tool_name, rule,"
-                " clauses, reason, summary, created_at, expires_at, state)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
+                " clauses, reason, summary, created_at, expires_at, tenant, state)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
                 (
                     approval_id, question.binding, question.key_id, question.session_id, question.upstream,
                     question.tool_name, question.rule, json.dumps(list(question.clauses)), question.reason,
-                    json.dumps(question.summary), now.timestamp(), now.timestamp() + ttl_seconds,
+                    json.dumps(question.summary), now.timestamp(), now.timestamp() + ttl_seconds, question.tenant,
                 ),
             )  # fmt: skip
             db.execute("DELETE FROM approvals WHERE expires_at < ?", (now.timestamp() - 7 * 24 * 3600,))

@@ -21,6 +21,7 @@ import math
 import re
 import secrets
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -40,7 +41,8 @@ from inherence_policy_server._decision_log import DecisionLogWriter
 from inherence_policy_server._masking import mask_text
 from inherence_policy_server._rules import Evaluation, Evaluator
 from inherence_policy_server._session_reads import LetThrough, record_session_read, record_session_reads
-from inherence_policy_server._storage import DecisionLogEntry
+from inherence_policy_server._storage import DEFAULT_TENANT, DecisionLogEntry
+from inherence_policy_server._telemetry import Telemetry
 from inherence_policy_server.rules._api import Call, Category, SessionLedger
 from inherence_policy_server.rules._exfiltration import session_key
 
@@ -54,6 +56,8 @@ _VERDICTS = {verdict.value: verdict for verdict in Verdict}
 _IDEMPOTENT_ANSWERS = 4096
 _FAIL_CLOSED_REASON = "the policy could not evaluate this call, so it is denied"
 _DEFAULT_APPROVAL_TTL = 600
+# The decision log's tenant for a call whose key's tenant could not be read (no tenant's dashboard shows it).
+_UNKNOWN_TENANT = "-"
 # Past NaN and Infinity, a number is infinite only with a 3-digit exponent or 300 digits; most bodies have none.
 _HUGE_NUMBER = re.compile(rb"[0-9](?:[eE]\+?[0-9]{3}|[0-9]{299})")
 
@@ -96,8 +100,14 @@ class DecisionService:
         log: DecisionLogWriter,
         clock: Callable[[], datetime.datetime],
         approvals: Approvals | None = None,
+        tenants: Callable[[str | None], tuple[str, SessionLedger]] | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self._evaluate = evaluator
+        self._telemetry = telemetry
+        # Whose state a key's calls read and change: its tenant and that tenant's ledger (else everyone's one ledger).
+        self._tenants = tenants
+        self._tenant_of_key: dict[str | None, tuple[str, SessionLedger]] = {}
         self._approvals = approvals
         self._asked = AskedCalls()
         self._config = config
@@ -155,6 +165,7 @@ class DecisionService:
 
     def decide(self, request: DecideRequest, key_id: str | None = None) -> Decision:
         """The decision on one parsed request (never raises for any request)."""
+        started_ns = time.time_ns() if self._telemetry is not None else 0
         now = self._clock()
         call = Call(
             tool_name=request.tool_name,
@@ -167,14 +178,20 @@ class DecisionService:
             key_id=key_id,
         )
         decision_id = self._next_id()
-        ruling = self._ruling(call, now)
+        try:
+            tenant, ledger = self._scope(key_id)
+            ruling = self._ruling(call, now, ledger)
+        except Exception as exc:  # whose state to use is unknown: decide nothing on anyone's
+            logger.error("the tenant of a key could not be read (%s); denied", type(exc).__name__)
+            tenant, ledger = _UNKNOWN_TENANT, self._ledger
+            ruling = Ruling(Verdict.DENY, _FAIL_CLOSED_REASON, ("server.evaluation_failed",), "server")
         approval_id = None
         if ruling.verdict is Verdict.CONFIRM:
-            ruling, approval_id = self._confirm(request, call, key_id, ruling, decision_id, now)
+            ruling, approval_id = self._confirm(request, call, key_id, ruling, decision_id, now, (tenant, ledger))
         if ruling.verdict.allows:
             self._let_through.remember(decision_id, key_id, session_key(call), call.category)
         if call.session_id is not None:
-            self._log.saw_session(call.session_id, call.client, now)
+            self._log.saw_session(call.session_id, call.client, now, tenant)
         self._log.record(
             DecisionLogEntry(
                 decision_id=decision_id,
@@ -190,8 +207,12 @@ class DecisionService:
                 arguments=request.arguments,
                 request_id=request.request_id,
                 key_id=key_id,
+                tenant=tenant,
             )
         )
+        if self._telemetry is not None:
+            verdict, category = ruling.verdict.value, call.category.value
+            self._telemetry.decided(decision_id, verdict, ruling.rule, category, started_ns, time.time_ns())
         receipt: dict[str, JsonValue] = {"decision_id": decision_id, "decided_at": now.isoformat(), "rule": ruling.rule}
         # Every field is built here from known types, so the answer skips validation.
         return Decision.model_construct(
@@ -205,6 +226,8 @@ class DecisionService:
 
     def record_outcome(self, report: OutcomeReport, key_id: str | None, now: datetime.datetime) -> None:
         """Take what became of a decided call: a person's answer to a confirm, or a result let through."""
+        if self._telemetry is not None:
+            self._telemetry.reported(report.decision_id, "result" if report.confirmation is None else "confirmation")
         if report.confirmation is not None:
             self._record_answer(report, key_id, now)
         else:
@@ -226,24 +249,38 @@ class DecisionService:
         if not reports:
             return
         try:
-            record_session_reads(self._ledger, self._let_through, reports, key_id, now)
+            record_session_reads(self._scope(key_id)[1], self._let_through, reports, key_id, now)
         except Exception as exc:  # the reports are taken; what they held is lost, never the server
             logger.error("the results of %d calls could not be recorded (%s)", len(reports), type(exc).__name__)
 
     def record_session_read(self, report: OutcomeReport, key_id: str | None, now: datetime.datetime) -> None:
         """What a session read: the content of a result the policy let through, into the ledger."""
         try:
-            record_session_read(self._ledger, self._let_through, report, key_id, now)
+            record_session_read(self._scope(key_id)[1], self._let_through, report, key_id, now)
         except Exception as exc:  # the report is taken; what it held is lost, never the server
             logger.error("the result of %s could not be recorded (%s)", report.decision_id, type(exc).__name__)
 
     def _next_id(self) -> str:
         return f"dec_{self._id_prefix}{next(self._serial):010x}"
 
-    def _ruling(self, call: Call, now: datetime.datetime) -> Ruling:
+    def _scope(self, key_id: str | None) -> tuple[str, SessionLedger]:
+        """The tenant of a key and its ledger; a key's tenant never changes, so it is looked up once."""
+        known = self._tenant_of_key.get(key_id)
+        if known is not None:
+            return known
+        if self._tenants is None:
+            return DEFAULT_TENANT, self._ledger
+        # A lookup that fails raises: the caller answers 503 rather than deciding on another tenant's state.
+        known = self._tenants(key_id)
+        if len(self._tenant_of_key) >= _IDEMPOTENT_ANSWERS:
+            self._tenant_of_key.clear()
+        self._tenant_of_key[key_id] = known
+        return known
+
+    def _ruling(self, call: Call, now: datetime.datetime, ledger: SessionLedger | None = None) -> Ruling:
         """The evaluation of one call as a verdict, reason, clauses and rule; a failure is a deny."""
         try:
-            evaluation: Evaluation = self._evaluate(call, self._config, self._ledger, now)
+            evaluation: Evaluation = self._evaluate(call, self._config, ledger or self._ledger, now)
             findings = list(evaluation.findings)
             failed = tuple(clause if isinstance(clause, str) else str(clause) for clause in evaluation.failed_clauses)
             # Findings of rules in `log` mode name the rule of an allow_with_log.
@@ -261,6 +298,7 @@ class DecisionService:
         asked: Ruling,
         decision_id: str,
         now: datetime.datetime,
+        scope: tuple[str, SessionLedger],
     ) -> tuple[Ruling, str | None]:
         """A confirm ruling settled: let through by a granted approval, denied, or a question with an approval."""
         approvals, binding, session_id = self._approvals, None, call.session_id
@@ -268,7 +306,7 @@ class DecisionService:
             binding = approval_binding(key_id, session_id, call.upstream, call.tool_name, request.arguments)
             granted = _claim(approvals, binding, now)
             if granted is not None:
-                retried = self._ruling(dataclasses.replace(call, approved=True), now)
+                retried = self._ruling(dataclasses.replace(call, approved=True), now, scope[1])
                 if retried.verdict.allows:
                     reason = f"Allowed once by approval {granted}: {asked.reason}"
                     return Ruling(Verdict.ALLOW_WITH_LOG, reason, retried.failed, retried.rule), None
@@ -292,6 +330,7 @@ class DecisionService:
                 clauses=asked.failed,
                 reason=mask_text(asked.reason or ""),
                 summary=arguments_summary(request.arguments),
+                tenant=scope[0],
             )
             approval_id = _ask(approvals, question, now, self._approval_ttl())
         expires = now + datetime.timedelta(seconds=self._approval_ttl())
@@ -304,9 +343,10 @@ class DecisionService:
 
     def _record_answer(self, report: OutcomeReport, key_id: str | None, now: datetime.datetime) -> None:
         asked = self._asked.take(report.decision_id, key_id, now)
+        tenant, ledger = self._scope(key_id)
         if report.confirmation == "accepted" and asked is not None:
             # The proxy let the call through: record what it does, as for any call let through.
-            self._ruling(dataclasses.replace(asked.call, approved=True), now)
+            self._ruling(dataclasses.replace(asked.call, approved=True), now, ledger)
         approval_id = report.approval_id or (asked.approval_id if asked is not None else None)
         if approval_id and self._approvals is not None and report.confirmation != "timed_out":
             # Answered in band: the same question cannot also be granted out of band.
@@ -315,7 +355,7 @@ class DecisionService:
                 self._approvals.settle(approval_id, key_id, settled, now)
             except Exception as exc:
                 logger.error("approval %s could not be closed (%s)", approval_id, type(exc).__name__)
-        self._log.record(answer_entry(report, key_id, asked, self._next_id(), now))
+        self._log.record(dataclasses.replace(answer_entry(report, key_id, asked, self._next_id(), now), tenant=tenant))
 
 
 def _claim(approvals: Approvals, binding: str, now: datetime.datetime) -> str | None:

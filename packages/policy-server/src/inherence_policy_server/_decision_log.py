@@ -12,6 +12,10 @@ What waits in memory is bounded (`max_backlog` entries and sightings): a caller 
 full wakes the writer and waits for room, so a database slower than the traffic slows the
 calls down instead of growing memory or losing entries. Sightings of the same session in one
 batch are stored as its first and its last.
+
+With a retention age, the writer also deletes decision rows older than it, at most every
+`prune_every` seconds, in batches of `prune_batch` rows, each batch a short transaction of its
+own: a decide never waits for a long delete.
 """
 
 from __future__ import annotations
@@ -23,12 +27,13 @@ import functools
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import TypeVar
 
 from inherence_policy_server._masking import mask_arguments, mask_text
-from inherence_policy_server._storage import DecisionLogEntry, Storage
+from inherence_policy_server._storage import DEFAULT_TENANT, DecisionLogEntry, SQLStorage, Storage
 
-__all__ = ["DecisionLogWriter"]
+__all__ = ["DecisionLogWriter", "prune_decisions"]
 
 logger = logging.getLogger("inherence_policy_server")
 
@@ -38,7 +43,24 @@ _ROOM_WAIT = 30.0
 _YIELD_EVERY = 8
 _MEMO_CHARS = 256
 _Item = TypeVar("_Item")
-_Sighting = tuple[str, str | None, datetime.datetime]
+_Sighting = tuple[str, str | None, datetime.datetime, str]
+_PRUNE_BATCH = 1000
+_PRUNE_BATCHES = 100  # per round: a backlog is worked off over several rounds
+
+
+def prune_decisions(storage: SQLStorage, before: datetime.datetime, *, batch: int = _PRUNE_BATCH) -> int:
+    """Delete one batch of decision rows older than `before` (oldest first); how many were deleted."""
+    cutoff = before.astimezone(datetime.timezone.utc).isoformat()
+    with storage.write() as db:
+        cursor = db.execute(
+            "DELETE FROM decisions WHERE id IN (SELECT id FROM decisions WHERE at < ? ORDER BY at LIMIT ?)",
+            (cutoff, batch),
+        )
+        return max(0, int(cursor.rowcount))
+
+
+def _utc_now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
 
 
 class DecisionLogWriter:
@@ -51,8 +73,17 @@ class DecisionLogWriter:
         interval: float = 0.1,
         checkpoint_every: float = 2.0,
         max_backlog: int = _MAX_BACKLOG,
+        retention: datetime.timedelta | None = None,
+        prune_every: float = 60.0,
+        prune_batch: int = _PRUNE_BATCH,
+        clock: Callable[[], datetime.datetime] = _utc_now,
     ) -> None:
         self._storage = storage
+        self._retention = retention
+        self._prune_every = prune_every
+        self._prune_batch = prune_batch
+        self._clock = clock
+        self._pruned_at: float | None = None
         self._max_backlog = max_backlog
         self.dropped = 0
         self._interval = interval
@@ -82,11 +113,13 @@ class DecisionLogWriter:
             self._make_room()
         self._entries.append(entry)
 
-    def saw_session(self, session_id: str, client: str | None, at: datetime.datetime) -> None:
+    def saw_session(
+        self, session_id: str, client: str | None, at: datetime.datetime, tenant: str = DEFAULT_TENANT
+    ) -> None:
         self._ensure_started()
         if len(self._entries) + len(self._sightings) >= self._max_backlog:
             self._make_room()
-        self._sightings.append((session_id, client, at))
+        self._sightings.append((session_id, client, at, tenant))
 
     def _make_room(self) -> None:
         """Wait until the writer has stored enough to take one more; past `_ROOM_WAIT`, drop the oldest."""
@@ -131,6 +164,8 @@ class DecisionLogWriter:
                 self._busy = True
             stopping = self._closed
             self._drain(final=stopping)
+            if not stopping:
+                self._prune()
             with self._drained:
                 self._generation += 1
                 self._busy = False
@@ -144,8 +179,8 @@ class DecisionLogWriter:
             wrote = True
             # A session id or client name could be anything a caller sent: stored masked, as in the decision rows.
             sightings = [
-                (_mask_name(session_id), None if client is None else _mask_name(client), at)
-                for session_id, client, at in _first_and_last(_take(self._sightings))
+                (_mask_name(session_id), None if client is None else _mask_name(client), at, tenant)
+                for session_id, client, at, tenant in _first_and_last(_take(self._sightings))
             ]
             entries = []
             for index, entry in enumerate(_take(self._entries), start=1):
@@ -172,6 +207,22 @@ class DecisionLogWriter:
             except Exception:
                 logger.exception("storage housekeeping failed")
 
+    def _prune(self) -> None:
+        if self._retention is None or not isinstance(self._storage, SQLStorage):
+            return
+        now = time.monotonic()
+        if self._pruned_at is not None and now - self._pruned_at < self._prune_every:
+            return
+        self._pruned_at = now
+        before = self._clock() - self._retention
+        try:
+            for _ in range(_PRUNE_BATCHES):
+                if prune_decisions(self._storage, before, batch=self._prune_batch) < self._prune_batch:
+                    return
+                time.sleep(0)  # between batches, requests and other writers get their turn
+        except Exception:
+            logger.exception("could not prune the decision log")
+
 
 def _take(source: collections.deque[_Item]) -> list[_Item]:
     taken: list[_Item] = []
@@ -182,11 +233,12 @@ def _take(source: collections.deque[_Item]) -> list[_Item]:
 
 def _first_and_last(sightings: list[_Sighting]) -> list[_Sighting]:
     """Each session's first sighting, and its last when later: what storing all of them in order leaves."""
-    first: dict[str, _Sighting] = {}
-    last: dict[str, _Sighting] = {}
+    first: dict[tuple[str, str], _Sighting] = {}
+    last: dict[tuple[str, str], _Sighting] = {}
     for sighting in sightings:
-        first.setdefault(sighting[0], sighting)
-        last[sighting[0]] = sighting
+        session = (sighting[0], sighting[3])  # a session id is the tenant's own
+        first.setdefault(session, sighting)
+        last[session] = sighting
     kept = list(first.values())
     kept.extend(seen for session, seen in last.items() if seen is not first[session])
     return kept

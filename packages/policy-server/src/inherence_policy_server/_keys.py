@@ -13,7 +13,10 @@ import hmac
 import re
 import secrets
 
-__all__ = ["ApiKeyRecord", "IssuedKey", "issue_key", "parse_key", "verify_secret"]
+__all__ = ["DEFAULT_TENANT", "ApiKeyRecord", "IssuedKey", "issue_key", "parse_key", "verify_secret"]
+
+# The tenant of every key created without one, of the embedded server, and of state kept before tenants.
+DEFAULT_TENANT = "default"
 
 KEY_PREFIX = "inh_"
 _KEY_SHAPE = re.compile(r"^inh_([0-9a-f]{12})_([A-Za-z0-9_-]{20,128})$")
@@ -33,6 +36,7 @@ class ApiKeyRecord:
     created_at: datetime.datetime
     revoked_at: datetime.datetime | None = None
     label: str = ""
+    tenant: str = DEFAULT_TENANT
 
     @property
     def active(self) -> bool:
@@ -54,13 +58,18 @@ def _digest(salt: bytes, key: str) -> bytes:
     return hmac.new(salt, key.encode("utf-8"), hashlib.sha256).digest()
 
 
-def issue_key(now: datetime.datetime, label: str = "") -> IssuedKey:
-    """A fresh random key and the record to store for it."""
+def issue_key(now: datetime.datetime, label: str = "", tenant: str = DEFAULT_TENANT) -> IssuedKey:
+    """A fresh random key of `tenant` and the record to store for it."""
     key_id = secrets.token_hex(6)
     key = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
     salt = secrets.token_bytes(16)
     record = ApiKeyRecord(
-        key_id=key_id, prefix=key[: len(KEY_PREFIX) + 12 + 5], salt=salt, digest=_digest(salt, key), created_at=now
+        key_id=key_id,
+        prefix=key[: len(KEY_PREFIX) + 12 + 5],
+        salt=salt,
+        digest=_digest(salt, key),
+        created_at=now,
+        tenant=tenant,
     )
     if label:
         record = dataclasses.replace(record, label=label)

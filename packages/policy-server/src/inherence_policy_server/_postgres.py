@@ -28,11 +28,17 @@ from inherence_policy_server._errors import StorageError, UnknownKeyError
 from inherence_policy_server._keys import ApiKeyRecord
 from inherence_policy_server._postgres_ledger import PostgresLedger
 from inherence_policy_server._postgres_schema import check_schema, upgrade
-from inherence_policy_server._storage import DecisionLogEntry
+from inherence_policy_server._storage import (
+    DECISION_COLUMNS,
+    DEFAULT_TENANT,
+    DecisionLogEntry,
+    Sighting,
+    sighting_tenant,
+)
 
 __all__ = ["PostgresStorage", "describe_url", "upgrade_database"]
 
-_KEY_COLUMNS = "key_id, prefix, salt, digest, created_at, revoked_at, label"
+_KEY_COLUMNS = "key_id, prefix, salt, digest, created_at, revoked_at, label, tenant"
 
 
 def describe_url(url: str) -> str:
@@ -96,6 +102,8 @@ class _Portable:
 class PostgresStorage:
     """`Storage` over a PostgreSQL database (`postgresql://user:password@host:port/database`)."""
 
+    dialect = "postgresql"
+
     def __init__(self, url: str, *, pool_size: int = 8, timeout: float = 10.0) -> None:
         self.where = describe_url(url)
         self.url = url
@@ -109,7 +117,8 @@ class PostgresStorage:
         except psycopg_pool.PoolTimeout:
             self._pool.close()
             raise StorageError(f"cannot open connections to the database {self.where}") from None
-        self._ledger = PostgresLedger(self)
+        self._ledgers: dict[str, PostgresLedger] = {}
+        self._ledger = self.tenant_ledger(DEFAULT_TENANT)
         self._approvals = Approvals(self)
 
     def __repr__(self) -> str:
@@ -118,7 +127,18 @@ class PostgresStorage:
 
     @property
     def ledger(self) -> PostgresLedger:
+        """The default tenant's ledger."""
         return self._ledger
+
+    def tenant_ledger(self, tenant: str) -> PostgresLedger:
+        ledger = self._ledgers.get(tenant)
+        if ledger is None:
+            ledger = self._ledgers.setdefault(tenant, PostgresLedger(self, tenant))
+        return ledger
+
+    def key_tenant(self, key_id: str) -> str | None:
+        rows = self.query("SELECT tenant FROM api_keys WHERE key_id = %s", (key_id,))
+        return str(rows[0][0]) if rows else None
 
     @property
     def approvals(self) -> Approvals:
@@ -155,16 +175,29 @@ class PostgresStorage:
     def add_key(self, record: ApiKeyRecord) -> None:
         with self.transaction() as db:
             db.execute(
-                f"INSERT INTO api_keys ({_KEY_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                (record.key_id, record.prefix, record.salt, record.digest, _iso(record.created_at), None, record.label),
+                f"INSERT INTO api_keys ({_KEY_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                (
+                    record.key_id,
+                    record.prefix,
+                    record.salt,
+                    record.digest,
+                    _iso(record.created_at),
+                    None,
+                    record.label,
+                    record.tenant,
+                ),
             )
 
     def find_key(self, key_id: str) -> ApiKeyRecord | None:
         rows = self.query(f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE key_id = %s", (key_id,))
         return _key_from_row(rows[0]) if rows else None
 
-    def list_keys(self) -> list[ApiKeyRecord]:
-        return [_key_from_row(row) for row in self.query(f"SELECT {_KEY_COLUMNS} FROM api_keys ORDER BY created_at")]
+    def list_keys(self, tenant: str | None = None) -> list[ApiKeyRecord]:
+        if tenant is None:
+            rows = self.query(f"SELECT {_KEY_COLUMNS} FROM api_keys ORDER BY created_at")
+        else:
+            rows = self.query(f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE tenant = %s ORDER BY created_at", (tenant,))
+        return [_key_from_row(row) for row in rows]
 
     def revoke_key(self, key_id: str, now: datetime.datetime) -> None:
         with self.transaction() as db:
@@ -177,14 +210,14 @@ class PostgresStorage:
     def has_active_keys(self) -> bool:
         return bool(self.query("SELECT 1 FROM api_keys WHERE revoked_at IS NULL LIMIT 1"))
 
-    def touch_sessions(self, seen: Sequence[tuple[str, str | None, datetime.datetime]]) -> None:
+    def touch_sessions(self, seen: Sequence[Sighting]) -> None:
         if not seen:
             return
         with self.transaction() as db, db.cursor() as cursor:
             cursor.executemany(
-                "INSERT INTO sessions (session_id, client, first_seen, last_seen) VALUES (%s, %s, %s, %s)"
-                " ON CONFLICT (session_id) DO UPDATE SET last_seen = excluded.last_seen",
-                [(session_id, client, _iso(at), _iso(at)) for session_id, client, at in seen],
+                "INSERT INTO sessions (tenant, session_id, client, first_seen, last_seen) VALUES (%s, %s, %s, %s, %s)"
+                " ON CONFLICT (tenant, session_id) DO UPDATE SET last_seen = excluded.last_seen",
+                [(sighting_tenant(one), one[0], one[1], _iso(one[2]), _iso(one[2])) for one in seen],
             )
 
     def append_decisions(self, entries: Sequence[DecisionLogEntry]) -> None:
@@ -193,23 +226,20 @@ class PostgresStorage:
         rows = [
             (
                 e.decision_id, _iso(e.at), e.client, e.session_id, e.upstream, e.tool_name, e.category, e.decision,
-                e.rule, e.reason, json.dumps(e.arguments, separators=(",", ":")), e.request_id, e.key_id,
+                e.rule, e.reason, json.dumps(e.arguments, separators=(",", ":")), e.request_id, e.key_id, e.tenant,
             )
             for e in entries
         ]  # fmt: skip
         with self.transaction() as db, db.cursor() as cursor:
             cursor.executemany(
-                "INSERT INTO decisions (decision_id, at, client, session_id, upstream, tool_name, category, decision,"
-                " rule, reason, arguments, request_id, key_id)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                f"INSERT INTO decisions ({DECISION_COLUMNS}) VALUES ({', '.join(['%s'] * 14)})",
                 rows,
             )
 
-    def recent_decisions(self, limit: int = 100) -> list[DecisionLogEntry]:
+    def recent_decisions(self, limit: int = 100, tenant: str | None = None) -> list[DecisionLogEntry]:
+        where, parameters = ("WHERE tenant = %s ", (tenant,)) if tenant is not None else ("", ())
         rows = self.query(
-            "SELECT decision_id, at, client, session_id, upstream, tool_name, category, decision, rule, reason,"
-            " arguments, request_id, key_id FROM decisions ORDER BY id DESC LIMIT %s",
-            (limit,),
+            f"SELECT {DECISION_COLUMNS} FROM decisions {where}ORDER BY id DESC LIMIT %s", (*parameters, limit)
         )
         entries = []
         for row in rows:
@@ -231,7 +261,7 @@ def _iso(moment: datetime.datetime) -> str:
 
 
 def _key_from_row(row: tuple[object, ...]) -> ApiKeyRecord:
-    key_id, prefix, salt, digest, created_at, revoked_at, label = row
+    key_id, prefix, salt, digest, created_at, revoked_at, label, tenant = row
     return ApiKeyRecord(
         key_id=str(key_id),
         prefix=str(prefix),
@@ -240,4 +270,5 @@ def _key_from_row(row: tuple[object, ...]) -> ApiKeyRecord:
         created_at=datetime.datetime.fromisoformat(str(created_at)),
         revoked_at=None if revoked_at is None else datetime.datetime.fromisoformat(str(revoked_at)),
         label=str(label),
+        tenant=str(tenant),
     )

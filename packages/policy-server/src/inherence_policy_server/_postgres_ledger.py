@@ -45,21 +45,22 @@ SELECT
     COUNT(CASE WHEN at > %(hour)s THEN 1 END),
     COUNT(CASE WHEN at > %(day)s THEN 1 END),
     COUNT(*)
-FROM transfers WHERE account = %(account)s AND at > %(week)s
+FROM transfers WHERE tenant = %(tenant)s AND account = %(account)s AND at > %(week)s
 """
 
 
-def _bounds(account: str, now: datetime.datetime) -> dict[str, object]:
+def _bounds(tenant: str, account: str, now: datetime.datetime) -> dict[str, object]:
     t = now.timestamp()
-    return {"account": account, "hour": t - 3600.0, "day": t - 24 * 3600.0, "week": t - WEEK}
+    return {"tenant": tenant, "account": account, "hour": t - 3600.0, "day": t - 24 * 3600.0, "week": t - WEEK}
 
 
 def _totals(row: Sequence[Any]) -> VelocityTotals:
     return VelocityTotals(*(int(value) for value in row))
 
 
-def _account_lock(account: str) -> int:
-    digest = hashlib.blake2b(account.encode("utf-8", "surrogatepass"), digest_size=4).digest()
+def _account_lock(tenant: str, account: str) -> int:
+    named = f"{tenant}\x00{account}".encode("utf-8", "surrogatepass")
+    digest = hashlib.blake2b(named, digest_size=4).digest()
     return int.from_bytes(digest, "big", signed=True)
 
 
@@ -77,22 +78,24 @@ def _trim_oldest(db: Any, table: str, where: str, parameters: tuple[object, ...]
 
 
 class PostgresLedger:
-    """`SessionLedger` backed by a `PostgresStorage`."""
+    """`SessionLedger` of one tenant backed by a `PostgresStorage`."""
 
-    def __init__(self, storage: PostgresStorage) -> None:
+    def __init__(self, storage: PostgresStorage, tenant: str) -> None:
         self._storage = storage
+        self.tenant = tenant
 
     def known_recipient(self, account: str, recipient: str) -> bool:
-        sql = "SELECT 1 FROM recipients WHERE account = %s AND recipient = %s LIMIT 1"
-        return bool(self._storage.query(sql, (account, recipient)))
+        sql = "SELECT 1 FROM recipients WHERE tenant = %s AND account = %s AND recipient = %s LIMIT 1"
+        return bool(self._storage.query(sql, (self.tenant, account, recipient)))
 
     def reserve_transfer(
         self, account: str, recipient: str, amount_cents: int, now: datetime.datetime, limits: Mapping[str, int]
     ) -> VelocityTotals | None:
         with self._storage.transaction() as db:
-            db.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_VELOCITY_LOCKS, _account_lock(account)))
+            tenant = self.tenant
+            db.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_VELOCITY_LOCKS, _account_lock(tenant, account)))
             # Read committed: this statement sees every reservation committed before the lock was ours.
-            before = _totals(db.execute(_TOTALS, _bounds(account, now)).fetchone() or ())
+            before = _totals(db.execute(_TOTALS, _bounds(tenant, account, now)).fetchone() or ())
             after = VelocityTotals(
                 hour_cents=before.hour_cents + amount_cents,
                 day_cents=before.day_cents + amount_cents,
@@ -105,60 +108,66 @@ class PostgresLedger:
                 return None
             at = now.timestamp()
             db.execute(
-                "INSERT INTO transfers (account, recipient, amount_cents, at) VALUES (%s, %s, %s, %s)",
-                (account, recipient, amount_cents, at),
+                "INSERT INTO transfers (tenant, account, recipient, amount_cents, at) VALUES (%s, %s, %s, %s, %s)",
+                (tenant, account, recipient, amount_cents, at),
             )
             db.execute(
-                "INSERT INTO recipients (account, recipient, first_paid) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
-                (account, recipient, at),
+                "INSERT INTO recipients (tenant, account, recipient, first_paid) VALUES (%s, %s, %s, %s)"
+                " ON CONFLICT DO NOTHING",
+                (tenant, account, recipient, at),
             )
-            db.execute("DELETE FROM transfers WHERE account = %s AND at <= %s", (account, at - WEEK))
+            db.execute(
+                "DELETE FROM transfers WHERE tenant = %s AND account = %s AND at <= %s", (tenant, account, at - WEEK)
+            )
             return after
 
     def window_totals(self, account: str, now: datetime.datetime) -> VelocityTotals:
-        return _totals(self._storage.query(_TOTALS, _bounds(account, now))[0])
+        return _totals(self._storage.query(_TOTALS, _bounds(self.tenant, account, now))[0])
 
     def _touch(self, db: Any, session_id: str, now: float, *, reported: bool) -> None:
+        tenant = self.tenant
         db.execute(
-            "INSERT INTO read_sessions (session_id, touched, reported) VALUES (%s, %s, %s) ON CONFLICT (session_id)"
-            " DO UPDATE SET touched = excluded.touched, reported = COALESCE(excluded.reported, read_sessions.reported)",
-            (session_id, now, now if reported else None),
+            "INSERT INTO read_sessions (tenant, session_id, touched, reported) VALUES (%s, %s, %s, %s)"
+            " ON CONFLICT (tenant, session_id) DO UPDATE SET touched = excluded.touched,"
+            " reported = COALESCE(excluded.reported, read_sessions.reported)",
+            (tenant, session_id, now, now if reported else None),
         )
         oldest = now - _TTL
         for table, column in (("read_items", "at"), ("sensitive_reads", "at"), ("read_sessions", "touched")):
             db.execute(f"DELETE FROM {table} WHERE {column} <= %s", (oldest,))
-        (sessions,) = db.execute("SELECT COUNT(*) FROM read_sessions").fetchone()
+        (sessions,) = db.execute("SELECT COUNT(*) FROM read_sessions WHERE tenant = %s", (tenant,)).fetchone()
         if sessions > MAX_READ_SESSIONS:
             dropped = db.execute(
-                "SELECT session_id FROM read_sessions ORDER BY touched, session_id LIMIT %s",
-                (sessions - MAX_READ_SESSIONS,),
+                "SELECT session_id FROM read_sessions WHERE tenant = %s ORDER BY touched, session_id LIMIT %s",
+                (tenant, sessions - MAX_READ_SESSIONS),
             ).fetchall()
             names = [row[0] for row in dropped]
             for table in ("read_items", "sensitive_reads", "read_sessions"):
-                db.execute(f"DELETE FROM {table} WHERE session_id = ANY(%s)", (names,))
+                db.execute(f"DELETE FROM {table} WHERE tenant = %s AND session_id = ANY(%s)", (tenant, names))
 
     def record_sensitive_read(self, session_id: str, label: str, now: datetime.datetime) -> None:
         at = now.timestamp()
         with self._storage.transaction() as db:
             db.execute("SELECT pg_advisory_xact_lock(%s, %s)", _READS_LOCK)
             db.execute(
-                "INSERT INTO sensitive_reads (session_id, label, at) VALUES (%s, %s, %s)"
-                " ON CONFLICT (session_id, label) DO UPDATE SET at = excluded.at",
-                (session_id, label, at),
+                "INSERT INTO sensitive_reads (tenant, session_id, label, at) VALUES (%s, %s, %s, %s)"
+                " ON CONFLICT (tenant, session_id, label) DO UPDATE SET at = excluded.at",
+                (self.tenant, session_id, label, at),
             )
             self._touch(db, session_id, at, reported=False)
-            _trim_oldest(db, "sensitive_reads", "session_id = %s", (session_id,), MAX_READ_LABELS, "at, seq")
+            where = "tenant = %s AND session_id = %s"
+            _trim_oldest(db, "sensitive_reads", where, (self.tenant, session_id), MAX_READ_LABELS, "at, seq")
 
     def sensitive_reads(self, session_id: str) -> list[str]:
-        sql = "SELECT label FROM sensitive_reads WHERE session_id = %s ORDER BY seq"
-        rows = self._storage.query(sql, (session_id,))
+        sql = "SELECT label FROM sensitive_reads WHERE tenant = %s AND session_id = %s ORDER BY seq"
+        rows = self._storage.query(sql, (self.tenant, session_id))
         return [str(row[0]) for row in rows]
 
     def unreported_reads(self, session_id: str, now: datetime.datetime) -> list[str]:
         rows = self._storage.query(
-            "SELECT label FROM sensitive_reads WHERE session_id = %s AND at > %s AND at > COALESCE("
-            "(SELECT reported FROM read_sessions WHERE session_id = %s), -1) ORDER BY seq",
-            (session_id, now.timestamp() - _TTL, session_id),
+            "SELECT label FROM sensitive_reads WHERE tenant = %s AND session_id = %s AND at > %s AND at > COALESCE("
+            "(SELECT reported FROM read_sessions WHERE tenant = %s AND session_id = %s), -1) ORDER BY seq",
+            (self.tenant, session_id, now.timestamp() - _TTL, self.tenant, session_id),
         )
         return [str(row[0]) for row in rows]
 
@@ -168,26 +177,29 @@ class PostgresLedger:
             db.execute("SELECT pg_advisory_xact_lock(%s, %s)", _READS_LOCK)
             with db.cursor() as cursor:
                 cursor.executemany(
-                    "INSERT INTO read_items (session_id, digest, kind, label, at) VALUES (%s, %s, %s, %s, %s)"
-                    " ON CONFLICT (session_id, digest) DO UPDATE SET at = excluded.at",
-                    [(session_id, item.digest, item.kind, item.label, at) for item in items],
+                    "INSERT INTO read_items (tenant, session_id, digest, kind, label, at)"
+                    " VALUES (%s, %s, %s, %s, %s, %s)"
+                    " ON CONFLICT (tenant, session_id, digest) DO UPDATE SET at = excluded.at",
+                    [(self.tenant, session_id, item.digest, item.kind, item.label, at) for item in items],
                 )
             self._touch(db, session_id, at, reported=True)
-            shingles = (session_id, SHINGLE)
-            _trim_oldest(db, "read_items", "session_id = %s AND kind = %s", shingles, MAX_READ_ITEMS, "at, id")
-            _trim_oldest(db, "read_items", "session_id = %s AND kind != %s", shingles, MAX_READ_TOKENS, "at, id")
+            shingles = (self.tenant, session_id, SHINGLE)
+            same = "tenant = %s AND session_id = %s AND kind = %s"
+            other = "tenant = %s AND session_id = %s AND kind != %s"
+            _trim_oldest(db, "read_items", same, shingles, MAX_READ_ITEMS, "at, id")
+            _trim_oldest(db, "read_items", other, shingles, MAX_READ_TOKENS, "at, id")
 
     def has_read_items(self, session_id: str, now: datetime.datetime) -> bool:
-        sql = "SELECT 1 FROM read_items WHERE session_id = %s AND at > %s LIMIT 1"
-        return bool(self._storage.query(sql, (session_id, now.timestamp() - _TTL)))
+        sql = "SELECT 1 FROM read_items WHERE tenant = %s AND session_id = %s AND at > %s LIMIT 1"
+        return bool(self._storage.query(sql, (self.tenant, session_id, now.timestamp() - _TTL)))
 
     def read_items(self, session_id: str, digests: Collection[int], now: datetime.datetime) -> list[ReadItem]:
         if not digests:
             return []
         rows = self._storage.query(
             "SELECT kind, digest, label FROM read_items"
-            " WHERE session_id = %s AND at > %s AND digest = ANY(%s::bigint[])",
-            (session_id, now.timestamp() - _TTL, list(digests)),
+            " WHERE tenant = %s AND session_id = %s AND at > %s AND digest = ANY(%s::bigint[])",
+            (self.tenant, session_id, now.timestamp() - _TTL, list(digests)),
         )
         return [ReadItem(str(kind), int(str(value)), str(label)) for kind, value, label in rows]
 

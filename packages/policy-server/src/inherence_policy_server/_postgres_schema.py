@@ -84,8 +84,48 @@ CREATE TABLE known_recipients (
 );
 CREATE INDEX known_recipients_by_time ON known_recipients (tenant, last_seen);
 """
+# Every key belongs to a tenant, and so does what its calls leave behind; what was kept before is the
+# default tenant's. Dashboard logins and the live rule settings move here, shared by every server.
+_VERSION_2 = """
+ALTER TABLE api_keys ADD COLUMN tenant TEXT COLLATE "C" NOT NULL DEFAULT 'default';
+CREATE INDEX api_keys_by_tenant ON api_keys (tenant, created_at);
+ALTER TABLE sessions ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default';
+ALTER TABLE sessions DROP CONSTRAINT sessions_pkey, ADD PRIMARY KEY (tenant, session_id);
+CREATE INDEX sessions_by_time ON sessions (tenant, last_seen);
+ALTER TABLE sensitive_reads ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default';
+ALTER TABLE sensitive_reads DROP CONSTRAINT sensitive_reads_pkey, ADD PRIMARY KEY (tenant, session_id, label);
+ALTER TABLE read_sessions ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default';
+ALTER TABLE read_sessions DROP CONSTRAINT read_sessions_pkey, ADD PRIMARY KEY (tenant, session_id);
+CREATE INDEX read_sessions_by_tenant ON read_sessions (tenant, touched);
+ALTER TABLE read_items ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default';
+ALTER TABLE read_items DROP CONSTRAINT read_items_session_id_digest_key, ADD UNIQUE (tenant, session_id, digest);
+DROP INDEX read_items_by_age;
+CREATE INDEX read_items_by_age ON read_items (tenant, session_id, kind, at);
+ALTER TABLE transfers ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default';
+DROP INDEX transfers_by_account;
+CREATE INDEX transfers_by_account ON transfers (tenant, account, at);
+ALTER TABLE recipients ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default';
+ALTER TABLE recipients DROP CONSTRAINT recipients_pkey, ADD PRIMARY KEY (tenant, account, recipient);
+ALTER TABLE decisions ADD COLUMN tenant TEXT COLLATE "C" NOT NULL DEFAULT 'default';
+DROP INDEX decisions_by_session;
+DROP INDEX decisions_by_decision;
+DROP INDEX decisions_by_rule;
+DROP INDEX decisions_by_upstream;
+CREATE INDEX decisions_by_tenant ON decisions (tenant, id);
+CREATE INDEX decisions_by_session ON decisions (tenant, session_id, id);
+CREATE INDEX decisions_by_decision ON decisions (tenant, decision, id);
+CREATE INDEX decisions_by_rule ON decisions (tenant, rule, id);
+CREATE INDEX decisions_by_upstream ON decisions (tenant, upstream, id);
+ALTER TABLE approvals ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default';
+CREATE INDEX approvals_by_tenant ON approvals (tenant, state, created_at);
+CREATE TABLE admin_sessions (digest TEXT PRIMARY KEY, csrf TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL);
+CREATE TABLE rule_settings (
+    only_row BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (only_row), version BIGINT NOT NULL, config TEXT NOT NULL,
+    changed_at DOUBLE PRECISION NOT NULL
+);
+"""
 # Step n brings a database from version n - 1 to version n.
-_STEPS = (_VERSION_1,)
+_STEPS = (_VERSION_1, _VERSION_2)
 SCHEMA_VERSION = len(_STEPS)
 _UPGRADE_COMMAND = "inherence-policy-server db upgrade --database-url ..."
 

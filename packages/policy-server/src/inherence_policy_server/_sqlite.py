@@ -23,15 +23,24 @@ from inherence_policy_server._errors import ServerUsageError, StorageError, Unkn
 from inherence_policy_server._keys import ApiKeyRecord
 from inherence_policy_server._sqlite_ledger import SQLiteLedger
 from inherence_policy_server._sqlite_reads import READS_SCHEMA
-from inherence_policy_server._storage import DecisionLogEntry
+from inherence_policy_server._storage import (
+    DECISION_COLUMNS,
+    DEFAULT_TENANT,
+    DecisionLogEntry,
+    Sighting,
+    sighting_tenant,
+)
 
 __all__ = ["DATABASE_NAME", "SQLiteStorage", "open_approvals"]
 
 DATABASE_NAME = "policy.sqlite3"
+_KEY_COLUMNS = "key_id, prefix, salt, digest, created_at, revoked_at, label, tenant"
+
 # Version 2 adds the dashboard's indexes and the admin audit log, version 3 the approvals, version 4
-# what sessions read and the known recipients; every statement is idempotent, so an older database
-# is brought up to date by running the whole script again.
-_SCHEMA_VERSION = 4
+# what sessions read and the known recipients; every statement up to there is idempotent, so an
+# older database is brought to version 4 by running the whole script again. Version 5 (tenants,
+# dashboard logins and live rule settings shared by workers) is a migration of its own.
+_SCHEMA_VERSION = 5
 _BASE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS api_keys (
     key_id TEXT PRIMARY KEY, prefix TEXT NOT NULL, salt BLOB NOT NULL, digest BLOB NOT NULL,
@@ -73,6 +82,73 @@ CREATE INDEX IF NOT EXISTS approvals_by_binding ON approvals (binding, state);
 CREATE INDEX IF NOT EXISTS approvals_by_state ON approvals (state, created_at);
 """
 _SCHEMA = _BASE_SCHEMA + READS_SCHEMA
+# Every key belongs to a tenant, and so does what its calls leave behind: sessions and what they read,
+# the velocity ledger, approvals and the decision log. What was kept before is the default tenant's.
+_TENANCY = """
+ALTER TABLE api_keys ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default';
+CREATE INDEX api_keys_by_tenant ON api_keys (tenant, created_at);
+ALTER TABLE sessions RENAME TO sessions_v4;
+CREATE TABLE sessions (
+    tenant TEXT NOT NULL, session_id TEXT NOT NULL, client TEXT, first_seen TEXT NOT NULL, last_seen TEXT NOT NULL,
+    PRIMARY KEY (tenant, session_id)
+);
+INSERT INTO sessions SELECT 'default', session_id, client, first_seen, last_seen FROM sessions_v4;
+DROP TABLE sessions_v4;
+CREATE INDEX sessions_by_time ON sessions (tenant, last_seen);
+ALTER TABLE sensitive_reads RENAME TO sensitive_reads_v4;
+CREATE TABLE sensitive_reads (
+    tenant TEXT NOT NULL, session_id TEXT NOT NULL, label TEXT NOT NULL, at REAL NOT NULL,
+    PRIMARY KEY (tenant, session_id, label)
+);
+INSERT INTO sensitive_reads SELECT 'default', session_id, label, at FROM sensitive_reads_v4 ORDER BY rowid;
+DROP TABLE sensitive_reads_v4;
+CREATE INDEX sensitive_reads_by_time ON sensitive_reads (at);
+ALTER TABLE read_sessions RENAME TO read_sessions_v4;
+CREATE TABLE read_sessions (
+    tenant TEXT NOT NULL, session_id TEXT NOT NULL, touched REAL NOT NULL, reported REAL,
+    PRIMARY KEY (tenant, session_id)
+);
+INSERT INTO read_sessions SELECT 'default', session_id, touched, reported FROM read_sessions_v4;
+DROP TABLE read_sessions_v4;
+CREATE INDEX read_sessions_by_time ON read_sessions (touched);
+CREATE INDEX read_sessions_by_tenant ON read_sessions (tenant, touched);
+ALTER TABLE read_items RENAME TO read_items_v4;
+CREATE TABLE read_items (
+    id INTEGER PRIMARY KEY, tenant TEXT NOT NULL, session_id TEXT NOT NULL, digest INTEGER NOT NULL,
+    kind TEXT NOT NULL, label TEXT NOT NULL, at REAL NOT NULL, UNIQUE (tenant, session_id, digest)
+);
+INSERT INTO read_items SELECT id, 'default', session_id, digest, kind, label, at FROM read_items_v4;
+DROP TABLE read_items_v4;
+CREATE INDEX read_items_by_age ON read_items (tenant, session_id, kind, at);
+CREATE INDEX read_items_by_time ON read_items (at);
+ALTER TABLE transfers ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default';
+DROP INDEX transfers_by_account;
+CREATE INDEX transfers_by_account ON transfers (tenant, account, at);
+ALTER TABLE recipients RENAME TO recipients_v4;
+CREATE TABLE recipients (
+    tenant TEXT NOT NULL, account TEXT NOT NULL, recipient TEXT NOT NULL, first_paid REAL NOT NULL,
+    PRIMARY KEY (tenant, account, recipient)
+);
+INSERT INTO recipients SELECT 'default', account, recipient, first_paid FROM recipients_v4;
+DROP TABLE recipients_v4;
+ALTER TABLE decisions ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default';
+DROP INDEX decisions_by_session;
+DROP INDEX decisions_by_decision;
+DROP INDEX decisions_by_rule;
+DROP INDEX decisions_by_upstream;
+CREATE INDEX decisions_by_tenant ON decisions (tenant, id);
+CREATE INDEX decisions_by_session ON decisions (tenant, session_id, id);
+CREATE INDEX decisions_by_decision ON decisions (tenant, decision, id);
+CREATE INDEX decisions_by_rule ON decisions (tenant, rule, id);
+CREATE INDEX decisions_by_upstream ON decisions (tenant, upstream, id);
+ALTER TABLE approvals ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default';
+CREATE INDEX approvals_by_tenant ON approvals (tenant, state, created_at);
+CREATE TABLE admin_sessions (digest TEXT PRIMARY KEY, csrf TEXT NOT NULL, created_at REAL NOT NULL);
+CREATE TABLE rule_settings (
+    only_row INTEGER PRIMARY KEY CHECK (only_row = 1), version INTEGER NOT NULL, config TEXT NOT NULL,
+    changed_at REAL NOT NULL
+);
+"""
 
 
 # Made once: `json.dumps` with options builds a new encoder for every row.
@@ -90,6 +166,8 @@ def _from_iso(text: str | None) -> datetime.datetime | None:
 class SQLiteStorage:
     """`Storage` over `<data_dir>/policy.sqlite3`."""
 
+    dialect = "sqlite"
+
     def __init__(self, data_dir: pathlib.Path, *, busy_timeout: float = 10.0) -> None:
         self.data_dir = pathlib.Path(data_dir)
         self.path = self.data_dir / DATABASE_NAME
@@ -104,19 +182,39 @@ class SQLiteStorage:
         except OSError as exc:
             raise StorageError(f"cannot create the data dir: {exc.strerror}", data_dir=self.data_dir) from exc
         with self.write() as db:
-            if db.execute("PRAGMA user_version").fetchone()[0] < _SCHEMA_VERSION:
-                for statement in _SCHEMA.split(";"):
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > _SCHEMA_VERSION:
+                raise StorageError(
+                    f"the database is at schema version {version}, newer than this server knows ({_SCHEMA_VERSION}):"
+                    " upgrade inherence-policy-server",
+                    data_dir=self.data_dir,
+                )
+            if version < _SCHEMA_VERSION:
+                steps = ([_SCHEMA] if version < 4 else []) + [_TENANCY]
+                for statement in ";".join(steps).split(";"):
                     if statement.strip():
                         db.execute(statement)
                 db.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
         with contextlib.suppress(OSError):
             os.chmod(self.path, 0o600)
-        self._ledger = SQLiteLedger(self)
+        self._ledgers: dict[str, SQLiteLedger] = {}
+        self._ledger = self.tenant_ledger(DEFAULT_TENANT)
         self._approvals = Approvals(self)
 
     @property
     def ledger(self) -> SQLiteLedger:
+        """The default tenant's ledger."""
         return self._ledger
+
+    def tenant_ledger(self, tenant: str) -> SQLiteLedger:
+        ledger = self._ledgers.get(tenant)
+        if ledger is None:
+            ledger = self._ledgers.setdefault(tenant, SQLiteLedger(self, tenant))
+        return ledger
+
+    def key_tenant(self, key_id: str) -> str | None:
+        rows = self.read("SELECT tenant FROM api_keys WHERE key_id = ?", (key_id,))
+        return str(rows[0][0]) if rows else None
 
     @property
     def approvals(self) -> Approvals:
@@ -174,22 +272,28 @@ class SQLiteStorage:
     def add_key(self, record: ApiKeyRecord) -> None:
         with self.write() as db:
             db.execute(
-                "INSERT INTO api_keys (key_id, prefix, salt, digest, created_at, revoked_at, label)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (record.key_id, record.prefix, record.salt, record.digest, _iso(record.created_at), None, record.label),
+                f"INSERT INTO api_keys ({_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.key_id,
+                    record.prefix,
+                    record.salt,
+                    record.digest,
+                    _iso(record.created_at),
+                    None,
+                    record.label,
+                    record.tenant,
+                ),
             )
 
     def find_key(self, key_id: str) -> ApiKeyRecord | None:
-        rows = self.read(
-            "SELECT key_id, prefix, salt, digest, created_at, revoked_at, label FROM api_keys WHERE key_id = ?",
-            (key_id,),
-        )
+        rows = self.read(f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE key_id = ?", (key_id,))
         return _key_from_row(rows[0]) if rows else None
 
-    def list_keys(self) -> list[ApiKeyRecord]:
-        rows = self.read(
-            "SELECT key_id, prefix, salt, digest, created_at, revoked_at, label FROM api_keys ORDER BY created_at"
-        )
+    def list_keys(self, tenant: str | None = None) -> list[ApiKeyRecord]:
+        if tenant is None:
+            rows = self.read(f"SELECT {_KEY_COLUMNS} FROM api_keys ORDER BY created_at")
+        else:
+            rows = self.read(f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE tenant = ? ORDER BY created_at", (tenant,))
         return [_key_from_row(row) for row in rows]
 
     def revoke_key(self, key_id: str, now: datetime.datetime) -> None:
@@ -203,14 +307,14 @@ class SQLiteStorage:
     def has_active_keys(self) -> bool:
         return bool(self.read("SELECT 1 FROM api_keys WHERE revoked_at IS NULL LIMIT 1"))
 
-    def touch_sessions(self, seen: Sequence[tuple[str, str | None, datetime.datetime]]) -> None:
+    def touch_sessions(self, seen: Sequence[Sighting]) -> None:
         if not seen:
             return
         with self.write() as db:
             db.executemany(
-                "INSERT INTO sessions (session_id, client, first_seen, last_seen) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (session_id) DO UPDATE SET last_seen = excluded.last_seen",
-                [(session_id, client, _iso(at), _iso(at)) for session_id, client, at in seen],
+                "INSERT INTO sessions (tenant, session_id, client, first_seen, last_seen) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (tenant, session_id) DO UPDATE SET last_seen = excluded.last_seen",
+                [(sighting_tenant(one), one[0], one[1], _iso(one[2]), _iso(one[2])) for one in seen],
             )
 
     def append_decisions(self, entries: Sequence[DecisionLogEntry]) -> None:
@@ -219,22 +323,19 @@ class SQLiteStorage:
         rows = [
             (
                 e.decision_id, _iso(e.at), e.client, e.session_id, e.upstream, e.tool_name, e.category, e.decision,
-                e.rule, e.reason, _compact_json(e.arguments), e.request_id, e.key_id,
+                e.rule, e.reason, _compact_json(e.arguments), e.request_id, e.key_id, e.tenant,
             )
             for e in entries
         ]  # fmt: skip
         with self.write() as db:
             db.executemany(
-                "INSERT INTO decisions (decision_id, at, client, session_id, upstream, tool_name, category, decision,"
-                " rule, reason, arguments, request_id, key_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                rows,
+                f"INSERT INTO decisions ({DECISION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
             )
 
-    def recent_decisions(self, limit: int = 100) -> list[DecisionLogEntry]:
+    def recent_decisions(self, limit: int = 100, tenant: str | None = None) -> list[DecisionLogEntry]:
+        where, parameters = ("WHERE tenant = ? ", (tenant,)) if tenant is not None else ("", ())
         rows = self.read(
-            "SELECT decision_id, at, client, session_id, upstream, tool_name, category, decision, rule, reason,"
-            " arguments, request_id, key_id FROM decisions ORDER BY id DESC LIMIT ?",
-            (limit,),
+            f"SELECT {DECISION_COLUMNS} FROM decisions {where}ORDER BY id DESC LIMIT ?", (*parameters, limit)
         )
         entries = []
         for row in rows:
@@ -261,7 +362,7 @@ class SQLiteStorage:
 
 
 def _key_from_row(row: tuple[object, ...]) -> ApiKeyRecord:
-    key_id, prefix, salt, digest, created_at, revoked_at, label = row
+    key_id, prefix, salt, digest, created_at, revoked_at, label, tenant = row
     created = _from_iso(str(created_at))
     assert created is not None
     return ApiKeyRecord(
@@ -272,6 +373,7 @@ def _key_from_row(row: tuple[object, ...]) -> ApiKeyRecord:
         created_at=created,
         revoked_at=_from_iso(None if revoked_at is None else str(revoked_at)),
         label=str(label),
+        tenant=str(tenant),
     )
 
 

@@ -31,13 +31,13 @@ SELECT
     COUNT(CASE WHEN at > :hour THEN 1 END),
     COUNT(CASE WHEN at > :day THEN 1 END),
     COUNT(*)
-FROM transfers WHERE account = :account AND at > :week
+FROM transfers WHERE tenant = :tenant AND account = :account AND at > :week
 """
 
 
-def _window_bounds(account: str, now: datetime.datetime) -> dict[str, object]:
+def _window_bounds(tenant: str, account: str, now: datetime.datetime) -> dict[str, object]:
     t = now.timestamp()
-    return {"account": account, "hour": t - HOUR, "day": t - DAY, "week": t - WEEK}
+    return {"tenant": tenant, "account": account, "hour": t - HOUR, "day": t - DAY, "week": t - WEEK}
 
 
 def _totals(row: tuple[object, ...]) -> VelocityTotals:
@@ -46,14 +46,16 @@ def _totals(row: tuple[object, ...]) -> VelocityTotals:
 
 
 class SQLiteLedger(SQLiteReads):
-    """`SessionLedger` backed by a `SQLiteStorage`."""
+    """`SessionLedger` of one tenant backed by a `SQLiteStorage`."""
 
-    def __init__(self, storage: SQLiteStorage) -> None:
+    def __init__(self, storage: SQLiteStorage, tenant: str) -> None:
         self._storage = storage
+        self.tenant = tenant
 
     def known_recipient(self, account: str, recipient: str) -> bool:
         rows = self._storage.read(
-            "SELECT 1 FROM recipients WHERE account = ? AND recipient = ? LIMIT 1", (account, recipient)
+            "SELECT 1 FROM recipients WHERE tenant = ? AND account = ? AND recipient = ? LIMIT 1",
+            (self.tenant, account, recipient),
         )
         return bool(rows)
 
@@ -66,7 +68,7 @@ class SQLiteLedger(SQLiteReads):
         limits: Mapping[str, int],
     ) -> VelocityTotals | None:
         with self._storage.write() as db:
-            before = _totals(db.execute(_TOTALS, _window_bounds(account, now)).fetchone())
+            before = _totals(db.execute(_TOTALS, _window_bounds(self.tenant, account, now)).fetchone())
             after = VelocityTotals(
                 hour_cents=before.hour_cents + amount_cents,
                 day_cents=before.day_cents + amount_cents,
@@ -79,17 +81,20 @@ class SQLiteLedger(SQLiteReads):
                 if getattr(after, name, 0) > maximum:
                     return None
             at = now.timestamp()
+            tenant = self.tenant
             db.execute(
-                "INSERT INTO transfers (account, recipient, amount_cents, at) VALUES (?, ?, ?, ?)",
-                (account, recipient, amount_cents, at),
+                "INSERT INTO transfers (tenant, account, recipient, amount_cents, at) VALUES (?, ?, ?, ?, ?)",
+                (tenant, account, recipient, amount_cents, at),
             )
             db.execute(
-                "INSERT OR IGNORE INTO recipients (account, recipient, first_paid) VALUES (?, ?, ?)",
-                (account, recipient, at),
+                "INSERT OR IGNORE INTO recipients (tenant, account, recipient, first_paid) VALUES (?, ?, ?, ?)",
+                (tenant, account, recipient, at),
             )
-            db.execute("DELETE FROM transfers WHERE account = ? AND at <= ?", (account, at - WEEK))
+            db.execute(
+                "DELETE FROM transfers WHERE tenant = ? AND account = ? AND at <= ?", (tenant, account, at - WEEK)
+            )
             return after
 
     def window_totals(self, account: str, now: datetime.datetime) -> VelocityTotals:
-        rows = self._storage.read(_TOTALS, _window_bounds(account, now))
+        rows = self._storage.read(_TOTALS, _window_bounds(self.tenant, account, now))
         return _totals(rows[0])

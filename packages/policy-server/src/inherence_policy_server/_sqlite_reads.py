@@ -1,8 +1,9 @@
-"""The SQLite side of what sessions read and which outside recipients a tenant knows.
+"""The SQLite side of what sessions read and which outside recipients a key knows.
 
-Items are digests (`rules._material`), never text. Every write also trims: entries older
-than `READ_TTL`, the oldest items past a session's caps, and the oldest sessions past
-`MAX_READ_SESSIONS`, so the tables stay bounded whatever the traffic.
+Items are digests (`rules._material`), never text, kept per tenant. Every write also trims:
+entries older than `READ_TTL`, the oldest items past a session's caps, and the oldest sessions
+of the tenant past `MAX_READ_SESSIONS`, so the tables stay bounded whatever the traffic.
+Known recipients are kept per API key (the rules' `tenant_of`), so never shared between tenants.
 """
 
 from __future__ import annotations
@@ -67,59 +68,65 @@ class SQLiteReads:
     """What sessions read and the known recipients, over a `SQLiteStorage` (mixed into the ledger)."""
 
     _storage: SQLiteStorage
+    tenant: str
 
     def _touch(self, db: sqlite3.Connection, session_id: str, now: float, *, reported: bool) -> None:
         self._upsert_session(db, session_id, now, reported=reported)
         self._expire(db, now)
 
-    @staticmethod
-    def _upsert_session(db: sqlite3.Connection, session_id: str, now: float, *, reported: bool) -> None:
+    def _upsert_session(self, db: sqlite3.Connection, session_id: str, now: float, *, reported: bool) -> None:
+        tenant = self.tenant
         db.execute(
-            "INSERT INTO read_sessions (session_id, touched, reported) VALUES (?, ?, ?) ON CONFLICT (session_id)"
+            "INSERT INTO read_sessions (tenant, session_id, touched, reported) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (tenant, session_id)"
             " DO UPDATE SET touched = excluded.touched, reported = COALESCE(excluded.reported, reported)",
-            (session_id, now, now if reported else None),
+            (tenant, session_id, now, now if reported else None),
         )
 
-    @staticmethod
-    def _expire(db: sqlite3.Connection, now: float) -> None:
-        """Drop what is past `READ_TTL`, and the oldest sessions past `MAX_READ_SESSIONS`."""
+    def _expire(self, db: sqlite3.Connection, now: float) -> None:
+        """Drop what is past `READ_TTL`, and this tenant's oldest sessions past `MAX_READ_SESSIONS`."""
+        tenant = self.tenant
         oldest = now - _TTL
         db.execute("DELETE FROM read_items WHERE at <= ?", (oldest,))
         db.execute("DELETE FROM sensitive_reads WHERE at <= ?", (oldest,))
         db.execute("DELETE FROM read_sessions WHERE touched <= ?", (oldest,))
-        (sessions,) = db.execute("SELECT COUNT(*) FROM read_sessions").fetchone()
+        (sessions,) = db.execute("SELECT COUNT(*) FROM read_sessions WHERE tenant = ?", (tenant,)).fetchone()
         if sessions > MAX_READ_SESSIONS:
             dropped = [
-                row[0]
+                (tenant, row[0])
                 for row in db.execute(
-                    "SELECT session_id FROM read_sessions ORDER BY touched LIMIT ?", (sessions - MAX_READ_SESSIONS,)
+                    "SELECT session_id FROM read_sessions WHERE tenant = ? ORDER BY touched LIMIT ?",
+                    (tenant, sessions - MAX_READ_SESSIONS),
                 )
             ]
             for table in ("read_items", "sensitive_reads", "read_sessions"):
-                db.executemany(f"DELETE FROM {table} WHERE session_id = ?", [(s,) for s in dropped])
+                db.executemany(f"DELETE FROM {table} WHERE tenant = ? AND session_id = ?", dropped)
 
     def record_sensitive_read(self, session_id: str, label: str, now: datetime.datetime) -> None:
         at = now.timestamp()
         with self._storage.write() as db:
             db.execute(
-                "INSERT INTO sensitive_reads (session_id, label, at) VALUES (?, ?, ?)"
-                " ON CONFLICT (session_id, label) DO UPDATE SET at = excluded.at",
-                (session_id, label, at),
+                "INSERT INTO sensitive_reads (tenant, session_id, label, at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (tenant, session_id, label) DO UPDATE SET at = excluded.at",
+                (self.tenant, session_id, label, at),
             )
             self._touch(db, session_id, at, reported=False)
-            _trim_oldest(db, "sensitive_reads", "session_id = ?", (session_id,), MAX_READ_LABELS)
+            _trim_oldest(
+                db, "sensitive_reads", "tenant = ? AND session_id = ?", (self.tenant, session_id), MAX_READ_LABELS
+            )
 
     def sensitive_reads(self, session_id: str) -> list[str]:
         rows = self._storage.read(
-            "SELECT label FROM sensitive_reads WHERE session_id = ? ORDER BY rowid", (session_id,)
+            "SELECT label FROM sensitive_reads WHERE tenant = ? AND session_id = ? ORDER BY rowid",
+            (self.tenant, session_id),
         )
         return [str(row[0]) for row in rows]
 
     def unreported_reads(self, session_id: str, now: datetime.datetime) -> list[str]:
         rows = self._storage.read(
-            "SELECT label FROM sensitive_reads WHERE session_id = ? AND at > ? AND at > COALESCE("
-            "(SELECT reported FROM read_sessions WHERE session_id = ?), -1) ORDER BY rowid",
-            (session_id, now.timestamp() - _TTL, session_id),
+            "SELECT label FROM sensitive_reads WHERE tenant = ? AND session_id = ? AND at > ? AND at > COALESCE("
+            "(SELECT reported FROM read_sessions WHERE tenant = ? AND session_id = ?), -1) ORDER BY rowid",
+            (self.tenant, session_id, now.timestamp() - _TTL, self.tenant, session_id),
         )
         return [str(row[0]) for row in rows]
 
@@ -136,20 +143,21 @@ class SQLiteReads:
             for session_id, items in reads:
                 if items:
                     db.executemany(
-                        "INSERT INTO read_items (session_id, digest, kind, label, at) VALUES (?, ?, ?, ?, ?)"
-                        " ON CONFLICT (session_id, digest) DO UPDATE SET at = excluded.at",
-                        [(session_id, item.digest, item.kind, item.label, at) for item in items],
+                        "INSERT INTO read_items (tenant, session_id, digest, kind, label, at) VALUES (?, ?, ?, ?, ?, ?)"
+                        " ON CONFLICT (tenant, session_id, digest) DO UPDATE SET at = excluded.at",
+                        [(self.tenant, session_id, item.digest, item.kind, item.label, at) for item in items],
                     )
                 self._upsert_session(db, session_id, at, reported=True)
             self._expire(db, at)
             for session_id in {session_id for session_id, items in reads if items}:
-                shingles = (session_id, SHINGLE)
-                _trim_oldest(db, "read_items", "session_id = ? AND kind = ?", shingles, MAX_READ_ITEMS)
-                _trim_oldest(db, "read_items", "session_id = ? AND kind != ?", shingles, MAX_READ_TOKENS)
+                shingles = (self.tenant, session_id, SHINGLE)
+                _trim_oldest(db, "read_items", "tenant = ? AND session_id = ? AND kind = ?", shingles, MAX_READ_ITEMS)
+                _trim_oldest(db, "read_items", "tenant = ? AND session_id = ? AND kind != ?", shingles, MAX_READ_TOKENS)
 
     def has_read_items(self, session_id: str, now: datetime.datetime) -> bool:
         rows = self._storage.read(
-            "SELECT 1 FROM read_items WHERE session_id = ? AND at > ? LIMIT 1", (session_id, now.timestamp() - _TTL)
+            "SELECT 1 FROM read_items WHERE tenant = ? AND session_id = ? AND at > ? LIMIT 1",
+            (self.tenant, session_id, now.timestamp() - _TTL),
         )
         return bool(rows)
 
@@ -157,9 +165,9 @@ class SQLiteReads:
         if not digests:
             return []
         rows = self._storage.read(
-            "SELECT kind, digest, label FROM read_items WHERE session_id = ? AND at > ?"
+            "SELECT kind, digest, label FROM read_items WHERE tenant = ? AND session_id = ? AND at > ?"
             " AND digest IN (SELECT value FROM json_each(?))",
-            (session_id, now.timestamp() - _TTL, json.dumps(list(digests))),
+            (self.tenant, session_id, now.timestamp() - _TTL, json.dumps(list(digests))),
         )
         return [ReadItem(str(kind), int(value), str(label)) for kind, value, label in rows]  # type: ignore[call-overload]
 

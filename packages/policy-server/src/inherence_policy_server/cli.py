@@ -13,7 +13,7 @@ from inherence_policy_server._app import DashboardOptions
 from inherence_policy_server._errors import PolicyServerError
 from inherence_policy_server._keys import issue_key
 from inherence_policy_server._rules import default_rules_config, load_rules_config
-from inherence_policy_server._storage import SQLStorage, open_storage
+from inherence_policy_server._storage import DEFAULT_TENANT, SQLStorage, check_tenant, open_storage
 from inherence_policy_server.dashboard import new_admin_token
 from inherence_policy_server.rules import RulesConfig
 
@@ -115,6 +115,15 @@ def main() -> None:
     type=click.IntRange(1, 64),
     help="Worker processes; they share the data dir (velocity limits hold across them).",
 )
+@click.option(
+    "--keep-decisions-days",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0, 36500),
+    envvar="INHERENCE_POLICY_KEEP_DECISIONS_DAYS",
+    help="Delete decision log rows older than this many days (in batches, off the request path); 0 keeps all."
+    " Env: INHERENCE_POLICY_KEEP_DECISIONS_DAYS.",
+)
 def serve(
     host: str,
     port: int,
@@ -128,6 +137,7 @@ def serve(
     no_dashboard: bool,
     dashboard_allow_remote: bool,
     workers: int,
+    keep_decisions_days: float,
 ) -> None:
     """Serve the Policy API over HTTP, and the dashboard at / (loopback clients, admin token).
 
@@ -135,7 +145,7 @@ def serve(
     Examples:
       inherence-policy-server serve --data-dir ./state --config rules.toml
       INHERENCE_POLICY_ADMIN_TOKEN=... inherence-policy-server serve --data-dir ./state
-      inherence-policy-server serve --data-dir ./state --workers 4 --no-dashboard
+      inherence-policy-server serve --data-dir ./state --workers 4
       inherence-policy-server serve --database-url postgresql://policy@db.internal/policy --allow-remote \\
           --host 0.0.0.0 --no-dashboard
     """
@@ -151,9 +161,7 @@ def serve(
             click.echo("warning: no API key exists yet, so every call is refused; run `keys create`", err=True)
     finally:
         storage.close()
-    dashboard = _dashboard_options(
-        host, port, admin_token, config_path, no_dashboard or workers > 1, dashboard_allow_remote
-    )
+    dashboard = _dashboard_options(host, port, admin_token, config_path, no_dashboard, dashboard_allow_remote)
     try:
         _serving.run(
             host=host,
@@ -165,6 +173,7 @@ def serve(
             workers=workers,
             access_log=access_log,
             dashboard=dashboard,
+            keep_decisions_days=keep_decisions_days,
         )
     except PolicyServerError as exc:
         raise click.ClickException(str(exc)) from None
@@ -174,7 +183,7 @@ def _dashboard_options(
     host: str, port: int, token: str | None, config_path: pathlib.Path | None, off: bool, allow_remote: bool
 ) -> DashboardOptions | None:
     if off:
-        click.echo("dashboard: off (--no-dashboard, or more than one worker)", err=True)
+        click.echo("dashboard: off (--no-dashboard)", err=True)
         return None
     if token is not None and len(token) < 16:
         raise click.ClickException("the admin token must be at least 16 characters")
@@ -197,11 +206,22 @@ def keys() -> None:
 @_DATA_DIR
 @_DATABASE_URL
 @click.option("--label", default="", help="A note to tell keys apart, e.g. the team or machine.")
-def keys_create(data_dir: pathlib.Path | None, database_url: str | None, label: str) -> None:
+@click.option(
+    "--tenant",
+    default=DEFAULT_TENANT,
+    show_default=True,
+    help="The organisation the key belongs to: its calls share sessions, velocity windows, approvals and"
+    " the decision log with the tenant's other keys, and with no other tenant's.",
+)
+def keys_create(data_dir: pathlib.Path | None, database_url: str | None, label: str, tenant: str) -> None:
     """Create a key and print it once."""
+    try:
+        check_tenant(tenant)
+    except PolicyServerError as exc:
+        raise click.BadParameter(str(exc), param_hint="--tenant") from None
     storage = _open_storage(data_dir, database_url)
     try:
-        issued = issue_key(_now(), label)
+        issued = issue_key(_now(), label, tenant)
         storage.add_key(issued.record)
     finally:
         storage.close()
@@ -222,11 +242,15 @@ def keys_list(data_dir: pathlib.Path | None, database_url: str | None) -> None:
     if not records:
         click.echo("no API keys")
         return
-    click.echo(f"{'ID':<14}{'PREFIX':<27}{'CREATED':<22}{'REVOKED':<22}LABEL")
+    width = max(8, *(len(record.tenant) + 2 for record in records))
+    click.echo(f"{'ID':<14}{'PREFIX':<27}{'CREATED':<22}{'REVOKED':<22}{'TENANT':<{width}}LABEL")
     for record in records:
         created = record.created_at.strftime("%Y-%m-%d %H:%M:%S")
         revoked = record.revoked_at.strftime("%Y-%m-%d %H:%M:%S") if record.revoked_at else "-"
-        click.echo(f"{record.key_id:<14}{record.prefix + '...':<27}{created:<22}{revoked:<22}{record.label}")
+        click.echo(
+            f"{record.key_id:<14}{record.prefix + '...':<27}{created:<22}{revoked:<22}{record.tenant:<{width}}"
+            f"{record.label}"
+        )
 
 
 @keys.command("revoke")
@@ -247,7 +271,7 @@ def keys_revoke(data_dir: pathlib.Path | None, database_url: str | None, key_id:
 
 @main.group()
 def db() -> None:
-    """The PostgreSQL schema (a data dir's SQLite file needs no command: it is kept up to date on open)."""
+    """The PostgreSQL schema (a data dir's SQLite file is kept up to date on open); moving state between backends."""
 
 
 @db.command("upgrade")
@@ -273,6 +297,68 @@ def db_upgrade(database_url: str) -> None:
         click.echo(f"the database {where} is at schema version {after}: nothing to do")
     else:
         click.echo(f"the database {where} upgraded from schema version {before} to {after}")
+
+
+@db.command("export")
+@_DATA_DIR
+@_DATABASE_URL
+@click.option(
+    "--output",
+    "-o",
+    "output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=pathlib.Path),
+    help="The file to write (JSON Lines, mode 0600; replaced only once complete).",
+)
+def db_export(data_dir: pathlib.Path | None, database_url: str | None, output: pathlib.Path) -> None:
+    """Write the whole state (keys, sessions, velocity, approvals, decision log, ...) to a file.
+
+    \b
+    Examples:
+      inherence-policy-server db export --data-dir ./state -o policy-export.jsonl
+      inherence-policy-server db import --database-url postgresql://policy@db/policy -i policy-export.jsonl
+    """
+    from inherence_policy_server._db_copy import export_state
+
+    storage = _open_storage(data_dir, database_url)
+    try:
+        counts = export_state(storage, output)
+    except OSError as exc:
+        raise click.ClickException(f"{output}: cannot write: {exc.strerror}") from None
+    except PolicyServerError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        storage.close()
+    click.echo(f"exported {sum(counts.values())} rows to {output} ({_counted(counts)})")
+
+
+@db.command("import")
+@_DATA_DIR
+@_DATABASE_URL
+@click.option(
+    "--input",
+    "-i",
+    "source",
+    required=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=pathlib.Path),
+    help="A file written by `db export`.",
+)
+def db_import(data_dir: pathlib.Path | None, database_url: str | None, source: pathlib.Path) -> None:
+    """Load a `db export` file into a new, empty data dir or database (upgraded first); all or nothing."""
+    from inherence_policy_server._db_copy import import_state
+
+    storage = _open_storage(data_dir, database_url)
+    try:
+        counts = import_state(storage, source)
+    except PolicyServerError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        storage.close()
+    click.echo(f"imported {sum(counts.values())} rows from {source} ({_counted(counts)})")
+
+
+def _counted(counts: dict[str, int]) -> str:
+    return ", ".join(f"{table} {count}" for table, count in counts.items() if count) or "no rows"
 
 
 @main.group()

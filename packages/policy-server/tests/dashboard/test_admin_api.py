@@ -7,6 +7,8 @@ import datetime
 import httpx2
 import pytest
 
+from inherence_policy_server import issue_key
+
 from .support import ADMIN_TOKEN, BEARER, CONFIG_TEXT, decide, login, new_key, payment, read_key, shell
 
 ENDPOINTS = [
@@ -205,20 +207,31 @@ async def test_the_rules_endpoint_shows_every_section_and_where_it_is_saved(clie
     assert CONFIG_TEXT  # the file the fixture wrote
 
 
-async def test_known_recipients_are_listed_newest_first_per_tenant(client, board_app) -> None:
-    ledger = board_app.storage.ledger
+async def test_known_recipients_are_listed_newest_first_for_the_keys_of_one_tenant(client, board_app) -> None:
+    storage = board_app.storage
     start = board_app.clock()
-    ledger.add_known_recipient("0123456789ab", "ana@partner.example", "confirmed", start)
-    ledger.add_known_recipient("0123456789ab", "payee:acct_7", "paid", start + datetime.timedelta(seconds=1))
-    ledger.add_known_recipient("ba9876543210", "ops@vendor.example", "confirmed", start + datetime.timedelta(seconds=2))
+    first, second = issue_key(start, "a"), issue_key(start, "b")
+    elsewhere = issue_key(start, "other team", "acme")
+    for issued in (first, second, elsewhere):
+        storage.add_key(issued.record)
+    one_id, two_id, other_id = (issued.record.key_id for issued in (first, second, elsewhere))
+    ledger = storage.ledger
+    ledger.add_known_recipient(one_id, "ana@partner.example", "confirmed", start)
+    ledger.add_known_recipient(one_id, "payee:acct_7", "paid", start + datetime.timedelta(seconds=1))
+    ledger.add_known_recipient(two_id, "ops@vendor.example", "confirmed", start + datetime.timedelta(seconds=2))
+    storage.tenant_ledger("acme").add_known_recipient(other_id, "x@acme.example", "confirmed", start)
     every = (await client.get("/api/admin/recipients", headers=BEARER)).json()["recipients"]
-    assert [(row["tenant"], row["recipient"], row["source"]) for row in every] == [
-        ("ba9876543210", "ops@vendor.example", "confirmed"),
-        ("0123456789ab", "payee:acct_7", "paid"),
-        ("0123456789ab", "ana@partner.example", "confirmed"),
+    assert [(row["key_id"], row["recipient"], row["source"]) for row in every] == [
+        (two_id, "ops@vendor.example", "confirmed"),
+        (one_id, "payee:acct_7", "paid"),
+        (one_id, "ana@partner.example", "confirmed"),
     ]
-    one = await client.get("/api/admin/recipients?tenant=0123456789ab&limit=1", headers=BEARER)
+    one = await client.get(f"/api/admin/recipients?key={one_id}&limit=1", headers=BEARER)
     assert [row["recipient"] for row in one.json()["recipients"]] == ["payee:acct_7"]
     assert one.json()["recipients"][0]["first_seen"] == (start + datetime.timedelta(seconds=1)).isoformat()
+    acme = (await client.get("/api/admin/recipients?tenant=acme", headers=BEARER)).json()["recipients"]
+    assert [(row["key_id"], row["recipient"]) for row in acme] == [(other_id, "x@acme.example")]
+    # A key of another tenant named in the default tenant's view shows nothing.
+    assert (await client.get(f"/api/admin/recipients?key={other_id}", headers=BEARER)).json()["recipients"] == []
     for bad in ("limit=0", "limit=1001", "limit=many"):
         assert (await client.get(f"/api/admin/recipients?{bad}", headers=BEARER)).status_code == 400

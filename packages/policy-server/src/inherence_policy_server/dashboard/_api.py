@@ -3,6 +3,7 @@
 Every call needs the admin token (`Authorization: Bearer <token>`, or a login session's
 cookie); a change by a session also needs its CSRF token in `X-CSRF-Token`. Errors are
 `{"error": KIND, "detail": ...}`; invalid settings add `"fields": {name: message}`.
+Every call is about one tenant: `?tenant=NAME`, the default tenant without it.
 """
 
 from __future__ import annotations
@@ -17,13 +18,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from inherence_policy_server._errors import ApprovalExpired, ApprovalNotFound, UnknownKeyError
+from inherence_policy_server._errors import ApprovalExpired, ApprovalNotFound, ServerUsageError, UnknownKeyError
 from inherence_policy_server._masking import mask_text
-from inherence_policy_server.dashboard._access import Caller
+from inherence_policy_server._storage import DEFAULT_TENANT, check_tenant
+from inherence_policy_server.dashboard._access import TENANT_COOKIE, Caller
 from inherence_policy_server.dashboard._bodies import BodyRefused, json_object
 from inherence_policy_server.dashboard._dashboard import Dashboard, approval_json, key_json
 from inherence_policy_server.dashboard._settings import SECTIONS, SettingsRejected, fields_of
 from inherence_policy_server.dashboard._store import FeedFilter, role_of
+from inherence_policy_server.rules._exfiltration import LOCAL_TENANT
 
 __all__ = ["FeedQuery", "admin_api_routes", "parse_feed_query"]
 
@@ -136,6 +139,13 @@ def _guarded(dashboard: Dashboard, handler: _Handler, *, change: bool) -> Callab
             )
         if change and not access.change_allowed(request, caller, request.headers.get("x-csrf-token")):
             return _problem(403, "CSRF", "a change from a browser session needs its CSRF token")
+        # A browser session looks at the tenant its pages show; a bearer caller names it, or gets the default one.
+        chosen = None if caller.by_bearer else request.cookies.get(TENANT_COOKIE)
+        tenant = request.query_params.get("tenant") or chosen or DEFAULT_TENANT
+        try:
+            request.state.tenant = check_tenant(tenant)
+        except ServerUsageError as exc:
+            return _problem(422, "INVALID_REQUEST", "bad query parameters", fields={"tenant": str(exc)})
         return await handler(dashboard, request)
 
     return endpoint
@@ -145,7 +155,9 @@ async def _decisions(dashboard: Dashboard, request: Request) -> Response:
     query = parse_feed_query(request.query_params)
     if isinstance(query, dict):
         return _problem(422, "INVALID_REQUEST", "bad query parameters", fields=query)
-    rows = dashboard.store.feed(query.where, before=query.before, after=query.after, limit=query.limit)
+    rows = dashboard.store.feed(
+        query.where, before=query.before, after=query.after, limit=query.limit, tenant=request.state.tenant
+    )
     following = rows[-1].id if len(rows) == query.limit else None
     return _ok({"decisions": [row.as_json() for row in rows], "next_before": following})
 
@@ -158,15 +170,16 @@ async def _counts(dashboard: Dashboard, request: Request) -> Response:
     if not 1 <= hours <= 24 * 31:
         return _problem(422, "INVALID_REQUEST", "bad query parameters", fields={"hours": "must be 1 to 744"})
     since = dashboard.clock() - datetime.timedelta(hours=hours)
-    return _ok({"since": since.isoformat(), "counts": dashboard.store.rule_counts(since)})
+    return _ok({"since": since.isoformat(), "counts": dashboard.store.rule_counts(since, request.state.tenant)})
 
 
-async def _sessions(dashboard: Dashboard, _request: Request) -> Response:
-    return _ok({"sessions": [dataclasses.asdict(summary) for summary in dashboard.store.sessions()]})
+async def _sessions(dashboard: Dashboard, request: Request) -> Response:
+    sessions = dashboard.store.sessions(tenant=request.state.tenant)
+    return _ok({"sessions": [dataclasses.asdict(summary) for summary in sessions]})
 
 
 async def _session(dashboard: Dashboard, request: Request) -> Response:
-    calls = dashboard.store.session_calls(request.path_params["session_id"])
+    calls = dashboard.store.session_calls(request.path_params["session_id"], tenant=request.state.tenant)
     if not calls:
         return _problem(404, "NOT_FOUND", "no decisions in that session")
     return _ok({"calls": [{**row.as_json(), "role": role_of(row), "stopped": row.decision == "deny"} for row in calls]})
@@ -198,8 +211,12 @@ async def _change_rules(dashboard: Dashboard, request: Request) -> Response:
     return _ok({"changed": changed, **_rules_body(dashboard)})
 
 
-async def _keys(dashboard: Dashboard, _request: Request) -> Response:
-    return _ok({"keys": [key_json(record) for record in dashboard.list_keys()]})
+async def _keys(dashboard: Dashboard, request: Request) -> Response:
+    return _ok({"keys": [key_json(record) for record in dashboard.list_keys(request.state.tenant)]})
+
+
+async def _tenants(dashboard: Dashboard, _request: Request) -> Response:
+    return _ok({"tenants": dashboard.tenant_names()})
 
 
 async def _create_key(dashboard: Dashboard, request: Request) -> Response:
@@ -210,35 +227,38 @@ async def _create_key(dashboard: Dashboard, request: Request) -> Response:
     label = body.get("label", "")
     if not _is_text(label, 200):
         return _problem(422, "INVALID_SETTINGS", "nothing was changed", fields={"label": "must be text, at most 200"})
-    issued = dashboard.create_key(label)
+    issued = dashboard.create_key(label, request.state.tenant)
     return _ok({"secret_key": issued.secret_key, **key_json(issued.record)}, status=201)
 
 
 async def _revoke_key(dashboard: Dashboard, request: Request) -> Response:
     key_id = request.path_params["key_id"]
     try:
-        dashboard.revoke_key(key_id)
+        dashboard.revoke_key(key_id, request.state.tenant)
     except UnknownKeyError:
         return _problem(404, "NOT_FOUND", "no key with that id")
     return _ok({"revoked": key_id})
 
 
-async def _approvals(dashboard: Dashboard, _request: Request) -> Response:
-    pending = [approval_json(approval) for approval in dashboard.pending_approvals()]
-    return _ok({"pending": pending, "recent": [approval_json(approval) for approval in dashboard.recent_approvals()]})
+async def _approvals(dashboard: Dashboard, request: Request) -> Response:
+    tenant = request.state.tenant
+    pending = [approval_json(approval) for approval in dashboard.pending_approvals(tenant)]
+    recent = [approval_json(approval) for approval in dashboard.recent_approvals(tenant=tenant)]
+    return _ok({"pending": pending, "recent": recent})
 
 
 async def _approve(dashboard: Dashboard, request: Request) -> Response:
-    return _answer_approval(dashboard, request.path_params["approval_id"], grant=True)
+    return _answer_approval(dashboard, request, grant=True)
 
 
 async def _decline(dashboard: Dashboard, request: Request) -> Response:
-    return _answer_approval(dashboard, request.path_params["approval_id"], grant=False)
+    return _answer_approval(dashboard, request, grant=False)
 
 
-def _answer_approval(dashboard: Dashboard, approval_id: str, *, grant: bool) -> Response:
+def _answer_approval(dashboard: Dashboard, request: Request, *, grant: bool) -> Response:
     try:
-        approval = dashboard.answer_approval(approval_id, grant=grant)
+        approval_id = request.path_params["approval_id"]
+        approval = dashboard.answer_approval(approval_id, grant=grant, tenant=request.state.tenant)
     except ApprovalNotFound:
         return _problem(404, "NOT_FOUND", "no approval with that id")
     except ApprovalExpired as exc:
@@ -247,19 +267,31 @@ def _answer_approval(dashboard: Dashboard, approval_id: str, *, grant: bool) -> 
 
 
 async def _recipients(dashboard: Dashboard, request: Request) -> Response:
-    tenant = request.query_params.get("tenant") or None
+    key = request.query_params.get("key") or None
     try:
         limit = int(request.query_params.get("limit", "200"))
     except ValueError:
         return _problem(400, "INVALID_REQUEST", "limit must be a whole number")
-    if not 1 <= limit <= _MAX_RECIPIENTS or (tenant is not None and len(tenant) > 200):
-        return _problem(400, "INVALID_REQUEST", f"limit must be 1 to {_MAX_RECIPIENTS}, tenant at most 200 characters")
-    known = dashboard.store.storage.ledger.known_recipients(tenant, limit)
+    if not 1 <= limit <= _MAX_RECIPIENTS or (key is not None and len(key) > 200):
+        return _problem(400, "INVALID_REQUEST", f"limit must be 1 to {_MAX_RECIPIENTS}, key at most 200 characters")
+    # Recipients are known per key (the keyless embedded caller is the default tenant's): this tenant's only.
+    tenant = request.state.tenant
+    owners = {record.key_id for record in dashboard.list_keys(tenant)}
+    if tenant == DEFAULT_TENANT:
+        owners.add(LOCAL_TENANT)
+    if key is not None:
+        owners &= {key}
+    storage = dashboard.store.storage
+    known = sorted(
+        (entry for owner in owners for entry in storage.tenant_ledger(tenant).known_recipients(owner, limit)),
+        key=lambda entry: (entry.last_seen, entry.recipient),
+        reverse=True,
+    )[:limit]
     return _ok(
         {
             "recipients": [
                 {
-                    "tenant": entry.tenant,
+                    "key_id": entry.tenant,
                     "recipient": mask_text(entry.recipient),
                     "source": entry.source,
                     "first_seen": entry.first_seen.isoformat(),
@@ -286,6 +318,7 @@ def admin_api_routes(dashboard: Dashboard) -> list[Route]:
         route("/sessions/{session_id:path}", _session, "GET"),
         route("/rules", _rules, "GET"),
         route("/rules/{section}", _change_rules, "PUT"),
+        route("/tenants", _tenants, "GET"),
         route("/keys", _keys, "GET"),
         route("/keys", _create_key, "POST"),
         route("/keys/{key_id}/revoke", _revoke_key, "POST"),

@@ -15,8 +15,10 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from inherence_policy_server._approvals import Approval
+from inherence_policy_server._errors import UnknownKeyError
 from inherence_policy_server._keys import ApiKeyRecord, IssuedKey, issue_key
-from inherence_policy_server._storage import SQLStorage
+from inherence_policy_server._live_rules import LiveRules
+from inherence_policy_server._storage import DEFAULT_TENANT, SQLStorage
 from inherence_policy_server.dashboard._access import AdminAccess
 from inherence_policy_server.dashboard._settings import SettingsRejected, apply_changes, save_section
 from inherence_policy_server.dashboard._store import DashboardStore
@@ -47,8 +49,10 @@ class Dashboard:
         access: AdminAccess,
         config_path: pathlib.Path | None,
         clock: Callable[[], datetime.datetime],
+        live: LiveRules | None = None,
     ) -> None:
         self.holder = holder
+        self.live = live
         self.store = DashboardStore(storage)
         self.access = access
         self.config_path = config_path
@@ -74,35 +78,45 @@ class Dashboard:
                 except (OSError, ValueError) as exc:
                     raise SettingsRejected({"": f"cannot write the config file: {exc}"}) from None
             self.holder.replace_config(updated)
+            if self.live is not None:
+                # Every other server (and worker) on this storage applies it within 2 s.
+                self.live.publish(updated, self.clock())
         self.audit("rules.change", section, "; ".join(changed))
         return changed
 
-    def create_key(self, label: str) -> IssuedKey:
-        issued = issue_key(self.clock(), label.strip())
+    def create_key(self, label: str, tenant: str = DEFAULT_TENANT) -> IssuedKey:
+        issued = issue_key(self.clock(), label.strip(), tenant)
         self.store.storage.add_key(issued.record)
-        self.audit("key.create", issued.record.key_id, f"label {label.strip()!r}")
+        self.audit("key.create", issued.record.key_id, f"label {label.strip()!r}, tenant {tenant}")
         return issued
 
-    def list_keys(self) -> list[ApiKeyRecord]:
-        return self.store.storage.list_keys()
+    def list_keys(self, tenant: str = DEFAULT_TENANT) -> list[ApiKeyRecord]:
+        return self.store.storage.list_keys(tenant)
 
-    def revoke_key(self, key_id: str) -> None:
-        """Revoke a key; `UnknownKeyError` when there is none with that id."""
+    def revoke_key(self, key_id: str, tenant: str = DEFAULT_TENANT) -> None:
+        """Revoke a key of `tenant`; `UnknownKeyError` when the tenant has none with that id."""
+        record = self.store.storage.find_key(key_id)
+        if record is None or record.tenant != tenant:
+            raise UnknownKeyError(key_id)
         self.store.storage.revoke_key(key_id, self.clock())
-        self.audit("key.revoke", key_id, "")
+        self.audit("key.revoke", key_id, f"tenant {tenant}")
 
-    def pending_approvals(self) -> list[Approval]:
-        return self.store.storage.approvals.pending(self.clock())
+    def tenant_names(self) -> list[str]:
+        """The tenants that have keys, and the default one."""
+        return sorted({DEFAULT_TENANT, *(record.tenant for record in self.store.storage.list_keys())})
 
-    def recent_approvals(self, limit: int = 50) -> list[Approval]:
-        return self.store.storage.approvals.recent(self.clock(), limit)
+    def pending_approvals(self, tenant: str = DEFAULT_TENANT) -> list[Approval]:
+        return self.store.storage.approvals.for_tenant(tenant).pending(self.clock())
 
-    def answer_approval(self, approval_id: str, *, grant: bool) -> Approval:
-        """Grant or refuse one call asked about; `ApprovalNotFound` / `ApprovalExpired` as the approvals raise.
+    def recent_approvals(self, limit: int = 50, tenant: str = DEFAULT_TENANT) -> list[Approval]:
+        return self.store.storage.approvals.for_tenant(tenant).recent(self.clock(), limit)
+
+    def answer_approval(self, approval_id: str, *, grant: bool, tenant: str = DEFAULT_TENANT) -> Approval:
+        """Grant or refuse one call of `tenant` asked about; `ApprovalNotFound` / `ApprovalExpired` as they raise.
 
         The approvals write the admin log themselves, whoever answers.
         """
-        approvals = self.store.storage.approvals
+        approvals = self.store.storage.approvals.for_tenant(tenant)
         answer = approvals.approve if grant else approvals.decline
         approval = answer(approval_id, self.clock())
         logger.info("admin %s %s", "approved" if grant else "declined", approval_id)
@@ -121,6 +135,7 @@ def key_json(record: ApiKeyRecord) -> dict[str, Any]:
         "created_at": record.created_at.isoformat(),
         "revoked_at": record.revoked_at.isoformat() if record.revoked_at else None,
         "active": record.active,
+        "tenant": record.tenant,
     }
 
 

@@ -6,16 +6,19 @@ put into a page; the pages load only `/static/` files of this package.
 
 from __future__ import annotations
 
+import contextvars
 import html
 import json
 import urllib.parse
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["NAV", "h", "layout", "link", "login_page", "options", "table"]
+__all__ = ["NAV", "SHOWN_TENANT", "h", "layout", "link", "login_page", "options", "table"]
 
 NAV = (("/", "Decisions"), ("/approvals", "Approvals"), ("/activity", "Activity"), ("/sessions", "Sessions"),
        ("/rules", "Rules"), ("/keys", "API keys"), ("/audit", "Admin log"))  # fmt: skip
+# The tenant the page being built shows (set around each page handler).
+SHOWN_TENANT: contextvars.ContextVar[str] = contextvars.ContextVar("shown_tenant", default="default")
 
 
 def h(value: object) -> str:
@@ -50,6 +53,10 @@ def table(headers: Iterable[str], rows: Iterable[str], *, table_id: str = "", em
 
 def layout(title: str, body: str, *, csrf: str, active: str, notice: str = "") -> str:
     tabs = "".join(f'<a href="{path}"{" class=active" if path == active else ""}>{h(name)}</a>' for path, name in NAV)
+    tabs += (
+        f'<form method="get" action="{h(active)}" class="tenant"><label>Tenant'
+        f' <input name="tenant" value="{h(SHOWN_TENANT.get())}" size="12" required></label></form>'
+    )
     shown = f'<p class="notice" role="status">{h(notice)}</p>' if notice else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">

@@ -14,14 +14,15 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from inherence_policy_server._errors import ApprovalExpired, ApprovalNotFound, UnknownKeyError
+from inherence_policy_server._errors import ApprovalExpired, ApprovalNotFound, ServerUsageError, UnknownKeyError
+from inherence_policy_server._storage import DEFAULT_TENANT, check_tenant
 from inherence_policy_server.dashboard import _pages
-from inherence_policy_server.dashboard._access import SESSION_COOKIE, Caller
+from inherence_policy_server.dashboard._access import SESSION_COOKIE, TENANT_COOKIE, Caller
 from inherence_policy_server.dashboard._api import parse_feed_query
 from inherence_policy_server.dashboard._bodies import BodyRefused, form_fields
 from inherence_policy_server.dashboard._chart import hour_buckets, rule_chart
 from inherence_policy_server.dashboard._dashboard import Dashboard
-from inherence_policy_server.dashboard._layout import h, layout, login_page
+from inherence_policy_server.dashboard._layout import SHOWN_TENANT, h, layout, login_page
 from inherence_policy_server.dashboard._settings import SECTIONS, SettingsRejected, fields_of
 
 __all__ = ["page_routes"]
@@ -65,7 +66,24 @@ def _page(dashboard: Dashboard, handler: _Page, *, change: bool) -> Callable[[Re
             if not access.change_allowed(request, caller, form.get("csrf")):
                 return _html("<p>This form is stale or came from elsewhere: reload the page and try again.</p>", 403)
             request.state.form = form
-        return await handler(dashboard, request, caller)
+        chosen = request.query_params.get("tenant")
+        tenant = chosen or request.cookies.get(TENANT_COOKIE) or DEFAULT_TENANT
+        try:
+            check_tenant(tenant)
+        except ServerUsageError as exc:
+            if chosen:
+                return _html(f"<p>{h(exc)}</p>", 422)
+            tenant = DEFAULT_TENANT
+        request.state.tenant = tenant
+        shown = SHOWN_TENANT.set(tenant)
+        try:
+            response = await handler(dashboard, request, caller)
+        finally:
+            SHOWN_TENANT.reset(shown)
+        if chosen:
+            # The tenant chosen is a view setting: the pages and the live feed show it until another is chosen.
+            response.set_cookie(TENANT_COOKIE, tenant, path="/", httponly=True, samesite="strict")
+        return response
 
     return endpoint
 
@@ -104,15 +122,18 @@ async def _feed(dashboard: Dashboard, request: Request, caller: Caller) -> Respo
     if isinstance(query, dict):
         notice = "; ".join(f"{name} {message}" for name, message in query.items())
         return _html(layout("Decisions", "", csrf=caller.csrf, active="/", notice=notice), 422)
-    rows = dashboard.store.feed(query.where, before=query.before, limit=query.limit)
+    tenant = request.state.tenant
+    rows = dashboard.store.feed(query.where, before=query.before, limit=query.limit, tenant=tenant)
     body = _pages.feed_body(
-        rows, query.where, dashboard.store.choices(), before=query.before, more=len(rows) == query.limit
+        rows, query.where, dashboard.store.choices(tenant), before=query.before, more=len(rows) == query.limit
     )
     return _html(layout("Decisions", body, csrf=caller.csrf, active="/"))
 
 
-async def _approvals(dashboard: Dashboard, _request: Request, caller: Caller, notice: str = "") -> Response:
-    body = _pages.approvals_body(dashboard.pending_approvals(), dashboard.recent_approvals(), caller.csrf)
+async def _approvals(dashboard: Dashboard, request: Request, caller: Caller, notice: str = "") -> Response:
+    tenant = request.state.tenant
+    pending, recent = dashboard.pending_approvals(tenant), dashboard.recent_approvals(tenant=tenant)
+    body = _pages.approvals_body(pending, recent, caller.csrf)
     return _html(layout("Approvals", body, csrf=caller.csrf, active="/approvals", notice=notice))
 
 
@@ -127,7 +148,7 @@ async def _decline(dashboard: Dashboard, request: Request, caller: Caller) -> Re
 async def _answer(dashboard: Dashboard, request: Request, caller: Caller, *, grant: bool) -> Response:
     approval_id = request.path_params["approval_id"]
     try:
-        dashboard.answer_approval(approval_id, grant=grant)
+        dashboard.answer_approval(approval_id, grant=grant, tenant=request.state.tenant)
     except ApprovalNotFound:
         return _html(layout("Approvals", "<p>No such approval.</p>", csrf=caller.csrf, active="/approvals"), 404)
     except ApprovalExpired as exc:
@@ -138,23 +159,23 @@ async def _answer(dashboard: Dashboard, request: Request, caller: Caller, *, gra
     return _see("/approvals")
 
 
-async def _activity(dashboard: Dashboard, _request: Request, caller: Caller) -> Response:
+async def _activity(dashboard: Dashboard, request: Request, caller: Caller) -> Response:
     now = dashboard.clock()
     buckets = hour_buckets(now, 24)
     since = datetime.datetime.strptime(buckets[0], "%Y-%m-%dT%H").replace(tzinfo=datetime.timezone.utc)
-    chart = rule_chart(dashboard.store.rule_counts(since), buckets)
+    chart = rule_chart(dashboard.store.rule_counts(since, request.state.tenant), buckets)
     body = f'<p class="hint">Decisions naming each rule, per hour, over the last 24 hours.</p>{chart}'
     return _html(layout("Activity", body, csrf=caller.csrf, active="/activity"))
 
 
-async def _sessions(dashboard: Dashboard, _request: Request, caller: Caller) -> Response:
-    body = _pages.sessions_body(dashboard.store.sessions())
+async def _sessions(dashboard: Dashboard, request: Request, caller: Caller) -> Response:
+    body = _pages.sessions_body(dashboard.store.sessions(tenant=request.state.tenant))
     return _html(layout("Sessions", body, csrf=caller.csrf, active="/sessions"))
 
 
 async def _session(dashboard: Dashboard, request: Request, caller: Caller) -> Response:
     session_id = request.path_params["session_id"]
-    body = _pages.session_body(dashboard.store.session_calls(session_id))
+    body = _pages.session_body(dashboard.store.session_calls(session_id, tenant=request.state.tenant))
     return _html(layout(f"Session {session_id}", body, csrf=caller.csrf, active="/sessions"))
 
 
@@ -202,19 +223,19 @@ async def _change_rules(dashboard: Dashboard, request: Request, caller: Caller) 
     return _html(_rules_page(dashboard, caller, notice=notice))
 
 
-async def _keys(dashboard: Dashboard, _request: Request, caller: Caller, issued: str | None = None) -> Response:
-    body = _pages.keys_body(dashboard.list_keys(), caller.csrf, issued)
+async def _keys(dashboard: Dashboard, request: Request, caller: Caller, issued: str | None = None) -> Response:
+    body = _pages.keys_body(dashboard.list_keys(request.state.tenant), caller.csrf, issued)
     return _html(layout("API keys", body, csrf=caller.csrf, active="/keys"), 201 if issued else 200)
 
 
 async def _create_key(dashboard: Dashboard, request: Request, caller: Caller) -> Response:
-    issued = dashboard.create_key(request.state.form.get("label", "")[:200])
+    issued = dashboard.create_key(request.state.form.get("label", "")[:200], request.state.tenant)
     return await _keys(dashboard, request, caller, issued.secret_key)
 
 
 async def _revoke_key(dashboard: Dashboard, request: Request, caller: Caller) -> Response:
     try:
-        dashboard.revoke_key(request.path_params["key_id"])
+        dashboard.revoke_key(request.path_params["key_id"], request.state.tenant)
     except UnknownKeyError:
         return _html(layout("API keys", "<p>No such key.</p>", csrf=caller.csrf, active="/keys"), 404)
     return _see("/keys")

@@ -12,7 +12,7 @@ import datetime
 import json
 from typing import Any
 
-from inherence_policy_server._storage import SQLStorage
+from inherence_policy_server._storage import DEFAULT_TENANT, SQLStorage
 
 __all__ = ["AdminEvent", "DashboardStore", "FeedFilter", "FeedRow", "SessionSummary", "iso", "role_of"]
 
@@ -101,11 +101,17 @@ class DashboardStore:
         self.storage = storage
 
     def feed(
-        self, where: FeedFilter, *, before: int | None = None, after: int | None = None, limit: int = 50
+        self,
+        where: FeedFilter,
+        *,
+        before: int | None = None,
+        after: int | None = None,
+        limit: int = 50,
+        tenant: str = DEFAULT_TENANT,
     ) -> list[FeedRow]:
-        """Up to `limit` decisions matching `where`, newest first, with ids below `before` / above `after`."""
-        clauses: list[str] = []
-        parameters: list[object] = []
+        """Up to `limit` decisions of `tenant` matching `where`, newest first, ids below `before` / above `after`."""
+        clauses: list[str] = ["tenant = ?"]
+        parameters: list[object] = [tenant]
         for column, value in (("decision", where.decision), ("rule", where.rule), ("upstream", where.upstream)):
             if value is not None:
                 clauses.append(f"{column} = ?")
@@ -122,7 +128,7 @@ class DashboardStore:
         if after is not None:
             clauses.append("id > ?")
             parameters.append(after)
-        condition = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        condition = f" WHERE {' AND '.join(clauses)}"
         sql = f"SELECT {_COLUMNS} FROM decisions{condition} ORDER BY id DESC LIMIT ?"
         return [_row(values) for values in self.storage.read(sql, [*parameters, limit])]
 
@@ -132,42 +138,47 @@ class DashboardStore:
         value = where.decision or where.rule or where.upstream or ""
         sql = (
             f"EXPLAIN QUERY PLAN SELECT {_COLUMNS} FROM decisions"
-            f" WHERE {column} = ? AND id < ? ORDER BY id DESC LIMIT 50"
+            f" WHERE tenant = ? AND {column} = ? AND id < ? ORDER BY id DESC LIMIT 50"
         )
-        return " | ".join(str(row[-1]) for row in self.storage.read(sql, [value, 1 << 62]))
+        return " | ".join(str(row[-1]) for row in self.storage.read(sql, [DEFAULT_TENANT, value, 1 << 62]))
 
-    def choices(self) -> dict[str, list[str]]:
-        """The rules and upstreams seen in the log, for the filter menus (read from the indexes)."""
-        rules = self.storage.read("SELECT DISTINCT rule FROM decisions WHERE rule IS NOT NULL ORDER BY rule")
-        upstreams = self.storage.read("SELECT DISTINCT upstream FROM decisions WHERE upstream IS NOT NULL ORDER BY 1")
+    def choices(self, tenant: str = DEFAULT_TENANT) -> dict[str, list[str]]:
+        """The rules and upstreams seen in a tenant's log, for the filter menus (read from the indexes)."""
+        rules = self.storage.read(
+            "SELECT DISTINCT rule FROM decisions WHERE tenant = ? AND rule IS NOT NULL ORDER BY rule", [tenant]
+        )
+        upstreams = self.storage.read(
+            "SELECT DISTINCT upstream FROM decisions WHERE tenant = ? AND upstream IS NOT NULL ORDER BY 1", [tenant]
+        )
         return {"rule": [str(row[0]) for row in rules], "upstream": [str(row[0]) for row in upstreams]}
 
-    def rule_counts(self, since: datetime.datetime) -> dict[str, dict[str, int]]:
-        """Per rule, the number of decisions naming it in each hour (`YYYY-MM-DDTHH`) since `since`."""
+    def rule_counts(self, since: datetime.datetime, tenant: str = DEFAULT_TENANT) -> dict[str, dict[str, int]]:
+        """Per rule, the number of a tenant's decisions naming it in each hour (`YYYY-MM-DDTHH`) since `since`."""
         rows = self.storage.read(
             "SELECT rule, substr(at, 1, 13), COUNT(*) FROM decisions"
-            " WHERE at >= ? AND rule IS NOT NULL GROUP BY rule, substr(at, 1, 13)",
-            [iso(since)],
+            " WHERE tenant = ? AND at >= ? AND rule IS NOT NULL GROUP BY rule, substr(at, 1, 13)",
+            [tenant, iso(since)],
         )
         counts: dict[str, dict[str, int]] = {}
         for rule, hour, count in rows:
             counts.setdefault(str(rule), {})[str(hour)] = int(str(count))
         return counts
 
-    def sessions(self, limit: int = 100) -> list[SessionSummary]:
+    def sessions(self, limit: int = 100, tenant: str = DEFAULT_TENANT) -> list[SessionSummary]:
+        same = "d.tenant = s.tenant AND d.session_id = s.session_id"
         rows = self.storage.read(
             "SELECT s.session_id, s.client, s.first_seen, s.last_seen,"
-            " (SELECT COUNT(*) FROM decisions d WHERE d.session_id = s.session_id),"
-            " (SELECT COUNT(*) FROM decisions d WHERE d.session_id = s.session_id AND d.decision = 'deny')"
-            " FROM sessions s ORDER BY s.last_seen DESC LIMIT ?",
-            [limit],
+            f" (SELECT COUNT(*) FROM decisions d WHERE {same}),"
+            f" (SELECT COUNT(*) FROM decisions d WHERE {same} AND d.decision = 'deny')"
+            " FROM sessions s WHERE s.tenant = ? ORDER BY s.last_seen DESC LIMIT ?",
+            [tenant, limit],
         )
         return [SessionSummary(*row) for row in rows]  # type: ignore[arg-type]
 
-    def session_calls(self, session_id: str, limit: int = 1000) -> list[FeedRow]:
-        """The calls of one session, oldest first."""
-        sql = f"SELECT {_COLUMNS} FROM decisions WHERE session_id = ? ORDER BY id LIMIT ?"
-        return [_row(values) for values in self.storage.read(sql, [session_id, limit])]
+    def session_calls(self, session_id: str, limit: int = 1000, tenant: str = DEFAULT_TENANT) -> list[FeedRow]:
+        """The calls of one session of a tenant, oldest first."""
+        sql = f"SELECT {_COLUMNS} FROM decisions WHERE tenant = ? AND session_id = ? ORDER BY id LIMIT ?"
+        return [_row(values) for values in self.storage.read(sql, [tenant, session_id, limit])]
 
     def log_event(self, at: datetime.datetime, action: str, target: str, detail: str) -> None:
         with self.storage.write() as db:
