@@ -394,7 +394,9 @@ class Hub:
                 self.spawn(session.send, out, related)
         elif method in ("notifications/message", "notifications/resources/updated"):
             for session in list(self.sessions):
-                self.spawn(session.send, message, None)
+                # A 2026-07-28 client gets these only on a subscription stream it asked for.
+                if not session.modern:
+                    self.spawn(session.send, message, None)
 
     async def on_upstream_request(self, link: UpstreamLink, message: Message) -> None:
         method = str(message.get("method"))

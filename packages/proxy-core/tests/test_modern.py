@@ -1,0 +1,108 @@
+"""A 2026-07-28 client beside a legacy one on the same gateway: envelope, stamps, nothing asked of it."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+import mcp_types
+import pytest
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+from inherence_proxy_core import Gateway
+from inherence_proxy_core._modern import (
+    CLIENT_INFO_KEY,
+    MODERN_VERSIONS,
+    PROTOCOL_VERSION_KEY,
+    SERVER_INFO_KEY,
+    stamp,
+    strip_envelope,
+)
+
+ENVELOPE = {
+    PROTOCOL_VERSION_KEY: "2026-07-28",
+    mcp_types.CLIENT_CAPABILITIES_META_KEY: {"elicitation": {"form": {}}, "sampling": {}},
+    CLIENT_INFO_KEY: {"name": "modern", "version": "1"},
+}
+
+
+def test_the_names_spelled_here_are_the_sdks() -> None:
+    assert MODERN_VERSIONS == MODERN_PROTOCOL_VERSIONS
+    assert PROTOCOL_VERSION_KEY == mcp_types.PROTOCOL_VERSION_META_KEY
+    assert CLIENT_INFO_KEY == mcp_types.CLIENT_INFO_META_KEY
+    assert SERVER_INFO_KEY == mcp_types.SERVER_INFO_META_KEY
+
+
+def test_only_the_reserved_keys_are_taken_off() -> None:
+    params = {"name": "t", "_meta": {**ENVELOPE, "progressToken": 7}}
+    assert strip_envelope(params) == {"name": "t", "_meta": {"progressToken": 7}}
+    assert strip_envelope({"name": "t", "_meta": dict(ENVELOPE)}) == {"name": "t"}
+    untouched = {"name": "t", "_meta": {"progressToken": 7}}
+    assert strip_envelope(untouched) is untouched
+
+
+def test_a_cacheable_result_is_never_cacheable_through_the_gateway() -> None:
+    result = stamp("tools/list", {"tools": [], "ttlMs": 60_000, "cacheScope": "public", "_meta": {"k": 1}})
+    assert result["ttlMs"] == 0
+    assert result["cacheScope"] == "private"
+    assert result["resultType"] == "complete"
+    assert result["_meta"]["k"] == 1
+    assert result["_meta"][SERVER_INFO_KEY]["name"] == "inherence-proxy"
+    call = stamp("tools/call", {"content": []})
+    assert "ttlMs" not in call
+    assert call["resultType"] == "complete"
+
+
+@contextlib.asynccontextmanager
+async def modern_client(kit: Any, gateway: Gateway) -> AsyncIterator[Any]:
+    ours, theirs = kit.channel_pair()
+    client = kit.TestClient(ours)
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(gateway.serve, theirs)
+        tasks.start_soon(client.pump)
+        try:
+            yield client
+        finally:
+            await ours.aclose()
+            await theirs.aclose()
+            tasks.cancel_scope.cancel()
+
+
+async def test_a_confirm_is_never_asked_of_a_modern_client_even_one_declaring_elicitation(kit) -> None:
+    upstream = kit.FakeUpstream("pay")
+    policy = kit.ScriptedPolicy()
+    policy.confirm("pay__*")
+    async with kit.running([upstream], policy) as (gateway, _legacy, _policy), modern_client(kit, gateway) as client:
+        answer = await client.request("tools/call", {"name": "pay__echo", "arguments": {}, "_meta": ENVELOPE})
+        prompt = await client.request("prompts/get", {"name": "pay__greet", "_meta": ENVELOPE})
+    result = answer["result"]
+    assert result["isError"] is True
+    assert result["resultType"] == "complete"
+    assert json.loads(result["content"][0]["text"])["error"] == "POLICY_CONFIRMATION_REQUIRED"
+    assert prompt["error"]["data"]["error"] == "POLICY_CONFIRMATION_REQUIRED"
+    assert client.requests == []
+    assert upstream.tool_calls == []
+
+
+async def test_upstream_logs_go_to_legacy_clients_only(kit) -> None:
+    upstream = kit.FakeUpstream("notes")
+    async with kit.running([upstream]) as (gateway, legacy, _policy), modern_client(kit, gateway) as client:
+        listed = await client.request("tools/list", {"_meta": ENVELOPE})
+        await upstream.notify("notifications/message", {"level": "info", "data": "hello"})
+        await legacy.wait_for("notifications/message")
+        # The modern client is asked something after the log: had the log been sent, it came first.
+        await client.request("tools/list", {"_meta": ENVELOPE})
+    assert listed["result"]["tools"][0]["name"] == "notes__echo"
+    assert client.notifications == []
+
+
+@pytest.mark.parametrize("method", ["logging/setLevel", "resources/subscribe", "notifications/bogus"])
+async def test_methods_the_modern_era_removed_are_not_found(kit, method) -> None:
+    upstream = kit.FakeUpstream("notes")
+    async with kit.running([upstream]) as (gateway, _legacy, _policy), modern_client(kit, gateway) as client:
+        answer = await client.request(method, {"uri": "memo://notes/note", "level": "info", "_meta": ENVELOPE})
+    assert answer["error"]["code"] == -32601
+    assert upstream.calls == []
