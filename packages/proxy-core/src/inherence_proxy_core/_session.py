@@ -75,10 +75,10 @@ else:
 class ClientConnection:
     """The gateway as seen by one client. Requests that go upstream run as tasks so they can be cancelled."""
 
-    def __init__(self, hub: Hub, channel: Channel) -> None:
+    def __init__(self, hub: Hub, channel: Channel, *, session_id: str | None = None) -> None:
         self.hub = hub
         self.channel = channel
-        self.id = uuid.uuid4().hex
+        self.id = session_id or uuid.uuid4().hex
         self.capabilities: dict[str, Any] = {}
         self.client_info: dict[str, Any] = {}
         self.protocol_version: str | None = None
