@@ -106,6 +106,11 @@ class FakeUpstream:
 
     async def _answer(self, channel: MemoryChannel, message: Message) -> None:
         method, params = message["method"], message.get("params") or {}
+        if method == "server/discover":
+            # A server of the handshake era: the 2026-07-28 probe is a method it does not know.
+            error = {"code": -32601, "message": "Method not found"}
+            await channel.send({"jsonrpc": "2.0", "id": message["id"], "error": error})
+            return
         if method == "initialize":
             if self.hang_initialize:
                 await anyio.sleep_forever()

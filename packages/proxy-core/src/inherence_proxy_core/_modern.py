@@ -36,11 +36,13 @@ if TYPE_CHECKING:
     from inherence_proxy_core._session import Answer, RelayedHandler
 
 __all__ = [
+    "CLIENT_CAPABILITIES_KEY",
     "CLIENT_INFO_KEY",
     "MODERN_CAPABILITIES",
     "MODERN_RELAYED",
     "MODERN_VERSIONS",
     "PROTOCOL_VERSION_KEY",
+    "SERVER_INFO_KEY",
     "discover_result",
     "has_envelope",
     "initialize_refusal",
@@ -54,6 +56,7 @@ __all__ = [
 MODERN_VERSIONS: tuple[str, ...] = ("2026-07-28",)
 PROTOCOL_VERSION_KEY = "io.modelcontextprotocol/protocolVersion"
 CLIENT_INFO_KEY = "io.modelcontextprotocol/clientInfo"
+CLIENT_CAPABILITIES_KEY = "io.modelcontextprotocol/clientCapabilities"
 SERVER_INFO_KEY = "io.modelcontextprotocol/serverInfo"
 _RESERVED_PREFIX = "io.modelcontextprotocol/"
 UNSUPPORTED_PROTOCOL_VERSION = -32022
@@ -150,11 +153,11 @@ def stamp(method: str, result: dict[str, Any]) -> dict[str, Any]:
     """Make `result` a 2026-07-28 result of `method`, in place: resultType, serverInfo, cache fields."""
     if not isinstance(result.get("resultType"), str):
         result["resultType"] = "complete"
+    # The client speaks to the gateway: its identity replaces any an upstream stamped.
     meta = result.get("_meta")
-    if meta is None:
-        result["_meta"] = {SERVER_INFO_KEY: server_info()}
-    elif isinstance(meta, dict) and meta.get(SERVER_INFO_KEY) is None:
-        result["_meta"] = {**meta, SERVER_INFO_KEY: server_info()}
+    result["_meta"] = (
+        {**meta, SERVER_INFO_KEY: server_info()} if isinstance(meta, dict) else {SERVER_INFO_KEY: server_info()}
+    )
     if method in CACHEABLE and result["resultType"] == "complete":
         result["ttlMs"] = 0
         result["cacheScope"] = "private"

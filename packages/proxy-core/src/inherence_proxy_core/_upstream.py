@@ -1,4 +1,10 @@
-"""One upstream's life: connect, initialize within a deadline, list, serve, and restart under a cap."""
+"""One upstream's life: connect, learn its era and initialize within a deadline, list, serve, and restart under a cap.
+
+Each start probes `server/discover` first, as the 2026-07-28 revision has clients do: an upstream
+that answers it with that version is spoken to in that era (no handshake; every request carries the
+envelope, see `UpstreamLink.envelope`); any other answer, or none within the probe's deadline, and
+the `initialize` handshake follows on the same connection.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +24,13 @@ from inherence_proxy_core._config import GatewaySettings, UpstreamConfig
 from inherence_proxy_core._errors import UpstreamError, UpstreamStartError
 from inherence_proxy_core._failure import describe_failure, leaf_errors
 from inherence_proxy_core._link import NotificationHandler, RequestHandler, UpstreamLink
+from inherence_proxy_core._modern import (
+    CLIENT_CAPABILITIES_KEY,
+    CLIENT_INFO_KEY,
+    MODERN_VERSIONS,
+    PROTOCOL_VERSION_KEY,
+    SERVER_INFO_KEY,
+)
 from inherence_proxy_core._proc_registry import ProcessRegistry
 from inherence_proxy_core._spawn import ProcessError
 from inherence_proxy_core._upstream_transport import HttpNote, open_upstream_channel
@@ -37,6 +50,8 @@ LISTS = {
 _CAPABILITY = {"tools": "tools", "resources": "resources", "resource_templates": "resources", "prompts": "prompts"}
 # Failures of the upstream itself, logged without a traceback; anything else is a fault of ours.
 _EXPECTED = (OSError, UpstreamError, ProcessError, TimeoutError)
+# How long an upstream may take to answer server/discover before it is taken for a handshake-era one.
+_PROBE_SECONDS = 10.0
 
 
 @dataclasses.dataclass
@@ -122,6 +137,8 @@ class UpstreamSupervisor:
         self._restart_times: list[float] = []
         self._refresh_wanted: set[str] = set()
         self._refresh_event = anyio.Event()
+        # Whether to probe the upstream's era at each start (off once a probe ended its connection).
+        self._probe = True
 
     @property
     def name(self) -> str:
@@ -241,6 +258,56 @@ class UpstreamSupervisor:
             yield channel
 
     async def _handshake(self, link: UpstreamLink, capabilities: dict[str, Any]) -> None:
+        """Learn the upstream's era with `server/discover`, then speak it: 2026-07-28, else `initialize`."""
+        if self._probe and await self._discover(link):
+            return
+        await self._initialize(link, capabilities)
+
+    async def _discover(self, link: UpstreamLink) -> bool:
+        """Probe `server/discover` with the 2026-07-28 envelope: True when the upstream speaks that era.
+
+        Any error, an answer that names no version of that era, or silence within the probe's
+        deadline means a handshake-era upstream, asked next on the same connection. One that ends
+        its connection on the probe is not probed again.
+        """
+        envelope = {
+            PROTOCOL_VERSION_KEY: MODERN_VERSIONS[-1],
+            CLIENT_CAPABILITIES_KEY: {},
+            CLIENT_INFO_KEY: {"name": "inherence-proxy", "version": __version__},
+        }
+        deadline = min(self.settings.initialize_timeout, _PROBE_SECONDS)
+        try:
+            answer = await link.request("server/discover", {"_meta": envelope}, deadline=deadline)
+        except TimeoutError:
+            logger.info("upstream %s: no answer to server/discover within %g s; using initialize", self.name, deadline)
+            return False
+        except UpstreamError:
+            self._probe = False
+            raise
+        result = answer.get("result")
+        versions = result.get("supportedVersions") if isinstance(result, dict) else None
+        if not isinstance(result, dict) or not isinstance(versions, list) or MODERN_VERSIONS[-1] not in versions:
+            return False
+        link.envelope = envelope
+        if isinstance(link.channel, SdkChannel):
+            link.channel.protocol_version = MODERN_VERSIONS[-1]
+            link.channel.modern = True
+            link.channel.tool_schema = self._tool_schema
+        meta = result.get("_meta")
+        info = meta.get(SERVER_INFO_KEY) if isinstance(meta, dict) else None
+        capabilities = result.get("capabilities")
+        self.state.protocol_version = MODERN_VERSIONS[-1]
+        self.state.capabilities = capabilities if isinstance(capabilities, dict) else {}
+        self.state.server_info = info if isinstance(info, dict) else {}
+        return True
+
+    def _tool_schema(self, name: str) -> Any:
+        for tool in self.state.lists.get("tools", ()):
+            if tool.get("name") == name:
+                return tool.get("inputSchema")
+        return None
+
+    async def _initialize(self, link: UpstreamLink, capabilities: dict[str, Any]) -> None:
         # Imported once the upstream is already starting, so the import overlaps its start-up.
         from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERSION
 

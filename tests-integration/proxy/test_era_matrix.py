@@ -1,0 +1,91 @@
+"""Every era of client against every era of upstream, all through the gateway on stdio.
+
+Clients: the SDK's `Client` pinned to 2026-07-28 (strict modern: no probe, no fallback), in
+`mode="auto"` (dual-era: probes server/discover, falls back) and in `mode="legacy"`. Upstreams,
+each a real process: the SDK's server refusing the handshake (modern only), the SDK's server as it
+ships (dual-era), and the hand-written recording server (handshake only). The gateway probes each
+upstream's era and speaks it; the policy decides every call either way.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import sys
+from typing import Any
+
+import pytest
+from fake_policy import Deny
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters
+
+HERE = pathlib.Path(__file__).parent
+PROTOCOL = "io.modelcontextprotocol/protocolVersion"
+CLIENTS = {"modern": "2026-07-28", "dual": "auto", "legacy": "legacy"}
+
+
+def upstream(kind: str, record: pathlib.Path) -> dict[str, Any]:
+    if kind == "legacy":
+        return {
+            "name": "up",
+            "command": [sys.executable, str(HERE / "recording_server.py")],
+            "env": {"RECORD_FILE": str(record)},
+        }
+    era = "modern" if kind == "modern" else "dual"
+    command = [sys.executable, str(HERE / "modern_server.py")]
+    return {"name": "up", "command": command, "env": {"RECORD_FILE": str(record), "ERA": era}}
+
+
+def gateway(tmp_path: pathlib.Path, kind: str, policy: Any = None) -> StdioServerParameters:
+    config = {
+        "upstreams": [upstream(kind, tmp_path / "up.jsonl")],
+        "policy": policy.base_url if policy is not None else "allow-all",
+        "api_key": policy.api_key if policy is not None else None,
+        "home": str(tmp_path / "home"),
+        "settings": {"decide_timeout": 3.0},
+    }
+    (tmp_path / "gateway.json").write_text(json.dumps(config))
+    return StdioServerParameters(
+        command=sys.executable, args=[str(HERE / "run_gateway.py"), str(tmp_path / "gateway.json")]
+    )
+
+
+def calls(tmp_path: pathlib.Path) -> list[dict[str, Any]]:
+    record = tmp_path / "up.jsonl"
+    lines = record.read_text().splitlines() if record.exists() else []
+    return [entry for entry in map(json.loads, lines) if entry["method"] == "tools/call"]
+
+
+@pytest.mark.parametrize("upstream_era", ["modern", "dual", "legacy"])
+@pytest.mark.parametrize("client_era", ["modern", "dual", "legacy"])
+async def test_each_client_era_reaches_each_upstream_era(tmp_path, client_era, upstream_era) -> None:
+    async with Client(gateway(tmp_path, upstream_era), mode=CLIENTS[client_era]) as client:
+        tools = await client.list_tools()
+        result = await client.call_tool("up__record", {"value": [1, None, "x"]})
+        version = client.protocol_version
+    assert version == ("2025-11-25" if client_era == "legacy" else "2026-07-28")
+    assert "up__record" in {tool.name for tool in tools.tools}
+    assert result.is_error is False
+    assert result.structured_content == {"arguments": {"value": [1, None, "x"]}}
+    assert result.meta is not None
+    assert result.meta["inherence_decision"] == "allow"
+    [arrived] = calls(tmp_path)
+    assert arrived["params"]["name"] == "record"
+    meta = arrived["params"].get("_meta") or {}
+    # A 2026-07-28 upstream gets the gateway's envelope on each request; a handshake one gets none.
+    if upstream_era == "legacy":
+        assert not any(key.startswith("io.modelcontextprotocol/") for key in meta)
+    else:
+        assert meta[PROTOCOL] == "2026-07-28"
+        assert meta["io.modelcontextprotocol/clientInfo"]["name"] == "inherence-proxy"
+
+
+@pytest.mark.parametrize("client_era", ["modern", "legacy"])
+async def test_a_modern_upstream_never_sees_a_denied_call(tmp_path, fake_policy, client_era) -> None:
+    fake_policy.decide(Deny())
+    async with Client(gateway(tmp_path, "modern", fake_policy), mode=CLIENTS[client_era]) as client:
+        result = await client.call_tool("up__record", {"value": "rm -rf /"})
+    assert result.is_error is True
+    assert json.loads(result.content[0].text)["error"] == "POLICY_DENIAL"  # type: ignore[union-attr]
+    assert [request.json["tool_name"] for request in fake_policy.requests_to("decide")] == ["up__record"]
+    assert calls(tmp_path) == []
