@@ -18,9 +18,10 @@ from typing import Any
 import anyio
 import anyio.abc
 import pytest
-from fake_policy import Deny
+from fake_policy import Confirm, Deny
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
+from mcp_types import ElicitResult
 
 from inherence_proxy_core import LineChannel
 
@@ -180,3 +181,69 @@ async def test_a_modern_call_is_decided_before_any_upstream_sees_it(kit, tmp_pat
         {"value": "secret plans"}
     ]
     assert [entry for entry in recorded(record) if entry["method"] != "notifications/cancelled"] == []
+
+
+@pytest.mark.parametrize("approve", [True, False])
+async def test_the_gates_confirm_reaches_a_modern_client_as_input_required(kit, tmp_path, fake_policy, approve) -> None:
+    record = tmp_path / "rec.jsonl"
+    fake_policy.decide(Confirm("rec__record"))
+    config = gateway_config(
+        tmp_path, [kit.recording_upstream(tmp_path)], policy=fake_policy.base_url, api_key=fake_policy.api_key
+    )
+    questions: list[str] = []
+
+    async def answer(context: Any, params: Any) -> ElicitResult:
+        questions.append(params.message)
+        return ElicitResult(action="accept", content={"approve": approve})
+
+    async with Client(gateway_params(config), mode="2026-07-28", elicitation_callback=answer) as client:
+        result = await client.call_tool("rec__record", {"value": "pay 40 EUR"})
+    assert len(questions) == 1
+    assert "rec" in questions[0]
+    assert "record" in questions[0]
+    # Decided on the first request and again on the retry that carried the answer.
+    assert [request.json["tool_name"] for request in fake_policy.requests_to("decide")] == ["rec__record"] * 2
+    calls = [entry["params"] for entry in recorded(record) if entry["method"] == "tools/call"]
+    if approve:
+        assert result.is_error is False
+        assert result.structured_content == {"arguments": {"value": "pay 40 EUR"}}
+        # The gateway's own round never reaches the upstream.
+        assert [sorted(call) for call in calls] == [["arguments", "name"]]
+    else:
+        assert result.is_error is True
+        refusal = json.loads(result.content[0].text)  # type: ignore[union-attr]
+        assert refusal["error"] == "POLICY_DENIAL"
+        assert refusal["confirmation"] == "declined"
+        assert calls == []
+
+
+async def test_the_request_state_is_bound_to_the_call_and_sealed(kit, tmp_path, fake_policy) -> None:
+    record = tmp_path / "rec.jsonl"
+    fake_policy.decide(Confirm("rec__record"))
+    config = gateway_config(
+        tmp_path, [kit.recording_upstream(tmp_path)], policy=fake_policy.base_url, api_key=fake_policy.api_key
+    )
+    envelope = {**ENVELOPE, CAPABILITIES: {"elicitation": {"form": {}}}}
+    call = {"name": "rec__record", "arguments": {"value": "small"}, "_meta": envelope}
+    approve = {"inherence_confirm": {"action": "accept", "content": {"approve": True}}}
+    async with line_client(config) as client:
+        first = (await client.request("tools/call", call))["result"]
+        state = first["requestState"]
+        other_call = {**call, "arguments": {"value": "everything"}, "inputResponses": approve, "requestState": state}
+        swapped = await client.request("tools/call", other_call)
+        body, _, mac = state.partition(".")[2].partition(".")
+        forged_state = f"inh1.{body[:-2]}xx.{mac}"
+        forged = await client.request("tools/call", {**call, "inputResponses": approve, "requestState": forged_state})
+        honest = await client.request("tools/call", {**call, "inputResponses": approve, "requestState": state})
+        replayed = await client.request("tools/call", {**call, "inputResponses": approve, "requestState": state})
+    assert first["resultType"] == "input_required"
+    assert first["inputRequests"]["inherence_confirm"]["method"] == "elicitation/create"
+    assert state.startswith("inh1.")
+    assert swapped["error"]["code"] == -32602
+    assert "another call" in swapped["error"]["message"]
+    assert forged["error"]["code"] == -32602
+    assert honest["result"]["structuredContent"] == {"arguments": {"value": "small"}}
+    assert replayed["error"]["code"] == -32602
+    assert "used already" in replayed["error"]["message"]
+    calls = [entry["params"]["arguments"] for entry in recorded(record) if entry["method"] == "tools/call"]
+    assert calls == [{"value": "small"}]

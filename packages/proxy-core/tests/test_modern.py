@@ -21,6 +21,7 @@ from inherence_proxy_core._modern import (
     stamp,
     strip_envelope,
 )
+from inherence_proxy_core._modern_confirm import StateSeal
 
 ENVELOPE = {
     PROTOCOL_VERSION_KEY: "2026-07-28",
@@ -71,17 +72,23 @@ async def modern_client(kit: Any, gateway: Gateway) -> AsyncIterator[Any]:
             tasks.cancel_scope.cancel()
 
 
-async def test_a_confirm_is_never_asked_of_a_modern_client_even_one_declaring_elicitation(kit) -> None:
+async def test_a_confirm_is_never_a_request_to_a_modern_client(kit) -> None:
     upstream = kit.FakeUpstream("pay")
     policy = kit.ScriptedPolicy()
     policy.confirm("pay__*")
+    mute = {**ENVELOPE, mcp_types.CLIENT_CAPABILITIES_META_KEY: {}}
     async with kit.running([upstream], policy) as (gateway, _legacy, _policy), modern_client(kit, gateway) as client:
-        answer = await client.request("tools/call", {"name": "pay__echo", "arguments": {}, "_meta": ENVELOPE})
-        prompt = await client.request("prompts/get", {"name": "pay__greet", "_meta": ENVELOPE})
-    result = answer["result"]
-    assert result["isError"] is True
-    assert result["resultType"] == "complete"
-    assert json.loads(result["content"][0]["text"])["error"] == "POLICY_CONFIRMATION_REQUIRED"
+        asked = await client.request("tools/call", {"name": "pay__echo", "arguments": {}, "_meta": ENVELOPE})
+        unasked = await client.request("tools/call", {"name": "pay__echo", "arguments": {}, "_meta": mute})
+        prompt = await client.request("prompts/get", {"name": "pay__greet", "_meta": mute})
+    # One that declared elicitation gets the question inside an input_required result.
+    result = asked["result"]
+    assert result["resultType"] == "input_required"
+    assert result["inputRequests"]["inherence_confirm"]["params"]["requestedSchema"]["required"] == ["approve"]
+    assert result["requestState"].startswith("inh1.")
+    # One that did not is told how to approve it out of band.
+    assert unasked["result"]["isError"] is True
+    assert json.loads(unasked["result"]["content"][0]["text"])["error"] == "POLICY_CONFIRMATION_REQUIRED"
     assert prompt["error"]["data"]["error"] == "POLICY_CONFIRMATION_REQUIRED"
     assert client.requests == []
     assert upstream.tool_calls == []
@@ -106,3 +113,26 @@ async def test_methods_the_modern_era_removed_are_not_found(kit, method) -> None
         answer = await client.request(method, {"uri": "memo://notes/note", "level": "info", "_meta": ENVELOPE})
     assert answer["error"]["code"] == -32601
     assert upstream.calls == []
+
+
+def test_a_sealed_state_opens_once_for_its_own_call_client_and_time() -> None:
+    now = [1000.0]
+    seal = StateSeal(clock=lambda: now[0])
+    call = {"session_id": "s1", "gate_name": "pay__send", "arguments": {"amount": 40}}
+    state = seal.seal(**call, ttl=120)
+    assert seal.opens(state, session_id="s2", gate_name="pay__send", arguments={"amount": 40}) == (
+        "it belongs to another client"
+    )
+    assert seal.opens(state, session_id="s1", gate_name="pay__send", arguments={"amount": 41}) == (
+        "it belongs to another call"
+    )
+    assert seal.opens(state, session_id="s1", gate_name="pay__other", arguments={"amount": 40}) == (
+        "it belongs to another call"
+    )
+    assert StateSeal().opens(state, **call) == "it was not sealed by this gateway"
+    assert seal.opens(state.replace("inh1.", "inh1.x"), **call) == "it was not sealed by this gateway"
+    now[0] += 121
+    assert seal.opens(state, **call) == "it has expired"
+    now[0] -= 121
+    assert seal.opens(state, **call) is None
+    assert seal.opens(state, **call) == "it was used already"

@@ -15,11 +15,20 @@ from inherence_policy_client import Decision, Verdict
 from inherence_proxy_core._catalog import Catalog, resource_gate_name
 from inherence_proxy_core._channel import METHOD_NOT_FOUND, Message, error_response
 from inherence_proxy_core._config import GatewaySettings
-from inherence_proxy_core._confirm import ask_human, can_elicit, confirmation_message, confirmation_required, held
+from inherence_proxy_core._confirm import (
+    ask_human,
+    can_elicit,
+    confirmation_message,
+    confirmation_required,
+    elicitation_params,
+    held,
+)
 from inherence_proxy_core._errors import UpstreamClosed
 from inherence_proxy_core._gate import PolicyGate, decision_meta, denial, tool_error
 from inherence_proxy_core._link import UpstreamLink
 from inherence_proxy_core._methods import GatedRequest, completion_request, subscription_request
+from inherence_proxy_core._modern import MODERN_VERSIONS
+from inherence_proxy_core._modern_confirm import CONFIRM_KEY, StateSeal
 from inherence_proxy_core._outcomes import SENDING_CATEGORIES, OutcomeReporter
 from inherence_proxy_core._session import OUTCOME, Answer, ClientConnection, RelayedHandler
 from inherence_proxy_core._upstream import DeclaredCapabilities, UpstreamSupervisor
@@ -64,6 +73,8 @@ class Hub:
         self._last_caller: dict[str, tuple[ClientConnection, Any]] = {}
         self.task_group: anyio.abc.TaskGroup | None = None
         self.standing: dict[str, Message] = {}
+        # Seals the request state of the gate's own confirmation round with 2026-07-28 clients.
+        self.seal = StateSeal()
         self.relayed: dict[str, RelayedHandler] = {
             "tools/list": self._list("tools"),
             "resources/list": self._list("resources"),
@@ -161,6 +172,10 @@ class Hub:
                 session, request_id, decision, gate_request, route.upstream, route.name, route.gate_name, arguments
             )
             if held_back is not None:
+                if "resultType" in held_back:
+                    return {"result": held_back}
+                if "invalid_state" in held_back:
+                    return error_response(request_id, -32602, held_back["invalid_state"])
                 return {"result": tool_error(held_back, decision_meta(decision))}
         forwarded = dict(params)
         forwarded["name"] = route.name
@@ -193,7 +208,15 @@ class Hub:
         gate_name: str,
         arguments: dict[str, Any],
     ) -> dict[str, Any] | None:
-        """Ask the human about a `confirm`: None when they let the call through, else the refusal."""
+        """Ask the human about a `confirm`: None when they let the call through, else the refusal.
+
+        For a 2026-07-28 client, the refusal may instead be an `input_required` result to send as
+        it is (it has `resultType`), or `{"invalid_state": why}` for a request state to refuse.
+        """
+        if session.modern:
+            return self._confirm_modern(
+                session, request_id, decision, gate_request, upstream, tool, gate_name, arguments
+            )
         if not can_elicit(session.capabilities):
             return confirmation_required(decision)
         message = confirmation_message(decision, upstream=upstream, tool=tool, arguments=arguments)
@@ -210,6 +233,50 @@ class Hub:
                 tool_name=gate_name,
             )
         return None if answer == "accepted" else held(decision, answer)
+
+    def _confirm_modern(
+        self,
+        session: ClientConnection,
+        request_id: Any,
+        decision: Decision,
+        gate_request: str,
+        upstream: str,
+        tool: str,
+        gate_name: str,
+        arguments: dict[str, Any],
+    ) -> dict[str, Any] | None:
+        """The gate's `confirm` for a modern client: an `input_required` round (see `_modern_confirm`)."""
+        confirm_round = session.rounds.get(request_id)
+        if confirm_round is None:
+            return confirmation_required(decision)
+        if confirm_round.state is not None:
+            problem = self.seal.opens(
+                confirm_round.state, session_id=session.id, gate_name=gate_name, arguments=arguments
+            )
+            if problem is not None:
+                logger.warning("refused a request state for %s on %s: %s", gate_name, upstream, problem)
+                return {"invalid_state": f"requestState refused: {problem}"}
+            answer = confirm_round.verdict()
+            logger.info("confirmation of %s on %s: %s (receipt %s)", gate_name, upstream, answer, decision.receipt_id)
+            if self.reporter is not None and decision.receipt_id:
+                self.reporter.add_confirmation(
+                    decision_id=decision.receipt_id,
+                    confirmation=answer,
+                    approval_id=decision.approval_id,
+                    request_id=gate_request,
+                    session_id=session.id,
+                    upstream=upstream,
+                    tool_name=gate_name,
+                )
+            return None if answer == "accepted" else held(decision, answer)
+        if not can_elicit(confirm_round.capabilities):
+            return confirmation_required(decision)
+        message = confirmation_message(decision, upstream=upstream, tool=tool, arguments=arguments)
+        question = {"method": "elicitation/create", "params": elicitation_params(message, MODERN_VERSIONS[-1])}
+        state = self.seal.seal(
+            session_id=session.id, gate_name=gate_name, arguments=arguments, ttl=self.settings.confirm_timeout
+        )
+        return {"resultType": "input_required", "inputRequests": {CONFIRM_KEY: question}, "requestState": state}
 
     async def _forward(
         self, session: ClientConnection, request_id: Any, link: UpstreamLink, method: str, params: dict[str, Any]
@@ -259,6 +326,10 @@ class Hub:
                 session, request_id, decision, gate_request, upstream, label, gate["tool_name"], gate["arguments"]
             )
             if held_back is not None:
+                if "resultType" in held_back:
+                    return {"result": held_back}
+                if "invalid_state" in held_back:
+                    return error_response(request_id, -32602, held_back["invalid_state"])
                 return self._refusal(request_id, held_back)
         answer = await self._forward(session, request_id, link, method, params)
         if "upstream_unavailable" in answer:

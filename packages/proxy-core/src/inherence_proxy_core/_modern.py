@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from inherence_proxy_core import __version__
 from inherence_proxy_core._channel import Message, error_response
+from inherence_proxy_core._modern_confirm import take_confirm_round
 
 if TYPE_CHECKING:
     from inherence_proxy_core._session import Answer, RelayedHandler
@@ -174,7 +175,15 @@ def modern_handler(method: str, handler: RelayedHandler) -> RelayedHandler:
     """`handler` for a modern request: the envelope taken off the params, the result stamped."""
 
     async def relay(session: Any, request_id: Any, params: dict[str, Any]) -> Answer:
-        answer = await handler(session, request_id, strip_envelope(params))
+        meta = params.get("_meta")
+        capabilities = meta.get(CLIENT_CAPABILITIES_KEY) if isinstance(meta, dict) else None
+        forwarded, confirm_round = take_confirm_round(strip_envelope(params), capabilities)
+        session.rounds[request_id] = confirm_round
+        try:
+            answer = await handler(session, request_id, forwarded)
+        finally:
+            if session.rounds.get(request_id) is confirm_round:
+                del session.rounds[request_id]
         result = answer.get("result")
         if isinstance(result, dict):
             stamp(method, result)

@@ -39,6 +39,7 @@ from inherence_proxy_core._modern import (
 
 if TYPE_CHECKING:
     from inherence_proxy_core._hub import Hub
+    from inherence_proxy_core._modern_confirm import ConfirmRound
 
 __all__ = ["OUTCOME", "ClientConnection"]
 
@@ -84,6 +85,8 @@ class ClientConnection:
         self.protocol_version: str | None = None
         # Pinned by the first request carrying the 2026-07-28 envelope (see `_modern`).
         self.modern = False
+        # What each modern request in flight brought of the gateway's own confirmation round.
+        self.rounds: dict[Any, ConfirmRound] = {}
         self.closed = False
         self._in_flight: dict[Any, asyncio.Task[None]] = {}
         self._relays: set[asyncio.Task[Any]] = set()
