@@ -7,7 +7,8 @@ refuses the `initialize` handshake (-32022 naming the versions it serves), as a 
 speaks only 2026-07-28 does; with `ERA=dual` (the default) it accepts both.
 
 It offers a tool `record` that returns its arguments and appends the request (its arguments and
-the `_meta` it carried) to RECORD_FILE, a resource `modern://note` and a prompt `brief`.
+the `_meta` it carried) to RECORD_FILE, a tool `later` that answers `input_required` with only a
+request state before it answers, a resource `modern://note` and a prompt `brief`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.shared.exceptions import MCPError
+from mcp_types import InputRequiredResult
 
 server = MCPServer("modern-upstream")
 
@@ -44,6 +46,14 @@ async def watch(ctx: Any, call_next: Any) -> Any:
 def record(value: Any = None, ctx: Context | None = None) -> dict[str, Any]:
     """Returns its arguments."""
     return {"arguments": {"value": value}}
+
+
+@server.tool()
+def later(ctx: Context) -> Any:
+    """Asks to be called again (input_required with only a request state), then answers."""
+    if ctx.request_state is None:
+        return InputRequiredResult(request_state="call-again")
+    return {"arguments": {"state": ctx.request_state}}
 
 
 @server.resource("modern://note")

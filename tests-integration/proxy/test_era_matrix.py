@@ -89,3 +89,19 @@ async def test_a_modern_upstream_never_sees_a_denied_call(tmp_path, fake_policy,
     assert json.loads(result.content[0].text)["error"] == "POLICY_DENIAL"  # type: ignore[union-attr]
     assert [request.json["tool_name"] for request in fake_policy.requests_to("decide")] == ["up__record"]
     assert calls(tmp_path) == []
+
+
+@pytest.mark.parametrize("client_era", ["modern", "legacy"])
+async def test_an_upstreams_own_input_required_round(tmp_path, client_era) -> None:
+    async with Client(gateway(tmp_path, "modern"), mode=CLIENTS[client_era]) as client:
+        result = await client.call_tool("up__later", {})
+    if client_era == "modern":
+        # Relayed unchanged, and the client's retry with the upstream's state reached the upstream.
+        assert result.is_error is False
+        assert json.loads(result.content[0].text) == {"arguments": {"state": "call-again"}}  # type: ignore[union-attr]
+    else:
+        # A handshake-era client cannot take part in the round: it is told so, not left hanging.
+        assert result.is_error is True
+        refusal = json.loads(result.content[0].text)  # type: ignore[union-attr]
+        assert refusal["error"] == "UPSTREAM_ERROR"
+        assert "input_required" in refusal["detail"]

@@ -43,6 +43,11 @@ _CAPABILITY_OF_REQUEST = {
     "elicitation/create": "elicitation",
 }
 _POLICY_ERROR_CODE = -32001
+# A 2026-07-28 upstream asked for more input; a handshake-era client has no way to give it yet.
+_INPUT_REQUIRED_FOR_LEGACY = (
+    "the upstream asked for more input (input_required), which the gateway does not relay to a client "
+    "of the handshake era"
+)
 _LIST_METHODS = {
     "tools": "tools/list",
     "resources": "resources/list",
@@ -183,6 +188,9 @@ class Hub:
         if "upstream_unavailable" in answer:
             return {"result": tool_error(self.unavailable(route.upstream, answer["upstream_unavailable"]))}
         result = answer.get("result")
+        if isinstance(result, dict) and not session.modern and result.get("resultType") == "input_required":
+            result = None
+            answer = {"error": {"message": _INPUT_REQUIRED_FOR_LEGACY}}
         if not isinstance(result, dict):
             error = answer.get("error")
             detail = error.get("message") if isinstance(error, dict) else "no result"
@@ -337,6 +345,9 @@ class Hub:
         answer.pop("id", None)
         answer.pop("jsonrpc", None)
         result = answer.get("result")
+        if isinstance(result, dict) and not session.modern and result.get("resultType") == "input_required":
+            payload = {"error": "UPSTREAM_ERROR", "upstream": upstream, "detail": _INPUT_REQUIRED_FOR_LEGACY}
+            return self._refusal(request_id, payload)
         if isinstance(result, dict):
             meta = result.get("_meta")
             result["_meta"] = {**meta, **decision_meta(decision)} if isinstance(meta, dict) else decision_meta(decision)

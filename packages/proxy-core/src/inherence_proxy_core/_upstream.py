@@ -51,7 +51,7 @@ _CAPABILITY = {"tools": "tools", "resources": "resources", "resource_templates":
 # Failures of the upstream itself, logged without a traceback; anything else is a fault of ours.
 _EXPECTED = (OSError, UpstreamError, ProcessError, TimeoutError)
 # How long an upstream may take to answer server/discover before it is taken for a handshake-era one.
-_PROBE_SECONDS = 10.0
+_PROBE_SECONDS = 5.0
 
 
 @dataclasses.dataclass
@@ -268,18 +268,22 @@ class UpstreamSupervisor:
 
         Any error, an answer that names no version of that era, or silence within the probe's
         deadline means a handshake-era upstream, asked next on the same connection. One that ends
-        its connection on the probe is not probed again.
+        its connection on the probe, or does not answer it, is not probed again.
         """
         envelope = {
             PROTOCOL_VERSION_KEY: MODERN_VERSIONS[-1],
             CLIENT_CAPABILITIES_KEY: {},
             CLIENT_INFO_KEY: {"name": "inherence-proxy", "version": __version__},
         }
-        deadline = min(self.settings.initialize_timeout, _PROBE_SECONDS)
+        # A part of the start's budget only, so that a hung upstream is still reported as one that
+        # never answered initialize.
+        deadline = min(self.settings.initialize_timeout / 3, _PROBE_SECONDS)
         try:
             answer = await link.request("server/discover", {"_meta": envelope}, deadline=deadline)
         except TimeoutError:
             logger.info("upstream %s: no answer to server/discover within %g s; using initialize", self.name, deadline)
+            # One that ignores methods it does not know is not kept waiting again at its next start.
+            self._probe = False
             return False
         except UpstreamError:
             self._probe = False
