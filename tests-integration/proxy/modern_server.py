@@ -2,6 +2,8 @@
 
     RECORD_FILE=/tmp/record.jsonl ERA=modern python modern_server.py
 
+With PORT it serves streamable HTTP (stateless) at http://127.0.0.1:PORT/mcp instead of stdio.
+
 The SDK serves both eras on stdio, chosen by the client's first request. With `ERA=modern` it
 refuses the `initialize` handshake (-32022 naming the versions it serves), as a server that
 speaks only 2026-07-28 does; with `ERA=dual` (the default) it accepts both.
@@ -68,4 +70,7 @@ def brief(topic: str) -> str:
 
 if __name__ == "__main__":
     server._lowlevel_server.middleware.insert(0, watch)
-    server.run("stdio")
+    if os.environ.get("PORT"):
+        server.run("streamable-http", host="127.0.0.1", port=int(os.environ["PORT"]), stateless_http=True)
+    else:
+        server.run("stdio")

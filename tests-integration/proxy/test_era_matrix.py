@@ -10,10 +10,13 @@ upstream's era and speaks it; the policy decides every call either way.
 from __future__ import annotations
 
 import json
+import os
 import pathlib
+import socket
 import sys
 from typing import Any
 
+import anyio
 import pytest
 from fake_policy import Deny
 from mcp import Client
@@ -105,3 +108,48 @@ async def test_an_upstreams_own_input_required_round(tmp_path, client_era) -> No
         refusal = json.loads(result.content[0].text)  # type: ignore[union-attr]
         assert refusal["error"] == "UPSTREAM_ERROR"
         assert "input_required" in refusal["detail"]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def wait_listening(port: int) -> None:
+    with anyio.fail_after(60):
+        while True:
+            try:
+                stream = await anyio.connect_tcp("127.0.0.1", port)
+            except OSError:
+                await anyio.sleep(0.05)
+                continue
+            await stream.aclose()
+            return
+
+
+@pytest.mark.parametrize("client_era", ["modern", "legacy"])
+async def test_a_modern_http_upstream_gets_its_routing_headers(tmp_path, client_era) -> None:
+    port = free_port()
+    record = tmp_path / "up.jsonl"
+    env = {**os.environ, "RECORD_FILE": str(record), "ERA": "modern", "PORT": str(port)}
+    async with await anyio.open_process([sys.executable, str(HERE / "modern_server.py")], env=env) as server:
+        try:
+            await wait_listening(port)
+            config = {
+                "upstreams": [{"name": "up", "transport": "http", "url": f"http://127.0.0.1:{port}/mcp"}],
+                "policy": "allow-all",
+                "home": str(tmp_path / "home"),
+            }
+            (tmp_path / "gateway.json").write_text(json.dumps(config))
+            params = StdioServerParameters(
+                command=sys.executable, args=[str(HERE / "run_gateway.py"), str(tmp_path / "gateway.json")]
+            )
+            async with Client(params, mode=CLIENTS[client_era]) as client:
+                result = await client.call_tool("up__record", {"value": "over http"})
+        finally:
+            server.terminate()
+    assert result.is_error is False
+    assert result.structured_content == {"arguments": {"value": "over http"}}
+    [arrived] = calls(tmp_path)
+    assert arrived["params"]["_meta"][PROTOCOL] == "2026-07-28"

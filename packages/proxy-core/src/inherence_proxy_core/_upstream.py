@@ -278,6 +278,10 @@ class UpstreamSupervisor:
         # A part of the start's budget only, so that a hung upstream is still reported as one that
         # never answered initialize.
         deadline = min(self.settings.initialize_timeout / 3, _PROBE_SECONDS)
+        channel = link.channel if isinstance(link.channel, SdkChannel) else None
+        if channel is not None:
+            # Over HTTP the probe carries the routing headers of its era, as every request of it does.
+            channel.protocol_version, channel.modern = MODERN_VERSIONS[-1], True
         try:
             answer = await link.request("server/discover", {"_meta": envelope}, deadline=deadline)
         except TimeoutError:
@@ -288,15 +292,17 @@ class UpstreamSupervisor:
         except UpstreamError:
             self._probe = False
             raise
+        finally:
+            if channel is not None:
+                channel.protocol_version, channel.modern = None, False
         result = answer.get("result")
         versions = result.get("supportedVersions") if isinstance(result, dict) else None
         if not isinstance(result, dict) or not isinstance(versions, list) or MODERN_VERSIONS[-1] not in versions:
             return False
         link.envelope = envelope
-        if isinstance(link.channel, SdkChannel):
-            link.channel.protocol_version = MODERN_VERSIONS[-1]
-            link.channel.modern = True
-            link.channel.tool_schema = self._tool_schema
+        if channel is not None:
+            channel.protocol_version, channel.modern = MODERN_VERSIONS[-1], True
+            channel.tool_schema = self._tool_schema
         meta = result.get("_meta")
         info = meta.get(SERVER_INFO_KEY) if isinstance(meta, dict) else None
         capabilities = result.get("capabilities")
