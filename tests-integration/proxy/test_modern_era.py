@@ -247,3 +247,20 @@ async def test_the_request_state_is_bound_to_the_call_and_sealed(kit, tmp_path, 
     assert "used already" in replayed["error"]["message"]
     calls = [entry["params"]["arguments"] for entry in recorded(record) if entry["method"] == "tools/call"]
     assert calls == [{"value": "small"}]
+
+
+async def test_the_sdk_client_listens_for_list_changes(kit, tmp_path) -> None:
+    config = gateway_config(tmp_path, [kit.recording_upstream(tmp_path)])
+    async with (
+        Client(gateway_params(config), mode="2026-07-28") as client,
+        client.listen(tools_list_changed=True, resource_subscriptions=["record://note"]) as subscription,
+    ):
+        honoured = subscription.honored
+        # The upstream ends itself: its tools leave the gateway's list, and the listener hears of it.
+        crashed = await client.call_tool("rec__crash", {})
+        with anyio.fail_after(60):
+            event = await subscription.__anext__()
+    assert honoured.tools_list_changed is True
+    assert not honoured.resource_subscriptions
+    assert crashed.is_error is True
+    assert type(event).__name__ == "ToolsListChanged"

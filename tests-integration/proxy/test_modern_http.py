@@ -176,6 +176,9 @@ async def test_the_modern_path_keeps_no_session(tmp_path) -> None:
                 json=unsupported,
                 headers=modern_headers("server/discover", **{"MCP-Protocol-Version": "2099-01-01"}),
             )
+            listen_params = {"notifications": {"toolsListChanged": True}, "_meta": ENVELOPE}
+            listen_body = {"jsonrpc": "2.0", "id": 8, "method": "subscriptions/listen", "params": listen_params}
+            listen = await http.post(url, json=listen_body, headers=modern_headers("subscriptions/listen"))
             note = {
                 "jsonrpc": "2.0",
                 "method": "notifications/cancelled",
@@ -189,6 +192,10 @@ async def test_the_modern_path_keeps_no_session(tmp_path) -> None:
     assert "mcp-session-id" not in discover.headers
     assert discover.json()["result"]["supportedVersions"] == ["2026-07-28"]
     assert discover.json()["result"]["cacheScope"] == "private"
+    # One JSON answer per request carries no stream: no list changes are offered, listen is not served.
+    assert discover.json()["result"]["capabilities"]["tools"] == {"listChanged": False}
+    assert listen.status_code == 404
+    assert listen.json()["error"]["code"] == -32601
     assert future.status_code == 400
     assert future.json()["error"]["code"] == -32022
     assert notification.status_code == 202

@@ -136,3 +136,29 @@ def test_a_sealed_state_opens_once_for_its_own_call_client_and_time() -> None:
     now[0] -= 121
     assert seal.opens(state, **call) is None
     assert seal.opens(state, **call) == "it was used already"
+
+
+async def test_list_changes_reach_a_modern_client_only_on_the_stream_it_opened(kit) -> None:
+    upstream = kit.FakeUpstream("notes")
+    async with kit.running([upstream]) as (gateway, _legacy, _policy), modern_client(kit, gateway) as client:
+        discover = await client.request("server/discover", {"_meta": ENVELOPE})
+        wanted = {"toolsListChanged": True, "resourceSubscriptions": ["memo://notes/note"]}
+        await client.channel.send(
+            {
+                "jsonrpc": "2.0",
+                "id": "listen-1",
+                "method": "subscriptions/listen",
+                "params": {"notifications": wanted, "_meta": ENVELOPE},
+            }
+        )
+        ack = await client.wait_for("notifications/subscriptions/acknowledged")
+        upstream.tools = [*upstream.tools, kit.echo_tool("shout")]
+        await upstream.notify("notifications/tools/list_changed")
+        changed = await client.wait_for("notifications/tools/list_changed")
+        listed = await client.request("tools/list", {"_meta": ENVELOPE})
+    assert discover["result"]["capabilities"]["tools"] == {"listChanged": True}
+    # Resource subscriptions are not honoured: left out of the acknowledgement.
+    assert ack["params"]["notifications"] == {"toolsListChanged": True}
+    assert ack["params"]["_meta"] == {"io.modelcontextprotocol/subscriptionId": "listen-1"}
+    assert changed["params"]["_meta"] == {"io.modelcontextprotocol/subscriptionId": "listen-1"}
+    assert "notes__shout" in {tool["name"] for tool in listed["result"]["tools"]}

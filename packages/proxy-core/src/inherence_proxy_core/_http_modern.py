@@ -107,6 +107,8 @@ class ModernHttp:
             return _status(checked.get("error", {}).get("code")), {"jsonrpc": "2.0", "id": request_id, **checked}
         exchange = _OneExchange(message)
         connection = ClientConnection(self._hub, exchange, session_id=self.session_id(owner))
+        # One JSON answer per request: nothing can be streamed (no subscriptions/listen).
+        connection.streams = False
         await connection.run()
         answer = exchange.answer
         if answer is None:

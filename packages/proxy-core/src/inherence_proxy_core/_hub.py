@@ -26,6 +26,7 @@ from inherence_proxy_core._confirm import (
 from inherence_proxy_core._errors import UpstreamClosed
 from inherence_proxy_core._gate import PolicyGate, decision_meta, denial, tool_error
 from inherence_proxy_core._link import UpstreamLink
+from inherence_proxy_core._listen import Listeners
 from inherence_proxy_core._methods import GatedRequest, completion_request, subscription_request
 from inherence_proxy_core._modern import MODERN_VERSIONS
 from inherence_proxy_core._modern_confirm import CONFIRM_KEY, StateSeal
@@ -80,6 +81,7 @@ class Hub:
         self.standing: dict[str, Message] = {}
         # Seals the request state of the gate's own confirmation round with 2026-07-28 clients.
         self.seal = StateSeal()
+        self.listeners = Listeners()
         self.relayed: dict[str, RelayedHandler] = {
             "tools/list": self._list("tools"),
             "resources/list": self._list("resources"),

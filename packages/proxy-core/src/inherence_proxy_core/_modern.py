@@ -62,8 +62,8 @@ SERVER_INFO_KEY = "io.modelcontextprotocol/serverInfo"
 _RESERVED_PREFIX = "io.modelcontextprotocol/"
 UNSUPPORTED_PROTOCOL_VERSION = -32022
 
-# What the gateway honours for a modern client: no list-change or subscription delivery (that is
-# `subscriptions/listen`), no logging (a per-request opt-in the gateway does not relay).
+# What the gateway honours for a modern client over any transport: no resource subscriptions, no
+# logging (a per-request opt-in the gateway does not relay); list changes where streams are possible.
 MODERN_CAPABILITIES: dict[str, Any] = {
     "tools": {"listChanged": False},
     "resources": {"subscribe": False, "listChanged": False},
@@ -165,9 +165,20 @@ def stamp(method: str, result: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def discover_result() -> dict[str, Any]:
-    """The answer to `server/discover`: the modern versions served and what a modern client gets."""
-    result = {"supportedVersions": list(MODERN_VERSIONS), "capabilities": MODERN_CAPABILITIES}
+def discover_result(*, streams: bool) -> dict[str, Any]:
+    """The answer to `server/discover`: the modern versions served and what a modern client gets.
+
+    List changes are offered where `subscriptions/listen` can be served (`streams`: stdio).
+    """
+    capabilities = MODERN_CAPABILITIES
+    if streams:
+        capabilities = {
+            **capabilities,
+            "tools": {"listChanged": True},
+            "resources": {"subscribe": False, "listChanged": True},
+            "prompts": {"listChanged": True},
+        }
+    result = {"supportedVersions": list(MODERN_VERSIONS), "capabilities": capabilities}
     return stamp("server/discover", result)
 
 

@@ -85,6 +85,8 @@ class ClientConnection:
         self.protocol_version: str | None = None
         # Pinned by the first request carrying the 2026-07-28 envelope (see `_modern`).
         self.modern = False
+        # Whether this connection can carry a stream of notifications (no: one HTTP exchange).
+        self.streams = True
         # What each modern request in flight brought of the gateway's own confirmation round.
         self.rounds: dict[Any, ConfirmRound] = {}
         self.closed = False
@@ -216,7 +218,10 @@ class ClientConnection:
             # Nothing may be asked of a modern client: upstreams are told it can do none of it.
             self.hub.capabilities.offer({})
         if method == "server/discover":
-            self._reply({"jsonrpc": "2.0", "id": request_id, "result": discover_result()})
+            self._reply({"jsonrpc": "2.0", "id": request_id, "result": discover_result(streams=self.streams)})
+            return
+        if method == "subscriptions/listen" and self.streams:
+            self._start(modern_handler(method, self.hub.listeners.listen), request_id, params)
             return
         if method == "ping":
             self._reply({"jsonrpc": "2.0", "id": request_id, "result": stamp(method, {})})
