@@ -190,7 +190,7 @@ class Hub:
         if "upstream_unavailable" in answer:
             return {"result": tool_error(self.unavailable(route.upstream, answer["upstream_unavailable"]))}
         result = answer.get("result")
-        if isinstance(result, dict) and not session.modern and result.get("resultType") == "input_required":
+        if isinstance(result, dict) and "resultType" in result and not session.modern and _asks_input(result):
             result = None
             answer = {"error": {"message": _INPUT_REQUIRED_FOR_LEGACY}}
         if not isinstance(result, dict):
@@ -347,7 +347,7 @@ class Hub:
         answer.pop("id", None)
         answer.pop("jsonrpc", None)
         result = answer.get("result")
-        if isinstance(result, dict) and not session.modern and result.get("resultType") == "input_required":
+        if isinstance(result, dict) and not session.modern and _asks_input(result):
             payload = {"error": "UPSTREAM_ERROR", "upstream": upstream, "detail": _INPUT_REQUIRED_FOR_LEGACY}
             return self._refusal(request_id, payload)
         if isinstance(result, dict):
@@ -549,6 +549,10 @@ class Hub:
         """Run a short send in the background task group of the gateway."""
         if self.task_group is not None:
             self.task_group.start_soon(_guarded, func, *args)
+
+
+def _asks_input(result: dict[str, Any]) -> bool:
+    return result.get("resultType") == "input_required"
 
 
 def upstream_notice(upstream: str, reason: str | None) -> Message:

@@ -193,10 +193,14 @@ class ClientConnection:
         if handler is None:
             self._reply(error_response(request_id, METHOD_NOT_FOUND, f"method not found: {method}"))
             return
-        self._start(handler, request_id, params)
+        # A plain task of the running loop: anyio's task groups cost more than the rest of a relayed call.
+        # (Written out here rather than calling `_start`: this is the hot path.)
+        task = _start_task(self._loop, self._relay(handler, request_id, params))
+        if not task.done():  # a refusal may have been answered already, in the task's first step
+            self._in_flight[request_id] = task
+            self._relays.add(task)
 
     def _start(self, handler: RelayedHandler, request_id: Any, params: dict[str, Any]) -> None:
-        # A plain task of the running loop: anyio's task groups cost more than the rest of a relayed call.
         task = _start_task(self._loop, self._relay(handler, request_id, params))
         if not task.done():  # a refusal may have been answered already, in the task's first step
             self._in_flight[request_id] = task
