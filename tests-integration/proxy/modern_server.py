@@ -10,7 +10,8 @@ speaks only 2026-07-28 does; with `ERA=dual` (the default) it accepts both.
 
 It offers a tool `record` that returns its arguments and appends the request (its arguments and
 the `_meta` it carried) to RECORD_FILE, a tool `later` that answers `input_required` with only a
-request state before it answers, a resource `modern://note` and a prompt `brief`.
+request state before it answers, a tool `grow` that adds a tool and announces the change on
+`subscriptions/listen` streams, a resource `modern://note` and a prompt `brief`.
 """
 
 from __future__ import annotations
@@ -56,6 +57,19 @@ def later(ctx: Context) -> Any:
     if ctx.request_state is None:
         return InputRequiredResult(request_state="call-again")
     return {"arguments": {"state": ctx.request_state}}
+
+
+@server.tool()
+async def grow(ctx: Context) -> str:
+    """Adds a tool `grown` and says so to every `subscriptions/listen` stream."""
+
+    def grown() -> str:
+        """Was added at run time."""
+        return "grown"
+
+    server.add_tool(grown)
+    await ctx.notify_tools_changed()
+    return "added"
 
 
 @server.resource("modern://note")

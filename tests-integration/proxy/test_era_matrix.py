@@ -153,3 +153,31 @@ async def test_a_modern_http_upstream_gets_its_routing_headers(tmp_path, client_
     assert result.structured_content == {"arguments": {"value": "over http"}}
     [arrived] = calls(tmp_path)
     assert arrived["params"]["_meta"][PROTOCOL] == "2026-07-28"
+
+
+async def test_a_modern_upstreams_list_changes_reach_its_clients(tmp_path) -> None:
+    """The gateway listens to a 2026-07-28 upstream; a change there reaches a legacy client as list_changed."""
+    notices = 0
+    arrived = anyio.Event()
+
+    async def on_message(message: Any) -> None:
+        nonlocal notices
+        method = getattr(message, "method", None) or getattr(getattr(message, "root", None), "method", None)
+        if method == "notifications/tools/list_changed":
+            notices += 1
+            arrived.set()
+
+    async with Client(gateway(tmp_path, "modern"), mode="legacy", message_handler=on_message) as client:
+        listed_before = {tool.name for tool in (await client.list_tools()).tools}
+        await client.call_tool("up__grow", {})
+        # Each list_changed is a cue to list again, until the new tool is there (or none comes).
+        with anyio.fail_after(60):
+            while True:
+                seen = notices
+                listed_after = {tool.name for tool in (await client.list_tools()).tools}
+                if "up__grown" in listed_after:
+                    break
+                while notices == seen:
+                    arrived = anyio.Event()
+                    await arrived.wait()
+    assert "up__grown" not in listed_before

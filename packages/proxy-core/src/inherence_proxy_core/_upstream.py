@@ -52,6 +52,8 @@ _CAPABILITY = {"tools": "tools", "resources": "resources", "resource_templates":
 _EXPECTED = (OSError, UpstreamError, ProcessError, TimeoutError)
 # How long an upstream may take to answer server/discover before it is taken for a handshake-era one.
 _PROBE_SECONDS = 5.0
+# A listen stream to an upstream is open for as long as the connection: a deadline beyond any session.
+_LISTEN_SECONDS = 10.0 * 365 * 24 * 3600
 
 
 @dataclasses.dataclass
@@ -211,6 +213,8 @@ class UpstreamSupervisor:
                     self.state.reason = None
                     await self._changed()
                     self.first_attempt_done.set()
+                    if link.envelope is not None:
+                        tasks.start_soon(self._listen, link)
                     await self._refresh_on_notice(link)
         except Exception as exc:
             self.state.reason = describe_failure(exc)
@@ -310,6 +314,31 @@ class UpstreamSupervisor:
         self.state.capabilities = capabilities if isinstance(capabilities, dict) else {}
         self.state.server_info = info if isinstance(info, dict) else {}
         return True
+
+    async def _listen(self, link: UpstreamLink) -> None:
+        """Keep a `subscriptions/listen` stream open to a 2026-07-28 upstream for the lists it offers.
+
+        Its `list_changed` notifications refresh the lists as a legacy upstream's do; the request
+        stays open for the life of the connection. An upstream that refuses it is only not listened to.
+        """
+        wanted = {
+            key: True
+            for key, capability in (
+                ("toolsListChanged", "tools"),
+                ("promptsListChanged", "prompts"),
+                ("resourcesListChanged", "resources"),
+            )
+            if isinstance(self.state.capabilities.get(capability), dict)
+            and self.state.capabilities[capability].get("listChanged") is True
+        }
+        if not wanted:
+            return
+        try:
+            answer = await link.request("subscriptions/listen", {"notifications": wanted}, deadline=_LISTEN_SECONDS)
+        except (UpstreamError, TimeoutError):
+            return
+        if "error" in answer:
+            logger.info("upstream %s refused subscriptions/listen: %s", self.name, answer["error"])
 
     def _tool_schema(self, name: str) -> Any:
         for tool in self.state.lists.get("tools", ()):
