@@ -3,8 +3,9 @@
 Clients: the SDK's `Client` pinned to 2026-07-28 (strict modern: no probe, no fallback), in
 `mode="auto"` (dual-era: probes server/discover, falls back) and in `mode="legacy"`. Upstreams,
 each a real process: the SDK's server refusing the handshake (modern only), the SDK's server as it
-ships (dual-era), and the hand-written recording server (handshake only). The gateway probes each
-upstream's era and speaks it; the policy decides every call either way.
+ships (dual-era), and the hand-written recording server (handshake only). The gateway speaks the
+handshake to every upstream that takes it and 2026-07-28 to the one that refuses it; the policy
+decides every call either way.
 """
 
 from __future__ import annotations
@@ -53,6 +54,17 @@ def gateway(tmp_path: pathlib.Path, kind: str, policy: Any = None) -> StdioServe
     )
 
 
+async def listed_once_ready(client: Client, name: str) -> set[str]:
+    """The tool names once `name` is among them: an upstream that refuses the handshake is started a
+    second time in the 2026-07-28 era, which a busy machine may take longer than the gateway waits."""
+    with anyio.fail_after(60):
+        while True:
+            names = {tool.name for tool in (await client.list_tools()).tools}
+            if name in names:
+                return names
+            await anyio.sleep(0.1)
+
+
 def calls(tmp_path: pathlib.Path) -> list[dict[str, Any]]:
     record = tmp_path / "up.jsonl"
     lines = record.read_text().splitlines() if record.exists() else []
@@ -63,11 +75,11 @@ def calls(tmp_path: pathlib.Path) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("client_era", ["modern", "dual", "legacy"])
 async def test_each_client_era_reaches_each_upstream_era(tmp_path, client_era, upstream_era) -> None:
     async with Client(gateway(tmp_path, upstream_era), mode=CLIENTS[client_era]) as client:
-        tools = await client.list_tools()
+        names = await listed_once_ready(client, "up__record")
         result = await client.call_tool("up__record", {"value": [1, None, "x"]})
         version = client.protocol_version
     assert version == ("2025-11-25" if client_era == "legacy" else "2026-07-28")
-    assert "up__record" in {tool.name for tool in tools.tools}
+    assert "up__later" in names or upstream_era == "legacy"
     assert result.is_error is False
     assert result.structured_content == {"arguments": {"value": [1, None, "x"]}}
     assert result.meta is not None
@@ -75,18 +87,20 @@ async def test_each_client_era_reaches_each_upstream_era(tmp_path, client_era, u
     [arrived] = calls(tmp_path)
     assert arrived["params"]["name"] == "record"
     meta = arrived["params"].get("_meta") or {}
-    # A 2026-07-28 upstream gets the gateway's envelope on each request; a handshake one gets none.
-    if upstream_era == "legacy":
-        assert not any(key.startswith("io.modelcontextprotocol/") for key in meta)
-    else:
+    # An upstream that speaks only 2026-07-28 gets the gateway's envelope on each request; one that
+    # takes the handshake (dual-era too, so that it keeps what legacy clients need) gets none.
+    if upstream_era == "modern":
         assert meta[PROTOCOL] == "2026-07-28"
         assert meta["io.modelcontextprotocol/clientInfo"]["name"] == "inherence-proxy"
+    else:
+        assert not any(key.startswith("io.modelcontextprotocol/") for key in meta)
 
 
 @pytest.mark.parametrize("client_era", ["modern", "legacy"])
 async def test_a_modern_upstream_never_sees_a_denied_call(tmp_path, fake_policy, client_era) -> None:
     fake_policy.decide(Deny())
     async with Client(gateway(tmp_path, "modern", fake_policy), mode=CLIENTS[client_era]) as client:
+        await listed_once_ready(client, "up__record")
         result = await client.call_tool("up__record", {"value": "rm -rf /"})
     assert result.is_error is True
     assert json.loads(result.content[0].text)["error"] == "POLICY_DENIAL"  # type: ignore[union-attr]
@@ -97,6 +111,7 @@ async def test_a_modern_upstream_never_sees_a_denied_call(tmp_path, fake_policy,
 @pytest.mark.parametrize("client_era", ["modern", "legacy"])
 async def test_an_upstreams_own_input_required_round(tmp_path, client_era) -> None:
     async with Client(gateway(tmp_path, "modern"), mode=CLIENTS[client_era]) as client:
+        await listed_once_ready(client, "up__later")
         result = await client.call_tool("up__later", {})
     if client_era == "modern":
         # Relayed unchanged, and the client's retry with the upstream's state reached the upstream.
@@ -146,6 +161,7 @@ async def test_a_modern_http_upstream_gets_its_routing_headers(tmp_path, client_
                 command=sys.executable, args=[str(HERE / "run_gateway.py"), str(tmp_path / "gateway.json")]
             )
             async with Client(params, mode=CLIENTS[client_era]) as client:
+                await listed_once_ready(client, "up__record")
                 result = await client.call_tool("up__record", {"value": "over http"})
         finally:
             server.terminate()
@@ -168,7 +184,7 @@ async def test_a_modern_upstreams_list_changes_reach_its_clients(tmp_path) -> No
             arrived.set()
 
     async with Client(gateway(tmp_path, "modern"), mode="legacy", message_handler=on_message) as client:
-        listed_before = {tool.name for tool in (await client.list_tools()).tools}
+        listed_before = await listed_once_ready(client, "up__grow")
         await client.call_tool("up__grow", {})
         # Each list_changed is a cue to list again, until the new tool is there (or none comes).
         with anyio.fail_after(60):

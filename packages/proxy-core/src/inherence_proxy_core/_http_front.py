@@ -37,7 +37,7 @@ import anyio.abc
 from inherence_policy_client import is_loopback
 from inherence_proxy_core._channel import SdkChannel, _decode, encode
 from inherence_proxy_core._errors import GatewayUsageError
-from inherence_proxy_core._http_modern import ModernHttp, is_modern_body
+from inherence_proxy_core._http_modern import ModernHttp, is_modern_body, wants_stream
 from inherence_proxy_core._modern import MODERN_VERSIONS
 
 if TYPE_CHECKING:
@@ -209,7 +209,27 @@ class HttpFront:
         raw = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope.get("headers", [])]
         if self._modern is None:
             self._modern = ModernHttp(self._gateway.hub)
-        status, answer = await self._modern.answer(message, headers, raw, _owner(scope, headers))
+        streaming = finished = False
+
+        async def emit(note: dict[str, Any]) -> None:
+            nonlocal streaming
+            if finished:
+                return  # a progress note that lost the race with the answer: the stream has ended
+            if not streaming:
+                streaming = True
+                stream_headers = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
+                await send({"type": "http.response.start", "status": 200, "headers": stream_headers})
+            await send({"type": "http.response.body", "body": _event(note), "more_body": True})
+
+        owner = _owner(scope, headers)
+        status, answer = await self._modern.answer(
+            message, headers, raw, owner, emit if wants_stream(message, headers) else None
+        )
+        finished = True
+        if streaming:
+            # The answer ends the stream its progress went on.
+            await send({"type": "http.response.body", "body": _event(answer) if answer is not None else b""})
+            return
         if answer is None:
             await send({"type": "http.response.start", "status": status, "headers": []})
             await send({"type": "http.response.body", "body": b""})
@@ -260,6 +280,10 @@ class HttpFront:
             if not session.transport.is_terminated:
                 with anyio.CancelScope(shield=True):
                     await session.transport.terminate()
+
+
+def _event(message: dict[str, Any]) -> bytes:
+    return b"event: message\ndata: " + encode(message).rstrip(b"\n") + b"\n\n"
 
 
 def _is_initialize(message: object) -> bool:

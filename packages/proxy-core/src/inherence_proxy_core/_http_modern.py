@@ -8,7 +8,9 @@ checks, `mcp.shared.inbound`), and no routing header twice. A request whose head
 and whose body another is refused with -32020 and HTTP 400: the policy decides on the body, and
 something in front of the gateway that routed or filtered on the headers must not have been shown
 a different request. Then the body is served as on stdio, by a client connection that lives for
-this one exchange, and answered as `application/json` with the status the SDK maps its code to.
+this one exchange, and answered as `application/json` with the status the SDK maps its code to;
+a request that asks for progress, from a client that accepts `text/event-stream`, is answered as
+an event stream instead: its progress notifications, then its answer.
 
 No session state is kept: GET and DELETE of a modern client answer 405. The policy still sees one
 session per client (its peer address and User-Agent, as HTTP sessions are owned), so rules that
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -32,7 +34,7 @@ from inherence_proxy_core._session import Answer, ClientConnection
 if TYPE_CHECKING:
     from inherence_proxy_core._hub import Hub
 
-__all__ = ["ModernHttp", "is_modern_body"]
+__all__ = ["Emit", "ModernHttp", "is_modern_body", "wants_stream"]
 
 HEADER_MISMATCH = -32020
 
@@ -45,12 +47,19 @@ def is_modern_body(message: Any) -> bool:
     return isinstance(params, dict) and has_envelope(params)
 
 
-class _OneExchange:
-    """A channel that hands the connection one request and keeps the answer to it."""
+Emit = Callable[[Message], Awaitable[None]]
 
-    def __init__(self, message: Message) -> None:
+
+class _OneExchange:
+    """A channel that hands the connection one request and keeps the answer to it.
+
+    Notifications about the request (progress) go to `emit` when the answer is streamed, else nowhere.
+    """
+
+    def __init__(self, message: Message, emit: Emit | None) -> None:
         self._message: Message | None = message
         self._request_id = message.get("id")
+        self._emit = emit
         self.answer: Message | None = None
         self._answered = anyio.Event()
 
@@ -62,10 +71,11 @@ class _OneExchange:
         raise anyio.EndOfStream
 
     async def send(self, message: Message, *, related_id: Any = None) -> None:
-        # Notifications (progress) have nowhere to go on a plain JSON answer; they are dropped.
         if "method" not in message and message.get("id") == self._request_id:
             self.answer = message
             self._answered.set()
+        elif "id" not in message and self._emit is not None and related_id == self._request_id:
+            await self._emit(message)
 
     async def aclose(self) -> None:
         self._answered.set()
@@ -88,8 +98,12 @@ class ModernHttp:
         headers: Mapping[str, str],
         raw_headers: Iterable[tuple[str, str]],
         owner: tuple[str, str],
+        emit: Emit | None = None,
     ) -> tuple[int, Message | None]:
-        """The HTTP status and JSON-RPC answer to one modern POST (None for a notification: 202)."""
+        """The HTTP status and JSON-RPC answer to one modern POST (None for a notification: 202).
+
+        With `emit`, the notifications about this request (progress) are handed to it as they come.
+        """
         request_id = message.get("id")
         if "id" not in message:
             # Notifications of a stateless client (a cancel) refer to nothing this side keeps.
@@ -105,7 +119,7 @@ class ModernHttp:
         checked = await self._param_refusal(message, headers)
         if checked is not None:
             return _status(checked.get("error", {}).get("code")), {"jsonrpc": "2.0", "id": request_id, **checked}
-        exchange = _OneExchange(message)
+        exchange = _OneExchange(message, emit)
         connection = ClientConnection(self._hub, exchange, session_id=self.session_id(owner))
         # One JSON answer per request: nothing can be streamed (no subscriptions/listen).
         connection.streams = False
@@ -153,6 +167,12 @@ class ModernHttp:
             if tool.get("name") == name:
                 return tool.get("inputSchema", {})
         return None
+
+
+def wants_stream(message: Message, headers: Mapping[str, str]) -> bool:
+    """Whether to answer as an event stream: the client accepts one and asked for progress."""
+    meta = message.get("params", {}).get("_meta")
+    return "text/event-stream" in headers.get("accept", "") and isinstance(meta, dict) and "progressToken" in meta
 
 
 def _status(code: Any) -> int:

@@ -1,9 +1,10 @@
-"""One upstream's life: connect, learn its era and initialize within a deadline, list, serve, and restart under a cap.
+"""One upstream's life: connect, learn its era, initialize within a deadline, list, serve, restart under a cap.
 
-Each start probes `server/discover` first, as the 2026-07-28 revision has clients do: an upstream
-that answers it with that version is spoken to in that era (no handshake; every request carries the
-envelope, see `UpstreamLink.envelope`); any other answer, or none within the probe's deadline, and
-the `initialize` handshake follows on the same connection.
+Each upstream is first spoken to with the `initialize` handshake. One that answers it with an error
+(a 2026-07-28 server refuses it with -32022) is reconnected at once and probed with
+`server/discover`; if it names 2026-07-28 it is spoken to in that era from then on (no handshake;
+every request carries the envelope, see `UpstreamLink.envelope`), else it is a handshake-era
+upstream that failed its start.
 """
 
 from __future__ import annotations
@@ -50,8 +51,6 @@ LISTS = {
 _CAPABILITY = {"tools": "tools", "resources": "resources", "resource_templates": "resources", "prompts": "prompts"}
 # Failures of the upstream itself, logged without a traceback; anything else is a fault of ours.
 _EXPECTED = (OSError, UpstreamError, ProcessError, TimeoutError)
-# How long an upstream may take to answer server/discover before it is taken for a handshake-era one.
-_PROBE_SECONDS = 5.0
 # A listen stream to an upstream is open for as long as the connection: a deadline beyond any session.
 _LISTEN_SECONDS = 10.0 * 365 * 24 * 3600
 
@@ -139,8 +138,11 @@ class UpstreamSupervisor:
         self._restart_times: list[float] = []
         self._refresh_wanted: set[str] = set()
         self._refresh_event = anyio.Event()
-        # Whether to probe the upstream's era at each start (off once a probe ended its connection).
-        self._probe = True
+        # The upstream's era once learnt: None until `initialize` was refused, then "modern" if it
+        # answered server/discover, else "handshake" (never probed again).
+        self._era: str | None = None
+        # Reconnect at once, not after a backoff: the era was learnt, nothing failed.
+        self.retry_now = False
 
     @property
     def name(self) -> str:
@@ -152,6 +154,11 @@ class UpstreamSupervisor:
         try:
             while True:
                 served = await self._one_session()
+                if self.retry_now:
+                    # It refused `initialize`: once more at once, in the 2026-07-28 era.
+                    self.retry_now = False
+                    logger.info("upstream %s refused initialize; trying MCP 2026-07-28", self.name)
+                    served = await self._one_session()
                 self.first_attempt_done.set()
                 now = self._clock()
                 self._restart_times = [t for t in self._restart_times if now - t < 60.0]
@@ -262,26 +269,28 @@ class UpstreamSupervisor:
             yield channel
 
     async def _handshake(self, link: UpstreamLink, capabilities: dict[str, Any]) -> None:
-        """Learn the upstream's era with `server/discover`, then speak it: 2026-07-28, else `initialize`."""
-        if self._probe and await self._discover(link):
-            return
+        """Speak the upstream's era: `initialize`, or 2026-07-28 for one that refused the handshake.
+
+        The handshake comes first: over it a dual-era upstream keeps what a handshake-era client
+        needs (requests to the client, logging, resource subscriptions), which the gateway can only
+        relay from that era. An upstream that answers `initialize` with an error is reconnected
+        at once (`retry_now`) and probed with `server/discover`; one that answers it with 2026-07-28
+        is spoken to in that era from then on, at every start.
+        """
+        if self._era == "modern":
+            if await self._discover(link):
+                return
+            self._era = "handshake"
         await self._initialize(link, capabilities)
 
     async def _discover(self, link: UpstreamLink) -> bool:
-        """Probe `server/discover` with the 2026-07-28 envelope: True when the upstream speaks that era.
-
-        Any error, an answer that names no version of that era, or silence within the probe's
-        deadline means a handshake-era upstream, asked next on the same connection. One that ends
-        its connection on the probe, or does not answer it, is not probed again.
-        """
+        """Probe `server/discover` with the 2026-07-28 envelope: True when the upstream speaks that era."""
         envelope = {
             PROTOCOL_VERSION_KEY: MODERN_VERSIONS[-1],
             CLIENT_CAPABILITIES_KEY: {},
             CLIENT_INFO_KEY: {"name": "inherence-proxy", "version": __version__},
         }
-        # A part of the start's budget only, so that a hung upstream is still reported as one that
-        # never answered initialize.
-        deadline = min(self.settings.initialize_timeout / 3, _PROBE_SECONDS)
+        deadline = self.settings.initialize_timeout
         channel = link.channel if isinstance(link.channel, SdkChannel) else None
         if channel is not None:
             # Over HTTP the probe carries the routing headers of its era, as every request of it does.
@@ -289,13 +298,8 @@ class UpstreamSupervisor:
         try:
             answer = await link.request("server/discover", {"_meta": envelope}, deadline=deadline)
         except TimeoutError:
-            logger.info("upstream %s: no answer to server/discover within %g s; using initialize", self.name, deadline)
-            # One that ignores methods it does not know is not kept waiting again at its next start.
-            self._probe = False
+            logger.info("upstream %s: no answer to server/discover within %g s", self.name, deadline)
             return False
-        except UpstreamError:
-            self._probe = False
-            raise
         finally:
             if channel is not None:
                 channel.protocol_version, channel.modern = None, False
@@ -365,6 +369,11 @@ class UpstreamSupervisor:
         if not isinstance(result, dict):
             error = answer.get("error")
             detail = error.get("message", "no result") if isinstance(error, dict) else "no result"
+            http = self._http.last_error
+            if self._era is None and isinstance(error, dict) and (http is None or http.startswith("HTTP 400")):
+                # Refused the handshake itself (a 2026-07-28 server answers -32022): try that era.
+                self._era = "modern"
+                self.retry_now = True
             # The SDK says "Server returned an error response" for any HTTP error; the status says more.
             raise UpstreamStartError(f"initialize failed: {self._http.last_error or detail}", upstream=self.name)
         version = result.get("protocolVersion")
