@@ -162,3 +162,24 @@ async def test_list_changes_reach_a_modern_client_only_on_the_stream_it_opened(k
     assert ack["params"]["_meta"] == {"io.modelcontextprotocol/subscriptionId": "listen-1"}
     assert changed["params"]["_meta"] == {"io.modelcontextprotocol/subscriptionId": "listen-1"}
     assert "notes__shout" in {tool["name"] for tool in listed["result"]["tools"]}
+
+
+async def test_an_upstream_that_refuses_the_handshake_is_spoken_to_in_2026_07_28(kit) -> None:
+    modern = kit.FakeUpstream("new")
+    modern.modern_only = True
+    legacy = kit.FakeUpstream("old")
+    async with kit.running([modern, legacy]) as (_gateway, client, _policy):
+        first = await client.call("new__echo", {"text": "hi"})
+        second = await client.call("old__echo", {"text": "hi"})
+    assert first.get("isError") is not True
+    assert second.get("isError") is not True
+    # Refused once, then reconnected at once and never asked to initialize again.
+    assert modern.starts == 2
+    methods = [message.get("method") for message in modern.received if "method" in message]
+    assert methods.count("initialize") == 1
+    assert "server/discover" in methods
+    [call] = modern.tool_calls
+    assert call["params"]["_meta"]["io.modelcontextprotocol/protocolVersion"] == "2026-07-28"
+    # A handshake upstream is never probed.
+    assert "server/discover" not in [message.get("method") for message in legacy.received]
+    assert "_meta" not in legacy.tool_calls[0]["params"]
