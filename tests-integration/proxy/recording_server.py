@@ -6,10 +6,10 @@ It offers a tool `record` that returns its arguments, a tool `crash` that ends t
 without answering, a tool `hang` that never answers, a tool `bad` that answers with what JSON
 cannot carry or with garbage (argument `kind`, see BAD_ANSWERS), a resource and a prompt.
 Cancellation notifications, completions, subscriptions and log levels are recorded too.
-Optional: STARTS_FILE gets one line (the pid) per
-start; GRANDCHILD_FILE makes it start a sleeping child in its process group and write that pid;
-FAULT makes it fail at start: `crash` (exit at once), `garbage` (write a line that is not JSON
-first), `hang` (never answer anything).
+Optional: ROUTED_TOOL adds a tool `routed` whose schema mirrors an argument into a header;
+STARTS_FILE gets one line (the pid) per start; GRANDCHILD_FILE makes it start a sleeping child
+in its process group and write that pid; FAULT makes it fail at start: `crash` (exit at once),
+`garbage` (write a line that is not JSON first), `hang` (never answer anything).
 """
 
 from __future__ import annotations
@@ -28,6 +28,15 @@ TOOL = {
 CRASH = {"name": "crash", "description": "Ends the server at once.", "inputSchema": {"type": "object"}}
 HANG = {"name": "hang", "description": "Never answers.", "inputSchema": {"type": "object"}}
 BAD = {"name": "bad", "description": "Answers badly.", "inputSchema": {"type": "object"}}
+# Offered with ROUTED_TOOL set: a tool whose `region` is mirrored into the `Mcp-Param-Region` HTTP header.
+ROUTED = {
+    "name": "routed",
+    "description": "Returns its arguments; its region travels in a header too.",
+    "inputSchema": {
+        "type": "object",
+        "properties": {"region": {"type": "string", "x-mcp-header": "Region"}, "value": {}},
+    },
+}
 # The raw answer line to a `bad` call with id ID, by its `kind`.
 BAD_ANSWERS = {
     "deep": '{"jsonrpc":"2.0","id":ID,"result":' + '{"a":' * 1000 + "1" + "}" * 1001,
@@ -65,7 +74,7 @@ def answer(method: str, params: dict[str, Any]) -> dict[str, Any]:
             "serverInfo": {"name": "recording", "version": "1"},
         }
     if method == "tools/list":
-        return {"tools": [TOOL, CRASH, HANG, BAD]}
+        return {"tools": [TOOL, CRASH, HANG, BAD, *([ROUTED] if os.environ.get("ROUTED_TOOL") else [])]}
     if method == "resources/list":
         return {"resources": [{"uri": "record://note", "name": "note"}]}
     if method == "resources/templates/list":

@@ -103,9 +103,9 @@ async def test_tools_list_through_the_gateway_equals_a_direct_one_for_what_the_c
 
 
 async def test_a_client_that_asks_for_the_newest_revision_first_connects_and_calls(kit, tmp_path) -> None:
-    """The SDK's default `Client` probes `server/discover` at its newest revision and falls back."""
+    """The SDK's default `Client` probes `server/discover` at its newest revision, and the gateway serves it."""
     from mcp import Client, StdioServerParameters
-    from mcp_types.version import LATEST_HANDSHAKE_VERSION
+    from mcp_types.version import LATEST_MODERN_VERSION
 
     config = {
         "upstreams": [{"name": "everything", "command": kit.everything()}],
@@ -116,7 +116,7 @@ async def test_a_client_that_asks_for_the_newest_revision_first_connects_and_cal
     path.write_text(json.dumps(config))
     runner = StdioServerParameters(command=sys.executable, args=[kit.runner, str(path)])
     async with Client(runner) as client:
-        assert client.session.protocol_version == LATEST_HANDSHAKE_VERSION
+        assert client.session.protocol_version == LATEST_MODERN_VERSION
         tools = await client.list_tools()
         assert "everything__echo" in {t.name for t in tools.tools}
         result = await client.call_tool("everything__echo", {"message": "newest"})

@@ -71,6 +71,8 @@ class FakeUpstream:
         self.client_requests: list[Message] = []
         self.client_answered = anyio.Event()
         self.refuse: Exception | None = None
+        # Speaks only MCP 2026-07-28: refuses initialize, answers server/discover.
+        self.modern_only = False
 
     @property
     def tool_calls(self) -> list[Message]:
@@ -106,6 +108,15 @@ class FakeUpstream:
 
     async def _answer(self, channel: MemoryChannel, message: Message) -> None:
         method, params = message["method"], message.get("params") or {}
+        if method == "server/discover" and self.modern_only:
+            result = {"supportedVersions": ["2026-07-28"], "capabilities": {"tools": {}}, "resultType": "complete"}
+            await channel.send({"jsonrpc": "2.0", "id": message["id"], "result": result})
+            return
+        if method == "server/discover" or (method == "initialize" and self.modern_only):
+            # What each era does not know: the probe for a handshake server, the handshake for a modern one.
+            error = {"code": -32022 if self.modern_only else -32601, "message": "not this era"}
+            await channel.send({"jsonrpc": "2.0", "id": message["id"], "error": error})
+            return
         if method == "initialize":
             if self.hang_initialize:
                 await anyio.sleep_forever()

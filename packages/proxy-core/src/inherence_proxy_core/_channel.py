@@ -335,6 +335,10 @@ class SdkChannel:
         self._write = write_stream
         self._server_side = server_side
         self.protocol_version: str | None = None
+        # Towards a 2026-07-28 upstream: each request's routing headers, mirrored from its body.
+        self.modern = False
+        # The input schema of an upstream tool by name, for the `Mcp-Param-*` headers it mirrors.
+        self.tool_schema: Callable[[str], Any] = lambda name: None
 
     async def receive(self) -> Message | Malformed:
         try:
@@ -358,11 +362,40 @@ class SdkChannel:
             if related_id is not None:
                 metadata = ServerMessageMetadata(related_request_id=related_id)
         elif self.protocol_version is not None:
-            metadata = ClientMessageMetadata(headers={"mcp-protocol-version": self.protocol_version})
+            headers = {"mcp-protocol-version": self.protocol_version}
+            if self.modern and "method" in message:
+                headers.update(self._routing_headers(message))
+            metadata = ClientMessageMetadata(headers=headers)
         try:
             await self._write.send(SessionMessage(envelope, metadata=metadata))
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
             raise anyio.BrokenResourceError from None
+
+    def _routing_headers(self, message: Message) -> dict[str, str]:
+        """`Mcp-Method`, `Mcp-Name` and `Mcp-Param-*` of a request to a 2026-07-28 upstream, from its body."""
+        from mcp.shared.inbound import (
+            NAME_BEARING_METHODS,
+            encode_header_value,
+            find_invalid_x_mcp_header,
+            mcp_param_headers,
+            x_mcp_header_map,
+        )
+
+        method = str(message["method"])
+        headers = {"mcp-method": method}
+        params = message.get("params")
+        if not isinstance(params, dict):
+            return headers
+        name_key = NAME_BEARING_METHODS.get(method)
+        name = params.get(name_key) if name_key is not None else None
+        if isinstance(name, str):
+            headers["mcp-name"] = encode_header_value(name)
+        if method == "tools/call" and isinstance(name, str):
+            schema = self.tool_schema(name)
+            arguments = params.get("arguments")
+            if schema is not None and find_invalid_x_mcp_header(schema) is None and isinstance(arguments, dict):
+                headers.update(mcp_param_headers(x_mcp_header_map(schema), arguments))
+        return headers
 
     async def aclose(self) -> None:
         with anyio.CancelScope(shield=True):

@@ -325,3 +325,4 @@ class Gateway:
             for session in list(self.hub.sessions):
                 if session.protocol_version is not None:
                     self.hub.spawn(session.send, {"jsonrpc": "2.0", "method": method}, None)
+            self.hub.listeners.changed(method, self.hub.spawn)

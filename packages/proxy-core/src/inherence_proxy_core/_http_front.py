@@ -14,6 +14,9 @@ connection of its own on the gateway; later requests carrying its id go to
 that transport, but only from the client that created it (the same peer address and User-Agent):
 to anyone else the id does not exist. Sessions end when idle for `session_idle_timeout` seconds,
 and at most `max_sessions` live at once.
+
+A POST without a session id whose body carries the MCP 2026-07-28 envelope is served statelessly
+by `_http_modern`, its headers checked against its body first.
 """
 
 from __future__ import annotations
@@ -33,8 +36,11 @@ import anyio
 import anyio.abc
 
 from inherence_policy_client import is_loopback
+from inherence_proxy_core._channel import _decode, encode
 from inherence_proxy_core._errors import GatewayUsageError
+from inherence_proxy_core._http_modern import ModernHttp, is_modern_body, wants_stream
 from inherence_proxy_core._http_session import HttpSession
+from inherence_proxy_core._modern import MODERN_VERSIONS
 
 if TYPE_CHECKING:
     from inherence_proxy_core._gateway import Gateway
@@ -94,6 +100,7 @@ class HttpFront:
         self._max_sessions = max_sessions
         self._idle_timeout = session_idle_timeout
         self._sweeping = False
+        self._modern: ModernHttp | None = None
 
     @property
     def session_count(self) -> int:
@@ -129,6 +136,10 @@ class HttpFront:
         if session_id is not None:
             await self._existing(session_id, scope, headers, receive, send)
             return
+        if scope.get("method") in ("GET", "DELETE") and headers.get("mcp-protocol-version") in MODERN_VERSIONS:
+            # The 2026-07-28 path keeps no session and no stream to open or end.
+            await _json_error(send, 405, "Method Not Allowed: MCP 2026-07-28 is served by POST only", allow=b"POST")
+            return
         await self._initialize(scope, headers, receive, send)
 
     async def _existing(
@@ -152,8 +163,16 @@ class HttpFront:
         if scope.get("method") != "POST":
             await _json_error(send, 400, "Bad Request: no Mcp-Session-Id; a session starts with initialize")
             return
-        body = await _read_body(receive, _MAX_INITIALIZE_BYTES)
-        if body is None or not _is_initialize(body):
+        body = await _read_body(receive, self._gateway.settings.max_message_bytes)
+        if body is None:
+            await _json_error(send, 413, f"Payload Too Large: over {self._gateway.settings.max_message_bytes} bytes")
+            return
+        message = _decode(body)
+        if is_modern_body(message):
+            assert isinstance(message, dict)
+            await self._modern_request(scope, headers, message, send)
+            return
+        if len(body) > _MAX_INITIALIZE_BYTES or not _is_initialize(message):
             await _json_error(send, 400, "Bad Request: no Mcp-Session-Id; a session starts with initialize")
             return
         if len(self._sessions) >= self._max_sessions:
@@ -180,6 +199,43 @@ class HttpFront:
         if status >= 400 or transport.is_terminated:
             # Refused before the gateway saw it (Accept, content type): the session never began.
             self._end(session_id)
+
+    async def _modern_request(
+        self, scope: dict[str, Any], headers: dict[str, str], message: dict[str, Any], send: Any
+    ) -> None:
+        """One 2026-07-28 request: headers checked against the body, served, answered as JSON."""
+        raw = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope.get("headers", [])]
+        if self._modern is None:
+            self._modern = ModernHttp(self._gateway.hub)
+        streaming = finished = False
+
+        async def emit(note: dict[str, Any]) -> None:
+            nonlocal streaming
+            if finished:
+                return  # a progress note that lost the race with the answer: the stream has ended
+            if not streaming:
+                streaming = True
+                stream_headers = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
+                await send({"type": "http.response.start", "status": 200, "headers": stream_headers})
+            await send({"type": "http.response.body", "body": _event(note), "more_body": True})
+
+        owner = _owner(scope, headers)
+        status, answer = await self._modern.answer(
+            message, headers, raw, owner, emit if wants_stream(message, headers) else None
+        )
+        finished = True
+        if streaming:
+            # The answer ends the stream its progress went on.
+            await send({"type": "http.response.body", "body": _event(answer) if answer is not None else b""})
+            return
+        if answer is None:
+            await send({"type": "http.response.start", "status": status, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        body = encode(answer)
+        response_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": response_headers})
+        await send({"type": "http.response.body", "body": body})
 
     def _end(self, session_id: str) -> None:
         session = self._sessions.pop(session_id, None)
@@ -221,11 +277,11 @@ class HttpFront:
             session.transport.terminate()
 
 
-def _is_initialize(body: bytes) -> bool:
-    try:
-        message = json.loads(body)
-    except (ValueError, RecursionError):
-        return False
+def _event(message: dict[str, Any]) -> bytes:
+    return b"event: message\ndata: " + encode(message).rstrip(b"\n") + b"\n\n"
+
+
+def _is_initialize(message: object) -> bool:
     return isinstance(message, dict) and message.get("method") == "initialize" and "id" in message
 
 
@@ -261,9 +317,11 @@ def _replay(body: bytes, receive: Any) -> Any:
     return replayed
 
 
-async def _json_error(send: Any, status: int, message: str) -> None:
+async def _json_error(send: Any, status: int, message: str, *, allow: bytes | None = None) -> None:
     body = json.dumps({"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": message}}).encode()
     headers = [(b"content-type", b"application/json")]
+    if allow is not None:
+        headers.append((b"allow", allow))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 

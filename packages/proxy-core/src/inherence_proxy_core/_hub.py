@@ -15,11 +15,21 @@ from inherence_policy_client import Decision, Verdict
 from inherence_proxy_core._catalog import Catalog, resource_gate_name
 from inherence_proxy_core._channel import METHOD_NOT_FOUND, Message, error_response
 from inherence_proxy_core._config import GatewaySettings
-from inherence_proxy_core._confirm import ask_human, can_elicit, confirmation_message, confirmation_required, held
+from inherence_proxy_core._confirm import (
+    ask_human,
+    can_elicit,
+    confirmation_message,
+    confirmation_required,
+    elicitation_params,
+    held,
+)
 from inherence_proxy_core._errors import UpstreamClosed
 from inherence_proxy_core._gate import PolicyGate, decision_meta, denial, tool_error
 from inherence_proxy_core._link import UpstreamLink
+from inherence_proxy_core._listen import Listeners
 from inherence_proxy_core._methods import GatedRequest, completion_request, subscription_request
+from inherence_proxy_core._modern import MODERN_VERSIONS
+from inherence_proxy_core._modern_confirm import CONFIRM_KEY, StateSeal
 from inherence_proxy_core._outcomes import SENDING_CATEGORIES, OutcomeReporter
 from inherence_proxy_core._session import OUTCOME, Answer, ClientConnection, RelayedHandler
 from inherence_proxy_core._upstream import DeclaredCapabilities, UpstreamSupervisor
@@ -34,6 +44,11 @@ _CAPABILITY_OF_REQUEST = {
     "elicitation/create": "elicitation",
 }
 _POLICY_ERROR_CODE = -32001
+# A 2026-07-28 upstream asked for more input; a handshake-era client has no way to give it yet.
+_INPUT_REQUIRED_FOR_LEGACY = (
+    "the upstream asked for more input (input_required), which the gateway does not relay to a client "
+    "of the handshake era"
+)
 _LIST_METHODS = {
     "tools": "tools/list",
     "resources": "resources/list",
@@ -64,6 +79,9 @@ class Hub:
         self._last_caller: dict[str, tuple[ClientConnection, Any]] = {}
         self.task_group: anyio.abc.TaskGroup | None = None
         self.standing: dict[str, Message] = {}
+        # Seals the request state of the gate's own confirmation round with 2026-07-28 clients.
+        self.seal = StateSeal()
+        self.listeners = Listeners()
         self.relayed: dict[str, RelayedHandler] = {
             "tools/list": self._list("tools"),
             "resources/list": self._list("resources"),
@@ -161,6 +179,10 @@ class Hub:
                 session, request_id, decision, gate_request, route.upstream, route.name, route.gate_name, arguments
             )
             if held_back is not None:
+                if "resultType" in held_back:
+                    return {"result": held_back}
+                if "invalid_state" in held_back:
+                    return error_response(request_id, -32602, held_back["invalid_state"])
                 return {"result": tool_error(held_back, decision_meta(decision))}
         forwarded = dict(params)
         forwarded["name"] = route.name
@@ -168,6 +190,9 @@ class Hub:
         if "upstream_unavailable" in answer:
             return {"result": tool_error(self.unavailable(route.upstream, answer["upstream_unavailable"]))}
         result = answer.get("result")
+        if isinstance(result, dict) and "resultType" in result and not session.modern and _asks_input(result):
+            result = None
+            answer = {"error": {"message": _INPUT_REQUIRED_FOR_LEGACY}}
         if not isinstance(result, dict):
             error = answer.get("error")
             detail = error.get("message") if isinstance(error, dict) else "no result"
@@ -193,7 +218,15 @@ class Hub:
         gate_name: str,
         arguments: dict[str, Any],
     ) -> dict[str, Any] | None:
-        """Ask the human about a `confirm`: None when they let the call through, else the refusal."""
+        """Ask the human about a `confirm`: None when they let the call through, else the refusal.
+
+        For a 2026-07-28 client, the refusal may instead be an `input_required` result to send as
+        it is (it has `resultType`), or `{"invalid_state": why}` for a request state to refuse.
+        """
+        if session.modern:
+            return self._confirm_modern(
+                session, request_id, decision, gate_request, upstream, tool, gate_name, arguments
+            )
         if not can_elicit(session.capabilities):
             return confirmation_required(decision)
         message = confirmation_message(decision, upstream=upstream, tool=tool, arguments=arguments)
@@ -210,6 +243,50 @@ class Hub:
                 tool_name=gate_name,
             )
         return None if answer == "accepted" else held(decision, answer)
+
+    def _confirm_modern(
+        self,
+        session: ClientConnection,
+        request_id: Any,
+        decision: Decision,
+        gate_request: str,
+        upstream: str,
+        tool: str,
+        gate_name: str,
+        arguments: dict[str, Any],
+    ) -> dict[str, Any] | None:
+        """The gate's `confirm` for a modern client: an `input_required` round (see `_modern_confirm`)."""
+        confirm_round = session.rounds.get(request_id)
+        if confirm_round is None:
+            return confirmation_required(decision)
+        if confirm_round.state is not None:
+            problem = self.seal.opens(
+                confirm_round.state, session_id=session.id, gate_name=gate_name, arguments=arguments
+            )
+            if problem is not None:
+                logger.warning("refused a request state for %s on %s: %s", gate_name, upstream, problem)
+                return {"invalid_state": f"requestState refused: {problem}"}
+            answer = confirm_round.verdict()
+            logger.info("confirmation of %s on %s: %s (receipt %s)", gate_name, upstream, answer, decision.receipt_id)
+            if self.reporter is not None and decision.receipt_id:
+                self.reporter.add_confirmation(
+                    decision_id=decision.receipt_id,
+                    confirmation=answer,
+                    approval_id=decision.approval_id,
+                    request_id=gate_request,
+                    session_id=session.id,
+                    upstream=upstream,
+                    tool_name=gate_name,
+                )
+            return None if answer == "accepted" else held(decision, answer)
+        if not can_elicit(confirm_round.capabilities):
+            return confirmation_required(decision)
+        message = confirmation_message(decision, upstream=upstream, tool=tool, arguments=arguments)
+        question = {"method": "elicitation/create", "params": elicitation_params(message, MODERN_VERSIONS[-1])}
+        state = self.seal.seal(
+            session_id=session.id, gate_name=gate_name, arguments=arguments, ttl=self.settings.confirm_timeout
+        )
+        return {"resultType": "input_required", "inputRequests": {CONFIRM_KEY: question}, "requestState": state}
 
     async def _forward(
         self, session: ClientConnection, request_id: Any, link: UpstreamLink, method: str, params: dict[str, Any]
@@ -259,6 +336,10 @@ class Hub:
                 session, request_id, decision, gate_request, upstream, label, gate["tool_name"], gate["arguments"]
             )
             if held_back is not None:
+                if "resultType" in held_back:
+                    return {"result": held_back}
+                if "invalid_state" in held_back:
+                    return error_response(request_id, -32602, held_back["invalid_state"])
                 return self._refusal(request_id, held_back)
         answer = await self._forward(session, request_id, link, method, params)
         if "upstream_unavailable" in answer:
@@ -266,6 +347,9 @@ class Hub:
         answer.pop("id", None)
         answer.pop("jsonrpc", None)
         result = answer.get("result")
+        if isinstance(result, dict) and not session.modern and _asks_input(result):
+            payload = {"error": "UPSTREAM_ERROR", "upstream": upstream, "detail": _INPUT_REQUIRED_FOR_LEGACY}
+            return self._refusal(request_id, payload)
         if isinstance(result, dict):
             meta = result.get("_meta")
             result["_meta"] = {**meta, **decision_meta(decision)} if isinstance(meta, dict) else decision_meta(decision)
@@ -394,7 +478,9 @@ class Hub:
                 self.spawn(session.send, out, related)
         elif method in ("notifications/message", "notifications/resources/updated"):
             for session in list(self.sessions):
-                self.spawn(session.send, message, None)
+                # A 2026-07-28 client gets these only on a subscription stream it asked for.
+                if not session.modern:
+                    self.spawn(session.send, message, None)
 
     async def on_upstream_request(self, link: UpstreamLink, message: Message) -> None:
         method = str(message.get("method"))
@@ -463,6 +549,10 @@ class Hub:
         """Run a short send in the background task group of the gateway."""
         if self.task_group is not None:
             self.task_group.start_soon(_guarded, func, *args)
+
+
+def _asks_input(result: dict[str, Any]) -> bool:
+    return result.get("resultType") == "input_required"
 
 
 def upstream_notice(upstream: str, reason: str | None) -> Message:

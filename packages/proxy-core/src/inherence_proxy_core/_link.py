@@ -52,6 +52,14 @@ class PendingAnswer:
             self._future.set_exception(TimeoutError())
 
 
+def with_envelope(params: dict[str, Any] | None, envelope: dict[str, Any]) -> dict[str, Any]:
+    """`params` with the 2026-07-28 envelope in its `_meta` (the envelope's keys win), as a new dict."""
+    if not params:
+        return {"_meta": dict(envelope)}
+    meta = params.get("_meta")
+    return {**params, "_meta": {**meta, **envelope} if isinstance(meta, dict) else dict(envelope)}
+
+
 def spawn_tracked(
     loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, None], tasks: set[asyncio.Task[Any]]
 ) -> None:
@@ -91,6 +99,8 @@ class UpstreamLink:
         self._next_id = 0
         self.closed = False
         self.close_reason: str | None = None
+        # The 2026-07-28 envelope every request carries to an upstream of that era; None for the handshake era.
+        self.envelope: dict[str, Any] | None = None
         self._end_reason = ""
         self._requests: set[asyncio.Task[Any]] = set()
         # Kept, not looked up per call: on Python 3.11 every lookup of the running loop is a getpid().
@@ -153,6 +163,8 @@ class UpstreamLink:
         waiter = PendingAnswer(self._loop)
         self._pending[request_id] = waiter
         message: Message = {"jsonrpc": "2.0", "id": request_id, "method": method}
+        if self.envelope is not None:
+            params = with_envelope(params, self.envelope)
         if params is not None:
             message["params"] = params
         try:

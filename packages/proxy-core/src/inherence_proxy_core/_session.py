@@ -26,9 +26,20 @@ from inherence_proxy_core._channel import (
     pump,
 )
 from inherence_proxy_core._link import PendingAnswer, cancel_and_wait, spawn_tracked
+from inherence_proxy_core._modern import (
+    CLIENT_INFO_KEY,
+    MODERN_RELAYED,
+    discover_result,
+    has_envelope,
+    initialize_refusal,
+    modern_handler,
+    stamp,
+    validate_envelope,
+)
 
 if TYPE_CHECKING:
     from inherence_proxy_core._hub import Hub
+    from inherence_proxy_core._modern_confirm import ConfirmRound
 
 __all__ = ["OUTCOME", "ClientConnection"]
 
@@ -65,13 +76,19 @@ else:
 class ClientConnection:
     """The gateway as seen by one client. Requests that go upstream run as tasks so they can be cancelled."""
 
-    def __init__(self, hub: Hub, channel: Channel) -> None:
+    def __init__(self, hub: Hub, channel: Channel, *, session_id: str | None = None) -> None:
         self.hub = hub
         self.channel = channel
-        self.id = uuid.uuid4().hex
+        self.id = session_id or uuid.uuid4().hex
         self.capabilities: dict[str, Any] = {}
         self.client_info: dict[str, Any] = {}
         self.protocol_version: str | None = None
+        # Pinned by the first request carrying the 2026-07-28 envelope (see `_modern`).
+        self.modern = False
+        # Whether this connection can carry a stream of notifications (no: one HTTP exchange).
+        self.streams = True
+        # What each modern request in flight brought of the gateway's own confirmation round.
+        self.rounds: dict[Any, ConfirmRound] = {}
         self.closed = False
         self._in_flight: dict[Any, asyncio.Task[None]] = {}
         self._relays: set[asyncio.Task[Any]] = set()
@@ -160,6 +177,9 @@ class ClientConnection:
         if not isinstance(params, dict):
             self._reply(error_response(request_id, INVALID_PARAMS, "params must be an object"))
             return
+        if self.modern or (self.protocol_version is None and has_envelope(params)):
+            self._modern_request(method, request_id, message, params)
+            return
         inline = self._inline(method, params)
         if inline is not None:
             self._reply({"jsonrpc": "2.0", "id": request_id, **inline})
@@ -174,10 +194,47 @@ class ClientConnection:
             self._reply(error_response(request_id, METHOD_NOT_FOUND, f"method not found: {method}"))
             return
         # A plain task of the running loop: anyio's task groups cost more than the rest of a relayed call.
+        # (Written out here rather than calling `_start`: this is the hot path.)
         task = _start_task(self._loop, self._relay(handler, request_id, params))
         if not task.done():  # a refusal may have been answered already, in the task's first step
             self._in_flight[request_id] = task
             self._relays.add(task)
+
+    def _start(self, handler: RelayedHandler, request_id: Any, params: dict[str, Any]) -> None:
+        task = _start_task(self._loop, self._relay(handler, request_id, params))
+        if not task.done():  # a refusal may have been answered already, in the task's first step
+            self._in_flight[request_id] = task
+            self._relays.add(task)
+
+    def _modern_request(self, method: str, request_id: Any, message: Message, params: dict[str, Any]) -> None:
+        """A request of a 2026-07-28 client: its envelope checked, then answered here or relayed."""
+        if method == "initialize":
+            self._reply(initialize_refusal(request_id, params))
+            return
+        refusal = validate_envelope(message)
+        if refusal is not None:
+            self._reply({"jsonrpc": "2.0", "id": request_id, "error": refusal})
+            return
+        if not self.modern:
+            self.modern = True
+            info = params["_meta"].get(CLIENT_INFO_KEY)
+            self.client_info = info if isinstance(info, dict) else {}
+            # Nothing may be asked of a modern client: upstreams are told it can do none of it.
+            self.hub.capabilities.offer({})
+        if method == "server/discover":
+            self._reply({"jsonrpc": "2.0", "id": request_id, "result": discover_result(streams=self.streams)})
+            return
+        if method == "subscriptions/listen" and self.streams:
+            self._start(modern_handler(method, self.hub.listeners.listen), request_id, params)
+            return
+        if method == "ping":
+            self._reply({"jsonrpc": "2.0", "id": request_id, "result": stamp(method, {})})
+            return
+        handler = self.hub.relayed.get(method) if method in MODERN_RELAYED else None
+        if handler is None:
+            self._reply(error_response(request_id, METHOD_NOT_FOUND, f"method not found: {method}"))
+            return
+        self._start(modern_handler(method, handler), request_id, params)
 
     def _inline(self, method: str, params: dict[str, Any]) -> Answer | None:
         if method == "initialize":

@@ -1,4 +1,11 @@
-"""One upstream's life: connect, initialize within a deadline, list, serve, and restart under a cap."""
+"""One upstream's life: connect, learn its era, initialize within a deadline, list, serve, restart under a cap.
+
+Each upstream is first spoken to with the `initialize` handshake. One that answers it with an error
+(a 2026-07-28 server refuses it with -32022) is reconnected at once and probed with
+`server/discover`; if it names 2026-07-28 it is spoken to in that era from then on (no handshake;
+every request carries the envelope, see `UpstreamLink.envelope`), else it is a handshake-era
+upstream that failed its start.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +25,13 @@ from inherence_proxy_core._config import GatewaySettings, UpstreamConfig
 from inherence_proxy_core._errors import UpstreamError, UpstreamStartError
 from inherence_proxy_core._failure import describe_failure, leaf_errors
 from inherence_proxy_core._link import NotificationHandler, RequestHandler, UpstreamLink
+from inherence_proxy_core._modern import (
+    CLIENT_CAPABILITIES_KEY,
+    CLIENT_INFO_KEY,
+    MODERN_VERSIONS,
+    PROTOCOL_VERSION_KEY,
+    SERVER_INFO_KEY,
+)
 from inherence_proxy_core._proc_registry import ProcessRegistry
 from inherence_proxy_core._spawn import ProcessError
 from inherence_proxy_core._upstream_transport import HttpNote, open_upstream_channel
@@ -37,6 +51,8 @@ LISTS = {
 _CAPABILITY = {"tools": "tools", "resources": "resources", "resource_templates": "resources", "prompts": "prompts"}
 # Failures of the upstream itself, logged without a traceback; anything else is a fault of ours.
 _EXPECTED = (OSError, UpstreamError, ProcessError, TimeoutError)
+# A listen stream to an upstream is open for as long as the connection: a deadline beyond any session.
+_LISTEN_SECONDS = 10.0 * 365 * 24 * 3600
 
 
 @dataclasses.dataclass
@@ -122,6 +138,11 @@ class UpstreamSupervisor:
         self._restart_times: list[float] = []
         self._refresh_wanted: set[str] = set()
         self._refresh_event = anyio.Event()
+        # The upstream's era once learnt: None until `initialize` was refused, then "modern" if it
+        # answered server/discover, else "handshake" (never probed again).
+        self._era: str | None = None
+        # Reconnect at once, not after a backoff: the era was learnt, nothing failed.
+        self.retry_now = False
 
     @property
     def name(self) -> str:
@@ -133,6 +154,11 @@ class UpstreamSupervisor:
         try:
             while True:
                 served = await self._one_session()
+                if self.retry_now:
+                    # It refused `initialize`: once more at once, in the 2026-07-28 era.
+                    self.retry_now = False
+                    logger.info("upstream %s refused initialize; trying MCP 2026-07-28", self.name)
+                    served = await self._one_session()
                 self.first_attempt_done.set()
                 now = self._clock()
                 self._restart_times = [t for t in self._restart_times if now - t < 60.0]
@@ -194,6 +220,8 @@ class UpstreamSupervisor:
                     self.state.reason = None
                     await self._changed()
                     self.first_attempt_done.set()
+                    if link.envelope is not None:
+                        tasks.start_soon(self._listen, link)
                     await self._refresh_on_notice(link)
         except Exception as exc:
             self.state.reason = describe_failure(exc)
@@ -241,6 +269,88 @@ class UpstreamSupervisor:
             yield channel
 
     async def _handshake(self, link: UpstreamLink, capabilities: dict[str, Any]) -> None:
+        """Speak the upstream's era: `initialize`, or 2026-07-28 for one that refused the handshake.
+
+        The handshake comes first: over it a dual-era upstream keeps what a handshake-era client
+        needs (requests to the client, logging, resource subscriptions), which the gateway can only
+        relay from that era. An upstream that answers `initialize` with an error is reconnected
+        at once (`retry_now`) and probed with `server/discover`; one that answers it with 2026-07-28
+        is spoken to in that era from then on, at every start.
+        """
+        if self._era == "modern":
+            if await self._discover(link):
+                return
+            self._era = "handshake"
+        await self._initialize(link, capabilities)
+
+    async def _discover(self, link: UpstreamLink) -> bool:
+        """Probe `server/discover` with the 2026-07-28 envelope: True when the upstream speaks that era."""
+        envelope = {
+            PROTOCOL_VERSION_KEY: MODERN_VERSIONS[-1],
+            CLIENT_CAPABILITIES_KEY: {},
+            CLIENT_INFO_KEY: {"name": "inherence-proxy", "version": __version__},
+        }
+        deadline = self.settings.initialize_timeout
+        channel = link.channel if isinstance(link.channel, SdkChannel) else None
+        if channel is not None:
+            # Over HTTP the probe carries the routing headers of its era, as every request of it does.
+            channel.protocol_version, channel.modern = MODERN_VERSIONS[-1], True
+        try:
+            answer = await link.request("server/discover", {"_meta": envelope}, deadline=deadline)
+        except TimeoutError:
+            logger.info("upstream %s: no answer to server/discover within %g s", self.name, deadline)
+            return False
+        finally:
+            if channel is not None:
+                channel.protocol_version, channel.modern = None, False
+        result = answer.get("result")
+        versions = result.get("supportedVersions") if isinstance(result, dict) else None
+        if not isinstance(result, dict) or not isinstance(versions, list) or MODERN_VERSIONS[-1] not in versions:
+            return False
+        link.envelope = envelope
+        if channel is not None:
+            channel.protocol_version, channel.modern = MODERN_VERSIONS[-1], True
+            channel.tool_schema = self._tool_schema
+        meta = result.get("_meta")
+        info = meta.get(SERVER_INFO_KEY) if isinstance(meta, dict) else None
+        capabilities = result.get("capabilities")
+        self.state.protocol_version = MODERN_VERSIONS[-1]
+        self.state.capabilities = capabilities if isinstance(capabilities, dict) else {}
+        self.state.server_info = info if isinstance(info, dict) else {}
+        return True
+
+    async def _listen(self, link: UpstreamLink) -> None:
+        """Keep a `subscriptions/listen` stream open to a 2026-07-28 upstream for the lists it offers.
+
+        Its `list_changed` notifications refresh the lists as a legacy upstream's do; the request
+        stays open for the life of the connection. An upstream that refuses it is only not listened to.
+        """
+        wanted = {
+            key: True
+            for key, capability in (
+                ("toolsListChanged", "tools"),
+                ("promptsListChanged", "prompts"),
+                ("resourcesListChanged", "resources"),
+            )
+            if isinstance(self.state.capabilities.get(capability), dict)
+            and self.state.capabilities[capability].get("listChanged") is True
+        }
+        if not wanted:
+            return
+        try:
+            answer = await link.request("subscriptions/listen", {"notifications": wanted}, deadline=_LISTEN_SECONDS)
+        except (UpstreamError, TimeoutError):
+            return
+        if "error" in answer:
+            logger.info("upstream %s refused subscriptions/listen: %s", self.name, answer["error"])
+
+    def _tool_schema(self, name: str) -> Any:
+        for tool in self.state.lists.get("tools", ()):
+            if tool.get("name") == name:
+                return tool.get("inputSchema")
+        return None
+
+    async def _initialize(self, link: UpstreamLink, capabilities: dict[str, Any]) -> None:
         # Imported once the upstream is already starting, so the import overlaps its start-up.
         from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERSION
 
@@ -259,6 +369,11 @@ class UpstreamSupervisor:
         if not isinstance(result, dict):
             error = answer.get("error")
             detail = error.get("message", "no result") if isinstance(error, dict) else "no result"
+            http = self._http.last_error
+            if self._era is None and isinstance(error, dict) and (http is None or http.startswith("HTTP 400")):
+                # Refused the handshake itself (a 2026-07-28 server answers -32022): try that era.
+                self._era = "modern"
+                self.retry_now = True
             # The SDK says "Server returned an error response" for any HTTP error; the status says more.
             raise UpstreamStartError(f"initialize failed: {self._http.last_error or detail}", upstream=self.name)
         version = result.get("protocolVersion")
