@@ -39,7 +39,6 @@ from typing import Any
 
 from ._corpus import SPLITS, Case, Step
 from ._metrics import Figures, Rate, SessionRun, compute
-from ._runner import Harness
 
 __all__ = [
     "INJECTION_LABELS",
@@ -379,6 +378,8 @@ async def run_agentdojo(config: Any = None) -> dict[str, Any]:
     loaded = load_suites()
     if loaded is None:
         return {"unavailable": "agentdojo is not installed (nox -s policy-eval -- --agentdojo installs it)"}
+    from ._runner import Harness  # the policy server: not imported by the suite server (agentdojo_server)
+
     version, suites, runtime_for = loaded
     replay = build_sessions(suites, runtime_for, version)
     harness = Harness(config=config)
@@ -391,6 +392,9 @@ async def run_agentdojo(config: Any = None) -> dict[str, Any]:
         "not_replayable": replay.not_replayable,
         "unlabelled": replay.unlabelled,
         "splits": summarise(replay.sessions, runs),
+        "dev_verdicts": {
+            run.session_id: [answer.verdict for answer in run.answers] for run in runs if run.split == "dev"
+        },
     }
 
 
