@@ -78,7 +78,9 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
 async def _through_proxy(args: argparse.Namespace, splits: tuple[str, ...]) -> dict[str, Any]:
     variants = VARIANTS if args.confirm_by == "both" else (args.confirm_by,)
     return {
-        variant: await run_agentdojo_proxy(variant, rules=args.config, splits=splits, jobs=args.jobs)
+        variant: await run_agentdojo_proxy(
+            variant, rules=args.config, splits=splits, jobs=args.jobs, names=args.tool_names
+        )
         for variant in variants
     }
 
@@ -100,6 +102,12 @@ def main(argv: list[str] | None = None) -> int:
         choices=[*VARIANTS, "both"],
         default="approve",
         help="how the user answers a confirmation through the proxy: `inherence-proxy approve/decline`, or a form",
+    )
+    parser.add_argument(
+        "--tool-names",
+        choices=["prefixed", "upstream"],
+        default="prefixed",
+        help="the names the proxy shows its client (its `tool_names` setting; the policy sees prefixed names)",
     )
     parser.add_argument("--jobs", type=int, default=3, help="sessions through the proxy at once (default 3)")
     parser.add_argument("--split", choices=[*SPLITS, "all"], default="all")

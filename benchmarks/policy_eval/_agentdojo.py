@@ -52,6 +52,7 @@ __all__ = [
     "render_agentdojo",
     "result_text",
     "run_agentdojo",
+    "session_verdicts",
     "split_of",
     "summarise",
 ]
@@ -392,9 +393,18 @@ async def run_agentdojo(config: Any = None) -> dict[str, Any]:
         "not_replayable": replay.not_replayable,
         "unlabelled": replay.unlabelled,
         "splits": summarise(replay.sessions, runs),
-        "dev_verdicts": {
-            run.session_id: [answer.verdict for answer in run.answers] for run in runs if run.split == "dev"
-        },
+        "dev_verdicts": session_verdicts(replay.sessions, runs),
+    }
+
+
+def session_verdicts(
+    sessions: Sequence[Session], runs: Sequence[SessionRun], split: str = "dev"
+) -> dict[str, list[tuple[str, list[str]]]]:
+    """Each `split` session's verdicts and clauses in call order (no arguments), to compare two replays."""
+    return {
+        run.session_id: [(answer.verdict, list(answer.clauses)) for answer in run.answers]
+        for session, run in zip(sessions, runs, strict=True)
+        if run.split == split
     }
 
 

@@ -29,6 +29,7 @@ import dataclasses
 import json
 import os
 import pathlib
+import re
 import shutil
 import sys
 import tempfile
@@ -40,7 +41,7 @@ from mcp import types
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
-from ._agentdojo import Session, build_sessions, load_suites, summarise
+from ._agentdojo import Session, build_sessions, load_suites, session_verdicts, summarise
 from ._corpus import Step
 from ._metrics import Answer, SessionRun
 
@@ -53,7 +54,6 @@ __all__ = [
     "render_comparison",
     "render_proxy_notes",
     "run_agentdojo_proxy",
-    "session_verdicts",
 ]
 
 VARIANTS = ("approve", "elicit")
@@ -135,6 +135,7 @@ class ProxyNotes:
 
     variant: str
     jobs: int
+    names: str = "prefixed"
     serves: int = 0
     calls: int = 0
     seconds: float = 0.0
@@ -146,6 +147,7 @@ class ProxyNotes:
     listing_differences: list[str] = dataclasses.field(default_factory=list)
     retry_refusals: list[str] = dataclasses.field(default_factory=list)
     result_differences: list[str] = dataclasses.field(default_factory=list)
+    log_warnings: list[str] = dataclasses.field(default_factory=list)
 
     def add(self, split: str, kind: str, text: str) -> None:
         if split != "dev":
@@ -155,6 +157,33 @@ class ProxyNotes:
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?")
+
+
+def _timeless(text: str) -> str:
+    """`text` with its date-times blanked: AgentDojo stamps what a call creates with the clock's time."""
+    return _TIMESTAMP.sub("<time>", text)
+
+
+_LOGGED = re.compile(r"^\S+ \S+ \d+ (WARNING|ERROR|CRITICAL) (.*)$")
+# A serve whose upstream is still starting when the client lists its tools says so; the runner waits it out.
+_EXPECTED_WARNINGS = ("inherence_proxy.serve: not every upstream is ready",)
+
+
+def _log_warnings(path: pathlib.Path) -> list[str]:
+    """The warnings and errors of a session's proxy.log (level and message, cut to 160 characters)."""
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return []
+    found = []
+    for line in lines:
+        matched = _LOGGED.match(line)
+        if matched and not matched.group(2).startswith(_EXPECTED_WARNINGS):
+            found.append(f"{matched.group(1)} {matched.group(2)[:160]}")
+    return found
 
 
 class _User:
@@ -181,11 +210,18 @@ class _ToolsChanged:
 
 
 class _Runner:
-    def __init__(self, executable: pathlib.Path, variant: str, notes: ProxyNotes, rules: pathlib.Path | None) -> None:
+    def __init__(
+        self, executable: pathlib.Path, variant: str, notes: ProxyNotes, rules: pathlib.Path | None, names: str
+    ) -> None:
         self.executable = executable
+        self.names = names
         self.variant = variant
         self.notes = notes
         self.rules = rules
+
+    def shown(self, step: Step) -> str:
+        """The name the client sees a step's tool under: prefixed (`banking__send_money`) or the upstream's own."""
+        return step.tool.partition("__")[2] if self.names == "upstream" else step.tool
 
     def _home(self, session: Session, root: pathlib.Path) -> dict[str, str]:
         home = root / "home"
@@ -201,6 +237,7 @@ class _Runner:
             shutil.copyfile(self.rules, home / "rules.toml")
         env = {name: os.environ[name] for name in _KEEP_ENV if name in os.environ}
         env.update(HOME=str(root), INHERENCE_PROXY_HOME=str(home), INHERENCE_PROXY_CONFIRM_TIMEOUT=str(CALL_SECONDS))
+        env["INHERENCE_PROXY_TOOL_NAMES"] = self.names
         return env
 
     async def run(self, session: Session, root: pathlib.Path) -> SessionRun:
@@ -227,11 +264,13 @@ class _Runner:
                     refused = refused or not reached
                     if reached is not None and not refused:
                         self._compare(session, index, step, reached)
+        for line in _log_warnings(root / "home" / "proxy.log"):
+            self.notes.add(case.split, "log_warnings", f"{case.id}: {line}")
         return SessionRun(case.id, case.split, case.benign, tuple(answers))
 
     async def _listed(self, client: ClientSession, session: Session, changed: _ToolsChanged) -> None:
         """tools/list until every tool the session calls is there (an upstream slower than the wait is late)."""
-        wanted = {step.tool: step for step in session.case.calls}
+        wanted = {self.shown(step): step for step in session.case.calls}
         late = False
         while True:
             listed = {tool.name: tool for tool in (await client.list_tools()).tools}
@@ -282,7 +321,7 @@ class _Runner:
     async def _tools_call(self, client: ClientSession, step: Step, where: str, split: str) -> Reading:
         try:
             with anyio.fail_after(CALL_SECONDS):
-                result = await client.call_tool(step.tool, dict(step.arguments))
+                result = await client.call_tool(self.shown(step), dict(step.arguments))
         except TimeoutError:
             return Reading("gateway_error", "error:NO_ANSWER", code="NO_ANSWER")
         if not isinstance(result, types.CallToolResult):
@@ -290,24 +329,14 @@ class _Runner:
         return read_result(result)
 
     def _compare(self, session: Session, index: int, step: Step, text: str) -> None:
-        if step.result is not None and text != step.result:
+        if step.result is not None and _timeless(text) != _timeless(step.result):
             self.notes.add(session.case.split, "result_differences", f"{session.case.id} call {index} {step.tool}")
-
-
-def session_verdicts(
-    sessions: Sequence[Session], runs: Sequence[SessionRun], split: str = "dev"
-) -> dict[str, list[str]]:
-    """Each `split` session's verdicts in call order (no arguments), to compare two replays call by call."""
-    return {
-        run.session_id: [answer.verdict for answer in run.answers]
-        for session, run in zip(sessions, runs, strict=True)
-        if run.split == split
-    }
 
 
 async def run_agentdojo_proxy(
     variant: str = "approve",
     *,
+    names: str = "prefixed",
     rules: pathlib.Path | None = None,
     splits: Sequence[str] = ("dev", "heldout"),
     jobs: int = 3,
@@ -329,8 +358,8 @@ async def run_agentdojo_proxy(
     version, suites, runtime_for = loaded
     replay = build_sessions(suites, runtime_for, version)
     sessions = [s for s in replay.sessions if s.case.split in splits and only in s.case.id]
-    notes = ProxyNotes(variant=variant, jobs=jobs)
-    runner = _Runner(executable, variant, notes, rules)
+    notes = ProxyNotes(variant=variant, jobs=jobs, names=names)
+    runner = _Runner(executable, variant, notes, rules, names)
     runs: list[SessionRun | None] = [None] * len(sessions)
     limiter = anyio.CapacityLimiter(max(1, jobs))
     started = anyio.current_time()
@@ -364,12 +393,14 @@ def render_proxy_notes(result: Mapping[str, Any]) -> list[str]:
         return []
     notes = result["through"]
     lines = [
-        f"  through inherence-proxy serve ({notes['variant']}): {notes['serves']} serves, {notes['calls']} calls, "
-        f"{notes['approvals']} approved, {notes['declines']} declined, {notes['seconds']} s with {notes['jobs']} jobs; "
-        f"{notes['late_tools']} sessions whose first tools/list lacked a tool",
+        f"  through inherence-proxy serve ({notes['variant']}, {notes['names']} tool names): {notes['serves']} serves, "
+        f"{notes['calls']} calls, {notes['approvals']} approved, {notes['declines']} declined, "
+        f"{notes['seconds']} s with {notes['jobs']} jobs; {notes['late_tools']} sessions whose first tools/list "
+        "lacked a tool",
     ]
     for title, key in (("gateway errors", "gateway_errors"), ("approved retries not let through", "retry_refusals"),
                        ("tools listed unlike AgentDojo gives them", "listing_differences"),
+                   ("warnings and errors in proxy.log", "log_warnings"),
                        ("upstream answers unlike the in-process results", "result_differences")):  # fmt: skip
         items = notes[key]
         lines.append(f"  {title} (dev): {len(items)}")
@@ -405,11 +436,19 @@ def render_comparison(inprocess: Mapping[str, Any], proxied: Mapping[str, Any]) 
         if theirs is None:
             continue
         for index, (was, now) in enumerate(zip(theirs, verdicts, strict=False)):
-            if was != now:
-                differing.append(f"    {session_id.removeprefix('agentdojo/')} call {index}: {was} -> {now}")
+            # A confirmation accepted by form comes back as the upstream's answer, without its clauses.
+            if was[0] != now[0] or (was[1] and now[1] and was[1] != now[1]):
+                differing.append(
+                    f"    {session_id.removeprefix('agentdojo/')} call {index}: {_said(was)} -> {_said(now)}"
+                )
     lines.append(f"  dev calls whose verdict differs: {len(differing)}")
     lines.extend(differing)
     return lines
+
+
+def _said(answer: Sequence[Any]) -> str:
+    verdict, clauses = answer
+    return f"{verdict} ({', '.join(clauses)})" if clauses else str(verdict)
 
 
 def _pair(before: Mapping[str, Any], after: Mapping[str, Any]) -> str:

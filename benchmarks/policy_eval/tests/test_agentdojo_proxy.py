@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
 import sys
 from typing import Any
 
@@ -12,7 +13,7 @@ from mcp import types
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from policy_eval._agentdojo import build_sessions, load_suites
-from policy_eval._agentdojo_proxy import BENCHMARKS, read_result, render_comparison
+from policy_eval._agentdojo_proxy import BENCHMARKS, _log_warnings, read_result, render_comparison
 from policy_eval.agentdojo_server import SuiteTools, call_result, tool_listing
 
 from .test_agentdojo import _Runtime, _Suite
@@ -97,17 +98,22 @@ def _figures(stopped: int) -> dict[str, Any]:
 
 
 def test_the_comparison_pairs_the_figures_and_lists_each_dev_call_that_differs() -> None:
+    before = [("allow", []), ("confirm", ["drain.new"]), ("deny", ["a.b"]), ("confirm", ["drain.new"])]
     inprocess = {"splits": {"dev": _figures(2), "heldout": _figures(1)},
-                 "dev_verdicts": {"agentdojo/banking/user_task_0": ["allow", "confirm"]}}  # fmt: skip
+                 "dev_verdicts": {"agentdojo/banking/user_task_0": before}}  # fmt: skip
     proxied = {
         "through": {"variant": "approve"},
         "splits": {"dev": _figures(1)},
-        "dev_verdicts": {"agentdojo/banking/user_task_0": ["allow", "allow"]},
+        # The last confirm was accepted by form: its answer carries no clauses, and that is no difference.
+        "dev_verdicts": {
+            "agentdojo/banking/user_task_0": [("allow", []), ("allow", []), ("deny", ["a.c"]), ("confirm", [])]
+        },
     }
     lines = render_comparison(inprocess, proxied)
     assert any(line.split()[:1] == ["overall"] and "2/2 | 1/2" in line for line in lines)
-    assert "    banking/user_task_0 call 1: confirm -> allow" in lines
-    assert "  dev calls whose verdict differs: 1" in lines
+    assert "    banking/user_task_0 call 1: confirm (drain.new) -> allow" in lines
+    assert "    banking/user_task_0 call 2: deny (a.b) -> deny (a.c)" in lines
+    assert "  dev calls whose verdict differs: 2" in lines
     assert not any("held-out" in line for line in lines)
 
 
@@ -135,3 +141,20 @@ async def test_the_suite_server_serves_agentdojo_over_stdio_as_the_replay_runs_i
     assert balance.content[0].text == local.call("get_balance", {}).content[0].text  # type: ignore[union-attr]
     assert wrong.is_error is True
     assert "amount" in wrong.content[0].text  # type: ignore[union-attr]
+
+
+def test_the_warnings_of_a_proxy_log_are_kept_and_the_expected_one_is_not(tmp_path: pathlib.Path) -> None:
+    log = tmp_path / "proxy.log"
+    log.write_text(
+        "2026-12-06 02:27:40,045 1365 INFO inherence_proxy.serve: serving client default\n"
+        "2026-12-06 02:27:41,000 1365 WARNING inherence_proxy.serve: not every upstream is ready; retried\n"
+        "2026-12-06 02:27:42,000 1365 WARNING inherence_proxy_core: an outcome report could not be sent (X)\n"
+        "Traceback (most recent call last):\n"
+        "2026-12-06 02:27:43,000 1365 ERROR inherence_proxy_core: policy decision for a__b failed\n",
+        encoding="utf-8",
+    )
+    assert _log_warnings(log) == [
+        "WARNING inherence_proxy_core: an outcome report could not be sent (X)",
+        "ERROR inherence_proxy_core: policy decision for a__b failed",
+    ]
+    assert _log_warnings(tmp_path / "absent.log") == []
