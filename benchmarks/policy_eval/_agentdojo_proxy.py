@@ -142,7 +142,7 @@ class ProxyNotes:
     approvals: int = 0
     declines: int = 0
     late_tools: int = 0
-    heldout_notes: int = 0
+    heldout_notes: dict[str, int] = dataclasses.field(default_factory=dict)
     gateway_errors: list[str] = dataclasses.field(default_factory=list)
     listing_differences: list[str] = dataclasses.field(default_factory=list)
     retry_refusals: list[str] = dataclasses.field(default_factory=list)
@@ -151,7 +151,7 @@ class ProxyNotes:
 
     def add(self, split: str, kind: str, text: str) -> None:
         if split != "dev":
-            self.heldout_notes += 1
+            self.heldout_notes[kind] = self.heldout_notes.get(kind, 0) + 1
             return
         getattr(self, kind).append(text)
 
@@ -406,7 +406,8 @@ def render_proxy_notes(result: Mapping[str, Any]) -> list[str]:
         if len(items) > 40:
             lines.append(f"    ... {len(items) - 40} more")
     if notes["heldout_notes"]:
-        lines.append(f"  held-out sessions with such notes (counted, never listed): {notes['heldout_notes']}")
+        counted = ", ".join(f"{key} {count}" for key, count in sorted(notes["heldout_notes"].items()))
+        lines.append(f"  held-out notes (counted, never listed): {counted}")
     return lines
 
 
