@@ -196,20 +196,24 @@ def bench(session: nox.Session) -> None:
 
 # Public benign traces for `policy-eval -- --public`: only their data files are read, so no dependencies.
 PUBLIC_TRACES = ("bfcl-eval>=2026.3,<2027", "inspect-evals>=0.28,<0.29")
-# AgentDojo's suites for `-- --agentdojo` (and `--public`): its task, environment and runtime modules run
-# (never its agent pipeline or LLM SDKs), so it is installed without dependencies beside the few they import.
+# AgentDojo's suites for `-- --agentdojo`, `--agentdojo-proxy` (and `--public`): its task, environment and
+# runtime modules run (never its agent pipeline or LLM SDKs), so it is installed without dependencies beside
+# the few they import.
 AGENTDOJO = "agentdojo>=0.1.35,<0.2"
 AGENTDOJO_RUNTIME = ("pydantic[email]>=2.7", "docstring-parser>=0.15", "pyyaml>=6.0", "deepdiff>=8.6")
 
 
 @nox.session(name="policy-eval", python="3.12", default=False)
 def policy_eval(session: nox.Session) -> None:
-    """The policy's judgement on labelled agent sessions (dev and held-out); `-- --json`, `--public`, `--agentdojo`."""
+    """The policy's judgement on labelled agent sessions (dev and held-out); `-- --json`, `--public`, `--agentdojo`.
+
+    `-- --agentdojo-proxy` plays AgentDojo's sessions through a real `inherence-proxy serve` each.
+    """
     _install_packages(session, *PACKAGES)
     session.install(*_group_requirements("test"))
     if "--public" in session.posargs:
         session.install("--no-deps", *PUBLIC_TRACES)
-    if "--public" in session.posargs or "--agentdojo" in session.posargs:
+    if {"--public", "--agentdojo", "--agentdojo-proxy"} & set(session.posargs):
         session.install("--no-deps", AGENTDOJO)
         session.install(*AGENTDOJO_RUNTIME)
     env = {"PYTHONPATH": str(ROOT / "benchmarks")}

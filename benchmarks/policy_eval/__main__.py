@@ -1,4 +1,7 @@
-"""`python -m policy_eval [--json] [--public] [--agentdojo] [--split dev|heldout]` (run by `nox -s policy-eval`)."""
+"""`python -m policy_eval [--json] [--public] [--agentdojo] [--agentdojo-proxy] [--split dev|heldout]`.
+
+Run by `nox -s policy-eval`.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import sys
 from typing import Any
 
 from ._agentdojo import render_agentdojo, run_agentdojo
+from ._agentdojo_proxy import VARIANTS, render_comparison, render_proxy_notes, run_agentdojo_proxy
 from ._corpus import DATA_DIR, SPLITS, Case, CorpusError, load_corpus
 from ._metrics import compute
 from ._public import bfcl_sessions, locate, tau2_sessions
@@ -67,6 +71,17 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
         "splits": [compute(runs, split) for split in splits],
         "public": await _public(config) if args.public else None,
         "agentdojo": await run_agentdojo(config) if args.public or args.agentdojo else None,
+        "agentdojo_proxy": await _through_proxy(args, splits) if args.agentdojo_proxy else None,
+    }
+
+
+async def _through_proxy(args: argparse.Namespace, splits: tuple[str, ...]) -> dict[str, Any]:
+    variants = VARIANTS if args.confirm_by == "both" else (args.confirm_by,)
+    return {
+        variant: await run_agentdojo_proxy(
+            variant, rules=args.config, splits=splits, jobs=args.jobs, names=args.tool_names
+        )
+        for variant in variants
     }
 
 
@@ -77,6 +92,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--agentdojo", action="store_true", help="also replay AgentDojo's sessions (implied by --public)"
     )
+    parser.add_argument(
+        "--agentdojo-proxy",
+        action="store_true",
+        help="replay AgentDojo's sessions through a real `inherence-proxy serve` per session (of --split)",
+    )
+    parser.add_argument(
+        "--confirm-by",
+        choices=[*VARIANTS, "both"],
+        default="approve",
+        help="how the user answers a confirmation through the proxy: `inherence-proxy approve/decline`, or a form",
+    )
+    parser.add_argument(
+        "--tool-names",
+        choices=["prefixed", "upstream"],
+        default="prefixed",
+        help="the names the proxy shows its client (its `tool_names` setting; the policy sees prefixed names)",
+    )
+    parser.add_argument("--jobs", type=int, default=3, help="sessions through the proxy at once (default 3)")
     parser.add_argument("--split", choices=[*SPLITS, "all"], default="all")
     parser.add_argument("--data", type=pathlib.Path, default=DATA_DIR, help="corpus folder (default: the bundled one)")
     parser.add_argument("--config", type=pathlib.Path, default=None, help="a rules.toml to evaluate")
@@ -96,6 +129,13 @@ def main(argv: list[str] | None = None) -> int:
         if result["agentdojo"] is not None:
             print()
             print("\n".join(render_agentdojo(result["agentdojo"])))
+        for variant, proxied in (result["agentdojo_proxy"] or {}).items():
+            print()
+            print(f"agentdojo through inherence-proxy serve, confirmations answered by {variant}:")
+            print("\n".join([*render_agentdojo(proxied), *render_proxy_notes(proxied)]))
+            if result["agentdojo"] is not None:
+                print()
+                print("\n".join(render_comparison(result["agentdojo"], proxied)))
     return 0
 
 

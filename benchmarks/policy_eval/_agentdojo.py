@@ -39,7 +39,6 @@ from typing import Any
 
 from ._corpus import SPLITS, Case, Step
 from ._metrics import Figures, Rate, SessionRun, compute
-from ._runner import Harness
 
 __all__ = [
     "INJECTION_LABELS",
@@ -53,6 +52,7 @@ __all__ = [
     "render_agentdojo",
     "result_text",
     "run_agentdojo",
+    "session_verdicts",
     "split_of",
     "summarise",
 ]
@@ -379,6 +379,8 @@ async def run_agentdojo(config: Any = None) -> dict[str, Any]:
     loaded = load_suites()
     if loaded is None:
         return {"unavailable": "agentdojo is not installed (nox -s policy-eval -- --agentdojo installs it)"}
+    from ._runner import Harness  # the policy server: not imported by the suite server (agentdojo_server)
+
     version, suites, runtime_for = loaded
     replay = build_sessions(suites, runtime_for, version)
     harness = Harness(config=config)
@@ -391,6 +393,18 @@ async def run_agentdojo(config: Any = None) -> dict[str, Any]:
         "not_replayable": replay.not_replayable,
         "unlabelled": replay.unlabelled,
         "splits": summarise(replay.sessions, runs),
+        "dev_verdicts": session_verdicts(replay.sessions, runs),
+    }
+
+
+def session_verdicts(
+    sessions: Sequence[Session], runs: Sequence[SessionRun], split: str = "dev"
+) -> dict[str, list[tuple[str, list[str]]]]:
+    """Each `split` session's verdicts and clauses in call order (no arguments), to compare two replays."""
+    return {
+        run.session_id: [(answer.verdict, list(answer.clauses)) for answer in run.answers]
+        for session, run in zip(sessions, runs, strict=True)
+        if run.split == split
     }
 
 
