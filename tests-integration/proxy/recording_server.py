@@ -18,6 +18,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from typing import Any
 
 TOOL = {
@@ -100,6 +101,8 @@ def note_start() -> None:
     if os.environ.get("STARTS_FILE"):
         with open(os.environ["STARTS_FILE"], "a", encoding="utf-8") as handle:
             handle.write(f"{os.getpid()}\n")
+    if os.environ.get("START_DELAY"):
+        time.sleep(float(os.environ["START_DELAY"]))  # a server slow to start (npx fetching, a cold cache)
     if os.environ.get("GRANDCHILD_FILE"):
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], stdin=subprocess.DEVNULL)
         with open(os.environ["GRANDCHILD_FILE"], "a", encoding="utf-8") as handle:

@@ -138,3 +138,12 @@ async def test_a_ten_megabyte_argument_is_forwarded_or_refused_clearly(kit, tmp_
     record = [json.loads(line) for line in (tmp_path / "rec.jsonl").read_text().splitlines()]
     values = [call["params"]["arguments"]["value"] for call in record]
     assert values == ([big, "small"] if limit is None else ["small"])
+
+
+async def test_the_first_listing_waits_for_an_upstream_slow_to_start(kit, tmp_path) -> None:
+    # A server started through npx or a cold cache can take several seconds to answer its handshake; a
+    # client that lists once must still see its tools, with the gateway's default settings.
+    upstreams = [kit.recording_upstream(tmp_path, "slow", START_DELAY="8"), kit.recording_upstream(tmp_path, "quick")]
+    async with kit.through_gateway(tmp_path, upstreams) as session:
+        names = {tool.name for tool in (await session.list_tools()).tools}
+    assert {"slow__record", "quick__record"} <= names

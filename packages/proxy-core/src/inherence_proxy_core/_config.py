@@ -62,6 +62,11 @@ class GatewaySettings:
     upstreams offering one name are a collision: see `Gateway.check_names`). The policy knows a
     tool by its prefixed name either way.
 
+    `ready_wait` bounds how long a listing (and a call of a tool not listed yet) waits for
+    upstreams still on their first start: a server started through npx or from a cold cache can
+    take several seconds, and a client that lists once must still see its tools. An upstream
+    whose start failed does not hold anything up.
+
     `confirm_timeout` is how long the user has to answer a confirmation the policy asked for;
     no answer in time is a decline. `report_outcomes` sends what each allowed call returned to
     a policy service that takes outcome reports (off the call's path; see `OutcomeReporter`).
@@ -76,7 +81,7 @@ class GatewaySettings:
     restarts_per_minute: int = 5
     start_retry_max: float = 60.0
     shutdown_grace: float = 2.0
-    ready_wait: float = 5.0
+    ready_wait: float = 20.0
     decide_timeout: float = 10.0
     max_message_bytes: int = 64 * 1024 * 1024
     confirm_timeout: float = 120.0
