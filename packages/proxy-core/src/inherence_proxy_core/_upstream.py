@@ -18,6 +18,7 @@ from inherence_proxy_core._config import GatewaySettings, UpstreamConfig
 from inherence_proxy_core._errors import UpstreamError, UpstreamStartError
 from inherence_proxy_core._failure import describe_failure, leaf_errors
 from inherence_proxy_core._link import NotificationHandler, RequestHandler, UpstreamLink
+from inherence_proxy_core._oauth_store import TokenStore
 from inherence_proxy_core._proc_registry import ProcessRegistry
 from inherence_proxy_core._spawn import ProcessError
 from inherence_proxy_core._upstream_transport import HttpNote, open_upstream_channel
@@ -104,8 +105,10 @@ class UpstreamSupervisor:
         connector: Connector | None = None,
         registry: ProcessRegistry | None = None,
         capabilities: DeclaredCapabilities | None = None,
+        tokens: TokenStore | None = None,
     ) -> None:
         self.config = config
+        self._tokens = tokens
         self._capabilities = capabilities or DeclaredCapabilities({})
         self._http = HttpNote()
         self._registry = registry
@@ -196,7 +199,7 @@ class UpstreamSupervisor:
                     self.first_attempt_done.set()
                     await self._refresh_on_notice(link)
         except Exception as exc:
-            self.state.reason = describe_failure(exc)
+            self.state.reason = self._http.login_reason or describe_failure(exc)
             if not all(_expected(leaf) for leaf in leaf_errors(exc)):
                 logger.warning("upstream %s failed: %s", self.name, self.state.reason, exc_info=exc)
             return ready
@@ -236,7 +239,12 @@ class UpstreamSupervisor:
                 yield channel
             return
         async with open_upstream_channel(
-            self.config, self.settings, environ=self._environ, registry=self._registry, note=self._http
+            self.config,
+            self.settings,
+            environ=self._environ,
+            registry=self._registry,
+            note=self._http,
+            tokens=self._tokens,
         ) as channel:
             yield channel
 
@@ -260,6 +268,8 @@ class UpstreamSupervisor:
             error = answer.get("error")
             detail = error.get("message", "no result") if isinstance(error, dict) else "no result"
             # The SDK says "Server returned an error response" for any HTTP error; the status says more.
+            if self._http.login_reason:
+                raise UpstreamStartError(self._http.login_reason, upstream=self.name)
             raise UpstreamStartError(f"initialize failed: {self._http.last_error or detail}", upstream=self.name)
         version = result.get("protocolVersion")
         if version not in HANDSHAKE_PROTOCOL_VERSIONS:

@@ -1,0 +1,354 @@
+"""OAuth for remote upstreams, on the `mcp` SDK's authorization client (`mcp.client.auth`).
+
+Two ways to use one upstream's login (`UpstreamTokens`):
+
+* `UpstreamAuth`, what a serving gateway attaches to an HTTP or SSE upstream with no static
+  `Authorization` header. It sends the stored access token, refreshes it before it expires (and
+  once more on a 401, then retries the request once), and never asks a person: a 401 (or a 403
+  `insufficient_scope`) carrying a Bearer challenge that a refresh cannot answer leaves the
+  answer as it is and notes the reason `run inherence-proxy login <name>`, which the upstream is
+  then down with. With nothing stored and no challenge it adds nothing.
+* `login_upstream`, what `inherence-proxy login <name>` runs: the SDK's complete flow (protected
+  resource metadata, RFC 9728; authorization server metadata, RFC 8414 / OpenID; dynamic client
+  registration, RFC 7591, or a client ID metadata document; PKCE S256; the `resource` parameter,
+  RFC 8707), with the consent page opened in a browser and the redirect caught by a one-shot
+  listener on 127.0.0.1. The tokens, the registration and the metadata go to the token store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
+
+import anyio
+import anyio.abc
+from mcp.client.auth import OAuthClientProvider
+from mcp.shared.auth import AuthorizationCodeResult, OAuthClientMetadata
+from mcp.shared.inbound import MCP_PROTOCOL_VERSION_HEADER
+
+from inherence_proxy_core._errors import GatewayError
+from inherence_proxy_core._oauth_store import UpstreamTokens
+
+if TYPE_CHECKING:
+    import httpx2
+
+__all__ = ["LoginError", "UpstreamAuth", "login_reason", "login_upstream", "wants_oauth"]
+
+logger = logging.getLogger("inherence_proxy_core")
+
+CLIENT_NAME = "inherence-proxy"
+# Refresh this long before the access token expires (at most a quarter of its lifetime).
+REFRESH_MARGIN = 60.0
+_MAX_CALLBACK_REQUEST = 16 * 1024
+
+
+def login_reason(name: str) -> str:
+    return f"run inherence-proxy login {name}"
+
+
+def wants_oauth(headers: Mapping[str, str]) -> bool:
+    """An upstream gets OAuth unless its config already authenticates it with a static header."""
+    return not any(key.lower() == "authorization" for key in headers)
+
+
+def _client_metadata(redirect_uri: str) -> OAuthClientMetadata:
+    return OAuthClientMetadata.model_validate(
+        {
+            "client_name": CLIENT_NAME,
+            "redirect_uris": [redirect_uri],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+        }
+    )
+
+
+def _bearer_challenge(response: httpx2.Response) -> bool:
+    """A 401, or a 403 `insufficient_scope`, that asks for an OAuth bearer token."""
+    challenge = response.headers.get("www-authenticate", "")
+    if not challenge.lower().lstrip().startswith("bearer"):
+        return False
+    return response.status_code == 401 or (response.status_code == 403 and "insufficient_scope" in challenge)
+
+
+class LoginNote:
+    """Where `UpstreamAuth` says the upstream needs a person to log in again."""
+
+    def __init__(self) -> None:
+        self.login_reason: str | None = None
+
+
+class UpstreamAuth(OAuthClientProvider):
+    """Stored tokens for one upstream, refreshed in time; never an interactive step (see the module)."""
+
+    def __init__(self, name: str, url: str, tokens: UpstreamTokens, note: LoginNote) -> None:
+        super().__init__(server_url=url, client_metadata=_client_metadata("http://127.0.0.1/callback"), storage=tokens)
+        self._name = name
+        self._tokens = tokens
+        self._note = note
+
+    def __repr__(self) -> str:
+        return f"UpstreamAuth(upstream={self._name!r})"
+
+    async def _initialize(self) -> None:
+        await super()._initialize()
+        # What login found, so a refresh reaches the right token endpoint with the right resource.
+        self.context.oauth_metadata = self._tokens.authorization_server()
+        self.context.protected_resource_metadata = self._tokens.protected_resource()
+        self.context.token_expiry_time = self._tokens.expires_at()
+
+    def _expiring(self) -> bool:
+        expiry = self.context.token_expiry_time
+        if expiry is None:
+            return False
+        lifetime = self.context.current_tokens.expires_in if self.context.current_tokens else None
+        margin = min(REFRESH_MARGIN, (lifetime or 0) / 4)
+        return time.time() >= expiry - margin
+
+    async def _refresh(self) -> AsyncGenerator[httpx2.Request, httpx2.Response]:
+        """Yields the refresh request; afterwards `self._refreshed` says whether it worked."""
+        response = yield await self._refresh_token()
+        self._refreshed = await self._handle_refresh_response(response)
+        if self._refreshed:
+            logger.info("upstream %s: access token refreshed", self._name)
+        else:
+            logger.warning("upstream %s: the token refresh was refused (HTTP %s)", self._name, response.status_code)
+
+    async def _auth_flow(self, request: httpx2.Request) -> AsyncGenerator[httpx2.Request, httpx2.Response]:
+        async with self.context.lock:
+            if not self._initialized:
+                await self._initialize()
+            self.context.protocol_version = request.headers.get(MCP_PROTOCOL_VERSION_HEADER)
+            self._refreshed = False
+            refreshed = False
+            if self.context.current_tokens is not None and self._expiring() and self.context.can_refresh_token():
+                refresh = self._refresh()
+                response = yield await refresh.__anext__()
+                with contextlib.suppress(StopAsyncIteration):
+                    await refresh.asend(response)
+                refreshed = self._refreshed
+            if self.context.current_tokens is not None:
+                self._add_auth_header(request)
+            response = yield request
+            if not _bearer_challenge(response):
+                self._note.login_reason = None
+                return
+            if not refreshed and self.context.current_tokens is not None and self.context.can_refresh_token():
+                # The token was refused before its time (revoked, rotated): one refresh, one retry.
+                refresh = self._refresh()
+                refresh_response = yield await refresh.__anext__()
+                with contextlib.suppress(StopAsyncIteration):
+                    await refresh.asend(refresh_response)
+                if self._refreshed:
+                    self._add_auth_header(request)
+                    response = yield request
+                    if not _bearer_challenge(response):
+                        self._note.login_reason = None
+                        return
+            self._note.login_reason = login_reason(self._name)
+            logger.warning("upstream %s: the server asks for a login (HTTP %s)", self._name, response.status_code)
+
+
+# -- inherence-proxy login ---------------------------------------------------------------------
+
+
+class LoginError(GatewayError):
+    """A login did not complete; the message says why, never with a token or a code."""
+
+
+class _LoginAuth(OAuthClientProvider):
+    """The SDK's complete flow, starting from no tokens; the metadata it found is kept with them."""
+
+    def __init__(self, tokens: UpstreamTokens, **options: Any) -> None:
+        super().__init__(storage=tokens, **options)
+        self._tokens = tokens
+
+    def __repr__(self) -> str:
+        return f"_LoginAuth(upstream={self._tokens.upstream!r})"
+
+    async def _initialize(self) -> None:
+        # A registration is reused only when it names this listener's redirect URI.
+        client = await self._tokens.get_client_info()
+        wanted = [str(uri) for uri in self.context.client_metadata.redirect_uris or []]
+        if client is not None and [str(uri) for uri in client.redirect_uris or []] == wanted:
+            self.context.client_info = client
+        self.context.current_tokens = None
+        self._initialized = True
+
+    async def _handle_token_response(self, response: httpx2.Response) -> None:
+        await super()._handle_token_response(response)
+        self._tokens.set_metadata(self.context.oauth_metadata, self.context.protected_resource_metadata)
+
+
+class _CallbackListener:
+    """A one-shot HTTP listener on 127.0.0.1 that catches the authorization redirect."""
+
+    def __init__(self) -> None:
+        self.port = 0
+        self._result: AuthorizationCodeResult | None = None
+        self._error: str | None = None
+        self._done = anyio.Event()
+        self.path = f"/callback/{secrets.token_urlsafe(8)}"
+
+    @property
+    def redirect_uri(self) -> str:
+        return f"http://127.0.0.1:{self.port}{self.path}"
+
+    async def serve(self, listener: anyio.abc.Listener[anyio.abc.SocketStream]) -> None:
+        await listener.serve(self._handle)
+
+    async def _handle(self, stream: anyio.abc.SocketStream) -> None:
+        async with stream:
+            data = b""
+            with anyio.move_on_after(10):
+                while b"\r\n\r\n" not in data and len(data) < _MAX_CALLBACK_REQUEST:
+                    try:
+                        data += await stream.receive(4096)
+                    except (anyio.EndOfStream, anyio.BrokenResourceError):
+                        break
+            line = data.split(b"\r\n", 1)[0].decode("latin-1")
+            parts = line.split(" ")
+            if len(parts) != 3 or parts[0] != "GET" or urlsplit(parts[1]).path != self.path:
+                await _answer(stream, 404, "Not found.")
+                return
+            query = {key: values[0] for key, values in parse_qs(urlsplit(parts[1]).query).items()}
+            if "error" in query:
+                self._error = query["error"][:200]
+                await _answer(stream, 200, "The login was refused. You can close this tab.")
+            elif "code" in query:
+                self._result = AuthorizationCodeResult(
+                    code=query["code"], state=query.get("state"), iss=query.get("iss")
+                )
+                await _answer(stream, 200, "inherence-proxy is logged in. You can close this tab.")
+            else:
+                await _answer(stream, 400, "No authorization code in this address.")
+                return
+            self._done.set()
+
+    async def wait(self) -> AuthorizationCodeResult:
+        await self._done.wait()
+        if self._result is None:
+            raise LoginError(f"the authorization server refused the login ({self._error})")
+        return self._result
+
+
+async def _answer(stream: anyio.abc.SocketStream, status: int, text: str) -> None:
+    body = f"<!doctype html><title>inherence-proxy</title><p>{text}</p>".encode()
+    head = (
+        f"HTTP/1.1 {status} {'OK' if status == 200 else 'Error'}\r\n"
+        f"Content-Type: text/html; charset=utf-8\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
+    with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+        await stream.send(head.encode() + body)
+
+
+@contextlib.asynccontextmanager
+async def _listening() -> AsyncIterator[_CallbackListener]:
+    callback = _CallbackListener()
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+    callback.port = int(listener.extra(anyio.abc.SocketAttribute.local_port))
+    async with listener, anyio.create_task_group() as tasks:
+        tasks.start_soon(callback.serve, listener)
+        try:
+            yield callback
+        finally:
+            tasks.cancel_scope.cancel()
+
+
+_INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {},
+        "clientInfo": {"name": CLIENT_NAME, "version": "login"},
+    },
+}
+
+
+async def login_upstream(
+    name: str,
+    url: str,
+    transport: str,
+    tokens: UpstreamTokens,
+    *,
+    open_browser: Callable[[str], Awaitable[None]],
+    headers: Mapping[str, str] | None = None,
+    deadline: float = 300.0,
+) -> None:
+    """Log in to one upstream: consent in a browser, tokens stored. Raises `LoginError`.
+
+    `open_browser` is given the authorization URL (it should also show it, for a machine with no
+    browser). `deadline` (seconds) bounds the whole login, the person's consent included.
+    """
+    failure: LoginError | None = None
+    status = 0
+    # Failures are carried out of the listener's task group, which would wrap them in a group.
+    async with _listening() as callback:
+        try:
+            status = await _authorize(name, url, transport, tokens, callback, open_browser, headers, deadline)
+        except LoginError as exc:
+            failure = exc
+    if failure is not None:
+        raise failure
+    if status >= 400:
+        raise LoginError(f"the upstream still answers HTTP {status} after the login")
+    if not tokens.has_login():
+        raise LoginError("the upstream did not ask for a login; nothing was stored")
+
+
+async def _authorize(
+    name: str,
+    url: str,
+    transport: str,
+    tokens: UpstreamTokens,
+    callback: _CallbackListener,
+    open_browser: Callable[[str], Awaitable[None]],
+    headers: Mapping[str, str] | None,
+    deadline: float,
+) -> int:
+    """One request to the upstream that the SDK's flow authorizes; the final HTTP status."""
+    import httpx2
+
+    auth = _LoginAuth(
+        tokens,
+        server_url=url,
+        client_metadata=_client_metadata(callback.redirect_uri),
+        redirect_handler=open_browser,
+        callback_handler=callback.wait,
+    )
+    request_headers = {**dict(headers or {}), "MCP-Protocol-Version": "2025-11-25"}
+    try:
+        with anyio.fail_after(deadline):
+            async with httpx2.AsyncClient(auth=auth, headers=request_headers, timeout=30.0) as http:
+                if transport == "sse":
+                    async with http.stream("GET", url, headers={"Accept": "text/event-stream"}) as answer:
+                        return int(answer.status_code)
+                accept = {"Accept": "application/json, text/event-stream"}
+                async with http.stream("POST", url, json=_INITIALIZE, headers=accept) as answer:
+                    status = int(answer.status_code)
+                    session = answer.headers.get("mcp-session-id")
+                if session is not None and status < 400:
+                    with contextlib.suppress(httpx2.HTTPError):
+                        await http.delete(url, headers={"mcp-session-id": session})
+                return status
+    except TimeoutError:
+        raise LoginError(f"no login within {deadline:g} s") from None
+    except LoginError:
+        raise
+    except httpx2.HTTPError as exc:
+        raise LoginError(f"could not reach {url}: {type(exc).__name__}") from None
+    except Exception as exc:
+        # The SDK's flow errors (discovery, registration, token exchange) name what failed.
+        logger.debug("login to %s failed", name, exc_info=True)
+        raise LoginError(_short(str(exc)) or type(exc).__name__) from None
+
+
+def _short(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= 300 else text[:299] + "…"
