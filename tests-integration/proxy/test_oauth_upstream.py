@@ -222,3 +222,27 @@ def test_login_names_what_it_cannot_do(tmp_path: pathlib.Path) -> None:
     unreachable = proxy.cli("login", "weather", "--no-browser", "--timeout", "20")
     assert unreachable.returncode == 1
     assert "login to weather failed: could not reach" in unreachable.stderr
+
+
+async def test_init_migrates_a_remote_oauth_server_and_says_it_needs_a_login(tmp_path: pathlib.Path) -> None:
+    with oauth_upstream() as urls:
+        proxy = Proxy(tmp_path, urls)
+        (proxy.proxy_home / "config.json").unlink()
+        cursor = proxy.home / ".cursor" / "mcp.json"
+        cursor.parent.mkdir(parents=True)
+        cursor.write_text(json.dumps({"mcpServers": {"weather": {"url": urls["mcp"]}}}))
+        init = proxy.cli("init", "--yes", "--local", "--client", "cursor")
+        assert init.returncode == 0, init.stderr
+        assert "1 remote upstream(s) need a login (OAuth): weather." in init.stdout, init.stdout
+        assert "inherence-proxy login weather" in init.stdout
+        upstreams = json.loads((proxy.proxy_home / "config.json").read_text())["upstreams"]
+        assert upstreams == [{"name": "weather", "transport": "http", "url": urls["mcp"], "headers": {}}]
+        assert proxy.cli("login", "weather").returncode == 0
+        entry = json.loads(cursor.read_text())["mcpServers"]["inherence"]
+        params = StdioServerParameters(command=entry["command"], args=entry["args"], env=proxy.env)
+        with (tmp_path / "cursor.stderr").open("w") as errlog:
+            async with stdio_client(params, errlog=errlog) as (read, write), ClientSession(read, write) as session:
+                with anyio.fail_after(60):
+                    await session.initialize()
+                    answer = await call_weather(session)
+        assert text_of(answer) == "sunny in Paris"
