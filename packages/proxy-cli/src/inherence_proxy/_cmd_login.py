@@ -55,9 +55,25 @@ def _remote_upstream(env: Environment, name: str) -> UpstreamEntry:
     show_default=True,
     help="Seconds to wait for the consent in the browser.",
 )
+@click.option(
+    "--client-id",
+    help="A client registered beforehand with the authorization server (its secret, if any, "
+    "in INHERENCE_OAUTH_CLIENT_SECRET), for servers without dynamic registration.",
+)
+@click.option(
+    "--client-metadata-url",
+    help="An HTTPS client ID metadata document to present as the client ID where the server supports them.",
+)
 @verbose_option
 @pass_environment
-def login(env: Environment, upstream: str, no_browser: bool, timeout_seconds: float) -> None:
+def login(
+    env: Environment,
+    upstream: str,
+    no_browser: bool,
+    timeout_seconds: float,
+    client_id: str | None,
+    client_metadata_url: str | None,
+) -> None:
     """Log in to the remote UPSTREAM that asks for OAuth, so the proxy can reach it.
 
     Opens the authorization page in your browser (the address is printed too, for a machine
@@ -65,10 +81,14 @@ def login(env: Environment, upstream: str, no_browser: bool, timeout_seconds: fl
     kept in the proxy home under tokens/ (mode 0600, never in config.json, never logged); a
     running proxy picks them up the next time it connects to that upstream.
 
+    Most servers register the proxy as a client by themselves (dynamic registration); for one
+    that does not, give the client you registered with --client-id.
+
     \b
     Examples:
       inherence-proxy login github
       inherence-proxy login linear --no-browser
+      INHERENCE_OAUTH_CLIENT_SECRET=… inherence-proxy login corp --client-id proxy-laptop
     """
     from inherence_proxy_core import LoginError, login_upstream, wants_oauth
 
@@ -97,6 +117,9 @@ def login(env: Environment, upstream: str, no_browser: bool, timeout_seconds: fl
             open_browser=open_browser,
             headers=config.headers,
             deadline=timeout_seconds,
+            client_id=client_id,
+            client_secret=env.environ.get("INHERENCE_OAUTH_CLIENT_SECRET") if client_id else None,
+            client_metadata_url=client_metadata_url,
         )
 
     try:

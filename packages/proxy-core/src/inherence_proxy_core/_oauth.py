@@ -28,8 +28,10 @@ from urllib.parse import parse_qs, urlsplit
 import anyio
 import anyio.abc
 from mcp.client.auth import OAuthClientProvider
-from mcp.shared.auth import AuthorizationCodeResult, OAuthClientMetadata
+from mcp.client.auth.utils import extract_scope_from_www_auth, union_scopes
+from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata
 from mcp.shared.inbound import MCP_PROTOCOL_VERSION_HEADER
+from pydantic import AnyUrl
 
 from inherence_proxy_core._errors import GatewayError
 from inherence_proxy_core._oauth_store import UpstreamTokens
@@ -137,7 +139,19 @@ class UpstreamAuth(OAuthClientProvider):
             if not _bearer_challenge(response):
                 self._note.login_reason = None
                 return
-            if not refreshed and self.context.current_tokens is not None and self.context.can_refresh_token():
+            if await self._reload_if_logged_in_again():
+                # `inherence-proxy login` ran while this proxy served: use what it stored, once.
+                self._add_auth_header(request)
+                response = yield request
+                if not _bearer_challenge(response):
+                    self._note.login_reason = None
+                    return
+            elif (
+                response.status_code == 401
+                and not refreshed
+                and self.context.current_tokens is not None
+                and self.context.can_refresh_token()
+            ):
                 # The token was refused before its time (revoked, rotated): one refresh, one retry.
                 refresh = self._refresh()
                 refresh_response = yield await refresh.__anext__()
@@ -149,8 +163,28 @@ class UpstreamAuth(OAuthClientProvider):
                     if not _bearer_challenge(response):
                         self._note.login_reason = None
                         return
+            if response.status_code == 403:
+                self._want_scope(response)
             self._note.login_reason = login_reason(self._name)
             logger.warning("upstream %s: the server asks for a login (HTTP %s)", self._name, response.status_code)
+
+    async def _reload_if_logged_in_again(self) -> bool:
+        """Take the stored tokens when a login replaced the ones in use; True when it did."""
+        stored = await self._tokens.get_tokens()
+        current = self.context.current_tokens
+        if stored is None or (current is not None and stored.access_token == current.access_token):
+            return False
+        self._initialized = False
+        await self._initialize()
+        return True
+
+    def _want_scope(self, response: httpx2.Response) -> None:
+        """Keep the scope a 403 `insufficient_scope` asked for, so the next login asks for it too."""
+        challenged = extract_scope_from_www_auth(response)
+        granted = self.context.current_tokens.scope if self.context.current_tokens else None
+        wanted = union_scopes(granted, challenged)
+        if wanted:
+            self._tokens.set_wanted_scope(wanted)
 
 
 # -- inherence-proxy login ---------------------------------------------------------------------
@@ -163,25 +197,41 @@ class LoginError(GatewayError):
 class _LoginAuth(OAuthClientProvider):
     """The SDK's complete flow, starting from no tokens; the metadata it found is kept with them."""
 
-    def __init__(self, tokens: UpstreamTokens, **options: Any) -> None:
+    def __init__(
+        self, tokens: UpstreamTokens, preregistered: OAuthClientInformationFull | None, **options: Any
+    ) -> None:
         super().__init__(storage=tokens, **options)
         self._tokens = tokens
+        self._preregistered = preregistered
 
     def __repr__(self) -> str:
         return f"_LoginAuth(upstream={self._tokens.upstream!r})"
 
     async def _initialize(self) -> None:
+        self.context.current_tokens = None
+        self._initialized = True
+        if self._preregistered is not None:
+            self.context.client_info = self._preregistered
+            await self._tokens.set_client_info(self._preregistered)
+            return
         # A registration is reused only when it names this listener's redirect URI.
         client = await self._tokens.get_client_info()
         wanted = [str(uri) for uri in self.context.client_metadata.redirect_uris or []]
         if client is not None and [str(uri) for uri in client.redirect_uris or []] == wanted:
             self.context.client_info = client
-        self.context.current_tokens = None
-        self._initialized = True
+
+    async def _perform_authorization_code_grant(self) -> tuple[str, str]:
+        # A scope a server asked for while the proxy served (step-up) is asked for now as well.
+        wanted = self._tokens.wanted_scope()
+        if wanted:
+            self.context.client_metadata.scope = union_scopes(self.context.client_metadata.scope, wanted)
+        return await super()._perform_authorization_code_grant()
 
     async def _handle_token_response(self, response: httpx2.Response) -> None:
         await super()._handle_token_response(response)
         self._tokens.set_metadata(self.context.oauth_metadata, self.context.protected_resource_metadata)
+        if self._tokens.wanted_scope():
+            self._tokens.set_wanted_scope(None)
 
 
 class _CallbackListener:
@@ -280,18 +330,46 @@ async def login_upstream(
     open_browser: Callable[[str], Awaitable[None]],
     headers: Mapping[str, str] | None = None,
     deadline: float = 300.0,
+    client_id: str | None = None,
+    client_secret: str | None = None,
+    client_metadata_url: str | None = None,
 ) -> None:
     """Log in to one upstream: consent in a browser, tokens stored. Raises `LoginError`.
 
     `open_browser` is given the authorization URL (it should also show it, for a machine with no
     browser). `deadline` (seconds) bounds the whole login, the person's consent included.
+    `client_id` (and `client_secret`, sent with HTTP Basic) is a client registered beforehand
+    with the authorization server, for one that offers no dynamic registration;
+    `client_metadata_url` is an HTTPS client ID metadata document, used as the client ID where
+    the authorization server supports them (dynamic registration otherwise).
     """
     failure: LoginError | None = None
     status = 0
     # Failures are carried out of the listener's task group, which would wrap them in a group.
     async with _listening() as callback:
         try:
-            status = await _authorize(name, url, transport, tokens, callback, open_browser, headers, deadline)
+            preregistered = None
+            if client_id:
+                preregistered = OAuthClientInformationFull(
+                    client_id=client_id,
+                    client_secret=client_secret or None,
+                    redirect_uris=[AnyUrl(callback.redirect_uri)],
+                    token_endpoint_auth_method="client_secret_basic" if client_secret else "none",
+                    grant_types=["authorization_code", "refresh_token"],
+                )
+            try:
+                auth = _LoginAuth(
+                    tokens,
+                    preregistered,
+                    server_url=url,
+                    client_metadata=_client_metadata(callback.redirect_uri),
+                    redirect_handler=open_browser,
+                    callback_handler=callback.wait,
+                    client_metadata_url=client_metadata_url,
+                )
+            except ValueError as exc:
+                raise LoginError(str(exc)) from None
+            status = await _authorize(name, url, transport, auth, headers, deadline)
         except LoginError as exc:
             failure = exc
     if failure is not None:
@@ -306,22 +384,13 @@ async def _authorize(
     name: str,
     url: str,
     transport: str,
-    tokens: UpstreamTokens,
-    callback: _CallbackListener,
-    open_browser: Callable[[str], Awaitable[None]],
+    auth: _LoginAuth,
     headers: Mapping[str, str] | None,
     deadline: float,
 ) -> int:
     """One request to the upstream that the SDK's flow authorizes; the final HTTP status."""
     import httpx2
 
-    auth = _LoginAuth(
-        tokens,
-        server_url=url,
-        client_metadata=_client_metadata(callback.redirect_uri),
-        redirect_handler=open_browser,
-        callback_handler=callback.wait,
-    )
     request_headers = {**dict(headers or {}), "MCP-Protocol-Version": "2025-11-25"}
     try:
         with anyio.fail_after(deadline):
@@ -329,14 +398,7 @@ async def _authorize(
                 if transport == "sse":
                     async with http.stream("GET", url, headers={"Accept": "text/event-stream"}) as answer:
                         return int(answer.status_code)
-                accept = {"Accept": "application/json, text/event-stream"}
-                async with http.stream("POST", url, json=_INITIALIZE, headers=accept) as answer:
-                    status = int(answer.status_code)
-                    session = answer.headers.get("mcp-session-id")
-                if session is not None and status < 400:
-                    with contextlib.suppress(httpx2.HTTPError):
-                        await http.delete(url, headers={"mcp-session-id": session})
-                return status
+                return await _initialize_and_list(http, url)
     except TimeoutError:
         raise LoginError(f"no login within {deadline:g} s") from None
     except LoginError:
@@ -347,6 +409,31 @@ async def _authorize(
         # The SDK's flow errors (discovery, registration, token exchange) name what failed.
         logger.debug("login to %s failed", name, exc_info=True)
         raise LoginError(_short(str(exc)) or type(exc).__name__) from None
+
+
+async def _initialize_and_list(http: httpx2.AsyncClient, url: str) -> int:
+    """initialize, initialized, tools/list: a server may ask for a login at any of them. The last status."""
+    headers = {"Accept": "application/json, text/event-stream"}
+    status = 0
+    session: str | None = None
+    messages = (
+        _INITIALIZE,
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+    )
+    for message in messages:
+        async with http.stream("POST", url, json=message, headers=headers) as answer:
+            status = int(answer.status_code)
+            if message is _INITIALIZE:
+                session = answer.headers.get("mcp-session-id")
+                if session is not None:
+                    headers["mcp-session-id"] = session
+        if status >= 400:
+            return status
+    if session is not None:
+        with contextlib.suppress(Exception):
+            await http.delete(url, headers={"mcp-session-id": session})
+    return status
 
 
 def _short(text: str) -> str:

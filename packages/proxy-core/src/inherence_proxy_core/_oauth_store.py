@@ -161,6 +161,14 @@ class UpstreamTokens:
         if parts:
             self._update(**parts)
 
+    def wanted_scope(self) -> str | None:
+        """The scope a server asked for beyond what was granted (a 403 `insufficient_scope`), for the next login."""
+        value = self._load().get("wanted_scope")
+        return value if isinstance(value, str) and value else None
+
+    def set_wanted_scope(self, scope: str | None) -> None:
+        self._update(wanted_scope=scope[:2000] if scope else None)
+
     def expire_now(self) -> None:
         """Mark the stored access token expired, so the next use refreshes it first."""
         if self._load():
