@@ -7,6 +7,7 @@ the tokens went. Tokens are written to `<home>/tokens/<upstream>.json` (0600), n
 
 from __future__ import annotations
 
+import logging
 import webbrowser
 from typing import TYPE_CHECKING
 
@@ -14,7 +15,7 @@ import anyio
 import anyio.to_thread
 import click
 
-from inherence_proxy._app import Environment, pass_environment, verbose_option
+from inherence_proxy._app import Environment, is_verbose, pass_environment, verbose_option
 from inherence_proxy._config import UpstreamEntry
 from inherence_proxy._errors import EXIT_CODES_HELP, CommandError, ExitCode
 from inherence_proxy._output import good
@@ -122,6 +123,9 @@ def login(
             client_metadata_url=client_metadata_url,
         )
 
+    if not is_verbose():
+        # The SDK logs its flow's failures with a traceback; the one-line error below says it all.
+        logging.getLogger("mcp.client.auth").setLevel(logging.CRITICAL)
     try:
         anyio.run(run)
     except LoginError as exc:

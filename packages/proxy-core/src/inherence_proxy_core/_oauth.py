@@ -159,10 +159,13 @@ class UpstreamAuth(OAuthClientProvider):
                     await refresh.asend(refresh_response)
                 if self._refreshed:
                     self._add_auth_header(request)
-                    response = yield request
-                    if not _bearer_challenge(response):
-                        self._note.login_reason = None
-                        return
+                else:
+                    # The caller must get the server's answer, not the token endpoint's.
+                    request.headers.pop("Authorization", None)
+                response = yield request
+                if not _bearer_challenge(response):
+                    self._note.login_reason = None
+                    return
             if response.status_code == 403:
                 self._want_scope(response)
             self._note.login_reason = login_reason(self._name)
