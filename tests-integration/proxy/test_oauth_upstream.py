@@ -104,10 +104,13 @@ class Proxy:
         return TokenStore(self.proxy_home / "tokens").for_upstream("weather", self.url)
 
     @contextlib.asynccontextmanager
-    async def session(self) -> AsyncIterator[ClientSession]:
+    async def session(self, message_handler: Any = None) -> AsyncIterator[ClientSession]:
         params = StdioServerParameters(command=str(EXECUTABLE), args=["serve"], env=self.env)
         with (self.root / "serve.stderr").open("a") as errlog:
-            async with stdio_client(params, errlog=errlog) as (read, write), ClientSession(read, write) as session:
+            async with (
+                stdio_client(params, errlog=errlog) as (read, write),
+                ClientSession(read, write, message_handler=message_handler) as session,
+            ):
                 with anyio.fail_after(60):
                     await session.initialize()
                     yield session
@@ -209,6 +212,41 @@ async def test_a_refused_refresh_means_login_again_and_the_others_serve_on(tmp_p
         assert json.loads(text_of(refused))["reason"] == LOGIN_REASON
         assert text_of(local) == "standup at ten\n"
         assert proxy.stats()["grants"]["authorization_code"] == 1
+
+
+class LoginWarning:
+    """Waits for the client's warning that `weather` is down because it needs a login."""
+
+    def __init__(self) -> None:
+        self.seen = anyio.Event()
+
+    async def __call__(self, message: Any) -> None:
+        params = getattr(getattr(message, "root", message), "params", None)
+        data = getattr(params, "data", None)
+        if isinstance(data, dict) and data.get("upstream") == "weather" and data.get("reason") == LOGIN_REASON:
+            self.seen.set()
+
+
+async def test_tokens_refused_while_serving_take_the_upstream_down_until_login(tmp_path: pathlib.Path) -> None:
+    with oauth_upstream() as urls:
+        proxy = Proxy(tmp_path, urls)
+        assert proxy.cli("login", "weather").returncode == 0
+        warning = LoginWarning()
+        async with proxy.session(warning) as session:
+            assert text_of(await call_weather(session)) == "sunny in Paris"
+            proxy.revoke(refresh=True)  # the server forgets this login while the proxy serves
+            failed = await call_weather(session)
+            with anyio.fail_after(30):
+                await warning.seen.wait()
+            refused = await call_weather(session)
+            local = await session.call_tool("local__read_file", {"path": "notes.txt"})
+        assert failed.is_error is True
+        assert json.loads(text_of(refused)) == {
+            "error": "UPSTREAM_UNAVAILABLE",
+            "upstream": "weather",
+            "reason": LOGIN_REASON,
+        }
+        assert text_of(local) == "standup at ten\n"
 
 
 def test_login_names_what_it_cannot_do(tmp_path: pathlib.Path) -> None:

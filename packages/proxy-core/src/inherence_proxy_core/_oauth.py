@@ -78,10 +78,15 @@ def _bearer_challenge(response: httpx2.Response) -> bool:
 
 
 class LoginNote:
-    """Where `UpstreamAuth` says the upstream needs a person to log in again."""
+    """Where `UpstreamAuth` says the upstream needs a person to log in again.
+
+    `refused` is set when the server refused the tokens outright (a 401 no refresh could answer):
+    a connection that was serving ends then, so the upstream shows as down with the reason.
+    """
 
     def __init__(self) -> None:
         self.login_reason: str | None = None
+        self.refused = anyio.Event()
 
 
 class UpstreamAuth(OAuthClientProvider):
@@ -168,6 +173,8 @@ class UpstreamAuth(OAuthClientProvider):
                     return
             if response.status_code == 403:
                 self._want_scope(response)
+            else:
+                self._note.refused.set()
             self._note.login_reason = login_reason(self._name)
             logger.warning("upstream %s: the server asks for a login (HTTP %s)", self._name, response.status_code)
 

@@ -197,6 +197,7 @@ class UpstreamSupervisor:
                     self.state.reason = None
                     await self._changed()
                     self.first_attempt_done.set()
+                    tasks.start_soon(self._end_when_login_refused, tasks.cancel_scope)
                     await self._refresh_on_notice(link)
         except Exception as exc:
             self.state.reason = self._http.login_reason or describe_failure(exc)
@@ -207,7 +208,9 @@ class UpstreamSupervisor:
             self.link = None
             if ready:
                 self.state.lists = {}
-        if limit.cancelled_caught:
+        if self._http.login_reason and self._http.refused.is_set():
+            self.state.reason = self._http.login_reason
+        elif limit.cancelled_caught:
             self.state.reason = f"no answer within {self._limit_seconds(phase):g} s {phase}"
         elif link is not None and link.closed and link.close_reason:
             self.state.reason = link.close_reason
@@ -227,6 +230,11 @@ class UpstreamSupervisor:
             await self._on_change(self)
         except Exception:
             logger.exception("upstream %s: publishing its change failed", self.name)
+
+    async def _end_when_login_refused(self, scope: anyio.CancelScope) -> None:
+        """A serving connection whose tokens the server refused for good ends: the upstream needs a login."""
+        await self._http.refused.wait()
+        scope.cancel()
 
     async def _read_then_stop(self, link: UpstreamLink, scope: anyio.CancelScope) -> None:
         await link.run()
