@@ -187,6 +187,9 @@ async def test_an_expired_token_is_refreshed_before_use(tmp_path: pathlib.Path) 
         record = json.loads(proxy.token_path.read_text())
         assert record["tokens"]["access_token"] != first
         assert stat.S_IMODE(proxy.token_path.stat().st_mode) == 0o600
+        logout = proxy.cli("logout", "weather")
+        assert logout.stdout.strip() == "Forgot the tokens of weather."
+        assert not proxy.token_path.exists()
 
 
 async def test_a_refused_token_is_refreshed_and_the_request_retried_once(tmp_path: pathlib.Path) -> None:
@@ -257,6 +260,7 @@ def test_login_names_what_it_cannot_do(tmp_path: pathlib.Path) -> None:
     local = proxy.cli("login", "local")
     assert local.returncode == 1
     assert "runs as a local command" in local.stderr
+    assert proxy.cli("logout", "weather").stdout.strip() == "No tokens were kept for weather."
     unreachable = proxy.cli("login", "weather", "--no-browser", "--timeout", "20")
     assert unreachable.returncode == 1
     assert "login to weather failed: could not reach" in unreachable.stderr
