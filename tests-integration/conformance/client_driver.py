@@ -46,7 +46,7 @@ BROWSER = HERE.parent / "proxy" / "headless_browser.py"
 # The client ID metadata document URL the suite's CIMD scenario expects a client to present.
 CLIENT_METADATA_URL = "https://conformance-test.local/client-metadata.json"
 REDIRECT_URI = "http://127.0.0.1:3030/callback"
-SCENARIO_SECONDS = 25.0
+SCENARIO_SECONDS = 75.0
 # The tool each scenario's server offers for the client to call (auth scenarios: `test-tool`).
 TOOLS = {
     "tools_call": ("add_numbers", {"a": 5, "b": 3}),
