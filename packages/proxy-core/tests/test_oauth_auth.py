@@ -165,3 +165,20 @@ async def test_tokens_a_login_stored_meanwhile_are_taken_up_when_the_old_ones_ar
     assert server.bearers() == ["Bearer old-access", "Bearer old-access", "Bearer from-login"]
     assert server.forms() == []
     assert json.loads(record.path.read_text())["tokens"]["access_token"] == "from-login"
+
+
+async def test_a_refresh_another_proxy_made_first_is_taken_up(tmp_path) -> None:
+    record = await logged_in(tmp_path, expired=True)
+
+    class RotatedElsewhere(Server):
+        def __call__(self, request: httpx2.Request) -> httpx2.Response:
+            if str(request.url) == TOKEN_URL:
+                # Another proxy of this machine refreshed a moment ago: our refresh token is spent.
+                record._update(tokens={"access_token": "other-proxy", "token_type": "Bearer", "expires_in": 3600})
+            return super().__call__(request)
+
+    server = RotatedElsewhere(accepting("other-proxy"), refresh_status=400)
+    response, note = await post(record, server)
+    assert response.status_code == 200
+    assert server.bearers() == [None, "Bearer other-proxy"]
+    assert note.login_reason is None

@@ -97,12 +97,20 @@ class UpstreamAuth(OAuthClientProvider):
         self._name = name
         self._tokens = tokens
         self._note = note
+        # Access tokens this connection read or obtained itself: one in the store that is not among
+        # them was put there by a login (or another proxy's refresh) since.
+        self._known: set[str] = set()
 
     def __repr__(self) -> str:
         return f"UpstreamAuth(upstream={self._name!r})"
 
+    def _remember_current(self) -> None:
+        if self.context.current_tokens is not None and len(self._known) < 64:
+            self._known.add(self.context.current_tokens.access_token)
+
     async def _initialize(self) -> None:
         await super()._initialize()
+        self._remember_current()
         # What login found, so a refresh reaches the right token endpoint with the right resource.
         self.context.oauth_metadata = self._tokens.authorization_server()
         self.context.protected_resource_metadata = self._tokens.protected_resource()
@@ -120,6 +128,7 @@ class UpstreamAuth(OAuthClientProvider):
         """Yields the refresh request; afterwards `self._refreshed` says whether it worked."""
         response = yield await self._refresh_token()
         self._refreshed = await self._handle_refresh_response(response)
+        self._remember_current()
         if self._refreshed:
             logger.info("upstream %s: access token refreshed", self._name)
         else:
@@ -179,10 +188,9 @@ class UpstreamAuth(OAuthClientProvider):
             logger.warning("upstream %s: the server asks for a login (HTTP %s)", self._name, response.status_code)
 
     async def _reload_if_logged_in_again(self) -> bool:
-        """Take the stored tokens when a login replaced the ones in use; True when it did."""
+        """Take the stored tokens when a login (or another proxy's refresh) replaced them; True when it did."""
         stored = await self._tokens.get_tokens()
-        current = self.context.current_tokens
-        if stored is None or (current is not None and stored.access_token == current.access_token):
+        if stored is None or stored.access_token in self._known:
             return False
         self._initialized = False
         await self._initialize()
