@@ -26,7 +26,11 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 
 from inherence_proxy_core import TokenStore
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX browser launcher and file modes")
+pytestmark = [
+    pytest.mark.skipif(sys.platform == "win32", reason="POSIX browser launcher and file modes"),
+    # Each test starts several real processes (servers, `login`, `serve`): generous on a busy machine.
+    pytest.mark.timeout(300),
+]
 
 HERE = pathlib.Path(__file__).parent
 EXECUTABLE = pathlib.Path(sys.executable).parent / "inherence-proxy"
@@ -151,7 +155,6 @@ async def test_down_until_login_then_serving(tmp_path: pathlib.Path, transport: 
         assert text_of(local) == "standup at ten\n"
         status = proxy.cli("status")
         assert "needs a login: weather (run `inherence-proxy login weather`)" in status.stdout, status.stdout
-        assert json.loads(proxy.cli("status", "--json").stdout)["upstreams"][1]["login"] == "needed"
 
         login = proxy.cli("login", "weather")
         assert login.returncode == 0, login.stderr
