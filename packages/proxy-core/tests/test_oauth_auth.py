@@ -10,6 +10,7 @@ import json
 import urllib.parse
 from collections.abc import Callable
 
+import anyio
 import httpx2
 from mcp.shared.auth import OAuthClientInformationFull, OAuthMetadata, OAuthToken, ProtectedResourceMetadata
 
@@ -182,3 +183,25 @@ async def test_a_refresh_another_proxy_made_first_is_taken_up(tmp_path) -> None:
     assert response.status_code == 200
     assert server.bearers() == [None, "Bearer other-proxy"]
     assert note.login_reason is None
+
+
+async def test_requests_in_flight_do_not_wait_for_each_other(tmp_path) -> None:
+    record = await logged_in(tmp_path)
+    both_arrived = anyio.Event()
+    arrived: list[str | None] = []
+
+    async def handler(request: httpx2.Request) -> httpx2.Response:
+        arrived.append(request.headers.get("authorization"))
+        if len(arrived) == 2:
+            both_arrived.set()
+        # Answers only once the other request is in flight too: one held up by the other never ends.
+        await both_arrived.wait()
+        return httpx2.Response(200, json={})
+
+    auth = UpstreamAuth("remote", URL, record, LoginNote())
+    async with httpx2.AsyncClient(auth=auth, transport=httpx2.MockTransport(handler)) as http:
+        with anyio.fail_after(30):
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(http.post, URL)
+                tasks.start_soon(http.post, URL)
+    assert arrived == ["Bearer old-access", "Bearer old-access"]

@@ -135,57 +135,61 @@ class UpstreamAuth(OAuthClientProvider):
             logger.warning("upstream %s: the token refresh was refused (HTTP %s)", self._name, response.status_code)
 
     async def _auth_flow(self, request: httpx2.Request) -> AsyncGenerator[httpx2.Request, httpx2.Response]:
+        # The lock guards the token state only, never a request in flight: calls to one upstream
+        # run side by side, and a long one holds up no other.
         async with self.context.lock:
             if not self._initialized:
                 await self._initialize()
             self.context.protocol_version = request.headers.get(MCP_PROTOCOL_VERSION_HEADER)
-            self._refreshed = False
-            refreshed = False
             if self.context.current_tokens is not None and self._expiring() and self.context.can_refresh_token():
                 refresh = self._refresh()
                 response = yield await refresh.__anext__()
                 with contextlib.suppress(StopAsyncIteration):
                     await refresh.asend(response)
-                refreshed = self._refreshed
-            if self.context.current_tokens is not None:
-                self._add_auth_header(request)
-            response = yield request
-            if not _bearer_challenge(response):
-                self._note.login_reason = None
-                return
-            if await self._reload_if_logged_in_again():
-                # `inherence-proxy login` ran while this proxy served: use what it stored, once.
-                self._add_auth_header(request)
-                response = yield request
-                if not _bearer_challenge(response):
-                    self._note.login_reason = None
-                    return
-            elif (
-                response.status_code == 401
-                and not refreshed
-                and self.context.current_tokens is not None
-                and self.context.can_refresh_token()
-            ):
+            sent = self._bearer(request)
+        response = yield request
+        if not _bearer_challenge(response):
+            self._note.login_reason = None
+            return
+        async with self.context.lock:
+            current = self.context.current_tokens.access_token if self.context.current_tokens else None
+            if current is not None and current != sent:
+                retry = True  # another request renewed the token meanwhile
+            elif await self._reload_if_logged_in_again():
+                retry = True  # `inherence-proxy login` (or another proxy) stored newer tokens
+            elif response.status_code == 401 and current is not None and self.context.can_refresh_token():
                 # The token was refused before its time (revoked, rotated): one refresh, one retry.
                 refresh = self._refresh()
                 refresh_response = yield await refresh.__anext__()
                 with contextlib.suppress(StopAsyncIteration):
                     await refresh.asend(refresh_response)
-                if self._refreshed:
-                    self._add_auth_header(request)
-                else:
-                    # The caller must get the server's answer, not the token endpoint's.
-                    request.headers.pop("Authorization", None)
-                response = yield request
-                if not _bearer_challenge(response):
-                    self._note.login_reason = None
-                    return
-            if response.status_code == 403:
-                self._want_scope(response)
+                # Retried even when the refresh failed: the caller must get the server's answer,
+                # not the token endpoint's.
+                retry = True
             else:
-                self._note.refused.set()
-            self._note.login_reason = login_reason(self._name)
-            logger.warning("upstream %s: the server asks for a login (HTTP %s)", self._name, response.status_code)
+                retry = False
+            if retry:
+                self._bearer(request)
+        if retry:
+            response = yield request
+            if not _bearer_challenge(response):
+                self._note.login_reason = None
+                return
+        if response.status_code == 403:
+            self._want_scope(response)
+        else:
+            self._note.refused.set()
+        self._note.login_reason = login_reason(self._name)
+        logger.warning("upstream %s: the server asks for a login (HTTP %s)", self._name, response.status_code)
+
+    def _bearer(self, request: httpx2.Request) -> str | None:
+        """Put the current access token on `request` (or none); the token sent."""
+        tokens = self.context.current_tokens
+        if tokens is None or not tokens.access_token:
+            request.headers.pop("Authorization", None)
+            return None
+        self._add_auth_header(request)
+        return tokens.access_token
 
     async def _reload_if_logged_in_again(self) -> bool:
         """Take the stored tokens when a login (or another proxy's refresh) replaced them; True when it did."""
