@@ -35,7 +35,16 @@ IMPORT_NAMES = {
 nox.options.default_venv_backend = "uv"
 nox.options.download_python = "never"
 nox.options.error_on_missing_interpreters = CI
-nox.options.sessions = ["lint", "typecheck", "tests", "integration", "conformance", "wheels", "minimums"]
+nox.options.sessions = [
+    "lint",
+    "typecheck",
+    "tests",
+    "integration",
+    "conformance",
+    "conformance_clients",
+    "wheels",
+    "minimums",
+]
 os.environ["UV_PYTHON_DOWNLOADS"] = "never"
 
 
@@ -156,6 +165,15 @@ def conformance(session: nox.Session) -> None:
     # The suite and the Node 22 it runs on come from the committed lock; Node is run by path, never from PATH.
     session.run("npm", "ci", "--prefix", str(folder), "--no-audit", "--no-fund", external=True)
     session.run("python", str(folder / "run_conformance.py"), *session.posargs)
+
+
+@nox.session(python="3.12")
+def conformance_clients(session: nox.Session) -> None:
+    """The suite's client scenarios, auth included: the SDK's client directly, then through the proxy."""
+    _install_packages(session, *PACKAGES)
+    folder = ROOT / "tests-integration" / "conformance"
+    session.run("npm", "ci", "--prefix", str(folder), "--no-audit", "--no-fund", external=True)
+    session.run("python", str(folder / "run_client_conformance.py"), *session.posargs)
 
 
 @nox.session(python="3.12")

@@ -91,6 +91,11 @@ def status(env: Environment, as_json: bool) -> None:
     header = ["upstream", "client", "transport", "state", "tools", "last discovery", "last error"]
     click.echo(render_table(header, rows)
                if rows else "  none configured (run `inherence-proxy init`)")  # fmt: skip
+    for upstream in facts["upstreams"]:
+        if upstream.get("login") == "needed":
+            click.echo(
+                f"  {warn('needs a login')}: {upstream['name']} (run `inherence-proxy login {upstream['name']}`)"
+            )
     click.echo("\nProxies:")
     proxies = [
         [p["client"], good(f"running (pid {p['pid']})") if p["running"] else

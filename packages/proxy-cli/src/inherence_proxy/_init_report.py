@@ -14,7 +14,7 @@ from inherence_proxy._discover import discover
 from inherence_proxy._home import ProxyHome
 from inherence_proxy._output import good, is_terminal, masked_key, problem, render_table, warn
 from inherence_proxy._policy import PolicyTarget, open_policy
-from inherence_proxy_core import GatewayStatus
+from inherence_proxy_core import GatewayStatus, login_reason, wants_oauth
 
 __all__ = ["print_summary", "verify_policy"]
 
@@ -74,9 +74,19 @@ def print_summary(
             upstream_rows.append([upstream.name, owner.get(upstream.name, ""), str(upstream.tool_count), state, detail])
         click.echo("\nUpstream servers, tools discovered and classified:")
         click.echo(render_table(["upstream", "client", "tools", "state", "categories / error"], upstream_rows))
-        failed = [u.name for u in found.upstreams if u.state != "ready"]
+        logins = [u.name for u in found.upstreams if u.state != "ready" and u.reason == login_reason(u.name)]
+        failed = [u.name for u in found.upstreams if u.state != "ready" and u.name not in logins]
         if failed:
             click.echo(warn(f"{len(failed)} upstream(s) did not start; the proxy keeps retrying them: see proxy.log."))
+        if logins:
+            click.echo(warn(f"{len(logins)} remote upstream(s) need a login (OAuth): {', '.join(logins)}."))
+            for name in logins:
+                click.echo(f"  inherence-proxy login {name}")
+    elif names:
+        remote = [e.name for e in config.upstreams if e.name in names and e.url and wants_oauth(e.headers)]
+        if remote:
+            click.echo(f"\nRemote upstreams with no static Authorization header: {', '.join(remote)}. Any that "
+                       "asks for OAuth needs `inherence-proxy login <name>` once (`status` says which).")  # fmt: skip
     click.echo(f"\nPolicy: {target.describe()}; key {masked_key(target.api_key)}")
     click.echo(f"Config: {env.home.config_path}")
     titles = ", ".join(dict.fromkeys(adapter.title for adapter, _ in wrapped))

@@ -16,14 +16,15 @@ import anyio
 from inherence_client_adapters import ClientAdapter, ClientConfigError, ConfigLocation, ProxyCommand
 from inherence_proxy._app import Environment
 from inherence_proxy._approvals import pending_count
-from inherence_proxy._config import ProxyConfig
+from inherence_proxy._cmd_login import tokens_folder
+from inherence_proxy._config import ProxyConfig, UpstreamEntry
 from inherence_proxy._discovery import load_discovery
 from inherence_proxy._home import ProxyHome
 from inherence_proxy._locations import Found, canonical_client, detected, proxy_executable, recorded
 from inherence_proxy._output import masked_key
 from inherence_proxy._policy import PolicyTarget, open_policy, probe_health
 from inherence_proxy._surfaces import find_surfaces
-from inherence_proxy_core import DEFAULT_CLIENT, ClassificationCache, RugPull, lock_holder
+from inherence_proxy_core import DEFAULT_CLIENT, ClassificationCache, RugPull, lock_holder, login_reason, wants_oauth
 
 __all__ = ["audit_facts", "drift_of", "status_facts"]
 
@@ -129,9 +130,25 @@ def _upstreams(env: Environment, config: ProxyConfig, pulls: Sequence[RugPull]) 
             "tool_count": seen.get("tool_count"),
             "last_discovery": seen.get("last_discovery"),
             "last_error": seen.get("last_error"),
+            "login": login_state(env, upstream, seen.get("last_error")),
             "rug_pulls": [_rug_pull(p) for p in pulls if p.upstream == upstream.name],
         })  # fmt: skip
     return rows
+
+
+def login_state(env: Environment, upstream: UpstreamEntry, last_error: str | None) -> str | None:
+    """`"logged in"`, `"needed"` (run `login`), or None for an upstream that takes no OAuth login."""
+    if upstream.transport == "stdio" or not upstream.url:
+        return None
+    if not wants_oauth(upstream.headers):
+        return None
+    if last_error is not None and last_error.startswith(login_reason(upstream.name)):
+        return "needed"
+    if tokens_folder(env).for_upstream(upstream.name, upstream.url).has_login():
+        return "logged in"
+    if last_error is not None and "HTTP 401" in last_error:
+        return "needed"
+    return None
 
 
 def status_facts(env: Environment) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """The `inherence-proxy` command line: the group, `version`, `serve`, `demo` and `reap`.
 
-`init`, `restore`, `status`, `audit`, `dashboard`, `approvals`, `approve` and `decline` live in
-their own modules and are added here.
+`init`, `restore`, `status`, `audit`, `dashboard`, `approvals`, `approve`, `decline`, `login`
+and `logout` live in their own modules and are added here.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ __all__ = ["main"]
         "approvals": "inherence_proxy._cmd_approvals:approvals",
         "approve": "inherence_proxy._cmd_approvals:approve",
         "decline": "inherence_proxy._cmd_approvals:decline",
+        "login": "inherence_proxy._cmd_login:login",
+        "logout": "inherence_proxy._cmd_login:logout",
     },
 )
 @click.version_option(__version__, "-V", "--version", prog_name="inherence-proxy")
@@ -49,6 +51,7 @@ def main() -> None:
       inherence-proxy dashboard            see decisions and tune the rules in a browser
       inherence-proxy approvals            calls held until you approve them
       inherence-proxy approve apr_…        let one held call through, then retry it
+      inherence-proxy login github         log in to a remote server that asks for OAuth
       inherence-proxy restore --client all put every client config back
 
     Set INHERENCE_DEBUG=1 to see the traceback of an error.

@@ -24,6 +24,8 @@ from inherence_proxy_core._http_front import HttpFront, serve_http
 from inherence_proxy_core._lock import ClientLock, lock_holder
 from inherence_proxy_core._loop import event_loop_options
 from inherence_proxy_core._names import exposed_name, exposed_names
+from inherence_proxy_core._oauth import LoginError, login_reason, login_upstream, wants_oauth
+from inherence_proxy_core._oauth_store import TokenStore, UpstreamTokens
 from inherence_proxy_core._proc_errors import (
     ClientLockError,
     ClientLockHeld,
@@ -54,6 +56,7 @@ __all__ = [
     "GatewayUsageError",
     "HttpFront",
     "LineChannel",
+    "LoginError",
     "Malformed",
     "NameCollision",
     "Policy",
@@ -65,6 +68,7 @@ __all__ = [
     "RegistryError",
     "RugPull",
     "SdkChannel",
+    "TokenStore",
     "ToolRoute",
     "UpstreamClosed",
     "UpstreamCommandNotFound",
@@ -74,14 +78,18 @@ __all__ = [
     "UpstreamSpawnError",
     "UpstreamStartError",
     "UpstreamStatus",
+    "UpstreamTokens",
     "__version__",
     "event_loop_options",
     "exposed_name",
     "exposed_names",
     "lock_holder",
+    "login_reason",
+    "login_upstream",
     "reap",
     "serve_http",
     "spawn_upstream",
     "terminate_all",
     "tool_fingerprint",
+    "wants_oauth",
 ]

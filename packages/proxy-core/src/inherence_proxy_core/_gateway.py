@@ -24,6 +24,7 @@ from inherence_proxy_core._config import GatewaySettings, UpstreamConfig, check_
 from inherence_proxy_core._errors import GatewayUsageError
 from inherence_proxy_core._gate import Policy, PolicyGate
 from inherence_proxy_core._hub import Hub, gateway_notice, upstream_notice
+from inherence_proxy_core._oauth_store import TokenStore
 from inherence_proxy_core._outcomes import OutcomeReporter
 from inherence_proxy_core._proc_registry import ProcessRegistry
 from inherence_proxy_core._session import ClientConnection
@@ -87,7 +88,8 @@ class Gateway:
     restarts and `now` stamps rug pulls. `connector` replaces how upstreams are reached (an
     async context manager giving a `Channel` for an `UpstreamConfig`), for in-process upstreams.
     `registry` records every stdio upstream's process group so `reap` can end what a killed
-    proxy left behind.
+    proxy left behind. HTTP and SSE upstreams without a static `Authorization` header use the
+    OAuth tokens `inherence-proxy login` stored under `home/tokens/` (see `UpstreamAuth`).
 
     When `settings.report_outcomes` is on and `policy` has `report_outcome` (as `PolicyClient`
     has), what each allowed call returned is reported to it after the answer went out, and
@@ -124,6 +126,7 @@ class Gateway:
         self._failed: dict[str, tuple[str, datetime.datetime]] = {}
         self._connector = connector
         self._registry = registry
+        self._tokens = TokenStore(home / "tokens") if home is not None else None
         cache = ClassificationCache(home / "classifications.json" if home is not None else None)
         self._classifier = Classifier(policy, cache, timeout=self.settings.classify_timeout, now=now)
         reporter = None
@@ -161,6 +164,7 @@ class Gateway:
                 connector=self._connector,
                 registry=self._registry,
                 capabilities=self.hub.capabilities,
+                tokens=self._tokens,
             )
             self.hub.supervisors[config.name] = supervisor
             tasks.start_soon(supervisor.run, name=f"upstream {config.name}")

@@ -32,6 +32,7 @@ from inherence_proxy_core._modern import (
     PROTOCOL_VERSION_KEY,
     SERVER_INFO_KEY,
 )
+from inherence_proxy_core._oauth_store import TokenStore
 from inherence_proxy_core._proc_registry import ProcessRegistry
 from inherence_proxy_core._spawn import ProcessError
 from inherence_proxy_core._upstream_transport import HttpNote, open_upstream_channel
@@ -120,8 +121,10 @@ class UpstreamSupervisor:
         connector: Connector | None = None,
         registry: ProcessRegistry | None = None,
         capabilities: DeclaredCapabilities | None = None,
+        tokens: TokenStore | None = None,
     ) -> None:
         self.config = config
+        self._tokens = tokens
         self._capabilities = capabilities or DeclaredCapabilities({})
         self._http = HttpNote()
         self._registry = registry
@@ -222,9 +225,10 @@ class UpstreamSupervisor:
                     self.first_attempt_done.set()
                     if link.envelope is not None:
                         tasks.start_soon(self._listen, link)
+                    tasks.start_soon(self._end_when_login_refused, tasks.cancel_scope)
                     await self._refresh_on_notice(link)
         except Exception as exc:
-            self.state.reason = describe_failure(exc)
+            self.state.reason = self._http.login_reason or describe_failure(exc)
             if not all(_expected(leaf) for leaf in leaf_errors(exc)):
                 logger.warning("upstream %s failed: %s", self.name, self.state.reason, exc_info=exc)
             return ready
@@ -232,7 +236,9 @@ class UpstreamSupervisor:
             self.link = None
             if ready:
                 self.state.lists = {}
-        if limit.cancelled_caught:
+        if self._http.login_reason and self._http.refused.is_set():
+            self.state.reason = self._http.login_reason
+        elif limit.cancelled_caught:
             self.state.reason = f"no answer within {self._limit_seconds(phase):g} s {phase}"
         elif link is not None and link.closed and link.close_reason:
             self.state.reason = link.close_reason
@@ -253,6 +259,11 @@ class UpstreamSupervisor:
         except Exception:
             logger.exception("upstream %s: publishing its change failed", self.name)
 
+    async def _end_when_login_refused(self, scope: anyio.CancelScope) -> None:
+        """A serving connection whose tokens the server refused for good ends: the upstream needs a login."""
+        await self._http.refused.wait()
+        scope.cancel()
+
     async def _read_then_stop(self, link: UpstreamLink, scope: anyio.CancelScope) -> None:
         await link.run()
         scope.cancel()
@@ -264,7 +275,12 @@ class UpstreamSupervisor:
                 yield channel
             return
         async with open_upstream_channel(
-            self.config, self.settings, environ=self._environ, registry=self._registry, note=self._http
+            self.config,
+            self.settings,
+            environ=self._environ,
+            registry=self._registry,
+            note=self._http,
+            tokens=self._tokens,
         ) as channel:
             yield channel
 
@@ -375,6 +391,8 @@ class UpstreamSupervisor:
                 self._era = "modern"
                 self.retry_now = True
             # The SDK says "Server returned an error response" for any HTTP error; the status says more.
+            if self._http.login_reason:
+                raise UpstreamStartError(self._http.login_reason, upstream=self.name)
             raise UpstreamStartError(f"initialize failed: {self._http.last_error or detail}", upstream=self.name)
         version = result.get("protocolVersion")
         if version not in HANDSHAKE_PROTOCOL_VERSIONS:

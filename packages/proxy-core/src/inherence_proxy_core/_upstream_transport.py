@@ -16,6 +16,8 @@ import anyio
 
 from inherence_proxy_core._channel import Channel, LineChannel, SdkChannel
 from inherence_proxy_core._config import GatewaySettings, UpstreamConfig
+from inherence_proxy_core._oauth import LoginNote, UpstreamAuth, wants_oauth
+from inherence_proxy_core._oauth_store import TokenStore
 from inherence_proxy_core._proc_registry import ProcessRegistry
 from inherence_proxy_core._spawn import start_upstream_process
 
@@ -25,10 +27,14 @@ if TYPE_CHECKING:
 __all__ = ["HttpNote", "open_upstream_channel"]
 
 
-class HttpNote:
-    """The last HTTP error status an upstream answered with, as `HTTP 401 Unauthorized`."""
+class HttpNote(LoginNote):
+    """The last HTTP error status an upstream answered with, as `HTTP 401 Unauthorized`.
+
+    `login_reason` is set when the upstream asks for an OAuth login that stored tokens cannot give.
+    """
 
     def __init__(self) -> None:
+        super().__init__()
         self.last_error: str | None = None
 
     async def on_response(self, response: httpx2.Response) -> None:
@@ -83,6 +89,7 @@ async def open_upstream_channel(
     environ: Mapping[str, str],
     registry: ProcessRegistry | None,
     note: HttpNote,
+    tokens: TokenStore | None = None,
 ) -> AsyncIterator[Channel]:
     if config.transport == "stdio":
         with anyio.fail_after(settings.initialize_timeout):
@@ -97,11 +104,14 @@ async def open_upstream_channel(
     import httpx2
 
     timeout = httpx2.Timeout(settings.initialize_timeout, read=settings.call_timeout)
+    auth = None
+    if tokens is not None and config.url and wants_oauth(config.headers):
+        auth = UpstreamAuth(config.name, config.url, tokens.for_upstream(config.name, config.url), note)
     if config.transport == "http":
         from mcp.client.streamable_http import streamable_http_client
 
         async with (
-            _bounded_client(config, settings, note, timeout) as http,
+            _bounded_client(config, settings, note, timeout, auth=auth) as http,
             streamable_http_client(
                 str(config.url), http_client=http, max_sse_event_size=settings.max_message_bytes
             ) as (read, write),
@@ -121,5 +131,6 @@ async def open_upstream_channel(
         timeout=settings.initialize_timeout,
         sse_read_timeout=settings.call_timeout,
         httpx_client_factory=factory,
+        auth=auth,
     ) as (read, write):
         yield SdkChannel(read, write, server_side=False)
