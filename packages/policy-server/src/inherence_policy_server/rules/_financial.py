@@ -264,7 +264,15 @@ def evaluate(
                 RULE, f"{RULE}.new_recipient", f"A first payment of {_money(cents)} to {recipient}, never paid before."
             )
         )
-    if cents > section.per_call_limit_cents:
+    if cents > section.hard_limit_cents:
+        findings.append(
+            Finding(
+                RULE,
+                f"{RULE}.hard_limit",
+                f"{_money(cents)} is over the hard limit of {_money(section.hard_limit_cents)}.",
+            )
+        )
+    elif cents > section.per_call_limit_cents and not known:
         findings.append(
             Finding(
                 RULE,
