@@ -25,6 +25,7 @@ import re
 
 from inherence_policy_server.rules._analysis import CONTENT_KEYS, CallAnalysis
 from inherence_policy_server.rules._api import Call, Category, Finding, SessionLedger
+from inherence_policy_server.rules._api_endpoints import api_matches
 from inherence_policy_server.rules._config import RulesConfig
 from inherence_policy_server.rules._destinations import RECIPIENT_KEYS, Destination, Place, destinations
 from inherence_policy_server.rules._forwarding import outside_forwards
@@ -122,6 +123,14 @@ def evaluate(
                 RULE,
                 f"{RULE}.outside_forwarding",
                 f"The call would forward future mail to {', '.join(forwards[:3])}, outside the organisation.",
+            )
+        )
+    elif matches := api_matches(analysis, RULE):
+        findings.append(
+            Finding(
+                RULE,
+                matches[0].endpoint.clause,
+                f"{matches[0].describe()} would forward or redirect future mail to another address.",
             )
         )
     sending = _sends_data(call, analysis)

@@ -96,6 +96,9 @@ def _api_payments(analysis: CallAnalysis) -> list[ApiPayment]:
             elif leaf in _RECIPIENT_LEAVES and not recipient and value.strip():
                 recipient = value.strip().casefold()
         refund = match.endpoint.clause.endswith("api_refund")
+        if not recipient and match.provider.id == "any":
+            # An API no table lists names its payee in a shape nobody can read: it counts as a new one.
+            recipient = f"{match.request.host or '-'}{match.request.path[:80]}".casefold()
         payments.append(
             ApiPayment(
                 match.describe(),

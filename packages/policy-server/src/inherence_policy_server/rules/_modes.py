@@ -25,7 +25,8 @@ _E = Mode.ENFORCE
 _C = Mode.CONFIRM
 _L = Mode.LOG
 
-_MASS_DESTRUCTION = ("api_delete_all", "broad_delete", "bulk_delete", "cloud_teardown", "decode_to_shell", "delete_all",
+_MASS_DESTRUCTION = ("api_delete_all", "api_resource_delete", "broad_delete", "bulk_delete", "cloud_teardown",
+                     "decode_to_shell", "delete_all",
                      "device_write", "dynamic_script", "dynamic_sql", "find_delete", "format_device", "git_clean",
                      "mirror_delete", "move_away", "recursive_delete", "recursive_permissions", "remote_script",
                      "repository_delete", "shred", "sql_drop", "sql_truncate", "sql_unbounded_delete",
