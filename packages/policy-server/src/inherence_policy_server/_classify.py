@@ -40,6 +40,7 @@ def _s(category: Category, terms: str, weight: float, context: str | None = None
 
 _FILE = "file files directory directories dir dirs folder folders path paths filesystem fs"
 _MONEY = "money funds amount payment payments bank account currency recipient payee usd eur gbp wire balance"
+_MONEY += " wallet crypto asset tokens usdc"
 _PRIVATE = (
     "email emails mail mails inbox message messages dm dms chat chats conversation conversations contact contacts"
     " calendar event events document documents doc docs note notes record records patient patients customer"
@@ -56,6 +57,13 @@ SIGNALS: tuple[Signal, ...] = (
     _s(Category.SHELL_EXEC, "python eval interpreter repl javascript node", 1.5, "run execute exec evaluate code"),
     _s(Category.PAYMENT, "payment payments pay payout payouts refund refunds charge invoice remittance", 3.0),
     _s(Category.PAYMENT, "stripe paypal withdraw withdrawal iban swift ach venmo", 2.5),
+    # Any wallet, bank or payment provider's tool: what it sends is money.
+    _s(
+        Category.PAYMENT,
+        "wallet wallets crypto usdc usdt eth btc bitcoin ethereum solana stablecoin stablecoins"
+        " zelle cashapp revolut wise monzo lightning remit remittances banking",
+        2.5,
+    ),
     _s(Category.PAYMENT, "transfer transfers send wire", 2.0, _MONEY),
     _s(Category.IDENTITY_ADMIN, "admin administrator role roles permission permissions privilege privileges", 2.5),
     _s(Category.IDENTITY_ADMIN, "mfa 2fa totp collaborator collaborators invite invitation ownership iam sso", 2.5),
@@ -67,6 +75,16 @@ SIGNALS: tuple[Signal, ...] = (
     _s(Category.CREDENTIAL_STORE, "1password bitwarden lastpass", 2.5, reach=_DESC),
     _s(Category.CREDENTIAL_STORE, "apikey token tokens", 2.5, reach="name"),
     _s(Category.CREDENTIAL_STORE, "password passwords", 2.0, "get read retrieve list vault manager lookup", _DESC),
+    # A tool that says it returns its server's environment, config or debug state returns the tokens kept there.
+    _s(Category.CREDENTIAL_STORE, "env environ envvars dotenv printenv getenv", 3.0, reach="name"),
+    _s(Category.CREDENTIAL_STORE, "environment env", 3.0, "variables variable vars dump print", _DESC),
+    _s(
+        Category.CREDENTIAL_STORE,
+        "diagnostics diagnostic debug config configuration settings",
+        3.0,
+        "environment env envvars variables vars secrets tokens credentials",
+        _DESC,
+    ),
     _s(Category.FILE_DELETE, "delete deletes remove removes rm unlink trash erase rmdir purge", 2.5, _FILE),
     _s(Category.OUTBOUND_SEND, "send sends sending", 3.0),
     _s(Category.OUTBOUND_SEND, "publish post reply forward comment notify share upload tweet", 2.0),

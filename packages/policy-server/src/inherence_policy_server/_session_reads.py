@@ -17,7 +17,8 @@ import threading
 
 from inherence_policy_client._models import OutcomeReport
 from inherence_policy_server.rules._api import Category, SessionLedger
-from inherence_policy_server.rules._outcomes import record_result
+from inherence_policy_server.rules._exfiltration import LOCAL_TENANT
+from inherence_policy_server.rules._outcomes import ACCOUNT_DOMAIN, account_domain, record_result
 
 __all__ = ["LetThrough", "record_session_read"]
 
@@ -29,6 +30,7 @@ class _Decided:
     key_id: str | None
     session: str
     category: Category
+    tool: str = ""
 
 
 class LetThrough:
@@ -39,9 +41,9 @@ class LetThrough:
         self._lock = threading.Lock()
         self._decided: collections.OrderedDict[str, _Decided] = collections.OrderedDict()
 
-    def remember(self, decision_id: str, key_id: str | None, session: str, category: Category) -> None:
+    def remember(self, decision_id: str, key_id: str | None, session: str, category: Category, tool: str = "") -> None:
         with self._lock:
-            self._decided[decision_id] = _Decided(key_id, session, category)
+            self._decided[decision_id] = _Decided(key_id, session, category, tool)
             while len(self._decided) > self._limit:
                 self._decided.popitem(last=False)
 
@@ -59,6 +61,11 @@ def record_session_read(
         if decided.key_id != key_id:
             return 0
         session, category = decided.session, decided.category
+        texts = (report.content_text, report.structured_text)
+        domain = account_domain(decided.tool, texts)
+        if domain is not None:
+            # The account's own domain, from its own profile: mail there stays inside the organisation.
+            ledger.add_known_recipient(key_id or LOCAL_TENANT, f"{ACCOUNT_DOMAIN}{domain}", "account", now)
     elif report.session_id:
         session, category = report.session_id, Category.UNKNOWN
     else:

@@ -154,3 +154,118 @@ def test_a_resource_path_that_names_nothing_is_refused() -> None:
                 {"id": "x", "methods": ["DELETE"], "path": "**/{id}", "clause": "mass_destruction.api_resource_delete"}
             ]}}}
         )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("name", "description", "properties", "category"),
+    [
+        ("support_bundle", "Collect debug info for a ticket: environment variables, settings and versions.", {},
+         "credential_store"),
+        ("show_runtime", "Show the service's effective configuration, including values loaded from env vars.",
+         {"section": {"type": "string"}}, "credential_store"),
+        ("getenv", "", {}, "credential_store"),
+        ("vault_read", "Read a secret's value from the team secret manager.", {"path": {"type": "string"}},
+         "credential_store"),
+        ("get_setting", "Get one configuration value of the app by key.", {"key": {"type": "string"}}, "read_only"),
+        ("send_sms", "Send a text message to a phone number.", {"phone": {"type": "string"}}, "outbound_send"),
+        ("post_to_room", "Post a message to a Matrix room.", {"room": {"type": "string"}, "body": {"type": "string"}},
+         "outbound_send"),
+        ("send_crypto", "Send USDC from the user's wallet to an address.",
+         {"to": {"type": "string"}, "amount": {"type": "string"}}, "payment"),
+    ],
+)  # fmt: skip
+def test_tools_are_classified_by_what_they_say_they_do(
+    name: str, description: str, properties: dict[str, Any], category: str
+) -> None:
+    from inherence_policy_server._classify import classify
+
+    found, _ = classify(name, description, {"type": "object", "properties": properties})
+    assert found.value == category
+
+
+def test_a_tool_that_returns_its_environment_is_a_credential_read() -> None:
+    call = Call("support_bundle", Category.CREDENTIAL_STORE, {}, session_id="s")
+    assert _decide(call) == ("deny", ("credential_access.credential_store",))
+
+
+def _shell(command: str) -> Call:
+    return Call("run_command", Category.SHELL_EXEC, {"command": command}, session_id="cli")
+
+
+def test_private_data_sent_through_a_messaging_cli_asks() -> None:
+    from inherence_policy_server.rules._outcomes import record_result
+
+    ledger = InMemoryLedger()
+    record_result(ledger, "cli", Category.PRIVATE_DATA_READ, ["Card 4111 1111 1111 1111 exp 08/29"], NOW)
+    verdict, clauses = _decide(
+        _shell("signal-cli -u +15550100 send -m 'card 4111 1111 1111 1111' +447700900999"), ledger
+    )
+    assert (verdict, clauses) == ("confirm", ("unauthorized_exfiltration.private_data_to_new_recipient",))
+    # Freshly written text through the same CLI is no exfiltration.
+    assert _decide(_shell("signal-cli -u +15550100 send -m 'on my way' +447700900999"), ledger) == ("allow", ())
+
+
+def test_a_payment_cli_of_any_provider_is_judged_by_its_amount_and_payee() -> None:
+    assert _decide(_shell("venmo pay @someone-new 35 'pizza'")) == ("confirm", ("financial_drain.new_recipient",))
+    assert _decide(_shell("venmo pay @someone-new 24000 'x'"))[0] == "deny"
+    assert _decide(_shell("venmo --help")) == ("allow", ())
+
+
+@pytest.mark.parametrize(
+    ("tool", "text", "domain"),
+    [
+        ("get_account", '{"email": "dana@northwind-labs.example", "name": "Dana"}', "northwind-labs.example"),
+        ("whoami", '{"user": {"emailAddress": "Dana@Acme-Corp.example"}}', "acme-corp.example"),
+        # A public mailbox provider says nothing about who is inside; free text and other tools are not trusted.
+        ("get_profile", '{"email": "dana.w@gmail.com"}', None),
+        ("get_account", "Signed in as dana@northwind-labs.example", None),
+        ("read_email", '{"email": "dana@northwind-labs.example"}', None),
+    ],
+)
+def test_the_account_domain_is_learnt_only_from_the_account_s_own_structured_profile(
+    tool: str, text: str, domain: str | None
+) -> None:
+    from inherence_policy_server.rules._outcomes import account_domain
+
+    assert account_domain(tool, [text]) == domain
+
+
+def _mail(to: str) -> Call:
+    body = "FYI their IBAN GB33BUKB20201555555555 for the deposit"
+    return Call("send_email", Category.OUTBOUND_SEND, {"to": to, "subject": "deposit", "body": body}, session_id="m")
+
+
+def test_mail_to_the_account_s_own_domain_is_inside_and_a_look_alike_is_not() -> None:
+    from inherence_policy_server.rules._outcomes import ACCOUNT_DOMAIN, record_result
+
+    ledger = InMemoryLedger()
+    record_result(ledger, "m", Category.PRIVATE_DATA_READ, ["IBAN GB33BUKB20201555555555 for the deposit"], NOW)
+    assert _decide(_mail("jonas@northwind-labs.example"), ledger)[0] == "confirm"
+    ledger.add_known_recipient("local", f"{ACCOUNT_DOMAIN}northwind-labs.example", "account", NOW)
+    assert _decide(_mail("jonas@northwind-labs.example"), ledger) == ("allow", ())
+    assert _decide(_mail("jonas@northwind-labs.example.co"), ledger)[0] == "confirm"
+
+
+def test_a_post_inside_the_workspace_a_chat_tool_is_signed_in_to_is_inside() -> None:
+    from inherence_policy_server.rules._outcomes import record_result
+
+    ledger = InMemoryLedger()
+    record_result(ledger, "c", Category.PRIVATE_DATA_READ, ["IBAN GB33BUKB20201555555555 for the deposit"], NOW)
+    text = {"channel_id": "19:general@thread", "message": "IBAN GB33BUKB20201555555555"}
+    teams = Call("post_channel_message", Category.OUTBOUND_SEND, text, session_id="c", upstream="teams")
+    assert _decide(teams, ledger) == ("allow", ())
+    # A federated room or a phone number may have anyone on the other end.
+    room = Call("send_message", Category.OUTBOUND_SEND, text, session_id="c", upstream="matrix")
+    assert _decide(room, ledger)[0] == "confirm"
+
+
+def test_a_secret_posted_inside_the_workspace_still_leaves_the_machine() -> None:
+    from inherence_policy_server.rules._outcomes import record_result
+
+    ledger = InMemoryLedger()
+    record_result(ledger, "k", Category.FILE_READ, ["CI token: ghp_9a8B7c6D5e4F3g2H1i0JkLmNoPqRsTuVwXyZ"], NOW)
+    dm = Call(
+        "send_dm", Category.OUTBOUND_SEND, {"user": "U0X", "text": "9a8B7c6D5e4F3g2H1i0JkLmNoPqRsTuVwXyZ"},
+        session_id="k", upstream="slack",
+    )  # fmt: skip
+    assert _decide(dm, ledger) == ("deny", ("unauthorized_exfiltration.read_secret_sent",))
