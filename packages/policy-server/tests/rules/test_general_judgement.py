@@ -269,3 +269,20 @@ def test_a_secret_posted_inside_the_workspace_still_leaves_the_machine() -> None
         session_id="k", upstream="slack",
     )  # fmt: skip
     assert _decide(dm, ledger) == ("deny", ("unauthorized_exfiltration.read_secret_sent",))
+
+
+@pytest.mark.parametrize(
+    ("name", "description", "properties"),
+    [
+        ("add_server", "Adds a new server configuration to the environment.", {"api_key": {"type": "string"}}),
+        ("check_sizes", "Checks the sizes of views of the environment map.",
+         {"environ": {"type": "object", "description": "the environment variables"}}),
+    ],
+)  # fmt: skip
+def test_a_tool_that_only_takes_or_writes_configuration_is_not_a_credential_read(
+    name: str, description: str, properties: dict[str, Any]
+) -> None:
+    from inherence_policy_server._classify import classify
+
+    found, _ = classify(name, description, {"type": "object", "properties": properties})
+    assert found.value != "credential_store"
