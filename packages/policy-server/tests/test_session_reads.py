@@ -163,3 +163,27 @@ async def test_a_result_reported_with_another_key_is_ignored(tmp_path, clock) ->
         assert not app.storage.ledger.has_read_items("s", clock())
     finally:
         app.close()
+
+
+async def test_the_account_s_own_profile_places_its_mail_domain_inside(app) -> None:
+    import httpx2
+
+    async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://127.0.0.1") as client:
+        scope = {"session_id": "sess-acct", "upstream": "mail", "confirmable": True}
+        profile = {"tool_name": "get_account", "classification": "private_data_read", "arguments": {}}
+        read = {"tool_name": "read_email", "classification": "private_data_read", "arguments": {"id": "m1"}}
+
+        def send(to: str) -> dict[str, Any]:
+            arguments = {"to": to, "subject": "fyi", "body": "alice.johnson@example.org"}
+            return {"tool_name": "send_email", "classification": "outbound_send", "arguments": arguments, **scope}
+
+        for call, text in ((read, CUSTOMERS), (profile, '{"email": "dana@northwind-labs.example"}')):
+            decided = (await _post(client, "/api/proxy/decide", {**call, **scope})).json()
+            report = {"decision_id": decided["receipt_id"], "session_id": "sess-acct", "content_text": text}
+            assert (await _post(client, "/api/proxy/outcome", report)).status_code == 202
+        inside = (await _post(client, "/api/proxy/decide", send("jonas@northwind-labs.example"))).json()
+        assert inside["decision"] == "allow"
+        outside = (await _post(client, "/api/proxy/decide", send("jonas@northwind-labs-example.com"))).json()
+        assert outside["decision"] == "confirm"
+        recipients = [(r.recipient, r.source) for r in app.storage.ledger.known_recipients()]
+        assert recipients == [("account-domain:northwind-labs.example", "account")]

@@ -94,7 +94,7 @@ def test_a_change_made_on_one_server_reaches_the_other(backend, request, tmp_pat
 
             changed = httpx2.put(
                 f"{first}/api/admin/rules/financial_drain",
-                json={"per_call_limit_cents": 1000},
+                json={"hard_limit_cents": 1000},
                 headers=ADMIN,
                 trust_env=False,
                 timeout=30,
@@ -103,15 +103,15 @@ def test_a_change_made_on_one_server_reaches_the_other(backend, request, tmp_pat
             deadline = time.monotonic() + DEADLINE_SECONDS
             while True:
                 shown = httpx2.get(f"{second}/api/admin/rules", headers=ADMIN, trust_env=False, timeout=30).json()
-                if shown["rules"]["financial_drain"]["per_call_limit_cents"] == 1000:
+                if shown["rules"]["financial_drain"]["hard_limit_cents"] == 1000:
                     break
                 assert time.monotonic() < deadline, "the change never reached the other server"
                 time.sleep(0.05)
             verdict = on_second.post("/api/proxy/decide", json=_payment("50.00")).json()
             assert verdict["decision"] == "deny", verdict
             # Saved to the config file of the server it was made on; the other's file is its own.
-            assert "per_call_limit_cents = 1000" in configs[0].read_text()
-            assert "per_call_limit_cents = 100000" in configs[1].read_text()
+            assert "hard_limit_cents = 1000\n" in configs[0].read_text()
+            assert "hard_limit_cents" not in configs[1].read_text()
 
             # A key revoked through the second server is refused by the first at once.
             key_id = first_key.split("_")[1]

@@ -3,7 +3,8 @@
 A `Signal` fires when one of its `terms` is a token of the tool (its name counts double),
 and, if it has a `context`, one of those is a token too. A signal's `reach` says where its
 terms count: everywhere (`all`), in the name and description (`described`: a tool that takes
-a pagination token or an API key as a parameter is not a credential store), or in the name.
+a pagination token or an API key as a parameter is not a credential store), in the name and
+description with the context there too (`said`: what a tool says it returns), or in the name.
 Scores add up per category; the
 highest wins and ties go to the riskier category (`RISK_ORDER`). Adding a word is adding it
 to `SIGNALS`. Deterministic: the same tool always gets the same answer. A tool no signal
@@ -40,6 +41,7 @@ def _s(category: Category, terms: str, weight: float, context: str | None = None
 
 _FILE = "file files directory directories dir dirs folder folders path paths filesystem fs"
 _MONEY = "money funds amount payment payments bank account currency recipient payee usd eur gbp wire balance"
+_MONEY += " wallet crypto asset tokens usdc"
 _PRIVATE = (
     "email emails mail mails inbox message messages dm dms chat chats conversation conversations contact contacts"
     " calendar event events document documents doc docs note notes record records patient patients customer"
@@ -49,6 +51,8 @@ _PRIVATE = (
 _DB = "database databases db sql postgres postgresql mysql sqlite mongo mongodb redis table tables bigquery snowflake"
 _DB += " supabase dynamodb clickhouse mssql oracle"
 _DESC = "described"
+# Terms and context both in the name and description: what the tool says it returns, not what it takes.
+_SAID = "said"
 
 SIGNALS: tuple[Signal, ...] = (
     _s(Category.SHELL_EXEC, "shell bash exec execute command commands terminal subprocess cmd powershell zsh", 3.0),
@@ -56,6 +60,13 @@ SIGNALS: tuple[Signal, ...] = (
     _s(Category.SHELL_EXEC, "python eval interpreter repl javascript node", 1.5, "run execute exec evaluate code"),
     _s(Category.PAYMENT, "payment payments pay payout payouts refund refunds charge invoice remittance", 3.0),
     _s(Category.PAYMENT, "stripe paypal withdraw withdrawal iban swift ach venmo", 2.5),
+    # Any wallet, bank or payment provider's tool: what it sends is money.
+    _s(
+        Category.PAYMENT,
+        "wallet wallets crypto usdc usdt eth btc bitcoin ethereum solana stablecoin stablecoins"
+        " zelle cashapp revolut wise monzo lightning remit remittances banking",
+        2.5,
+    ),
     _s(Category.PAYMENT, "transfer transfers send wire", 2.0, _MONEY),
     _s(Category.IDENTITY_ADMIN, "admin administrator role roles permission permissions privilege privileges", 2.5),
     _s(Category.IDENTITY_ADMIN, "mfa 2fa totp collaborator collaborators invite invitation ownership iam sso", 2.5),
@@ -67,6 +78,11 @@ SIGNALS: tuple[Signal, ...] = (
     _s(Category.CREDENTIAL_STORE, "1password bitwarden lastpass", 2.5, reach=_DESC),
     _s(Category.CREDENTIAL_STORE, "apikey token tokens", 2.5, reach="name"),
     _s(Category.CREDENTIAL_STORE, "password passwords", 2.0, "get read retrieve list vault manager lookup", _DESC),
+    # A tool that says it returns its server's environment, config or debug state returns the tokens kept there.
+    _s(Category.CREDENTIAL_STORE, "env environ envvars dotenv printenv getenv", 3.0, reach="name"),
+    _s(Category.CREDENTIAL_STORE, "environment env", 3.0, "variables variable vars dump print", _SAID),
+    _s(Category.CREDENTIAL_STORE, "diagnostics diagnostic debug", 3.0, "environment env envvars variables vars", _SAID),
+    _s(Category.CREDENTIAL_STORE, "config configuration settings", 3.0, "envvars variables vars secrets tokens", _SAID),
     _s(Category.FILE_DELETE, "delete deletes remove removes rm unlink trash erase rmdir purge", 2.5, _FILE),
     _s(Category.OUTBOUND_SEND, "send sends sending", 3.0),
     _s(Category.OUTBOUND_SEND, "publish post reply forward comment notify share upload tweet", 2.0),
@@ -141,11 +157,14 @@ def classify(name: str, description: str = "", input_schema: Mapping[str, Any] |
     name_words = tokens(name)
     described_words = tokens(description)
     schema_words = _schema_words(input_schema or {})
-    reach = {"all": described_words | schema_words, "described": described_words, "name": set[str]()}
+    reach = {"all": described_words | schema_words, "described": described_words, "said": described_words}
+    reach["name"] = set()
     every_word = name_words | described_words | schema_words
+    said_words = name_words | described_words
     scores: dict[Category, float] = {}
     for signal in SIGNALS:
-        if signal.context is not None and signal.context.isdisjoint(every_word):
+        context_words = said_words if signal.reach == _SAID else every_word
+        if signal.context is not None and signal.context.isdisjoint(context_words):
             continue
         if not signal.terms.isdisjoint(name_words):
             scores[signal.category] = scores.get(signal.category, 0.0) + signal.weight * _NAME_WEIGHT

@@ -18,8 +18,9 @@ from collections.abc import Sequence
 
 from inherence_policy_client._models import OutcomeReport
 from inherence_policy_server.rules._api import Category, SessionLedger
+from inherence_policy_server.rules._exfiltration import LOCAL_TENANT
 from inherence_policy_server.rules._material import ReadItem
-from inherence_policy_server.rules._outcomes import record_result, result_items
+from inherence_policy_server.rules._outcomes import ACCOUNT_DOMAIN, account_domain, record_result, result_items
 
 __all__ = ["LetThrough", "record_session_read", "record_session_reads"]
 
@@ -31,6 +32,7 @@ class _Decided:
     key_id: str | None
     session: str
     category: Category
+    tool: str = ""
 
 
 class LetThrough:
@@ -41,9 +43,9 @@ class LetThrough:
         self._lock = threading.Lock()
         self._decided: collections.OrderedDict[str, _Decided] = collections.OrderedDict()
 
-    def remember(self, decision_id: str, key_id: str | None, session: str, category: Category) -> None:
+    def remember(self, decision_id: str, key_id: str | None, session: str, category: Category, tool: str = "") -> None:
         with self._lock:
-            self._decided[decision_id] = _Decided(key_id, session, category)
+            self._decided[decision_id] = _Decided(key_id, session, category, tool)
             while len(self._decided) > self._limit:
                 self._decided.popitem(last=False)
 
@@ -52,12 +54,18 @@ class LetThrough:
             return self._decided.pop(decision_id, None)
 
 
-def _placed(let_through: LetThrough, report: OutcomeReport, key_id: str | None) -> tuple[str, Category] | None:
+def _placed(
+    ledger: SessionLedger, let_through: LetThrough, report: OutcomeReport, key_id: str | None, now: datetime.datetime
+) -> tuple[str, Category] | None:
     """The session and category a reported result counts under; None when it is ignored."""
     decided = let_through.take(report.decision_id)
     if decided is not None:
         if decided.key_id != key_id:
             return None
+        domain = account_domain(decided.tool, (report.content_text, report.structured_text))
+        if domain is not None:
+            # The account's own domain, from its own profile: mail there stays inside the organisation.
+            ledger.add_known_recipient(key_id or LOCAL_TENANT, f"{ACCOUNT_DOMAIN}{domain}", "account", now)
         return decided.session, decided.category
     if report.session_id:
         return report.session_id, Category.UNKNOWN
@@ -68,7 +76,7 @@ def record_session_read(
     ledger: SessionLedger, let_through: LetThrough, report: OutcomeReport, key_id: str | None, now: datetime.datetime
 ) -> int:
     """Record what a reported result holds; the number of items recognised (0 when ignored)."""
-    placed = _placed(let_through, report, key_id)
+    placed = _placed(ledger, let_through, report, key_id, now)
     if placed is None:
         return 0
     session, category = placed
@@ -85,7 +93,7 @@ def record_session_reads(
     """`record_session_read` for several reports, in one transaction where the ledger can batch; items recognised."""
     reads: list[tuple[str, Sequence[ReadItem]]] = []
     for report in reports:
-        placed = _placed(let_through, report, key_id)
+        placed = _placed(ledger, let_through, report, key_id, now)
         if placed is not None:
             session, category = placed
             reads.append((session, result_items(category, (report.content_text, report.structured_text))))

@@ -50,7 +50,7 @@ def test_day_window_counts_transfers_across_hours() -> None:
 
 def test_denied_transfer_is_not_recorded() -> None:
     ledger = InMemoryLedger()
-    assert evaluate(_payment(5000), PAYEES, ledger, NOW).verdict.value == "deny"
+    assert evaluate(_payment(15_000), PAYEES, ledger, NOW).verdict.value == "deny"
     assert ledger.window_totals("-:default", NOW).hour_count == 0
 
 

@@ -59,6 +59,13 @@ def test_the_clauses_that_ask_a_person_by_default() -> None:
         "identity_escalation.public_share",
         "identity_escalation.token_create",
         "identity_escalation.role_grant",
+        # What a user may ask for: a person tells whether they did.
+        "financial_drain.per_call_limit",
+        "financial_drain.new_recipient_limit",
+        "identity_escalation.admin_grant",
+        "identity_escalation.new_ssh_key",
+        "identity_escalation.ownership_transfer",
+        "unauthorized_exfiltration.outside_forwarding",
         "unauthorized_exfiltration.private_data_to_new_recipient",
         # Without reported content nothing says what a send after a credential read carries.
         "unauthorized_exfiltration.send_after_credential_read",
@@ -104,8 +111,9 @@ def test_every_clause_the_corpora_raise_has_a_default_mode() -> None:
         ({"mode": "confirm"}, 900, "confirm", ("financial_drain.new_recipient", "financial_drain.new_recipient_limit")),
         # An off rule runs for the clauses turned on by themselves, and only for them.
         ({"mode": "off", "clauses": {"new_recipient": "confirm"}}, 5000, "confirm", ("financial_drain.new_recipient",)),
-        # Enforce beats confirm: a first payment over the new-recipient limit is denied outright.
-        ({}, 900, "deny", ("financial_drain.new_recipient_limit",)),
+        # A first payment over the new-recipient limit asks too; the hard limit denies outright.
+        ({}, 900, "confirm", ("financial_drain.new_recipient", "financial_drain.new_recipient_limit")),
+        ({"clauses": {"new_recipient_limit": "enforce"}}, 900, "deny", ("financial_drain.new_recipient_limit",)),
     ],
 )
 def test_a_finding_takes_the_mode_of_its_clause(
@@ -117,8 +125,8 @@ def test_a_finding_takes_the_mode_of_its_clause(
 
 
 def test_a_deny_keeps_the_confirm_findings_beside_its_own_reason() -> None:
-    evaluation = evaluate(_pay(900), _config(), InMemoryLedger(), NOW)
-    assert evaluation.reason.startswith("A first payment of 900.00 to new-supplier is over the new-recipient limit")
+    evaluation = evaluate(_pay(15_000), _config(), InMemoryLedger(), NOW)
+    assert evaluation.reason.startswith("15,000.00 is over the hard limit of 10,000.00")
     assert [finding.clause for finding in evaluation.confirm] == ["financial_drain.new_recipient"]
     assert "financial_drain.new_recipient" in {finding.clause for finding in evaluation.findings}
 
@@ -139,7 +147,7 @@ def test_a_call_waiting_for_a_person_takes_no_place_in_the_windows_until_approve
     assert evaluate(_pay(20), _config(), ledger, NOW).verdict.value == "allow"
 
 
-@pytest.mark.parametrize(("setting", "verdict"), [("confirm", "confirm"), ("enforce", "deny"), ("log", "deny")])
+@pytest.mark.parametrize(("setting", "verdict"), [("confirm", "confirm"), ("enforce", "deny"), ("log", "confirm")])
 def test_a_standing_order_change_nobody_is_asked_about_keeps_the_payment_limits(setting: str, verdict: str) -> None:
     # Raising a standing order moves no money now, so the person asked about it sees the amount instead of
     # a per-call limit; a user who only logs such changes keeps the limit on them.
@@ -153,9 +161,9 @@ def test_a_standing_order_change_nobody_is_asked_about_keeps_the_payment_limits(
 
 def test_an_approval_never_overrides_an_enforced_finding() -> None:
     ledger = InMemoryLedger()
-    evaluation = evaluate(_pay(5000, approved=True), _config(), ledger, NOW)
+    evaluation = evaluate(_pay(15_000, approved=True), _config(), ledger, NOW)
     assert evaluation.verdict.value == "deny"
-    assert evaluation.failed_clauses[0] == "financial_drain.per_call_limit"
+    assert evaluation.failed_clauses[0] == "financial_drain.hard_limit"
     assert ledger.window_totals("-:default", NOW).hour_count == 0
 
 

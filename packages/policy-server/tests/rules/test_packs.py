@@ -42,7 +42,13 @@ def _packs(**packs: dict[str, Any]) -> RulesConfig:
 
 def test_the_shipped_packs_load_with_unique_ids_and_known_clauses() -> None:
     assert sorted(SHIPPED) == list(PACK_NAMES)
-    assert list(PACK_NAMES) == ["credential_paths", "exfiltration_hosts", "metadata_addresses", "privileged_roles"]
+    assert list(PACK_NAMES) == [
+        "api_resources",
+        "credential_paths",
+        "exfiltration_hosts",
+        "metadata_addresses",
+        "privileged_roles",
+    ]
     for pack in SHIPPED.values():
         entries = pack.entries  # type: ignore[attr-defined]
         assert entries

@@ -25,8 +25,11 @@ from collections.abc import Iterable, Mapping
 from inherence_policy_server.rules._analysis import CallAnalysis
 from inherence_policy_server.rules._http_clients import command_requests, quoted_requests
 from inherence_policy_server.rules._http_requests import HttpRequest, call_requests
+from inherence_policy_server.rules._pack_views import ApiResource, pack_views
+from inherence_policy_server.rules._packs import PacksConfig
 
 __all__ = [
+    "ANY_PROVIDER",
     "PROVIDERS",
     "ApiEndpoint",
     "ApiMatch",
@@ -34,6 +37,8 @@ __all__ = [
     "api_matches",
     "call_http_requests",
     "match_endpoints",
+    "match_resources",
+    "use_resources",
 ]
 
 Entry = tuple[str, str, str, str] | tuple[str, str, str, str, Mapping[str, str]]
@@ -375,6 +380,48 @@ def _requests(analysis: CallAnalysis) -> list[HttpRequest]:
     return requests
 
 
+# What any API does, read from the resource its path names (the `api_resources` pack): for requests
+# no provider table lists.
+ANY_PROVIDER = ApiProvider("any", (), frozenset(), False, ())
+_LOOPBACK = re.compile(r"^(?:localhost|127(?:\.\d{1,3}){3}|\[?::1\]?|0\.0\.0\.0)$")
+_EXTENSION = re.compile(r"\.(?:json|xml)$")
+
+
+def use_resources(analysis: CallAnalysis, packs: PacksConfig) -> None:
+    """Judge this call's requests with the `api_resources` of `packs` (the rules config in force)."""
+    analysis.memo("api_resources", lambda: pack_views(packs).api_resources)
+
+
+def match_resources(
+    resources: Iterable[ApiResource], method: str, path: str, fields: Iterable[tuple[str, str]]
+) -> list[ApiResource]:
+    """The resource kinds a request acts on, by its method, the end of its path and its body's keys."""
+    folded = re.sub(r"/{2,}", "/", "/" + path.partition("?")[0].strip().casefold().lstrip("/")).replace("-", "_")
+    folded = _EXTENSION.sub("", folded.rstrip("/")) or "/"
+    keys = {key.casefold() for key, value in fields if value.strip()}
+    method = method.upper()
+    return [
+        resource
+        for resource in resources
+        if method in resource.methods
+        and resource.path.match(folded)
+        and (not resource.fields or bool(resource.fields & keys))
+    ]
+
+
+def _resource_matches(analysis: CallAnalysis, request: HttpRequest) -> list[ApiMatch]:
+    if request.host and _LOOPBACK.match(request.host):
+        return []  # a developer's own service under test
+    resources = analysis.memo("api_resources", lambda: pack_views(PacksConfig()).api_resources)
+    found = []
+    for resource in match_resources(resources, request.method, request.path, request.leaf_fields()):
+        endpoint = ApiEndpoint(
+            f"any.{resource.id}", ANY_PROVIDER.id, request.method, resource.id, resource.clause, (), resource.path
+        )
+        found.append(ApiMatch(ANY_PROVIDER, endpoint, request))
+    return found
+
+
 def _all_matches(analysis: CallAnalysis) -> list[ApiMatch]:
     # Read once per call for every rule that asks: the requests are the same whatever the rule.
     call = analysis.call
@@ -386,10 +433,17 @@ def _all_matches(analysis: CallAnalysis) -> list[ApiMatch]:
     # One command read two ways gives one request twice: keep the reading with the most fields.
     found: dict[tuple[str, str, str | None, str], ApiMatch] = {}
     for request in requests[:64]:
-        for provider, endpoint in match_endpoints(
-            request.method, request.host, request.path, request.leaf_fields(), words
-        ):
-            key = (endpoint.id, request.method, request.host, request.path)
+        listed = [
+            ApiMatch(provider, endpoint, request)
+            for provider, endpoint in match_endpoints(
+                request.method, request.host, request.path, request.leaf_fields(), words
+            )
+        ]
+        # A provider the tables know by its host (or, with no host, by the tool's name) is judged by its table.
+        known = request.host is not None and any(not guessed for _, guessed in providers_for(request.host, ()))
+        known = known or (request.host is None and bool(providers_for(None, words)))
+        for match in listed or ([] if known else _resource_matches(analysis, request)):
+            key = (match.endpoint.id, request.method, request.host, request.path)
             if key not in found or len(found[key].request.fields) < len(request.fields):
-                found[key] = ApiMatch(provider, endpoint, request)
+                found[key] = match
     return list(found.values())

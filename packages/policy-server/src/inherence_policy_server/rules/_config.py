@@ -113,6 +113,8 @@ class FinancialDrainConfig(_RuleSection):
     rule = "financial_drain"
 
     per_call_limit_cents: Cents = 100_000
+    # Far beyond any ordinary payment: denied whoever the payee, where the limits above only ask a person.
+    hard_limit_cents: Cents = 1_000_000
     new_recipient_limit_cents: Cents = 50_000
     hour_limit_cents: Cents = 200_000
     day_limit_cents: Cents = 500_000

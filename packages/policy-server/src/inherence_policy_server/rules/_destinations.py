@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import re
 
 from inherence_policy_server.rules._analysis import DESTINATION_KEYS, CallAnalysis
 from inherence_policy_server.rules._api import Category
@@ -50,6 +51,9 @@ class Destination:
     name: str
     place: Place
     configured: bool = False
+    # Placed inside by inference, not by the configuration (the workspace a chat tool is signed in to):
+    # enough for private data, never for a secret, which leaves the machine whoever reads it.
+    inferred: bool = False
 
 
 def _internal_host(host: str, config: RulesConfig) -> bool:
@@ -81,6 +85,17 @@ def _endpoint(endpoint: Endpoint, config: RulesConfig) -> Destination:
     return Destination(host, Place.OUTSIDE)
 
 
+# Chat products whose channels and DMs live in one organisation's workspace (not public networks,
+# phone numbers or federated rooms, where anyone may be on the other end).
+_WORKSPACE_CHATS = frozenset({"slack", "teams", "msteams", "mattermost", "rocketchat", "zulip", "googlechat", "gchat",
+                              "webex", "workplace", "chatter"})  # fmt: skip
+
+
+def _workspace_chat(tool_name: str, upstream: str) -> bool:
+    words = set(re.findall(r"[a-z]+", f"{tool_name} {upstream}".casefold()))
+    return bool(words & _WORKSPACE_CHATS) and not words & {"webhook", "webhooks", "connect", "external", "guest"}
+
+
 def _first_value(analysis: CallAnalysis, keys: tuple[str, ...]) -> str:
     for wanted in keys:
         for value in analysis.text.strings():
@@ -103,6 +118,9 @@ def destinations(analysis: CallAnalysis, config: RulesConfig) -> list[Destinatio
     organisation = config.organisation
     found: dict[str, Destination] = {}
     for address, domain in analysis.emails:
+        top = domain.rpartition(".")[2]
+        if not (top.isalpha() or top.startswith("xn--")):
+            continue  # `19:general@thread.tacv2` is a chat's channel id: no mail domain ends that way
         if host_within(domain, organisation.email_domains + organisation.internal_hosts):
             found.setdefault(address, Destination(address, Place.INSIDE))
         else:
@@ -122,5 +140,10 @@ def destinations(analysis: CallAnalysis, config: RulesConfig) -> list[Destinatio
         channel = _first_value(analysis, _CHANNEL_KEYS)
         name = f"{upstream or '-'}:{call.tool_name}" + (f":{channel}" if channel else "")
         place = Place.INSIDE if upstream and upstream in organisation.chat_workspaces else Place.UNPLACED
+        if place is Place.UNPLACED and not organisation.chat_workspaces and _workspace_chat(call.tool_name, upstream):
+            # No workspace configured: a post or a DM inside the one workspace the tool is signed in to
+            # reaches colleagues. Its webhooks and bots are placed above, by their hosts.
+            found[name] = Destination(name, Place.INSIDE, inferred=True)
+            return list(found.values())
         found[name] = Destination(name, place)
     return list(found.values())

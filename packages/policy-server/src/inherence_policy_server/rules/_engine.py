@@ -30,6 +30,7 @@ from inherence_policy_server.rules import (
 )
 from inherence_policy_server.rules._analysis import CallAnalysis
 from inherence_policy_server.rules._api import Call, Category, Finding, Mode, SessionLedger
+from inherence_policy_server.rules._api_endpoints import use_resources
 from inherence_policy_server.rules._config import RULE_NAMES, RulesConfig
 from inherence_policy_server.rules._destinations import payee_name
 
@@ -99,6 +100,7 @@ def evaluate(call: Call, config: RulesConfig, ledger: SessionLedger, now: dateti
             "arguments", "arguments.analysis_failed", f"The arguments cannot be read ({type(error).__name__})."
         )
         return _summarise(call, [failed], [], [])
+    use_resources(analysis, config.packs)
     found = _Sorted(config)
     if not enabled:
         return _summarise(call, [], [], [])

@@ -25,11 +25,13 @@ import re
 
 from inherence_policy_server.rules._analysis import CONTENT_KEYS, CallAnalysis
 from inherence_policy_server.rules._api import Call, Category, Finding, SessionLedger
+from inherence_policy_server.rules._api_endpoints import api_matches
 from inherence_policy_server.rules._config import RulesConfig
 from inherence_policy_server.rules._destinations import RECIPIENT_KEYS, Destination, Place, destinations
 from inherence_policy_server.rules._forwarding import outside_forwards
 from inherence_policy_server.rules._hosts import host_within
 from inherence_policy_server.rules._material import IDENTIFIER, SECRET, SHINGLE, Payload
+from inherence_policy_server.rules._outcomes import ACCOUNT_DOMAIN
 from inherence_policy_server.rules._pack_views import pack_views
 from inherence_policy_server.rules._paths import is_path_like
 from inherence_policy_server.rules._secrets import find_secrets
@@ -50,7 +52,11 @@ _SEND_PROGRAMS = {
     "xh": re.compile(r"^(?:post|put|patch)$|=|:=", re.IGNORECASE),
 }
 _ALWAYS_SENDING = frozenset({"nc", "ncat", "netcat", "socat", "scp", "sftp", "rsync", "ftp", "mail", "sendmail", "mutt",
-                             "mailx", "telnet", "rclone", "aws", "gsutil", "az"})  # fmt: skip
+                             "mailx", "telnet", "rclone", "aws", "gsutil", "az",
+                             # messaging CLIs: whatever they are given goes to a person or a channel
+                             "signal-cli", "telegram-send", "telegram-cli", "matrix-commander", "apprise", "sendxmpp",
+                             "swaks", "msmtp", "ntfy", "mmctl", "twilio", "wacli", "whatsapp-cli", "slack-cli",
+                             "discord-cli", "teams-cli"})  # fmt: skip
 _OUTBOUND_CATEGORIES = frozenset({Category.OUTBOUND_SEND, Category.NETWORK_FETCH, Category.PAYMENT, Category.UNKNOWN})
 _BODY_KEYS = CONTENT_KEYS | {"params", "query_params", "fields", "variables", "headers", "form_data", "upload"}
 _URL_KEYS = frozenset({"url", "uri", "href", "link", "endpoint", "webhook", "webhook_url", "callback", "callback_url",
@@ -124,6 +130,14 @@ def evaluate(
                 f"The call would forward future mail to {', '.join(forwards[:3])}, outside the organisation.",
             )
         )
+    elif matches := api_matches(analysis, RULE):
+        findings.append(
+            Finding(
+                RULE,
+                matches[0].endpoint.clause,
+                f"{matches[0].describe()} would forward or redirect future mail to another address.",
+            )
+        )
     sending = _sends_data(call, analysis)
     if section.scan_secrets and (sending or call.category in _OUTBOUND_CATEGORIES or analysis.shell.commands):
         leak = _secret_leak(analysis, hosts)
@@ -131,14 +145,30 @@ def evaluate(
             findings.append(Finding(RULE, f"{RULE}.secret_in_payload", f"The outbound payload contains {leak}."))
     if not sending or findings:
         return findings
-    outside = [place for place in destinations(analysis, config) if place.place is not Place.INSIDE]
-    if not outside:
+    tenant = tenant_of(call)
+    learnt_domains = not config.organisation.email_domains
+    reached = [
+        place
+        for place in destinations(analysis, config)
+        if place.place is not Place.INSIDE
+        or place.inferred
+        or (learnt_domains and _account_domain(place, tenant, ledger))
+    ]
+    if not reached:
         return findings
     session = session_key(call)
-    tenant = tenant_of(call)
+    secrets, private = _carried(analysis, ledger, session, now)
+    # Inside by inference (the chat tool's own workspace, the account's own mail domain) is inside for
+    # private data; a secret leaves the machine whoever is on the other end.
+    outside = [
+        place
+        for place in reached
+        if secrets or not (place.inferred or (learnt_domains and _account_domain(place, tenant, ledger)))
+    ]
+    if not outside:
+        return findings
     new = [place for place in outside if not place.configured and not ledger.is_known_recipient(tenant, place.name)]
     where = _names(outside)
-    secrets, private = _carried(analysis, ledger, session, now)
     if private is None and secrets is None and _uploads_local_file(analysis) and ledger.has_read_items(session, now):
         private = "a local file, whose content cannot be checked, after this session read private data"
     if secrets:
@@ -178,6 +208,12 @@ def evaluate(
                 )
             )
     return findings
+
+
+def _account_domain(place: Destination, tenant: str, ledger: SessionLedger) -> bool:
+    """An address on the domain of the account the tool acts for, learnt from that account's own profile."""
+    local, at, domain = place.name.rpartition("@")
+    return bool(at and local and "/" not in domain) and ledger.is_known_recipient(tenant, f"{ACCOUNT_DOMAIN}{domain}")
 
 
 def _uploads_local_file(analysis: CallAnalysis) -> bool:

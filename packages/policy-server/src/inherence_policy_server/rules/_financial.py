@@ -17,7 +17,7 @@ from decimal import Decimal, InvalidOperation
 
 from inherence_policy_server.rules._analysis import CallAnalysis
 from inherence_policy_server.rules._api import Call, Category, Finding, Mode, SessionLedger, VelocityTotals
-from inherence_policy_server.rules._config import RulesConfig
+from inherence_policy_server.rules._config import FinancialDrainConfig, RulesConfig
 from inherence_policy_server.rules._financial_api import ApiPayment, api_payments, is_refund, reads_only
 
 __all__ = ["RULE", "evaluate", "parse_amount_cents", "record_transfer"]
@@ -225,7 +225,13 @@ def evaluate(
         return []
     account, recipient, cents, unreadable = transfer.account, transfer.recipient, transfer.cents, transfer.unreadable
     findings = [
-        Finding(RULE, payment.clause, f"{payment.what} moves money without stating how much.")
+        Finding(
+            RULE,
+            payment.clause,
+            f"{payment.what} moves money without stating how much."
+            if payment.clause in _AMOUNT_CLAUSES
+            else f"{payment.what} adds or changes where money goes (a payee or a scheduled payment).",
+        )
         for payment in transfer.unstated[:3]
     ]
     if unreadable:
@@ -264,7 +270,15 @@ def evaluate(
                 RULE, f"{RULE}.new_recipient", f"A first payment of {_money(cents)} to {recipient}, never paid before."
             )
         )
-    if cents > section.per_call_limit_cents:
+    if cents > section.hard_limit_cents:
+        findings.append(
+            Finding(
+                RULE,
+                f"{RULE}.hard_limit",
+                f"{_money(cents)} is over the hard limit of {_money(section.hard_limit_cents)}.",
+            )
+        )
+    elif cents > section.per_call_limit_cents and not known:
         findings.append(
             Finding(
                 RULE,
@@ -284,11 +298,11 @@ def evaluate(
     if cents == 0:
         return findings
     if record and not findings:
-        totals = ledger.reserve_transfer(account, recipient, cents, now, section.limits())
+        totals = ledger.reserve_transfer(account, recipient, cents, now, _window_limits(section, cents))
         if totals is not None:
             return []
     # Checked even beside other findings: a call a person could confirm is denied if it is over the windows.
-    velocity = _velocity(ledger.window_totals(account, now), cents, section.limits())
+    velocity = _velocity(ledger.window_totals(account, now), cents, _window_limits(section, cents))
     if velocity is not None:
         return [*findings, velocity]
     if record and not findings:
@@ -306,11 +320,22 @@ def record_transfer(
         return None
     if _changes_standing_order(call, analysis, config):
         return None  # a standing order's update, which a person confirmed, moves no money now
-    limits = config.financial_drain.limits()
+    limits = _window_limits(config.financial_drain, transfer.cents)
     if ledger.reserve_transfer(transfer.account, transfer.recipient, transfer.cents, now, limits) is not None:
         return None
     velocity = _velocity(ledger.window_totals(transfer.account, now), transfer.cents, limits)
     return velocity or Finding(RULE, f"{RULE}.velocity_day", "The velocity windows are full for this account.")
+
+
+def _window_limits(section: FinancialDrainConfig, cents: int) -> dict[str, int]:
+    """The velocity limits for a transfer of `cents`: a window judges accumulation, never one payment alone.
+
+    One payment's size is for the per-call and hard limits; a window that holds nothing else takes it.
+    """
+    limits = section.limits()
+    for window in ("hour", "day", "week"):
+        limits[f"{window}_cents"] = max(limits[f"{window}_cents"], cents)
+    return limits
 
 
 def _velocity(totals: VelocityTotals, cents: int, limits: dict[str, int]) -> Finding | None:
@@ -328,10 +353,16 @@ def _velocity(totals: VelocityTotals, cents: int, limits: dict[str, int]) -> Fin
     return None
 
 
+_AMOUNT_CLAUSES = frozenset({f"{RULE}.api_money_movement", f"{RULE}.api_refund"})
+
+
 def _api_amounts(payments: list[ApiPayment]) -> tuple[int, list[str], str, list[ApiPayment]]:
     """(cents, unreadable amounts, recipient, payments that state no amount) over a call's API payments."""
     cents, unreadable, recipient, unstated = 0, [], "", []
     for payment in payments:
+        if payment.clause not in _AMOUNT_CLAUSES:
+            unstated.append(payment)  # a payee or a standing order: asked about whatever it states
+            continue
         if not payment.amounts:
             unstated.append(payment)
         for key, raw in payment.amounts:

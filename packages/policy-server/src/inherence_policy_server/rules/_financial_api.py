@@ -75,13 +75,42 @@ def _wallet_sends(analysis: CallAnalysis) -> list[ApiPayment]:
     return found
 
 
+# Payment CLIs of any provider: a program whose name names money and a subcommand that sends it.
+_PAYMENT_PROGRAM_WORDS = frozenset({"venmo", "zelle", "cashapp", "paypal", "wise", "revolut", "monzo", "pay",
+                                    "payments", "bank", "banking", "payout", "payouts"})  # fmt: skip
+_PAYMENT_VERBS = frozenset({"pay", "send", "transfer", "payout", "wire", "remit"})
+_CLI_AMOUNT = re.compile(r"^[$€£]?\d{1,12}(?:[.,]\d{1,2})?$")
+
+
+def _cli_payments(analysis: CallAnalysis) -> list[ApiPayment]:
+    found = []
+    for command in analysis.shell.commands:
+        if not _PAYMENT_PROGRAM_WORDS & set(re.findall(r"[a-z]+", command.name.casefold())):
+            continue
+        words = [word for word in command.argv[1:] if not word.startswith("-")]
+        verbs = [index for index, word in enumerate(words[:3]) if word.casefold() in _PAYMENT_VERBS]
+        if not verbs:
+            continue
+        rest = words[verbs[0] + 1 :]
+        amounts = [word.lstrip("$€£") for word in rest if _CLI_AMOUNT.match(word)][:1]
+        recipient = next((word.casefold() for word in rest if not _CLI_AMOUNT.match(word)), "")
+        shown = f"`{command.name} {' '.join(command.argv[1:])[:100]}`"
+        found.append(
+            ApiPayment(
+                shown, "financial_drain.api_money_movement", tuple(("amount", a) for a in amounts), False, "",
+                recipient, False,
+            )
+        )  # fmt: skip
+    return found
+
+
 def api_payments(analysis: CallAnalysis) -> list[ApiPayment]:
     """Every request of the call that moves money through a listed payment endpoint."""
     return analysis.memo("api_payments", lambda: _api_payments(analysis))
 
 
 def _api_payments(analysis: CallAnalysis) -> list[ApiPayment]:
-    payments = _wallet_sends(analysis)
+    payments = _wallet_sends(analysis) + _cli_payments(analysis)
     for match in api_matches(analysis, "financial_drain"):
         amounts, currency, recipient = [], "", ""
         for key, value in match.request.fields:
@@ -96,6 +125,9 @@ def _api_payments(analysis: CallAnalysis) -> list[ApiPayment]:
             elif leaf in _RECIPIENT_LEAVES and not recipient and value.strip():
                 recipient = value.strip().casefold()
         refund = match.endpoint.clause.endswith("api_refund")
+        if not recipient and match.provider.id == "any":
+            # An API no table lists names its payee in a shape nobody can read: it counts as a new one.
+            recipient = f"{match.request.host or '-'}{match.request.path[:80]}".casefold()
         payments.append(
             ApiPayment(
                 match.describe(),

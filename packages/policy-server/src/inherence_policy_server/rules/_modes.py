@@ -25,7 +25,8 @@ _E = Mode.ENFORCE
 _C = Mode.CONFIRM
 _L = Mode.LOG
 
-_MASS_DESTRUCTION = ("api_delete_all", "broad_delete", "bulk_delete", "cloud_teardown", "decode_to_shell", "delete_all",
+_MASS_DESTRUCTION = ("api_delete_all", "api_resource_delete", "broad_delete", "bulk_delete", "cloud_teardown",
+                     "decode_to_shell", "delete_all",
                      "device_write", "dynamic_script", "dynamic_sql", "find_delete", "format_device", "git_clean",
                      "mirror_delete", "move_away", "recursive_delete", "recursive_permissions", "remote_script",
                      "repository_delete", "shred", "sql_drop", "sql_truncate", "sql_unbounded_delete",
@@ -36,9 +37,10 @@ _TABLE: dict[str, dict[str, Mode]] = {
     "financial_drain": {
         "new_recipient": _C,
         "recurring_recipient_change": _C,
-        "new_recipient_limit": _E,
+        "new_recipient_limit": _C,
         "api_money_movement": _E,
-        "per_call_limit": _E,
+        "per_call_limit": _C,
+        "hard_limit": _E,
         "unreadable_amount": _E,
         "velocity_hour": _E,
         "velocity_day": _E,
@@ -56,11 +58,11 @@ _TABLE: dict[str, dict[str, Mode]] = {
         "public_edit_share": _E,
         "password_reset": _E,
         "admin_mfa_change": _E,
-        "admin_grant": _E,
+        "admin_grant": _C,
         "role_grant": _C,
         "token_create": _C,
-        "ownership_transfer": _E,
-        "new_ssh_key": _E,
+        "ownership_transfer": _C,
+        "new_ssh_key": _C,
     },
     "mass_destruction": {
         **dict.fromkeys(_MASS_DESTRUCTION, _E),
@@ -88,7 +90,7 @@ _TABLE: dict[str, dict[str, Mode]] = {
         "private_data_to_known_recipient": _L,
         "send_after_credential_read": _C,
         "exfiltration_endpoint": _E,
-        "outside_forwarding": _E,
+        "outside_forwarding": _C,
         "secret_in_payload": _E,
         "read_secret_sent": _E,
     },

@@ -14,10 +14,25 @@ import ipaddress
 import re
 from collections.abc import Mapping
 
-from inherence_policy_server.rules._packs import AddressEntry, HostEntry, PacksConfig, PathEntry, RoleEntry
+from inherence_policy_server.rules._packs import (
+    AddressEntry,
+    ApiResourceEntry,
+    HostEntry,
+    PacksConfig,
+    PathEntry,
+    RoleEntry,
+)
 from inherence_policy_server.rules._paths import compile_components
 
-__all__ = ["CredentialPaths", "ExfiltrationHosts", "MetadataAddresses", "PackViews", "PrivilegedRoles", "pack_views"]
+__all__ = [
+    "ApiResource",
+    "CredentialPaths",
+    "ExfiltrationHosts",
+    "MetadataAddresses",
+    "PackViews",
+    "PrivilegedRoles",
+    "pack_views",
+]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -89,7 +104,19 @@ class PrivilegedRoles:
 
 
 @dataclasses.dataclass(frozen=True)
+class ApiResource:
+    """One kind of API resource: the methods, a pattern over the folded path's end, and the fields asked for."""
+
+    id: str
+    methods: frozenset[str]
+    path: re.Pattern[str]
+    clause: str
+    fields: frozenset[str]
+
+
+@dataclasses.dataclass(frozen=True)
 class PackViews:
+    api_resources: tuple[ApiResource, ...]
     exfiltration_hosts: ExfiltrationHosts
     metadata_addresses: MetadataAddresses
     credential_paths: CredentialPaths
@@ -114,10 +141,31 @@ def pack_views(packs: PacksConfig) -> PackViews:
 @functools.lru_cache(maxsize=8)
 def _built(packs: PacksConfig) -> PackViews:
     return PackViews(
+        api_resources=tuple(_resource(entry) for entry in packs.api_resources.merged()),
         exfiltration_hosts=_exfiltration(packs.exfiltration_hosts.merged()),
         metadata_addresses=_metadata(packs.metadata_addresses.merged()),
         credential_paths=_credentials(packs.credential_paths.merged()),
         privileged_roles=_roles(packs.privileged_roles.merged()),
+    )
+
+
+def _resource_segment(segment: str) -> str:
+    if segment == "**":
+        return "(?:/[^/]+)*"
+    if segment == "{id}":
+        return "/[^/]+"
+    words = (re.escape(word).replace(r"\*", "[^/]*") for word in segment.split("|"))
+    return "/(?:" + "|".join(words) + ")"
+
+
+def _resource(entry: ApiResourceEntry) -> ApiResource:
+    pattern = "".join(_resource_segment(segment) for segment in entry.path.split("/"))
+    return ApiResource(
+        id=entry.id,
+        methods=frozenset(entry.methods),
+        path=re.compile(rf"^{pattern}/?$"),
+        clause=entry.clause,
+        fields=frozenset(field.casefold() for field in entry.fields),
     )
 
 

@@ -35,6 +35,7 @@ __all__ = [
     "PACK_NAMES",
     "SHIPPED",
     "AddressEntry",
+    "ApiResourceEntry",
     "HostEntry",
     "PackError",
     "PacksConfig",
@@ -43,10 +44,11 @@ __all__ = [
     "load_pack",
 ]
 
-PACK_NAMES = ("credential_paths", "exfiltration_hosts", "metadata_addresses", "privileged_roles")
+PACK_NAMES = ("api_resources", "credential_paths", "exfiltration_hosts", "metadata_addresses", "privileged_roles")
 MAX_USER_ENTRIES = 1000
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 _ROLE = re.compile(r"^[a-z0-9](?:[a-z0-9 _:/.-]{0,98}[a-z0-9])?$")
+_RESOURCE_SEGMENT = re.compile(r"^(?:\*\*|\{id\}|[a-z0-9_*.]+(?:\|[a-z0-9_*.]+)*)$")
 _HOST = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?)*$")
 
 
@@ -83,6 +85,19 @@ def _role(value: str) -> str:
             " starting and ending with a letter or digit"
         )
     return folded
+
+
+def _resource_path(value: str) -> str:
+    folded = value.strip().casefold().replace("-", "_")
+    segments = folded.strip("/").split("/")
+    if not folded or len(folded) > 1000 or not all(_RESOURCE_SEGMENT.match(segment) for segment in segments):
+        raise ValueError(
+            f"{value!r} must be '/'-separated segments: '**' (any segments), '{{id}}' (one), or words"
+            " (a-z, 0-9, '_', '*' for any letters) joined by '|'"
+        )
+    if all(segment in ("**", "{id}") for segment in segments):
+        raise ValueError(f"{value!r} names no resource word")
+    return "/".join(segments)
 
 
 EntryId = Annotated[str, AfterValidator(_id)]
@@ -169,6 +184,44 @@ class RoleEntry(_Entry):
     plural: bool = Field(default=False, description="the name with an 's' counts too: admin, admins")
 
 
+_RESOURCE_CLAUSES = (
+    "financial_drain.api_money_movement",
+    "financial_drain.new_recipient",
+    "financial_drain.recurring_recipient_change",
+    "identity_escalation.password_reset",
+    "identity_escalation.password_change",
+    "identity_escalation.admin_mfa_change",
+    "identity_escalation.mfa_change",
+    "identity_escalation.admin_grant",
+    "identity_escalation.role_grant",
+    "identity_escalation.outside_invite",
+    "identity_escalation.outside_share",
+    "identity_escalation.public_share",
+    "identity_escalation.new_ssh_key",
+    "identity_escalation.token_create",
+    "identity_escalation.ownership_transfer",
+    "credential_access.api_secret_read",
+    "mass_destruction.api_resource_delete",
+    "unauthorized_exfiltration.outside_forwarding",
+)
+
+
+class ApiResourceEntry(_Entry):
+    """A kind of resource any HTTP API may name: a request whose method and path match raises the clause.
+
+    `path` is matched against the end of a request's path, segment by segment, case-folded with `-` read
+    as `_`: `**` is any number of segments, `{id}` one, a word list `payees|beneficiaries` any of those
+    words (`*` inside a word: any letters). `fields`, when given: the body or query must set one of these
+    keys (the leaf key, case-folded) to a value that is not empty.
+    """
+
+    clauses = _RESOURCE_CLAUSES
+
+    methods: tuple[Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"], ...] = Field(min_length=1)
+    path: Annotated[str, AfterValidator(_resource_path)]
+    fields: tuple[str, ...] = Field(default=(), max_length=32)
+
+
 class _Pack(_Frozen):
     entry_type: ClassVar[type[_Entry]]
 
@@ -193,6 +246,10 @@ class _Pack(_Frozen):
         return self
 
 
+class ApiResourcesPack(_Pack):
+    entries: tuple[ApiResourceEntry, ...]
+
+
 class ExfiltrationHostsPack(_Pack):
     entries: tuple[HostEntry, ...]
 
@@ -210,6 +267,7 @@ class PrivilegedRolesPack(_Pack):
 
 
 _PACK_TYPES: Mapping[str, type[_Pack]] = {
+    "api_resources": ApiResourcesPack,
     "credential_paths": CredentialPathsPack,
     "exfiltration_hosts": ExfiltrationHostsPack,
     "metadata_addresses": MetadataAddressesPack,
@@ -294,6 +352,11 @@ class _Extension(_Frozen):
         return tuple(entry for entry in shipped if entry.id not in disabled) + tuple(self._added())
 
 
+class ApiResourcesExtension(_Extension):
+    pack = "api_resources"
+    entries: tuple[ApiResourceEntry, ...] = Field(default=(), max_length=MAX_USER_ENTRIES)
+
+
 class ExfiltrationHostsExtension(_Extension):
     pack = "exfiltration_hosts"
     entries: tuple[HostEntry, ...] = Field(default=(), max_length=MAX_USER_ENTRIES)
@@ -317,6 +380,7 @@ class PrivilegedRolesExtension(_Extension):
 class PacksConfig(_Frozen):
     """`[packs.<pack>]` of the rules config: entries added to a shipped pack and shipped entries disabled."""
 
+    api_resources: ApiResourcesExtension = ApiResourcesExtension()
     credential_paths: CredentialPathsExtension = CredentialPathsExtension()
     exfiltration_hosts: ExfiltrationHostsExtension = ExfiltrationHostsExtension()
     metadata_addresses: MetadataAddressesExtension = MetadataAddressesExtension()
