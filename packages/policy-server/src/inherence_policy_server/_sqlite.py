@@ -181,6 +181,18 @@ class SQLiteStorage:
             self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as exc:
             raise StorageError(f"cannot create the data dir: {exc.strerror}", data_dir=self.data_dir) from exc
+        try:
+            self._migrate()
+        except BaseException:
+            self.close()  # refused: the connection opened to look is not left behind
+            raise
+        with contextlib.suppress(OSError):
+            os.chmod(self.path, 0o600)
+        self._ledgers: dict[str, SQLiteLedger] = {}
+        self._ledger = self.tenant_ledger(DEFAULT_TENANT)
+        self._approvals = Approvals(self)
+
+    def _migrate(self) -> None:
         with self.write() as db:
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version > _SCHEMA_VERSION:
@@ -195,11 +207,6 @@ class SQLiteStorage:
                     if statement.strip():
                         db.execute(statement)
                 db.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
-        with contextlib.suppress(OSError):
-            os.chmod(self.path, 0o600)
-        self._ledgers: dict[str, SQLiteLedger] = {}
-        self._ledger = self.tenant_ledger(DEFAULT_TENANT)
-        self._approvals = Approvals(self)
 
     @property
     def ledger(self) -> SQLiteLedger:
@@ -229,13 +236,19 @@ class SQLiteStorage:
             raise StorageError("the storage is closed", data_dir=self.data_dir)
         try:
             db = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot open the database: {exc}", data_dir=self.data_dir) from exc
+        try:
             db.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
             if db.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
                 raise StorageError("the database cannot use WAL mode", data_dir=self.data_dir)
             db.execute("PRAGMA synchronous = NORMAL")
             # No checkpoint inside a request's commit: `maintain()` runs them from the log writer.
             db.execute("PRAGMA wal_autocheckpoint = 0")
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, StorageError) as exc:
+            db.close()
+            if isinstance(exc, StorageError):
+                raise
             raise StorageError(f"cannot open the database: {exc}", data_dir=self.data_dir) from exc
         with self._lock:
             self._connections.append(db)
