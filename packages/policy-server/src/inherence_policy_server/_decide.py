@@ -285,7 +285,9 @@ class DecisionService:
             failed = tuple(clause if isinstance(clause, str) else str(clause) for clause in evaluation.failed_clauses)
             # Findings of rules in `log` mode name the rule of an allow_with_log.
             noted = findings or list(getattr(evaluation, "logged", ()))
-            return Ruling(_verdict(evaluation.verdict), evaluation.reason, failed, noted[0].rule if noted else None)
+            # A reason may quote the call; whatever secret it quotes is masked before it leaves the server.
+            reason = mask_text(evaluation.reason) if noted else evaluation.reason
+            return Ruling(_verdict(evaluation.verdict), reason, failed, noted[0].rule if noted else None)
         except Exception as exc:
             logger.error("evaluation of a %s call failed (%s); denied", call.category.value, type(exc).__name__)
             return Ruling(Verdict.DENY, _FAIL_CLOSED_REASON, ("server.evaluation_failed",), "server")

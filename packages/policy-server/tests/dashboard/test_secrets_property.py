@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx2
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from inherence_policy_server import DashboardOptions, create_app, issue_key
@@ -148,6 +148,20 @@ def server(tmp_path_factory):
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(call=calls())
+@example(  # a deny whose reason quotes the command, token and all
+    call=(
+        {
+            "tool_name": "run_command",
+            "classification": "shell_exec",
+            "arguments": {
+                "path": "",
+                "command": " git push https://x-access-token:AKIA0000000000000000@github.com/o/r.git /",
+            },
+            "session_id": "prop",
+        },
+        ["AKIA0000000000000000"],
+    )
+)
 def test_no_secret_the_rules_see_is_stored_or_shown(server, call) -> None:
     app, send, key = server
     body, planted = call
