@@ -286,7 +286,7 @@ class DecisionService:
             # Findings of rules in `log` mode name the rule of an allow_with_log.
             noted = findings or list(getattr(evaluation, "logged", ()))
             # A reason may quote the call; whatever secret it quotes is masked before it leaves the server.
-            reason = mask_text(evaluation.reason) if noted else evaluation.reason
+            reason = mask_text(evaluation.reason) if noted and evaluation.reason else evaluation.reason
             return Ruling(_verdict(evaluation.verdict), reason, failed, noted[0].rule if noted else None)
         except Exception as exc:
             logger.error("evaluation of a %s call failed (%s); denied", call.category.value, type(exc).__name__)
