@@ -39,7 +39,7 @@ from inherence_policy_client import is_loopback
 from inherence_proxy_core._channel import _decode, encode
 from inherence_proxy_core._errors import GatewayUsageError
 from inherence_proxy_core._http_modern import ModernHttp, is_modern_body, wants_stream
-from inherence_proxy_core._http_session import HttpSession
+from inherence_proxy_core._http_session import HttpSession, read_body
 from inherence_proxy_core._modern import MODERN_VERSIONS
 
 if TYPE_CHECKING:
@@ -163,7 +163,7 @@ class HttpFront:
         if scope.get("method") != "POST":
             await _json_error(send, 400, "Bad Request: no Mcp-Session-Id; a session starts with initialize")
             return
-        body = await _read_body(receive, self._gateway.settings.max_message_bytes)
+        body = await read_body(receive, self._gateway.settings.max_message_bytes)
         if body is None:
             await _json_error(send, 413, f"Payload Too Large: over {self._gateway.settings.max_message_bytes} bytes")
             return
@@ -283,23 +283,6 @@ def _event(message: dict[str, Any]) -> bytes:
 
 def _is_initialize(message: object) -> bool:
     return isinstance(message, dict) and message.get("method") == "initialize" and "id" in message
-
-
-async def _read_body(receive: Any, limit: int) -> bytes | None:
-    """The whole request body, or None past `limit` bytes or when the client went away."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return None
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
 
 
 def _replay(body: bytes, receive: Any) -> Any:

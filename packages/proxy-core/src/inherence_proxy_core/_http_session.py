@@ -196,7 +196,7 @@ class HttpSession:
         if not headers.get("content-type", "").lower().startswith("application/json"):
             await _error(send, 415, "Unsupported Media Type: Content-Type must be application/json")
             return
-        body = await _read_body(receive, self._max_body)
+        body = await read_body(receive, self._max_body)
         if body is None:
             await _error(send, 413, f"Payload Too Large: a message is at most {self._max_body} bytes")
             return
@@ -294,7 +294,7 @@ async def _reply(send: Any, status: int, headers: list[tuple[bytes, bytes]], bod
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
-async def _read_body(receive: Any, limit: int) -> bytes | None:
+async def read_body(receive: Any, limit: int) -> bytes | None:
     """The whole request body; None past `limit` bytes or when the client went away."""
     chunks: list[bytes] = []
     size = 0
