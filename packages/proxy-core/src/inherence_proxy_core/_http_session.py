@@ -32,7 +32,7 @@ from inherence_proxy_core._channel import (
     error_response,
 )
 
-__all__ = ["HttpSession"]
+__all__ = ["HttpSession", "read_body"]
 
 logger = logging.getLogger("inherence_proxy_core.http")
 
