@@ -16,6 +16,7 @@ from inherence_proxy_core._catalog import Catalog, resource_gate_name
 from inherence_proxy_core._channel import METHOD_NOT_FOUND, Message, error_response
 from inherence_proxy_core._config import GatewaySettings
 from inherence_proxy_core._confirm import (
+    Confirmation,
     ask_human,
     can_elicit,
     confirmation_message,
@@ -231,6 +232,18 @@ class Hub:
             return confirmation_required(decision)
         message = confirmation_message(decision, upstream=upstream, tool=tool, arguments=arguments)
         answer = await ask_human(session, message, deadline=self.settings.confirm_timeout, related_id=request_id)
+        return self._answered(session, decision, answer, gate_request, upstream, gate_name)
+
+    def _answered(
+        self,
+        session: ClientConnection,
+        decision: Decision,
+        answer: Confirmation,
+        gate_request: str,
+        upstream: str,
+        gate_name: str,
+    ) -> dict[str, Any] | None:
+        """The person's answer to a confirmation, logged and reported; None lets the call through."""
         logger.info("confirmation of %s on %s: %s (receipt %s)", gate_name, upstream, answer, decision.receipt_id)
         if self.reporter is not None and decision.receipt_id:
             self.reporter.add_confirmation(
@@ -266,19 +279,7 @@ class Hub:
             if problem is not None:
                 logger.warning("refused a request state for %s on %s: %s", gate_name, upstream, problem)
                 return {"invalid_state": f"requestState refused: {problem}"}
-            answer = confirm_round.verdict()
-            logger.info("confirmation of %s on %s: %s (receipt %s)", gate_name, upstream, answer, decision.receipt_id)
-            if self.reporter is not None and decision.receipt_id:
-                self.reporter.add_confirmation(
-                    decision_id=decision.receipt_id,
-                    confirmation=answer,
-                    approval_id=decision.approval_id,
-                    request_id=gate_request,
-                    session_id=session.id,
-                    upstream=upstream,
-                    tool_name=gate_name,
-                )
-            return None if answer == "accepted" else held(decision, answer)
+            return self._answered(session, decision, confirm_round.verdict(), gate_request, upstream, gate_name)
         if not can_elicit(confirm_round.capabilities):
             return confirmation_required(decision)
         message = confirmation_message(decision, upstream=upstream, tool=tool, arguments=arguments)
