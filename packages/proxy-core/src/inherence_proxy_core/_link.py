@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -19,6 +20,9 @@ logger = logging.getLogger("inherence_proxy_core")
 
 NotificationHandler = Callable[["UpstreamLink", Message], None]
 RequestHandler = Callable[["UpstreamLink", Message], Coroutine[Any, Any, None]]
+
+# How long a refused write waits for the upstream's output to end too, in seconds.
+_OUTPUT_END_GRACE = 1.0
 
 
 class PendingAnswer:
@@ -171,8 +175,12 @@ class UpstreamLink:
             try:
                 await self.channel.send(message)
             except anyio.BrokenResourceError:
+                # A process that exited refuses writes before its output is seen to end: give the
+                # reader a moment, so that the reason does not depend on which side noticed first.
+                with contextlib.suppress(TimeoutError):
+                    await waiter.wait(min(deadline, _OUTPUT_END_GRACE))
                 self._close("the upstream's input is closed")
-                raise UpstreamClosed("the upstream's input is closed", upstream=self.name) from None
+                raise UpstreamClosed(self.close_reason or "closed", upstream=self.name) from None
             response = await waiter.wait(deadline)
         except anyio.get_cancelled_exc_class():
             if self._pending.pop(request_id, None) is not None:
