@@ -15,6 +15,7 @@ it), declined in an attack session. Either answer is reported as the gateway wou
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import hashlib
 import json
 import pathlib
@@ -74,6 +75,19 @@ class RunNotes:
         return statistics.median(self.decide_seconds) * 1000 if self.decide_seconds else None
 
 
+HISTORY_AGE = datetime.timedelta(days=30)
+
+
+class _SessionClock:
+    """The server's clock for one session: the wall clock, moved back while a case's history runs."""
+
+    def __init__(self) -> None:
+        self.offset = datetime.timedelta(0)
+
+    def __call__(self) -> datetime.datetime:
+        return datetime.datetime.now(datetime.timezone.utc) + self.offset
+
+
 class Harness:
     """Runs cases against fresh in-process servers; `config` is a RulesConfig or None (defaults)."""
 
@@ -91,13 +105,18 @@ class Harness:
         return _Clients(app)
 
     async def _session(self, case: Case, data_dir: pathlib.Path) -> SessionRun:
-        app = create_app(data_dir=data_dir, config=self._config, require_key=False)
+        clock = _SessionClock()
+        app = create_app(data_dir=data_dir, config=self._config, require_key=False, clock=clock)
         try:
             async with self._clients(app) as (policy, http):
+                # A case's history is what the account did before (last month's rent): it happened a
+                # month ago, outside every velocity window of the session that follows.
+                clock.offset = -HISTORY_AGE
                 for n, step in enumerate(case.history):
                     answer = await self._call(policy, http, f"{case.id}-history", n, step, True)
                     if answer.verdict not in ("allow", "allow_with_log", "confirm"):
                         self.notes.history_refused.append(f"{case.id} history {n}: {answer.verdict}")
+                clock.offset = datetime.timedelta(0)
                 answers = [await self._call(policy, http, case.id, n, s, case.benign) for n, s in enumerate(case.calls)]
         finally:
             app.close()
