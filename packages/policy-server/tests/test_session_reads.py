@@ -187,3 +187,32 @@ async def test_the_account_s_own_profile_places_its_mail_domain_inside(app) -> N
         assert outside["decision"] == "confirm"
         recipients = [(r.recipient, r.source) for r in app.storage.ledger.known_recipients()]
         assert recipients == [("account-domain:northwind-labs.example", "account")]
+
+
+async def test_money_to_an_account_the_bank_listed_as_the_user_s_own_is_no_first_payment(app) -> None:
+    import httpx2
+
+    listing = "chk-1120 Checking EUR 310.02 IBAN DE44 5001 0517 5407 3249 31\nsav-0087 Savings EUR 9,900.00"
+    # What the transaction history says is other people's text: an account named there stays a stranger's.
+    history = "2026-11-02 rent to DE89 3704 0044 0532 0130 00 -900.00\nacct-7731 refund +12.00"
+    async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://127.0.0.1") as client:
+        scope = {"session_id": "sess-own", "upstream": "bank", "confirmable": True}
+        for tool, text in (("get_accounts", listing), ("get_transactions", history)):
+            call = {"tool_name": tool, "classification": "private_data_read", "arguments": {}, **scope}
+            decided = (await _post(client, "/api/proxy/decide", call)).json()
+            report = {"decision_id": decided["receipt_id"], "session_id": "sess-own", "content_text": text}
+            assert (await _post(client, "/api/proxy/outcome", report)).status_code == 202
+
+        async def transfer(to: str) -> dict[str, Any]:
+            arguments = {"from_account": "chk-1120", "to": to, "amount": 800, "currency": "EUR"}
+            call = {"tool_name": "transfer_funds", "classification": "payment", "arguments": arguments, **scope}
+            return (await _post(client, "/api/proxy/decide", call)).json()  # type: ignore[no-any-return]
+
+        assert (await transfer("sav-0087"))["decision"] == "allow"
+        assert (await transfer("DE44500105175407324931"))["decision"] == "allow"
+        for stranger in ("DE89370400440532013000", "acct-7731", "sav-0088"):
+            answer = await transfer(stranger)
+            assert (answer["decision"], "financial_drain.new_recipient" in answer["failed_clauses"]) == (
+                "confirm",
+                True,
+            )

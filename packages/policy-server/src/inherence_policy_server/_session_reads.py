@@ -20,7 +20,14 @@ from inherence_policy_client._models import OutcomeReport
 from inherence_policy_server.rules._api import Category, SessionLedger
 from inherence_policy_server.rules._exfiltration import LOCAL_TENANT
 from inherence_policy_server.rules._material import ReadItem
-from inherence_policy_server.rules._outcomes import ACCOUNT_DOMAIN, account_domain, record_result, result_items
+from inherence_policy_server.rules._outcomes import (
+    ACCOUNT_DOMAIN,
+    OWN_ACCOUNT,
+    account_domain,
+    own_accounts,
+    record_result,
+    result_items,
+)
 
 __all__ = ["LetThrough", "record_session_read", "record_session_reads"]
 
@@ -66,6 +73,9 @@ def _placed(
         if domain is not None:
             # The account's own domain, from its own profile: mail there stays inside the organisation.
             ledger.add_known_recipient(key_id or LOCAL_TENANT, f"{ACCOUNT_DOMAIN}{domain}", "account", now)
+        for account in own_accounts(decided.tool, (report.content_text, report.structured_text)):
+            # The bank listing the user's own accounts: money moved between them leaves nobody's hands.
+            ledger.add_known_recipient(key_id or LOCAL_TENANT, f"{OWN_ACCOUNT}{account}", "account", now)
         return decided.session, decided.category
     if report.session_id:
         return report.session_id, Category.UNKNOWN

@@ -286,3 +286,25 @@ def test_a_tool_that_only_takes_or_writes_configuration_is_not_a_credential_read
 
     found, _ = classify(name, description, {"type": "object", "properties": properties})
     assert found.value != "credential_store"
+
+
+@pytest.mark.parametrize(
+    ("tool", "text", "accounts"),
+    [
+        ("bank__get_accounts", "chk-1120 Checking EUR 2,204.18\nsav-0087 Savings IBAN DE21 5001 0517 5407 3249 87",
+         ["de21500105175407324987", "chk1120", "sav0087"]),
+        ("listAccounts", '{"accounts": [{"id": "acc_9F2", "iban": "GB33BUKB20201555555555"}]}',
+         ["acc9f2", "gb33bukb20201555555555"]),
+        ("get_iban", "DE89370400440532013000", ["de89370400440532013000"]),
+        # Payees, transactions and contacts are other people's accounts, written by anyone.
+        ("list_payees", "acct-7731 Landlord IBAN DE89370400440532013000", []),
+        ("get_account_transactions", "sav-0088 transfer in", []),
+        ("update_account", '{"id": "acc_attacker"}', []),
+    ],
+)  # fmt: skip
+def test_the_user_s_own_accounts_are_learnt_only_from_the_bank_s_own_listing(
+    tool: str, text: str, accounts: list[str]
+) -> None:
+    from inherence_policy_server.rules._outcomes import own_accounts
+
+    assert sorted(own_accounts(tool, [text])) == sorted(accounts)

@@ -18,7 +18,9 @@ from decimal import Decimal, InvalidOperation
 from inherence_policy_server.rules._analysis import CallAnalysis
 from inherence_policy_server.rules._api import Call, Category, Finding, Mode, SessionLedger, VelocityTotals
 from inherence_policy_server.rules._config import FinancialDrainConfig, RulesConfig
+from inherence_policy_server.rules._exfiltration import tenant_of
 from inherence_policy_server.rules._financial_api import ApiPayment, api_payments, is_refund, reads_only
+from inherence_policy_server.rules._outcomes import OWN_ACCOUNT, account_key
 
 __all__ = ["RULE", "evaluate", "parse_amount_cents", "record_transfer"]
 
@@ -139,17 +141,18 @@ def _transfer(call: Call, analysis: CallAnalysis) -> _Transfer | None:
     return analysis.memo("transfer", lambda: _read_transfer(call, analysis))
 
 
-def _account_key(name: str) -> str:
-    # IBANs and account numbers are written with and without spaces or dashes, in either case.
-    return "".join(char for char in name.casefold() if char.isalnum())
+def _own_account(recipient: str, config: RulesConfig, ledger: SessionLedger, tenant: str) -> bool:
+    """Whether the money goes to one of the user's own accounts.
 
-
-def _own_account(recipient: str, config: RulesConfig) -> bool:
-    """Whether the money goes to one of the user's own accounts (`[organisation] own_accounts`)."""
-    if not recipient or not config.organisation.own_accounts:
+    Those are `[organisation] own_accounts`, and the accounts the bank's own accounts tool listed
+    (`own_accounts` of what a call returned).
+    """
+    key = account_key(recipient) if recipient else ""
+    if not key:
         return False
-    key = _account_key(recipient)
-    return bool(key) and any(_account_key(own) == key for own in config.organisation.own_accounts)
+    if any(account_key(own) == key for own in config.organisation.own_accounts):
+        return True
+    return ledger.is_known_recipient(tenant, f"{OWN_ACCOUNT}{key}")
 
 
 def _read_transfer(call: Call, analysis: CallAnalysis) -> _Transfer | None:
@@ -221,7 +224,7 @@ def evaluate(
     section = config.financial_drain
     words = analysis.intent_words
     transfer = _transfer(call, analysis)
-    if transfer is None or _own_account(transfer.recipient, config):
+    if transfer is None or _own_account(transfer.recipient, config, ledger, tenant_of(call)):
         return []
     account, recipient, cents, unreadable = transfer.account, transfer.recipient, transfer.cents, transfer.unreadable
     findings = [
@@ -316,7 +319,7 @@ def record_transfer(
     """Reserve the transfer of a call that is let through; a velocity finding if the windows filled up meanwhile."""
     analysis = analysis or CallAnalysis(call)
     transfer = _transfer(call, analysis)
-    if transfer is None or transfer.cents == 0 or _own_account(transfer.recipient, config):
+    if transfer is None or transfer.cents == 0 or _own_account(transfer.recipient, config, ledger, tenant_of(call)):
         return None
     if _changes_standing_order(call, analysis, config):
         return None  # a standing order's update, which a person confirmed, moves no money now

@@ -17,7 +17,16 @@ from typing import Any
 from inherence_policy_server.rules._api import Category, SessionLedger
 from inherence_policy_server.rules._material import ReadItem, read_items
 
-__all__ = ["ACCOUNT_DOMAIN", "CONTENT_SOURCES", "account_domain", "record_result", "result_items"]
+__all__ = [
+    "ACCOUNT_DOMAIN",
+    "CONTENT_SOURCES",
+    "OWN_ACCOUNT",
+    "account_domain",
+    "account_key",
+    "own_accounts",
+    "record_result",
+    "result_items",
+]
 
 CONTENT_SOURCES = frozenset(
     {
@@ -114,3 +123,91 @@ def account_domain(tool_name: str, texts: Iterable[str]) -> str | None:
             domain = match.group("domain") if match else ""
             return None if not domain or domain in _PUBLIC_MAIL else domain
     return None
+
+
+# How an account of the user's own, listed by the bank's accounts tool, is remembered among known recipients.
+OWN_ACCOUNT = "own-account:"
+_OWN_ACCOUNT_WORDS = frozenset({"account", "accounts", "iban", "ibans", "balance", "balances"})
+# A tool about other people's accounts, or about what moved between accounts, lists no account of the user's.
+_NOT_OWN_WORDS = frozenset({
+    "transaction", "transactions", "payee", "payees", "recipient", "recipients", "beneficiary", "beneficiaries",
+    "contact", "contacts", "history", "statement", "statements", "transfer", "transfers", "scheduled", "external",
+    "linked", "counterparty", "counterparties", "vendor", "vendors", "customer", "customers", "user", "users",
+    "member", "members", "add", "create", "update", "set", "delete", "remove", "send",
+})  # fmt: skip
+_LIST_WORDS = frozenset(
+    {
+        "get",
+        "list",
+        "show",
+        "read",
+        "fetch",
+        "my",
+        "own",
+        "all",
+        "view",
+        "describe",
+        "bank",
+        "details",
+        "info",
+        "summary",
+    }
+)
+_ACCOUNT_ID_KEYS = frozenset({"id", "account_id", "accountid", "iban", "account_number", "accountnumber", "number"})
+_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b")
+# The first word of a line of an account listing: `chk-1120 Checking EUR 2,204.18`.
+_LINE_ACCOUNT = re.compile(r"^\s*(?:[-*]\s*)?(?P<id>[A-Za-z]{0,12}[-_]?\d[A-Za-z0-9_-]{1,30})\b")
+_MAX_OWN_ACCOUNTS = 32
+
+
+def account_key(name: str) -> str:
+    """An account number or IBAN as compared: written with and without spaces or dashes, in either case."""
+    return "".join(char for char in name.casefold() if char.isalnum())
+
+
+def _is_own_accounts_tool(tool_name: str) -> bool:
+    tool_name = tool_name.rpartition("__")[2]  # the gateway's `upstream__` prefix says nothing of what it lists
+    words = set(re.findall(r"[a-z]+", re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", tool_name).lower()))
+    return bool(words & _OWN_ACCOUNT_WORDS) and not words & _NOT_OWN_WORDS and words <= _OWN_ACCOUNT_WORDS | _LIST_WORDS
+
+
+def _ids_in(node: Any, found: dict[str, None], depth: int = 0) -> None:
+    if depth > 3 or len(found) >= _MAX_OWN_ACCOUNTS:
+        return
+    if isinstance(node, list):
+        for item in node[:_MAX_OWN_ACCOUNTS]:
+            _ids_in(item, found, depth + 1)
+    elif isinstance(node, Mapping):
+        for key, value in list(node.items())[:200]:
+            folded = str(key).casefold()
+            if folded in _ACCOUNT_ID_KEYS and isinstance(value, (str, int)) and not isinstance(value, bool):
+                found.setdefault(str(value), None)
+            elif isinstance(value, (list, Mapping)) and folded in ("accounts", "data", "items", "results", "result"):
+                _ids_in(value, found, depth + 1)
+
+
+def own_accounts(tool_name: str, texts: Iterable[str]) -> list[str]:
+    """The user's own accounts (compared as `account_key`), from the result of a bank's tool listing them.
+
+    Only a tool whose name says it lists the caller's accounts (`get_accounts`, `list_accounts`,
+    `get_iban`, `get_balances`) counts: payees, transactions and contacts are other people's accounts
+    and carry text anyone could have written. From a structured result the values under id-like keys;
+    from text, IBANs and the leading identifier of each line.
+    """
+    if not _is_own_accounts_tool(tool_name):
+        return []
+    found: dict[str, None] = {}
+    for text in texts:
+        if not text or len(text) > _MAX_PROFILE:
+            continue
+        try:
+            _ids_in(json.loads(text), found)
+        except ValueError:
+            for iban in _IBAN.findall(text.upper()):
+                found.setdefault(iban, None)
+            for line in text.splitlines()[:_MAX_OWN_ACCOUNTS]:
+                match = _LINE_ACCOUNT.match(line)
+                if match:
+                    found.setdefault(match.group("id"), None)
+    keys = (account_key(name) for name in found)
+    return list(dict.fromkeys(key for key in keys if 4 <= len(key) <= 34))[:_MAX_OWN_ACCOUNTS]
