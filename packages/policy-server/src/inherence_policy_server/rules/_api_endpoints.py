@@ -123,6 +123,7 @@ _TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], bool
         ("okta.users.change_password", "POST", "/api/v1/users/{id}/credentials/change_password", _PASSWORD),
         ("okta.users.roles.assign", "POST", "/api/v1/users/{id}/roles", _ADMIN),
         ("okta.groups.roles.assign", "POST", "/api/v1/groups/{id}/roles", _ADMIN),
+        ("okta.groups.users.add", "PUT", "/api/v1/groups/{id}/users/{id}", _ROLE),
         ("okta.policies.rules.no_factor", "PUT", "/api/v1/policies/{id}/rules/{id}", _MFA,
          {"requirefactor": r"false|0"}),
     )),

@@ -123,6 +123,26 @@ def _printed_credentials(command: ShellCommand) -> str | None:
     return None
 
 
+# `compgen -e` (or -v, -A export/variable) lists the names of the variables; `${!name}` is the value of each.
+_NAME_LISTING = re.compile(r"^(?:-[a-zA-Z]*[ev][a-zA-Z]*|-A\s*(?:export|variable))\b")
+_INDIRECT_VALUE = re.compile(r"\$\{![A-Za-z_]\w*\}")
+_PREFIX_NAMES = re.compile(r"\$\{![A-Za-z_]\w*[@*]\}")
+
+
+def _indirect_environment(analysis: CallAnalysis) -> str | None:
+    """The values of every variable, printed by name: `for v in $(compgen -e); do echo "${!v}"; done`."""
+    listed = any(
+        command.name == "compgen" and _NAME_LISTING.match(" ".join(command.argv[1:]))
+        for command in analysis.shell.commands
+    )
+    sources = [value.raw for value in analysis.text.values if not value.is_key and "${!" in value.raw]
+    if any(_INDIRECT_VALUE.search(text) for text in sources) and (
+        listed or any(_PREFIX_NAMES.search(text) for text in sources)
+    ):
+        return "the value of every variable of the environment, read by name"
+    return None
+
+
 def credential_labels(call: Call, config: RulesConfig, analysis: CallAnalysis) -> list[tuple[str, str]]:
     """(clause, what) for every credential the call would read or print, allowlists applied."""
     # Asked twice per call (the rule, then what the session read): worked out once per rules config.
@@ -146,7 +166,7 @@ def _credential_labels(call: Call, config: RulesConfig, analysis: CallAnalysis) 
         what = _printed_credentials(command) or kubectl_secret_dump(command) or interpreter_dump(command)
         if what is not None and not matches_any_glob(" ".join(command.argv), section.allowed_commands):
             found.append(("credential_command", what))
-    dump = environment_dump(analysis)
+    dump = environment_dump(analysis) or _indirect_environment(analysis)
     if dump is not None:
         found.append(("environment_dump", dump))
     found.extend(("api_secret_read", match.describe()) for match in api_matches(analysis, RULE))

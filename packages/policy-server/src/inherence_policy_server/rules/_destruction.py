@@ -14,7 +14,7 @@ from typing import Any
 
 from inherence_policy_server.rules._analysis import PATH_KEYS, CallAnalysis
 from inherence_policy_server.rules._api import Call, Category, Finding, SessionLedger
-from inherence_policy_server.rules._api_endpoints import api_matches
+from inherence_policy_server.rules._api_endpoints import api_matches, call_http_requests
 from inherence_policy_server.rules._config import RulesConfig
 from inherence_policy_server.rules._destruction_shell import DYNAMIC_SCRIPT, is_broad_target, shell_problems
 from inherence_policy_server.rules._paths import matches_any_glob, normalise_path
@@ -57,6 +57,7 @@ def evaluate(
             (match.endpoint.clause.split(".", 1)[1], f"{match.describe()} deletes a whole store, repository or more")
             for match in api_matches(analysis, RULE)
         )
+        problems.extend(_store_deletes(analysis))
     for text in analysis.sql_texts:
         problems.extend(sql_problems(text, bulk_threshold=section.bulk_delete_threshold))
     if call.category is Category.FILE_DELETE or analysis.intent_words & _DELETE_WORDS:
@@ -71,6 +72,30 @@ def evaluate(
     for clause, why in problems:
         findings.setdefault(clause, Finding(RULE, f"{RULE}.{clause}", f"Mass destruction: {why}."))
     return list(findings.values())
+
+
+# Data stores that serve their databases over HTTP, by their usual port: CouchDB, Solr, ArangoDB, Neo4j,
+# InfluxDB, Qdrant, Typesense, Meilisearch, ClickHouse. (Elasticsearch's indexes are dropped one by
+# one by retention; its deletes of many at once are in the provider table.)
+_STORE_PORTS = {5984: "CouchDB", 8983: "Solr", 8529: "ArangoDB", 7474: "Neo4j", 8086: "InfluxDB", 6333: "Qdrant",
+                8108: "Typesense", 7700: "Meilisearch", 8123: "ClickHouse"}  # fmt: skip
+# A store's own API lives under `_`-names (`/_users/...` aside): `/shop` is a database, `/_cluster` is not.
+_STORE_OBJECT = re.compile(r"^/(?:[^/_][^/]*|_all)/?$")
+
+
+def _store_deletes(analysis: CallAnalysis) -> list[tuple[str, str]]:
+    """`DELETE /<database>` on a data store's HTTP port: the whole database or index with its data."""
+    stores = {
+        (endpoint.host, endpoint.path.rstrip("/") or "/"): _STORE_PORTS[endpoint.port]
+        for endpoint in analysis.endpoints
+        if endpoint.port in _STORE_PORTS
+    }
+    found = []
+    for request in call_http_requests(analysis):
+        store = stores.get((request.host, request.path.rstrip("/") or "/"))
+        if store and request.method == "DELETE" and _STORE_OBJECT.match(request.path):
+            found.append(("store_delete", f"DELETE {request.path[:80]} drops a whole {store} database or index"))
+    return found[:1]
 
 
 def _delete_call_problems(

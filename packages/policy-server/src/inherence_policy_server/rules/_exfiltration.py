@@ -146,6 +146,22 @@ def evaluate(
     if not sending or findings:
         return findings
     tenant = tenant_of(call)
+    pushed = [
+        remote
+        for remote in _pushed_remotes(analysis)
+        if not host_within(remote.partition("/")[0], config.organisation.internal_hosts)
+        and not ledger.is_known_recipient(tenant, remote)
+    ]
+    if pushed:
+        # A repository's history is the organisation's private content, whatever the session read.
+        return [
+            Finding(
+                RULE,
+                NEW_RECIPIENT,
+                f"This push sends the repository's history to {', '.join(pushed[:3])}, never pushed to before.",
+                subjects=tuple(pushed),
+            )
+        ]
     learnt_domains = not config.organisation.email_domains
     reached = [
         place
@@ -208,6 +224,32 @@ def evaluate(
                 )
             )
     return findings
+
+
+_GIT_URL = re.compile(r"^(?:[a-z][a-z0-9+.-]*://(?:[^@/]*@)?(?P<host>[^/:]+)(?::\d+)?/|(?:[^@/]+@)?(?P<scp>[^/:]+):)"
+                      r"(?P<owner>[^/]+)/", re.IGNORECASE)  # fmt: skip
+
+
+def _pushed_remotes(analysis: CallAnalysis) -> list[str]:
+    """`host/owner` of each remote a `git push` names by URL, or names as a remote this same call added."""
+    added: dict[str, str] = {}
+    pushed: list[str] = []
+    for command in analysis.shell.commands:
+        argv = command.argv
+        if command.name != "git":
+            continue
+        words = [word for word in argv[1:] if not word.startswith("-")]
+        verb = next((n for n, word in enumerate(words) if word in ("remote", "push")), len(words))
+        words = words[verb:]
+        if words[:2] in (["remote", "add"], ["remote", "set-url"]) and len(words) >= 4:
+            added[words[2]] = words[3]
+        elif words[:1] == ["push"] and len(words) >= 2:
+            url = added.get(words[1], words[1])
+            match = _GIT_URL.match(url)
+            if match:
+                host = (match.group("host") or match.group("scp") or "").casefold()
+                pushed.append(f"{host}/{match.group('owner').casefold()}")
+    return list(dict.fromkeys(pushed))
 
 
 def _account_domain(place: Destination, tenant: str, ledger: SessionLedger) -> bool:
@@ -276,4 +318,29 @@ def _secret_leak(analysis: CallAnalysis, hosts: list[str]) -> str | None:
             if issuers and hosts and all(host_within(host, issuers) for host in hosts):
                 continue  # a provider's own token sent only to that provider's API
             return label
+    for value in analysis.text.values:
+        if "://" in value.raw and "@" in value.raw and _carried_url_password(value.raw, hosts):
+            return "a password inside a URL of another host"
     return None
+
+
+# `scheme://user:password@host`: a connection string with its password.
+_URL_PASSWORD = re.compile(r"\b[a-z][a-z0-9+.-]{0,20}://[^\s/?#@:\"']{1,64}:(?P<password>[^\s/?#@\"']{1,128})@"
+                           r"(?P<host>[a-z0-9.-]{1,253})", re.IGNORECASE)  # fmt: skip
+_PLACEHOLDER = re.compile(r"pass(?:word|wd)?|secret|changeme|example|dummy|redacted|x{3,}|\*{3,}|[<>${}%]", re.I)
+
+
+def _carried_url_password(text: str, hosts: list[str]) -> bool:
+    """A connection string with a real-looking password, to a host the call does not itself connect to.
+
+    `curl http://admin:pw@couch.internal/` logs in where it goes; a `postgres://app:pw@db/` URL
+    in a chat message hands the database's password to whoever reads the chat.
+    """
+    for match in _URL_PASSWORD.finditer(text[:65_536]):
+        password, host = match.group("password"), match.group("host").casefold()
+        if len(password) < 6 or _PLACEHOLDER.search(password) or not re.search(r"\d", password):
+            continue
+        if not re.search(r"[A-Za-z]", password) or host in hosts:
+            continue
+        return True
+    return False

@@ -43,6 +43,8 @@ _INTERPOLATION = {
 }
 _SHELL_QUOTES = {"perl": "`", "ruby": "`", "php": "`"}
 _PERL_QX = re.compile(r"\b(?:qx|%x)\s*([({\[<|/!])")
+# Perl's quote-like operators: `qw(rm -rf /srv)` is a list of words, `q(...)` and `qq{...}` strings.
+_PERL_QUOTE = re.compile(r"\b(qw|qq|q)\s*([({\[<|/!])")
 _CLOSERS = {"(": ")", "{": "}", "[": "]", "<": ">"}
 _SIMPLE_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0", "\\": "\\", "'": "'", '"': '"', "`": "`", "$": "$"}
 _HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
@@ -136,6 +138,15 @@ def _tokenize(language: str, code: str) -> list[_Token] | None:
             tokens.append(_Token("shell", code[qx.end() : end]))
             position = end + 1
             continue
+        perl_quote = _PERL_QUOTE.match(code, position) if language == "perl" else None
+        if perl_quote is not None:
+            operator, opener = perl_quote.groups()
+            end = code.find(_CLOSERS.get(opener, opener), perl_quote.end())
+            if end < 0:
+                return None
+            tokens.extend(_perl_quoted(operator, code[perl_quote.end() : end]))
+            position = end + 1
+            continue
         quote = _QUOTE_START.match(code, position)
         if quote is not None and (quote.group("prefix") == "" or language == "python"):
             token, position = _string(language, code, quote)
@@ -151,6 +162,19 @@ def _tokenize(language: str, code: str) -> list[_Token] | None:
         if kind != "space":
             tokens.append(_Token(kind, match.group()))
     return tokens
+
+
+def _perl_quoted(operator: str, body: str) -> list[_Token]:
+    """`qw(a b)` as the list `("a", "b")`; `q(...)` as a literal string, `qq(...)` as one that may interpolate."""
+    if operator != "qw":
+        interpolated = operator == "qq" and re.search(r"[$@][A-Za-z_{]", body) is not None
+        return [_Token("str", body, literal=not interpolated)]
+    tokens = [_Token("punct", "(")]
+    for n, word in enumerate(body.split()):
+        if n:
+            tokens.append(_Token("punct", ","))
+        tokens.append(_Token("str", word))
+    return [*tokens, _Token("punct", ")")]
 
 
 def _string(language: str, code: str, quote: re.Match[str]) -> tuple[_Token | None, int]:

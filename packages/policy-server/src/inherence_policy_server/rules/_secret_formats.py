@@ -129,6 +129,10 @@ SECRET_FORMATS: tuple[SecretFormat, ...] = (
     _format("twilio_api_key", "a Twilio API key", r"\bSK[0-9a-fA-F]{32}\b", ("SK",), issuers=("twilio.com",)),
     _format("sendgrid_key", "a SendGrid API key", r"\bSG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}\b", ("SG.",),
             issuers=("sendgrid.com", "sendgrid.net")),
+    # Okta's API tokens have no prefix of their own: `00` and 40 characters, known by the name beside them.
+    _format("okta_token", "an Okta API token",
+            r"(?:okta[\w\"' \t:=.-]{0,30}?|\bSSWS[ \t]+)\b(?P<secret>00[A-Za-z0-9_-]{38,42})(?![A-Za-z0-9_-])",
+            ("okta", "ssws"), issuers=("okta.com", "oktapreview.com", "okta-emea.com"), folded=True),
     _format("secret_assignment", "a secret value",
             rf"(?:{_SECRET_WORDS})[A-Za-z0-9_.-]{{0,40}}?[\"']?[ \t]{{0,5}}[=:][ \t]{{0,5}}[\"']?"
             rf"(?P<secret>[{_TOKEN_CHARS}]{{20,200}})(?![{_TOKEN_CHARS}])",

@@ -58,7 +58,7 @@ def sql_problems(text: str, *, bulk_threshold: int) -> list[tuple[str, str]]:
             temporary.update({table.name.casefold()} if table is not None else set())
         problems.extend(_statement_problems(statement, bulk_threshold, temporary))
         for nested in statement.find_all(exp.Delete, exp.Update):
-            if nested is not statement:  # a data-modifying CTE or subquery
+            if nested is not statement and not isinstance(nested.parent, exp.When):  # a data-modifying CTE or subquery
                 problems.extend(
                     (clause, f"{why}, inside a WITH clause or subquery")
                     for clause, why in _statement_problems(nested, bulk_threshold, temporary)
@@ -114,9 +114,59 @@ def _statement_problems(statement: Any, bulk_threshold: int, temporary: set[str]
             largest = max((len(node.expressions) for node in where.find_all(exp.In)), default=0)
             if largest > bulk_threshold:
                 return [("bulk_delete", f"DELETE of {largest} listed rows at once (limit {bulk_threshold})")]
+    if isinstance(statement, exp.Merge):
+        return _merge_problems(statement)
     if isinstance(statement, exp.Command) and SQL_HINT.search(statement.sql()):
         return [("unparseable_sql", "SQL that names a destructive keyword in a form that cannot be checked")]
     return []
+
+
+def _merge_problems(merge: Any) -> list[tuple[str, str]]:
+    """A MERGE that matches every row of its table and deletes or updates them with no further condition.
+
+    Every row matches when the source is the table itself joined on its own columns, or when the
+    ON condition holds for any pair of rows (`ON 1=1`).
+    """
+    target, source, on = merge.this, merge.args.get("using"), merge.args.get("on")
+    if not isinstance(target, exp.Table):
+        return []
+    whole = {target.name.casefold()}
+    if isinstance(source, exp.Table):
+        itself = source.name.casefold() in whole
+    else:
+        itself = source is not None and _selects_everything(source, whole)
+    if not (on is None or _always_true(on) or (itself and not _narrows_merge(on))):
+        return []
+    whens = merge.args.get("whens")
+    problems = []
+    for when in whens.expressions if whens is not None else ():
+        if not when.args.get("matched") or when.args.get("condition") is not None:
+            continue
+        then = when.args.get("then")
+        verb = "DELETE" if isinstance(then, exp.Var) and then.name.upper() == "DELETE" else None
+        verb = verb or ("UPDATE" if isinstance(then, exp.Update) else None)
+        if verb:
+            problems.append(
+                (f"sql_unbounded_{verb.lower()}", f"MERGE that matches every row of its table and {verb}s them")
+            )
+    return problems
+
+
+def _always_true(condition: Any) -> bool:
+    """`TRUE`, `1=1`, `'a'='a'`: a condition that names no column."""
+    return not list(condition.find_all(exp.Column)) and not isinstance(condition, (exp.Not, exp.NEQ))
+
+
+def _narrows_merge(on: Any) -> bool:
+    """Whether a MERGE of a table with itself is joined on anything but each column with itself."""
+    if isinstance(on, exp.Paren):
+        return _narrows_merge(on.this)
+    if isinstance(on, exp.And):
+        return _narrows_merge(on.left) or _narrows_merge(on.right)
+    if isinstance(on, (exp.EQ, exp.NullSafeEQ)):
+        left, right = on.left, on.right
+        return not (isinstance(left, exp.Column) and isinstance(right, exp.Column) and left.name == right.name)
+    return True
 
 
 def _whole_table_sources(statement: Any) -> frozenset[str]:
