@@ -24,7 +24,7 @@ from inherence_policy_server.rules._credential_reads import (
     names_only_store_tool,
 )
 from inherence_policy_server.rules._pack_views import CredentialPaths, pack_views
-from inherence_policy_server.rules._paths import component_match, matches_any_glob
+from inherence_policy_server.rules._paths import component_match, matches_any_glob, normalise_path
 from inherence_policy_server.rules._shell import ShellCommand
 
 __all__ = ["RULE", "credential_labels", "evaluate"]
@@ -156,7 +156,10 @@ def _credential_labels(call: Call, config: RulesConfig, analysis: CallAnalysis) 
     names_only = metadata_only_paths(analysis)
     metadata = metadata_tool(analysis) and not analysis.shell.commands
     known = pack_views(config.packs).credential_paths
+    written_only = _written_only(analysis)
     for path in analysis.paths:
+        if path in written_only:
+            continue
         what = _is_credential_path(path, known)
         if what is not None and (metadata or path in names_only):
             continue
@@ -177,6 +180,29 @@ def _credential_labels(call: Call, config: RulesConfig, analysis: CallAnalysis) 
     ):
         found.append(("credential_store", f"the credential store tool {call.tool_name}"))
     return found
+
+
+_COPYING = frozenset({"cp", "install"})
+# Programs that show a file's name, size or mode, never what it holds.
+_METADATA_ONLY = frozenset({"ls", "stat", "test", "[", "du", "chmod", "touch"})
+
+
+def _written_only(analysis: CallAnalysis) -> frozenset[str]:
+    """Paths the call's commands only write: `cp -n .env.example .env` fills .env, it reads nothing from it.
+
+    A path a command also reads, or names in any other way, stays in.
+    """
+    written: set[str] = set()
+    other: list[str] = []
+    for command in analysis.shell.commands:
+        operands = [word for word in command.argv[1:] if not word.startswith("-")]
+        if command.name in _COPYING and len(operands) >= 2 and not any(w.startswith("-t") for w in command.argv):
+            written.add(normalise_path(operands[-1]))
+            other.extend(operands[:-1])
+        elif command.name not in _METADATA_ONLY:
+            other.extend(command.argv[1:])
+        written.update(normalise_path(target) for operator, target in command.redirects if operator in (">", ">|"))
+    return frozenset(written - {normalise_path(word) for word in other})
 
 
 def _writes_only(analysis: CallAnalysis) -> bool:

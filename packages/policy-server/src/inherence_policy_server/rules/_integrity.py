@@ -101,6 +101,17 @@ def _normalised(raw: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(normalise_path(path) for path in raw)
 
 
+# Code that writes, moves or deletes files: `open(p, 'w')`, `json.dump`, `writeFileSync`, `os.replace`, `unlink`.
+_CODE_WRITES = re.compile(
+    r"""open\([^)]*['"][wax+]|\.write|dump\(|writeFile|appendFile|\breplace\(|\brename|\bunlink|\bremove\(|rmtree"""
+    r"""|rmSync|\bchmod|\bsymlink|copyfile|\bmove\(|File\.write|IO\.write|spurt|>\s*['"$~/]"""
+)
+_GIT_WRITING = frozenset({"checkout", "restore", "reset", "stash", "apply", "am", "merge", "pull", "rebase",
+                          "cherry-pick", "revert", "mv", "rm", "clean", "switch", "clone"})  # fmt: skip
+# A path inside a longer word: interpreter code (`open(os.path.expanduser('~/.cursor/mcp.json'), 'w')`).
+_EMBEDDED_PATH = re.compile(r"""(?:~|\$HOME|\$\{HOME\}|/)[^\s'"`;|&()<>,]*""")
+
+
 def _written_by_command(command: ShellCommand) -> list[str]:
     """The words of one simple command that name something it may change."""
     written = [target for operator, target in command.redirects if operator not in ("<", "<<", "<<<", "<&")]
@@ -110,8 +121,25 @@ def _written_by_command(command: ShellCommand) -> list[str]:
         return written
     if name in _COPYING_PROGRAMS and operands:
         return [*written, operands[-1]]
-    return [*written, *(word.split("=", 1)[1] if word.startswith("-") and "=" in word else word
-                        for word in command.argv[1:])]  # fmt: skip
+    words = [word.split("=", 1)[1] if word.startswith("-") and "=" in word else word for word in command.argv[1:]]
+    embedded = [
+        path for word in words if " " in word and _CODE_WRITES.search(word) for path in _EMBEDDED_PATH.findall(word)
+    ]
+    # `HOME + '/.inherence-proxy/rules.toml'`, `homedir() + "/.cursor/mcp.json"`: a dot folder joined to the home.
+    embedded += [f"~{path}" for path in embedded if path.startswith("/.")]
+    return [*written, *words, *embedded, *_in_work_tree(command, operands)]
+
+
+def _in_work_tree(command: ShellCommand, operands: list[str]) -> list[str]:
+    """Git's relative paths under `--work-tree=<dir>`: `checkout <rev> -- .inherence-proxy/rules.toml`."""
+    if command.name != "git" or not _GIT_WRITING & set(operands):
+        return []
+    tree = next((word.split("=", 1)[1] for word in command.argv[1:] if word.startswith("--work-tree=")), None)
+    if tree is None and "--work-tree" in command.argv[1:-1]:
+        tree = command.argv[command.argv.index("--work-tree") + 1]
+    if not tree:
+        return []
+    return [f"{tree.rstrip('/')}/{word}" for word in operands if not word.startswith(("/", "~", "$"))]
 
 
 def _switch_off_command(command: ShellCommand) -> str | None:
