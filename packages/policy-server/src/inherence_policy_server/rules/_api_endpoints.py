@@ -148,6 +148,11 @@ _TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], bool
         ("graph.directory_roles.members.add", "POST", "/directoryroles/{id}/members/**", _ADMIN),
         ("graph.role_assignments.create", "POST", "/rolemanagement/directory/roleassignments", _ADMIN),
         ("graph.app_role_assignments.create", "POST", "/serviceprincipals/{id}/approleassignedto", _ADMIN),
+        ("graph.app_role_assignments.user", "POST", "/users/{id}/approleassignments", _ROLE),
+        # Consent for every user of the tenant at once is an administrator's grant; one user's is a role.
+        ("graph.oauth2_grants.tenant_wide", "POST", "/oauth2permissiongrants", _ADMIN,
+         {"consenttype": r"allprincipals"}),
+        ("graph.oauth2_grants.create", "POST", "/oauth2permissiongrants", _ROLE),
     )),
     "google": (("admin.googleapis.com", "www.googleapis.com"), ("google", "gsuite", "workspace"), ("",), False, (
         ("google.users.make_admin", "POST", "/admin/directory/v1/users/{id}/makeadmin", _ADMIN),

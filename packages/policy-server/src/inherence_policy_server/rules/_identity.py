@@ -155,6 +155,9 @@ def _argument_problems(call: Call, config: RulesConfig, analysis: CallAnalysis) 
             clause = roles.clause_of(value.folded.strip())
             if clause is not None:
                 problems.append((clause.split(".", 1)[1], f"the call grants the privileged role {value.raw!r}"))
+    recovery = _recovery_change(words, analysis)
+    if recovery is not None:
+        problems.append(("mfa_change", recovery))
     if considered or call.category is Category.OUTBOUND_SEND:
         if words & _PASSWORD_WORDS and words & {"reset", "recover", "forgot"}:
             problems.append(("password_reset", "the call resets a password"))
@@ -186,6 +189,31 @@ def _argument_problems(call: Call, config: RulesConfig, analysis: CallAnalysis) 
                 else:
                     problems.append(("outside_invite", f"the call invites {who}"))
     return problems
+
+
+# An account's own record and its security settings: where its one-time codes, resets and alerts go.
+_ACCOUNT_RECORD = frozenset({"profile", "account", "security", "settings", "traveler", "traveller", "me", "self",
+                             "user", "login", "credentials", "recovery", "verification", "mfa", "2fa"})  # fmt: skip
+# Records of other people or things, whose email or phone is nobody's way in.
+_OTHER_RECORDS = frozenset({"contact", "contacts", "customer", "customers", "lead", "leads", "crm", "ticket",
+                            "order", "booking", "reservation", "event", "calendar", "invoice", "vendor",
+                            "supplier", "employee", "candidate", "guest", "passenger", "patient"})  # fmt: skip
+_RECOVERY_KEYS = frozenset({"email", "email_address", "phone", "phone_number", "mobile", "mobile_number", "sms_phone",
+                            "recovery_email", "recovery_phone", "mfa_phone", "otp_phone", "contact_email",
+                            "contact_phone", "notification_email", "trusted_device", "trusted_devices",
+                            "backup_email", "backup_phone", "two_factor_phone"})  # fmt: skip
+_CHANGING = frozenset({"update", "set", "change", "edit", "modify", "patch", "put", "replace"})
+
+
+def _recovery_change(words: frozenset[str], analysis: CallAnalysis) -> str | None:
+    """A change of the email, phone or trusted device an account's codes and resets go to."""
+    if not words & _CHANGING or not words & _ACCOUNT_RECORD or words & _OTHER_RECORDS:
+        return None
+    keys = {value.folded for value in analysis.text.values if value.is_key}
+    changed = sorted(keys & _RECOVERY_KEYS)
+    if not changed:
+        return None
+    return f"the call changes where the account's codes, resets and alerts go ({', '.join(changed[:3])})"
 
 
 def _names_nothing_to_change(words: frozenset[str], analysis: CallAnalysis) -> bool:

@@ -85,6 +85,12 @@ _ONE_TIME_CODE = re.compile(
     r"[^\d\n]{0,40}?(?<!\d)(\d{3,4}[ -]?\d{3,4})(?![\d-])",
     re.IGNORECASE,
 )
+# The same code before its word, as text messages put it: `482913 is your verification code`, `G-482913`.
+_CODE_FIRST = re.compile(
+    r"(?<![\d])(\d{3,4}[ -]?\d{3,4})(?![\d-])\s+(?:is|ist|es|est)\s+[^\d\n]{0,30}?"
+    r"\b(?:code|codes|otp|passcode|pin|tan|verification|one-time|einmalcode|bestätigungscode|código)\b",
+    re.IGNORECASE,
+)
 _CODE_GROUPS = re.compile(r"(?<![\d-])\d{3,4}[ -]\d{3,4}(?![\d-])")
 _PEM = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----(.{0,16384}?)-----END", re.DOTALL)
 _PLACEHOLDER = re.compile(r"^(?:\$\{?\w+\}?|\*+|x+|<[^>]*>|null|none|true|false|changeme|redacted|example\w*)$", re.I)
@@ -147,7 +153,8 @@ def read_items(text: str) -> list[ReadItem]:
             continue
         for token in _tokens(match.group(2)):
             items.setdefault(digest(token), ReadItem(SECRET, digest(token), "a secret setting"))
-    for match in _ONE_TIME_CODE.finditer(text[:MAX_SHINGLED_CHARS]):
+    head = text[:MAX_SHINGLED_CHARS]
+    for match in (*_ONE_TIME_CODE.finditer(head), *_CODE_FIRST.finditer(head)):
         code = re.sub(r"[ -]", "", match.group(1))
         if len(code) >= 6:
             items.setdefault(digest(code), ReadItem(SECRET, digest(code), "a one-time code"))
