@@ -92,7 +92,7 @@ def _sends_data(call: Call, analysis: CallAnalysis) -> bool:
     ):
         return True
     for command in analysis.shell.commands:
-        if command.name == "git" and "push" in command.argv[1:3]:
+        if command.name == "git" and "push" in [word for word in command.argv[1:] if not word.startswith("-")][:3]:
             return True
         pattern = _SEND_PROGRAMS.get(command.name)
         if command.name in _ALWAYS_SENDING or (pattern and any(pattern.search(word) for word in command.argv[1:])):
@@ -230,6 +230,9 @@ _GIT_URL = re.compile(r"^(?:[a-z][a-z0-9+.-]*://(?:[^@/]*@)?(?P<host>[^/:]+)(?::
                       r"(?P<owner>[^/]+)/", re.IGNORECASE)  # fmt: skip
 
 
+_USUAL_REMOTES = frozenset({"origin", "upstream"})
+
+
 def _pushed_remotes(analysis: CallAnalysis) -> list[str]:
     """`host/owner` of each remote a `git push` names by URL, or names as a remote this same call added."""
     added: dict[str, str] = {}
@@ -249,6 +252,9 @@ def _pushed_remotes(analysis: CallAnalysis) -> list[str]:
             if match:
                 host = (match.group("host") or match.group("scp") or "").casefold()
                 pushed.append(f"{host}/{match.group('owner').casefold()}")
+            elif url not in _USUAL_REMOTES and {"--all", "--mirror"} & set(argv):
+                # Every branch to a remote that is not the repository's own: added earlier, outside this call.
+                pushed.append(f"git remote {url}")
     return list(dict.fromkeys(pushed))
 
 
