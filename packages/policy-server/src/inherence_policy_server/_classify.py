@@ -124,6 +124,15 @@ RISK_ORDER: tuple[Category, ...] = (
     Category.READ_ONLY,
 )
 
+_WORD_LIST = re.compile(r"[a-z]+")
+# Verbs that say a tool changes something: such a tool is never `read_only`, whatever else its name says.
+_CHANGING = frozenset(
+    _WORD_LIST.findall(
+        "update updates set change changes edit modify create add delete remove reset grant assign revoke enable"
+        " disable reserve book cancel write post put patch move rename replace upload install uninstall approve submit"
+    )
+)
+
 SOURCE = "rules"
 _NAME_WEIGHT = 2.0
 _MAX_TEXT = 4000
@@ -174,6 +183,9 @@ def classify(name: str, description: str = "", input_schema: Mapping[str, Any] |
         return Category.UNKNOWN, 0.0
     ranked = sorted(scores.items(), key=lambda item: (-item[1], _RANK[item[0]]))
     best, top = ranked[0]
+    if best is Category.READ_ONLY and not _CHANGING.isdisjoint(name_words):
+        # `update_user_info`: "info" sounds harmless, "update" changes something nothing else placed.
+        return Category.UNKNOWN, 0.0
     runner_up = ranked[1][1] if len(ranked) > 1 else 0.0
     margin = (top - runner_up) / top
     strength = min(1.0, top / 6.0)
