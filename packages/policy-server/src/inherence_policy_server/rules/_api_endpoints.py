@@ -45,6 +45,7 @@ Entry = tuple[str, str, str, str] | tuple[str, str, str, str, Mapping[str, str]]
 
 _PAYMENT = "financial_drain.api_money_movement"
 _REFUND = "financial_drain.api_refund"
+_PAYEE = "financial_drain.new_recipient"
 # An admin API resets or enrols factors of any user it names: not a person changing their own MFA.
 _MFA = "identity_escalation.admin_mfa_change"
 _PASSWORD = "identity_escalation.password_reset"
@@ -77,6 +78,9 @@ _TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], bool
         ("stripe.treasury.outbound_transfers", "POST", "/v1/treasury/outbound_transfers", _PAYMENT),
         ("stripe.invoices.pay", "POST", "/v1/invoices/{id}/pay", _PAYMENT),
         ("stripe.refunds.create", "POST", "/v1/refunds", _REFUND),
+        # A bank account or card attached to the account: payouts can then go to it.
+        ("stripe.external_accounts.create", "POST", "/v1/accounts/{id}/external_accounts", _PAYEE),
+        ("stripe.accounts.external_account", "POST", "/v1/accounts/{id}", _PAYEE, {"external_account": r".+"}),
         ("stripe.charges.refund", "POST", "/v1/charges/{id}/refund", _REFUND),
     )),
     "paypal": (("api.paypal.com", "api-m.paypal.com", "api.sandbox.paypal.com", "api-m.sandbox.paypal.com"),
@@ -136,6 +140,9 @@ _TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], bool
         ("auth0.users.recovery_code", "POST", "/api/v2/users/{id}/recovery-code-regeneration", _MFA),
         ("auth0.tickets.password_change", "POST", "/api/v2/tickets/password-change", _PASSWORD),
         ("auth0.users.password", "PATCH", "/api/v2/users/{id}", _PASSWORD, {"password": r".+"}),
+        # The address a user's resets go to, changed by an admin API: the account is whoever reads that mail.
+        ("auth0.users.email", "PATCH", "/api/v2/users/{id}", _MFA, {"email": r".+"}),
+        ("auth0.users.phone", "PATCH", "/api/v2/users/{id}", _MFA, {"phone_number": r".+"}),
         ("auth0.users.roles.assign", "POST", "/api/v2/users/{id}/roles", _ROLE),
         ("auth0.roles.users.assign", "POST", "/api/v2/roles/{id}/users", _ROLE),
     )),

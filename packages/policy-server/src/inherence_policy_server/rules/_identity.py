@@ -120,13 +120,25 @@ def evaluate(
     analysis = analysis or CallAnalysis(call)
     problems = _argument_problems(call, config, analysis) + _shell_problems(analysis) + _token_problems(analysis)
     problems += [
-        (match.endpoint.clause.split(".", 1)[1], f"{match.describe()} changes accounts or privileges")
+        (
+            _own_or_any(match.endpoint.clause.split(".", 1)[1], match.request.path),
+            f"{match.describe()} changes accounts or privileges",
+        )
         for match in api_matches(analysis, RULE)
     ]
     findings: dict[str, Finding] = {}
     for clause, why in problems:
         findings.setdefault(clause, Finding(RULE, f"{RULE}.{clause}", f"Identity escalation: {why}."))
     return list(findings.values())
+
+
+# An admin API's clause, when the user it names is the caller (`/users/me/...`): one's own account.
+_OWN_CLAUSES = {"password_reset": "password_change", "admin_mfa_change": "mfa_change"}
+_SELF = re.compile(r"/(?:users|accounts|members|people)/(?:me|self|current|~)(?:/|$)", re.IGNORECASE)
+
+
+def _own_or_any(clause: str, path: str) -> str:
+    return _OWN_CLAUSES.get(clause, clause) if _SELF.search(path) else clause
 
 
 def _argument_problems(call: Call, config: RulesConfig, analysis: CallAnalysis) -> list[tuple[str, str]]:
