@@ -107,6 +107,19 @@ _ENTRIES: tuple[tuple[str, str, str, str, str, str], ...] = (
     ("vercel_remove", "cloud_teardown", "vercel", r"\b(?:remove|rm)\b", "", "removes deployments"),
     ("firebase_delete", "cloud_teardown", "firebase",
      r"\bprojects:delete\b|\bdatabase:remove\b|\bfirestore:delete\b.*--all-collections", "", "deletes a project"),
+    ("gam_purge", "cloud_teardown", "gam gam7", r"(?:^|\s)(?:purge|empty\s+drivetrash)(?:\s|$)", "",
+     "purges Google Workspace data beyond recovery"),
+    ("gam_delete_by_query", "cloud_teardown", "gam gam7",
+     r"(?:^|\s)(?:delete|del|trash)\s.*(?:^|\s)(?:query|queries|matchname|fullquery)(?:\s|$)", "",
+     "deletes every Google Workspace item its query matches"),
+    ("gam_delete_users", "cloud_teardown", "gam gam7", r"(?:^|\s)(?:delete|del)\s+users(?:\s|$)", "",
+     "deletes Google Workspace users"),
+    ("gam_many_delete", "cloud_teardown", "gam gam7",
+     r"^(?:all\s+users|all\s+users_ns|groups?|ous?|ous?_and_children|domains?|csv|csvfile|file|datafile|query"
+     r"|queries|licenses?|courses?)\s.*(?:^|\s)(?:delete|del|purge)(?:\s|$)", "",
+     "deletes for a whole group of Google Workspace users at once"),
+    ("computed_program_broad", "dynamic_script", "$*", "", "broad_operand",
+     "runs a program named only when it runs on {detail}"),
 )  # fmt: skip
 # Programs whose output, piped into an interpreter, is decoded or downloaded code.
 DECODERS = frozenset({"base64", "base32", "xxd", "openssl", "gunzip", "zcat", "uudecode", "rev", "gzip", "bzip2",
