@@ -35,7 +35,7 @@ from inherence_policy_server.rules._shell_words import (
     decode_escapes,
 )
 
-__all__ = ["INTERPRETERS", "ShellCommand", "ShellScript", "parse_shell"]
+__all__ = ["INTERPRETERS", "ShellCommand", "ShellScript", "fed_text", "parse_shell"]
 
 MAX_SCRIPT_CHARS = 64 * 1024
 MAX_NESTING = 4
@@ -257,7 +257,7 @@ class _Walker:
             sink.extend(command for stage in stages for command in stage)
         for earlier, later in itertools.pairwise(flat):
             language = unwrap(list(later.argv)).stdin_language if later.argv else None
-            fed = _fed_text(earlier)
+            fed = fed_text(earlier)
             if language is not None and fed is not None:
                 self._run(language, fed, later.argv[0])
 
@@ -391,14 +391,14 @@ def _heredoc_body(node: Node) -> str:
     return text
 
 
-def _fed_text(command: ShellCommand) -> str | None:
+def fed_text(command: ShellCommand) -> str | None:
     """What a pipeline stage writes that is known now: an echo's words, a heredoc or herestring through cat."""
     if command.name in _ECHOES:
         words = list(command.argv[1:])
         while words and words[0] in ("-n", "-e", "-E", "-ne", "-en", "--"):
             words = words[1:]
-        if command.name == "printf" and words and "%" in words[0]:
-            return " ".join(words[1:])
+        if command.name == "printf" and words:
+            return _printf(words[0], words[1:])
         return " ".join(words)
     if command.name == "cat" and len(command.argv) == 1:
         for operator, value in command.redirects:
