@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import re
+import shlex
 
 import tree_sitter
 import tree_sitter_bash
@@ -76,6 +77,8 @@ class ShellScript:
     pipelines: list[list[ShellCommand]] = dataclasses.field(default_factory=list)
     problems: list[str] = dataclasses.field(default_factory=list)
     dynamic: list[str] = dataclasses.field(default_factory=list)
+    # `alias name=value` definitions read so far: a later command named `name` runs `value` instead.
+    aliases: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 def parse_shell(text: str) -> ShellScript:
@@ -184,7 +187,7 @@ class _Walker:
             self.computed.discard(name)
 
     def _substitute(self, node: Node) -> Substitution:
-        inner = ShellScript()
+        inner = ShellScript(aliases=self.script.aliases)
         walker = _Walker(inner, self.depth, self.variables, self.computed)
         for child in node.children:
             walker.visit(child, None, ())
@@ -298,6 +301,9 @@ class _Walker:
         name_dynamic: bool = False,
     ) -> None:
         head = words[0]
+        if not name_dynamic and not head.glob and head.text in self.script.aliases:
+            self._expand_alias(head.text, [word.text for word in words[1:]])
+            return
         if name_dynamic:
             self.script.problems.append(f"a program named only when the command runs ({head.text[:60]})")
             self.script.dynamic.append(head.text[:200])
@@ -309,6 +315,23 @@ class _Walker:
                     self._emit([candidate, *(word.text for word in words[1:])], redirects, stdin, None)
                 return
         self._emit([word.text for word in words], redirects, stdin, sink)
+
+    def _expand_alias(self, name: str, arguments: list[str]) -> None:
+        """`tidy /` after `alias tidy='rm -rf'`: the alias's text, then the arguments, read as shell again."""
+        value = self.script.aliases.pop(name)  # an alias is not expanded inside its own text
+        try:
+            read_shell(self.script, f"{value} {shlex.join(arguments)}", self.depth + 1, self.variables, self.computed)
+        finally:
+            self.script.aliases[name] = value
+
+    def _define_aliases(self, argv: list[str]) -> None:
+        name = program_name(argv[0])
+        for word in argv[1:]:
+            if name == "unalias":
+                self.script.aliases.pop(word, None)
+            elif "=" in word and not word.startswith(("-", "=")) and len(self.script.aliases) < 256:
+                alias, _, value = word.partition("=")
+                self.script.aliases[alias] = value
 
     def _emit(
         self,
@@ -331,6 +354,8 @@ class _Walker:
                 own = argv[index : len(argv) - len(unwrapped.argv)] if unwrapped.argv else argv[index:]
                 self.script.commands.append(ShellCommand((program_name(word), *own[1:]), redirects))
                 break
+        if unwrapped.argv and program_name(unwrapped.argv[0]) in ("alias", "unalias"):
+            self._define_aliases(unwrapped.argv)
         if unwrapped.argv:
             command = ShellCommand((program_name(unwrapped.argv[0]), *unwrapped.argv[1:]), redirects, via)
             self.script.commands.append(command)
