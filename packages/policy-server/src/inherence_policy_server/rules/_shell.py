@@ -256,6 +256,10 @@ class _Walker:
             stages.append(stage)
         flat = [stage[-1] if stage else ShellCommand(()) for stage in stages]
         self.script.pipelines.append([command for command in flat if command.argv])
+        # `(echo FLUSHALL; sleep 1) | nc ...`: every command of a group writes into the pipe, not only the last.
+        for index, stage in enumerate(stages[:-1]):
+            if flat[index + 1].argv:
+                self.script.pipelines.extend([command, flat[index + 1]] for command in stage[:-1] if command.argv)
         if sink is not None:
             sink.extend(command for stage in stages for command in stage)
         for earlier, later in itertools.pairwise(flat):
@@ -302,7 +306,7 @@ class _Walker:
     ) -> None:
         head = words[0]
         if not name_dynamic and not head.glob and head.text in self.script.aliases:
-            self._expand_alias(head.text, [word.text for word in words[1:]])
+            self._expand_alias(head.text, [word.text for word in words[1:]], stdin, sink)
             return
         if name_dynamic:
             self.script.problems.append(f"a program named only when the command runs ({head.text[:60]})")
@@ -316,13 +320,27 @@ class _Walker:
                 return
         self._emit([word.text for word in words], redirects, stdin, sink)
 
-    def _expand_alias(self, name: str, arguments: list[str]) -> None:
-        """`tidy /` after `alias tidy='rm -rf'`: the alias's text, then the arguments, read as shell again."""
+    def _expand_alias(
+        self, name: str, arguments: list[str], stdin: str | None, sink: list[ShellCommand] | None
+    ) -> None:
+        """`tidy /` after `alias tidy='rm -rf'`: the alias's text, then the arguments, read as shell again.
+
+        Its last command is the one a pipe or a heredoc feeds (`alias py=python3; echo code | py`).
+        """
         value = self.script.aliases.pop(name)  # an alias is not expanded inside its own text
+        before = len(self.script.commands)
         try:
             read_shell(self.script, f"{value} {shlex.join(arguments)}", self.depth + 1, self.variables, self.computed)
         finally:
             self.script.aliases[name] = value
+        last = self.script.commands[-1] if len(self.script.commands) > before else None
+        if last is None:
+            return
+        if sink is not None:
+            sink.append(last)
+        language = unwrap(list(last.argv)).stdin_language
+        if stdin is not None and language is not None:
+            self._run(language, stdin, last.name)
 
     def _define_aliases(self, argv: list[str]) -> None:
         name = program_name(argv[0])
