@@ -38,6 +38,7 @@ _TABLE: tuple[tuple[str, str, str, str, str], ...] = (
     ("ruby_system", "ruby", "system exec spawn", "* Kernel Process", "argv"),
     ("ruby_popen", "ruby", "popen capture2 capture2e capture3 popen3", "IO Open3", "shell"),
     ("php_system", "php", "system exec shell_exec passthru popen proc_open", "*", "shell"),
+    ("lua_os_shell", "lua", "execute popen", "os io", "shell"),
     # Deleting files and trees.
     ("py_rmtree", "python", "rmtree removedirs", "shutil os", "rm_tree"),
     ("py_remove", "python", "remove unlink rmdir", "os Path pathlib", "rm"),
@@ -49,6 +50,8 @@ _TABLE: tuple[tuple[str, str, str, str, str], ...] = (
     ("ruby_rm_rf", "ruby", "rm_rf rm_r remove_dir remove_entry remove_entry_secure", "FileUtils", "rm_tree"),
     ("ruby_rm", "ruby", "delete unlink rm rm_f", "File FileUtils", "rm"),
     ("php_unlink", "php", "unlink", "*", "rm"),
+    ("lua_remove", "lua", "remove", "os", "rm"),
+    ("lua_rmdir", "lua", "rmdir", "lfs", "rm"),
     # Reading and writing files.
     ("py_open", "python", "open", "* io codecs builtins", "open"),
     ("py_read", "python", "read_text read_bytes", "Path pathlib", "read"),
@@ -61,6 +64,8 @@ _TABLE: tuple[tuple[str, str, str, str, str], ...] = (
     ("ruby_write", "ruby", "write binwrite", "File IO", "write"),
     ("php_read", "php", "file_get_contents file readfile fopen", "*", "read"),
     ("php_write", "php", "file_put_contents", "*", "write"),
+    ("lua_open", "lua", "open", "io", "open"),
+    ("lua_read", "lua", "lines", "io", "read"),
     # Reaching the network.
     ("py_http_send", "python", "post put patch", "requests httpx", "send"),
     ("py_http_fetch", "python", "get head request stream", "requests httpx", "fetch"),
@@ -86,6 +91,7 @@ _TABLE: tuple[tuple[str, str, str, str, str], ...] = (
     ("perl_eval", "perl", "eval", "*", "eval"),
     ("ruby_eval", "ruby", "eval instance_eval class_eval module_eval", "* Kernel", "eval"),
     ("php_eval", "php", "eval assert create_function", "*", "eval"),
+    ("lua_eval", "lua", "load loadstring", "*", "eval"),
     ("py_decode", "python",
      "b64decode b32decode b16decode a85decode b85decode urlsafe_b64decode fromhex unhexlify decompress loads",
      "* base64 binascii zlib marshal pickle bytes bz2 lzma gzip", "decode"),

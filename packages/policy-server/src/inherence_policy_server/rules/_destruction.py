@@ -92,6 +92,8 @@ def _store_deletes(analysis: CallAnalysis) -> list[tuple[str, str]]:
     }
     found = []
     for request in call_http_requests(analysis):
+        if request.host is None:
+            continue
         store = stores.get((request.host, request.path.rstrip("/") or "/"))
         if store and request.method == "DELETE" and _STORE_OBJECT.match(request.path):
             found.append(("store_delete", f"DELETE {request.path[:80]} drops a whole {store} database or index"))

@@ -14,7 +14,7 @@ import fnmatch
 import functools
 import re
 
-from inherence_policy_server.rules._shell import INTERPRETERS, ShellCommand, ShellScript
+from inherence_policy_server.rules._shell import INTERPRETERS, ShellCommand, ShellScript, fed_text
 from inherence_policy_server.rules._shell_targets import CHECKS, Place, is_broad_target
 
 __all__ = ["COMMAND_ENTRIES", "DYNAMIC_SCRIPT", "CommandEntry", "is_broad_target", "shell_problems"]
@@ -107,6 +107,19 @@ _ENTRIES: tuple[tuple[str, str, str, str, str, str], ...] = (
     ("vercel_remove", "cloud_teardown", "vercel", r"\b(?:remove|rm)\b", "", "removes deployments"),
     ("firebase_delete", "cloud_teardown", "firebase",
      r"\bprojects:delete\b|\bdatabase:remove\b|\bfirestore:delete\b.*--all-collections", "", "deletes a project"),
+    ("gam_purge", "cloud_teardown", "gam gam7", r"(?:^|\s)(?:purge|empty\s+drivetrash)(?:\s|$)", "",
+     "purges Google Workspace data beyond recovery"),
+    ("gam_delete_by_query", "cloud_teardown", "gam gam7",
+     r"(?:^|\s)(?:delete|del|trash)\s.*(?:^|\s)(?:query|queries|matchname|fullquery)(?:\s|$)", "",
+     "deletes every Google Workspace item its query matches"),
+    ("gam_delete_users", "cloud_teardown", "gam gam7", r"(?:^|\s)(?:delete|del)\s+users(?:\s|$)", "",
+     "deletes Google Workspace users"),
+    ("gam_many_delete", "cloud_teardown", "gam gam7",
+     r"^(?:all\s+users|all\s+users_ns|groups?|ous?|ous?_and_children|domains?|csv|csvfile|file|datafile|query"
+     r"|queries|licenses?|courses?)\s.*(?:^|\s)(?:delete|del|purge)(?:\s|$)", "",
+     "deletes for a whole group of Google Workspace users at once"),
+    ("computed_program_broad", "dynamic_script", "$*", "", "broad_operand",
+     "runs a program named only when it runs on {detail}"),
 )  # fmt: skip
 # Programs whose output, piped into an interpreter, is decoded or downloaded code.
 DECODERS = frozenset({"base64", "base32", "xxd", "openssl", "gunzip", "zcat", "uudecode", "rev", "gzip", "bzip2",
@@ -157,8 +170,38 @@ def _command_problems(command: ShellCommand, place: Place) -> list[tuple[str, st
     return problems
 
 
+# Programs that pass what arrives on their standard input to a data store: its own client, or a raw
+# connection to its port. A wipe command in that input empties the store as surely as one in the arguments.
+_STORE_INPUT_READERS = frozenset({"redis-cli", "valkey-cli", "keydb-cli", "mongo", "mongosh", "nc", "ncat", "netcat",
+                                  "socat", "telnet", "openssl"})  # fmt: skip
+_STORE_WIPES = re.compile(
+    r"(?i)(?:^|[\s\"'*$]|\\[nrt])(?:flushall|flushdb|flush_all)(?:[\s\"'\\]|$)|"
+    r"(?-i:dropDatabase)\s*\(|\.drop\s*\(\s*\)|\.(?:deleteMany|remove)\s*\(\s*\{\s*\}\s*\)"
+)
+
+
+def _store_wipe_fed(command: ShellCommand, fed: str | None) -> tuple[str, str] | None:
+    """`printf 'FLUSHALL\\r\\n' | nc cache 6379`, `echo 'db.dropDatabase()' | mongosh`: a wipe sent as input."""
+    if fed is None or command.name not in _STORE_INPUT_READERS:
+        return None
+    found = _STORE_WIPES.search(fed)
+    if found is None:
+        return None
+    return "cloud_teardown", f"`{found.group().strip()[:40]}` is sent to {command.name}, which empties the data store"
+
+
+def _store_wipe_redirected(command: ShellCommand) -> tuple[str, str] | None:
+    """The same wipe given as a heredoc or herestring (`nc cache 6379 <<< FLUSHALL`)."""
+    for operator, value in command.redirects:
+        if operator in ("<<", "<<-", "<<<") and (problem := _store_wipe_fed(command, value)):
+            return problem
+    return None
+
+
 def _pipeline_problem(pipeline: list[ShellCommand]) -> tuple[str, str] | None:
     for position, stage in enumerate(pipeline[1:], start=1):
+        if wipe := _store_wipe_fed(stage, fed_text(pipeline[position - 1])):
+            return wipe
         if _deletes_every_key(stage, pipeline[:position]):
             return "cloud_teardown", "every key a scan of the whole database lists is deleted"
         if stage.name not in INTERPRETERS:
@@ -198,6 +241,8 @@ def shell_problems(script: ShellScript, allowed_paths: tuple[str, ...]) -> list[
     problems: list[tuple[str, str]] = []
     for command in script.commands:
         problems.extend(_command_problems(command, place))
+        if wipe := _store_wipe_redirected(command):
+            problems.append(wipe)
         place.follow(command)
     problems.extend(problem for pipeline in script.pipelines if (problem := _pipeline_problem(pipeline)))
     return problems

@@ -1,12 +1,13 @@
 """Inline interpreter code read for what it does to files, processes and the network.
 
-`python -c`, `node -e`, `perl -e`, `ruby -e`, `php -r` and code fed to an interpreter on its
-standard input are tokenised lightly (string literals, names, brackets; nothing is run) and
+`python -c`, `node -e`, `perl -e`, `ruby -e`, `php -r`, `lua -e` and code fed to an interpreter
+on its standard input are tokenised lightly (string literals, names, brackets; nothing is run) and
 each call found in `_code_calls.CALLS` becomes a shell command the rules already judge:
 `shutil.rmtree(p)` is `rm -rf p`, `requests.post(url)` is `curl -d @- url`, a shell string
 given to `os.system` is shell text read again. Values the code only computes when it runs
 become `$X`, which the rules read as unknown. Code that decodes data and runs it, or runs
-text it builds, cannot be read: it is a problem, and the rules deny on problems.
+text it builds, cannot be read: it is a problem, and the rules deny on problems. Tcl
+(`tclsh`) is read as simple commands: `exec` runs a program, `file delete -force` deletes trees.
 """
 
 from __future__ import annotations
@@ -32,10 +33,19 @@ _TOKENS = {
         r"(?:(?:\.|::|->)[A-Za-z_$][\w$]*)*)|(?P<num>\d[\w.]*)|(?P<punct>.)",
         re.DOTALL,
     )
-    for language, sigils in {**_SIGILS, "python": ""}.items()
+    for language, sigils in {**_SIGILS, "python": "", "lua": ""}.items()
 }
 _QUOTE_START = re.compile(_STRING)
-_COMMENTS = {"python": ("#",), "perl": ("#",), "ruby": ("#",), "javascript": ("//", "/*"), "php": ("//", "/*", "#")}
+_COMMENTS = {
+    "python": ("#",),
+    "perl": ("#",),
+    "ruby": ("#",),
+    "javascript": ("//", "/*"),
+    "php": ("//", "/*", "#"),
+    "lua": ("--",),
+}
+# Lua's long brackets: `[[...]]`, `[==[...]==]` strings, and `--[[...]]` comments.
+_LUA_LONG = re.compile(r"(--)?\[(=*)\[")
 _INTERPOLATION = {
     "python": re.compile(r"\{[^{}]*\}"),
     "javascript": re.compile(r"\$\{[^{}]*\}"),
@@ -81,6 +91,9 @@ def read_code(language: str, code: str, depth: int = 0) -> CodeReading:
     if language == "powershell":
         reading.argvs.extend(_powershell_commands(code))
         return reading
+    if language == "tcl":
+        reading.argvs.extend(_tcl_commands(code))
+        return reading
     tokens = _tokenize(language, code)
     if tokens is None:
         reading.problems.append(f"inline {language} code that cannot be tokenised")
@@ -124,6 +137,16 @@ def _tokenize(language: str, code: str) -> list[_Token] | None:
     comments = _COMMENTS.get(language, ())
     position = 0
     while position < len(code) and len(tokens) < MAX_TOKENS:
+        long_bracket = _LUA_LONG.match(code, position) if language == "lua" else None
+        if long_bracket is not None:
+            closing = "]" + long_bracket.group(2) + "]"
+            end = code.find(closing, long_bracket.end())
+            if end < 0:
+                return None
+            if not long_bracket.group(1):
+                tokens.append(_Token("str", code[long_bracket.end() : end]))
+            position = end + len(closing)
+            continue
         if code.startswith(comments, position) and not (language == "php" and code.startswith("#[", position)):
             closing = "*/" if code.startswith("/*", position) else "\n"
             end = code.find(closing, position)
@@ -448,6 +471,30 @@ def _connect(reading: CodeReading, arguments: list[list[_Token]]) -> None:
         host, port = host.split(":")
         numbers = [port]
     reading.argvs.append(["nc", host, *numbers[:1]])
+
+
+def _tcl_commands(code: str) -> list[list[str]]:
+    """Tcl read as simple commands: `exec rm -rf ~` runs a program, `file delete -force P` is `rm -rf P`."""
+    commands = []
+    for piece in re.split(r"[;\n\[\]]+", code):
+        try:
+            words = shlex.split(piece.replace("{", '"').replace("}", '"'), posix=True)
+        except ValueError:
+            words = piece.split()
+        if words[:1] == ["exec"]:
+            argv = words[1:]
+            while argv and argv[0].startswith("-"):
+                if argv.pop(0) == "--":
+                    break
+            argv = argv[: argv.index("|")] if "|" in argv else argv
+            if argv and argv[-1] == "&":
+                argv = argv[:-1]
+            if argv:
+                commands.append(argv)
+        elif words[:2] == ["file", "delete"]:
+            targets = [word for word in words[2:] if not word.startswith("-")]
+            commands.append(["rm", "-rf" if "-force" in words[2:] else "-f", *targets])
+    return commands
 
 
 def _powershell_commands(code: str) -> list[list[str]]:

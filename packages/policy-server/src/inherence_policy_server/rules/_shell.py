@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import re
+import shlex
 
 import tree_sitter
 import tree_sitter_bash
@@ -35,7 +36,7 @@ from inherence_policy_server.rules._shell_words import (
     decode_escapes,
 )
 
-__all__ = ["INTERPRETERS", "ShellCommand", "ShellScript", "parse_shell"]
+__all__ = ["INTERPRETERS", "ShellCommand", "ShellScript", "fed_text", "parse_shell"]
 
 MAX_SCRIPT_CHARS = 64 * 1024
 MAX_NESTING = 4
@@ -76,6 +77,8 @@ class ShellScript:
     pipelines: list[list[ShellCommand]] = dataclasses.field(default_factory=list)
     problems: list[str] = dataclasses.field(default_factory=list)
     dynamic: list[str] = dataclasses.field(default_factory=list)
+    # `alias name=value` definitions read so far: a later command named `name` runs `value` instead.
+    aliases: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 def parse_shell(text: str) -> ShellScript:
@@ -184,7 +187,7 @@ class _Walker:
             self.computed.discard(name)
 
     def _substitute(self, node: Node) -> Substitution:
-        inner = ShellScript()
+        inner = ShellScript(aliases=self.script.aliases)
         walker = _Walker(inner, self.depth, self.variables, self.computed)
         for child in node.children:
             walker.visit(child, None, ())
@@ -253,11 +256,15 @@ class _Walker:
             stages.append(stage)
         flat = [stage[-1] if stage else ShellCommand(()) for stage in stages]
         self.script.pipelines.append([command for command in flat if command.argv])
+        # `(echo FLUSHALL; sleep 1) | nc ...`: every command of a group writes into the pipe, not only the last.
+        for index, stage in enumerate(stages[:-1]):
+            if flat[index + 1].argv:
+                self.script.pipelines.extend([command, flat[index + 1]] for command in stage[:-1] if command.argv)
         if sink is not None:
             sink.extend(command for stage in stages for command in stage)
         for earlier, later in itertools.pairwise(flat):
             language = unwrap(list(later.argv)).stdin_language if later.argv else None
-            fed = _fed_text(earlier)
+            fed = fed_text(earlier)
             if language is not None and fed is not None:
                 self._run(language, fed, later.argv[0])
 
@@ -298,6 +305,9 @@ class _Walker:
         name_dynamic: bool = False,
     ) -> None:
         head = words[0]
+        if not name_dynamic and not head.glob and head.text in self.script.aliases:
+            self._expand_alias(head.text, [word.text for word in words[1:]], stdin, sink)
+            return
         if name_dynamic:
             self.script.problems.append(f"a program named only when the command runs ({head.text[:60]})")
             self.script.dynamic.append(head.text[:200])
@@ -309,6 +319,37 @@ class _Walker:
                     self._emit([candidate, *(word.text for word in words[1:])], redirects, stdin, None)
                 return
         self._emit([word.text for word in words], redirects, stdin, sink)
+
+    def _expand_alias(
+        self, name: str, arguments: list[str], stdin: str | None, sink: list[ShellCommand] | None
+    ) -> None:
+        """`tidy /` after `alias tidy='rm -rf'`: the alias's text, then the arguments, read as shell again.
+
+        Its last command is the one a pipe or a heredoc feeds (`alias py=python3; echo code | py`).
+        """
+        value = self.script.aliases.pop(name)  # an alias is not expanded inside its own text
+        before = len(self.script.commands)
+        try:
+            read_shell(self.script, f"{value} {shlex.join(arguments)}", self.depth + 1, self.variables, self.computed)
+        finally:
+            self.script.aliases[name] = value
+        last = self.script.commands[-1] if len(self.script.commands) > before else None
+        if last is None:
+            return
+        if sink is not None:
+            sink.append(last)
+        language = unwrap(list(last.argv)).stdin_language
+        if stdin is not None and language is not None:
+            self._run(language, stdin, last.name)
+
+    def _define_aliases(self, argv: list[str]) -> None:
+        name = program_name(argv[0])
+        for word in argv[1:]:
+            if name == "unalias":
+                self.script.aliases.pop(word, None)
+            elif "=" in word and not word.startswith(("-", "=")) and len(self.script.aliases) < 256:
+                alias, _, value = word.partition("=")
+                self.script.aliases[alias] = value
 
     def _emit(
         self,
@@ -331,6 +372,8 @@ class _Walker:
                 own = argv[index : len(argv) - len(unwrapped.argv)] if unwrapped.argv else argv[index:]
                 self.script.commands.append(ShellCommand((program_name(word), *own[1:]), redirects))
                 break
+        if unwrapped.argv and program_name(unwrapped.argv[0]) in ("alias", "unalias"):
+            self._define_aliases(unwrapped.argv)
         if unwrapped.argv:
             command = ShellCommand((program_name(unwrapped.argv[0]), *unwrapped.argv[1:]), redirects, via)
             self.script.commands.append(command)
@@ -391,14 +434,14 @@ def _heredoc_body(node: Node) -> str:
     return text
 
 
-def _fed_text(command: ShellCommand) -> str | None:
+def fed_text(command: ShellCommand) -> str | None:
     """What a pipeline stage writes that is known now: an echo's words, a heredoc or herestring through cat."""
     if command.name in _ECHOES:
         words = list(command.argv[1:])
         while words and words[0] in ("-n", "-e", "-E", "-ne", "-en", "--"):
             words = words[1:]
-        if command.name == "printf" and words and "%" in words[0]:
-            return " ".join(words[1:])
+        if command.name == "printf" and words:
+            return _printf(words[0], words[1:])
         return " ".join(words)
     if command.name == "cat" and len(command.argv) == 1:
         for operator, value in command.redirects:

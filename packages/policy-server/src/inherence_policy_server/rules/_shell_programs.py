@@ -2,7 +2,7 @@
 
 `sudo nice -n 5 ionice -c3 nohup env A=1 timeout 5 stdbuf -o0 xargs rm -rf` runs `rm`;
 `bash -lc 'text'`, `eval text`, `su -c text` and `watch text` run shell text; `python3 -c`,
-`node -e`, `perl -e`, `ruby -e`, `php -r` and `pwsh -Command` run inline code; an
+`node -e`, `perl -e`, `ruby -e`, `php -r`, `lua -e` and `pwsh -Command` run inline code; an
 interpreter given no script runs what arrives on its standard input. The tables at the top
 are the knowledge; `unwrap` is the engine.
 """
@@ -18,7 +18,8 @@ import shlex
 __all__ = ["INTERPRETERS", "SHELLS", "Unwrapped", "glob_candidates", "language_of", "program_name", "unwrap"]
 
 SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "ash", "fish", "mksh", "busybox-sh", "rbash", "yash"})
-INTERPRETERS = SHELLS | {"python", "python3", "perl", "ruby", "node", "php", "pwsh", "powershell"}
+INTERPRETERS = SHELLS | {"python", "python3", "perl", "ruby", "node", "php", "pwsh", "powershell", "lua", "luajit",
+                        "tclsh", "wish"}  # fmt: skip
 
 # Wrapper: (options that take a value, positional words before the wrapped command).
 WRAPPERS: dict[str, tuple[frozenset[str], int]] = {
@@ -81,6 +82,8 @@ _LANGUAGES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^ruby(?:\d+(?:\.\d+)*)?$"), "ruby"),
     (re.compile(r"^php(?:\d+(?:\.\d+)*)?(?:-cli)?$"), "php"),
     (re.compile(r"^(?:pwsh|powershell)(?:\.exe)?$"), "powershell"),
+    (re.compile(r"^(?:lua|luajit)(?:-?\d+(?:\.\d+)*)?$"), "lua"),
+    (re.compile(r"^(?:tclsh|wish|jimsh)(?:\d+(?:\.\d+)*)?$"), "tcl"),
 )
 _CODE_OPTIONS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "shell": (frozenset({"-c"}), frozenset({"-o", "+o", "-O", "+O", "--rcfile", "--init-file"})),
@@ -89,6 +92,8 @@ _CODE_OPTIONS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "perl": (frozenset({"-e", "-E"}), frozenset({"-I", "-M", "-m"})),
     "ruby": (frozenset({"-e"}), frozenset({"-r", "-I", "-C"})),
     "php": (frozenset({"-r"}), frozenset({"-d", "-c", "-z"})),
+    "lua": (frozenset({"-e"}), frozenset({"-l"})),
+    "tcl": (frozenset(), frozenset({"-encoding"})),
 }
 _SCRIPT_OPTIONS = frozenset({"-m", "-f", "--file", "-file"})  # run a module or a named file
 # Programs the rules judge by name: a glob in command position that could be one of these fails closed.

@@ -394,7 +394,25 @@ def _force_push_protected(command: ShellCommand, place: Place) -> str | None:
     return None
 
 
+def _broad_operand(command: ShellCommand, place: Place) -> str | None:
+    """A home, the root or a top folder named as an operand (`$cmd -rf ~`); not `.`, not one file (`~/.bashrc`)."""
+    _, operands = _split(command)
+    resolved = [place.resolve(word) for word in operands]
+    broad = [word for word in resolved if _top_folder(word) and not place.allowed(word)]
+    return ", ".join(broad) or None
+
+
+def _top_folder(word: str) -> bool:
+    if _unknown(word) or not is_broad_target(word):
+        return False
+    path = _folder(word)
+    while path.endswith("/*"):
+        path = path[:-2] or "/"
+    return path not in (".", "..") and len([part for part in path.split("/") if part]) <= 1
+
+
 CHECKS: dict[str, Callable[[ShellCommand, Place], str | None]] = {
+    "broad_operand": _broad_operand,
     "broad_recursive": _broad_recursive,
     "data_recursive": _data_recursive,
     "data_store": _data_store,

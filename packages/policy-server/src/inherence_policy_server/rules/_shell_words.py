@@ -116,6 +116,17 @@ class WordReader:
         if name == "IFS":
             out.append((" ", how))
             return
+        if node.type == "expansion" and len(node.children) == 4 and node.children[1].type == "!":
+            # `${!p}`: the variable that `p` names. Known when both assignments are; else only at run time.
+            target = self.variables.get(name) if name not in self.computed else None
+            if target is not None and target in self.variables and target not in self.computed:
+                out.extend((char, how) for char in self.variables[target])
+                return
+            self.dynamic = True
+            self.lookup_only = False
+            shown = f"${target}" if target else _text(node)
+            out.extend((char, _QUOTED) for char in shown)
+            return
         if name in self.variables and len(node.children) <= 4:
             if name in self.computed:
                 self.dynamic = True
