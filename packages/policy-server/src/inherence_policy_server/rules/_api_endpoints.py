@@ -46,6 +46,7 @@ Entry = tuple[str, str, str, str] | tuple[str, str, str, str, Mapping[str, str]]
 _PAYMENT = "financial_drain.api_money_movement"
 _REFUND = "financial_drain.api_refund"
 _PAYEE = "financial_drain.new_recipient"
+_PUBLIC = "identity_escalation.public_share"
 # An admin API resets or enrols factors of any user it names: not a person changing their own MFA.
 _MFA = "identity_escalation.admin_mfa_change"
 _PASSWORD = "identity_escalation.password_reset"
@@ -168,6 +169,9 @@ _TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], bool
         ("google.users.password", "PUT", "/admin/directory/v1/users/{id}", _PASSWORD, {"password": r".+"}),
         ("google.users.password_patch", "PATCH", "/admin/directory/v1/users/{id}", _PASSWORD, {"password": r".+"}),
         ("google.role_assignments.create", "POST", "/admin/directory/v1/customer/{id}/roleassignments", _ADMIN),
+        # Drive: the trash emptied deletes every trashed file for good.
+        ("google.drive.empty_trash", "DELETE", "/drive/v3/files/trash", _STORE_ALL),
+        ("google.drive.empty_trash_v2", "DELETE", "/drive/v2/files/trash", _STORE_ALL),
     )),
     "slack": (("slack.com", "*.slack.com"), ("slack",), ("/api",), False, (
         ("slack.admin.users.set_owner", "*", "/admin.users.setowner", _ADMIN),
@@ -175,6 +179,8 @@ _TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], bool
         ("slack.admin.users.invite", "*", "/admin.users.invite", _INVITE),
         ("slack.admin.users.assign", "*", "/admin.users.assign", _INVITE),
         ("slack.admin.users.reset_session", "*", "/admin.users.session.reset", _MFA),
+        # A private file given a link anyone on the internet can open.
+        ("slack.files.shared_public_url", "*", "/files.sharedpublicurl", _PUBLIC),
     )),
     "github": (("api.github.com",), ("github", "gh"), ("", "/api/v3"), False, (
         ("github.orgs.memberships.admin", "PUT", "/orgs/{id}/memberships/{id}", _ADMIN, {"role": r"admin"}),

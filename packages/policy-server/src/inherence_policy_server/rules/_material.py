@@ -17,6 +17,7 @@ arguments once, in time proportional to their length, and yields the digests to 
 from __future__ import annotations
 
 import binascii
+import codecs
 import dataclasses
 import datetime
 import hashlib
@@ -83,6 +84,12 @@ _SECRET_SETTING = re.compile(
 _ONE_TIME_CODE = re.compile(
     r"\b(?:code|codes|otp|passcode|pin|tan|verification|one-time|einmalcode|bestätigungscode|código)\b"
     r"[^\d\n]{0,40}?(?<!\d)(\d{3,4}[ -]?\d{3,4})(?![\d-])",
+    re.IGNORECASE,
+)
+# A code named first and given after `is` or `:` further on the line: `Your TAN for EUR 3,950.00 to LT60... is 482913`.
+_CODE_IS = re.compile(
+    r"\b(?:code|otp|passcode|tan|pin|verification code|one-time code|einmalcode|bestätigungscode|código)\b"
+    r"[^\n]{0,120}?\b(?:is|ist|lautet|es|est)\b:?\s*(\d{3,4}[ -]?\d{3,4})(?![\d-])",
     re.IGNORECASE,
 )
 # The same code before its word, as text messages put it: `482913 is your verification code`, `G-482913`.
@@ -154,7 +161,7 @@ def read_items(text: str) -> list[ReadItem]:
         for token in _tokens(match.group(2)):
             items.setdefault(digest(token), ReadItem(SECRET, digest(token), "a secret setting"))
     head = text[:MAX_SHINGLED_CHARS]
-    for match in (*_ONE_TIME_CODE.finditer(head), *_CODE_FIRST.finditer(head)):
+    for match in (*_ONE_TIME_CODE.finditer(head), *_CODE_FIRST.finditer(head), *_CODE_IS.finditer(head)):
         code = re.sub(r"[ -]", "", match.group(1))
         if len(code) >= 6:
             items.setdefault(digest(code), ReadItem(SECRET, digest(code), "a one-time code"))
@@ -197,6 +204,9 @@ class Payload:
                 if plain is not None:
                     self._add(plain, decode=False)
             self.tokens.add(digest(token))
+            if decode and len(token) >= 16 and not token.isdigit():
+                # rot13, the "so scanners don't complain" encoding: a token read back letter for letter.
+                self.tokens.add(digest(codecs.encode(token, "rot13")))
             normal = token.upper() if token.isalnum() else normal_token(token)
             if normal != token:
                 self.tokens.add(digest(normal))
