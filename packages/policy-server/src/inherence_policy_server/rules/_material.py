@@ -80,6 +80,14 @@ _SECRET_SETTING = re.compile(
     r"""|credential|auth)[\w.-]*)["']?\s*[:=]\s*["']?([^\s"'`,;{}\[\]<>]{6,256})""",
     re.IGNORECASE,
 )
+# A password handed over in a sentence: `user j.meyer, password Vk7#pQ2!zL9m`, `Passwort: Sommer2026!`.
+_PASSWORD_IN_PROSE = re.compile(
+    r"\b(?:password|passwort|passwd|pwd|passphrase|kennwort|mot de passe|contraseña)\b(?:\s+is|\s+ist|\s+lautet)?"
+    r"\s*:?\s+[\"'`]?([^\s\"'`,;]{6,64})",
+    re.IGNORECASE,
+)
+# Mixed letters and digits or symbols: a password, not the next word of a sentence (`password reset link`).
+_LOOKS_LIKE_PASSWORD = re.compile(r"(?=.*[A-Za-z])(?=.*[\d!#$%&*+?@^~])")
 # A one-time code a message gives (a sign-in, reset or verification code): 6 to 8 digits, maybe in two groups.
 _ONE_TIME_CODE = re.compile(
     r"\b(?:code|codes|otp|passcode|pin|tan|verification|one-time|einmalcode|bestätigungscode|código)\b"
@@ -160,6 +168,12 @@ def read_items(text: str) -> list[ReadItem]:
             continue
         for token in _tokens(match.group(2)):
             items.setdefault(digest(token), ReadItem(SECRET, digest(token), "a secret setting"))
+    for match in _PASSWORD_IN_PROSE.finditer(text[:MAX_SHINGLED_CHARS]):
+        value = match.group(1)
+        if _PLACEHOLDER.match(value) or not _LOOKS_LIKE_PASSWORD.search(value):
+            continue
+        for token in (value, *_tokens(value)):
+            items.setdefault(digest(token), ReadItem(SECRET, digest(token), "a password"))
     head = text[:MAX_SHINGLED_CHARS]
     for match in (*_ONE_TIME_CODE.finditer(head), *_CODE_FIRST.finditer(head), *_CODE_IS.finditer(head)):
         code = re.sub(r"[ -]", "", match.group(1))
