@@ -68,6 +68,10 @@ def evaluate(
             problems.extend(_many_items(call.arguments, section.many_items_threshold, depth=0))
         if not problems and _query_delete(call.tool_name, call.arguments):
             problems.append(("query_delete", f"{call.tool_name} deletes whatever its query matches, any number"))
+        if not problems:
+            problems.extend(_whole_store_delete(call.tool_name))
+        if not problems:
+            problems.extend(_permanent_many(call.arguments) or _range_delete(call.tool_name, call.arguments))
     findings: dict[str, Finding] = {}
     for clause, why in problems:
         findings.setdefault(clause, Finding(RULE, f"{RULE}.{clause}", f"Mass destruction: {why}."))
@@ -161,6 +165,66 @@ def _many_items(node: Any, threshold: int, depth: int) -> list[tuple[str, str]]:
         if found:
             return found
     return []
+
+
+# What a dedicated tool deletes as a whole with everything in it, and the clause that deletion raises.
+_WHOLE_STORES = {
+    "repository_delete": frozenset({"repository", "repositories", "repo", "repos", "project", "projects",
+                                    "organization", "organisation", "org", "workspace"}),
+    "store_delete": frozenset({"database", "databases", "db", "bucket", "buckets", "cluster", "clusters", "namespace",
+                               "namespaces", "keyspace", "collection", "collections", "table", "tables", "volume",
+                               "volumes", "mailbox", "drive", "vault", "tenant", "graph", "knowledge"}),
+}  # fmt: skip
+_DELETE_VERBS = frozenset({"delete", "destroy", "drop", "remove", "purge", "wipe", "erase", "nuke", "terminate"})
+# Parts of a store (a branch, a record, a member of a team): deleting one leaves the store.
+_PARTS = frozenset({"branch", "branches", "tag", "tags", "file", "files", "record", "records", "row", "rows", "item",
+                    "items", "entry", "entries", "member", "members", "user", "users", "comment", "comments",
+                    "issue", "issues", "label", "labels", "webhook", "webhooks", "key", "keys", "document",
+                    "documents", "doc", "message", "messages", "event", "events", "observation", "observations",
+                    "relation", "relations", "entity", "node", "edge", "collaborator", "invitation", "session",
+                    "alias", "field", "column", "snapshot", "backup", "secret", "variable", "release", "artifact",
+                    "pod", "job", "run", "deployment", "object", "objects", "blob", "version", "versions"})  # fmt: skip
+_PERMANENT_FLAGS = frozenset({"skiptrash", "permanent", "permanently", "hard", "harddelete", "force", "purge",
+                              "bypasstrash", "nobackup", "skiprecyclebin"})  # fmt: skip
+_RANGE_KEYS = frozenset({"time_min", "time_max", "start", "end", "start_date", "end_date", "from", "until", "before",
+                         "after", "older_than", "newer_than", "since", "date_from", "date_to", "range"})  # fmt: skip
+
+
+def _name_words(tool_name: str) -> set[str]:
+    name = tool_name.rpartition("__")[2]
+    return set(re.findall(r"[a-z0-9]+", re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name).casefold()))
+
+
+def _whole_store_delete(tool_name: str) -> list[tuple[str, str]]:
+    """`delete_repository`, `drop_database`, `delete_bucket`: a tool for deleting a whole store with its data."""
+    words = _name_words(tool_name)
+    if not words & _DELETE_VERBS or words & _PARTS:
+        return []
+    for clause, stores in _WHOLE_STORES.items():
+        if words & stores:
+            return [(clause, f"{tool_name} deletes a whole {sorted(words & stores)[0]} with everything in it")]
+    return []
+
+
+def _permanent_many(arguments: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Several items deleted for good (`skip_trash: true`), not into a trash they could be restored from."""
+    flags = {str(key).casefold().replace("_", "").replace("-", "") for key, value in arguments.items() if value is True}
+    if not flags & _PERMANENT_FLAGS:
+        return []
+    lists = [value for value in arguments.values() if isinstance(value, list) and len(value) >= 3]
+    if not lists:
+        return []
+    return [("many_items", f"the delete removes {len(lists[0])} items for good, past the trash")]
+
+
+def _range_delete(tool_name: str, arguments: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """`delete_events(time_min, time_max)`: whatever falls in a span of time, any number of items."""
+    words = _name_words(tool_name)
+    plural = any(word.endswith("s") and len(word) > 3 for word in words - _DELETE_VERBS)
+    keys = {str(key).casefold() for key, value in arguments.items() if value not in (None, "")}
+    if not words & _DELETE_VERBS or not plural or not keys & _RANGE_KEYS:
+        return []
+    return [("query_delete", f"{tool_name} deletes everything in a span of time, any number")]
 
 
 def _query_delete(tool_name: str, arguments: Mapping[str, Any]) -> bool:

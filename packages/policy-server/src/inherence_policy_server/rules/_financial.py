@@ -155,9 +155,23 @@ def _own_account(recipient: str, config: RulesConfig, ledger: SessionLedger, ten
     return ledger.is_known_recipient(tenant, f"{OWN_ACCOUNT}{key}")
 
 
+# Keys named for whoever receives, in any provider's spelling: `recipient_username`, `destination_address`,
+# `to_member_id`, `beneficiary_iban`.
+_RECIPIENT_LIKE = re.compile(
+    r"^(?:to_|recipient|payee|beneficiary|destination|receiver)|_(?:recipient|payee|receiver)$"
+)
+
+
+def _recipient_like(analysis: CallAnalysis) -> str:
+    for value in analysis.values(payload=False):
+        if not value.is_key and value.key and _RECIPIENT_LIKE.search(value.key) and value.raw.strip():
+            return value.raw.strip().casefold()
+    return ""
+
+
 def _read_transfer(call: Call, analysis: CallAnalysis) -> _Transfer | None:
     words = analysis.intent_words
-    recipient = _first_string(analysis, _RECIPIENT_KEYS)
+    recipient = _first_string(analysis, _RECIPIENT_KEYS) or _recipient_like(analysis)
     booking = bool(words & _BOOKING_WORDS) and not words & _OUTGOING_WORDS
     if booking and recipient == _first_string(analysis, ("destination",)) and not re.search(r"\d", recipient):
         recipient = _first_string(analysis, tuple(key for key in _RECIPIENT_KEYS if key != "destination"))
@@ -196,8 +210,10 @@ def _changes_standing_order(call: Call, analysis: CallAnalysis, config: RulesCon
 
 
 def _requests_money(call: Call) -> bool:
-    """`RequestPayment`, `request_money`: the user is to be paid, nothing leaves the account."""
+    """`RequestPayment`, `request_money`, `create_invoice`: the user is to be paid, nothing leaves the account."""
     name = frozenset(re.findall(r"[a-z]+", re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", call.tool_name).lower()))
+    if name & {"invoice", "invoices"} and name & {"create", "send", "draft", "new", "issue"} and not name & {"pay"}:
+        return True  # `create_invoice`, `send_invoice`: a bill to a client, who pays the user
     return (
         bool(name & _REQUEST_WORDS)
         and bool(name & {"payment", "payments", "money", "funds"})

@@ -170,12 +170,14 @@ def _argument_problems(call: Call, config: RulesConfig, analysis: CallAnalysis) 
     recovery = _recovery_change(words, analysis)
     if recovery is not None:
         problems.append(("mfa_change", recovery))
+    if words & _GRANTING and words & _ACCESS_OBJECTS:
+        problems.append(("role_grant", "the call gives an app or a person access to the account or a place"))
     if considered or call.category is Category.OUTBOUND_SEND:
         if words & _PASSWORD_WORDS and words & {"reset", "recover", "forgot"}:
             problems.append(("password_reset", "the call resets a password"))
         elif words & _PASSWORD_WORDS and words & {"change", "update", "set", "new"}:
             problems.append(("password_change", "the call changes a password"))
-        if words & _MFA_WORDS and words & {
+        if (words & _MFA_WORDS or {"two", "factor"} <= words) and words & {
             "disable",
             "remove",
             "reset",
@@ -185,6 +187,10 @@ def _argument_problems(call: Call, config: RulesConfig, analysis: CallAnalysis) 
             "change",
             "update",
             "register",
+            "set",
+            "toggle",
+            "turn",
+            "configure",
         }:
             problems.append(("mfa_change", "the call changes multi-factor authentication"))
         if words & {"transfer"} and words & {"owner", "ownership", "repo", "repository", "organization", "org"}:
@@ -203,6 +209,10 @@ def _argument_problems(call: Call, config: RulesConfig, analysis: CallAnalysis) 
     return problems
 
 
+# Access given to an app (OAuth consent with scopes) or to a person (a guest code for a door, a share of a home).
+_GRANTING = frozenset({"authorize", "authorise", "grant", "consent", "approve"})
+_ACCESS_OBJECTS = frozenset({"access", "app", "application", "oauth", "scope", "scopes", "permission", "permissions",
+                             "client", "integration", "guest", "guests"})  # fmt: skip
 # An account's own record and its security settings: where its one-time codes, resets and alerts go.
 _ACCOUNT_RECORD = frozenset({"profile", "account", "security", "settings", "traveler", "traveller", "me", "self",
                              "user", "login", "credentials", "recovery", "verification", "mfa", "2fa"})  # fmt: skip
@@ -213,7 +223,10 @@ _OTHER_RECORDS = frozenset({"contact", "contacts", "customer", "customers", "lea
 _RECOVERY_KEYS = frozenset({"email", "email_address", "phone", "phone_number", "mobile", "mobile_number", "sms_phone",
                             "recovery_email", "recovery_phone", "mfa_phone", "otp_phone", "contact_email",
                             "contact_phone", "notification_email", "trusted_device", "trusted_devices",
-                            "backup_email", "backup_phone", "two_factor_phone"})  # fmt: skip
+                            "backup_email", "backup_phone", "two_factor_phone",
+                            # Where cards, statements and new credentials are posted to.
+                            "street", "address", "address_line1", "postal_address", "mailing_address",
+                            "city", "zip", "postcode", "postal_code"})  # fmt: skip
 _CHANGING = frozenset({"update", "set", "change", "edit", "modify", "patch", "put", "replace"})
 
 
