@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from inherence_policy_server.rules._api import Call, Category
+from inherence_policy_server.rules._database_clients import ClientSql, client_sql
 from inherence_policy_server.rules._hosts import Endpoint, canonical_ip, find_emails, find_endpoints, parse_endpoint
 from inherence_policy_server.rules._paths import is_path_like, normalise_path
 from inherence_policy_server.rules._shell import ShellScript, parse_shell
@@ -55,7 +56,6 @@ CLI_PROGRAMS = frozenset({"kubectl", "docker", "podman", "helm", "git", "gh", "g
                           "terraform", "psql", "mysql", "sqlite3", "rclone", "rsync", "ssh", "scp", "systemctl",
                           "crictl", "nerdctl", "oc", "doctl", "flyctl", "heroku", "vault", "stripe", "npm",
                           "pip", "find"})  # fmt: skip
-_SQL_CLIENTS = {"psql": ("-c", "--command"), "mysql": ("-e", "--execute"), "sqlite3": (), "duckdb": ("-c",)}
 
 
 class CallAnalysis:
@@ -135,6 +135,7 @@ class CallAnalysis:
             script.pipelines.extend(parsed.pipelines)
             script.problems.extend(parsed.problems)
             script.dynamic.extend(parsed.dynamic)
+            script.assigned.update(parsed.assigned)
         return script
 
     @functools.cached_property
@@ -150,22 +151,20 @@ class CallAnalysis:
         return words
 
     @functools.cached_property
-    def sql_texts(self) -> list[str]:
+    def sql_sources(self) -> list[ClientSql]:
+        """SQL in SQL-like fields, and what the shell's database clients are given (with where their server is)."""
         found = []
         looks_for_any = self.category in (Category.DATABASE_QUERY, Category.UNKNOWN)
         for value in self.values(payload=False):
             # One word (`"operation": "delete"`, `"action": "update"`) names an action; a statement has more.
             if (value.key in SQL_KEYS or looks_for_any) and SQL_HINT.search(value.raw) and len(value.raw.split()) > 1:
-                found.append(value.raw)
-        for command in self.shell.commands:
-            options = _SQL_CLIENTS.get(command.name)
-            if options is None:
-                continue
-            for index, word in enumerate(command.argv[1:], start=1):
-                previous = command.argv[index - 1]
-                if (previous in options or not options or previous.startswith("--command=")) and SQL_HINT.search(word):
-                    found.append(word)
+                found.append(ClientSql(value.raw, local=False))
+        found.extend(client_sql(self.shell, self.shell.assigned))
         return found
+
+    @property
+    def sql_texts(self) -> list[str]:
+        return [source.text for source in self.sql_sources]
 
     @functools.cached_property
     def endpoints(self) -> list[Endpoint]:

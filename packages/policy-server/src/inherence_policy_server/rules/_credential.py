@@ -23,6 +23,7 @@ from inherence_policy_server.rules._credential_reads import (
     metadata_tool,
     names_only_store_tool,
 )
+from inherence_policy_server.rules._environment_listing import environment_reduced
 from inherence_policy_server.rules._pack_views import CredentialPaths, pack_views
 from inherence_policy_server.rules._paths import component_match, matches_any_glob, normalise_path
 from inherence_policy_server.rules._shell import ShellCommand
@@ -40,6 +41,9 @@ _PRINTING_COMMANDS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("declare", re.compile(r"^$|^-[a-zA-Z]*[px][a-zA-Z]*$")),
     ("typeset", re.compile(r"^$|^-[a-zA-Z]*[px][a-zA-Z]*$")),
     ("ps", re.compile(r"^[a-zA-Z]*e[a-zA-Z]*(?:\s|$)|^-[a-zA-Z]*E\b")),  # BSD `e`: each process's environment
+    # PowerShell's environment drive, however the PowerShell was started (`pwsh -c`, a VM's run-command).
+    ("get-childitem", re.compile(r"(?i)^(?:-path\s+)?env:\\?$")),
+    ("gci", re.compile(r"(?i)^(?:-path\s+)?env:\\?$")),
     ("gpg", re.compile(r"--export-secret|--export-ssh-key")),
     ("gpg2", re.compile(r"--export-secret|--export-ssh-key")),
     (
@@ -167,6 +171,8 @@ def _credential_labels(call: Call, config: RulesConfig, analysis: CallAnalysis) 
             found.append(("credential_file", f"{path} ({what})"))
     for command in analysis.shell.commands:
         what = _printed_credentials(command) or kubectl_secret_dump(command) or interpreter_dump(command)
+        if what is not None and environment_reduced(command, analysis.shell):
+            continue  # `env | grep -c PATH`, `env | cut -d= -f1`: a count or the names, no value
         if what is not None and not matches_any_glob(" ".join(command.argv), section.allowed_commands):
             found.append(("credential_command", what))
     dump = environment_dump(analysis) or _indirect_environment(analysis)

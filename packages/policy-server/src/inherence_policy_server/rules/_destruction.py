@@ -58,8 +58,10 @@ def evaluate(
             for match in api_matches(analysis, RULE)
         )
         problems.extend(_store_deletes(analysis))
-    for text in analysis.sql_texts:
-        problems.extend(sql_problems(text, bulk_threshold=section.bulk_delete_threshold))
+    for source in analysis.sql_sources:
+        problems.extend(
+            sql_problems(source.text, bulk_threshold=section.bulk_delete_threshold, local_server=source.local)
+        )
     if call.category is Category.FILE_DELETE or analysis.intent_words & _DELETE_WORDS:
         problems.extend(
             _delete_call_problems(call.arguments, analysis, section.bulk_delete_threshold, section.allowed_paths)

@@ -101,9 +101,11 @@ _ENTRIES: tuple[tuple[str, str, str, str, str, str], ...] = (
     ("podman_prune", "cloud_teardown", "podman", r"\bsystem (?:prune|reset)\b|\bvolume (?:rm|prune)\b", "",
      "deletes volumes and their data"),
     ("redis_flush", "cloud_teardown", "redis-cli", r"(?i)\bflushall\b|\bflushdb\b", "", "empties the database"),
-    ("mongo_drop", "cloud_teardown", "mongo mongosh", r"dropDatabase|\.drop\(\)|deleteMany\(\{\s*\}\)", "",
-     "drops data"),
-    ("dropdb", "cloud_teardown", "dropdb", "", "", "drops a database"),
+    ("mongo_drop", "cloud_teardown", "mongo mongosh", r"dropDatabase|\.drop\(\)|deleteMany\(\{\s*\}\)",
+     "database_kept", "drops data ({detail})"),
+    ("dropdb", "cloud_teardown", "dropdb", "", "database_kept", "drops the database ({detail})"),
+    ("mysqladmin_drop", "cloud_teardown", "mysqladmin mariadb-admin", r"(?:^|\s)drop(?:\s|$)", "database_kept",
+     "drops the database ({detail})"),
     ("vercel_remove", "cloud_teardown", "vercel", r"\b(?:remove|rm)\b", "", "removes deployments"),
     ("firebase_delete", "cloud_teardown", "firebase",
      r"\bprojects:delete\b|\bdatabase:remove\b|\bfirestore:delete\b.*--all-collections", "", "deletes a project"),
@@ -237,7 +239,7 @@ def _deletes_every_key(stage: ShellCommand, earlier: list[ShellCommand]) -> bool
 
 def shell_problems(script: ShellScript, allowed_paths: tuple[str, ...]) -> list[tuple[str, str]]:
     """(clause, explanation) for every destructive command and pipeline in `script`."""
-    place = Place(allowed_paths)
+    place = Place(allowed_paths, frozenset(script.assigned))
     problems: list[tuple[str, str]] = []
     for command in script.commands:
         problems.extend(_command_problems(command, place))

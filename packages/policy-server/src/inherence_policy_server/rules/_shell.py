@@ -65,6 +65,9 @@ class ShellCommand:
     argv: tuple[str, ...]
     redirects: tuple[tuple[str, str], ...] = ()
     via: tuple[str, ...] = ()
+    # The program that runs this command on another machine or in a container (`ssh`, `kubectl`), or here
+    # with secrets fetched into its environment (`railway`); empty when it runs here as written.
+    elsewhere: str = ""
 
     @property
     def name(self) -> str:
@@ -79,6 +82,8 @@ class ShellScript:
     dynamic: list[str] = dataclasses.field(default_factory=list)
     # `alias name=value` definitions read so far: a later command named `name` runs `value` instead.
     aliases: dict[str, str] = dataclasses.field(default_factory=dict)
+    # Names of the variables the script sets anywhere (`A=1`, `export A=1`, `env A=1 cmd`).
+    assigned: set[str] = dataclasses.field(default_factory=set)
 
 
 def parse_shell(text: str) -> ShellScript:
@@ -88,8 +93,13 @@ def parse_shell(text: str) -> ShellScript:
     return script
 
 
-def read_shell(script: ShellScript, text: str, depth: int, variables: dict[str, str], computed: set[str]) -> None:
-    """Parse `text` into `script`; `variables` are those assigned so far, `computed` the ones only known when run."""
+def read_shell(
+    script: ShellScript, text: str, depth: int, variables: dict[str, str], computed: set[str], elsewhere: str = ""
+) -> None:
+    """Parse `text` into `script`; `variables` are those assigned so far, `computed` the ones only known when run.
+
+    `elsewhere` names the program that runs `text` somewhere else (`ShellCommand.elsewhere`).
+    """
     if depth > MAX_NESTING:
         script.problems.append("shell strings nested too deeply")
         return
@@ -100,7 +110,7 @@ def read_shell(script: ShellScript, text: str, depth: int, variables: dict[str, 
     tree = tree_sitter.Parser(_LANGUAGE).parse(prepared.encode("utf-8", "surrogatepass"))
     if tree.root_node.has_error:
         script.problems.append(f"shell that does not parse ({_first_error(tree.root_node)})")
-    _Walker(script, depth, variables, computed).visit(tree.root_node, None, ())
+    _Walker(script, depth, variables, computed, elsewhere).visit(tree.root_node, None, ())
 
 
 def _first_error(node: Node) -> str:
@@ -120,9 +130,12 @@ def _text(node: Node) -> str:
 
 
 class _Walker:
-    def __init__(self, script: ShellScript, depth: int, variables: dict[str, str], computed: set[str]) -> None:
+    def __init__(
+        self, script: ShellScript, depth: int, variables: dict[str, str], computed: set[str], elsewhere: str = ""
+    ) -> None:
         self.script = script
         self.depth = depth
+        self.elsewhere = elsewhere
         self.variables = variables
         self.computed = computed
         self.reader = WordReader(variables, computed, self._substitute)
@@ -147,10 +160,11 @@ class _Walker:
                     self._assign(child)
             # `declare -x`, `export -p`, `typeset`: as commands they print variables, secrets among them.
             words = tuple(_text(child) for child in node.children)
-            if words and sink is not None:
-                sink.append(ShellCommand(words, redirects))
             if words:
-                self.script.commands.append(ShellCommand(words, redirects))
+                declaration = ShellCommand(words, redirects, elsewhere=self.elsewhere)
+                self.script.commands.append(declaration)
+                if sink is not None:
+                    sink.append(declaration)
         elif kind == "unset_command":
             for child in node.children[1:]:
                 self.variables.pop(_text(child), None)
@@ -175,6 +189,7 @@ class _Walker:
         if name_node is None:
             return
         name = _text(name_node)
+        self.script.assigned.add(name)
         if value_node is None:
             self.variables[name] = ""
             self.computed.discard(name)
@@ -188,7 +203,7 @@ class _Walker:
 
     def _substitute(self, node: Node) -> Substitution:
         inner = ShellScript(aliases=self.script.aliases)
-        walker = _Walker(inner, self.depth, self.variables, self.computed)
+        walker = _Walker(inner, self.depth, self.variables, self.computed, self.elsewhere)
         for child in node.children:
             walker.visit(child, None, ())
         self._merge(inner)
@@ -205,6 +220,7 @@ class _Walker:
         self.script.pipelines.extend(inner.pipelines)
         self.script.problems.extend(inner.problems)
         self.script.dynamic.extend(inner.dynamic)
+        self.script.assigned.update(inner.assigned)
 
     def _redirected(self, node: Node, sink: list[ShellCommand] | None, outer: tuple[tuple[str, str], ...]) -> None:
         redirects = list(outer)
@@ -330,7 +346,14 @@ class _Walker:
         value = self.script.aliases.pop(name)  # an alias is not expanded inside its own text
         before = len(self.script.commands)
         try:
-            read_shell(self.script, f"{value} {shlex.join(arguments)}", self.depth + 1, self.variables, self.computed)
+            read_shell(
+                self.script,
+                f"{value} {shlex.join(arguments)}",
+                self.depth + 1,
+                self.variables,
+                self.computed,
+                self.elsewhere,
+            )
         finally:
             self.script.aliases[name] = value
         last = self.script.commands[-1] if len(self.script.commands) > before else None
@@ -362,10 +385,13 @@ class _Walker:
         unwrapped = unwrap(argv)
         via = via + tuple(unwrapped.via)
         self.script.problems.extend(unwrapped.problems)
+        self.script.assigned.update(unwrapped.assigned)
+        here = unwrapped.injected or self.elsewhere
         for language, code in unwrapped.runs:
-            self._run(language, code, unwrapped.argv[0] if unwrapped.argv else via[-1] if via else "sh")
+            runner = unwrapped.argv[0] if unwrapped.argv else via[-1] if via else "sh"
+            self._run(language, code, runner, unwrapped.remote or here)
         if stdin is not None and unwrapped.stdin_language is not None:
-            self._run(unwrapped.stdin_language, stdin, unwrapped.argv[0])
+            self._run(unwrapped.stdin_language, stdin, unwrapped.argv[0], here)
         for index, word in enumerate(argv):
             # A wrapper whose own arguments say where the command runs: chroot into a host's root.
             if program_name(word) in _WRAPPERS_SEEN_THEMSELVES:
@@ -375,17 +401,18 @@ class _Walker:
         if unwrapped.argv and program_name(unwrapped.argv[0]) in ("alias", "unalias"):
             self._define_aliases(unwrapped.argv)
         if unwrapped.argv:
-            command = ShellCommand((program_name(unwrapped.argv[0]), *unwrapped.argv[1:]), redirects, via)
+            command = ShellCommand((program_name(unwrapped.argv[0]), *unwrapped.argv[1:]), redirects, via, here)
             self.script.commands.append(command)
             if sink is not None:
                 sink.append(command)
         elif via and sink is not None:
             sink.append(ShellCommand(("sh", "-c"), redirects, via))
 
-    def _run(self, language: str, code: str, runner: str) -> None:
+    def _run(self, language: str, code: str, runner: str, elsewhere: str | None = None) -> None:
         """Read code that `runner` runs: shell recursively, other languages as the commands they amount to."""
+        where = self.elsewhere if elsewhere is None else elsewhere
         if language == "shell":
-            read_shell(self.script, code, self.depth + 1, self.variables, self.computed)
+            read_shell(self.script, code, self.depth + 1, self.variables, self.computed, where)
             return
         if self.depth >= MAX_NESTING:
             self.script.problems.append("inline code nested too deeply")
@@ -394,11 +421,15 @@ class _Walker:
         self.script.problems.extend(reading.problems)
         self.script.dynamic.extend(reading.dynamic)
         for text in reading.shell:
-            read_shell(self.script, text, self.depth + 1, self.variables, self.computed)
+            read_shell(self.script, text, self.depth + 1, self.variables, self.computed, where)
         via = (program_name(runner),)
-        for argv in reading.argvs:
-            if argv:
-                self._emit(list(argv), (), None, None, via)
+        outer, self.elsewhere = self.elsewhere, where
+        try:
+            for argv in reading.argvs:
+                if argv:
+                    self._emit(list(argv), (), None, None, via)
+        finally:
+            self.elsewhere = outer
 
 
 def _printed(command: ShellCommand, words: list[str]) -> str:

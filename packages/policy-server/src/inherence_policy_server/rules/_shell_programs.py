@@ -15,6 +15,8 @@ import posixpath
 import re
 import shlex
 
+from inherence_policy_server.rules._shell_remote import REMOTE_PROGRAMS, injected_command, remote_runs
+
 __all__ = ["INTERPRETERS", "SHELLS", "Unwrapped", "glob_candidates", "language_of", "program_name", "unwrap"]
 
 SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "ash", "fish", "mksh", "busybox-sh", "rbash", "yash"})
@@ -65,13 +67,7 @@ RUNNERS: dict[str, str] = {"uv": "run", "poetry": "run", "pipenv": "run", "pdm":
 _LOOKUP_FLAGS = {"command": frozenset({"-v", "-V"})}
 # Words that run the rest as shell text, and the option before the text (None: all the words).
 SHELL_TEXT_RUNNERS: dict[str, str | None] = {"eval": None, "su": "-c", "runuser": "-c", "script": "-c", "watch": None}
-# Programs that run a command on another machine or in a container: what it does there is as real.
-# ssh: options that take a value, then the host, then shell text for the remote shell.
-_SSH_VALUE_OPTIONS = frozenset({"-B", "-b", "-c", "-D", "-E", "-e", "-F", "-I", "-i", "-J", "-L", "-l", "-m", "-O",
-                                "-o", "-p", "-Q", "-R", "-S", "-W", "-w"})  # fmt: skip
-# `<runtime> exec [options] <container> <command...>`: options that take a value.
-_EXEC_VALUE_OPTIONS = frozenset({"-e", "--env", "--env-file", "-u", "--user", "-w", "--workdir", "--detach-keys"})
-_CONTAINER_RUNTIMES = frozenset({"docker", "podman", "nerdctl", "crictl"})
+_ASSIGNMENT = re.compile(r"^[A-Za-z_]\w*=")
 _AWK = frozenset({"awk", "gawk", "mawk", "nawk", "busybox-awk"})
 _AWK_SYSTEM = re.compile(r"""\bsystem\s*\(\s*"((?:[^"\\]|\\.)*)"\s*\)""")
 # Language of each interpreter family: (code options, options that take a value, options that end the options).
@@ -115,6 +111,9 @@ class Unwrapped:
     runs: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (language, code)
     stdin_language: str | None = None
     problems: list[str] = dataclasses.field(default_factory=list)
+    assigned: list[str] = dataclasses.field(default_factory=list)  # variables set for the command (`env A=1`)
+    remote: str = ""  # the program that runs `runs` on another machine or in a container (`ssh`, `docker`)
+    injected: str = ""  # the program that runs the command with secrets fetched into its environment (`railway`)
 
 
 def program_name(word: str) -> str:
@@ -150,6 +149,7 @@ def unwrap(words: list[str]) -> Unwrapped:
             result.argv = [*ALIASES[name], *(word for word in argv[1:] if word not in ("--glob", "-g"))]
             continue
         if "=" in argv[0] and not argv[0].startswith(("-", "=")) and name not in WRAPPERS:
+            result.assigned.append(argv[0].partition("=")[0])
             result.argv = argv[1:]  # an environment prefix the parser left as a word
             continue
         if name in SHELL_TEXT_RUNNERS:
@@ -182,14 +182,30 @@ def unwrap(words: list[str]) -> Unwrapped:
                 result.argv = rest
                 continue
             break
+        injected = injected_command(name, argv)
+        if injected is not None:
+            result.via.append(name)
+            result.injected = name
+            result.argv, text = injected
+            if text is not None:
+                result.runs.append(("shell", text))
+                return result
+            continue
         if name in WRAPPERS and not (set(argv[1:2]) & _LOOKUP_FLAGS.get(name, frozenset())):
             takes_value, positional = WRAPPERS[name]
             rest = _skip_options(argv[1:], takes_value, positional, name)
             if not rest:
                 break  # a bare `env` or `time` is a command of its own
+            if name == "env":
+                own = argv[1 : len(argv) - len(rest)]
+                result.assigned.extend(word.partition("=")[0] for word in own if _ASSIGNMENT.match(word))
             result.via.append(name)
             result.argv = rest
             continue
+        remote = remote_runs(name, argv) if name in REMOTE_PROGRAMS else None
+        if remote is not None:
+            result.runs.extend(remote)
+            result.remote = name
         elsewhere = _runs_elsewhere(name, argv)
         if elsewhere is not None:
             result.runs.append(("shell", elsewhere))
@@ -201,23 +217,7 @@ def unwrap(words: list[str]) -> Unwrapped:
 
 
 def _runs_elsewhere(name: str, argv: list[str]) -> str | None:
-    """Shell text the command runs somewhere else: over ssh, in a container or pod, from find, awk or a git alias."""
-    if name == "ssh":
-        rest = _skip_options(argv[1:], _SSH_VALUE_OPTIONS, 1, name)
-        return " ".join(rest) or None
-    if name in ("kubectl", "oc") and "exec" in argv[1:4] and "--" in argv:
-        rest = argv[argv.index("--") + 1 :]
-        return shlex.join(rest) if rest else None
-    if name in _CONTAINER_RUNTIMES:
-        words = (
-            argv[2:]
-            if argv[1:2] == ["exec"]
-            else argv[3:]
-            if argv[1:3] in (["container", "exec"], ["compose", "exec"])
-            else []
-        )
-        rest = _skip_options(words, _EXEC_VALUE_OPTIONS, 1, name)
-        return shlex.join(rest) if rest else None
+    """Shell text the command runs apart from its own: from find, awk or a git alias."""
     if name == "find":
         for index, word in enumerate(argv):
             if word in ("-exec", "-execdir", "-ok", "-okdir"):

@@ -15,6 +15,7 @@ import posixpath
 import re
 from collections.abc import Callable
 
+from inherence_policy_server.rules._database_clients import database_drop_target
 from inherence_policy_server.rules._paths import matches_any_glob, normalise_path
 from inherence_policy_server.rules._shell import ShellCommand
 
@@ -123,6 +124,7 @@ class Place:
     """Where the script stands before each command: the folder `cd` chose (None: the project) and folders it made."""
 
     allowed_paths: tuple[str, ...]
+    assigned: frozenset[str] = frozenset()  # variables the script sets: a client may read its server from one
     folder: str | None = None
     made: set[str] = dataclasses.field(default_factory=set)
     listed: bool = False
@@ -411,8 +413,14 @@ def _top_folder(word: str) -> bool:
     return path not in (".", "..") and len([part for part in path.split("/") if part]) <= 1
 
 
+def _database_kept(command: ShellCommand, place: Place) -> str | None:
+    """A database dropped by name, unless it is a scratch database on this machine (`dropdb -h localhost app_test`)."""
+    return database_drop_target(command, place.assigned)
+
+
 CHECKS: dict[str, Callable[[ShellCommand, Place], str | None]] = {
     "broad_operand": _broad_operand,
+    "database_kept": _database_kept,
     "broad_recursive": _broad_recursive,
     "data_recursive": _data_recursive,
     "data_store": _data_store,

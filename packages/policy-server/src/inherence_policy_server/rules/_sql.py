@@ -16,7 +16,7 @@ from sqlglot import exp
 
 from inherence_policy_server.rules._sql_dynamic import dynamic_sql_problems
 
-__all__ = ["SQL_HINT", "sql_problems"]
+__all__ = ["SQL_HINT", "is_scratch_database", "sql_problems"]
 
 MAX_SQL_CHARS = 65_536
 
@@ -37,15 +37,33 @@ _SCRATCH_DROP = re.compile(
     re.IGNORECASE,
 )
 _MYSQL_EXECUTABLE_COMMENT = re.compile(r"/\*!\d*(.*?)\*/", re.DOTALL)
-_DIALECTS: tuple[str | None, ...] = (None, "postgres", "mysql", "tsql")
+_DIALECTS: tuple[str | None, ...] = (None, "postgres", "mysql", "tsql", "clickhouse")
+# A database named for tests or throwaway work: one of these words first or last in its name
+# (`shop_test`, `test-shop`, `e2e`, `tmp2`, `testdb`), not inside another word (`latest`, `contest`).
+_SCRATCH_WORD = re.compile(r"^(?:tests?|testing|tmp|temp|scratch|dev|ci|e2e)(?:db)?\d*$")
+# What the parser leaves as a bare command: CQL's `DROP KEYSPACE`, and the database it names.
+_COMMAND_DROP = re.compile(r"^\s*(\w+)(?:\s+if\s+exists)?\s+[\"`]?(\w+)[\"`]?\s*;?\s*$", re.IGNORECASE)
+_DATABASE_KINDS = frozenset({"DATABASE", "SCHEMA", "KEYSPACE"})
 
 
-def sql_problems(text: str, *, bulk_threshold: int) -> list[tuple[str, str]]:
-    """(clause, explanation) pairs for every destructive statement in `text`."""
+def is_scratch_database(name: str) -> bool:
+    """Whether a database's name marks it as one for tests or throwaway work."""
+    words = [word for word in re.split(r"[^a-z0-9]+", name.strip("\"'`").casefold()) if word]
+    return bool(words) and (bool(_SCRATCH_WORD.match(words[0])) or bool(_SCRATCH_WORD.match(words[-1])))
+
+
+def sql_problems(text: str, *, bulk_threshold: int, local_server: bool = False) -> list[tuple[str, str]]:
+    """(clause, explanation) pairs for every destructive statement in `text`.
+
+    With `local_server` (the SQL goes to a database server on this machine), dropping a database
+    whose name marks it as scratch is not destruction: a developer recreates test databases often.
+    """
     if len(text) > MAX_SQL_CHARS:
         return [("unparseable_sql", f"SQL of more than {MAX_SQL_CHARS} characters cannot be checked")]
     source = _MYSQL_EXECUTABLE_COMMENT.sub(r" \1 ", text)
-    problems, source = dynamic_sql_problems(source, lambda inner: sql_problems(inner, bulk_threshold=bulk_threshold))
+    problems, source = dynamic_sql_problems(
+        source, lambda inner: sql_problems(inner, bulk_threshold=bulk_threshold, local_server=local_server)
+    )
     if problems or not _DESTRUCTIVE.search(_SCRATCH_DROP.sub(" ", source)):
         return problems
     statements = _parse(_HASH_TEMP.sub("tmp_", source))
@@ -56,7 +74,8 @@ def sql_problems(text: str, *, bulk_threshold: int) -> list[tuple[str, str]]:
         if isinstance(statement, exp.Create) and _is_temporary(statement):
             table = statement.find(exp.Table)
             temporary.update({table.name.casefold()} if table is not None else set())
-        problems.extend(_statement_problems(statement, bulk_threshold, temporary))
+        if not (local_server and _drops_scratch_database(statement)):
+            problems.extend(_statement_problems(statement, bulk_threshold, temporary))
         for nested in statement.find_all(exp.Delete, exp.Update):
             if nested is not statement and not isinstance(nested.parent, exp.When):  # a data-modifying CTE or subquery
                 problems.extend(
@@ -80,6 +99,17 @@ def _drops_only_scratch(statement: Any, temporary: set[str]) -> bool:
         table.name.casefold() in temporary or table.db.casefold() == "pg_temp" or _TEMP_NAME.match(table.name)
         for table in tables
     )
+
+
+def _drops_scratch_database(statement: Any) -> bool:
+    """A DROP DATABASE, SCHEMA or KEYSPACE of databases whose names all mark them as scratch."""
+    if isinstance(statement, exp.Command) and statement.name.upper() == "DROP":
+        found = _COMMAND_DROP.match(str(statement.expression or ""))
+        return found is not None and found.group(1).upper() in _DATABASE_KINDS and is_scratch_database(found.group(2))
+    if not isinstance(statement, exp.Drop) or str(statement.args.get("kind") or "").upper() not in _DATABASE_KINDS:
+        return False
+    names = [table.name or table.db for table in statement.find_all(exp.Table)]
+    return bool(names) and all(is_scratch_database(name) for name in names)
 
 
 def _parse(source: str) -> list[Any] | None:
@@ -116,6 +146,11 @@ def _statement_problems(statement: Any, bulk_threshold: int, temporary: set[str]
                 return [("bulk_delete", f"DELETE of {largest} listed rows at once (limit {bulk_threshold})")]
     if isinstance(statement, exp.Merge):
         return _merge_problems(statement)
+    if isinstance(statement, exp.Command) and statement.name.upper() in ("DROP", "TRUNCATE"):
+        # A DROP the parser does not know (CQL's `DROP KEYSPACE`) removes something all the same.
+        what = " ".join(str(statement.expression or "").split()[:4])
+        clause = "sql_drop" if statement.name.upper() == "DROP" else "sql_truncate"
+        return [(clause, f"{statement.name.upper()} {what[:80]}".strip())]
     if isinstance(statement, exp.Command) and SQL_HINT.search(statement.sql()):
         return [("unparseable_sql", "SQL that names a destructive keyword in a form that cannot be checked")]
     return []
