@@ -46,6 +46,10 @@ nox.options.sessions = [
     "minimums",
 ]
 os.environ["UV_PYTHON_DOWNLOADS"] = "never"
+# Installs compile every module to bytecode, as pip does for a user. Otherwise, where bytecode is not
+# written (CI sets PYTHONDONTWRITEBYTECODE), every process a test starts (a gateway, a server, an MCP
+# upstream) compiles all it imports again: about 2 s more for each start of the policy server.
+os.environ["UV_COMPILE_BYTECODE"] = "1"
 
 
 def _version_key(path: pathlib.Path) -> tuple[int, ...]:
