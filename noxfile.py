@@ -122,7 +122,8 @@ def _install_packages(session: nox.Session, *folders: str, extra: tuple[str, ...
 PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
 
 # Suites whose tests spend their time in processes of their own (servers, gateways, PostgreSQL) and use
-# only free ports and temporary folders: pytest-xdist runs them on two workers. `-- -n 0` runs one.
+# only free ports and temporary folders: pytest-xdist runs them on two workers (so does `minimums`, the
+# sum of every package's tests). `-- -n 0` runs them in one process.
 PARALLEL = {"policy-server"}
 
 
@@ -222,7 +223,8 @@ def minimums(session: nox.Session) -> None:
     """Every package's tests against the lowest versions its direct dependencies allow."""
     _install_packages(session, *PACKAGES, extra=("--resolution", "lowest-direct"))
     session.install(*_group_requirements("test"))
-    session.run("pytest", *(str(ROOT / "packages" / folder / "tests") for folder in PACKAGES), *session.posargs)
+    tests = (str(ROOT / "packages" / folder / "tests") for folder in PACKAGES)
+    session.run("pytest", *tests, *_workers("loadfile"), *session.posargs)
 
 
 @nox.session(python="3.12", default=False)
