@@ -49,7 +49,7 @@ os.environ["UV_PYTHON_DOWNLOADS"] = "never"
 # Installs compile every module to bytecode, as pip does for a user. Otherwise, where bytecode is not
 # written (CI sets PYTHONDONTWRITEBYTECODE), every process a test starts (a gateway, a server, an MCP
 # upstream) compiles all it imports again: about 2 s more for each start of the policy server.
-os.environ["UV_COMPILE_BYTECODE"] = "1"
+os.environ.setdefault("UV_COMPILE_BYTECODE", "1")
 
 
 def _version_key(path: pathlib.Path) -> tuple[int, ...]:
@@ -165,7 +165,7 @@ def tests(session: nox.Session, package: str) -> None:
         # Whole files go to one worker, so a module's fixture (a live server) is started once.
         options += _workers("loadfile")
     if session.python not in (OLDEST, NEWEST):
-        # Shown in pytest's summary as "deselected", and said here: nothing is left out silently.
+        # Said in the log, as pytest's summary does not count deselected tests when xdist runs them.
         session.log(f"tests marked version_independent run on Python {OLDEST} and {NEWEST} only, not here")
         options += ["-m", "not version_independent"]
     session.run("pytest", str(ROOT / "packages" / package / "tests"), *options, *session.posargs)
