@@ -46,6 +46,10 @@ nox.options.sessions = [
     "minimums",
 ]
 os.environ["UV_PYTHON_DOWNLOADS"] = "never"
+# Installs compile every module to bytecode, as pip does for a user. Otherwise, where bytecode is not
+# written (CI sets PYTHONDONTWRITEBYTECODE), every process a test starts (a gateway, a server, an MCP
+# upstream) compiles all it imports again: about 2 s more for each start of the policy server.
+os.environ.setdefault("UV_COMPILE_BYTECODE", "1")
 
 
 def _version_key(path: pathlib.Path) -> tuple[int, ...]:
@@ -100,6 +104,7 @@ def _installed(version: str) -> bool:
 INSTALLED = [version for version in PYTHONS if _installed(version)] or PYTHONS
 MISSING = [version for version in PYTHONS if version not in INSTALLED]
 OLDEST = INSTALLED[0]
+NEWEST = INSTALLED[-1]
 if MISSING:
     print(
         f"WARNING: this machine has no Python {', '.join(MISSING)}: its sessions are left out of this run, "
@@ -115,6 +120,17 @@ def _install_packages(session: nox.Session, *folders: str, extra: tuple[str, ...
 
 
 PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
+
+# Suites whose tests spend their time in processes of their own (servers, gateways, PostgreSQL) and use
+# only free ports and temporary folders: pytest-xdist runs them on two workers (so does `minimums`, the
+# sum of every package's tests). `-- -n 0` runs them in one process.
+PARALLEL = {"policy-server"}
+
+
+def _workers(dist: str) -> list[str]:
+    """pytest-xdist's options for two workers sharing tests out by `dist` (none on a single core)."""
+    workers = min(2, os.cpu_count() or 1)
+    return ["-n", str(workers), "--dist", dist] if workers > 1 else []
 
 
 def _group_requirements(*names: str) -> tuple[str, ...]:
@@ -144,17 +160,26 @@ def tests(session: nox.Session, package: str) -> None:
     """One package's unit tests, installed from its folder with --no-sources beside the siblings it needs."""
     _install_packages(session, *PACKAGES[package], package)
     session.install(*_group_requirements("test"))
-    session.run("pytest", str(ROOT / "packages" / package / "tests"), *session.posargs)
+    options: list[str] = []
+    if package in PARALLEL:
+        # Whole files go to one worker, so a module's fixture (a live server) is started once.
+        options += _workers("loadfile")
+    if session.python not in (OLDEST, NEWEST):
+        # Said in the log, as pytest's summary does not count deselected tests when xdist runs them.
+        session.log(f"tests marked version_independent run on Python {OLDEST} and {NEWEST} only, not here")
+        options += ["-m", "not version_independent"]
+    session.run("pytest", str(ROOT / "packages" / package / "tests"), *options, *session.posargs)
 
 
-@nox.session(python=sorted({OLDEST, INSTALLED[-1]}))
+@nox.session(python=sorted({OLDEST, NEWEST}))
 def integration(session: nox.Session) -> None:
     """Cross-package tests with real processes and real loopback servers."""
     _install_packages(session, *PACKAGES)
     session.install(*_group_requirements("integration"))
     if (ROOT / "tests-integration" / "package.json").exists():
         session.run("npm", "ci", "--prefix", "tests-integration", external=True)
-    session.run("pytest", str(ROOT / "tests-integration"), *session.posargs)
+    # Tests are shared out one by one (an idle worker takes the other's): the files differ widely in length.
+    session.run("pytest", str(ROOT / "tests-integration"), *_workers("worksteal"), *session.posargs)
 
 
 @nox.session(python="3.12")
@@ -198,7 +223,8 @@ def minimums(session: nox.Session) -> None:
     """Every package's tests against the lowest versions its direct dependencies allow."""
     _install_packages(session, *PACKAGES, extra=("--resolution", "lowest-direct"))
     session.install(*_group_requirements("test"))
-    session.run("pytest", *(str(ROOT / "packages" / folder / "tests") for folder in PACKAGES), *session.posargs)
+    tests = (str(ROOT / "packages" / folder / "tests") for folder in PACKAGES)
+    session.run("pytest", *tests, *_workers("loadfile"), *session.posargs)
 
 
 @nox.session(python="3.12", default=False)

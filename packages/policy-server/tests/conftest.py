@@ -96,6 +96,22 @@ async def local_client(local_app) -> AsyncIterator[httpx2.AsyncClient]:
 BACKENDS = ["sqlite", "postgres"]
 
 
+def _uses_postgres(item: pytest.Item) -> bool:
+    """True for a test on the PostgreSQL server: by its fixtures, or by a "postgres" backend parameter."""
+    if {"postgres_server", "postgres_url"} & set(getattr(item, "fixturenames", ())):
+        return True
+    callspec = getattr(item, "callspec", None)
+    return callspec is not None and "postgres" in callspec.params.values()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # PostgreSQL behaves the same whatever Python runs the client: nox runs these tests on the oldest
+    # and newest Python only (the marker's description in the root pyproject.toml).
+    for item in items:
+        if _uses_postgres(item):
+            item.add_marker(pytest.mark.version_independent)
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     """One PostgreSQL server for the whole run, started on first use and stopped at the end."""

@@ -34,7 +34,8 @@ known_payees = ["landlord"]
 hour_limit_cents = 10000
 """
 
-pytestmark = pytest.mark.slow
+# Several server processes on one storage: nox runs these on the oldest and newest Python only.
+pytestmark = [pytest.mark.slow, pytest.mark.version_independent]
 
 
 def _free_port() -> int:

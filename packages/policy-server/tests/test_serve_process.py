@@ -31,6 +31,7 @@ hour_count_limit = 5
 
 
 @pytest.mark.slow
+@pytest.mark.version_independent  # several processes; nox: oldest and newest Python only
 def test_two_workers_serve_decisions_from_one_data_dir(tmp_path) -> None:
     """Two worker processes on one data dir: decisions, and one velocity window held across both."""
     port = _free_port()

@@ -20,7 +20,8 @@ from inherence_policy_server._storage import open_storage
 from .conftest import START
 from .test_postgres_servers import ADMIN_TOKEN, _serving
 
-pytestmark = pytest.mark.slow
+# Several server processes on one storage: nox runs these on the oldest and newest Python only.
+pytestmark = [pytest.mark.slow, pytest.mark.version_independent]
 
 ADMIN = {"authorization": f"Bearer {ADMIN_TOKEN}"}
 RULES = """

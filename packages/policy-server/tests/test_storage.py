@@ -144,6 +144,7 @@ RACER = textwrap.dedent(
 
 
 @pytest.mark.slow
+@pytest.mark.version_independent  # several processes; nox: oldest and newest Python only
 @pytest.mark.parametrize("kind", BACKENDS)
 def test_concurrent_reservations_from_processes_never_pass_a_limit_together(kind, request, tmp_path) -> None:
     import time
