@@ -100,11 +100,16 @@ class CallAnalysis:
     @functools.cached_property
     def command_texts(self) -> list[str]:
         """Shell command lines: command fields anywhere, and for shell or unknown tools anything shaped like one."""
-        found = _command_fields(self.call.arguments, depth=0)
-        if not found:
+        page_code = _page_code(self.call.tool_name, self.call.arguments)
+        found = [text for text in _command_fields(self.call.arguments, depth=0) if text not in page_code]
+        if not found and not page_code:
             found = _program_arguments(self.call.tool_name, self.call.arguments)
+        else:
+            found = [_with_program(self.call.tool_name, text) for text in found]
+        # Script a browser tool runs in a page is JavaScript: read as `node -e` would be, never as shell.
+        found += [shlex.join(["node", "-e", code]) for code in page_code]
         if self.category in (Category.SHELL_EXEC, Category.UNKNOWN):
-            seen = set(found)
+            seen = set(found) | set(page_code)
             for value in self.values(payload=False):
                 if value.key in COMMAND_KEYS or value.key in ARGV_KEYS or value.raw in seen:
                     continue
@@ -254,6 +259,38 @@ _TRAILING_DRIVE_ROOT = re.compile(r"(?<![\\\w])([A-Za-z]:\\)$")
 def _closed_drive_root(text: str) -> str:
     """`dir C:\\` ends in a Windows drive root, not in a line continuation: the backslash is a word's own."""
     return _TRAILING_DRIVE_ROOT.sub(r"\1\\", text.rstrip()) if text.rstrip().endswith(":\\") else text
+
+
+# CLIs whose MCP tools take the rest of a command line: `terraform__run_command(command="destroy")`.
+_SUBCOMMAND_CLIS = frozenset({"terraform", "kubectl", "helm", "gcloud", "aws", "az", "gh", "glab", "heroku", "flyctl",
+                              "doctl", "vercel", "oc", "stripe", "vault", "gsutil"})  # fmt: skip
+
+
+def _with_program(tool_name: str, text: str) -> str:
+    """A command field of a CLI's own tool that names only a subcommand, with the CLI's name in front."""
+    programs = [word for word in _words(tool_name) if word in _SUBCOMMAND_CLIS]
+    first = text.strip().split(" ", 1)[0] if text.strip() else ""
+    if not programs or not first or not re.fullmatch(r"[a-z][a-z0-9-]*", first) or first in CLI_PROGRAMS:
+        return text
+    return f"{programs[-1]} {text}"
+
+
+_PAGE_TOOL_WORDS = frozenset({"evaluate", "javascript", "js", "browser", "page", "puppeteer", "playwright", "console",
+                              "devtools", "chrome", "webview"})  # fmt: skip
+_PAGE_RUNNING = frozenset({"evaluate", "javascript", "js", "console", "run", "execute", "exec", "eval"})
+_PAGE_CODE_KEYS = frozenset({"function", "script", "expression", "code", "js", "javascript", "pagefunction", "source"})
+
+
+def _page_code(tool_name: str, arguments: Mapping[str, Any]) -> list[str]:
+    """The JavaScript a browser tool runs in a page (`browser_evaluate(function=...)`)."""
+    words = set(_words(tool_name))
+    if not words & _PAGE_TOOL_WORDS or not words & _PAGE_RUNNING:
+        return []
+    return [
+        value
+        for key, value in arguments.items()
+        if str(key).casefold() in _PAGE_CODE_KEYS and isinstance(value, str) and value.strip()
+    ]
 
 
 def _program_arguments(tool_name: str, arguments: Mapping[str, Any]) -> list[str]:

@@ -212,9 +212,9 @@ def _written_only(analysis: CallAnalysis) -> frozenset[str]:
 
 
 def _writes_only(analysis: CallAnalysis) -> bool:
-    return bool(analysis.intent_words & {"set", "store", "save", "put", "create", "write", "delete", "lock"}) and not (
-        analysis.intent_words & {"get", "read", "show", "list", "export", "reveal", "fetch", "retrieve", "dump"}
-    )
+    return bool(
+        analysis.intent_words & {"set", "store", "save", "put", "create", "write", "delete", "lock", "add", "update"}
+    ) and not (analysis.intent_words & {"get", "read", "show", "list", "export", "reveal", "fetch", "retrieve", "dump"})
 
 
 def evaluate(

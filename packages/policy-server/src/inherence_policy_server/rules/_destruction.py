@@ -27,10 +27,13 @@ RULE = "mass_destruction"
 _DELETE_WORDS = frozenset({"delete", "remove", "destroy", "purge", "wipe", "erase", "drop", "rm", "unlink", "truncate",
                            "trash", "rmdir", "deletion", "clear", "empty", "nuke"})  # fmt: skip
 # Compared with `_` and `-` taken out, so `deleteAll` and `delete-all` are the same flag.
-_ALL_FLAGS = frozenset({"all", "deleteall", "removeall", "everything", "purgeall", "allitems", "recursiveall"})
+_ALL_FLAGS = frozenset({"all", "deleteall", "removeall", "everything", "purgeall", "allitems", "recursiveall",
+                        "allnamespaces"})  # fmt: skip
 # A tool named for deleting many records at once, and the arguments that choose them by query.
 _BULK_WORDS = frozenset({"bulk", "batch", "many", "mass", "multiple"})
 _QUERY_KEYS = frozenset({"query", "jql", "filter", "where", "selector", "match", "q", "search", "criteria", "soql"})
+_SELECTING = frozenset({"filter", "where", "query", "selector", "match", "labelselector", "label_selector",
+                        "fieldselector", "field_selector"})  # fmt: skip
 _WILDCARDS = frozenset({"*", "%", "all", "*.*", "**", "/*"})
 
 
@@ -137,13 +140,9 @@ def _flag_and_list_problems(node: Any, threshold: int, depth: int) -> list[tuple
             name = str(key).casefold()
             if name.replace("_", "").replace("-", "") in _ALL_FLAGS and value is True:
                 problems.append(("delete_all", f"the delete is asked to remove everything ({name} = true)"))
-            elif name in ("filter", "where", "query", "selector", "match") and value in ({}, "", None, []):
+            elif name in _SELECTING and value in ({}, "", None, []):
                 problems.append(("delete_all", f"the delete has an empty {name}, which matches everything"))
-            elif (
-                isinstance(value, list)
-                and len(value) > threshold
-                and all(not isinstance(v, (Mapping, list)) for v in value)
-            ):
+            elif isinstance(value, list) and len(value) > threshold and _names_items(value):
                 problems.append(("bulk_delete", f"the delete lists {len(value)} items at once (limit {threshold})"))
             elif isinstance(value, (Mapping, list)):
                 problems.extend(_flag_and_list_problems(value, threshold, depth + 1))
@@ -155,12 +154,25 @@ def _flag_and_list_problems(node: Any, threshold: int, depth: int) -> list[tuple
     return problems
 
 
+_ITEM_KEYS = frozenset({"id", "_id", "uuid", "key", "name", "path", "ref", "sys_id"})
+
+
+def _names_items(items: list[Any]) -> bool:
+    """A list of ids or names: plain values, or records that carry nothing but an id (`[{"Id": "001A"}]`)."""
+    if all(not isinstance(item, (Mapping, list)) for item in items):
+        return True
+    return all(
+        isinstance(item, Mapping) and 0 < len(item) <= 2 and any(str(key).casefold() in _ITEM_KEYS for key in item)
+        for item in items[:256]
+    )
+
+
 def _many_items(node: Any, threshold: int, depth: int) -> list[tuple[str, str]]:
     """A delete listing more names or ids than `threshold` (but not enough for `bulk_delete`): a person is asked."""
     if depth > 8:
         return []
     children = node.values() if isinstance(node, Mapping) else node[:64] if isinstance(node, list) else ()
-    if isinstance(node, list) and len(node) > threshold and all(not isinstance(v, (Mapping, list)) for v in node):
+    if isinstance(node, list) and len(node) > threshold and _names_items(node):
         return [("many_items", f"the delete lists {len(node)} items at once (more than {threshold})")]
     for child in children:
         found = _many_items(child, threshold, depth + 1)

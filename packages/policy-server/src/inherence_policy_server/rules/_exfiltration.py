@@ -138,6 +138,14 @@ def evaluate(
                 f"{matches[0].describe()} would forward or redirect future mail to another address.",
             )
         )
+    if _page_secrets_sent(analysis):
+        findings.append(
+            Finding(
+                RULE,
+                f"{RULE}.secret_in_payload",
+                "The page's script sends its cookies or stored session data to a web address.",
+            )
+        )
     sending = _sends_data(call, analysis)
     if section.scan_secrets and (sending or call.category in _OUTBOUND_CATEGORIES or analysis.shell.commands):
         leak = _secret_leak(analysis, hosts)
@@ -256,6 +264,23 @@ def _pushed_remotes(analysis: CallAnalysis) -> list[str]:
                 # Every branch to a remote that is not the repository's own: added earlier, outside this call.
                 pushed.append(f"git remote {url}")
     return list(dict.fromkeys(pushed))
+
+
+# Script run in a browser page (`browser_evaluate`, `puppeteer_evaluate`) that reads what signs the user in ...
+_PAGE_SECRETS = re.compile(r"document\s*\.\s*cookie|\blocalStorage\b|\bsessionStorage\b|\bindexedDB\b|cookieStore")
+# ... and sends it somewhere: a request, a beacon, an image or a navigation.
+_PAGE_SENDS = re.compile(
+    r"\bfetch\s*\(|sendBeacon|XMLHttpRequest|new\s+Image|WebSocket|\.src\s*=|location(?:\.href)?\s*=|window\.open"
+    r"|\$\.(?:post|get|ajax)|axios"
+)
+
+
+def _page_secrets_sent(analysis: CallAnalysis) -> bool:
+    for value in analysis.text.values:
+        raw = value.raw
+        if not value.is_key and len(raw) < 65_536 and _PAGE_SECRETS.search(raw) and _PAGE_SENDS.search(raw):
+            return True
+    return False
 
 
 def _account_domain(place: Destination, tenant: str, ledger: SessionLedger) -> bool:

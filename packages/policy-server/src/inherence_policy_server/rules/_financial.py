@@ -158,7 +158,7 @@ def _own_account(recipient: str, config: RulesConfig, ledger: SessionLedger, ten
 # Keys named for whoever receives, in any provider's spelling: `recipient_username`, `destination_address`,
 # `to_member_id`, `beneficiary_iban`.
 _RECIPIENT_LIKE = re.compile(
-    r"^(?:to_|recipient|payee|beneficiary|destination|receiver)|_(?:recipient|payee|receiver)$"
+    r"^(?:to_|target|recipient|payee|beneficiary|destination|receiver|counterparty)|_(?:recipient|payee|receiver)$"
 )
 
 
@@ -166,6 +166,10 @@ def _recipient_like(analysis: CallAnalysis) -> str:
     for value in analysis.values(payload=False):
         if not value.is_key and value.key and _RECIPIENT_LIKE.search(value.key) and value.raw.strip():
             return value.raw.strip().casefold()
+    # An account number given as a number: `{"targetAccount": 88112233}`.
+    for _, key, number in analysis.text.numbers:
+        if key and _RECIPIENT_LIKE.search(key) and float(number).is_integer():
+            return str(int(number))
     return ""
 
 
@@ -207,6 +211,12 @@ def _changes_standing_order(call: Call, analysis: CallAnalysis, config: RulesCon
     words = analysis.intent_words
     name = frozenset(re.findall(r"[a-z]+", re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", call.tool_name).lower()))
     return bool(words & _STANDING_WORDS and words & _CHANGE_WORDS) and not name & _OUTGOING_WORDS
+
+
+def _sends_out(call: Call) -> bool:
+    """A tool named for money leaving the account (`create_transfer`, `send_payment`, `withdraw`)."""
+    name = frozenset(re.findall(r"[a-z]+", re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", call.tool_name).lower()))
+    return bool(name & _OUTGOING_WORDS) and not _requests_money(call)
 
 
 def _requests_money(call: Call) -> bool:
@@ -287,6 +297,13 @@ def evaluate(
         findings.append(
             Finding(
                 RULE, f"{RULE}.new_recipient", f"A first payment of {_money(cents)} to {recipient}, never paid before."
+            )
+        )
+    elif recipient and not known and not unreadable and _sends_out(call):
+        # `create_transfer(targetAccount, quoteUuid)`: the amount sits in a quote made earlier.
+        findings.append(
+            Finding(
+                RULE, f"{RULE}.new_recipient", f"A first payment to {recipient}, never paid before (amount not stated)."
             )
         )
     if cents > section.hard_limit_cents:

@@ -32,6 +32,7 @@ _MANAGEMENT_PORTS: dict[int, str] = {
     6443: "the Kubernetes API", 10250: "the kubelet API", 10255: "the kubelet read-only API",
     10257: "the controller manager", 10259: "the scheduler", 2379: "etcd", 2380: "etcd peers",
     2375: "the Docker daemon", 2376: "the Docker daemon (TLS)", 4243: "the Docker daemon",
+    8500: "the Consul agent API", 8501: "the Consul agent API (TLS)", 4646: "the Nomad API",
 }  # fmt: skip
 _SOCKETS = re.compile(
     r"(?:^|/)(?:docker|containerd|crio|podman|dockershim|kubelet|cri-dockerd)\.sock$|/run/containerd/|/var/run/secrets/kubernetes\.io"

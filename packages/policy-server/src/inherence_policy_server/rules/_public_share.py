@@ -25,11 +25,14 @@ _AUDIENCE_KEYS = frozenset({"type", "visibility", "audience", "access", "general
                             "privacy", "acl"})  # fmt: skip
 _EVERYONE = frozenset({"anyone", "public", "everyone", "anyone_with_link", "anyonewithlink", "anyone_with_the_link",
                        "anyonecanview", "anyonecanedit", "internet", "world", "all_users", "allusers",
-                       "public_read", "public-read", "public_read_write", "public-read-write"})  # fmt: skip
+                       "public_read", "public-read", "public_read_write", "public-read-write",
+                       # Microsoft Graph's createLink: `scope: "anonymous"` is a link anyone can open.
+                       "anonymous", "anon", "unauthenticated", "guest_link"})  # fmt: skip
 _WRITING_ROLES = frozenset({"writer", "editor", "edit", "write", "owner", "organizer", "fileorganizer", "commenter",
                             "comment", "contributor", "admin", "full", "fullcontrol", "full_control", "readwrite",
                             "read_write", "public_read_write", "public-read-write", "anyonecanedit"})  # fmt: skip
-_ROLE_KEYS = frozenset({"role", "permission", "permissions", "access_level", "access", "link_role", "acl", "mode"})
+_ROLE_KEYS = frozenset({"role", "permission", "permissions", "access_level", "access", "link_role", "acl", "mode",
+                        "type", "link_type"})  # fmt: skip
 _SHARING_WORDS = frozenset({"share", "sharing", "shared", "permission", "permissions", "link", "links", "acl",
                             "visibility", "publish", "access"})  # fmt: skip
 
