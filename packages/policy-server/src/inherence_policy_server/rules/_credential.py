@@ -185,6 +185,10 @@ def _credential_labels(call: Call, config: RulesConfig, analysis: CallAnalysis) 
         and not names_only_store_tool(analysis)
     ):
         found.append(("credential_store", f"the credential store tool {call.tool_name}"))
+    elif _exports_keys(call.tool_name):
+        found.append(("credential_store", f"{call.tool_name} hands out the keys that control a wallet or account"))
+    if _cluster_secret_read(analysis):
+        found.append(("credential_command", f"a Kubernetes secret's data through {call.tool_name}"))
     return found
 
 
@@ -209,6 +213,34 @@ def _written_only(analysis: CallAnalysis) -> frozenset[str]:
             other.extend(command.argv[1:])
         written.update(normalise_path(target) for operator, target in command.redirects if operator in (">", ">|"))
     return frozenset(written - {normalise_path(word) for word in other})
+
+
+_KEY_EXPORTS = frozenset({"export", "reveal", "backup", "dump"})
+_KEY_HOLDERS = frozenset({"wallet", "wallets", "seed", "mnemonic", "keystore", "privatekey", "private", "keypair",
+                          "recovery"})  # fmt: skip
+
+
+def _exports_keys(tool_name: str) -> bool:
+    """`export_wallet`, `reveal_seed_phrase`, `backup_keystore`: whoever holds the export holds the funds."""
+    name = tool_name.rpartition("__")[2]
+    words = set(re.findall(r"[a-z]+", re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name).lower()))
+    return bool(words & _KEY_EXPORTS and words & _KEY_HOLDERS)
+
+
+_RESOURCE_KEYS = frozenset({"resourcetype", "resource_type", "resource", "kind", "type", "resourcekind"})
+_DATA_OUTPUTS = frozenset({"yaml", "json", "jsonpath", "go-template", "template", "wide-json"})
+
+
+def _cluster_secret_read(analysis: CallAnalysis) -> bool:
+    """A cluster tool's `get`/`describe` of a Secret by name or with its data (`output: yaml`), not a list of names."""
+    values = [value for value in analysis.values(payload=False) if not value.is_key]
+    if not any(value.key in _RESOURCE_KEYS and value.folded.strip() in ("secret", "secrets") for value in values):
+        return False
+    if analysis.intent_words & {"delete", "create", "apply", "patch"}:
+        return False
+    named = any(value.key in ("name", "names", "resourcename", "resource_name") for value in values)
+    output = next((value.folded.strip() for value in values if value.key in ("output", "o", "format")), "")
+    return named or output.split("=", 1)[0] in _DATA_OUTPUTS
 
 
 def _writes_only(analysis: CallAnalysis) -> bool:

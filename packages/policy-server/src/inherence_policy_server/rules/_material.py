@@ -208,6 +208,10 @@ class Payload:
             if not match.group(0).isdigit():
                 before = _LETTER_PAIR.search(text, max(0, match.start() - 3), match.start())
                 tokens.add(match.group(0) if before is None else before.group(0) + match.group(0))
+                # A number run on into the next one (`+44 7700 900456 22 Park Lane`): also without its last groups.
+                groups = re.split(r"(?<=\d)[ .-](?=[\d(])", match.group(0))
+                for end in range(len(groups) - 1, max(1, len(groups) - 3), -1):
+                    tokens.add(" ".join(groups[:end]))
         tokens.update(match.group(0) for match in IBAN_SPACED.finditer(text))
         # "884 213": a one-time code sent in two groups, read as its digits.
         tokens.update(re.sub(r"[ -]", "", match.group(0)) for match in _CODE_GROUPS.finditer(text))
