@@ -47,6 +47,8 @@ _PRIVATE = (
     " calendar event events document documents doc docs note notes record records patient patients customer"
     " customers personal profile profiles drive photos photo ssn medical health hr salary crm thread threads"
     " transaction transactions statement statements"
+    # A memory server's knowledge graph: what the assistant keeps about the user and the people around them.
+    " memory memories knowledge entities entity observations"
 )
 _DB = "database databases db sql postgres postgresql mysql sqlite mongo mongodb redis table tables bigquery snowflake"
 _DB += " supabase dynamodb clickhouse mssql oracle"

@@ -46,6 +46,7 @@ _OUTGOING_WORDS = frozenset({"send", "pay", "payout", "payouts", "transfer", "wi
 # A booking pays the merchant behind the tool: a `destination` without digits (SEA, Hamburg) is where the
 # traveller goes, not a payee; an account, card or wallet identifier has digits.
 _BOOKING_WORDS = frozenset({"book", "booking", "reserve", "reservation", "checkout"})
+_ORDER_WORDS = frozenset({"order", "flight", "hotel", "ticket", "tickets", "travelers", "travellers", "passengers"})
 _ASKED = (Mode.ENFORCE, Mode.CONFIRM)
 _ZERO_DECIMAL = frozenset({"jpy", "krw", "vnd", "clp", "isk", "ugx", "xaf", "xof", "pyg", "huf"})
 _EXPONENT = re.compile(r"\d[eE][-+]?\d")
@@ -158,7 +159,8 @@ def _own_account(recipient: str, config: RulesConfig, ledger: SessionLedger, ten
 # Keys named for whoever receives, in any provider's spelling: `recipient_username`, `destination_address`,
 # `to_member_id`, `beneficiary_iban`.
 _RECIPIENT_LIKE = re.compile(
-    r"^(?:to_|target|recipient|payee|beneficiary|destination|receiver|counterparty)|_(?:recipient|payee|receiver)$"
+    r"^(?:to_|target_?account|recipient|payee|beneficiary|destination|receiver|counterparty)"
+    r"|_(?:recipient|payee|receiver)$"
 )
 
 
@@ -179,6 +181,8 @@ def _read_transfer(call: Call, analysis: CallAnalysis) -> _Transfer | None:
     booking = bool(words & _BOOKING_WORDS) and not words & _OUTGOING_WORDS
     if booking and recipient == _first_string(analysis, ("destination",)) and not re.search(r"\d", recipient):
         recipient = _first_string(analysis, tuple(key for key in _RECIPIENT_KEYS if key != "destination"))
+    if (booking or words & _ORDER_WORDS) and recipient and recipient == _first_string(analysis, ("email",)):
+        recipient = ""  # a traveller's or buyer's own address: the merchant behind the tool is paid
     payments = api_payments(analysis)
     if not payments and _requests_money(call):
         return None
@@ -352,11 +356,17 @@ def record_transfer(
     """Reserve the transfer of a call that is let through; a velocity finding if the windows filled up meanwhile."""
     analysis = analysis or CallAnalysis(call)
     transfer = _transfer(call, analysis)
-    if transfer is None or transfer.cents == 0 or _own_account(transfer.recipient, config, ledger, tenant_of(call)):
+    if transfer is None or _own_account(transfer.recipient, config, ledger, tenant_of(call)):
+        return None
+    if transfer.cents == 0 and not (transfer.recipient and _sends_out(call)):
         return None
     if _changes_standing_order(call, analysis, config):
         return None  # a standing order's update, which a person confirmed, moves no money now
     limits = _window_limits(config.financial_drain, transfer.cents)
+    if transfer.cents == 0 and transfer.recipient and _sends_out(call):
+        # A transfer whose amount is in a quote: its recipient is paid, and known from then on.
+        ledger.reserve_transfer(transfer.account, transfer.recipient, 0, now, limits)
+        return None
     if ledger.reserve_transfer(transfer.account, transfer.recipient, transfer.cents, now, limits) is not None:
         return None
     velocity = _velocity(ledger.window_totals(transfer.account, now), transfer.cents, limits)
