@@ -171,7 +171,7 @@ class MassDestructionConfig(_RuleSection):
     bulk_delete_threshold: Annotated[int, Field(ge=1, le=MAX_COUNT)] = 25
     many_items_threshold: Annotated[
         int, Field(ge=1, le=MAX_COUNT, description="a delete listing more items than this asks a person first")
-    ] = 5
+    ] = 10
     allowed_paths: Names = Field(default=(), description="glob patterns of paths that may be deleted recursively")
     allowed_commands: Names = Field(default=(), description="glob patterns of whole commands that may run")
 

@@ -76,7 +76,9 @@ def evaluate(
         if not problems:
             problems.extend(_whole_store_delete(call.tool_name))
         if not problems:
-            problems.extend(_permanent_many(call.arguments) or _range_delete(call.tool_name, call.arguments))
+            problems.extend(
+                _permanent_many(call.tool_name, call.arguments) or _range_delete(call.tool_name, call.arguments)
+            )
     findings: dict[str, Finding] = {}
     for clause, why in problems:
         findings.setdefault(clause, Finding(RULE, f"{RULE}.{clause}", f"Mass destruction: {why}."))
@@ -198,6 +200,8 @@ _PARTS = frozenset({"branch", "branches", "tag", "tags", "file", "files", "recor
                     "relation", "relations", "entity", "node", "edge", "collaborator", "invitation", "session",
                     "alias", "field", "column", "snapshot", "backup", "secret", "variable", "release", "artifact",
                     "pod", "job", "run", "deployment", "object", "objects", "blob", "version", "versions"})  # fmt: skip
+# Stores with no trash to restore from: a memory server's knowledge graph.
+_NO_TRASH = frozenset({"entities", "entity", "nodes", "graph", "memories", "memory", "observations"})
 _PERMANENT_FLAGS = frozenset({"skiptrash", "permanent", "permanently", "hard", "harddelete", "force", "purge",
                               "bypasstrash", "nobackup", "skiprecyclebin"})  # fmt: skip
 _RANGE_KEYS = frozenset({"time_min", "time_max", "start", "end", "start_date", "end_date", "from", "until", "before",
@@ -220,10 +224,10 @@ def _whole_store_delete(tool_name: str) -> list[tuple[str, str]]:
     return []
 
 
-def _permanent_many(arguments: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """Several items deleted for good (`skip_trash: true`), not into a trash they could be restored from."""
+def _permanent_many(tool_name: str, arguments: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Several items deleted for good (`skip_trash: true`, a memory graph's entities), past any trash."""
     flags = {str(key).casefold().replace("_", "").replace("-", "") for key, value in arguments.items() if value is True}
-    if not flags & _PERMANENT_FLAGS:
+    if not flags & _PERMANENT_FLAGS and not _name_words(tool_name) & _NO_TRASH:
         return []
     lists = [value for value in arguments.values() if isinstance(value, list) and len(value) >= 3]
     if not lists:
