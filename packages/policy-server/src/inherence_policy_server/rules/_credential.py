@@ -189,6 +189,9 @@ def _credential_labels(call: Call, config: RulesConfig, analysis: CallAnalysis) 
         found.append(("credential_store", f"{call.tool_name} hands out the keys that control a wallet or account"))
     if _cluster_secret_read(analysis):
         found.append(("credential_command", f"a Kubernetes secret's data through {call.tool_name}"))
+    secret_table = _secret_select(analysis)
+    if secret_table:
+        found.append(("credential_store", f"a SELECT of the secrets kept in {secret_table}"))
     return found
 
 
@@ -241,6 +244,31 @@ def _cluster_secret_read(analysis: CallAnalysis) -> bool:
     named = any(value.key in ("name", "names", "resourcename", "resource_name") for value in values)
     output = next((value.folded.strip() for value in values if value.key in ("output", "o", "format")), "")
     return named or output.split("=", 1)[0] in _DATA_OUTPUTS
+
+
+# Tables that hold secrets in the clear, or a database's own password hashes, read by a SELECT.
+_SECRET_SELECT = re.compile(
+    r"\bselect\s+(?P<columns>[^;]{1,400}?)\s+from\s+(?P<table>(?:[\w\"`]+\.)?[\"`]?(?:decrypted_secrets|secrets"
+    r"|credentials|api_keys|apikeys|access_tokens|oauth_tokens|refresh_tokens|personal_access_tokens|pg_shadow"
+    r"|pg_authid|user_passwords)[\"`]?|mysql\.user)(?![\w.])",
+    re.IGNORECASE,
+)
+# Counting rows, or naming them, shows no secret: `SELECT count(*) FROM api_keys`, `SELECT name FROM secrets`.
+_HARMLESS_COLUMNS = re.compile(
+    r"^(?:count\s*\([^)]*\)|(?:id|name|key_id|created_at|updated_at|expires_at)(?:\s*,\s*(?:id|name|key_id"
+    r"|created_at|updated_at|expires_at))*)$",
+    re.IGNORECASE,
+)
+
+
+def _secret_select(analysis: CallAnalysis) -> str | None:
+    """The secret-holding table a SELECT reads whole values from (in SQL fields or a shell's database client)."""
+    texts = [value.raw for value in analysis.values(payload=False) if not value.is_key and "select" in value.folded]
+    for text in [*texts, *analysis.command_texts]:
+        for match in _SECRET_SELECT.finditer(text[:65_536]):
+            if not _HARMLESS_COLUMNS.match(match.group("columns").strip()):
+                return match.group("table")
+    return None
 
 
 def _writes_only(analysis: CallAnalysis) -> bool:

@@ -65,6 +65,8 @@ def evaluate(
         problems.extend(
             sql_problems(source.text, bulk_threshold=section.bulk_delete_threshold, local_server=source.local)
         )
+    if analysis.intent_words & _MOVE_WORDS and not analysis.shell.commands:
+        problems.extend(_moved_away(analysis, section.allowed_paths))
     if call.category is Category.FILE_DELETE or analysis.intent_words & _DELETE_WORDS:
         problems.extend(
             _delete_call_problems(call.arguments, analysis, section.bulk_delete_threshold, section.allowed_paths)
@@ -109,6 +111,22 @@ def _store_deletes(analysis: CallAnalysis) -> list[tuple[str, str]]:
         if store and request.method == "DELETE" and _STORE_OBJECT.match(request.path):
             found.append(("store_delete", f"DELETE {request.path[:80]} drops a whole {store} database or index"))
     return found[:1]
+
+
+_MOVE_WORDS = frozenset({"move", "rename", "mv"})
+_SOURCE_KEYS = frozenset({"source", "src", "from", "old_path", "oldpath", "source_path", "sourcepath", "path"})
+
+
+def _moved_away(analysis: CallAnalysis, allowed_paths: tuple[str, ...]) -> list[tuple[str, str]]:
+    """A file tool moving a home or data folder, or a repository's history (`.git`), somewhere else."""
+    for value in analysis.values(payload=False):
+        if value.is_key or value.key not in _SOURCE_KEYS:
+            continue
+        text = value.raw.strip()
+        history = normalise_path(text).rstrip("/").endswith("/.git")
+        if (history or is_broad_target(text)) and not matches_any_glob(normalise_path(text), allowed_paths):
+            return [("move_away", f"the call moves {text!r} away, with everything it holds")]
+    return []
 
 
 def _delete_call_problems(
