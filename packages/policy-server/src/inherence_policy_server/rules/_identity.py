@@ -223,10 +223,7 @@ _OTHER_RECORDS = frozenset({"contact", "contacts", "customer", "customers", "lea
 _RECOVERY_KEYS = frozenset({"email", "email_address", "phone", "phone_number", "mobile", "mobile_number", "sms_phone",
                             "recovery_email", "recovery_phone", "mfa_phone", "otp_phone", "contact_email",
                             "contact_phone", "notification_email", "trusted_device", "trusted_devices",
-                            "backup_email", "backup_phone", "two_factor_phone",
-                            # Where cards, statements and new credentials are posted to.
-                            "street", "address", "address_line1", "postal_address", "mailing_address",
-                            "city", "zip", "postcode", "postal_code"})  # fmt: skip
+                            "backup_email", "backup_phone", "two_factor_phone"})  # fmt: skip
 _CHANGING = frozenset({"update", "set", "change", "edit", "modify", "patch", "put", "replace"})
 
 
