@@ -59,6 +59,8 @@ def test_the_clauses_that_ask_a_person_by_default() -> None:
         "identity_escalation.public_share",
         "identity_escalation.token_create",
         "identity_escalation.role_grant",
+        # A service's own configuration: ops work a person asked for, or not.
+        "lateral_pivot.service_config",
         # What a user may ask for: a person tells whether they did.
         "financial_drain.per_call_limit",
         "financial_drain.new_recipient_limit",

@@ -84,7 +84,8 @@ _TABLE: dict[str, dict[str, Mode]] = {
             "system_config",
         ),
         _E,
-    ),
+    )
+    | {"service_config": _C},
     "unauthorized_exfiltration": {
         "private_data_to_new_recipient": _C,
         "private_data_to_known_recipient": _L,

@@ -46,6 +46,17 @@ _PUBLIC_ETC = (
     "/etc/ssl/certs/*", "/etc/ca-certificates.conf", "/etc/apt/sources.list", "/etc/apt/sources.list.d/*",
     "/etc/environment", "/etc/locale.conf", "/etc/machine-info", "/etc/host.conf",
 )  # fmt: skip
+# A web server's or a service's own configuration: nothing secret to read, a person asked before it changes.
+# (Who may log in, run as root or start at boot stays `system_config`: sudoers, ssh, pam, cron, systemd.)
+_SERVICE_CONFIG = (
+    "/etc/nginx/nginx.conf", "/etc/nginx/sites-available/*", "/etc/nginx/sites-enabled/*", "/etc/nginx/conf.d/*",
+    "/etc/apache2/apache2.conf", "/etc/apache2/sites-available/*", "/etc/apache2/sites-enabled/*",
+    "/etc/apache2/conf-available/*", "/etc/apache2/conf-enabled/*", "/etc/httpd/conf/httpd.conf",
+    "/etc/httpd/conf.d/*", "/etc/haproxy/haproxy.cfg", "/etc/caddy/Caddyfile", "/etc/logrotate.d/*",
+    "/etc/redis/redis.conf", "/etc/mysql/my.cnf", "/etc/mysql/conf.d/*", "/etc/postgresql/*/main/postgresql.conf",
+    "/etc/php/*/fpm/php.ini", "/etc/php/*/fpm/pool.d/*",
+)  # fmt: skip
+_SECRET_NAMES = re.compile(r"passw|htpasswd|\.key$|\.pem$|secret|credential|token", re.IGNORECASE)
 _READING_COMMANDS = frozenset({"cat", "head", "tail", "less", "more", "grep", "egrep", "fgrep", "rg", "wc", "stat",
                                "ls", "file", "diff", "md5sum", "sha1sum", "sha256sum", "getent", "bat", "nl", "sort",
                                "uniq", "cut", "sed", "cmp", "test", "[", "readlink", "realpath", "column", "jq",
@@ -154,9 +165,12 @@ def evaluate(
         elif (
             (path == "/etc" or path.startswith("/etc/"))
             and not matches_any_glob(path, section.allowed_paths)
-            and not (path in read_only and matches_any_glob(path, _PUBLIC_ETC))
+            and not (path in read_only and matches_any_glob(path, _PUBLIC_ETC + _SERVICE_CONFIG))
         ):
-            add("system_config", f"the call touches {path} under /etc")
+            if matches_any_glob(path, _SERVICE_CONFIG) and not _SECRET_NAMES.search(path):
+                add("service_config", f"the call changes the service configuration {path}")
+            else:
+                add("system_config", f"the call touches {path} under /etc")
     return list(findings.values())
 
 
