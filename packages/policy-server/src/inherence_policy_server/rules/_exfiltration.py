@@ -151,6 +151,17 @@ def evaluate(
         leak = _secret_leak(analysis, hosts)
         if leak is not None:
             findings.append(Finding(RULE, f"{RULE}.secret_in_payload", f"The outbound payload contains {leak}."))
+    if not sending and not findings and _stores_text_elsewhere(call, analysis):
+        # A note, a task or a ticket in someone's service: a secret put there has left the machine.
+        secrets, _ = _carried(analysis, ledger, session_key(call), now)
+        if secrets:
+            findings.append(
+                Finding(
+                    RULE,
+                    f"{RULE}.read_secret_sent",
+                    f"{call.tool_name} would store {secrets}, read earlier in this session, in its service.",
+                )
+            )
     if not sending or findings:
         return findings
     tenant = tenant_of(call)
@@ -281,6 +292,13 @@ def _page_secrets_sent(analysis: CallAnalysis) -> bool:
         if not value.is_key and len(raw) < 65_536 and _PAGE_SECRETS.search(raw) and _PAGE_SENDS.search(raw):
             return True
     return False
+
+
+def _stores_text_elsewhere(call: Call, analysis: CallAnalysis) -> bool:
+    """A tool of no known kind that takes prose (a note's body, a task's details): not a local file."""
+    if call.category not in (Category.UNKNOWN, Category.PRIVATE_DATA_READ) or analysis.shell.commands:
+        return False
+    return any(value.is_key and value.folded in _BODY_KEYS for value in analysis.text.values)
 
 
 def _account_domain(place: Destination, tenant: str, ledger: SessionLedger) -> bool:
