@@ -229,13 +229,25 @@ def minimums(session: nox.Session) -> None:
 
 @nox.session(python="3.12", default=False)
 def bench(session: nox.Session) -> None:
-    """Benchmarks: medians and ratios measured side by side in one run; never asserted."""
+    """Benchmarks: medians and ratios measured side by side in one run; never asserted.
+
+    `nox -s bench` runs every script with its defaults; `nox -s bench -- bench_proxy --rounds 2` runs one
+    script with options of its own (each script takes different ones).
+    """
+    scripts = {path.stem: path for path in sorted((ROOT / "benchmarks").glob("bench_*.py"))}
+    chosen = list(scripts.values())
+    options: list[str] = []
+    if session.posargs:
+        name = pathlib.Path(session.posargs[0]).stem
+        if name not in scripts:
+            session.error(f"`nox -s bench -- <script> [options]`: <script> is one of {', '.join(scripts)}")
+        chosen, options = [scripts[name]], list(session.posargs[1:])
     _install_packages(session, *PACKAGES)
     session.install(*_group_requirements("test"))
     if (ROOT / "tests-integration" / "package.json").exists():
         session.run("npm", "ci", "--prefix", "tests-integration", external=True)
-    for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
-        session.run("python", str(script), *session.posargs)
+    for script in chosen:
+        session.run("python", str(script), *options)
 
 
 # Public benign traces for `policy-eval -- --public`: only their data files are read, so no dependencies.
