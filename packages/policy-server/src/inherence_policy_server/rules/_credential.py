@@ -27,6 +27,7 @@ from inherence_policy_server.rules._environment_listing import environment_reduc
 from inherence_policy_server.rules._pack_views import CredentialPaths, pack_views
 from inherence_policy_server.rules._paths import component_match, matches_any_glob, normalise_path
 from inherence_policy_server.rules._shell import ShellCommand
+from inherence_policy_server.rules._text import name_words
 
 __all__ = ["RULE", "credential_labels", "evaluate"]
 
@@ -226,7 +227,7 @@ _KEY_HOLDERS = frozenset({"wallet", "wallets", "seed", "mnemonic", "keystore", "
 def _exports_keys(tool_name: str) -> bool:
     """`export_wallet`, `reveal_seed_phrase`, `backup_keystore`: whoever holds the export holds the funds."""
     name = tool_name.rpartition("__")[2]
-    words = set(re.findall(r"[a-z]+", re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name).lower()))
+    words = name_words(name)
     return bool(words & _KEY_EXPORTS and words & _KEY_HOLDERS)
 
 

@@ -21,6 +21,7 @@ from inherence_policy_server.rules._config import FinancialDrainConfig, RulesCon
 from inherence_policy_server.rules._exfiltration import tenant_of
 from inherence_policy_server.rules._financial_api import ApiPayment, api_payments, is_refund, reads_only
 from inherence_policy_server.rules._outcomes import OWN_ACCOUNT, account_key
+from inherence_policy_server.rules._text import name_words
 
 __all__ = ["RULE", "evaluate", "parse_amount_cents", "record_transfer"]
 
@@ -213,19 +214,19 @@ def _changes_standing_order(call: Call, analysis: CallAnalysis, config: RulesCon
     if not config.financial_drain.deny_recurring_recipient_change or config.clause_mode(clause) not in _ASKED:
         return False
     words = analysis.intent_words
-    name = frozenset(re.findall(r"[a-z]+", re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", call.tool_name).lower()))
+    name = name_words(call.tool_name)
     return bool(words & _STANDING_WORDS and words & _CHANGE_WORDS) and not name & _OUTGOING_WORDS
 
 
 def _sends_out(call: Call) -> bool:
     """A tool named for money leaving the account (`create_transfer`, `send_payment`, `withdraw`)."""
-    name = frozenset(re.findall(r"[a-z]+", re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", call.tool_name).lower()))
+    name = name_words(call.tool_name)
     return bool(name & _OUTGOING_WORDS) and not _requests_money(call)
 
 
 def _requests_money(call: Call) -> bool:
     """`RequestPayment`, `request_money`, `create_invoice`: the user is to be paid, nothing leaves the account."""
-    name = frozenset(re.findall(r"[a-z]+", re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", call.tool_name).lower()))
+    name = name_words(call.tool_name)
     if name & {"invoice", "invoices"} and name & {"create", "send", "draft", "new", "issue"} and not name & {"pay"}:
         return True  # `create_invoice`, `send_invoice`: a bill to a client, who pays the user
     return (

@@ -16,6 +16,7 @@ from typing import Any
 
 from inherence_policy_server.rules._api import Category, SessionLedger
 from inherence_policy_server.rules._material import ReadItem, read_items
+from inherence_policy_server.rules._text import name_words
 
 __all__ = [
     "ACCOUNT_DOMAIN",
@@ -82,7 +83,7 @@ _MAX_PROFILE = 64 * 1024
 
 
 def _is_account_tool(tool_name: str) -> bool:
-    words = set(re.findall(r"[a-z]+", re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", tool_name).lower()))
+    words = name_words(tool_name)
     return bool(words & _ACCOUNT_WORDS) and bool(words & _READ_WORDS or words <= _ACCOUNT_WORDS | {"current", "user"})
 
 
@@ -167,7 +168,7 @@ def account_key(name: str) -> str:
 
 def _is_own_accounts_tool(tool_name: str) -> bool:
     tool_name = tool_name.rpartition("__")[2]  # the gateway's `upstream__` prefix says nothing of what it lists
-    words = set(re.findall(r"[a-z]+", re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", tool_name).lower()))
+    words = name_words(tool_name)
     return bool(words & _OWN_ACCOUNT_WORDS) and not words & _NOT_OWN_WORDS and words <= _OWN_ACCOUNT_WORDS | _LIST_WORDS
 
 

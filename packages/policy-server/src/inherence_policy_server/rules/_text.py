@@ -13,13 +13,14 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import functools
 import re
 import unicodedata
 import urllib.parse
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-__all__ = ["CONTENT_KEYS", "ArgumentText", "TextValue", "extract_text", "fold"]
+__all__ = ["CONTENT_KEYS", "ArgumentText", "TextValue", "extract_text", "fold", "name_words"]
 
 # Prose fields: what a call carries, read by fewer rules (and so cheaper) than the rest.
 CONTENT_KEYS = frozenset(
@@ -165,3 +166,13 @@ def decode_base64_text(blob: str) -> str | None:
     if not decoded or sum(char.isprintable() or char in "\n\r\t" for char in decoded) < 0.95 * len(decoded):
         return None
     return decoded
+
+
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_LETTERS = re.compile(r"[a-z]+")
+
+
+@functools.lru_cache(maxsize=4096)
+def name_words(name: str) -> frozenset[str]:
+    """The lower-case words of a tool's name, camelCase split: `VenmoSendMoney` is venmo, send, money."""
+    return frozenset(_LETTERS.findall(_CAMEL_BOUNDARY.sub(" ", name).lower()))
