@@ -15,8 +15,9 @@ import contextlib
 import itertools
 import json
 import pathlib
+import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import anyio
@@ -237,3 +238,47 @@ async def test_a_held_calls_state_is_sealed_bound_and_spent_once(kit, tmp_path) 
     assert "Grace Hopper" in json.dumps(honest["result"]["content"])
     assert replayed["error"]["code"] == -32602
     assert "used already" in replayed["error"]["message"]
+
+
+@contextlib.contextmanager
+def gateway_over_http(tmp_path: pathlib.Path, upstream: dict[str, Any]) -> Iterator[str]:
+    """The gateway as a real process serving HTTP in front of `upstream`; its /mcp URL."""
+    config = write_config(tmp_path, upstream)
+    settings = json.loads(config.read_text())
+    config.write_text(json.dumps({**settings, "http": True}))
+    argv = [sys.executable, str(HERE / "run_gateway.py"), str(config)]
+    with open(tmp_path / "gateway.err", "wb") as stderr:
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if not line.strip():
+            pytest.fail(f"the gateway printed no port: {(tmp_path / 'gateway.err').read_text()}")
+        yield f"http://127.0.0.1:{int(line)}/mcp"
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        assert proc.stdout is not None
+        proc.stdout.close()
+
+
+async def test_a_held_call_spans_stateless_http_requests(kit, tmp_path) -> None:
+    """Over HTTP each request is an exchange of its own: the held call waits between the two."""
+    answered: list[str] = []
+
+    async def answer(context: Any, params: Any) -> ElicitResult:
+        answered.append(params.message)
+        return ElicitResult(action="accept", content={"name": "Katherine Johnson"})
+
+    with gateway_over_http(tmp_path, everything_upstream(kit)) as url:
+        async with Client(url, mode="2026-07-28", elicitation_callback=answer) as client:
+            await listed_once_ready(client, "every__trigger-elicitation-request")
+            result = await client.call_tool("every__trigger-elicitation-request", {})
+    assert answered == ["Please provide inputs for the following fields:"]
+    assert result.is_error is False
+    assert "Katherine Johnson" in " ".join(part.text for part in result.content if isinstance(part, TextContent))

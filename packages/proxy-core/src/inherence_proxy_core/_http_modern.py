@@ -26,9 +26,10 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from inherence_proxy_core._bridge import bridged_capabilities
 from inherence_proxy_core._channel import INVALID_REQUEST, Malformed, Message, error_response
 from inherence_proxy_core._gate import tool_error
-from inherence_proxy_core._modern import has_envelope, stamp, validate_envelope
+from inherence_proxy_core._modern import CLIENT_CAPABILITIES_KEY, has_envelope, stamp, validate_envelope
 from inherence_proxy_core._session import Answer, ClientConnection
 
 if TYPE_CHECKING:
@@ -113,9 +114,12 @@ class ModernHttp:
         refusal = self._header_refusal(message, headers, raw_headers)
         if refusal is not None:
             return _status(refusal["code"]), {"jsonrpc": "2.0", "id": request_id, "error": refusal}
-        # As the connection below would: upstreams start once a client has said what it can do,
-        # and the tool's schema is needed before its headers can be judged.
-        self._hub.capabilities.offer({})
+        # As the connection below would: upstreams start once a client has said what it can do
+        # (the input it can give), and the tool's schema is needed before its headers can be judged.
+        params = message.get("params")
+        meta = params.get("_meta") if isinstance(params, dict) else None
+        declared = meta.get(CLIENT_CAPABILITIES_KEY) if isinstance(meta, dict) else None
+        self._hub.capabilities.offer(bridged_capabilities(declared))
         checked = await self._param_refusal(message, headers)
         if checked is not None:
             return _status(checked.get("error", {}).get("code")), {"jsonrpc": "2.0", "id": request_id, **checked}
