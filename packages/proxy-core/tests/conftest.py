@@ -73,6 +73,8 @@ class FakeUpstream:
         self.refuse: Exception | None = None
         # Speaks only MCP 2026-07-28: refuses initialize, answers server/discover.
         self.modern_only = False
+        # Results given to the next calls (tools, reads, prompts), in order, before the usual ones.
+        self.scripted: list[Message] = []
 
     @property
     def tool_calls(self) -> list[Message]:
@@ -109,7 +111,8 @@ class FakeUpstream:
     async def _answer(self, channel: MemoryChannel, message: Message) -> None:
         method, params = message["method"], message.get("params") or {}
         if method == "server/discover" and self.modern_only:
-            result = {"supportedVersions": ["2026-07-28"], "capabilities": {"tools": {}}, "resultType": "complete"}
+            offers = {"tools": {}, "resources": {}, "prompts": {}}
+            result = {"supportedVersions": ["2026-07-28"], "capabilities": offers, "resultType": "complete"}
             await channel.send({"jsonrpc": "2.0", "id": message["id"], "result": result})
             return
         if method == "server/discover" or (method == "initialize" and self.modern_only):
@@ -139,6 +142,8 @@ class FakeUpstream:
         await channel.send({"jsonrpc": "2.0", "id": message["id"], "result": result})
 
     async def _call(self, channel: MemoryChannel, method: str, params: Message) -> Message:
+        if self.scripted:
+            return self.scripted.pop(0)
         if method == "tools/call":
             token = (params.get("_meta") or {}).get("progressToken")
             if token is not None:
