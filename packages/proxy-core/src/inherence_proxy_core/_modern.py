@@ -18,10 +18,10 @@ gateway's identity under the `serverInfo` `_meta` key, and on cacheable results 
 `cacheScope: "private"`, whatever an upstream said: what one client may see depends on the policy,
 so no answer may be cached or shared.
 
-The 2026-07-28 revision has no server-to-client requests, so a modern client is never asked
-anything: upstreams are told it can do no sampling, elicitation or roots, and a `confirm` verdict
-answers `POLICY_CONFIRMATION_REQUIRED` with its approval id. It is sent no list-change or log
-notifications either (those travel on `subscriptions/listen`, not served yet); progress still is.
+The 2026-07-28 revision has no server-to-client requests, so a modern client is never sent one:
+what it is asked (the gate's `confirm`, see `_modern_confirm`; an upstream's requests during its
+call, see `_bridge`) comes as an `input_required` result. It is sent no list-change or log
+notifications outside a `subscriptions/listen` stream; progress still is.
 """
 
 from __future__ import annotations
