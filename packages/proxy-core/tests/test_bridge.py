@@ -75,6 +75,9 @@ async def test_a_legacy_clients_answers_go_back_with_the_upstreams_state(kit) ->
     assert retry["params"]["inputResponses"] == {"who": {"action": "accept", "content": {"name": "Ada"}}}
     assert retry["params"]["requestState"] == "opaque-1"
     assert retry["params"]["arguments"] == first["params"]["arguments"] == {"text": "hi"}
+    # The upstream is told, in each request's envelope, the input the client can give.
+    for call in (first, retry):
+        assert call["params"]["_meta"][mcp_types.CLIENT_CAPABILITIES_META_KEY] == {"elicitation": {}}
     # Each request upstream gets a progress token of the gateway's, never the client's.
     tokens = [call["params"]["_meta"]["progressToken"] for call in (first, retry)]
     assert "mine" not in tokens
@@ -226,3 +229,12 @@ async def test_held_calls_per_client_are_bounded(kit) -> None:
         answers = [await client.request("tools/call", call) for _ in range(MAX_PARKED_PER_CLIENT + 1)]
     assert all(answer["result"]["resultType"] == "input_required" for answer in answers[:-1])
     assert "too many calls wait" in answers[-1]["error"]["message"]
+
+
+async def test_a_modern_upstream_is_told_what_the_modern_client_declared(kit) -> None:
+    upstream = modern_upstream(kit)
+    envelope = {**SAMPLING, mcp_types.CLIENT_CAPABILITIES_META_KEY: {"sampling": {}, "experimental": {"x": {}}}}
+    async with kit.running([upstream]) as (gateway, _legacy, _policy), modern_client(kit, gateway) as client:
+        await client.request("tools/call", {"name": "new__echo", "arguments": {}, "_meta": envelope})
+    [call] = upstream.tool_calls
+    assert call["params"]["_meta"][mcp_types.CLIENT_CAPABILITIES_META_KEY] == {"sampling": {}}

@@ -19,10 +19,11 @@ from inherence_proxy_core._bridge import (
     MAX_PARKED_PER_CLIENT,
     MAX_ROUNDS,
     Hold,
+    bridged_capabilities,
     hold_target,
     input_requests,
 )
-from inherence_proxy_core._catalog import Catalog, resource_gate_name
+from inherence_proxy_core._catalog import Catalog, ToolRoute, resource_gate_name
 from inherence_proxy_core._channel import METHOD_NOT_FOUND, Message, error_response
 from inherence_proxy_core._config import GatewaySettings
 from inherence_proxy_core._confirm import (
@@ -39,7 +40,7 @@ from inherence_proxy_core._gate import PolicyGate, decision_meta, denial, tool_e
 from inherence_proxy_core._link import UpstreamLink
 from inherence_proxy_core._listen import Listeners
 from inherence_proxy_core._methods import GatedRequest, completion_request, subscription_request
-from inherence_proxy_core._modern import MODERN_VERSIONS
+from inherence_proxy_core._modern import CLIENT_CAPABILITIES_KEY, MODERN_VERSIONS
 from inherence_proxy_core._modern_confirm import CONFIRM_KEY, ConfirmRound, StateSeal
 from inherence_proxy_core._outcomes import SENDING_CATEGORIES, OutcomeReporter
 from inherence_proxy_core._session import OUTCOME, Answer, ClientConnection, RelayedHandler
@@ -206,7 +207,7 @@ class Hub:
         request_id: Any,
         link: UpstreamLink,
         forwarded: dict[str, Any],
-        route: Any,
+        route: ToolRoute,
         decision: Decision,
         gate_request: str,
     ) -> Answer:
@@ -335,8 +336,12 @@ class Hub:
         self._last_caller[link.name] = (session, request_id)
         if deadline is None:
             deadline = self.settings.call_timeout
+        envelope = None
+        if link.envelope is not None:
+            # A 2026-07-28 upstream asks only for input the request says its client can give.
+            envelope = {**link.envelope, CLIENT_CAPABILITIES_KEY: self._input_capabilities(session, request_id)}
         try:
-            return await link.request(method, params, deadline=deadline)
+            return await link.request(method, params, deadline=deadline, envelope=envelope)
         except UpstreamClosed as exc:
             return {"upstream_unavailable": exc.detail}
         except TimeoutError:
@@ -403,6 +408,13 @@ class Hub:
         if isinstance(result, dict) and _asks_input(result):
             return {"bridge_failed": f"the upstream still asked for input after {MAX_ROUNDS} rounds"}
         return answer
+
+    def _input_capabilities(self, session: ClientConnection, request_id: Any) -> dict[str, Any]:
+        """The input (elicitation, sampling, roots) the client of this request can give."""
+        if not session.modern:
+            return bridged_capabilities(session.capabilities)
+        confirm_round = session.rounds.get(request_id)
+        return bridged_capabilities(confirm_round.capabilities) if confirm_round is not None else {}
 
     def _hold_for(self, session: ClientConnection, request_id: Any) -> Hold | None:
         """A hold for this modern request when its envelope declares input the client can give, else None."""
