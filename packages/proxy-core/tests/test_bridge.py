@@ -15,6 +15,7 @@ import pytest
 from inherence_proxy_core import Gateway
 from inherence_proxy_core._bridge import MAX_PARKED_PER_CLIENT, MAX_ROUNDS
 from inherence_proxy_core._modern import CLIENT_INFO_KEY, PROTOCOL_VERSION_KEY
+from inherence_proxy_core._modern_confirm import StateSeal
 
 SAMPLING = {
     PROTOCOL_VERSION_KEY: "2026-07-28",
@@ -238,3 +239,23 @@ async def test_a_modern_upstream_is_told_what_the_modern_client_declared(kit) ->
         await client.request("tools/call", {"name": "new__echo", "arguments": {}, "_meta": envelope})
     [call] = upstream.tool_calls
     assert call["params"]["_meta"][mcp_types.CLIENT_CAPABILITIES_META_KEY] == {"sampling": {}}
+
+
+def test_a_held_calls_state_and_a_confirmations_never_stand_for_each_other() -> None:
+    now = [1000.0]
+    seal = StateSeal(clock=lambda: now[0])
+    call = {"session_id": "s1", "gate_name": "tools/call old__ask", "arguments": {}}
+    held = seal.seal(**call, ttl=60, held="h1")
+    confirm = seal.seal(**call, ttl=60)
+    assert seal.held_of(held) == "h1"
+    assert seal.held_of(confirm) is None
+    assert seal.held_of("inh1.not-base64!.x") is None
+    assert seal.genuine(held)
+    assert not seal.genuine(held[:-1] + ("A" if held[-1] != "A" else "B"))
+    assert seal.opens(held, **call) == "it belongs to another call"
+    assert seal.opens(confirm, **call, held="h1") == "it belongs to another call"
+    assert seal.opens(held, **call, held="h2") == "it belongs to another call"
+    now[0] += 61
+    assert seal.opens(held, **call, held="h1") == "it has expired"
+    now[0] -= 61
+    assert seal.opens(held, **call, held="h1") is None
