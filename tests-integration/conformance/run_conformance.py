@@ -15,9 +15,11 @@ run as a user runs it (its own home and config.json, the embedded policy, `"tool
 era under test: dual-era for 2025-11-25 (the gateway opens with the handshake), 2026-07-28 only
 for 2026-07-28 (the gateway's handshake is refused, so it speaks 2026-07-28 to it).
 
-The run fails when a scenario that passes directly fails through the gateway, when a scenario
-fails directly without being listed in the era's `expected-failures-<era>.txt` (`name  # reason`),
-and when a listed scenario passes directly (the entry is stale) or names no scenario of that era.
+The run fails when a scenario that passes directly fails through the gateway, unless the era's
+`gateway-gaps-<era>.txt` lists it with its reason; when a scenario fails directly without being
+listed in the era's `expected-failures-<era>.txt` (`name  # reason`); and when an entry of either
+list is stale (an expected failure passes directly, a gap passes through the gateway) or names no
+scenario of that era.
 A scenario passes when none of its checks is a FAILURE (warnings are shown, not failed).
 """
 
@@ -63,6 +65,10 @@ class Era:
     @property
     def expected_failures(self) -> pathlib.Path:
         return HERE / f"expected-failures-{self.version}.txt"
+
+    @property
+    def gateway_gaps(self) -> pathlib.Path:
+        return HERE / f"gateway-gaps-{self.version}.txt"
 
 
 ERAS = (Era("2025-11-25", upstream_era="dual"), Era("2026-07-28", upstream_era="modern"))
@@ -211,19 +217,32 @@ def verdicts(
     proxied: dict[str, Outcome],
     expected: dict[str, str],
     listing: str = "expected-failures.txt",
+    gaps: dict[str, str] | None = None,
+    gaps_listing: str = "gateway-gaps.txt",
 ) -> list[tuple[str, str, str, str, bool]]:
     """A row per scenario: name, direct, proxy, verdict, and whether the row fails the run.
 
-    `listing` names the expected-failures file in the verdicts.
+    `listing` names the expected-failures file in the verdicts. `gaps` are the scenarios known to
+    pass directly and fail through the gateway (`gaps_listing`, each with its reason): such a
+    failure is shown, not failed, and an entry whose scenario passes through the gateway, or fails
+    directly, or is no scenario, fails the run so the list stays true.
     """
+    gaps = gaps or {}
     missing = Outcome(passed=False, failures=("no result: the scenario did not run to the end",))
     rows = []
     for name in scenarios:
         d, p = direct.get(name, missing), proxied.get(name, missing)
         if d.passed and name in expected:
             verdict, bad = f"STALE: passes direct, remove it from {listing}", True
+        elif name in gaps and (p.passed or not d.passed):
+            verdict, bad = (
+                f"STALE: {'passes through the proxy' if p.passed else 'fails direct'}, remove it from {gaps_listing}",
+                True,
+            )
         elif d.passed and p.passed:
             verdict, bad = "ok", False
+        elif d.passed and name in gaps:
+            verdict, bad = f"known gateway gap ({gaps[name]})", False
         elif d.passed:
             verdict, bad = "FAIL: passes direct, fails through the proxy", True
         elif name in expected:
@@ -233,6 +252,8 @@ def verdicts(
         rows.append((name, _cell(d), _cell(p), verdict, bad))
     for name in sorted(set(expected) - set(scenarios)):
         rows.append((name, "-", "-", f"FAIL: listed in {listing} but no such scenario", True))
+    for name in sorted(set(gaps) - set(scenarios)):
+        rows.append((name, "-", "-", f"FAIL: listed in {gaps_listing} but no such scenario", True))
     return rows
 
 
@@ -265,6 +286,7 @@ class EraRun:
     era: Era
     scenarios: list[str]
     expected: dict[str, str]
+    gaps: dict[str, str]
     direct: dict[str, Outcome] = dataclasses.field(default_factory=dict)
     proxied: dict[str, Outcome] = dataclasses.field(default_factory=dict)
 
@@ -289,7 +311,15 @@ async def main(keep: pathlib.Path | None, eras: Sequence[Era], jobs: int) -> int
     if not NEXT_NODE.is_file() or not NEXT_SUITE.is_file():
         print(f"the suite is not installed: run `npm ci --prefix {NEXT}` first", file=sys.stderr)
         return 2
-    runs = [EraRun(era, server_scenarios(era.version), read_expected_failures(era.expected_failures)) for era in eras]
+    runs = [
+        EraRun(
+            era,
+            server_scenarios(era.version),
+            read_expected_failures(era.expected_failures),
+            read_expected_failures(era.gateway_gaps) if era.gateway_gaps.is_file() else {},
+        )
+        for era in eras
+    ]
     failed: list[str] = []
     with contextlib.ExitStack() as cleanup:
         work = keep or pathlib.Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="conformance-")))
@@ -301,8 +331,15 @@ async def main(keep: pathlib.Path | None, eras: Sequence[Era], jobs: int) -> int
                     group.start_soon(_direct_leg, run, work, limiter)
                     group.start_soon(_gateway_leg, run, work, limiter)
         for run in runs:
-            listing = run.era.expected_failures.name
-            rows = verdicts(run.scenarios, run.direct, run.proxied, run.expected, listing)
+            rows = verdicts(
+                run.scenarios,
+                run.direct,
+                run.proxied,
+                run.expected,
+                run.era.expected_failures.name,
+                run.gaps,
+                run.era.gateway_gaps.name,
+            )
             print(f"\n== {run.era.version} ==")
             print_report(rows, run.direct, run.proxied)
             failed += [f"{run.era.version}:{row[0]}" for row in rows if row[4]]
@@ -311,7 +348,8 @@ async def main(keep: pathlib.Path | None, eras: Sequence[Era], jobs: int) -> int
     for run in runs:
         print(
             f"{run.era.version}: {len(run.scenarios)} scenarios, {run.passing(run.direct)} pass direct, "
-            f"{run.passing(run.proxied)} pass through the proxy, {len(run.expected)} expected failures"
+            f"{run.passing(run.proxied)} pass through the proxy; {len(run.expected)} expected failures, "
+            f"{len(run.gaps)} known gateway gaps"
         )
     print(f"{len(failed)} failing rows; {seconds:.1f} s")
     if failed:
