@@ -666,6 +666,22 @@ async def serve_stdio(era: str) -> None:
         await server.run(read_stream, write_stream, server.create_initialization_options())
 
 
+def trimmed_headers(app: Any) -> Any:
+    """`app` seeing header values without the whitespace around them (RFC 9110 5.5).
+
+    Some versions of uvicorn hand the ASGI app a value with its padding, and the SDK compares
+    `Mcp-Name` with the body as it gets it; trimmed here, the result does not depend on the version.
+    """
+
+    async def trimmed(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope.get("type") == "http":
+            headers = [(name, value.strip(b" \t")) for name, value in scope.get("headers", [])]
+            scope = {**scope, "headers": headers}
+        await app(scope, receive, send)
+
+    return trimmed
+
+
 async def serve_http(era: str) -> None:
     import uvicorn
 
@@ -678,7 +694,7 @@ async def serve_http(era: str) -> None:
         sock.listen(128)
         sys.stdout.write(f"{sock.getsockname()[1]}\n")
         sys.stdout.flush()
-        config = uvicorn.Config(app, log_level="warning", ws="none")
+        config = uvicorn.Config(trimmed_headers(app), log_level="warning", ws="none")
         await uvicorn.Server(config).serve(sockets=[sock])
 
 
