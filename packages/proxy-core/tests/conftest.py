@@ -73,6 +73,8 @@ class FakeUpstream:
         self.refuse: Exception | None = None
         # Speaks only MCP 2026-07-28: refuses initialize, answers server/discover.
         self.modern_only = False
+        # Tool name -> the JSON-RPC error a call of it is answered with.
+        self.errors: dict[str, Message] = {}
 
     @property
     def tool_calls(self) -> list[Message]:
@@ -135,6 +137,9 @@ class FakeUpstream:
             result = {"prompts": self.prompts}
         else:
             self.calls.append(message)
+            if method == "tools/call" and params.get("name") in self.errors:
+                await channel.send({"jsonrpc": "2.0", "id": message["id"], "error": self.errors[params["name"]]})
+                return
             result = await self._call(channel, method, params)
         await channel.send({"jsonrpc": "2.0", "id": message["id"], "result": result})
 

@@ -50,6 +50,9 @@ _INPUT_REQUIRED_FOR_LEGACY = (
     "the upstream asked for more input (input_required), which the gateway does not relay to a client "
     "of the handshake era"
 )
+# An upstream's errors on tools/call that reach a 2026-07-28 client as errors rather than tool results:
+# invalid params (a requestState it refused) and a client capability it needs (MCP 2026-07-28).
+_RELAYED_ERRORS = frozenset({-32602, -32021})
 _LIST_METHODS = {
     "tools": "tools/list",
     "resources": "resources/list",
@@ -196,6 +199,9 @@ class Hub:
             answer = {"error": {"message": _INPUT_REQUIRED_FOR_LEGACY}}
         if not isinstance(result, dict):
             error = answer.get("error")
+            if session.modern and isinstance(error, dict) and error.get("code") in _RELAYED_ERRORS:
+                # The client acts on these (a refused requestState, a capability to declare): kept as errors.
+                return error_response(request_id, error["code"], str(error.get("message", "")), error.get("data"))
             detail = error.get("message") if isinstance(error, dict) else "no result"
             payload = {"error": "UPSTREAM_ERROR", "upstream": route.upstream, "detail": str(detail)}
             result = tool_error(payload, decision_meta(decision))
