@@ -75,6 +75,8 @@ class FakeUpstream:
         self.modern_only = False
         # Results given to the next calls (tools, reads, prompts), in order, before the usual ones.
         self.scripted: list[Message] = []
+        # Tool name -> the JSON-RPC error a call of it is answered with.
+        self.errors: dict[str, Message] = {}
 
     @property
     def tool_calls(self) -> list[Message]:
@@ -138,6 +140,9 @@ class FakeUpstream:
             result = {"prompts": self.prompts}
         else:
             self.calls.append(message)
+            if method == "tools/call" and params.get("name") in self.errors:
+                await channel.send({"jsonrpc": "2.0", "id": message["id"], "error": self.errors[params["name"]]})
+                return
             result = await self._call(channel, method, params)
         await channel.send({"jsonrpc": "2.0", "id": message["id"], "result": result})
 

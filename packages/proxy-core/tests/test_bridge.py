@@ -204,7 +204,7 @@ async def test_a_held_call_ends_when_no_retry_comes(kit) -> None:
         )
         with anyio.fail_after(10):
             while not any(message.get("method") == "notifications/cancelled" for message in upstream.received):
-                await client.request("ping", {"_meta": SAMPLING})
+                await client.request("tools/list", {"_meta": SAMPLING})
     # The upstream's request was answered with why, and its call was withdrawn.
     assert "did not retry the call in time" in answered(upstream)["error"]["message"]
     assert late["error"]["code"] == -32602

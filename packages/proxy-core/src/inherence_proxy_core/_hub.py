@@ -52,6 +52,9 @@ logger = logging.getLogger("inherence_proxy_core")
 
 _CAPABILITY_OF_REQUEST = ASKS
 _POLICY_ERROR_CODE = -32001
+# An upstream's errors on tools/call that reach a 2026-07-28 client as errors rather than tool results:
+# invalid params (a requestState it refused) and a client capability it needs (MCP 2026-07-28).
+_RELAYED_ERRORS = frozenset({-32602, -32021})
 _LIST_METHODS = {
     "tools": "tools/list",
     "resources": "resources/list",
@@ -224,6 +227,9 @@ class Hub:
             answer = {"error": {"message": answer["bridge_failed"]}}
         if not isinstance(result, dict):
             error = answer.get("error")
+            if session.modern and isinstance(error, dict) and error.get("code") in _RELAYED_ERRORS:
+                # The client acts on these (a refused requestState, a capability to declare): kept as errors.
+                return error_response(request_id, error["code"], str(error.get("message", "")), error.get("data"))
             detail = error.get("message") if isinstance(error, dict) else "no result"
             payload = {"error": "UPSTREAM_ERROR", "upstream": route.upstream, "detail": str(detail)}
             result = tool_error(payload, decision_meta(decision))

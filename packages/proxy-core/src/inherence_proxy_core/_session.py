@@ -35,7 +35,6 @@ from inherence_proxy_core._modern import (
     has_envelope,
     initialize_refusal,
     modern_handler,
-    stamp,
     validate_envelope,
 )
 
@@ -230,9 +229,6 @@ class ClientConnection:
             return
         if method == "subscriptions/listen" and self.streams:
             self._start(modern_handler(method, self.hub.listeners.listen), request_id, params)
-            return
-        if method == "ping":
-            self._reply({"jsonrpc": "2.0", "id": request_id, "result": stamp(method, {})})
             return
         handler = self.hub.relayed.get(method) if method in MODERN_RELAYED else None
         if handler is None:
