@@ -196,7 +196,7 @@ def test_a_version_2_database_gains_the_approvals(tmp_path) -> None:
     db.close()
     storage = SQLiteStorage(data)
     try:
-        assert storage.read("PRAGMA user_version") == [(5,)]
+        assert storage.read("PRAGMA user_version") == [(6,)]
         asked = storage.approvals.ask(question(), START, TTL)
         assert storage.approvals.get(asked.id, START).state == "pending"
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
@@ -9,7 +10,13 @@ from click.testing import CliRunner
 
 from inherence_policy_server import SQLiteStorage
 from inherence_policy_server._keys import parse_key, verify_secret
-from inherence_policy_server._serving import ENV_CONFIG, ENV_DATA_DIR, ENV_NO_AUTH, app_from_environment
+from inherence_policy_server._serving import (
+    ENV_CONFIG,
+    ENV_DATA_DIR,
+    ENV_NO_AUTH,
+    ENV_SINGLE_ACCEPT,
+    app_from_environment,
+)
 from inherence_policy_server.cli import main
 
 
@@ -104,3 +111,22 @@ def test_a_worker_builds_its_app_from_the_settings_its_parent_passed(tmp_path) -
         assert keyed.config.mass_destruction.mode.value == "enforce"
     finally:
         keyed.close()
+
+
+def test_workers_take_connections_one_at_a_time_unless_told_otherwise(tmp_path, monkeypatch) -> None:
+    import uvicorn
+
+    from inherence_policy_server import _serving
+
+    seen: list[str | None] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: seen.append(os.environ.get(ENV_SINGLE_ACCEPT)))
+    options = {"host": "127.0.0.1", "port": 1, "config_path": None, "require_key": True, "access_log": False}
+    # What `run` hands its workers through the environment is put back after the test.
+    for name in _serving.__all__:
+        if name.startswith("ENV_"):
+            monkeypatch.setenv(getattr(_serving, name), "")
+    monkeypatch.delenv(ENV_SINGLE_ACCEPT)
+    _serving.run(data_dir=tmp_path, workers=2, **options)
+    monkeypatch.setenv(ENV_SINGLE_ACCEPT, "0")  # an operator's own choice stands
+    _serving.run(data_dir=tmp_path, workers=2, **options)
+    assert seen == ["1", "0"]

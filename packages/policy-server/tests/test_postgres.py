@@ -1,12 +1,14 @@
-"""PostgreSQL: `db upgrade`, the schema check before serving, the CLI on a database URL, no password shown."""
+"""PostgreSQL: `db upgrade`, the schema check before serving, the CLI on a database URL, no password shown,
+and a decide that checks its key and reads the ledger on one connection."""
 
 from __future__ import annotations
 
+import httpx2
 import psycopg
 import pytest
 from click.testing import CliRunner
 
-from inherence_policy_server import StorageError
+from inherence_policy_server import StorageError, create_app, issue_key
 from inherence_policy_server._postgres import PostgresStorage, upgrade_database
 from inherence_policy_server._postgres_schema import SCHEMA_VERSION
 from inherence_policy_server.cli import main
@@ -127,5 +129,66 @@ def test_a_worker_process_opens_the_database_its_parent_names(postgres_url) -> N
     try:
         assert isinstance(app.storage, PostgresStorage)
         assert app.require_key
+    finally:
+        app.close()
+
+
+def _send(session: str) -> dict[str, object]:
+    # A send to an outside address: the rules read the ledger (known recipients, what the session read).
+    arguments = {"to": "someone@outside.example", "subject": "notes", "body": "the notes"}
+    return {
+        "tool_name": "mail__send_email",
+        "classification": "outbound_send",
+        "arguments": arguments,
+        "session_id": session,
+    }
+
+
+async def test_a_decide_checks_its_key_and_reads_the_ledger_on_one_connection(postgres_url) -> None:
+    storage = PostgresStorage(postgres_url)
+    app = create_app(storage=storage)
+    issued = issue_key(START, "proxy")
+    storage.add_key(issued.record)
+    headers = {"authorization": f"Bearer {issued.secret_key}"}
+    transport = httpx2.ASGITransport(app=app)
+    try:
+        # The log's writer takes connections of its own: stopped, it takes none while connections are counted.
+        app.decision_log.close()
+        async with httpx2.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            assert (await client.post("/api/proxy/decide", json=_send("s1"), headers=headers)).status_code == 200
+            storage._pool.pop_stats()
+            answer = await client.post("/api/proxy/decide", json=_send("s1"), headers=headers)
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["decision"] == "allow"  # nothing private was read in the session
+            assert storage._pool.get_stats().get("requests_num") == 1
+
+            # The key is read for every call: revoked through another storage (server), refused at once.
+            other = PostgresStorage(postgres_url)
+            other.revoke_key(issued.record.key_id, START)
+            other.close()
+            refused = await client.post("/api/proxy/decide", json=_send("s1"), headers=headers)
+            assert refused.status_code == 401
+            assert refused.headers["www-authenticate"] == "Bearer"
+            malformed = {"authorization": "Bearer inh_not-a-key"}
+            assert (await client.post("/api/proxy/decide", json=_send("s1"), headers=malformed)).status_code == 401
+            assert (await client.post("/api/proxy/decide", json=_send("s1"))).status_code == 401
+    finally:
+        app.close()
+
+
+async def test_a_decide_whose_key_cannot_be_read_is_unavailable_never_decided(postgres_url) -> None:
+    storage = PostgresStorage(postgres_url)
+    app = create_app(storage=storage)
+    issued = issue_key(START, "proxy")
+    storage.add_key(issued.record)
+    storage.close()  # the database is out of reach from here on
+    transport = httpx2.ASGITransport(app=app)
+    try:
+        async with httpx2.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            headers = {"authorization": f"Bearer {issued.secret_key}"}
+            answer = await client.post("/api/proxy/decide", json=_send("s1"), headers=headers)
+        assert answer.status_code == 503
+        assert answer.json()["error"] == "UNAVAILABLE"
+        assert issued.secret_key not in answer.text
     finally:
         app.close()

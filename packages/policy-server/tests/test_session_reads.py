@@ -79,7 +79,9 @@ def test_unreported_reads_are_the_credential_reads_after_the_last_report(ledger)
     assert ledger.unreported_reads("s", START + 2 * HOUR + material.READ_TTL) == []
 
 
-def test_known_recipients_belong_to_one_tenant(ledger) -> None:
+def test_known_recipients_in_memory_belong_to_the_key_that_made_them_known() -> None:
+    # The rules' reference ledger has no tenants: it keeps them per key (the rules' `tenant_of`).
+    ledger = InMemoryLedger()
     ledger.add_known_recipient("k1", "ana@partner.example", "confirmed", START)
     ledger.add_known_recipient("k1", "ana@partner.example", "paid", START + HOUR)
     ledger.add_known_recipient("k2", "payee:acct-1", "paid", START)
@@ -88,6 +90,32 @@ def test_known_recipients_belong_to_one_tenant(ledger) -> None:
     [known] = ledger.known_recipients("k1")
     assert (known.source, known.first_seen, known.last_seen) == ("confirmed", START, START + HOUR)
     assert [entry.recipient for entry in ledger.known_recipients()] == ["ana@partner.example", "payee:acct-1"]
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_known_recipients_are_shared_by_the_keys_of_a_tenant_and_by_no_other_tenant(kind, request, tmp_path) -> None:
+    storage = open_backend(kind, request, tmp_path)
+    try:
+        acme, globex = storage.tenant_ledger("acme"), storage.tenant_ledger("globex")
+        acme.add_known_recipient("k1", "ana@partner.example", "confirmed", START)
+        acme.add_known_recipient("k2", "ana@partner.example", "paid", START + HOUR)
+        acme.add_known_recipient("k2", "payee:acct-1", "paid", START)
+        # Made known by one key, known to every key of the tenant: the first key, source and time stay.
+        assert acme.is_known_recipient("k1", "payee:acct-1")
+        assert acme.is_known_recipient("k3", "ana@partner.example")
+        assert not globex.is_known_recipient("k1", "ana@partner.example")
+        assert not storage.ledger.is_known_recipient("k2", "payee:acct-1")
+        ana, payee = acme.known_recipients()
+        assert (ana.recipient, ana.tenant, ana.source) == ("ana@partner.example", "k1", "confirmed")
+        assert (ana.first_seen, ana.last_seen) == (START, START + HOUR)
+        assert payee.recipient == "payee:acct-1"
+        assert [entry.recipient for entry in acme.known_recipients("k2")] == ["payee:acct-1"]
+        assert globex.known_recipients() == []
+        globex.add_known_recipient("k9", "ana@partner.example", "confirmed", START + 2 * HOUR)
+        assert [(entry.tenant, entry.last_seen) for entry in globex.known_recipients()] == [("k9", START + 2 * HOUR)]
+        assert acme.known_recipients()[0].last_seen == START + HOUR
+    finally:
+        storage.close()
 
 
 def _modules_with_caps() -> list[Any]:

@@ -178,6 +178,42 @@ def test_decision_log_round_trip_and_sessions(storage) -> None:
     assert rows[0][1] < rows[0][2]
 
 
+def test_decision_rows_keep_every_character_and_sightings_of_a_batch_keep_each_sessions_times(storage) -> None:
+    # Tabs, newlines, backslashes and quotes are what a bulk load must escape; empty fields stay empty.
+    odd = "a\tb\nc\\N \\. 'q' \"dq\" é ☃"
+    entries = [
+        DecisionLogEntry(
+            decision_id=f"dec_{index}", at=START + datetime.timedelta(seconds=index), client=odd if index else None,
+            session_id=None if index == 2 else f"s{index}", upstream=None, tool_name=odd, category="unknown",
+            decision="allow", rule=None, reason=odd if index else None, arguments={"text": odd, "n": [1, 2.5, None]},
+            request_id=odd if index == 1 else None, key_id="000000000001", tenant="acme" if index else "default",
+        )
+        for index in range(3)
+    ]  # fmt: skip
+    storage.append_decisions(entries)
+    assert storage.recent_decisions() == entries[::-1]
+    minute = datetime.timedelta(minutes=1)
+    storage.touch_sessions([("s1", "old", START, "acme")])
+    storage.touch_sessions(
+        [
+            ("s1", "cursor", START + minute, "acme"),
+            ("s1", "claude", START + minute, "globex"),
+            ("s2", "cursor", START + minute, "acme"),
+            ("s1", "other", START + 3 * minute, "acme"),
+            ("s2", "other", START + 2 * minute, "acme"),
+        ]
+    )
+    rows = storage.read(
+        "SELECT tenant, session_id, client, first_seen, last_seen FROM sessions ORDER BY tenant, session_id"
+    )
+    iso = [(START + n * minute).isoformat() for n in range(4)]
+    assert [tuple(row) for row in rows] == [
+        ("acme", "s1", "old", iso[0], iso[3]),
+        ("acme", "s2", "cursor", iso[1], iso[2]),
+        ("globex", "s1", "claude", iso[1], iso[1]),
+    ]
+
+
 def test_a_data_dir_that_cannot_be_created_is_a_storage_error(tmp_path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")

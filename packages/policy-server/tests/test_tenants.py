@@ -178,6 +178,41 @@ async def test_one_tenant_never_sees_or_answers_anothers_approvals(app, client) 
     assert app.storage.list_keys("acme")[0].active
 
 
+CUSTOMERS = "name,email\nAlice Johnson,alice.johnson@example.org\n"
+
+
+async def _read_then_send(client: httpx2.AsyncClient, headers: dict[str, str], session: str) -> dict[str, Any]:
+    """A session reads customer data, then sends it to an outside address: the send's decision."""
+    read = {"tool_name": "query", "classification": "database_query", "arguments": {"sql": "SELECT * FROM c"}}
+    decided = await _decide(client, headers, {**read, "session_id": session})
+    report = {"decision_id": decided["receipt_id"], "session_id": session, "content_text": CUSTOMERS}
+    assert (await client.post("/api/proxy/outcome", json=report, headers=headers)).status_code == 202
+    arguments = {"to": "ops@vendor.example", "subject": "list", "body": "alice.johnson@example.org"}
+    send = {"tool_name": "send_email", "classification": "outbound_send", "arguments": arguments}
+    return await _decide(client, headers, {**send, "session_id": session, "confirmable": True})
+
+
+async def test_a_recipient_one_key_made_known_is_known_to_its_tenants_other_keys_only(app, client) -> None:
+    keys = _keys(app)
+    second = issue_key(START, "acme laptop", "acme")
+    app.storage.add_key(second.record)
+    acme_laptop = {"authorization": f"Bearer {second.secret_key}"}
+    asked = await _read_then_send(client, keys["acme"], "acme-1")
+    assert asked["decision"] == "confirm"
+    assert asked["failed_clauses"] == ["unauthorized_exfiltration.private_data_to_new_recipient"]
+    answer = {"decision_id": asked["receipt_id"], "session_id": "acme-1", "confirmation": "accepted"}
+    assert (await client.post("/api/proxy/outcome", json=answer, headers=keys["acme"])).status_code == 202
+    # The person said yes once for acme: its other key sends there with a log entry; globex is still asked.
+    assert (await _read_then_send(client, acme_laptop, "acme-2"))["decision"] == "allow_with_log"
+    assert (await _read_then_send(client, keys["globex"], "globex-1"))["decision"] == "confirm"
+    listed = (await client.get("/api/admin/recipients?tenant=acme", headers=ADMIN)).json()["recipients"]
+    acme_key = next(record.key_id for record in app.storage.list_keys("acme") if record.label == "acme proxy")
+    assert [(row["key_id"], row["recipient"], row["source"]) for row in listed] == [
+        (acme_key, "ops@vendor.example", "confirmed")
+    ]
+    assert (await client.get("/api/admin/recipients?tenant=globex", headers=ADMIN)).json()["recipients"] == []
+
+
 def test_keys_create_takes_a_tenant_and_list_shows_it(tmp_path) -> None:
     runner = CliRunner()
     env = {"INHERENCE_POLICY_DATA_DIR": None}
@@ -207,7 +242,7 @@ def test_state_kept_before_tenants_becomes_the_default_tenants(tmp_path) -> None
 
     migrated = SQLiteStorage(tmp_path)
     try:
-        assert migrated.read("PRAGMA user_version") == [(5,)]
+        assert migrated.read("PRAGMA user_version") == [(6,)]
         assert migrated.ledger.window_totals("ops", START).hour_cents == 700
         assert migrated.tenant_ledger("acme").window_totals("ops", START).hour_cents == 0
         assert migrated.ledger.sensitive_reads("s1") == ["ssh key"]
@@ -241,6 +276,90 @@ def test_a_version_1_postgresql_database_keeps_its_state_in_the_default_tenant(p
         later = START + datetime.timedelta(minutes=1)
         storage.touch_sessions([("s1", "cursor", later, "acme")])
         assert sorted(storage.read("SELECT tenant, session_id FROM sessions")) == [("acme", "s1"), ("default", "s1")]
+    finally:
+        storage.close()
+
+
+# Known recipients kept per key before they were kept per tenant: (key, recipient, source, first, last seen).
+KEYS_BEFORE = (("k1", "acme"), ("k2", "acme"), ("k3", "globex"))
+RECIPIENTS_BEFORE = (
+    ("k1", "ana@partner.example", "confirmed", 10.0, 20.0),
+    ("k2", "ana@partner.example", "paid", 15.0, 30.0),
+    ("k3", "ana@partner.example", "confirmed", 12.0, 12.0),
+    ("local", "payee:landlord", "paid", 5.0, 5.0),
+    ("gone", "bob@elsewhere.example", "confirmed", 7.0, 8.0),
+)
+
+
+def _recipients_by_tenant(storage: SQLStorage) -> dict[str, list[tuple[str, str, str, float, float]]]:
+    return {
+        tenant: [
+            (entry.tenant, entry.recipient, entry.source, entry.first_seen.timestamp(), entry.last_seen.timestamp())
+            for entry in storage.tenant_ledger(tenant).known_recipients()
+        ]
+        for tenant in (DEFAULT_TENANT, "acme", "globex")
+    }
+
+
+# One recipient known to two keys of a tenant keeps the first key, source and time, and the last time seen.
+RECIPIENTS_AFTER = {
+    DEFAULT_TENANT: [
+        ("gone", "bob@elsewhere.example", "confirmed", 7.0, 8.0),
+        ("local", "payee:landlord", "paid", 5.0, 5.0),
+    ],
+    "acme": [("k1", "ana@partner.example", "confirmed", 10.0, 30.0)],
+    "globex": [("k3", "ana@partner.example", "confirmed", 12.0, 12.0)],
+}
+
+
+def test_known_recipients_kept_per_key_become_their_tenants_in_sqlite(tmp_path) -> None:
+    from inherence_policy_server._sqlite import _TENANCY
+
+    db = sqlite3.connect(tmp_path / "policy.sqlite3")
+    db.executescript(f"{VERSION_4_SCHEMA};{_TENANCY}")
+    for key_id, tenant in KEYS_BEFORE:
+        db.execute(
+            "INSERT INTO api_keys (key_id, prefix, salt, digest, created_at, tenant)"
+            " VALUES (?, 'inh_', x'00', x'00', ?, ?)",
+            (key_id, START.isoformat(), tenant),
+        )
+    db.executemany("INSERT INTO known_recipients VALUES (?, ?, ?, ?, ?)", RECIPIENTS_BEFORE)
+    db.execute("PRAGMA user_version = 5")
+    db.commit()
+    db.close()
+
+    migrated = SQLiteStorage(tmp_path)
+    try:
+        assert migrated.read("PRAGMA user_version") == [(6,)]
+        assert _recipients_by_tenant(migrated) == RECIPIENTS_AFTER
+    finally:
+        migrated.close()
+
+
+def test_known_recipients_kept_per_key_become_their_tenants_in_postgresql(postgres_server) -> None:
+    import psycopg
+
+    from inherence_policy_server._postgres import PostgresStorage, upgrade_database
+    from inherence_policy_server._postgres_schema import _STEPS, _VERSION_TABLE
+
+    url = postgres_server.create_database()
+    with psycopg.connect(url, autocommit=True) as db:
+        db.execute(_VERSION_TABLE)
+        db.execute(_STEPS[0])
+        db.execute(_STEPS[1])
+        db.execute("INSERT INTO inherence_schema (version) VALUES (2)")
+        for key_id, tenant in KEYS_BEFORE:
+            db.execute(
+                "INSERT INTO api_keys (key_id, prefix, salt, digest, created_at, tenant)"
+                " VALUES (%s, 'inh_', '\\x00', '\\x00', %s, %s)",
+                (key_id, START.isoformat(), tenant),
+            )
+        with db.cursor() as cursor:
+            cursor.executemany("INSERT INTO known_recipients VALUES (%s, %s, %s, %s, %s)", RECIPIENTS_BEFORE)
+    assert upgrade_database(url) == (2, 3)
+    storage = PostgresStorage(url)
+    try:
+        assert _recipients_by_tenant(storage) == RECIPIENTS_AFTER
     finally:
         storage.close()
 

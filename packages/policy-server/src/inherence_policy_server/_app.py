@@ -16,6 +16,8 @@ With an admin token, the dashboard's pages (`/`, `/login`, ...) and its JSON adm
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
 import dataclasses
 import datetime
@@ -103,18 +105,21 @@ class _Endpoint:
         self._authenticate = authenticate
         self._max_body_bytes = max_body_bytes
 
+    def _refusal(self, scope: Scope) -> tuple[int, bytes] | None:
+        """What refuses a call before its key and body are read: a body declared too large, a foreign keyless caller."""
+        limit = self._max_body_bytes or self._app.max_body_bytes
+        declared = content_length(scope)
+        if declared is not None and declared > limit:
+            return 413, json_problem("BODY_TOO_LARGE", f"the limit is {limit} bytes")
+        return None if self._app.require_key else keyless_refusal(scope)
+
     async def __call__(self, scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
         app = self._app
         limit = self._max_body_bytes or app.max_body_bytes
-        declared = content_length(scope)
-        if declared is not None and declared > limit:
-            await send_json(send, 413, json_problem("BODY_TOO_LARGE", f"the limit is {limit} bytes"))
+        refusal = self._refusal(scope)
+        if refusal is not None:
+            await send_json(send, *refusal)
             return
-        if not app.require_key:
-            refusal = keyless_refusal(scope)
-            if refusal is not None:
-                await send_json(send, *refusal)
-                return
         key_id: str | None = None
         if self._authenticate and app.require_key:
             try:
@@ -140,6 +145,68 @@ class _Endpoint:
             return
         status, answer = await self._handler(body, key_id)
         await send_json(send, status, answer)
+
+
+class _NetworkDecide(_Endpoint):
+    """Decide over a network database: the key is checked in the thread that decides, on its connection.
+
+    One hand-over to a worker thread and one connection from the pool per decide, instead of one of
+    each for the key check and another for the decide. The key is still read from the database for
+    every call, so a key revoked on any server is refused at once. A malformed key is refused before
+    the body is read; a well-formed one after (the body is bounded all the same).
+    """
+
+    def __init__(self, app: PolicyApp) -> None:
+        super().__init__(app, app._decide)
+        # As many decides at once as the pool lends connections, a few kept for the log and outcome reports.
+        self.threads = max(2, int(getattr(app.storage, "pool_size", 8)) - 2)
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._limiter: anyio.CapacityLimiter | None = None
+
+    async def _in_thread(self, token: str | None, body: bytes) -> Outcome | None:
+        decide = self._app.decide_with_key
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # another event loop than asyncio's: anyio hands the call over
+            if self._limiter is None:
+                self._limiter = anyio.CapacityLimiter(self.threads)
+            return await anyio.to_thread.run_sync(decide, token, body, limiter=self._limiter)
+        # asyncio's own hand-over costs a fraction of anyio's, on the path every decide takes.
+        if self._executor is None:
+            self._executor = concurrent.futures.ThreadPoolExecutor(self.threads, thread_name_prefix="inherence-decide")
+        return await loop.run_in_executor(self._executor, decide, token, body)
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+
+    async def __call__(self, scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
+        app = self._app
+        refusal = self._refusal(scope)
+        if refusal is not None:
+            await send_json(send, *refusal)
+            return
+        token = bearer_token(scope) if app.require_key else None
+        if app.require_key and (token is None or parse_key(token) is None):
+            await send_json(send, *_UNAUTHORIZED, [(b"www-authenticate", b"Bearer")])
+            return
+        try:
+            body = await read_body(receive, app.max_body_bytes)
+        except BodyTooLarge:
+            await send_json(send, 413, json_problem("BODY_TOO_LARGE", f"the limit is {app.max_body_bytes} bytes"))
+            return
+        except ClientGone:
+            return
+        try:
+            outcome = await self._in_thread(token, body)
+        except StorageError:
+            logger.exception("the key store cannot be read")
+            await send_json(send, 503, json_problem("UNAVAILABLE", "the key store cannot be read"))
+            return
+        if outcome is None:
+            await send_json(send, *_UNAUTHORIZED, [(b"www-authenticate", b"Bearer")])
+            return
+        await send_json(send, *outcome)
 
 
 class PolicyApp:
@@ -194,7 +261,7 @@ class PolicyApp:
             self.live_rules = LiveRules(storage, self._apply_shared_rules)
             self.live_rules.start()
         post = ["POST"]
-        self._decide_endpoint = _Endpoint(self, self._decide)
+        self._decide_endpoint = _NetworkDecide(self) if self.network_storage else _Endpoint(self, self._decide)
         routes: list[BaseRoute] = [
             Route("/api/proxy/auth/verify", _Endpoint(self, self._verify), methods=post),
             Route("/api/proxy/register", _Endpoint(self, self._register), methods=post),
@@ -277,6 +344,19 @@ class PolicyApp:
         record = self.storage.find_key(key_id) if key_id is not None else None
         return record.key_id if verify_secret(token, record) and record is not None else None
 
+    def decide_with_key(self, token: str | None, body: bytes) -> Outcome | None:
+        """Check the key, then decide, on one database connection (in a worker thread); None for a bad key.
+
+        A `StorageError` reading the key propagates; one while deciding is a deny (fail closed).
+        """
+        with getattr(self.storage, "pinned", contextlib.nullcontext)():
+            key_id = None
+            if self.require_key:
+                key_id = self.authenticate(token)
+                if key_id is None:
+                    return None
+            return self.decisions.decide_body(body, key_id)
+
     def flush(self) -> None:
         """Wait until every decision so far is in the decision log."""
         self.decision_log.flush()
@@ -284,6 +364,8 @@ class PolicyApp:
     def close(self) -> None:
         if self.live_rules is not None:
             self.live_rules.close()
+        if isinstance(self._decide_endpoint, _NetworkDecide):
+            self._decide_endpoint.close()
         self.decision_log.close()
         self.storage.close()
         if self.telemetry is not None and self._owns_telemetry:

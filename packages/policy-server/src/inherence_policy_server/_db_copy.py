@@ -1,6 +1,6 @@
 """`db export` and `db import`: the whole state of one storage to a file, and from it into another.
 
-The file is JSON Lines: a header line (`{"format": "inherence-policy-export", "version": 1,
+The file is JSON Lines: a header line (`{"format": "inherence-policy-export", "version": 2,
 "schema": ...}`), then one line per row, `{"table": NAME, "row": [values...]}` in the column
 order of `TABLES`, tables in that order and rows in the order they were written (the decision
 log keeps its order, so the dashboard's feed reads the same after a move). Bytes (a key's salt
@@ -30,7 +30,8 @@ from inherence_policy_server._storage import DECISION_COLUMNS, SQLStorage
 __all__ = ["FORMAT", "TABLES", "export_state", "import_state"]
 
 FORMAT = "inherence-policy-export"
-_VERSION = 1
+# Version 2: known recipients are a tenant's, each naming the key that made it known.
+_VERSION = 2
 _PAGE = 5000
 _MAX_LINE = 8 * 1024 * 1024
 _BATCH = 1000
@@ -48,7 +49,7 @@ TABLES: tuple[tuple[str, tuple[str, ...], str | None], ...] = (
     ("read_items", ("tenant", "session_id", "digest", "kind", "label", "at"), "id"),
     ("transfers", ("tenant", "account", "recipient", "amount_cents", "at"), "id"),
     ("recipients", ("tenant", "account", "recipient", "first_paid"), None),
-    ("known_recipients", ("tenant", "recipient", "source", "first_seen", "last_seen"), None),
+    ("known_recipients", ("tenant", "recipient", "key_id", "source", "first_seen", "last_seen"), None),
     ("decisions", tuple(name.strip() for name in DECISION_COLUMNS.split(",")), "id"),
     ("admin_events", ("at", "action", "target", "detail"), "id"),
     ("approvals", _APPROVAL_COLUMNS, None),

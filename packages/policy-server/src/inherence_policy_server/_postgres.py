@@ -1,10 +1,13 @@
 """PostgreSQL storage: the state of several servers on several machines in one database.
 
 A pool of connections (psycopg 3, `psycopg_pool`) serves the threads of one process; every
-write is one transaction. What must be atomic across processes takes a lock in the database
-(the velocity ledger: an advisory lock per account). The schema is created and migrated by
-`inherence-policy-server db upgrade`; opening the storage checks its version and refuses a
-database not upgraded for this release (or upgraded by a newer one).
+write is one transaction. A decide holds one connection from its key check to its answer
+(`pinned()`), so its statements take no further turns at the pool. The decision log is
+written with COPY, and the sessions seen with one statement per batch. What must be atomic
+across processes takes a lock in the database (the velocity ledger: an advisory lock per
+account). The schema is created and migrated by `inherence-policy-server db upgrade`; opening
+the storage checks its version and refuses a database not upgraded for this release (or
+upgraded by a newer one).
 
 The database URL may hold a password: it never appears in an error or a log line here, only
 `host:port/database` does.
@@ -16,6 +19,7 @@ import contextlib
 import datetime
 import functools
 import json
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -117,6 +121,9 @@ class PostgresStorage:
         except psycopg_pool.PoolTimeout:
             self._pool.close()
             raise StorageError(f"cannot open connections to the database {self.where}") from None
+        self.pool_size = pool_size
+        # The connection a thread holds for the whole of one decide (see `pinned`).
+        self._pinned = threading.local()
         self._ledgers: dict[str, PostgresLedger] = {}
         self._ledger = self.tenant_ledger(DEFAULT_TENANT)
         self._approvals = Approvals(self)
@@ -145,10 +152,35 @@ class PostgresStorage:
         return self._approvals
 
     @contextlib.contextmanager
+    def pinned(self) -> Iterator[None]:
+        """Hold one pooled connection for this thread until the block ends: every statement in it uses it.
+
+        A decide checks its key, reads the ledger and writes what it must through one connection,
+        instead of taking one from the pool (and giving it back) for each statement.
+        """
+        if getattr(self._pinned, "db", None) is not None:
+            yield
+            return
+        with contextlib.ExitStack() as stack:
+            try:
+                # Given back when the block ends; the pool drops a connection that broke meanwhile.
+                self._pinned.db = stack.enter_context(self._pool.connection())
+            except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+                raise StorageError(f"the database {self.where} failed: {_safe_message(exc, self.url)}") from None
+            try:
+                yield
+            finally:
+                self._pinned.db = None
+
+    def _connection(self) -> contextlib.AbstractContextManager[psycopg.Connection[Any]]:
+        db = getattr(self._pinned, "db", None)
+        return contextlib.nullcontext(db) if db is not None else self._pool.connection()
+
+    @contextlib.contextmanager
     def transaction(self) -> Iterator[psycopg.Connection[Any]]:
         """One transaction on a pooled connection (`%s` placeholders); a driver error is a `StorageError`."""
         try:
-            with self._pool.connection() as db, db.transaction():
+            with self._connection() as db, db.transaction():
                 yield db
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
             raise StorageError(f"the database {self.where} failed: {_safe_message(exc, self.url)}") from None
@@ -166,7 +198,7 @@ class PostgresStorage:
     def query(self, sql: str, parameters: Sequence[object] | Mapping[str, object] = ()) -> list[tuple[object, ...]]:
         """Rows of one query in `%s` placeholders."""
         try:
-            with self._pool.connection() as db:
+            with self._connection() as db:
                 rows: list[tuple[object, ...]] = db.execute(sql, parameters).fetchall()
                 return rows
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
@@ -213,11 +245,24 @@ class PostgresStorage:
     def touch_sessions(self, seen: Sequence[Sighting]) -> None:
         if not seen:
             return
-        with self.transaction() as db, db.cursor() as cursor:
-            cursor.executemany(
-                "INSERT INTO sessions (tenant, session_id, client, first_seen, last_seen) VALUES (%s, %s, %s, %s, %s)"
+        # One row per session, as storing the sightings one by one in order would leave it: the first
+        # sighting's client and time, the last one's time (one statement may not change a row twice).
+        sessions: dict[tuple[str, str], list[Any]] = {}
+        for one in seen:
+            at = _iso(one[2])
+            row = sessions.get((sighting_tenant(one), one[0]))
+            if row is None:
+                sessions[(sighting_tenant(one), one[0])] = [one[1], at, at]
+            else:
+                row[2] = at
+        keys, rows = list(sessions), list(sessions.values())
+        columns = ([key[0] for key in keys], [key[1] for key in keys], *([row[i] for row in rows] for i in range(3)))
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO sessions (tenant, session_id, client, first_seen, last_seen)"
+                " SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[])"
                 " ON CONFLICT (tenant, session_id) DO UPDATE SET last_seen = excluded.last_seen",
-                [(sighting_tenant(one), one[0], one[1], _iso(one[2]), _iso(one[2])) for one in seen],
+                columns,
             )
 
     def append_decisions(self, entries: Sequence[DecisionLogEntry]) -> None:
@@ -230,11 +275,13 @@ class PostgresStorage:
             )
             for e in entries
         ]  # fmt: skip
-        with self.transaction() as db, db.cursor() as cursor:
-            cursor.executemany(
-                f"INSERT INTO decisions ({DECISION_COLUMNS}) VALUES ({', '.join(['%s'] * 14)})",
-                rows,
-            )
+        with (
+            self.transaction() as db,
+            db.cursor() as cursor,
+            cursor.copy(f"COPY decisions ({DECISION_COLUMNS}) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row(row)
 
     def recent_decisions(self, limit: int = 100, tenant: str | None = None) -> list[DecisionLogEntry]:
         where, parameters = ("WHERE tenant = %s ", (tenant,)) if tenant is not None else ("", ())

@@ -1,5 +1,8 @@
 """The rules' `SessionLedger` over PostgreSQL: velocity, what sessions read, known recipients.
 
+Known recipients are the tenant's, shared by all its keys; the key the rules name is kept as the
+one whose call made a recipient known first.
+
 `reserve_transfer` takes a transaction-scoped advisory lock on the account before it sums
 the windows, so two reservations for one account, from any two processes on any machines,
 run one after the other: together they can never pass a limit that each alone would not.
@@ -204,31 +207,36 @@ class PostgresLedger:
         return [ReadItem(str(kind), int(str(value)), str(label)) for kind, value, label in rows]
 
     def add_known_recipient(self, tenant: str, recipient: str, source: str, now: datetime.datetime) -> None:
+        # Known to this ledger's tenant; `tenant` is the key (the rules' `tenant_of`) that made it known.
         at = now.timestamp()
         with self._storage.transaction() as db:
             db.execute("SELECT pg_advisory_xact_lock(%s, %s)", _READS_LOCK)
             db.execute(
-                "INSERT INTO known_recipients (tenant, recipient, source, first_seen, last_seen)"
-                " VALUES (%s, %s, %s, %s, %s)"
+                "INSERT INTO known_recipients (tenant, recipient, key_id, source, first_seen, last_seen)"
+                " VALUES (%s, %s, %s, %s, %s, %s)"
                 " ON CONFLICT (tenant, recipient) DO UPDATE SET last_seen = excluded.last_seen",
-                (tenant, recipient, source, at, at),
+                (self.tenant, recipient, tenant, source, at, at),
             )
-            _trim_last_seen(db, tenant)
+            _trim_last_seen(db, self.tenant)
 
     def is_known_recipient(self, tenant: str, recipient: str) -> bool:
+        # Known to any key of this ledger's tenant.
         sql = "SELECT 1 FROM known_recipients WHERE tenant = %s AND recipient = %s LIMIT 1"
-        return bool(self._storage.query(sql, (tenant, recipient)))
+        return bool(self._storage.query(sql, (self.tenant, recipient)))
 
     def known_recipients(self, tenant: str | None = None, limit: int = 1000) -> list[KnownRecipient]:
-        where, parameters = ("WHERE tenant = %s", (tenant,)) if tenant is not None else ("", ())
+        """This tenant's known recipients, or those one key made known; each names that key."""
+        where, parameters = "WHERE tenant = %s", [self.tenant]
+        if tenant is not None:
+            where, parameters = f"{where} AND key_id = %s", [self.tenant, tenant]
         rows = self._storage.query(
-            "SELECT tenant, recipient, source, first_seen, last_seen FROM known_recipients"
+            "SELECT key_id, recipient, source, first_seen, last_seen FROM known_recipients"
             f" {where} ORDER BY last_seen DESC, recipient DESC LIMIT %s",
             (*parameters, limit),
         )
         return [
-            KnownRecipient(str(name), str(recipient), str(source), _utc(first), _utc(last))
-            for name, recipient, source, first, last in rows
+            KnownRecipient(str(key), str(recipient), str(source), _utc(first), _utc(last))
+            for key, recipient, source, first, last in rows
         ]
 
 

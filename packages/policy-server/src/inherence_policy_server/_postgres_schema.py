@@ -124,8 +124,32 @@ CREATE TABLE rule_settings (
     changed_at DOUBLE PRECISION NOT NULL
 );
 """
+# Known recipients move from their key to the key's tenant, shared by all its keys (a key no longer known,
+# or the keyless `local`, to the default tenant). One recipient known to several keys of a tenant keeps
+# the first key, source and time it became known, and the last time it was seen.
+_VERSION_3 = """
+ALTER TABLE known_recipients RENAME TO known_recipients_v2;
+ALTER INDEX known_recipients_by_time RENAME TO known_recipients_v2_by_time;
+ALTER TABLE known_recipients_v2 RENAME CONSTRAINT known_recipients_pkey TO known_recipients_v2_pkey;
+CREATE TABLE known_recipients (
+    tenant TEXT COLLATE "C" NOT NULL, recipient TEXT COLLATE "C" NOT NULL, key_id TEXT NOT NULL, source TEXT NOT NULL,
+    first_seen DOUBLE PRECISION NOT NULL, last_seen DOUBLE PRECISION NOT NULL, PRIMARY KEY (tenant, recipient)
+);
+INSERT INTO known_recipients (tenant, recipient, key_id, source, first_seen, last_seen)
+SELECT tenant, recipient, key_id, source, first_seen, latest FROM (
+    SELECT moved.*, MAX(last_seen) OVER (PARTITION BY tenant, recipient) AS latest,
+        ROW_NUMBER() OVER (PARTITION BY tenant, recipient ORDER BY first_seen, key_id) AS place
+    FROM (
+        SELECT COALESCE(api_keys.tenant, 'default') AS tenant, known.recipient, known.tenant AS key_id,
+            known.source, known.first_seen, known.last_seen
+        FROM known_recipients_v2 AS known LEFT JOIN api_keys ON api_keys.key_id = known.tenant
+    ) AS moved
+) AS ranked WHERE place = 1;
+DROP TABLE known_recipients_v2;
+CREATE INDEX known_recipients_by_time ON known_recipients (tenant, last_seen);
+"""
 # Step n brings a database from version n - 1 to version n.
-_STEPS = (_VERSION_1, _VERSION_2)
+_STEPS = (_VERSION_1, _VERSION_2, _VERSION_3)
 SCHEMA_VERSION = len(_STEPS)
 _UPGRADE_COMMAND = "inherence-policy-server db upgrade --database-url ..."
 

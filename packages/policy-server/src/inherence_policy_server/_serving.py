@@ -29,6 +29,7 @@ __all__ = [
     "ENV_DATA_DIR",
     "ENV_KEEP_DAYS",
     "ENV_NO_AUTH",
+    "ENV_SINGLE_ACCEPT",
     "app_from_environment",
     "run",
     "worker_app",
@@ -42,6 +43,8 @@ ENV_NO_AUTH = "INHERENCE_POLICY_SERVER_WORKER_NO_AUTH"
 ENV_ADMIN_TOKEN = "INHERENCE_POLICY_SERVER_WORKER_ADMIN_TOKEN"
 ENV_DASHBOARD_REMOTE = "INHERENCE_POLICY_SERVER_WORKER_DASHBOARD_REMOTE"
 ENV_KEEP_DAYS = "INHERENCE_POLICY_SERVER_WORKER_KEEP_DECISIONS_DAYS"
+# libuv's switch (read by the workers' event loops): accept one connection per turn, not all pending.
+ENV_SINGLE_ACCEPT = "UV_TCP_SINGLE_ACCEPT"
 
 
 # A served process is ours alone: switching threads every 0.5 ms instead of 5 ms keeps the
@@ -132,5 +135,9 @@ def run(
         os.environ[ENV_CONFIG] = str(config_path.resolve())
     else:
         os.environ.pop(ENV_CONFIG, None)
+    # The workers share one listening socket. libuv (under uvloop) accepts every pending connection at
+    # once by default, so one worker would take most of a burst of keep-alive connections (proxies hold
+    # theirs for hours) and do most of the work; one at a time, they spread across the workers.
+    os.environ.setdefault(ENV_SINGLE_ACCEPT, "1")
     target = f"{__name__}:worker_app"
     uvicorn.run(target, factory=True, workers=workers, **settings)  # type: ignore[arg-type]

@@ -22,7 +22,7 @@ from inherence_policy_server._approvals import Approvals
 from inherence_policy_server._errors import ServerUsageError, StorageError, UnknownKeyError
 from inherence_policy_server._keys import ApiKeyRecord
 from inherence_policy_server._sqlite_ledger import SQLiteLedger
-from inherence_policy_server._sqlite_reads import READS_SCHEMA
+from inherence_policy_server._sqlite_reads import READS_SCHEMA, RECIPIENTS_PER_TENANT
 from inherence_policy_server._storage import (
     DECISION_COLUMNS,
     DEFAULT_TENANT,
@@ -39,8 +39,9 @@ _KEY_COLUMNS = "key_id, prefix, salt, digest, created_at, revoked_at, label, ten
 # Version 2 adds the dashboard's indexes and the admin audit log, version 3 the approvals, version 4
 # what sessions read and the known recipients; every statement up to there is idempotent, so an
 # older database is brought to version 4 by running the whole script again. Version 5 (tenants,
-# dashboard logins and live rule settings shared by workers) is a migration of its own.
-_SCHEMA_VERSION = 5
+# dashboard logins and live rule settings shared by workers) is a migration of its own, and so is
+# version 6 (known recipients kept per tenant, shared by its keys, instead of per key).
+_SCHEMA_VERSION = 6
 _BASE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS api_keys (
     key_id TEXT PRIMARY KEY, prefix TEXT NOT NULL, salt BLOB NOT NULL, digest BLOB NOT NULL,
@@ -202,7 +203,9 @@ class SQLiteStorage:
                     data_dir=self.data_dir,
                 )
             if version < _SCHEMA_VERSION:
-                steps = ([_SCHEMA] if version < 4 else []) + [_TENANCY]
+                steps = (
+                    ([_SCHEMA] if version < 4 else []) + ([_TENANCY] if version < 5 else []) + [RECIPIENTS_PER_TENANT]
+                )
                 for statement in ";".join(steps).split(";"):
                     if statement.strip():
                         db.execute(statement)

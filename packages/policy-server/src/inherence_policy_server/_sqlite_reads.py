@@ -3,7 +3,9 @@
 Items are digests (`rules._material`), never text, kept per tenant. Every write also trims:
 entries older than `READ_TTL`, the oldest items past a session's caps, and the oldest sessions
 of the tenant past `MAX_READ_SESSIONS`, so the tables stay bounded whatever the traffic.
-Known recipients are kept per API key (the rules' `tenant_of`), so never shared between tenants.
+Known recipients are kept per tenant: every key of a tenant shares them, and no other tenant
+sees them. The key the rules name (`tenant_of`: the call's key) is kept as the one whose call
+made a recipient known first, for the dashboard.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ if TYPE_CHECKING:
 
     from inherence_policy_server._sqlite import SQLiteStorage
 
-__all__ = ["READS_SCHEMA", "SQLiteReads"]
+__all__ = ["READS_SCHEMA", "RECIPIENTS_PER_TENANT", "SQLiteReads"]
 
 READS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS read_sessions (session_id TEXT PRIMARY KEY, touched REAL NOT NULL, reported REAL);
@@ -47,6 +49,28 @@ CREATE TABLE IF NOT EXISTS known_recipients (
     last_seen REAL NOT NULL, PRIMARY KEY (tenant, recipient)
 );
 CREATE INDEX IF NOT EXISTS known_recipients_by_time ON known_recipients (tenant, last_seen);
+"""
+# Schema version 6: known recipients move from their key to the key's tenant (a key no longer known, or
+# the keyless `local`, to the default tenant). One recipient known to several keys of a tenant keeps
+# the first key, source and time it became known, and the last time it was seen.
+RECIPIENTS_PER_TENANT = """
+ALTER TABLE known_recipients RENAME TO known_recipients_v5;
+CREATE TABLE known_recipients (
+    tenant TEXT NOT NULL, recipient TEXT NOT NULL, key_id TEXT NOT NULL, source TEXT NOT NULL,
+    first_seen REAL NOT NULL, last_seen REAL NOT NULL, PRIMARY KEY (tenant, recipient)
+);
+INSERT INTO known_recipients (tenant, recipient, key_id, source, first_seen, last_seen)
+SELECT tenant, recipient, key_id, source, first_seen, latest FROM (
+    SELECT moved.*, MAX(last_seen) OVER (PARTITION BY tenant, recipient) AS latest,
+        ROW_NUMBER() OVER (PARTITION BY tenant, recipient ORDER BY first_seen, key_id) AS place
+    FROM (
+        SELECT COALESCE(api_keys.tenant, 'default') AS tenant, known.recipient, known.tenant AS key_id,
+            known.source, known.first_seen, known.last_seen
+        FROM known_recipients_v5 AS known LEFT JOIN api_keys ON api_keys.key_id = known.tenant
+    ) AS moved
+) AS ranked WHERE place = 1;
+DROP TABLE known_recipients_v5;
+CREATE INDEX known_recipients_by_time ON known_recipients (tenant, last_seen);
 """
 _TTL = READ_TTL.total_seconds()
 
@@ -174,35 +198,41 @@ class SQLiteReads:
         return [ReadItem(str(kind), int(value), str(label)) for kind, value, label in rows]  # type: ignore[call-overload]
 
     def add_known_recipient(self, tenant: str, recipient: str, source: str, now: datetime.datetime) -> None:
+        # Known to this ledger's tenant; `tenant` is the key (the rules' `tenant_of`) that made it known.
         at = now.timestamp()
         with self._storage.write() as db:
             db.execute(
-                "INSERT INTO known_recipients (tenant, recipient, source, first_seen, last_seen) VALUES (?, ?, ?, ?, ?)"
+                "INSERT INTO known_recipients (tenant, recipient, key_id, source, first_seen, last_seen)"
+                " VALUES (?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (tenant, recipient) DO UPDATE SET last_seen = excluded.last_seen",
-                (tenant, recipient, source, at, at),
+                (self.tenant, recipient, tenant, source, at, at),
             )
-            (count,) = db.execute("SELECT COUNT(*) FROM known_recipients WHERE tenant = ?", (tenant,)).fetchone()
+            (count,) = db.execute("SELECT COUNT(*) FROM known_recipients WHERE tenant = ?", (self.tenant,)).fetchone()
             if count > MAX_KNOWN_RECIPIENTS:
                 db.execute(
                     "DELETE FROM known_recipients WHERE rowid IN (SELECT rowid FROM known_recipients"
                     " WHERE tenant = ? ORDER BY last_seen LIMIT ?)",
-                    (tenant, count - MAX_KNOWN_RECIPIENTS),
+                    (self.tenant, count - MAX_KNOWN_RECIPIENTS),
                 )
 
     def is_known_recipient(self, tenant: str, recipient: str) -> bool:
+        # Known to any key of this ledger's tenant.
         rows = self._storage.read(
-            "SELECT 1 FROM known_recipients WHERE tenant = ? AND recipient = ? LIMIT 1", (tenant, recipient)
+            "SELECT 1 FROM known_recipients WHERE tenant = ? AND recipient = ? LIMIT 1", (self.tenant, recipient)
         )
         return bool(rows)
 
     def known_recipients(self, tenant: str | None = None, limit: int = 1000) -> list[KnownRecipient]:
-        where, parameters = ("WHERE tenant = ?", (tenant,)) if tenant is not None else ("", ())
+        """This tenant's known recipients, or those one key made known; each names that key."""
+        where, parameters = ("WHERE tenant = ?", [self.tenant])
+        if tenant is not None:
+            where, parameters = (f"{where} AND key_id = ?", [self.tenant, tenant])
         rows = self._storage.read(
-            "SELECT tenant, recipient, source, first_seen, last_seen FROM known_recipients"
+            "SELECT key_id, recipient, source, first_seen, last_seen FROM known_recipients"
             f" {where} ORDER BY last_seen DESC, recipient DESC LIMIT ?",
             (*parameters, limit),
         )
         return [
-            KnownRecipient(str(name), str(recipient), str(source), _utc(first), _utc(last))
-            for name, recipient, source, first, last in rows
+            KnownRecipient(str(key), str(recipient), str(source), _utc(first), _utc(last))
+            for key, recipient, source, first, last in rows
         ]

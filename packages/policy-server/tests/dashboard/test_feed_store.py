@@ -101,6 +101,6 @@ def test_a_version_1_database_gains_the_indexes_admin_log_approvals_and_reads(tm
         assert {"approvals", "approvals_by_binding"} <= names
         assert {"read_sessions", "read_items", "known_recipients"} <= names
         assert [row.tool_name for row in DashboardStore(storage).feed(FeedFilter())] == ["old_tool"]
-        assert storage.read("PRAGMA user_version") == [(5,)]
+        assert storage.read("PRAGMA user_version") == [(6,)]
     finally:
         storage.close()

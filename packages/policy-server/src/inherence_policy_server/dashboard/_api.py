@@ -26,7 +26,6 @@ from inherence_policy_server.dashboard._bodies import BodyRefused, json_object
 from inherence_policy_server.dashboard._dashboard import Dashboard, approval_json, key_json
 from inherence_policy_server.dashboard._settings import SECTIONS, SettingsRejected, fields_of
 from inherence_policy_server.dashboard._store import FeedFilter, role_of
-from inherence_policy_server.rules._exfiltration import LOCAL_TENANT
 
 __all__ = ["FeedQuery", "admin_api_routes", "parse_feed_query"]
 
@@ -274,19 +273,8 @@ async def _recipients(dashboard: Dashboard, request: Request) -> Response:
         return _problem(400, "INVALID_REQUEST", "limit must be a whole number")
     if not 1 <= limit <= _MAX_RECIPIENTS or (key is not None and len(key) > 200):
         return _problem(400, "INVALID_REQUEST", f"limit must be 1 to {_MAX_RECIPIENTS}, key at most 200 characters")
-    # Recipients are known per key (the keyless embedded caller is the default tenant's): this tenant's only.
-    tenant = request.state.tenant
-    owners = {record.key_id for record in dashboard.list_keys(tenant)}
-    if tenant == DEFAULT_TENANT:
-        owners.add(LOCAL_TENANT)
-    if key is not None:
-        owners &= {key}
-    storage = dashboard.store.storage
-    known = sorted(
-        (entry for owner in owners for entry in storage.tenant_ledger(tenant).known_recipients(owner, limit)),
-        key=lambda entry: (entry.last_seen, entry.recipient),
-        reverse=True,
-    )[:limit]
+    # Recipients are known per tenant, shared by its keys; each names the key that made it known.
+    known = dashboard.store.storage.tenant_ledger(request.state.tenant).known_recipients(key, limit)
     return _ok(
         {
             "recipients": [

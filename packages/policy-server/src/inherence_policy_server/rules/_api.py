@@ -133,7 +133,12 @@ class SessionLedger(Protocol):
         ...
 
     def add_known_recipient(self, tenant: str, recipient: str, source: str, now: datetime.datetime) -> None:
-        """Remember an outside recipient of private data (`confirmed` by a person, or `paid`)."""
+        """Remember an outside recipient of private data (`confirmed` by a person, or `paid`).
+
+        `tenant` is the rules' `tenant_of` the call (its key). The in-memory ledger keeps recipients
+        per that key; the server's ledgers, each one tenant's, share them among the tenant's keys and
+        keep the key as the one that made the recipient known.
+        """
         ...
 
     def is_known_recipient(self, tenant: str, recipient: str) -> bool: ...

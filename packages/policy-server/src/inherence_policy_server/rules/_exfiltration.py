@@ -79,7 +79,10 @@ def session_key(call: Call) -> str:
 
 
 def tenant_of(call: Call) -> str:
-    """Whose known recipients a call's sends are judged against: its API key, or the local tenant."""
+    """Whose known recipients a call's sends are judged against: its API key, or the local tenant.
+
+    The server's ledgers, one per tenant, share what any key of the tenant made known.
+    """
     return call.key_id or LOCAL_TENANT
 
 
