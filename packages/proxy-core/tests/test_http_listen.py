@@ -193,3 +193,43 @@ async def test_a_client_that_takes_no_write_loses_its_stream_and_its_slot(kit) -
                 await stalled.wait()
                 # Freed by the server while the client still holds the response open.
                 await _until(lambda: app.listen_count == 0)
+
+
+async def test_a_resource_update_reaches_the_listen_stream_and_closing_it_unsubscribes(kit) -> None:
+    upstream = kit.FakeUpstream("notes")
+    upstream.subscribe = True
+    body = _listen("listen-r", resourceSubscriptions=["memo://notes/note"])
+    async with http_front(kit, [upstream]) as (app, http):
+        with anyio.fail_after(30):
+            async with http.stream("POST", "/mcp", json=body, headers=_headers("subscriptions/listen")) as response:
+                reader = _events(response)
+                ack = await reader.__anext__()
+                await upstream.notify("notifications/resources/updated", {"uri": "memo://notes/note"})
+                updated = await reader.__anext__()
+        await _until(lambda: any(c["method"] == "resources/unsubscribe" for c in upstream.calls))
+        count = app.listen_count
+    assert ack["params"]["notifications"] == {"resourceSubscriptions": ["memo://notes/note"]}
+    assert updated["method"] == "notifications/resources/updated"
+    assert updated["params"] == {"uri": "memo://notes/note", "_meta": {SUBSCRIPTION: "listen-r"}}
+    assert [c["method"] for c in upstream.calls] == ["resources/subscribe", "resources/unsubscribe"]
+    assert count == 0
+
+
+async def test_a_listen_naming_too_many_resources_is_refused_before_any_upstream(kit) -> None:
+    upstream = kit.FakeUpstream("notes")
+    upstream.subscribe = True
+    uris = [f"memo://notes/{n}" for n in range(33)]
+    async with http_front(kit, [upstream]) as (app, http):
+        refused = await http.post(
+            "/mcp", json=_listen(1, resourceSubscriptions=uris), headers=_headers("subscriptions/listen")
+        )
+        not_a_list = await http.post(
+            "/mcp", json=_listen(2, resourceSubscriptions="memo://notes/note"), headers=_headers("subscriptions/listen")
+        )
+        count = app.listen_count
+    assert refused.status_code == 400
+    assert refused.json()["error"]["code"] == -32602
+    assert "at most 32" in refused.json()["error"]["message"]
+    assert not_a_list.json()["error"]["code"] == -32602
+    assert upstream.calls == []
+    assert count == 0

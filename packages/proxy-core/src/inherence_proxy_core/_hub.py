@@ -35,7 +35,7 @@ from inherence_proxy_core._confirm import (
     elicitation_params,
     held,
 )
-from inherence_proxy_core._errors import UpstreamClosed
+from inherence_proxy_core._errors import UpstreamClosed, UpstreamError
 from inherence_proxy_core._gate import PolicyGate, decision_meta, denial, tool_error
 from inherence_proxy_core._link import UpstreamLink
 from inherence_proxy_core._listen import Listeners
@@ -93,6 +93,8 @@ class Hub:
         self._holds_open: dict[tuple[int, Any], Hold] = {}
         self._parked: dict[str, Hold] = {}
         self.listeners = Listeners()
+        # How many open listen streams watch each (upstream, uri) the gateway subscribed to upstream.
+        self._watched: dict[tuple[str, str], int] = {}
         self.relayed: dict[str, RelayedHandler] = {
             "tools/list": self._list("tools"),
             "resources/list": self._list("resources"),
@@ -678,6 +680,70 @@ class Hub:
 
         return relay
 
+    def offers_subscriptions(self) -> bool:
+        """Whether some upstream subscribes resources for a listen (a handshake-era one offering it)."""
+        return any(self._subscribable(supervisor) for supervisor in self.supervisors.values())
+
+    @staticmethod
+    def _subscribable(supervisor: UpstreamSupervisor) -> bool:
+        link = supervisor.link
+        offered = supervisor.state.capabilities.get("resources")
+        return (
+            link is not None
+            and link.envelope is None
+            and isinstance(offered, dict)
+            and offered.get("subscribe") is True
+        )
+
+    async def watch_resources(
+        self, session: ClientConnection, request_id: Any, uris: list[str]
+    ) -> list[tuple[str, str]]:
+        """Subscribe upstream to each uri a listen's `resourceSubscriptions` names; the (upstream, uri) honoured.
+
+        Each is decided as the client's own `resources/subscribe` of it is, before any upstream sees
+        it, and sent to the upstream that owns it when that upstream offers subscriptions (a
+        handshake-era one: a 2026-07-28 upstream has no `resources/subscribe`). A uri refused, not
+        found, or not subscribed upstream is left out of the acknowledgement.
+        """
+        handler = self.relayed["resources/subscribe"]
+        honoured: list[tuple[str, str]] = []
+        for uri in dict.fromkeys(uris):
+            upstream = self.catalog.route_resource(uri, self._resource_upstreams())
+            if upstream is None:
+                await self.wait_first_attempts(self.settings.ready_wait)
+                upstream = self.catalog.route_resource(uri, self._resource_upstreams())
+            supervisor = self.supervisors.get(upstream) if upstream is not None else None
+            if upstream is None or supervisor is None or not self._subscribable(supervisor):
+                continue
+            answer = await handler(session, request_id, {"uri": uri})
+            outcome = answer.pop(OUTCOME, None)
+            result = answer.get("result")
+            if not isinstance(result, dict) or _asks_input(result):
+                continue
+            if outcome is not None and self.reporter is not None:
+                self.reporter.add_result(outcome, answer)
+            self._watched[(upstream, uri)] = self._watched.get((upstream, uri), 0) + 1
+            honoured.append((upstream, uri))
+        return honoured
+
+    def unwatch_resources(self, watched: list[tuple[str, str]]) -> None:
+        """A listen stream ended: unsubscribe upstream from each uri no open stream watches any more."""
+        for key in watched:
+            left = self._watched.get(key, 0) - 1
+            if left > 0:
+                self._watched[key] = left
+                continue
+            self._watched.pop(key, None)
+            supervisor = self.supervisors.get(key[0])
+            link = supervisor.link if supervisor is not None else None
+            if link is not None:
+                self.spawn(self._unsubscribe, link, key[1])
+
+    async def _unsubscribe(self, link: UpstreamLink, uri: str) -> None:
+        # The gateway's own request, ending what it asked for: not a client's, so not decided.
+        with contextlib.suppress(UpstreamError, TimeoutError):
+            await link.request("resources/unsubscribe", {"uri": uri}, deadline=self.settings.call_timeout)
+
     async def complete(self, session: ClientConnection, request_id: Any, params: dict[str, Any]) -> Answer:
         gated = completion_request(params, self.catalog, self._resource_upstreams())
         if isinstance(gated, str):
@@ -712,7 +778,7 @@ class Hub:
             link = supervisor.link
             if link is not None and "logging" in supervisor.state.capabilities:
                 with anyio.move_on_after(self.settings.list_timeout):
-                    with contextlib.suppress(UpstreamClosed, TimeoutError):
+                    with contextlib.suppress(UpstreamError, TimeoutError):
                         await link.request("logging/setLevel", dict(params), deadline=self.settings.list_timeout)
         return {"result": {}}
 
@@ -740,6 +806,8 @@ class Hub:
                 # A 2026-07-28 client gets these only on a subscription stream it asked for.
                 if not session.modern:
                     self.spawn(session.send, message, None)
+            if method == "notifications/resources/updated":
+                self.listeners.updated(link.name, params, self.spawn)
 
     async def on_upstream_request(self, link: UpstreamLink, message: Message) -> None:
         method = str(message.get("method"))

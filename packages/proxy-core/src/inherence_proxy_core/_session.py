@@ -226,7 +226,13 @@ class ClientConnection:
             # Upstreams are told only of the input it can give (asked of it as input_required rounds).
             self.hub.capabilities.offer(bridged_capabilities(params["_meta"].get(CLIENT_CAPABILITIES_KEY)))
         if method == "server/discover":
-            self._reply({"jsonrpc": "2.0", "id": request_id, "result": discover_result()})
+            self._reply(
+                {
+                    "jsonrpc": "2.0",
+                    "id": request_id,
+                    "result": discover_result(subscribe=self.hub.offers_subscriptions()),
+                }
+            )
             return
         if method == "subscriptions/listen":
             self._start(modern_handler(method, self.hub.listeners.listen), request_id, params)
