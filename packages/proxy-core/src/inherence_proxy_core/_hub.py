@@ -696,9 +696,10 @@ class Hub:
         )
 
     async def watch_resources(
-        self, session: ClientConnection, request_id: Any, uris: list[str]
-    ) -> list[tuple[str, str]]:
-        """Subscribe upstream to each uri a listen's `resourceSubscriptions` names; the (upstream, uri) honoured.
+        self, session: ClientConnection, request_id: Any, uris: list[str], watched: list[tuple[str, str]]
+    ) -> None:
+        """Subscribe upstream to each uri a listen's `resourceSubscriptions` names; add each (upstream, uri)
+        honoured to `watched` as soon as it is (a listen ended meanwhile lets go of those already taken).
 
         Each is decided as the client's own `resources/subscribe` of it is, before any upstream sees
         it, and sent to the upstream that owns it when that upstream offers subscriptions (a
@@ -706,7 +707,6 @@ class Hub:
         found, or not subscribed upstream is left out of the acknowledgement.
         """
         handler = self.relayed["resources/subscribe"]
-        honoured: list[tuple[str, str]] = []
         for uri in dict.fromkeys(uris):
             upstream = self.catalog.route_resource(uri, self._resource_upstreams())
             if upstream is None:
@@ -723,8 +723,7 @@ class Hub:
             if outcome is not None and self.reporter is not None:
                 self.reporter.add_result(outcome, answer)
             self._watched[(upstream, uri)] = self._watched.get((upstream, uri), 0) + 1
-            honoured.append((upstream, uri))
-        return honoured
+            watched.append((upstream, uri))
 
     def unwatch_resources(self, watched: list[tuple[str, str]]) -> None:
         """A listen stream ended: unsubscribe upstream from each uri no open stream watches any more."""

@@ -63,7 +63,7 @@ class Listeners:
         watched: list[tuple[str, str]] = []
         try:
             if uris:
-                watched = await session.hub.watch_resources(session, request_id, uris)
+                await session.hub.watch_resources(session, request_id, uris, watched)
                 if watched:
                     honoured["resourceSubscriptions"] = [uri for _upstream, uri in watched]
             self._streams[key] = frozenset(LIST_CHANGED_KINDS[kind] for kind in honoured if kind in LIST_CHANGED_KINDS)
