@@ -213,6 +213,34 @@ async def test_a_listen_gets_updates_of_the_resources_the_policy_lets_it_subscri
     }
 
 
+async def test_a_watched_resource_is_subscribed_again_when_its_upstream_restarts(kit) -> None:
+    notes = kit.FakeUpstream("notes")
+    notes.subscribe = True
+    listen = {"notifications": {"resourceSubscriptions": ["memo://notes/note"]}, "_meta": ENVELOPE}
+
+    def subscribes() -> int:
+        return sum(1 for c in notes.calls if c["method"] == "resources/subscribe")
+
+    async with (
+        kit.running([notes]) as (gateway, _legacy, policy),
+        modern_client(kit, gateway) as client,
+    ):
+        await client.channel.send({"jsonrpc": "2.0", "id": "l", "method": "subscriptions/listen", "params": listen})
+        await client.wait_for("notifications/subscriptions/acknowledged")
+        await notes.kill()
+        for _ in range(3000):
+            if notes.starts == 2 and subscribes() == 2:
+                break
+            await anyio.sleep(0.01)
+        await notes.notify("notifications/resources/updated", {"uri": "memo://notes/note"})
+        updated = await client.wait_for("notifications/resources/updated")
+    assert notes.starts == 2
+    assert subscribes() == 2
+    assert updated["params"]["uri"] == "memo://notes/note"
+    # The repeat on the new connection is the gateway's, of a subscription already decided.
+    assert len(policy.decisions) == 1
+
+
 async def test_an_upstream_that_refuses_the_handshake_is_spoken_to_in_2026_07_28(kit) -> None:
     modern = kit.FakeUpstream("new")
     modern.modern_only = True

@@ -95,6 +95,8 @@ class Hub:
         self.listeners = Listeners()
         # How many open listen streams watch each (upstream, uri) the gateway subscribed to upstream.
         self._watched: dict[tuple[str, str], int] = {}
+        # The connection to each upstream its watched uris were subscribed on (a restart is a new one).
+        self._subscribed_on: dict[str, UpstreamLink] = {}
         self.relayed: dict[str, RelayedHandler] = {
             "tools/list": self._list("tools"),
             "resources/list": self._list("resources"),
@@ -724,6 +726,22 @@ class Hub:
                 self.reporter.add_result(outcome, answer)
             self._watched[(upstream, uri)] = self._watched.get((upstream, uri), 0) + 1
             watched.append((upstream, uri))
+            if supervisor.link is not None:
+                self._subscribed_on[upstream] = supervisor.link
+
+    def resubscribe(self, supervisor: UpstreamSupervisor) -> None:
+        """An upstream (re)connected: subscribe again, on the new connection, the uris streams still watch.
+
+        The gateway's repeat of subscriptions the policy allowed, on the connection that replaced the
+        one they were made on; not decided again.
+        """
+        link = supervisor.link
+        uris = [uri for (upstream, uri) in self._watched if upstream == supervisor.name]
+        if link is None or not uris or self._subscribed_on.get(supervisor.name) is link:
+            return
+        self._subscribed_on[supervisor.name] = link
+        for uri in uris:
+            self.spawn(self._upstream_request, link, "resources/subscribe", uri)
 
     def unwatch_resources(self, watched: list[tuple[str, str]]) -> None:
         """A listen stream ended: unsubscribe upstream from each uri no open stream watches any more."""
@@ -736,12 +754,14 @@ class Hub:
             supervisor = self.supervisors.get(key[0])
             link = supervisor.link if supervisor is not None else None
             if link is not None:
-                self.spawn(self._unsubscribe, link, key[1])
+                self.spawn(self._upstream_request, link, "resources/unsubscribe", key[1])
+            if not any(upstream == key[0] for upstream, _uri in self._watched):
+                self._subscribed_on.pop(key[0], None)
 
-    async def _unsubscribe(self, link: UpstreamLink, uri: str) -> None:
-        # The gateway's own request, ending what it asked for: not a client's, so not decided.
+    async def _upstream_request(self, link: UpstreamLink, method: str, uri: str) -> None:
+        # The gateway's own request about a subscription already decided (see `resubscribe`, `unwatch_resources`).
         with contextlib.suppress(UpstreamError, TimeoutError):
-            await link.request("resources/unsubscribe", {"uri": uri}, deadline=self.settings.call_timeout)
+            await link.request(method, {"uri": uri}, deadline=self.settings.call_timeout)
 
     async def complete(self, session: ClientConnection, request_id: Any, params: dict[str, Any]) -> Answer:
         gated = completion_request(params, self.catalog, self._resource_upstreams())
