@@ -10,7 +10,8 @@ something in front of the gateway that routed or filtered on the headers must no
 a different request. Then the body is served as on stdio, by a client connection that lives for
 this one exchange, and answered as `application/json` with the status the SDK maps its code to;
 a request that asks for progress, from a client that accepts `text/event-stream`, is answered as
-an event stream instead: its progress notifications, then its answer.
+an event stream instead: its progress notifications, then its answer. A `subscriptions/listen` is
+always answered as an event stream, open until the client closes it (`_http_listen`).
 
 No session state is kept: GET and DELETE of a modern client answer 405. The policy still sees one
 session per client (its peer address and User-Agent, as HTTP sessions are owned), so rules that

@@ -797,7 +797,7 @@ class Hub:
             link = supervisor.link
             if link is not None and "logging" in supervisor.state.capabilities:
                 with anyio.move_on_after(self.settings.list_timeout):
-                    with contextlib.suppress(UpstreamError, TimeoutError):
+                    with contextlib.suppress(UpstreamClosed, TimeoutError):
                         await link.request("logging/setLevel", dict(params), deadline=self.settings.list_timeout)
         return {"result": {}}
 
