@@ -137,6 +137,26 @@ async def test_listen_streams_are_capped_per_client_and_overall_and_freed_when_c
     assert reopened["method"] == "notifications/subscriptions/acknowledged"
 
 
+async def test_streams_opened_and_closed_leave_nothing_behind(kit) -> None:
+    upstream = kit.FakeUpstream("notes")
+    upstream.subscribe = True
+    async with http_front(kit, [upstream]) as (app, http):
+        hub = app._gateway.hub
+        sessions_before = len(hub.sessions)
+        for n in range(40):
+            body = _listen(n, toolsListChanged=True, resourceSubscriptions=["memo://notes/note"])
+            async with http.stream("POST", "/mcp", json=body, headers=_headers("subscriptions/listen")) as response:
+                reader = _events(response)
+                await reader.__anext__()
+                open_now = (app.listen_count, len(hub.listeners))
+            assert open_now == (1, 1)
+        await _until(lambda: app.listen_count == 0 and len(hub.listeners) == 0)
+        await _until(lambda: sum(1 for c in upstream.calls if c["method"] == "resources/unsubscribe") == 40)
+        await _until(lambda: len(hub.sessions) == sessions_before)
+        watched = dict(hub._watched)
+    assert watched == {}
+
+
 async def test_a_listen_needs_an_event_stream_and_a_valid_envelope(kit) -> None:
     async with http_front(kit, [kit.FakeUpstream("notes")]) as (app, http):
         json_only = await http.post(

@@ -48,6 +48,10 @@ class Listeners:
         # The (upstream, uri) pairs each stream watches for `notifications/resources/updated`.
         self._resources: dict[tuple[ClientConnection, Any], frozenset[tuple[str, str]]] = {}
 
+    def __len__(self) -> int:
+        """How many streams are open."""
+        return len(self._streams)
+
     async def listen(self, session: ClientConnection, request_id: Any, params: dict[str, Any]) -> Answer:
         wanted = params.get("notifications")
         if not isinstance(wanted, dict):
