@@ -261,6 +261,11 @@ async def test_the_sdk_client_listens_for_list_changes(kit, tmp_path) -> None:
         with anyio.fail_after(60):
             event = await subscription.__anext__()
     assert honoured.tools_list_changed is True
-    assert not honoured.resource_subscriptions
+    # The upstream offers resource subscriptions: the gateway subscribed the uri there (the policy allowing).
+    assert honoured.resource_subscriptions == ["record://note"]
+    subscribed = [
+        entry["params"] for entry in recorded(tmp_path / "rec.jsonl") if entry["method"] == "resources/subscribe"
+    ]
+    assert subscribed == [{"uri": "record://note"}]
     assert crashed.is_error is True
     assert type(event).__name__ == "ToolsListChanged"

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+import anyio
 import httpx2
 import pytest
 from mcp import Client
@@ -176,9 +177,6 @@ async def test_the_modern_path_keeps_no_session(tmp_path) -> None:
                 json=unsupported,
                 headers=modern_headers("server/discover", **{"MCP-Protocol-Version": "2099-01-01"}),
             )
-            listen_params = {"notifications": {"toolsListChanged": True}, "_meta": ENVELOPE}
-            listen_body = {"jsonrpc": "2.0", "id": 8, "method": "subscriptions/listen", "params": listen_params}
-            listen = await http.post(url, json=listen_body, headers=modern_headers("subscriptions/listen"))
             note = {
                 "jsonrpc": "2.0",
                 "method": "notifications/cancelled",
@@ -192,10 +190,8 @@ async def test_the_modern_path_keeps_no_session(tmp_path) -> None:
     assert "mcp-session-id" not in discover.headers
     assert discover.json()["result"]["supportedVersions"] == ["2026-07-28"]
     assert discover.json()["result"]["cacheScope"] == "private"
-    # One JSON answer per request carries no stream: no list changes are offered, listen is not served.
-    assert discover.json()["result"]["capabilities"]["tools"] == {"listChanged": False}
-    assert listen.status_code == 404
-    assert listen.json()["error"]["code"] == -32601
+    # List changes come on a subscriptions/listen stream, which HTTP serves too.
+    assert discover.json()["result"]["capabilities"]["tools"] == {"listChanged": True}
     assert future.status_code == 400
     assert future.json()["error"]["code"] == -32022
     assert notification.status_code == 202
@@ -255,3 +251,19 @@ async def test_whitespace_around_a_routing_header_value_is_not_part_of_it(tmp_pa
     answer = json.loads(rest.partition(b"\r\n\r\n")[2])
     assert answer["result"]["structuredContent"] == {"arguments": {"value": 3}}
     assert [call["params"]["arguments"] for call in recorded_calls(tmp_path)] == [{"value": 3}]
+
+
+async def test_the_sdk_client_listens_for_list_changes_over_http(tmp_path) -> None:
+    with gateway_over_http(tmp_path) as url:
+        async with (
+            Client(url, mode="2026-07-28") as client,
+            client.listen(tools_list_changed=True) as subscription,
+        ):
+            honoured = subscription.honored
+            # The upstream ends itself: its tools leave the gateway's list, and the open stream hears of it.
+            crashed = await client.call_tool("rec__crash", {})
+            with anyio.fail_after(60):
+                event = await subscription.__anext__()
+    assert honoured.tools_list_changed is True
+    assert crashed.is_error is True
+    assert type(event).__name__ == "ToolsListChanged"

@@ -77,6 +77,8 @@ class FakeUpstream:
         self.scripted: list[Message] = []
         # Tool name -> the JSON-RPC error a call of it is answered with.
         self.errors: dict[str, Message] = {}
+        # Offers resource subscriptions (`resources.subscribe`) at initialize.
+        self.subscribe = False
 
     @property
     def tool_calls(self) -> list[Message]:
@@ -127,7 +129,12 @@ class FakeUpstream:
                 await anyio.sleep_forever()
             result: Message = {
                 "protocolVersion": params["protocolVersion"],
-                "capabilities": {"tools": {"listChanged": True}, "resources": {}, "prompts": {}, "logging": {}},
+                "capabilities": {
+                    "tools": {"listChanged": True},
+                    "resources": {"subscribe": True} if self.subscribe else {},
+                    "prompts": {},
+                    "logging": {},
+                },
                 "serverInfo": {"name": self.name, "version": "1"},
             }
         elif method == "tools/list":

@@ -16,6 +16,7 @@ EXPECTED = [
     "GatewayUsageError",
     "HttpFront",
     "LineChannel",
+    "ListenLimits",
     "LoginError",
     "Malformed",
     "NameCollision",

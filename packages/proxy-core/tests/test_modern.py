@@ -157,11 +157,88 @@ async def test_list_changes_reach_a_modern_client_only_on_the_stream_it_opened(k
         changed = await client.wait_for("notifications/tools/list_changed")
         listed = await client.request("tools/list", {"_meta": ENVELOPE})
     assert discover["result"]["capabilities"]["tools"] == {"listChanged": True}
-    # Resource subscriptions are not honoured: left out of the acknowledgement.
+    assert discover["result"]["capabilities"]["resources"] == {"subscribe": False, "listChanged": True}
+    # A resource of an upstream that offers no subscriptions: left out of the acknowledgement.
     assert ack["params"]["notifications"] == {"toolsListChanged": True}
     assert ack["params"]["_meta"] == {"io.modelcontextprotocol/subscriptionId": "listen-1"}
     assert changed["params"]["_meta"] == {"io.modelcontextprotocol/subscriptionId": "listen-1"}
     assert "notes__shout" in {tool["name"] for tool in listed["result"]["tools"]}
+
+
+async def test_a_listen_gets_updates_of_the_resources_the_policy_lets_it_subscribe(kit) -> None:
+    notes, vault, plain = kit.FakeUpstream("notes"), kit.FakeUpstream("vault"), kit.FakeUpstream("plain")
+    notes.subscribe = vault.subscribe = True
+    policy = kit.ScriptedPolicy()
+    policy.deny("vault__resources_*", reason="credentials", clause="credential.read")
+    uris = ["memo://notes/note", "memo://vault/note", "memo://plain/note", "memo://nowhere/note"]
+    async with (
+        kit.running([notes, vault, plain], policy) as (gateway, _legacy, _policy),
+        modern_client(kit, gateway) as client,
+    ):
+        discover = await client.request("server/discover", {"_meta": ENVELOPE})
+        await client.channel.send(
+            {
+                "jsonrpc": "2.0",
+                "id": "listen-r",
+                "method": "subscriptions/listen",
+                "params": {"notifications": {"resourceSubscriptions": uris}, "_meta": ENVELOPE},
+            }
+        )
+        ack = await client.wait_for("notifications/subscriptions/acknowledged")
+        await notes.notify("notifications/resources/updated", {"uri": "memo://notes/note"})
+        updated = await client.wait_for("notifications/resources/updated")
+        subscribed = [c["params"] for c in notes.calls if c["method"] == "resources/subscribe"]
+        # The client ends the listen: the gateway unsubscribes what no stream watches any more.
+        cancel = {"requestId": "listen-r", "_meta": ENVELOPE}
+        await client.channel.send({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": cancel})
+        for _ in range(1000):
+            if any(c["method"] == "resources/unsubscribe" for c in notes.calls):
+                break
+            await anyio.sleep(0.01)
+        unsubscribed = [c["params"] for c in notes.calls if c["method"] == "resources/unsubscribe"]
+    assert discover["result"]["capabilities"]["resources"] == {"subscribe": True, "listChanged": True}
+    assert ack["params"]["notifications"] == {"resourceSubscriptions": ["memo://notes/note"]}
+    assert updated["params"] == {
+        "uri": "memo://notes/note",
+        "_meta": {"io.modelcontextprotocol/subscriptionId": "listen-r"},
+    }
+    assert subscribed == [{"uri": "memo://notes/note"}]
+    assert unsubscribed == [{"uri": "memo://notes/note"}]
+    # Decided before anything upstream: the denied one never reached its upstream.
+    assert [c["method"] for c in vault.calls] == []
+    assert [c["method"] for c in plain.calls] == []
+    assert {(d.tool_name, d.arguments["uri"]) for d in policy.decisions} == {
+        ("notes__resources_subscribe", "memo://notes/note"),
+        ("vault__resources_subscribe", "memo://vault/note"),
+    }
+
+
+async def test_a_watched_resource_is_subscribed_again_when_its_upstream_restarts(kit) -> None:
+    notes = kit.FakeUpstream("notes")
+    notes.subscribe = True
+    listen = {"notifications": {"resourceSubscriptions": ["memo://notes/note"]}, "_meta": ENVELOPE}
+
+    def subscribes() -> int:
+        return sum(1 for c in notes.calls if c["method"] == "resources/subscribe")
+
+    async with (
+        kit.running([notes]) as (gateway, _legacy, policy),
+        modern_client(kit, gateway) as client,
+    ):
+        await client.channel.send({"jsonrpc": "2.0", "id": "l", "method": "subscriptions/listen", "params": listen})
+        await client.wait_for("notifications/subscriptions/acknowledged")
+        await notes.kill()
+        for _ in range(3000):
+            if notes.starts == 2 and subscribes() == 2:
+                break
+            await anyio.sleep(0.01)
+        await notes.notify("notifications/resources/updated", {"uri": "memo://notes/note"})
+        updated = await client.wait_for("notifications/resources/updated")
+    assert notes.starts == 2
+    assert subscribes() == 2
+    assert updated["params"]["uri"] == "memo://notes/note"
+    # The repeat on the new connection is the gateway's, of a subscription already decided.
+    assert len(policy.decisions) == 1
 
 
 async def test_an_upstream_that_refuses_the_handshake_is_spoken_to_in_2026_07_28(kit) -> None:

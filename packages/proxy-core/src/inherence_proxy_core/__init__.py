@@ -21,6 +21,7 @@ from inherence_proxy_core._fingerprint import tool_fingerprint
 from inherence_proxy_core._gate import Policy
 from inherence_proxy_core._gateway import Gateway, GatewayStatus, UpstreamStatus
 from inherence_proxy_core._http_front import HttpFront, serve_http
+from inherence_proxy_core._http_listen import ListenLimits
 from inherence_proxy_core._lock import ClientLock, lock_holder
 from inherence_proxy_core._loop import event_loop_options
 from inherence_proxy_core._names import exposed_name, exposed_names
@@ -56,6 +57,7 @@ __all__ = [
     "GatewayUsageError",
     "HttpFront",
     "LineChannel",
+    "ListenLimits",
     "LoginError",
     "Malformed",
     "NameCollision",

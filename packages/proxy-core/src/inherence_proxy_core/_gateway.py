@@ -321,6 +321,8 @@ class Gateway:
             self.hub.catalog = new
         self._tell_clients(supervisor)
         self._tell_collisions(new)
+        if offer is not None:
+            self.hub.resubscribe(supervisor)
         changed: dict[str, Any] = {}
         for kind, method in _LIST_CHANGED.items():
             if getattr(old, kind) != getattr(new, kind):

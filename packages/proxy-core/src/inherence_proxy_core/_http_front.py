@@ -16,7 +16,9 @@ to anyone else the id does not exist. Sessions end when idle for `session_idle_t
 and at most `max_sessions` live at once.
 
 A POST without a session id whose body carries the MCP 2026-07-28 envelope is served statelessly
-by `_http_modern`, its headers checked against its body first.
+by `_http_modern`, its headers checked against its body first; a `subscriptions/listen` among them
+is answered with an event stream that stays open (`_http_listen`), within limits per client and
+overall.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ import anyio.abc
 from inherence_policy_client import is_loopback
 from inherence_proxy_core._channel import _decode, encode
 from inherence_proxy_core._errors import GatewayUsageError
+from inherence_proxy_core._http_listen import ListenLimits, ListenStreams
 from inherence_proxy_core._http_modern import ModernHttp, is_modern_body, wants_stream
 from inherence_proxy_core._http_session import HttpSession, read_body
 from inherence_proxy_core._modern import MODERN_VERSIONS
@@ -91,6 +94,7 @@ class HttpFront:
         path: str = "/mcp",
         max_sessions: int = MAX_SESSIONS,
         session_idle_timeout: float = SESSION_IDLE_TIMEOUT,
+        listen_limits: ListenLimits | None = None,
     ) -> None:
         self._gateway = gateway
         self._tasks = tasks
@@ -101,10 +105,16 @@ class HttpFront:
         self._idle_timeout = session_idle_timeout
         self._sweeping = False
         self._modern: ModernHttp | None = None
+        self._listens = ListenStreams(listen_limits)
 
     @property
     def session_count(self) -> int:
         return len(self._sessions)
+
+    @property
+    def listen_count(self) -> int:
+        """How many `subscriptions/listen` streams are open."""
+        return self._listens.count
 
     def refusal(self, headers: dict[str, str]) -> str | None:
         """Why a request with these headers must not reach MCP, or None when it may."""
@@ -171,6 +181,9 @@ class HttpFront:
         message = _decode(body)
         if is_modern_body(message, headers):
             assert isinstance(message, dict)
+            if message.get("method") == "subscriptions/listen" and "id" in message:
+                await self._listen(scope, headers, message, receive, send)
+                return
             await self._modern_request(scope, headers, message, send)
             return
         if len(body) > _MAX_INITIALIZE_BYTES or not _is_initialize(message):
@@ -200,6 +213,15 @@ class HttpFront:
         if status >= 400 or transport.is_terminated:
             # Refused before the gateway saw it (Accept, content type): the session never began.
             self._end(session_id)
+
+    async def _listen(
+        self, scope: dict[str, Any], headers: dict[str, str], message: dict[str, Any], receive: Any, send: Any
+    ) -> None:
+        """A 2026-07-28 `subscriptions/listen`: its event stream, open until the client closes it."""
+        raw = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope.get("headers", [])]
+        if self._modern is None:
+            self._modern = ModernHttp(self._gateway.hub)
+        await self._listens.serve(self._modern, message, headers, raw, _owner(scope, headers), receive, send)
 
     async def _modern_request(
         self, scope: dict[str, Any], headers: dict[str, str], message: dict[str, Any], send: Any
@@ -322,12 +344,14 @@ async def serve_http(
     *,
     allow_remote: bool = False,
     allowed_hosts: Collection[str] = (),
+    listen_limits: ListenLimits | None = None,
     task_status: anyio.abc.TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve `gateway` over streamable HTTP at `http://host:port/mcp` until cancelled.
 
     Binds loopback only unless `allow_remote`; `allowed_hosts` adds names clients may use in
-    `Host` (the bound address itself always counts). With `task_status` (`await tasks.start(...)`)
+    `Host` (the bound address itself always counts); `listen_limits` bounds the
+    `subscriptions/listen` streams (`_http_listen`). With `task_status` (`await tasks.start(...)`)
     the bound port is reported once the socket listens, so port 0 picks a free one.
     """
     import uvicorn
@@ -344,7 +368,7 @@ async def serve_http(
         sock.setblocking(False)
         hosts = {*LOOPBACK_HOSTS, *allowed_hosts} if is_loopback(host) else {host, *allowed_hosts}
         async with anyio.create_task_group() as tasks:
-            app = HttpFront(gateway, tasks, allowed_hosts=hosts)
+            app = HttpFront(gateway, tasks, allowed_hosts=hosts, listen_limits=listen_limits)
             # No proxy in front is trusted (`X-Forwarded-For` would rewrite the peer a session is bound
             # to), and no Server or Date header is built for every answer.
             config = uvicorn.Config(

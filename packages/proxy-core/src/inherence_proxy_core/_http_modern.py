@@ -10,7 +10,8 @@ something in front of the gateway that routed or filtered on the headers must no
 a different request. Then the body is served as on stdio, by a client connection that lives for
 this one exchange, and answered as `application/json` with the status the SDK maps its code to;
 a request that asks for progress, from a client that accepts `text/event-stream`, is answered as
-an event stream instead: its progress notifications, then its answer.
+an event stream instead: its progress notifications, then its answer. A `subscriptions/listen` is
+always answered as an event stream, open until the client closes it (`_http_listen`).
 
 No session state is kept: GET and DELETE of a modern client answer 405. The policy still sees one
 session per client (its peer address and User-Agent, as HTTP sessions are owned), so rules that
@@ -69,15 +70,17 @@ Emit = Callable[[Message], Awaitable[None]]
 class _OneExchange:
     """A channel that hands the connection one request and keeps the answer to it.
 
-    Notifications about the request (progress) go to `emit` when the answer is streamed, else nowhere.
+    Notifications about the request (progress, or the notifications of a `subscriptions/listen`) go
+    to `emit` when the answer is streamed, else nowhere. The exchange ends with the answer, or when
+    `done` is set from outside (the client closed its stream).
     """
 
-    def __init__(self, message: Message, emit: Emit | None) -> None:
+    def __init__(self, message: Message, emit: Emit | None, done: anyio.Event | None = None) -> None:
         self._message: Message | None = message
         self._request_id = message.get("id")
         self._emit = emit
         self.answer: Message | None = None
-        self._answered = anyio.Event()
+        self._answered = done if done is not None else anyio.Event()
 
     async def receive(self) -> Message | Malformed:
         if self._message is not None:
@@ -115,10 +118,12 @@ class ModernHttp:
         raw_headers: Iterable[tuple[str, str]],
         owner: tuple[str, str],
         emit: Emit | None = None,
+        ended: anyio.Event | None = None,
     ) -> tuple[int, Message | None]:
         """The HTTP status and JSON-RPC answer to one modern POST (None for a notification: 202).
 
-        With `emit`, the notifications about this request (progress) are handed to it as they come.
+        With `emit`, the notifications about this request (progress, a listen's) are handed to it as
+        they come. Setting `ended` ends the exchange before its answer (a listen the client closed).
         """
         request_id = message.get("id")
         if "id" not in message:
@@ -141,10 +146,9 @@ class ModernHttp:
         checked = await self._param_refusal(message, headers)
         if checked is not None:
             return _status(checked.get("error", {}).get("code")), {"jsonrpc": "2.0", "id": request_id, **checked}
-        exchange = _OneExchange(message, emit)
+        exchange = _OneExchange(message, emit, ended)
         connection = ClientConnection(self._hub, exchange, session_id=self.session_id(owner))
-        # One JSON answer per request: nothing can be streamed (no subscriptions/listen).
-        connection.streams = False
+        connection.stateless = True
         await connection.run()
         answer = exchange.answer
         if answer is None:

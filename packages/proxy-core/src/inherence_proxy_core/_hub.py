@@ -35,7 +35,7 @@ from inherence_proxy_core._confirm import (
     elicitation_params,
     held,
 )
-from inherence_proxy_core._errors import UpstreamClosed
+from inherence_proxy_core._errors import UpstreamClosed, UpstreamError
 from inherence_proxy_core._gate import PolicyGate, decision_meta, denial, tool_error
 from inherence_proxy_core._link import UpstreamLink
 from inherence_proxy_core._listen import Listeners
@@ -93,6 +93,10 @@ class Hub:
         self._holds_open: dict[tuple[int, Any], Hold] = {}
         self._parked: dict[str, Hold] = {}
         self.listeners = Listeners()
+        # How many open listen streams watch each (upstream, uri) the gateway subscribed to upstream.
+        self._watched: dict[tuple[str, str], int] = {}
+        # The connection to each upstream its watched uris were subscribed on (a restart is a new one).
+        self._subscribed_on: dict[str, UpstreamLink] = {}
         self.relayed: dict[str, RelayedHandler] = {
             "tools/list": self._list("tools"),
             "resources/list": self._list("resources"),
@@ -678,6 +682,87 @@ class Hub:
 
         return relay
 
+    def offers_subscriptions(self) -> bool:
+        """Whether some upstream subscribes resources for a listen (a handshake-era one offering it)."""
+        return any(self._subscribable(supervisor) for supervisor in self.supervisors.values())
+
+    @staticmethod
+    def _subscribable(supervisor: UpstreamSupervisor) -> bool:
+        link = supervisor.link
+        offered = supervisor.state.capabilities.get("resources")
+        return (
+            link is not None
+            and link.envelope is None
+            and isinstance(offered, dict)
+            and offered.get("subscribe") is True
+        )
+
+    async def watch_resources(
+        self, session: ClientConnection, request_id: Any, uris: list[str], watched: list[tuple[str, str]]
+    ) -> None:
+        """Subscribe upstream to each uri a listen's `resourceSubscriptions` names; add each (upstream, uri)
+        honoured to `watched` as soon as it is (a listen ended meanwhile lets go of those already taken).
+
+        Each is decided as the client's own `resources/subscribe` of it is, before any upstream sees
+        it, and sent to the upstream that owns it when that upstream offers subscriptions (a
+        handshake-era one: a 2026-07-28 upstream has no `resources/subscribe`). A uri refused, not
+        found, or not subscribed upstream is left out of the acknowledgement.
+        """
+        handler = self.relayed["resources/subscribe"]
+        for uri in dict.fromkeys(uris):
+            upstream = self.catalog.route_resource(uri, self._resource_upstreams())
+            if upstream is None:
+                await self.wait_first_attempts(self.settings.ready_wait)
+                upstream = self.catalog.route_resource(uri, self._resource_upstreams())
+            supervisor = self.supervisors.get(upstream) if upstream is not None else None
+            if upstream is None or supervisor is None or not self._subscribable(supervisor):
+                continue
+            answer = await handler(session, request_id, {"uri": uri})
+            outcome = answer.pop(OUTCOME, None)
+            result = answer.get("result")
+            if not isinstance(result, dict) or _asks_input(result):
+                continue
+            if outcome is not None and self.reporter is not None:
+                self.reporter.add_result(outcome, answer)
+            self._watched[(upstream, uri)] = self._watched.get((upstream, uri), 0) + 1
+            watched.append((upstream, uri))
+            if supervisor.link is not None:
+                self._subscribed_on[upstream] = supervisor.link
+
+    def resubscribe(self, supervisor: UpstreamSupervisor) -> None:
+        """An upstream (re)connected: subscribe again, on the new connection, the uris streams still watch.
+
+        The gateway's repeat of subscriptions the policy allowed, on the connection that replaced the
+        one they were made on; not decided again.
+        """
+        link = supervisor.link
+        uris = [uri for (upstream, uri) in self._watched if upstream == supervisor.name]
+        if link is None or not uris or self._subscribed_on.get(supervisor.name) is link:
+            return
+        self._subscribed_on[supervisor.name] = link
+        for uri in uris:
+            self.spawn(self._upstream_request, link, "resources/subscribe", uri)
+
+    def unwatch_resources(self, watched: list[tuple[str, str]]) -> None:
+        """A listen stream ended: unsubscribe upstream from each uri no open stream watches any more."""
+        for key in watched:
+            left = self._watched.get(key, 0) - 1
+            if left > 0:
+                self._watched[key] = left
+                continue
+            self._watched.pop(key, None)
+            supervisor = self.supervisors.get(key[0])
+            link = supervisor.link if supervisor is not None else None
+            if link is not None:
+                self.spawn(self._upstream_request, link, "resources/unsubscribe", key[1])
+            if not any(upstream == key[0] for upstream, _uri in self._watched):
+                self._subscribed_on.pop(key[0], None)
+
+    async def _upstream_request(self, link: UpstreamLink, method: str, uri: str) -> None:
+        # The gateway's own request about a subscription already decided (see `resubscribe`, `unwatch_resources`).
+        with contextlib.suppress(UpstreamError, TimeoutError):
+            await link.request(method, {"uri": uri}, deadline=self.settings.call_timeout)
+
     async def complete(self, session: ClientConnection, request_id: Any, params: dict[str, Any]) -> Answer:
         gated = completion_request(params, self.catalog, self._resource_upstreams())
         if isinstance(gated, str):
@@ -740,6 +825,8 @@ class Hub:
                 # A 2026-07-28 client gets these only on a subscription stream it asked for.
                 if not session.modern:
                     self.spawn(session.send, message, None)
+            if method == "notifications/resources/updated":
+                self.listeners.updated(link.name, params, self.spawn)
 
     async def on_upstream_request(self, link: UpstreamLink, message: Message) -> None:
         method = str(message.get("method"))

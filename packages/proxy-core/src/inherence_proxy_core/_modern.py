@@ -65,10 +65,12 @@ UNSUPPORTED_PROTOCOL_VERSION = -32022
 
 # What the gateway honours for a modern client over any transport: no resource subscriptions, no
 # logging (a per-request opt-in the gateway does not relay); list changes where streams are possible.
+# List changes come on `subscriptions/listen` streams (stdio and HTTP); resource subscriptions too,
+# where an upstream offers them (`discover_result`).
 MODERN_CAPABILITIES: dict[str, Any] = {
-    "tools": {"listChanged": False},
-    "resources": {"subscribe": False, "listChanged": False},
-    "prompts": {"listChanged": False},
+    "tools": {"listChanged": True},
+    "resources": {"subscribe": False, "listChanged": True},
+    "prompts": {"listChanged": True},
     "completions": {},
 }
 
@@ -169,19 +171,16 @@ def stamp(method: str, result: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def discover_result(*, streams: bool) -> dict[str, Any]:
+def discover_result(*, subscribe: bool = False) -> dict[str, Any]:
     """The answer to `server/discover`: the modern versions served and what a modern client gets.
 
-    List changes are offered where `subscriptions/listen` can be served (`streams`: stdio).
+    List changes are offered: `subscriptions/listen` is served on stdio and over HTTP. Resource
+    subscriptions (`resourceSubscriptions` of a listen) are offered when `subscribe`: some upstream
+    the gateway reaches subscribes its resources.
     """
     capabilities = MODERN_CAPABILITIES
-    if streams:
-        capabilities = {
-            **capabilities,
-            "tools": {"listChanged": True},
-            "resources": {"subscribe": False, "listChanged": True},
-            "prompts": {"listChanged": True},
-        }
+    if subscribe:
+        capabilities = {**capabilities, "resources": {"subscribe": True, "listChanged": True}}
     result = {"supportedVersions": list(MODERN_VERSIONS), "capabilities": capabilities}
     return stamp("server/discover", result)
 

@@ -86,8 +86,9 @@ class ClientConnection:
         self.protocol_version: str | None = None
         # Pinned by the first request carrying the 2026-07-28 envelope (see `_modern`).
         self.modern = False
-        # Whether this connection can carry a stream of notifications (no: one HTTP exchange).
-        self.streams = True
+        # One HTTP exchange of a client that keeps no session (`_http_modern`): its end is not the
+        # client's going away, so it ends nothing else of the client's (held calls).
+        self.stateless = False
         # What each modern request in flight brought of the gateway's own confirmation round.
         self.rounds: dict[Any, ConfirmRound] = {}
         self.closed = False
@@ -108,7 +109,7 @@ class ClientConnection:
         finally:
             self.closed = True
             self.hub.sessions.discard(self)
-            if self.modern and self.streams:
+            if self.modern and not self.stateless:
                 self.hub.release(self)
             for waiter in self._outgoing.values():
                 waiter.settle(None)
@@ -225,9 +226,15 @@ class ClientConnection:
             # Upstreams are told only of the input it can give (asked of it as input_required rounds).
             self.hub.capabilities.offer(bridged_capabilities(params["_meta"].get(CLIENT_CAPABILITIES_KEY)))
         if method == "server/discover":
-            self._reply({"jsonrpc": "2.0", "id": request_id, "result": discover_result(streams=self.streams)})
+            self._reply(
+                {
+                    "jsonrpc": "2.0",
+                    "id": request_id,
+                    "result": discover_result(subscribe=self.hub.offers_subscriptions()),
+                }
+            )
             return
-        if method == "subscriptions/listen" and self.streams:
+        if method == "subscriptions/listen":
             self._start(modern_handler(method, self.hub.listeners.listen), request_id, params)
             return
         handler = self.hub.relayed.get(method) if method in MODERN_RELAYED else None
