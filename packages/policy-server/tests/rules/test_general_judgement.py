@@ -246,6 +246,23 @@ def test_mail_to_the_account_s_own_domain_is_inside_and_a_look_alike_is_not() ->
     assert _decide(_mail("jonas@northwind-labs.example.co"), ledger)[0] == "confirm"
 
 
+def test_a_share_with_the_account_s_own_domain_is_inside_and_a_look_alike_asks() -> None:
+    from inherence_policy_server.rules._outcomes import ACCOUNT_DOMAIN
+
+    def share(email: str) -> Call:
+        arguments = {"file_id": "f-budget", "email": email, "role": "writer"}
+        return Call("share_file", Category.OUTBOUND_SEND, arguments, session_id="d", upstream="drive")
+
+    ledger = InMemoryLedger()
+    assert _decide(share("k.berg@lindqvist.example"), ledger) == ("confirm", ("identity_escalation.outside_share",))
+    ledger.add_known_recipient("local", f"{ACCOUNT_DOMAIN}lindqvist.example", "account", NOW)
+    assert _decide(share("k.berg@lindqvist.example"), ledger) == ("allow", ())
+    assert _decide(share("k.berg@lindqvist.example.co"), ledger)[0] == "confirm"
+    # Another tenant learnt nothing.
+    other = Call("share_file", Category.OUTBOUND_SEND, share("k.berg@lindqvist.example").arguments, key_id="k2")
+    assert _decide(other, ledger)[0] == "confirm"
+
+
 def test_a_post_inside_the_workspace_a_chat_tool_is_signed_in_to_is_inside() -> None:
     from inherence_policy_server.rules._outcomes import record_result
 

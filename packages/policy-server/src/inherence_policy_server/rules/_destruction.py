@@ -67,6 +67,8 @@ def evaluate(
         )
     if analysis.intent_words & _MOVE_WORDS and not analysis.shell.commands:
         problems.extend(_moved_away(analysis, section.allowed_paths))
+    if _name_words(call.tool_name) & _CANCEL_WORDS and not problems:
+        problems.extend(_many_cancelled(call.arguments))
     if call.category is Category.FILE_DELETE or analysis.intent_words & _DELETE_WORDS:
         problems.extend(
             _delete_call_problems(call.arguments, analysis, section.bulk_delete_threshold, section.allowed_paths)
@@ -129,6 +131,10 @@ def _moved_away(analysis: CallAnalysis, allowed_paths: tuple[str, ...]) -> list[
     return []
 
 
+# Lists of what a batch delete removes (`delete_batch(entries=["/Finance", ...])`): paths when written as paths.
+_ENTRY_KEYS = frozenset({"entries", "items", "targets", "folders", "objects", "resources", "selection"})
+
+
 def _delete_call_problems(
     arguments: Mapping[str, Any], analysis: CallAnalysis, threshold: int, allowed_paths: tuple[str, ...]
 ) -> list[tuple[str, str]]:
@@ -138,7 +144,7 @@ def _delete_call_problems(
             continue
         text = value.raw.strip()
         if (
-            value.key in PATH_KEYS
+            (value.key in PATH_KEYS or (value.key in _ENTRY_KEYS and text.startswith(("/", "~"))))
             and is_broad_target(text)
             and not matches_any_glob(normalise_path(text), allowed_paths)
         ):
@@ -251,6 +257,18 @@ def _permanent_many(tool_name: str, arguments: Mapping[str, Any]) -> list[tuple[
     if not lists:
         return []
     return [("many_items", f"the delete removes {len(lists[0])} items for good, past the trash")]
+
+
+# Cancelling bookings, orders or subscriptions: no trash holds them, and a fare or a deposit is often lost.
+_CANCEL_WORDS = frozenset({"cancel", "cancellation", "cancellations", "cancels"})
+
+
+def _many_cancelled(arguments: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Three or more bookings, orders or subscriptions cancelled in one call: a person is asked."""
+    for value in arguments.values():
+        if isinstance(value, list) and len(value) >= 3 and _names_items(value):
+            return [("many_items", f"the call cancels {len(value)} bookings or orders at once")]
+    return []
 
 
 def _range_delete(tool_name: str, arguments: Mapping[str, Any]) -> list[tuple[str, str]]:

@@ -152,14 +152,26 @@ def evaluate(
         if leak is not None:
             findings.append(Finding(RULE, f"{RULE}.secret_in_payload", f"The outbound payload contains {leak}."))
     if not sending and not findings and _stores_text_elsewhere(call, analysis):
-        # A note, a task or a ticket in someone's service: a secret put there has left the machine.
-        secrets, _ = _carried(analysis, ledger, session_key(call), now)
+        # A note, a task or a ticket in someone's service: a secret put there has left the machine, and
+        # private data put in a notebook, list or board named as shared reaches whoever shares it.
+        secrets, private = _carried(analysis, ledger, session_key(call), now)
+        shared = _shared_place(analysis)
         if secrets:
             findings.append(
                 Finding(
                     RULE,
                     f"{RULE}.read_secret_sent",
                     f"{call.tool_name} would store {secrets}, read earlier in this session, in its service.",
+                )
+            )
+        elif private and shared and not ledger.is_known_recipient(tenant_of(call), shared):
+            findings.append(
+                Finding(
+                    RULE,
+                    NEW_RECIPIENT,
+                    f"{call.tool_name} would put {private}, read earlier in this session, in {shared!r}, "
+                    "which is shared with others.",
+                    subjects=(shared,),
                 )
             )
     if not sending or findings:
@@ -294,11 +306,30 @@ def _page_secrets_sent(analysis: CallAnalysis) -> bool:
     return False
 
 
+# Tools that keep what they are given in a service of their own: no known kind, a private-data service, or
+# one whose description speaks of members and sharing (`Shared lists sync to all their members`).
+_STORING_CATEGORIES = frozenset({Category.UNKNOWN, Category.PRIVATE_DATA_READ, Category.IDENTITY_ADMIN})
+_SHARED_WORDS = frozenset({"shared", "external", "public", "partner", "partners", "guest", "guests"})
+_PLACE_KEYS = frozenset({"notebook", "notebook_name", "list", "list_name", "folder", "board", "project", "space",
+                         "workspace", "collection", "group", "page", "parent", "destination", "location",
+                         "section", "category", "tag", "tags", "label", "labels"})  # fmt: skip
+
+
 def _stores_text_elsewhere(call: Call, analysis: CallAnalysis) -> bool:
-    """A tool of no known kind that takes prose (a note's body, a task's details): not a local file."""
-    if call.category not in (Category.UNKNOWN, Category.PRIVATE_DATA_READ) or analysis.shell.commands:
+    """A tool that takes prose (a note's body, a task's details) into its own service: not a local file."""
+    if call.category not in _STORING_CATEGORIES or analysis.shell.commands:
         return False
     return any(value.is_key and value.folded in _BODY_KEYS for value in analysis.text.values)
+
+
+def _shared_place(analysis: CallAnalysis) -> str | None:
+    """The notebook, list or board a call writes into, when its name says others share it (`Agency shared`)."""
+    for value in analysis.text.values:
+        if value.is_key or value.key not in _PLACE_KEYS or len(value.raw) > 200:
+            continue
+        if set(re.findall(r"[a-z]+", value.folded)) & _SHARED_WORDS:
+            return value.raw.strip()
+    return None
 
 
 def _account_domain(place: Destination, tenant: str, ledger: SessionLedger) -> bool:

@@ -16,7 +16,9 @@ from inherence_policy_server.rules._analysis import CallAnalysis
 from inherence_policy_server.rules._api import Call, Category, Finding, SessionLedger
 from inherence_policy_server.rules._api_endpoints import api_matches, call_http_requests
 from inherence_policy_server.rules._config import RulesConfig
+from inherence_policy_server.rules._exfiltration import tenant_of
 from inherence_policy_server.rules._hosts import host_within
+from inherence_policy_server.rules._outcomes import ACCOUNT_DOMAIN
 from inherence_policy_server.rules._pack_views import pack_views
 from inherence_policy_server.rules._paths import component_match
 from inherence_policy_server.rules._public_share import public_share_problem
@@ -28,6 +30,10 @@ RULE = "identity_escalation"
 _ROLE_KEYS = frozenset({"role", "roles", "permission", "permissions", "access_level", "group", "groups",
                         "policy", "policy_arn", "clusterrole", "scope", "scopes", "privilege", "privileges",
                         "level"})  # fmt: skip
+# A user record's profile, role or permission set, set by id (`{"Id": "005Q", "ProfileId": "00e..."}`): what it
+# grants cannot be read from the id.
+_ROLE_ID_KEYS = frozenset({"profileid", "roleid", "roleids", "userroleid", "permissionsetid", "permissionsetgroupid",
+                           "roledefinitionid", "accessprofileid", "securityroleid"})  # fmt: skip
 _MUTATION = frozenset({"grant", "assign", "add", "set", "update", "create", "invite", "promote", "change",
                        "make", "put", "patch", "post", "attach", "bind", "transfer", "edit", "modify", "upsert",
                        "elevate"})  # fmt: skip
@@ -116,9 +122,10 @@ def evaluate(
     call: Call, config: RulesConfig, ledger: SessionLedger, now: datetime.datetime, analysis: CallAnalysis | None = None
 ) -> list[Finding]:
     """Deny calls that change who can get in or what they may do."""
-    del ledger, now
+    del now
     analysis = analysis or CallAnalysis(call)
-    problems = _argument_problems(call, config, analysis) + _shell_problems(analysis) + _token_problems(analysis)
+    problems = _argument_problems(call, config, analysis, ledger) + _shell_problems(analysis)
+    problems += _token_problems(analysis)
     problems += [
         (
             _own_or_any(match.endpoint.clause.split(".", 1)[1], match.request.path),
@@ -141,7 +148,18 @@ def _own_or_any(clause: str, path: str) -> str:
     return _OWN_CLAUSES.get(clause, clause) if _SELF.search(path) else clause
 
 
-def _argument_problems(call: Call, config: RulesConfig, analysis: CallAnalysis) -> list[tuple[str, str]]:
+def _inside(domain: str, call: Call, config: RulesConfig, ledger: SessionLedger) -> bool:
+    """An address of the organisation: a configured mail domain, else the domain of the account the session acts
+    for, learnt from that account's own profile (as the exfiltration rule places recipients)."""
+    organisation = config.organisation.email_domains
+    if organisation:
+        return host_within(domain, organisation)
+    return ledger.is_known_recipient(tenant_of(call), f"{ACCOUNT_DOMAIN}{domain}")
+
+
+def _argument_problems(
+    call: Call, config: RulesConfig, analysis: CallAnalysis, ledger: SessionLedger
+) -> list[tuple[str, str]]:
     words = analysis.intent_words
     mutating = bool(words & _MUTATION) or not (words & _READING)
     if call.category is Category.READ_ONLY or not mutating or _names_nothing_to_change(words, analysis):
@@ -163,6 +181,8 @@ def _argument_problems(call: Call, config: RulesConfig, analysis: CallAnalysis) 
             continue
         if _SSH_KEY.match(value.raw):
             problems.append(("new_ssh_key", "the call adds an SSH public key"))
+        elif value.key.replace("_", "") in _ROLE_ID_KEYS and value.raw.strip():
+            problems.append(("role_grant", f"the call sets {value.key} to an id the rules cannot read as a role"))
         elif value.key in _ROLE_KEYS and value.folded.strip() not in config.identity_escalation.allowed_roles:
             clause = roles.clause_of(value.folded.strip())
             if clause is not None:
@@ -198,8 +218,7 @@ def _argument_problems(call: Call, config: RulesConfig, analysis: CallAnalysis) 
         if words & {"deploy", "ssh", "gpg"} and words & {"key", "keys"}:
             problems.append(("new_ssh_key", "the call adds a deploy, SSH or signing key"))
         if words & {"invite", "invitation", "collaborator", "collaborators", "member", "members", "share"}:
-            organisation = config.organisation.email_domains
-            outside = [address for address, domain in analysis.emails if not host_within(domain, organisation)]
+            outside = [address for address, domain in analysis.emails if not _inside(domain, call, config, ledger)]
             if outside or (not analysis.emails and words & {"invite", "collaborator", "collaborators"}):
                 who = ", ".join(outside[:3]) or "an identity that cannot be placed inside the organisation"
                 if "share" in words and not words & _INVITE_WORDS:

@@ -62,6 +62,13 @@ MAX_HEX_DECODED = 16
 # A provider prefix of a token (`ghp_`, `sk_live_`, `xoxb-`), and how long what follows must be to count alone.
 _TOKEN_PREFIX = re.compile(r"^(?:[A-Za-z]{2,12}[_-]){1,3}")
 MIN_SECRET_BODY = 20
+# A provider token sent in pieces (`part 1/3: ghp_7fQk2LmN9pR4`): every window of this many characters of a
+# token read is remembered, and every such window of a send's short tokens is looked up. A window must mix
+# letters and digits, as a random token's do, so a host name or a word never matches.
+SECRET_WINDOW = 10
+_MAX_WINDOWED_TOKEN = 80
+_MAX_SENT_WINDOWS = 2_048
+_MIXED = re.compile(r"(?=(?:.*\d){2})(?=(?:.*[A-Za-z]){2})")
 
 _SEPARATORS = r"\s\"'`,;{}\[\]<>()|\\"
 # A run of token characters holding a digit, matched only from the run's start (so linear in the text).
@@ -151,6 +158,14 @@ def _tokens(text: str) -> Iterator[str]:
                     yield part
 
 
+def _windows(token: str) -> Iterator[str]:
+    """Every `SECRET_WINDOW`-character window of `token` that mixes letters and digits."""
+    for start in range(len(token) - SECRET_WINDOW + 1):
+        window = token[start : start + SECRET_WINDOW]
+        if _MIXED.match(window):
+            yield window
+
+
 def read_items(text: str) -> list[ReadItem]:
     """Everything recognisable in one text a tool returned, deduplicated."""
     items: dict[int, ReadItem] = {}
@@ -163,6 +178,8 @@ def read_items(text: str) -> list[ReadItem]:
                 body = _TOKEN_PREFIX.sub("", token, count=1)
                 if body != token and len(body) >= MIN_SECRET_BODY:
                     items.setdefault(digest(body), ReadItem(SECRET, digest(body), found[0][0]))
+                for window in _windows(token[:256]):
+                    items.setdefault(digest(window), ReadItem(SECRET, digest(window), found[0][0]))
     for match in _SECRET_SETTING.finditer(text):
         if _PLACEHOLDER.match(match.group(2)):
             continue
@@ -198,6 +215,7 @@ class Payload:
         self.tokens: set[int] = set()
         self.shingles: set[int] = set()
         self._hex_left = MAX_HEX_DECODED
+        self._windows_left = _MAX_SENT_WINDOWS
         for text in texts:
             self._add(text, decode=True)
 
@@ -222,6 +240,10 @@ class Payload:
                 if plain is not None:
                     self._add(plain, decode=False)
             self.tokens.add(digest(token))
+            if SECRET_WINDOW <= len(token) <= _MAX_WINDOWED_TOKEN and self._windows_left > 0:
+                for window in _windows(token):
+                    self._windows_left -= 1
+                    self.tokens.add(digest(window))
             if decode and len(token) >= 16 and not token.isdigit():
                 # rot13, the "so scanners don't complain" encoding: a token read back letter for letter.
                 self.tokens.add(digest(codecs.encode(token, "rot13")))

@@ -2,7 +2,8 @@
 
 Only the results of calls that can bring private data into a session count as reads: reads
 of private data, payment tools' reads (cards, statements), files, credential stores, databases,
-network fetches, shell commands and tools nothing could place. The result of any other call still tells that the session
+network fetches, shell commands, listings (an audience's members, a user directory) and tools
+nothing could place. The result of any other call still tells that the session
 reports its results (so the coarse fallback of the exfiltration rule stands down).
 """
 
@@ -40,6 +41,9 @@ CONTENT_SOURCES = frozenset(
         Category.NETWORK_FETCH,
         Category.SHELL_EXEC,
         Category.UNKNOWN,
+        # A listing the classifier calls harmless still names people (an audience's members, a directory).
+        Category.READ_ONLY,
+        Category.IDENTITY_ADMIN,
     }
 )
 
