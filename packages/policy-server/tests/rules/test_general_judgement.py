@@ -263,6 +263,28 @@ def test_a_share_with_the_account_s_own_domain_is_inside_and_a_look_alike_asks()
     assert _decide(other, ledger)[0] == "confirm"
 
 
+@pytest.mark.parametrize(
+    ("attendees", "verdict"),
+    [
+        # Without a configured organisation, a domain no other attendee shares is outside.
+        (["board@lindqvist.example", "m.hart@hart-legal.example"], "confirm"),
+        (["a@acme-corp.example", "b@acme-corp.example", "t.hale@hale-audit.example"], "confirm"),
+        # A lone attendee, or colleagues of one domain, cannot be told apart from the account's own people.
+        (["jonas.berg@acme-corp.example"], "allow"),
+        (["a@acme-corp.example", "b@acme-corp.example"], "allow"),
+    ],
+)
+def test_an_attendee_added_to_an_existing_meeting_from_a_domain_of_their_own_asks(
+    attendees: list[str], verdict: str
+) -> None:
+    arguments = {"event_id": "ev-551", "attendees": attendees}
+    update = Call("update_event", Category.OUTBOUND_SEND, arguments, session_id="e")
+    assert _decide(update)[0] == verdict
+    # A new meeting is not an existing one whose notes and files the attendees now see.
+    create = Call("create_event", Category.OUTBOUND_SEND, {"title": "call", "attendees": attendees}, session_id="e")
+    assert _decide(create)[0] == "allow"
+
+
 def test_a_post_inside_the_workspace_a_chat_tool_is_signed_in_to_is_inside() -> None:
     from inherence_policy_server.rules._outcomes import record_result
 

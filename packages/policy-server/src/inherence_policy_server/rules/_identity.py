@@ -17,11 +17,12 @@ from inherence_policy_server.rules._api import Call, Category, Finding, SessionL
 from inherence_policy_server.rules._api_endpoints import api_matches, call_http_requests
 from inherence_policy_server.rules._config import RulesConfig
 from inherence_policy_server.rules._exfiltration import tenant_of
-from inherence_policy_server.rules._hosts import host_within
+from inherence_policy_server.rules._hosts import find_emails, host_within
 from inherence_policy_server.rules._outcomes import ACCOUNT_DOMAIN
 from inherence_policy_server.rules._pack_views import pack_views
 from inherence_policy_server.rules._paths import component_match
 from inherence_policy_server.rules._public_share import public_share_problem
+from inherence_policy_server.rules._text import name_words
 
 __all__ = ["RULE", "evaluate"]
 
@@ -190,6 +191,9 @@ def _argument_problems(
     recovery = _recovery_change(words, analysis)
     if recovery is not None:
         problems.append(("mfa_change", recovery))
+    added = _outside_attendees(call, config, analysis, ledger)
+    if added:
+        problems.append(("outside_invite", f"the call adds {', '.join(added[:3])} to an existing meeting"))
     if words & _GRANTING and words & _ACCESS_OBJECTS:
         problems.append(("role_grant", "the call gives an app or a person access to the account or a place"))
     if considered or call.category is Category.OUTBOUND_SEND:
@@ -244,6 +248,42 @@ _RECOVERY_KEYS = frozenset({"email", "email_address", "phone", "phone_number", "
                             "contact_phone", "notification_email", "trusted_device", "trusted_devices",
                             "backup_email", "backup_phone", "two_factor_phone"})  # fmt: skip
 _CHANGING = frozenset({"update", "set", "change", "edit", "modify", "patch", "put", "replace"})
+
+
+_EVENT_WORDS = frozenset({"event", "events", "meeting", "meetings", "calendar", "appointment", "invite"})
+_EVENT_UPDATING = frozenset({"update", "edit", "modify", "patch", "change", "add", "reschedule", "move", "put"})
+_ATTENDEE_KEYS = frozenset({"attendees", "attendee", "participants", "participant", "guests", "guest", "invitees",
+                            "add_attendees", "new_attendees", "required_attendees", "optional_attendees"})  # fmt: skip
+_EVENT_ID_KEYS = frozenset({"event_id", "eventid", "id", "meeting_id", "meetingid", "event", "uid", "ical_uid"})
+
+
+def _outside_attendees(call: Call, config: RulesConfig, analysis: CallAnalysis, ledger: SessionLedger) -> list[str]:
+    """Attendees of an existing meeting (an update naming its id) that are not of the organisation.
+
+    A meeting's title, notes and files reach every attendee. Without a configured organisation, an
+    attendee is outside when their mail domain is neither the account's (learnt) nor that of any
+    other attendee: a lone attendee, or colleagues of one domain, ask nothing.
+    """
+    words = name_words(call.tool_name.rpartition("__")[2])
+    if not words & _EVENT_WORDS or not words & _EVENT_UPDATING:
+        return []
+    keys = {value.folded for value in analysis.text.values if value.is_key}
+    if not keys & _EVENT_ID_KEYS:
+        return []
+    attendees = [
+        (email, domain)
+        for value in analysis.text.values
+        if not value.is_key and any(str(part).casefold() in _ATTENDEE_KEYS for part in value.path)
+        for email, domain in find_emails(value.raw)
+    ]
+    domains = [domain for _, domain in attendees]
+    outside = []
+    for email, domain in dict.fromkeys(attendees):
+        if _inside(domain, call, config, ledger):
+            continue
+        if config.organisation.email_domains or (domains.count(domain) == 1 and len(domains) > 1):
+            outside.append(email)
+    return outside
 
 
 def _recovery_change(words: frozenset[str], analysis: CallAnalysis) -> str | None:
