@@ -33,7 +33,7 @@ _ALL_FLAGS = frozenset({"all", "deleteall", "removeall", "everything", "purgeall
 _BULK_WORDS = frozenset({"bulk", "batch", "many", "mass", "multiple"})
 _QUERY_KEYS = frozenset({"query", "jql", "filter", "where", "selector", "match", "q", "search", "criteria", "soql"})
 _SELECTING = frozenset({"filter", "where", "query", "selector", "match", "labelselector", "label_selector",
-                        "fieldselector", "field_selector"})  # fmt: skip
+                        "fieldselector", "field_selector", "prefix", "key_prefix"})  # fmt: skip
 _WILDCARDS = frozenset({"*", "%", "all", "*.*", "**", "/*"})
 
 
@@ -213,7 +213,8 @@ _WHOLE_STORES = {
                                     "organization", "organisation", "org", "workspace"}),
     "store_delete": frozenset({"database", "databases", "db", "bucket", "buckets", "cluster", "clusters", "namespace",
                                "namespaces", "keyspace", "collection", "collections", "table", "tables", "volume",
-                               "volumes", "mailbox", "drive", "vault", "tenant", "graph", "knowledge"}),
+                               "volumes", "mailbox", "drive", "vault", "tenant", "graph", "knowledge", "index",
+                               "indexes", "indices", "keyspaces", "dataset", "datasets"}),
 }  # fmt: skip
 _DELETE_VERBS = frozenset({"delete", "destroy", "drop", "remove", "purge", "wipe", "erase", "nuke", "terminate"})
 # Parts of a store (a branch, a record, a member of a team): deleting one leaves the store.

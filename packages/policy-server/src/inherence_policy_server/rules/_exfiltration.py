@@ -35,6 +35,7 @@ from inherence_policy_server.rules._outcomes import ACCOUNT_DOMAIN
 from inherence_policy_server.rules._pack_views import pack_views
 from inherence_policy_server.rules._paths import is_path_like
 from inherence_policy_server.rules._secrets import find_secrets
+from inherence_policy_server.rules._text import name_words
 
 __all__ = ["LOCAL_TENANT", "NEW_RECIPIENT", "RULE", "evaluate", "session_key", "tenant_of"]
 
@@ -87,6 +88,8 @@ def _sends_data(call: Call, analysis: CallAnalysis) -> bool:
     if call.category in (Category.OUTBOUND_SEND, Category.PAYMENT):
         return True
     has_body = any(value.is_key and value.folded in _BODY_KEYS for value in analysis.text.values)
+    if _keeps_for_the_user(call, analysis):
+        return False
     if call.category in (Category.NETWORK_FETCH, Category.UNKNOWN) and (
         has_body or any(endpoint.query or len(endpoint.path) > 64 for endpoint in analysis.endpoints)
     ):
@@ -151,6 +154,17 @@ def evaluate(
         leak = _secret_leak(analysis, hosts)
         if leak is not None:
             findings.append(Finding(RULE, f"{RULE}.secret_in_payload", f"The outbound payload contains {leak}."))
+    if not sending and not findings and _published(analysis) and call.category is not Category.READ_ONLY:
+        secrets, private = _carried(analysis, ledger, session_key(call), now)
+        if secrets or private:
+            clause = "read_secret_sent" if secrets else "private_data_to_new_recipient"
+            findings.append(
+                Finding(
+                    RULE,
+                    f"{RULE}.{clause}",
+                    f"{call.tool_name} would publish {secrets or private}, read earlier in this session.",
+                )
+            )
     if not sending and not findings and _stores_text_elsewhere(call, analysis):
         # A note, a task or a ticket in someone's service: a secret put there has left the machine, and
         # private data put in a notebook, list or board named as shared reaches whoever shares it.
@@ -320,6 +334,32 @@ def _stores_text_elsewhere(call: Call, analysis: CallAnalysis) -> bool:
     if call.category not in _STORING_CATEGORIES or analysis.shell.commands:
         return False
     return any(value.is_key and value.folded in _BODY_KEYS for value in analysis.text.values)
+
+
+# The user's own notes, tasks and reminders: what is put there stays with the user unless the place is shared.
+_PERSONAL_STORES = frozenset({"note", "notes", "task", "tasks", "todo", "todos", "reminder", "reminders", "memo",
+                              "memos", "journal", "diary", "checklist", "notebook", "bookmark"})  # fmt: skip
+
+
+def _keeps_for_the_user(call: Call, analysis: CallAnalysis) -> bool:
+    """A tool of no known kind named for the user's notes, tasks or reminders, addressing nobody and no web address."""
+    if call.category is not Category.UNKNOWN or analysis.shell.commands or analysis.emails or analysis.endpoints:
+        return False
+    return bool(name_words(call.tool_name.rpartition("__")[2]) & _PERSONAL_STORES)
+
+
+_VISIBILITY_KEYS = frozenset({"visibility", "privacy", "access", "audience"})
+
+
+def _published(analysis: CallAnalysis) -> bool:
+    """A call that makes what it writes public (`public: true`, `visibility: "public"`): a gist, a paste, a page."""
+    for value in analysis.text.values:
+        if not value.is_key and value.key in _VISIBILITY_KEYS and value.folded == "public":
+            return True
+    return any(
+        isinstance(flag, bool) and flag and str(key).casefold() in ("public", "is_public", "ispublic", "published")
+        for key, flag in analysis.call.arguments.items()
+    )
 
 
 def _shared_place(analysis: CallAnalysis) -> str | None:

@@ -50,7 +50,8 @@ _LISTS = frozenset({"collaborators", "members", "users", "admins", "owners", "te
                     "groups"})  # fmt: skip
 _PASSWORD_KEYS = frozenset({"password", "new_password", "newpassword", "passwd", "new_passwd", "password_hash"})
 _PASSWORD_WORDS = frozenset({"password", "passwd", "passcode"})
-_MFA_WORDS = frozenset({"mfa", "2fa", "totp", "otp", "webauthn", "authenticator", "twofactor", "factor", "passkey"})
+_MFA_WORDS = frozenset({"mfa", "2fa", "totp", "otp", "webauthn", "authenticator", "twofactor", "factor", "factors",
+                        "passkey", "passkeys", "authenticators"})  # fmt: skip
 _INVITE_WORDS = frozenset({"invite", "invitation", "collaborator", "collaborators", "member", "members"})
 _OWNERSHIP = frozenset({"new_owner", "owner_id", "new_owner_id", "transfer_to", "owner"})
 # Flags that make the account they are set on an administrator (`is_admin: true`), compared without `_`/`-`.
@@ -173,6 +174,10 @@ def _argument_problems(
         problems.append(public)
     if _sets_admin_flag(call.arguments, depth=0):
         problems.append(("admin_grant", "the call makes the account an administrator"))
+    elif considered and _names_admin_grant(call.tool_name):
+        problems.append(("admin_grant", f"{call.tool_name} makes someone an administrator or owner"))
+    if any(key == "access_level" and value >= _GITLAB_MAINTAINER for _, key, value in analysis.text.numbers):
+        problems.append(("admin_grant", "the call grants a maintainer's or owner's access level"))
     for value in analysis.values(payload=False):
         if value.is_key:
             if value.folded in _PASSWORD_KEYS:
@@ -284,6 +289,18 @@ def _outside_attendees(call: Call, config: RulesConfig, analysis: CallAnalysis, 
         if config.organisation.email_domains or (domains.count(domain) == 1 and len(domains) > 1):
             outside.append(email)
     return outside
+
+
+# A tool named for making someone an administrator (`make_admin`, `promote_to_owner`, `grant_superadmin`).
+_PROMOTING = frozenset({"make", "promote", "grant", "elevate", "assign", "add", "set"})
+_ADMIN_NAMES = frozenset({"admin", "admins", "administrator", "superadmin", "superuser", "owner", "owners", "sudo"})
+# GitLab's access levels: 40 maintainer, 50 owner.
+_GITLAB_MAINTAINER = 40
+
+
+def _names_admin_grant(tool_name: str) -> bool:
+    words = name_words(tool_name.rpartition("__")[2])
+    return bool(words & _PROMOTING and words & _ADMIN_NAMES)
 
 
 def _recovery_change(words: frozenset[str], analysis: CallAnalysis) -> str | None:
