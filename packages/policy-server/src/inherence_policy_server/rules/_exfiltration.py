@@ -30,7 +30,15 @@ from inherence_policy_server.rules._config import RulesConfig
 from inherence_policy_server.rules._destinations import RECIPIENT_KEYS, Destination, Place, destinations
 from inherence_policy_server.rules._forwarding import outside_forwards
 from inherence_policy_server.rules._hosts import host_within
-from inherence_policy_server.rules._material import IDENTIFIER, SECRET, SHINGLE, Payload
+from inherence_policy_server.rules._material import (
+    IDENTIFIER,
+    SECRET,
+    SHINGLE,
+    Payload,
+    label_sender,
+    plain_label,
+    sender_tag,
+)
 from inherence_policy_server.rules._outcomes import ACCOUNT_DOMAIN
 from inherence_policy_server.rules._pack_views import pack_views
 from inherence_policy_server.rules._paths import is_path_like
@@ -218,7 +226,10 @@ def evaluate(
     if not reached:
         return findings
     session = session_key(call)
-    secrets, private = _carried(analysis, ledger, session, now)
+    # A reply to the one person whose message the material came in: what they wrote goes back to them.
+    only = [place.name for place in reached if not place.inferred]
+    sender = sender_tag(only[0]) if len(reached) == 1 and len(only) == 1 and "@" in only[0] else None
+    secrets, private = _carried(analysis, ledger, session, now, excused_sender=sender)
     # Inside by inference (the chat tool's own workspace, the account's own mail domain) is inside for
     # private data; a secret leaves the machine whoever is on the other end.
     outside = [
@@ -402,9 +413,16 @@ def _names(places: list[Destination]) -> str:
 
 
 def _carried(
-    analysis: CallAnalysis, ledger: SessionLedger, session: str, now: datetime.datetime
+    analysis: CallAnalysis,
+    ledger: SessionLedger,
+    session: str,
+    now: datetime.datetime,
+    excused_sender: str | None = None,
 ) -> tuple[str | None, str | None]:
-    """What of the session's reads the send carries: (a secret's label, a description of private data)."""
+    """What of the session's reads the send carries: (a secret's label, a description of private data).
+
+    Identifiers and text that came in a message of `excused_sender` (the send's one recipient) are not counted.
+    """
     if not ledger.has_read_items(session, now):
         return None, None
     texts = [value.raw for value in analysis.text.values if not value.is_key]
@@ -417,10 +435,12 @@ def _carried(
     if envelope:
         payload.tokens -= Payload(envelope).tokens
     items = ledger.read_items(session, payload.digests, now)
-    secrets = [item.label for item in items if item.kind == SECRET]
+    secrets = [plain_label(item.label) for item in items if item.kind == SECRET]
     if secrets:
         return secrets[0] or "a secret", None
-    identifiers = list(dict.fromkeys(item.label for item in items if item.kind == IDENTIFIER))
+    if excused_sender is not None:
+        items = [item for item in items if label_sender(item.label) != excused_sender]
+    identifiers = list(dict.fromkeys(plain_label(item.label) for item in items if item.kind == IDENTIFIER))
     shared = sum(item.kind == SHINGLE for item in items)
     substantial = shared >= MIN_SHARED_SHINGLES and (
         shared * 4 >= len(payload.shingles) or shared >= MANY_SHARED_SHINGLES

@@ -10,6 +10,10 @@ Three kinds of item, each an 8-byte blake2b digest, never the text itself:
 * `shingle`: every 6-word window of the normalised (case-folded, word-split) text (a private fact
   is often one short line: seven words copied verbatim are two shared windows).
 
+Identifiers and shingles of a text that is one message from one sender (one `From:` line or
+`"from"` field) carry a digest of the sender's address in their label: sent back to that sender
+alone, they are what the sender wrote or received, not a leak.
+
 `read_items` runs on what a tool returned (off the decide path); `Payload` runs on a send's
 arguments once, in time proportional to their length, and yields the digests to look up.
 """
@@ -118,6 +122,41 @@ _PEM = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----(.{0,16384}?)---
 _PLACEHOLDER = re.compile(r"^(?:\$\{?\w+\}?|\*+|x+|<[^>]*>|null|none|true|false|changeme|redacted|example\w*)$", re.I)
 
 
+# What came in one message from one sender is tagged with a digest of the sender's address (never the address):
+# the same words sent back to that sender alone leak nothing they did not write or receive themselves.
+SENT_BY = " #from:"
+_ADDRESS = r"([a-z0-9._%+-]{1,64}@[a-z0-9-]{1,63}(?:\.[a-z0-9-]{1,63})+)"
+_FROM_LINE = re.compile(
+    r"^[ \t>]*(?:from|von|de|sender)[ \t]*:[ \t]*(?:[^<\n@]{0,80}<)?" + _ADDRESS, re.IGNORECASE | re.MULTILINE
+)
+_FROM_FIELD = re.compile(
+    r'"(?:from|sender|from_address|sender_email|from_email)"\s*:\s*"(?:[^"<\n]{0,80}<)?' + _ADDRESS, re.IGNORECASE
+)
+
+
+def sender_tag(address: str) -> str:
+    """A short digest of a mail address, as read items are tagged with their sender."""
+    return hashlib.blake2b(address.strip().casefold().encode("utf-8", "surrogatepass"), digest_size=6).hexdigest()
+
+
+def _single_sender(text: str) -> str | None:
+    """The one sender of a text that is one message (one `From:` line or `"from"` field), else None."""
+    head = text[:MAX_SHINGLED_CHARS]
+    found = {match.group(1).casefold() for match in _FROM_LINE.finditer(head)}
+    found.update(match.group(1).casefold() for match in _FROM_FIELD.finditer(head))
+    return next(iter(found)) if len(found) == 1 else None
+
+
+def plain_label(label: str) -> str:
+    """A read item's label without its sender tag."""
+    return label.partition(SENT_BY)[0]
+
+
+def label_sender(label: str) -> str | None:
+    """The sender tag a read item's label carries, if any."""
+    return label.partition(SENT_BY)[2] or None
+
+
 @dataclasses.dataclass(frozen=True)
 class ReadItem:
     """One recognisable piece of what a session read: its kind, digest and what it is (never its value)."""
@@ -201,10 +240,12 @@ def read_items(text: str) -> list[ReadItem]:
             for line in block.group(1).split():
                 if len(line) >= 32:
                     items.setdefault(digest(line), ReadItem(SECRET, digest(line), "a private key"))
+    sender = _single_sender(text)
+    tag = f"{SENT_BY}{sender_tag(sender)}" if sender else ""
     for label, value in find_identifiers(text):
-        items.setdefault(digest(value), ReadItem(IDENTIFIER, digest(value), label))
+        items.setdefault(digest(value), ReadItem(IDENTIFIER, digest(value), label + tag))
     for shingle in _shingles(text[:MAX_SHINGLED_CHARS]):
-        items.setdefault(shingle, ReadItem(SHINGLE, shingle))
+        items.setdefault(shingle, ReadItem(SHINGLE, shingle, tag))
     return list(items.values())
 
 
