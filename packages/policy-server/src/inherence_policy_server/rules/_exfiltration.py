@@ -35,11 +35,12 @@ from inherence_policy_server.rules._material import (
     SECRET,
     SHINGLE,
     Payload,
+    label_own_source,
     label_sender,
     plain_label,
     sender_tag,
 )
-from inherence_policy_server.rules._outcomes import ACCOUNT_DOMAIN
+from inherence_policy_server.rules._outcomes import ACCOUNT_DOMAIN, source_tag
 from inherence_policy_server.rules._pack_views import pack_views
 from inherence_policy_server.rules._paths import is_path_like
 from inherence_policy_server.rules._secrets import find_secrets
@@ -229,7 +230,11 @@ def evaluate(
     # A reply to the one person whose message the material came in: what they wrote goes back to them.
     only = [place.name for place in reached if not place.inferred]
     sender = sender_tag(only[0]) if len(reached) == 1 and len(only) == 1 and "@" in only[0] else None
-    secrets, private = _carried(analysis, ledger, session, now, excused_sender=sender)
+    # The user's own details, from their own profile at a service, given back to that same service (a booking).
+    upstream = (call.upstream or "").casefold()
+    same_service = all(place.place is Place.UNPLACED and place.name.startswith(f"{upstream}:") for place in reached)
+    own = source_tag(upstream) if upstream and same_service else None
+    secrets, private = _carried(analysis, ledger, session, now, excused_sender=sender, excused_source=own)
     # Inside by inference (the chat tool's own workspace, the account's own mail domain) is inside for
     # private data; a secret leaves the machine whoever is on the other end.
     outside = [
@@ -352,10 +357,17 @@ _PERSONAL_STORES = frozenset({"note", "notes", "task", "tasks", "todo", "todos",
                               "memos", "journal", "diary", "checklist", "notebook", "bookmark"})  # fmt: skip
 
 
+# A memory server's knowledge graph (`memory__add_observations`): the assistant's own memory of the user.
+_MEMORY_WORDS = frozenset({"memory", "memories", "knowledge"})
+
+
 def _keeps_for_the_user(call: Call, analysis: CallAnalysis) -> bool:
-    """A tool of no known kind named for the user's notes, tasks or reminders, addressing nobody and no web address."""
+    """A tool of no known kind named for the user's notes, tasks, reminders or the assistant's memory, addressing
+    nobody and no web address."""
     if call.category is not Category.UNKNOWN or analysis.shell.commands or analysis.emails or analysis.endpoints:
         return False
+    if name_words(call.tool_name) & _MEMORY_WORDS or (call.upstream or "").casefold() in _MEMORY_WORDS:
+        return True
     return bool(name_words(call.tool_name.rpartition("__")[2]) & _PERSONAL_STORES)
 
 
@@ -418,6 +430,7 @@ def _carried(
     session: str,
     now: datetime.datetime,
     excused_sender: str | None = None,
+    excused_source: str | None = None,
 ) -> tuple[str | None, str | None]:
     """What of the session's reads the send carries: (a secret's label, a description of private data).
 
@@ -440,6 +453,8 @@ def _carried(
         return secrets[0] or "a secret", None
     if excused_sender is not None:
         items = [item for item in items if label_sender(item.label) != excused_sender]
+    if excused_source is not None:
+        items = [item for item in items if label_own_source(item.label) != excused_source]
     identifiers = list(dict.fromkeys(plain_label(item.label) for item in items if item.kind == IDENTIFIER))
     shared = sum(item.kind == SHINGLE for item in items)
     substantial = shared >= MIN_SHARED_SHINGLES and (

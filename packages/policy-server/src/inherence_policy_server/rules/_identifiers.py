@@ -28,7 +28,7 @@ _DNI = re.compile(r"\b[XYZ]?\d{7,8}-?[A-Z]\b")
 _PASSPORT = re.compile(r"passport\W{0,4}(?:no\.?|number|num|#)?\W{0,3}((?=[A-Z]{0,8}\d)[A-Z0-9]{6,9})\b", re.I)
 _DNI_LETTERS = "TRWAGMYFPDXBNJZSQVHLCKE"
 _NOT_ALNUM = re.compile(r"[^0-9A-Za-z]+")
-_GATE = re.compile(r"\d{3}|\+\d")
+_GATE = re.compile(r"\d{3}|\d\d \d\d|\+\d|passport", re.IGNORECASE)
 
 
 def normal_token(text: str) -> str:

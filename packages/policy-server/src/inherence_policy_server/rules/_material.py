@@ -147,14 +147,33 @@ def _single_sender(text: str) -> str | None:
     return next(iter(found)) if len(found) == 1 else None
 
 
+# What the account's own profile returned (the user's own name, passport, phone) is tagged with a digest of
+# the service it came from: given back to that same service (a booking), it is the user's own details.
+OWN_FROM = " #own:"
+
+
 def plain_label(label: str) -> str:
-    """A read item's label without its sender tag."""
-    return label.partition(SENT_BY)[0]
+    """A read item's label without its sender or source tag."""
+    return label.partition(" #")[0]
 
 
 def label_sender(label: str) -> str | None:
     """The sender tag a read item's label carries, if any."""
     return label.partition(SENT_BY)[2] or None
+
+
+def label_own_source(label: str) -> str | None:
+    """The tag of the service whose own-profile result a read item came from, if any."""
+    return label.partition(OWN_FROM)[2] or None
+
+
+def own_tagged(items: list[ReadItem], source_tag: str) -> list[ReadItem]:
+    """`items` of an account's own profile: identifiers and text tagged with the service they came from."""
+    tag = f"{OWN_FROM}{source_tag}"
+    return [
+        item if item.kind == SECRET else ReadItem(item.kind, item.digest, plain_label(item.label) + tag)
+        for item in items
+    ]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from inherence_policy_server.rules._api import Category, SessionLedger
-from inherence_policy_server.rules._material import ReadItem, read_items
+from inherence_policy_server.rules._material import ReadItem, own_tagged, read_items, sender_tag
 from inherence_policy_server.rules._text import name_words
 
 __all__ = [
@@ -26,8 +26,10 @@ __all__ = [
     "account_domain",
     "account_key",
     "own_accounts",
+    "own_address",
     "record_result",
     "result_items",
+    "source_tag",
 ]
 
 CONTENT_SOURCES = frozenset(
@@ -49,23 +51,57 @@ CONTENT_SOURCES = frozenset(
 
 
 def record_result(
-    ledger: SessionLedger, session: str, category: Category, texts: Iterable[str], now: datetime.datetime
+    ledger: SessionLedger,
+    session: str,
+    category: Category,
+    texts: Iterable[str],
+    now: datetime.datetime,
+    source: str = "",
 ) -> int:
-    """Add what one call returned to `session`'s reads; the number of items recognised."""
-    items = result_items(category, texts)
+    """Add what one call returned to `session`'s reads; the number of items recognised.
+
+    `source` is the name of the tool that returned it (`travel__get_traveler_profile`), when known.
+    """
+    items = result_items(category, texts, source)
     ledger.record_read_items(session, items, now)
     return len(items)
 
 
-def result_items(category: Category, texts: Iterable[str]) -> list[ReadItem]:
-    """What one call of `category` returned (`texts`), as the read items `record_result` records."""
+def result_items(category: Category, texts: Iterable[str], source: str = "") -> list[ReadItem]:
+    """What one call of `category` returned (`texts`), as the read items `record_result` records.
+
+    The result of the account's own profile tool, named `<upstream>__<tool>`, is tagged with its upstream
+    (`source_tag`): the user's own details, which that same service may be given back (a booking).
+    """
     items: dict[int, ReadItem] = {}
     if category in CONTENT_SOURCES:
         for text in texts:
             if text:
                 for item in read_items(text):
                     items.setdefault(item.digest, item)
+    upstream, _, tool = source.partition("__")
+    if tool and _is_own_profile_tool(tool):
+        return own_tagged(list(items.values()), source_tag(upstream))
     return list(items.values())
+
+
+def source_tag(upstream: str) -> str:
+    """A short digest of an upstream's name, as the account's own profile data is tagged with it."""
+    return sender_tag(f"upstream:{upstream.casefold()}")
+
+
+# The account's own record: `get_traveler_profile`, `get_user_information`, `whoami`, `get_my_details`.
+_OWN_WORDS = frozenset({"profile", "account", "me", "my", "whoami", "userinfo", "myself", "self", "traveler",
+                        "traveller", "passenger"})  # fmt: skip
+_USER_RECORD = frozenset({"info", "information", "details", "data"})
+_NOT_OWN_LISTING = frozenset({"list", "search", "find", "users", "accounts", "profiles", "all", "query", "lookup"})
+
+
+def _is_own_profile_tool(tool: str) -> bool:
+    words = name_words(tool)
+    if words & _NOT_OWN_LISTING or not (words & _READ_WORDS or words <= {"whoami", "me", "userinfo"}):
+        return False
+    return bool(words & _OWN_WORDS or ("user" in words and words & _USER_RECORD))
 
 
 # How the domain of the account a session acts for is remembered among the tenant's known recipients.
@@ -127,6 +163,27 @@ def account_domain(tool_name: str, texts: Iterable[str]) -> str | None:
             match = _ADDRESS.match(address)
             domain = match.group("domain") if match else ""
             return None if not domain or domain in _PUBLIC_MAIL else domain
+    return None
+
+
+def own_address(tool_name: str, texts: Iterable[str]) -> str | None:
+    """The mail address of the account a session acts for, from the structured result of its own profile tool.
+
+    Mail to it (a booking confirmation, "email me the summary") reaches the user, whatever the provider.
+    """
+    tool = tool_name.partition("__")[2] or tool_name
+    if not (_is_account_tool(tool_name) or _is_own_profile_tool(tool)):
+        return None
+    for text in texts:
+        if not text or len(text) > _MAX_PROFILE:
+            continue
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            continue
+        address = _address_in(parsed)
+        if address:
+            return address
     return None
 
 
