@@ -161,7 +161,7 @@ def _credential_labels(call: Call, config: RulesConfig, analysis: CallAnalysis) 
     names_only = metadata_only_paths(analysis)
     metadata = metadata_tool(analysis) and not analysis.shell.commands
     known = pack_views(config.packs).credential_paths
-    written_only = _written_only(analysis)
+    written_only = _written_only(analysis) | _kept_by_clean(analysis)
     for path in analysis.paths:
         if path in written_only:
             continue
@@ -217,6 +217,25 @@ def _written_only(analysis: CallAnalysis) -> frozenset[str]:
             other.extend(command.argv[1:])
         written.update(normalise_path(target) for operator, target in command.redirects if operator in (">", ">|"))
     return frozenset(written - {normalise_path(word) for word in other})
+
+
+def _kept_by_clean(analysis: CallAnalysis) -> frozenset[str]:
+    """Paths `git clean` is told to keep (`-e .env.local`, `--exclude=.env`): spared, never read."""
+    kept: set[str] = set()
+    other: list[str] = []
+    for command in analysis.shell.commands:
+        argv = list(command.argv)
+        if command.name == "git" and "clean" in argv:
+            for n, word in enumerate(argv):
+                if word == "-e" and n + 1 < len(argv):
+                    kept.add(normalise_path(argv[n + 1]))
+                elif word.startswith("--exclude="):
+                    kept.add(normalise_path(word.partition("=")[2]))
+                elif not (n and argv[n - 1] == "-e"):
+                    other.append(word)
+        else:
+            other.extend(argv[1:])
+    return frozenset(kept - {normalise_path(word) for word in other})
 
 
 _KEY_EXPORTS = frozenset({"export", "reveal", "backup", "dump"})

@@ -248,6 +248,8 @@ def evaluate(
     where = _names(outside)
     if private is None and secrets is None and _uploads_local_file(analysis) and ledger.has_read_items(session, now):
         private = "a local file, whose content cannot be checked, after this session read private data"
+    if private is None and secrets is None and new and _storage_link(analysis):
+        private = "a sharing link to a stored file or folder"
     if secrets:
         findings.append(
             Finding(
@@ -399,6 +401,23 @@ def _account_domain(place: Destination, tenant: str, ledger: SessionLedger) -> b
     """An address on the domain of the account the tool acts for, learnt from that account's own profile."""
     local, at, domain = place.name.rpartition("@")
     return bool(at and local and "/" not in domain) and ledger.is_known_recipient(tenant, f"{ACCOUNT_DOMAIN}{domain}")
+
+
+# Links that open a stored file or folder of the account (whoever holds one reads what it shares).
+_STORAGE_LINK = re.compile(
+    r"https?://(?:www\.)?(?:dropbox\.com/(?:s|sh|scl)/|1drv\.ms/|[\w-]+(?:-my)?\.sharepoint\.com/:\w:/"
+    r"|drive\.google\.com/(?:file/d|drive/folders|open\?id=)|docs\.google\.com/(?:document|spreadsheets|presentation)/d/"
+    r"|(?:app\.)?box\.com/s/|we\.tl/|wetransfer\.com/downloads/|mega\.nz/(?:file|folder)/|(?:www\.)?icloud\.com/iclouddrive/)",
+    re.IGNORECASE,
+)
+
+
+def _storage_link(analysis: CallAnalysis) -> bool:
+    """A send that carries a link to a stored file or folder (Dropbox, OneDrive, SharePoint, Google Drive, Box...)."""
+    return any(
+        not value.is_key and len(value.raw) < 65_536 and _STORAGE_LINK.search(value.raw)
+        for value in analysis.text.values
+    )
 
 
 def _uploads_local_file(analysis: CallAnalysis) -> bool:

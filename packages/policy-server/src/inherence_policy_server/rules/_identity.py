@@ -187,7 +187,7 @@ def _argument_problems(
             continue
         if _SSH_KEY.match(value.raw):
             problems.append(("new_ssh_key", "the call adds an SSH public key"))
-        elif value.key.replace("_", "") in _ROLE_ID_KEYS and value.raw.strip():
+        elif value.key.replace("_", "") in _ROLE_ID_KEYS and value.raw.strip() and _about_users(analysis):
             problems.append(("role_grant", f"the call sets {value.key} to an id the rules cannot read as a role"))
         elif value.key in _ROLE_KEYS and value.folded.strip() not in config.identity_escalation.allowed_roles:
             clause = roles.clause_of(value.folded.strip())
@@ -296,6 +296,17 @@ _PROMOTING = frozenset({"make", "promote", "grant", "elevate", "assign", "add", 
 _ADMIN_NAMES = frozenset({"admin", "admins", "administrator", "superadmin", "superuser", "owner", "owners", "sudo"})
 # GitLab's access levels: 40 maintainer, 50 owner.
 _GITLAB_MAINTAINER = 40
+
+
+_USER_RECORDS = frozenset({"user", "users", "member", "members", "assignee", "assigneeid", "principal", "employee",
+                           "permissionsetassignment", "userid", "user_id", "staff"})  # fmt: skip
+
+
+def _about_users(analysis: CallAnalysis) -> bool:
+    """The call changes a user's record (`objectName: "User"`, a `user_id`), not an account's or a business's."""
+    if analysis.intent_words & _USER_RECORDS:
+        return True
+    return any(value.folded.strip() in _USER_RECORDS for value in analysis.text.values if len(value.raw) <= 40)
 
 
 def _names_admin_grant(tool_name: str) -> bool:
