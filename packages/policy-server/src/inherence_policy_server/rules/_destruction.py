@@ -78,7 +78,7 @@ def evaluate(
         if not problems and _query_delete(call.tool_name, call.arguments):
             problems.append(("query_delete", f"{call.tool_name} deletes whatever its query matches, any number"))
         if not problems:
-            problems.extend(_whole_store_delete(call.tool_name))
+            problems.extend(_whole_store_delete(call.tool_name) or _whole_store_kind(analysis))
         if not problems:
             problems.extend(
                 _permanent_many(call.tool_name, call.arguments) or _range_delete(call.tool_name, call.arguments)
@@ -170,6 +170,8 @@ def _flag_and_list_problems(node: Any, threshold: int, depth: int) -> list[tuple
                 problems.append(("delete_all", f"the delete has an empty {name}, which matches everything"))
             elif isinstance(value, list) and len(value) > threshold and _names_items(value):
                 problems.append(("bulk_delete", f"the delete lists {len(value)} items at once (limit {threshold})"))
+            elif isinstance(value, list) and _elided(value) and _names_items(value):
+                problems.append(("bulk_delete", "the delete lists its items with some left out (`...`): more than shown"))
             elif isinstance(value, (Mapping, list)):
                 problems.extend(_flag_and_list_problems(value, threshold, depth + 1))
     elif isinstance(node, list):
@@ -181,6 +183,14 @@ def _flag_and_list_problems(node: Any, threshold: int, depth: int) -> list[tuple
 
 
 _ITEM_KEYS = frozenset({"id", "_id", "uuid", "key", "name", "path", "ref", "sys_id"})
+
+
+# A list shown with its middle left out (`["r1", "r2", "...", "r18412"]`) holds more than it shows.
+_ELISIONS = frozenset({"...", "…", "etc", "etc."})
+
+
+def _elided(items: list[Any]) -> bool:
+    return any(isinstance(item, str) and item.strip() in _ELISIONS for item in items[:256])
 
 
 def _names_items(items: list[Any]) -> bool:
@@ -246,6 +256,24 @@ def _whole_store_delete(tool_name: str) -> list[tuple[str, str]]:
     for clause, stores in _WHOLE_STORES.items():
         if words & stores:
             return [(clause, f"{tool_name} deletes a whole {sorted(words & stores)[0]} with everything in it")]
+    return []
+
+
+# A generic delete tool told what kind of thing it deletes: `kubectl_delete(resourceType="namespace")`.
+_KIND_KEYS = frozenset({"resourcetype", "resource_type", "kind", "type", "resource", "object_type", "objecttype",
+                        "resource_kind", "target_type"})  # fmt: skip
+
+
+def _whole_store_kind(analysis: CallAnalysis) -> list[tuple[str, str]]:
+    if not analysis.intent_words & _DELETE_VERBS:
+        return []
+    for value in analysis.values(payload=False):
+        if value.is_key or value.key not in _KIND_KEYS:
+            continue
+        kind = value.folded.strip()
+        for clause, stores in _WHOLE_STORES.items():
+            if kind in stores:
+                return [(clause, f"the call deletes a whole {kind} with everything in it")]
     return []
 
 
