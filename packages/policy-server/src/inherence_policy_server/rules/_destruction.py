@@ -171,7 +171,7 @@ def _flag_and_list_problems(node: Any, threshold: int, depth: int) -> list[tuple
             elif isinstance(value, list) and len(value) > threshold and _names_items(value):
                 problems.append(("bulk_delete", f"the delete lists {len(value)} items at once (limit {threshold})"))
             elif isinstance(value, list) and _elided(value) and _names_items(value):
-                problems.append(("bulk_delete", "the delete lists its items with some left out (`...`): more than shown"))
+                problems.append(("bulk_delete", "the delete lists its items with some left out: more than shown"))
             elif isinstance(value, (Mapping, list)):
                 problems.extend(_flag_and_list_problems(value, threshold, depth + 1))
     elif isinstance(node, list):
