@@ -230,6 +230,34 @@ def test_the_account_domain_is_learnt_only_from_the_account_s_own_structured_pro
     assert account_domain(tool, [text]) == domain
 
 
+@pytest.mark.parametrize(
+    ("tool", "text", "accounts"),
+    [
+        # A bank's savings pots are accounts of the user's own.
+        ("monzo__list_pots", '[{"id": "pot_0000AaH8hK", "name": "Holiday"}]', ["pot0000aah8hk"]),
+        # An account id after its name, in any script.
+        ("bank__get_accounts", "普通預金 acc-001 残高 842,300円\n定期預金 acc-002 残高", ["acc001", "acc002"]),
+        # Payees are other people's.
+        ("bank__list_payees", "Landlord acc-009", []),
+    ],
+)
+def test_the_user_s_own_accounts_include_pots_and_ids_after_a_name(tool: str, text: str, accounts: list[str]) -> None:
+    from inherence_policy_server.rules._outcomes import own_accounts
+
+    assert own_accounts(tool, [text]) == accounts
+
+
+def test_money_into_a_pot_the_bank_listed_is_no_payment() -> None:
+    from inherence_policy_server.rules._outcomes import OWN_ACCOUNT
+
+    arguments = {"pot_id": "pot_0000AaH8hK", "source_account_id": "acc_00009xQ2aLkR", "amount": 20000}
+    deposit = Call("monzo__deposit_into_pot", Category.PAYMENT, arguments, session_id="p", upstream="monzo")
+    ledger = InMemoryLedger()
+    assert _decide(deposit, ledger)[0] == "deny"
+    ledger.add_known_recipient("local", f"{OWN_ACCOUNT}pot0000aah8hk", "account", NOW)
+    assert _decide(deposit, ledger) == ("allow", ())
+
+
 def _mail(to: str) -> Call:
     body = "FYI their IBAN GB33BUKB20201555555555 for the deposit"
     return Call("send_email", Category.OUTBOUND_SEND, {"to": to, "subject": "deposit", "body": body}, session_id="m")

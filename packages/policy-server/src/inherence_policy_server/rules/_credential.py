@@ -292,8 +292,10 @@ def _secret_select(analysis: CallAnalysis) -> str | None:
 
 
 def _writes_only(analysis: CallAnalysis) -> bool:
+    """A store's tool that writes, deletes, locks, or makes up a new random password: it hands out nothing kept."""
     return bool(
-        analysis.intent_words & {"set", "store", "save", "put", "create", "write", "delete", "lock", "add", "update"}
+        analysis.intent_words
+        & {"set", "store", "save", "put", "create", "write", "delete", "lock", "add", "update", "generate", "generator"}
     ) and not (analysis.intent_words & {"get", "read", "show", "list", "export", "reveal", "fetch", "retrieve", "dump"})
 
 

@@ -363,10 +363,20 @@ _PERSONAL_STORES = frozenset({"note", "notes", "task", "tasks", "todo", "todos",
 _MEMORY_WORDS = frozenset({"memory", "memories", "knowledge"})
 
 
+# The user's own profile at a service (`update_traveler_profile`): what is written there is the user's own record.
+_OWN_RECORDS = frozenset({"profile", "traveler", "traveller", "preferences", "myself"})
+_UPDATING = frozenset({"update", "set", "edit", "modify", "patch", "change"})
+
+
 def _keeps_for_the_user(call: Call, analysis: CallAnalysis) -> bool:
-    """A tool of no known kind named for the user's notes, tasks, reminders or the assistant's memory, addressing
-    nobody and no web address."""
-    if call.category is not Category.UNKNOWN or analysis.shell.commands or analysis.emails or analysis.endpoints:
+    """A tool of no known kind named for the user's notes, tasks, reminders or the assistant's memory, or one that
+    updates the user's own profile, addressing nobody and no web address."""
+    if call.category is Category.OUTBOUND_SEND or analysis.shell.commands or analysis.emails or analysis.endpoints:
+        return False
+    own = name_words(call.tool_name.rpartition("__")[2])
+    if own & _OWN_RECORDS and own & _UPDATING:
+        return True
+    if call.category is not Category.UNKNOWN:
         return False
     if name_words(call.tool_name) & _MEMORY_WORDS or (call.upstream or "").casefold() in _MEMORY_WORDS:
         return True

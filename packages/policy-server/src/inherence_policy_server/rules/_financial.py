@@ -33,7 +33,9 @@ _MAJOR_KEYS = frozenset({"amount", "value", "total", "sum", "price", "amount_usd
                          "payment_amount", "payout_amount", "amount_major", "unit_amount_decimal"})  # fmt: skip
 _RECIPIENT_KEYS = ("recipient", "payee", "beneficiary", "destination", "to", "to_account", "destination_account",
                    "recipient_id", "payee_id", "iban", "account_number", "receiver", "new_recipient", "new_payee",
-                   "wallet", "address", "vendor", "email")  # fmt: skip
+                   "wallet", "address", "vendor", "email",
+                   # a savings pot, vault or space of the user's own account (Monzo, Revolut, N26)
+                   "pot_id", "vault_id", "space_id", "goal_id")  # fmt: skip
 _ACCOUNT_KEYS = ("account", "from_account", "source_account", "account_id", "source", "from", "funding_source")
 _RECURRING_WORDS = frozenset({"schedule", "scheduled", "recurring", "subscription", "standing", "mandate", "recurrence",
                               "interval", "autopay", "payee"})  # fmt: skip

@@ -189,7 +189,9 @@ def own_address(tool_name: str, texts: Iterable[str]) -> str | None:
 
 # How an account of the user's own, listed by the bank's accounts tool, is remembered among known recipients.
 OWN_ACCOUNT = "own-account:"
-_OWN_ACCOUNT_WORDS = frozenset({"account", "accounts", "iban", "ibans", "balance", "balances"})
+_OWN_ACCOUNT_WORDS = frozenset({"account", "accounts", "iban", "ibans", "balance", "balances",
+                                # the savings pots, vaults and spaces inside the user's own account
+                                "pot", "pots", "vaults", "spaces"})  # fmt: skip
 # A tool about other people's accounts, or about what moved between accounts, lists no account of the user's.
 _NOT_OWN_WORDS = frozenset({
     "transaction", "transactions", "payee", "payees", "recipient", "recipients", "beneficiary", "beneficiaries",
@@ -219,6 +221,8 @@ _ACCOUNT_ID_KEYS = frozenset({"id", "account_id", "accountid", "iban", "account_
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b")
 # The first word of a line of an account listing: `chk-1120 Checking EUR 2,204.18`.
 _LINE_ACCOUNT = re.compile(r"^\s*(?:[-*]\s*)?(?P<id>[A-Za-z]{0,12}[-_]?\d[A-Za-z0-9_-]{1,30})\b")
+# An account id further on the line, after a name in any script (`普通預金 acc-001 残高 842,300円`).
+_LINE_ACCOUNT_ANYWHERE = re.compile(r"(?<![\w-])(?P<id>[A-Za-z]{2,12}[-_]\d[A-Za-z0-9_-]{1,30})(?![\w-])")
 _MAX_OWN_ACCOUNTS = 32
 
 
@@ -268,7 +272,7 @@ def own_accounts(tool_name: str, texts: Iterable[str]) -> list[str]:
             for iban in _IBAN.findall(text.upper()):
                 found.setdefault(iban, None)
             for line in text.splitlines()[:_MAX_OWN_ACCOUNTS]:
-                match = _LINE_ACCOUNT.match(line)
+                match = _LINE_ACCOUNT.match(line) or _LINE_ACCOUNT_ANYWHERE.search(line)
                 if match:
                     found.setdefault(match.group("id"), None)
     keys = (account_key(name) for name in found)
