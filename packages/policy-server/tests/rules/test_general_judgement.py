@@ -326,6 +326,27 @@ def test_a_post_inside_the_workspace_a_chat_tool_is_signed_in_to_is_inside() -> 
     assert _decide(room, ledger)[0] == "confirm"
 
 
+@pytest.mark.parametrize(
+    ("tool", "upstream", "verdict"),
+    [
+        # An issue in the organisation's own tracker is inside, like a post in its chat workspace.
+        ("linear__create_issue", "linear", "allow"),
+        ("jira_create_issue", "atlassian", "allow"),
+        # A public page, or a tracker of any host (a public repository's issues), may be read by anyone.
+        ("notion__publish_page", "notion", "confirm"),
+        ("github__create_issue", "github", "confirm"),
+    ],
+)
+def test_private_data_in_the_organisation_s_own_tracker_is_inside(tool: str, upstream: str, verdict: str) -> None:
+    from inherence_policy_server.rules._outcomes import record_result
+
+    ledger = InMemoryLedger()
+    record_result(ledger, "t", Category.PRIVATE_DATA_READ, ["customer jo@example.net, +1 415 555 0134"], NOW)
+    arguments = {"title": "login loop", "description": "reported by jo@example.net, call +1 415 555 0134"}
+    issue = Call(tool, Category.UNKNOWN, arguments, session_id="t", upstream=upstream)
+    assert _decide(issue, ledger)[0] == verdict
+
+
 def test_a_secret_posted_inside_the_workspace_still_leaves_the_machine() -> None:
     from inherence_policy_server.rules._outcomes import record_result
 

@@ -45,6 +45,9 @@ _PRINTING_COMMANDS: tuple[tuple[str, re.Pattern[str]], ...] = (
     # PowerShell's environment drive, however the PowerShell was started (`pwsh -c`, a VM's run-command).
     ("get-childitem", re.compile(r"(?i)^(?:-path\s+)?env:\\?$")),
     ("gci", re.compile(r"(?i)^(?:-path\s+)?env:\\?$")),
+    # A Terraform or OpenTofu state holds every secret the configuration made or read, in clear.
+    ("terraform", re.compile(r"(?:^|\s)state\s+pull\b")),
+    ("tofu", re.compile(r"(?:^|\s)state\s+pull\b")),
     ("gpg", re.compile(r"--export-secret|--export-ssh-key")),
     ("gpg2", re.compile(r"--export-secret|--export-ssh-key")),
     (
