@@ -103,7 +103,7 @@ def main(keep: pathlib.Path | None, only: list[str]) -> int:
     with contextlib.ExitStack() as cleanup:
         work = keep or pathlib.Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="conformance-client-")))
         results = anyio.run(run_all, scenarios, work)
-        rows = verdicts(scenarios, results["direct"], results["proxy"], expected)
+        rows = verdicts(scenarios, results["direct"], results["proxy"], expected, EXPECTED_FAILURES.name)
         print_report(rows, results["direct"], results["proxy"])
     failed = [row[0] for row in rows if row[4]]
     direct = sum(1 for name in scenarios if results["direct"][name].passed)

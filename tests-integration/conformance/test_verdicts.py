@@ -31,3 +31,16 @@ def test_expected_failures_and_results_are_read_from_their_files(tmp_path) -> No
     outcomes = read_outcomes(tmp_path / "results")
     assert outcomes["ping"] == Outcome(passed=True, warnings=1)
     assert outcomes["tools-list"] == Outcome(passed=False, failures=("tools-list-1: bad",))
+
+
+def test_a_known_gateway_gap_is_shown_and_must_stay_true() -> None:
+    direct = {"gap": PASS, "fixed": PASS, "broken": FAIL, "other": PASS}
+    proxied = {"gap": FAIL, "fixed": PASS, "broken": FAIL, "other": FAIL}
+    gaps = {"gap": "not relayed yet", "fixed": "was not relayed", "broken": "x", "gone": "renamed"}
+    rows = verdicts(list(direct), direct, proxied, {"broken": "fixture"}, "expected.txt", gaps, "gaps.txt")
+    by_name = {name: (verdict, bad) for name, _, _, verdict, bad in rows}
+    assert by_name["gap"] == ("known gateway gap (not relayed yet)", False)
+    assert by_name["fixed"] == ("STALE: passes through the proxy, remove it from gaps.txt", True)
+    assert by_name["broken"] == ("STALE: fails direct, remove it from gaps.txt", True)
+    assert by_name["other"][1] is True
+    assert by_name["gone"][1] is True

@@ -10,8 +10,10 @@ speaks only 2026-07-28 does; with `ERA=dual` (the default) it accepts both.
 
 It offers a tool `record` that returns its arguments and appends the request (its arguments and
 the `_meta` it carried) to RECORD_FILE, a tool `later` that answers `input_required` with only a
-request state before it answers, a tool `grow` that adds a tool and announces the change on
-`subscriptions/listen` streams, a resource `modern://note` and a prompt `brief`.
+request state before it answers, a tool `ask` that asks the client for input (`input_required`
+with an elicitation, a sampling or a roots request, for `rounds` rounds) and records each answer
+it is given, a tool `grow` that adds a tool and announces the change on `subscriptions/listen`
+streams, a resource `modern://note` and a prompt `brief`.
 """
 
 from __future__ import annotations
@@ -22,7 +24,16 @@ from typing import Any
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.shared.exceptions import MCPError
-from mcp_types import InputRequiredResult
+from mcp_types import (
+    CreateMessageRequest,
+    CreateMessageRequestParams,
+    ElicitRequest,
+    ElicitRequestFormParams,
+    InputRequiredResult,
+    ListRootsRequest,
+    SamplingMessage,
+    TextContent,
+)
 
 server = MCPServer("modern-upstream")
 
@@ -57,6 +68,32 @@ def later(ctx: Context) -> Any:
     if ctx.request_state is None:
         return InputRequiredResult(request_state="call-again")
     return {"arguments": {"state": ctx.request_state}}
+
+
+def question(kind: str, number: int) -> Any:
+    if kind == "sample":
+        message = SamplingMessage(role="user", content=TextContent(type="text", text=f"say hello {number}"))
+        return CreateMessageRequest(params=CreateMessageRequestParams(messages=[message], max_tokens=10))
+    if kind == "roots":
+        return ListRootsRequest()
+    schema = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
+    params = ElicitRequestFormParams(message=f"question {number}: your name?", requested_schema=schema)
+    return ElicitRequest(params=params)
+
+
+@server.tool()
+def ask(ctx: Context, kind: str = "elicit", rounds: int = 1) -> Any:
+    """Asks the client for input `rounds` times (elicit, sample or roots), then returns the last answers."""
+    state = ctx.request_state or ""
+    done = int(state.partition(":")[2]) if state.startswith("asked:") else 0
+    answers = {key: value.model_dump(mode="json", by_alias=True, exclude_none=True)
+               for key, value in (ctx.input_responses or {}).items()}  # fmt: skip
+    if done:
+        note({"method": "input", "state": state, "responses": answers})
+    if done < rounds:
+        requests = {f"q{done + 1}": question(kind, done + 1)}
+        return InputRequiredResult(input_requests=requests, request_state=f"asked:{done + 1}")
+    return {"answers": answers, "state": state}
 
 
 @server.tool()

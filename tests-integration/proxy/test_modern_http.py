@@ -199,3 +199,59 @@ async def test_the_modern_path_keeps_no_session(tmp_path) -> None:
     assert future.status_code == 400
     assert future.json()["error"]["code"] == -32022
     assert notification.status_code == 202
+
+
+async def test_a_request_of_the_modern_era_is_answered_in_it_even_without_its_envelope(tmp_path) -> None:
+    # The MCP-Protocol-Version header names 2026-07-28, so the request is of that era: a missing or
+    # half-built envelope is refused as that era refuses it, and no handshake-era session begins.
+    with gateway_over_http(tmp_path) as url:
+        async with httpx2.AsyncClient(timeout=60) as http:
+            no_meta = {"jsonrpc": "2.0", "id": 11, "method": "tools/list", "params": {}}
+            bare = await http.post(url, json=no_meta, headers=modern_headers("tools/list"))
+            half = {**no_meta, "id": 12, "params": {"_meta": {CAPABILITIES: {}}}}
+            halfway = await http.post(url, json=half, headers=modern_headers("tools/list"))
+            removed = {}
+            for request_id, method in enumerate(("initialize", "ping"), start=13):
+                body = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": {"_meta": ENVELOPE}}
+                removed[method] = await http.post(url, json=body, headers=modern_headers(method))
+    for refused, request_id in ((bare, 11), (halfway, 12)):
+        assert refused.status_code == 400
+        assert refused.json()["id"] == request_id
+        assert refused.json()["error"]["code"] == -32602
+    assert "protocolVersion" in halfway.json()["error"]["message"]
+    # Neither method is one of 2026-07-28: not found, as the revision's HTTP transport says (404).
+    for method, answer in removed.items():
+        assert answer.status_code == 404, method
+        assert answer.json()["error"]["code"] == -32601
+        assert "mcp-session-id" not in answer.headers
+
+
+async def test_whitespace_around_a_routing_header_value_is_not_part_of_it(tmp_path) -> None:
+    # RFC 9110 5.5: a field value excludes the whitespace around it. Sent byte for byte (HTTP client
+    # libraries refuse to send such a value), as a client behind a lax proxy may.
+    import anyio
+
+    with gateway_over_http(tmp_path) as url:
+        port = int(url.split(":")[2].split("/")[0])
+        body = json.dumps(call_body("rec__record", {"value": 3})).encode()
+        head = (
+            "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            "Accept: application/json, text/event-stream\r\nMCP-Protocol-Version: 2026-07-28\r\n"
+            "Mcp-Method: tools/call\r\nMcp-Name:   rec__record \t\r\nConnection: close\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        )
+        stream = await anyio.connect_tcp("127.0.0.1", port)
+        async with stream:
+            await stream.send(head.encode() + body)
+            reply = b""
+            with anyio.fail_after(60):
+                while True:
+                    try:
+                        reply += await stream.receive()
+                    except anyio.EndOfStream:
+                        break
+    status_line, _, rest = reply.partition(b"\r\n")
+    assert status_line.split()[1] == b"200", reply
+    answer = json.loads(rest.partition(b"\r\n\r\n")[2])
+    assert answer["result"]["structuredContent"] == {"arguments": {"value": 3}}
+    assert [call["params"]["arguments"] for call in recorded_calls(tmp_path)] == [{"value": 3}]

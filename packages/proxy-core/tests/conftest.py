@@ -73,6 +73,10 @@ class FakeUpstream:
         self.refuse: Exception | None = None
         # Speaks only MCP 2026-07-28: refuses initialize, answers server/discover.
         self.modern_only = False
+        # Results given to the next calls (tools, reads, prompts), in order, before the usual ones.
+        self.scripted: list[Message] = []
+        # Tool name -> the JSON-RPC error a call of it is answered with.
+        self.errors: dict[str, Message] = {}
 
     @property
     def tool_calls(self) -> list[Message]:
@@ -109,7 +113,8 @@ class FakeUpstream:
     async def _answer(self, channel: MemoryChannel, message: Message) -> None:
         method, params = message["method"], message.get("params") or {}
         if method == "server/discover" and self.modern_only:
-            result = {"supportedVersions": ["2026-07-28"], "capabilities": {"tools": {}}, "resultType": "complete"}
+            offers = {"tools": {}, "resources": {}, "prompts": {}}
+            result = {"supportedVersions": ["2026-07-28"], "capabilities": offers, "resultType": "complete"}
             await channel.send({"jsonrpc": "2.0", "id": message["id"], "result": result})
             return
         if method == "server/discover" or (method == "initialize" and self.modern_only):
@@ -135,10 +140,15 @@ class FakeUpstream:
             result = {"prompts": self.prompts}
         else:
             self.calls.append(message)
+            if method == "tools/call" and params.get("name") in self.errors:
+                await channel.send({"jsonrpc": "2.0", "id": message["id"], "error": self.errors[params["name"]]})
+                return
             result = await self._call(channel, method, params)
         await channel.send({"jsonrpc": "2.0", "id": message["id"], "result": result})
 
     async def _call(self, channel: MemoryChannel, method: str, params: Message) -> Message:
+        if self.scripted:
+            return self.scripted.pop(0)
         if method == "tools/call":
             token = (params.get("_meta") or {}).get("progressToken")
             if token is not None:

@@ -106,7 +106,7 @@ async def test_upstream_logs_go_to_legacy_clients_only(kit) -> None:
     assert client.notifications == []
 
 
-@pytest.mark.parametrize("method", ["logging/setLevel", "resources/subscribe", "notifications/bogus"])
+@pytest.mark.parametrize("method", ["logging/setLevel", "resources/subscribe", "ping", "notifications/bogus"])
 async def test_methods_the_modern_era_removed_are_not_found(kit, method) -> None:
     upstream = kit.FakeUpstream("notes")
     async with kit.running([upstream]) as (gateway, _legacy, _policy), modern_client(kit, gateway) as client:
@@ -183,3 +183,25 @@ async def test_an_upstream_that_refuses_the_handshake_is_spoken_to_in_2026_07_28
     # A handshake upstream is never probed.
     assert "server/discover" not in [message.get("method") for message in legacy.received]
     assert "_meta" not in legacy.tool_calls[0]["params"]
+
+
+async def test_an_upstreams_protocol_error_reaches_a_modern_client_as_one(kit) -> None:
+    # A refused requestState (-32602) or a capability the client did not declare (-32021) is an
+    # answer the client acts on: it must stay an error, not become a tool result.
+    upstream = kit.FakeUpstream("new")
+    upstream.modern_only = True
+    upstream.errors = {
+        "echo": {"code": -32602, "message": "Invalid or expired requestState"},
+        "needy": {"code": -32021, "message": "needs sampling", "data": {"requiredCapabilities": {"sampling": {}}}},
+    }
+    upstream.tools = [kit.echo_tool("echo"), kit.echo_tool("needy")]
+    async with kit.running([upstream]) as (gateway, legacy, _policy), modern_client(kit, gateway) as client:
+        stale = await client.request("tools/call", {"name": "new__echo", "arguments": {}, "_meta": ENVELOPE})
+        needy = await client.request("tools/call", {"name": "new__needy", "arguments": {}, "_meta": ENVELOPE})
+        old = await legacy.call("new__echo", {})
+    assert stale["error"] == {"code": -32602, "message": "Invalid or expired requestState"}
+    assert needy["error"]["code"] == -32021
+    assert needy["error"]["data"] == {"requiredCapabilities": {"sampling": {}}}
+    # A handshake-era client still gets the upstream's failure as a tool error, as before.
+    assert old["isError"] is True
+    assert json.loads(old["content"][0]["text"])["error"] == "UPSTREAM_ERROR"

@@ -111,8 +111,8 @@ class Sink:
         return True
 
 
-def pending(number: int) -> tuple[str, str, str, str, str, str]:
-    return (f"rcpt_{number}", f"req_{number}", "session", "files", "files__echo", "tools/call")
+def pending(number: int, session: str = "session") -> tuple[str, str, str, str, str, str]:
+    return (f"rcpt_{number}", f"req_{number}", session, "files", "files__echo", "tools/call")
 
 
 def answer(text: str) -> dict[str, Any]:
@@ -236,4 +236,40 @@ async def test_a_send_waiting_for_its_session_cuts_the_gathering_short() -> None
         with anyio.fail_after(5):
             await reporter.settled("session", deadline=30)
         assert sink.batches == [["rcpt_0"]]
+        tasks.cancel_scope.cancel()
+
+
+async def test_reports_that_arrive_while_a_batch_is_sent_are_gathered_for_the_next() -> None:
+    # Busy traffic must cost one hand-over per gathering, not one per report queued behind a batch.
+    sink = BatchSink()
+    reporter = OutcomeReporter(sink, gather=60)
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(reporter.run)
+        reporter.add_result(pending(0), answer("first"))
+        tasks.start_soon(reporter.settled, "session", 30)  # cuts the first gathering short
+        await eventually(lambda: sink.batches == [["rcpt_0"]])  # being sent, held by the sink
+        for number in range(1, 4):
+            reporter.add_result(pending(number, "later session"), answer("more"))
+        sink.release.set()
+        await eventually(lambda: len(sink.reports) >= 1)
+        await anyio.sleep(0.05)
+        assert sink.batches == [["rcpt_0"]]  # the three queued meanwhile are still gathering
+        await reporter.flush(5)
+        tasks.cancel_scope.cancel()
+    assert sink.batches == [["rcpt_0"], ["rcpt_1", "rcpt_2", "rcpt_3"]]
+
+
+async def test_a_send_waiting_for_its_session_is_not_held_by_a_gathering() -> None:
+    sink = BatchSink()
+    reporter = OutcomeReporter(sink, gather=60)
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(reporter.run)
+        reporter.add_result(pending(0), answer("first"))
+        tasks.start_soon(reporter.settled, "session", 30)
+        await eventually(lambda: sink.batches == [["rcpt_0"]])
+        reporter.add_result(pending(1), answer("read while the first was sent"))
+        sink.release.set()
+        with anyio.fail_after(5):
+            await reporter.settled("session", deadline=30)
+        assert sink.batches == [["rcpt_0"], ["rcpt_1"]]
         tasks.cancel_scope.cancel()

@@ -147,6 +147,8 @@ class SQLiteReads:
                         " ON CONFLICT (tenant, session_id, digest) DO UPDATE SET at = excluded.at",
                         [(self.tenant, session_id, item.digest, item.kind, item.label, at) for item in items],
                     )
+            # Every result of a batch is reported at the same time: one upsert per session does.
+            for session_id in dict.fromkeys(session_id for session_id, _ in reads):
                 self._upsert_session(db, session_id, at, reported=True)
             self._expire(db, at)
             for session_id in {session_id for session_id, items in reads if items}:

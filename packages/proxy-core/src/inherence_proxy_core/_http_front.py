@@ -121,7 +121,8 @@ class HttpFront:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        # RFC 9110 5.5: the whitespace around a field value is not part of it.
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1").strip(" \t") for k, v in scope.get("headers", [])}
         refusal = self.refusal(headers)
         if refusal is not None:
             logger.warning(
@@ -168,7 +169,7 @@ class HttpFront:
             await _json_error(send, 413, f"Payload Too Large: over {self._gateway.settings.max_message_bytes} bytes")
             return
         message = _decode(body)
-        if is_modern_body(message):
+        if is_modern_body(message, headers):
             assert isinstance(message, dict)
             await self._modern_request(scope, headers, message, send)
             return

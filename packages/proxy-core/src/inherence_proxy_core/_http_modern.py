@@ -26,9 +26,16 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from inherence_proxy_core._channel import INVALID_REQUEST, Malformed, Message, error_response
+from inherence_proxy_core._bridge import bridged_capabilities
+from inherence_proxy_core._channel import INVALID_REQUEST, METHOD_NOT_FOUND, Malformed, Message, error_response
 from inherence_proxy_core._gate import tool_error
-from inherence_proxy_core._modern import has_envelope, stamp, validate_envelope
+from inherence_proxy_core._modern import (
+    CLIENT_CAPABILITIES_KEY,
+    MODERN_VERSIONS,
+    has_envelope,
+    stamp,
+    validate_envelope,
+)
 from inherence_proxy_core._session import Answer, ClientConnection
 
 if TYPE_CHECKING:
@@ -39,9 +46,18 @@ __all__ = ["Emit", "ModernHttp", "is_modern_body", "wants_stream"]
 HEADER_MISMATCH = -32020
 
 
-def is_modern_body(message: Any) -> bool:
-    """Whether a parsed POST body is a request of the 2026-07-28 era (not `initialize`)."""
-    if not isinstance(message, dict) or message.get("method") == "initialize":
+def is_modern_body(message: Any, headers: Mapping[str, str] | None = None) -> bool:
+    """Whether a parsed POST body (of no session) is a request of the 2026-07-28 era.
+
+    Its `MCP-Protocol-Version` header naming that era makes it one, whatever its body lacks (so a
+    missing envelope is refused as that era refuses it); else a body other than `initialize` whose
+    `params._meta` names its protocol version.
+    """
+    if not isinstance(message, dict):
+        return False
+    if headers is not None and headers.get("mcp-protocol-version") in MODERN_VERSIONS:
+        return True
+    if message.get("method") == "initialize":
         return False
     params = message.get("params")
     return isinstance(params, dict) and has_envelope(params)
@@ -110,12 +126,18 @@ class ModernHttp:
             return 202, None
         if not isinstance(request_id, (str, int)) or isinstance(request_id, bool):
             return 400, error_response(None, INVALID_REQUEST, "a request id must be a string or an integer")
+        if message.get("method") == "initialize":
+            # Not a method of 2026-07-28: its HTTP transport answers such a method 404 (the SDK does too).
+            return 404, error_response(request_id, METHOD_NOT_FOUND, "initialize is not a method of MCP 2026-07-28")
         refusal = self._header_refusal(message, headers, raw_headers)
         if refusal is not None:
             return _status(refusal["code"]), {"jsonrpc": "2.0", "id": request_id, "error": refusal}
-        # As the connection below would: upstreams start once a client has said what it can do,
-        # and the tool's schema is needed before its headers can be judged.
-        self._hub.capabilities.offer({})
+        # As the connection below would: upstreams start once a client has said what it can do
+        # (the input it can give), and the tool's schema is needed before its headers can be judged.
+        params = message.get("params")
+        meta = params.get("_meta") if isinstance(params, dict) else None
+        declared = meta.get(CLIENT_CAPABILITIES_KEY) if isinstance(meta, dict) else None
+        self._hub.capabilities.offer(bridged_capabilities(declared))
         checked = await self._param_refusal(message, headers)
         if checked is not None:
             return _status(checked.get("error", {}).get("code")), {"jsonrpc": "2.0", "id": request_id, **checked}
@@ -171,7 +193,8 @@ class ModernHttp:
 
 def wants_stream(message: Message, headers: Mapping[str, str]) -> bool:
     """Whether to answer as an event stream: the client accepts one and asked for progress."""
-    meta = message.get("params", {}).get("_meta")
+    params = message.get("params")
+    meta = params.get("_meta") if isinstance(params, dict) else None
     return "text/event-stream" in headers.get("accept", "") and isinstance(meta, dict) and "progressToken" in meta
 
 

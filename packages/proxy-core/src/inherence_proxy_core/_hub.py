@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import logging
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from typing import Any
 
 import anyio
 import anyio.abc
 
 from inherence_policy_client import Decision, Verdict
-from inherence_proxy_core._catalog import Catalog, resource_gate_name
+from inherence_proxy_core._bridge import (
+    ASKS,
+    MAX_PARKED,
+    MAX_PARKED_PER_CLIENT,
+    MAX_ROUNDS,
+    Hold,
+    bridged_capabilities,
+    hold_target,
+    input_requests,
+)
+from inherence_proxy_core._catalog import Catalog, ToolRoute, resource_gate_name
 from inherence_proxy_core._channel import METHOD_NOT_FOUND, Message, error_response
 from inherence_proxy_core._config import GatewaySettings
 from inherence_proxy_core._confirm import (
@@ -29,8 +40,8 @@ from inherence_proxy_core._gate import PolicyGate, decision_meta, denial, tool_e
 from inherence_proxy_core._link import UpstreamLink
 from inherence_proxy_core._listen import Listeners
 from inherence_proxy_core._methods import GatedRequest, completion_request, subscription_request
-from inherence_proxy_core._modern import MODERN_VERSIONS
-from inherence_proxy_core._modern_confirm import CONFIRM_KEY, StateSeal
+from inherence_proxy_core._modern import CLIENT_CAPABILITIES_KEY, MODERN_VERSIONS
+from inherence_proxy_core._modern_confirm import CONFIRM_KEY, ConfirmRound, StateSeal
 from inherence_proxy_core._outcomes import SENDING_CATEGORIES, OutcomeReporter
 from inherence_proxy_core._session import OUTCOME, Answer, ClientConnection, RelayedHandler
 from inherence_proxy_core._upstream import DeclaredCapabilities, UpstreamSupervisor
@@ -39,17 +50,11 @@ __all__ = ["Hub", "gateway_notice", "upstream_notice"]
 
 logger = logging.getLogger("inherence_proxy_core")
 
-_CAPABILITY_OF_REQUEST = {
-    "roots/list": "roots",
-    "sampling/createMessage": "sampling",
-    "elicitation/create": "elicitation",
-}
+_CAPABILITY_OF_REQUEST = ASKS
 _POLICY_ERROR_CODE = -32001
-# A 2026-07-28 upstream asked for more input; a handshake-era client has no way to give it yet.
-_INPUT_REQUIRED_FOR_LEGACY = (
-    "the upstream asked for more input (input_required), which the gateway does not relay to a client "
-    "of the handshake era"
-)
+# An upstream's errors on tools/call that reach a 2026-07-28 client as errors rather than tool results:
+# invalid params (a requestState it refused) and a client capability it needs (MCP 2026-07-28).
+_RELAYED_ERRORS = frozenset({-32602, -32021})
 _LIST_METHODS = {
     "tools": "tools/list",
     "resources": "resources/list",
@@ -82,6 +87,11 @@ class Hub:
         self.standing: dict[str, Message] = {}
         # Seals the request state of the gate's own confirmation round with 2026-07-28 clients.
         self.seal = StateSeal()
+        # Calls of 2026-07-28 clients held open while their upstream may ask for input (see `_bridge`):
+        # by (the client connection's identity, its request id) while the upstream call runs, and by
+        # their own id while an input_required round waits for the client's retry.
+        self._holds_open: dict[tuple[int, Any], Hold] = {}
+        self._parked: dict[str, Hold] = {}
         self.listeners = Listeners()
         self.relayed: dict[str, RelayedHandler] = {
             "tools/list": self._list("tools"),
@@ -187,15 +197,39 @@ class Hub:
                 return {"result": tool_error(held_back, decision_meta(decision))}
         forwarded = dict(params)
         forwarded["name"] = route.name
+        tail = self._finish_tool(session, request_id, link, forwarded, route, decision, gate_request)
+        if session.modern and link.envelope is None:
+            hold = self._hold_for(session, request_id)
+            if hold is not None:
+                return await self._held(session, request_id, tail, hold)
+        return await tail
+
+    async def _finish_tool(
+        self,
+        session: ClientConnection,
+        request_id: Any,
+        link: UpstreamLink,
+        forwarded: dict[str, Any],
+        route: ToolRoute,
+        decision: Decision,
+        gate_request: str,
+    ) -> Answer:
+        """An allowed `tools/call` sent upstream, and its answer made the client's."""
         answer = await self._forward(session, request_id, link, "tools/call", forwarded)
+        result = answer.get("result")
+        if isinstance(result, dict) and not session.modern and _asks_input(result):
+            answer = await self._answer_rounds(session, request_id, link, "tools/call", forwarded, answer)
+            result = answer.get("result")
         if "upstream_unavailable" in answer:
             return {"result": tool_error(self.unavailable(route.upstream, answer["upstream_unavailable"]))}
-        result = answer.get("result")
-        if isinstance(result, dict) and "resultType" in result and not session.modern and _asks_input(result):
+        if "bridge_failed" in answer:
             result = None
-            answer = {"error": {"message": _INPUT_REQUIRED_FOR_LEGACY}}
+            answer = {"error": {"message": answer["bridge_failed"]}}
         if not isinstance(result, dict):
             error = answer.get("error")
+            if session.modern and isinstance(error, dict) and error.get("code") in _RELAYED_ERRORS:
+                # The client acts on these (a refused requestState, a capability to declare): kept as errors.
+                return error_response(request_id, error["code"], str(error.get("message", "")), error.get("data"))
             detail = error.get("message") if isinstance(error, dict) else "no result"
             payload = {"error": "UPSTREAM_ERROR", "upstream": route.upstream, "detail": str(detail)}
             result = tool_error(payload, decision_meta(decision))
@@ -290,18 +324,30 @@ class Hub:
         return {"resultType": "input_required", "inputRequests": {CONFIRM_KEY: question}, "requestState": state}
 
     async def _forward(
-        self, session: ClientConnection, request_id: Any, link: UpstreamLink, method: str, params: dict[str, Any]
+        self,
+        session: ClientConnection,
+        request_id: Any,
+        link: UpstreamLink,
+        method: str,
+        params: dict[str, Any],
+        deadline: float | None = None,
     ) -> Message:
-        """Send an allowed request upstream; relay its progress back to `session`."""
+        """Send an allowed request upstream; relay its progress back to `session`. `params` is left as it is."""
         token = None
         meta = params.get("_meta")
         if isinstance(meta, dict) and "progressToken" in meta:
             token = f"inh-{next(self._tokens)}"
             self._progress[token] = (session, meta["progressToken"], request_id)
-            params["_meta"] = {**meta, "progressToken": token}
+            params = {**params, "_meta": {**meta, "progressToken": token}}
         self._last_caller[link.name] = (session, request_id)
+        if deadline is None:
+            deadline = self.settings.call_timeout
+        envelope = None
+        if link.envelope is not None:
+            # A 2026-07-28 upstream asks only for input the request says its client can give.
+            envelope = {**link.envelope, CLIENT_CAPABILITIES_KEY: self._input_capabilities(session, request_id)}
         try:
-            return await link.request(method, params, deadline=self.settings.call_timeout)
+            return await link.request(method, params, deadline=deadline, envelope=envelope)
         except UpstreamClosed as exc:
             return {"upstream_unavailable": exc.detail}
         except TimeoutError:
@@ -309,6 +355,195 @@ class Hub:
         finally:
             if token is not None:
                 self._progress.pop(token, None)
+
+    # -- input asked for during a call, across the eras (see `_bridge`) -------------------------
+
+    async def _answer_rounds(
+        self,
+        session: ClientConnection,
+        request_id: Any,
+        link: UpstreamLink,
+        method: str,
+        params: dict[str, Any],
+        answer: Message,
+    ) -> Message:
+        """A 2026-07-28 upstream's `input_required` rounds answered by a handshake-era client.
+
+        Each input request goes to the client as the request it stands for; the call is then sent
+        again, as allowed, with the answers and the upstream's state. The answer once the upstream
+        no longer asks, or `{"bridge_failed": why}`.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.call_timeout
+        for _round in range(MAX_ROUNDS):
+            result = answer.get("result")
+            if not isinstance(result, dict) or not _asks_input(result):
+                return answer
+            taken = input_requests(result)
+            if isinstance(taken, str):
+                return {"bridge_failed": f"the upstream's input_required result was refused: {taken}"}
+            asks, state = taken
+            responses: dict[str, Any] = {}
+            for key, ask, ask_params in asks:
+                capability = ASKS[ask]
+                if capability not in session.capabilities:
+                    why = f"the upstream asked for {ask}, and the client did not declare the {capability} capability"
+                    return {"bridge_failed": why}
+                try:
+                    reply = await session.request(
+                        ask, ask_params, deadline=max(deadline - loop.time(), 0.0), related_id=request_id
+                    )
+                except TimeoutError:
+                    return {"bridge_failed": f"the client did not answer the upstream's {ask} in time"}
+                reply_result = reply.get("result")
+                if not isinstance(reply_result, dict):
+                    error = reply.get("error")
+                    detail = error.get("message") if isinstance(error, dict) else None
+                    return {"bridge_failed": f"the client refused the upstream's {ask}: {str(detail)[:200]}"}
+                responses[key] = reply_result
+            retry = {key: value for key, value in params.items() if key not in ("inputResponses", "requestState")}
+            if responses:
+                retry["inputResponses"] = responses
+            if state is not None:
+                retry["requestState"] = state
+            logger.debug("%s sent again to %s with %d input responses", method, link.name, len(responses))
+            answer = await self._forward(
+                session, request_id, link, method, retry, deadline=max(deadline - loop.time(), 0.0)
+            )
+        result = answer.get("result")
+        if isinstance(result, dict) and _asks_input(result):
+            return {"bridge_failed": f"the upstream still asked for input after {MAX_ROUNDS} rounds"}
+        return answer
+
+    def _input_capabilities(self, session: ClientConnection, request_id: Any) -> dict[str, Any]:
+        """The input (elicitation, sampling, roots) the client of this request can give."""
+        if not session.modern:
+            return bridged_capabilities(session.capabilities)
+        confirm_round = session.rounds.get(request_id)
+        return bridged_capabilities(confirm_round.capabilities) if confirm_round is not None else {}
+
+    def _hold_for(self, session: ClientConnection, request_id: Any) -> Hold | None:
+        """A hold for this modern request when its envelope declares input the client can give, else None."""
+        confirm_round = session.rounds.get(request_id)
+        if confirm_round is None or confirm_round.target is None:
+            return None
+        declared = confirm_round.capabilities
+        capabilities = {name: declared[name] for name in ASKS.values() if name in declared}
+        if not capabilities:
+            return None
+        loop = asyncio.get_running_loop()
+        return Hold(loop, session_id=session.id, capabilities=capabilities, target=confirm_round.target)
+
+    async def _held(
+        self, session: ClientConnection, request_id: Any, tail: Coroutine[Any, Any, Answer], hold: Hold
+    ) -> Answer:
+        """Run `tail` (the call upstream) held open: its answer, or an input_required round when the upstream asks."""
+        key = (id(session), request_id)
+        self._holds_open[key] = hold
+        hold.task = task = asyncio.get_running_loop().create_task(tail)
+
+        def ended(_task: asyncio.Task[Any]) -> None:
+            if self._holds_open.get(key) is hold:
+                del self._holds_open[key]
+            hold.end("the call ended before the client answered")
+
+        task.add_done_callback(ended)
+        return await self._next_round(session, request_id, hold)
+
+    async def _next_round(self, session: ClientConnection, request_id: Any, hold: Hold) -> Answer:
+        task = hold.task
+        assert task is not None
+        if not hold.waiting and not task.done():
+            hold.asked.clear()
+            asked = asyncio.get_running_loop().create_task(hold.asked.wait())
+            try:
+                await asyncio.wait({task, asked}, return_when=asyncio.FIRST_COMPLETED)
+            except asyncio.CancelledError:
+                task.cancel()  # the client withdrew the call: so does the gateway, upstream
+                raise
+            finally:
+                asked.cancel()
+        if task.done():
+            answer: Answer = task.result()
+            return answer
+        hold.rounds += 1
+        parked_here = sum(1 for parked in self._parked.values() if parked.session_id == session.id)
+        refusal = None
+        if hold.rounds > MAX_ROUNDS:
+            refusal = f"the upstream still asked for input after {MAX_ROUNDS} rounds"
+        elif len(self._parked) >= MAX_PARKED or parked_here >= MAX_PARKED_PER_CLIENT:
+            refusal = "too many calls wait for a client's input already"
+        if refusal is not None:
+            task.cancel()
+            hold.end(refusal)
+            return error_response(request_id, _POLICY_ERROR_CODE, refusal)
+        requests = hold.take_round()
+        ttl = self.settings.confirm_timeout
+        state = self.seal.seal(
+            session_id=session.id, gate_name=hold.target[0], arguments=hold.target[1], ttl=ttl, held=hold.id
+        )
+        self._parked[hold.id] = hold
+        hold.timer = asyncio.get_running_loop().call_later(ttl, self._expire, hold)
+        return {"result": {"resultType": "input_required", "inputRequests": requests, "requestState": state}}
+
+    def _expire(self, hold: Hold, reason: str = "the client did not retry the call in time") -> None:
+        """End a held call that waits for a retry: the upstream is told the call is cancelled."""
+        self._parked.pop(hold.id, None)
+        if hold.task is not None and not hold.task.done():
+            hold.task.cancel()
+        hold.end(reason)
+
+    async def resume(
+        self, session: ClientConnection, request_id: Any, method: str, params: dict[str, Any], given: ConfirmRound
+    ) -> Answer:
+        """A modern client's retry of a held call: its answers go to the upstream, then the call goes on.
+
+        Not decided again: the state binds it to the call the policy allowed (see `_bridge`).
+        """
+        state = given.state or ""
+        held = self.seal.held_of(state)
+        target, arguments = hold_target(method, params)
+        problem = self.seal.opens(state, session_id=session.id, gate_name=target, arguments=arguments, held=held)
+        hold = self._parked.get(held) if held is not None else None
+        if problem is None and hold is None:
+            problem = "the call it continues has ended"
+        if problem is not None or hold is None:
+            logger.warning("refused a request state for %s: %s", target, problem)
+            return error_response(request_id, -32602, f"requestState refused: {problem}")
+        self._parked.pop(hold.id, None)
+        if hold.timer is not None:
+            hold.timer.cancel()
+            hold.timer = None
+        hold.answer(given.responses)
+        return await self._next_round(session, request_id, hold)
+
+    def release(self, session: ClientConnection) -> None:
+        """End the held calls of a client that went away."""
+        for hold in [hold for hold in self._parked.values() if hold.session_id == session.id]:
+            self._expire(hold, "the client went away")
+
+    async def _ask_through_hold(
+        self, link: UpstreamLink, request_id: Any, method: str, params: Any, hold: Hold, capability: str
+    ) -> None:
+        """An upstream's request during a held call: put to the modern client in its next input_required round."""
+        if capability not in hold.capabilities:
+            refusal = f"the client did not declare the {capability} capability"
+            await link.respond(error_response(request_id, METHOD_NOT_FOUND, refusal))
+            return
+        queued = hold.ask(method, params if isinstance(params, dict) else None)
+        if queued is None:
+            await link.respond(error_response(request_id, -32000, "too many requests to the client at once"))
+            return
+        key, waiter = queued
+        try:
+            answer = await waiter.wait(self.settings.call_timeout)
+        except TimeoutError:
+            answer = error_response(request_id, -32001, "the client did not answer in time")
+        finally:
+            hold.drop(key)
+        if answer is None:
+            answer = error_response(request_id, -32000, "the client went away")
+        await link.respond({"jsonrpc": "2.0", **answer, "id": request_id})
 
     def _refusal(self, request_id: Any, payload: dict[str, Any]) -> Answer:
         return error_response(request_id, _POLICY_ERROR_CODE, str(payload["error"]), payload)
@@ -342,15 +577,38 @@ class Hub:
                 if "invalid_state" in held_back:
                     return error_response(request_id, -32602, held_back["invalid_state"])
                 return self._refusal(request_id, held_back)
+        tail = self._finish_relay(session, request_id, link, upstream, method, params, decision, gate_request, gate)
+        if session.modern and link.envelope is None:
+            hold = self._hold_for(session, request_id)
+            if hold is not None:
+                return await self._held(session, request_id, tail, hold)
+        return await tail
+
+    async def _finish_relay(
+        self,
+        session: ClientConnection,
+        request_id: Any,
+        link: UpstreamLink,
+        upstream: str,
+        method: str,
+        params: dict[str, Any],
+        decision: Decision,
+        gate_request: str,
+        gate: dict[str, Any],
+    ) -> Answer:
+        """An allowed request sent upstream, and its answer made the client's."""
         answer = await self._forward(session, request_id, link, method, params)
-        if "upstream_unavailable" in answer:
-            return self._refusal(request_id, self.unavailable(upstream, answer["upstream_unavailable"]))
-        answer.pop("id", None)
-        answer.pop("jsonrpc", None)
         result = answer.get("result")
         if isinstance(result, dict) and not session.modern and _asks_input(result):
-            payload = {"error": "UPSTREAM_ERROR", "upstream": upstream, "detail": _INPUT_REQUIRED_FOR_LEGACY}
+            answer = await self._answer_rounds(session, request_id, link, method, params, answer)
+            result = answer.get("result")
+        if "upstream_unavailable" in answer:
+            return self._refusal(request_id, self.unavailable(upstream, answer["upstream_unavailable"]))
+        if "bridge_failed" in answer:
+            payload = {"error": "UPSTREAM_ERROR", "upstream": upstream, "detail": answer["bridge_failed"]}
             return self._refusal(request_id, payload)
+        answer.pop("id", None)
+        answer.pop("jsonrpc", None)
         if isinstance(result, dict):
             meta = result.get("_meta")
             result["_meta"] = {**meta, **decision_meta(decision)} if isinstance(meta, dict) else decision_meta(decision)
@@ -493,6 +751,11 @@ class Hub:
         capability = _CAPABILITY_OF_REQUEST.get(method)
         if capability is None:
             await link.respond(error_response(request_id, METHOD_NOT_FOUND, f"method not found: {method}"))
+            return
+        last = self._last_caller.get(link.name)
+        hold = self._holds_open.get((id(last[0]), last[1])) if last is not None else None
+        if hold is not None:
+            await self._ask_through_hold(link, request_id, method, params, hold, capability)
             return
         session, related = self._client_for(link.name, capability)
         if session is None:

@@ -154,8 +154,12 @@ class UpstreamLink:
         for waiter in pending.values():
             waiter.settle(None)
 
-    async def request(self, method: str, params: dict[str, Any] | None, *, deadline: float) -> Message:
+    async def request(
+        self, method: str, params: dict[str, Any] | None, *, deadline: float, envelope: dict[str, Any] | None = None
+    ) -> Message:
         """Send a request and return the whole answer (a `result` or an `error` message).
+
+        To an upstream of the 2026-07-28 era the request carries `envelope`, or the link's own.
 
         Raises `UpstreamClosed` when the connection is or becomes closed, `TimeoutError` after
         `deadline`. When the caller is cancelled the upstream is told with `notifications/cancelled`.
@@ -168,7 +172,7 @@ class UpstreamLink:
         self._pending[request_id] = waiter
         message: Message = {"jsonrpc": "2.0", "id": request_id, "method": method}
         if self.envelope is not None:
-            params = with_envelope(params, self.envelope)
+            params = with_envelope(params, envelope or self.envelope)
         if params is not None:
             message["params"] = params
         try:

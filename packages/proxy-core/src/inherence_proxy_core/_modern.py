@@ -18,10 +18,10 @@ gateway's identity under the `serverInfo` `_meta` key, and on cacheable results 
 `cacheScope: "private"`, whatever an upstream said: what one client may see depends on the policy,
 so no answer may be cached or shared.
 
-The 2026-07-28 revision has no server-to-client requests, so a modern client is never asked
-anything: upstreams are told it can do no sampling, elicitation or roots, and a `confirm` verdict
-answers `POLICY_CONFIRMATION_REQUIRED` with its approval id. It is sent no list-change or log
-notifications either (those travel on `subscriptions/listen`, not served yet); progress still is.
+The 2026-07-28 revision has no server-to-client requests, so a modern client is never sent one:
+what it is asked (the gate's `confirm`, see `_modern_confirm`; an upstream's requests during its
+call, see `_bridge`) comes as an `input_required` result. It is sent no list-change or log
+notifications outside a `subscriptions/listen` stream; progress still is.
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from inherence_proxy_core import __version__
-from inherence_proxy_core._channel import Message, error_response
-from inherence_proxy_core._modern_confirm import take_confirm_round
+from inherence_proxy_core._bridge import hold_target
+from inherence_proxy_core._channel import INVALID_PARAMS, Message, error_response
+from inherence_proxy_core._modern_confirm import StateSeal, take_confirm_round
 
 if TYPE_CHECKING:
     from inherence_proxy_core._session import Answer, RelayedHandler
@@ -82,6 +83,9 @@ MODERN_RELAYED = frozenset({
     "prompts/get",
     "completion/complete",
 })  # fmt: skip
+
+# Requests whose call may be held open while a handshake-era upstream asks the client for input.
+HOLDABLE = frozenset({"tools/call", "resources/read", "prompts/get"})
 
 # Results that carry the cache fields on the 2026-07-28 wire.
 CACHEABLE = frozenset({
@@ -189,15 +193,28 @@ def modern_handler(method: str, handler: RelayedHandler) -> RelayedHandler:
         meta = params.get("_meta")
         capabilities = meta.get(CLIENT_CAPABILITIES_KEY) if isinstance(meta, dict) else None
         forwarded, confirm_round = take_confirm_round(strip_envelope(params), capabilities)
+        if confirm_round.state is not None and not session.hub.seal.genuine(confirm_round.state):
+            # Refused whatever the policy would say: a state of the gateway's is never taken unsealed.
+            return error_response(request_id, INVALID_PARAMS, "requestState refused: it was not sealed by this gateway")
+        if method in HOLDABLE:
+            confirm_round.target = hold_target(method, forwarded)
+            if confirm_round.state is not None and StateSeal.held_of(confirm_round.state) is not None:
+                # The retry of a call held open for its upstream's questions (see `_bridge`).
+                answer = await session.hub.resume(session, request_id, method, forwarded, confirm_round)
+                return _stamped(method, answer)
         session.rounds[request_id] = confirm_round
         try:
             answer = await handler(session, request_id, forwarded)
         finally:
             if session.rounds.get(request_id) is confirm_round:
                 del session.rounds[request_id]
-        result = answer.get("result")
-        if isinstance(result, dict):
-            stamp(method, result)
-        return answer
+        return _stamped(method, answer)
 
     return relay
+
+
+def _stamped(method: str, answer: Answer) -> Answer:
+    result = answer.get("result")
+    if isinstance(result, dict):
+        stamp(method, result)
+    return answer

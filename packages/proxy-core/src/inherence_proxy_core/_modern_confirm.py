@@ -59,19 +59,30 @@ class StateSeal:
         self._clock = clock
         self._spent: dict[str, int] = {}
 
-    def seal(self, *, session_id: str, gate_name: str, arguments: Any, ttl: float) -> str:
-        payload = {
+    def seal(self, *, session_id: str, gate_name: str, arguments: Any, ttl: float, held: str | None = None) -> str:
+        """A state for this call by this client, valid for `ttl` seconds.
+
+        `held` names a call the gateway holds open (see `_bridge`); a state without it is a confirmation's.
+        """
+        payload: dict[str, Any] = {
             "n": secrets.token_hex(8),
             "s": session_id,
             "t": gate_name,
             "a": arguments_digest(arguments),
             "e": int(self._clock() + ttl),
         }
+        if held is not None:
+            payload["h"] = held
         body = _b64(json.dumps(payload, separators=(",", ":")).encode())
         return f"{STATE_PREFIX}{body}.{self._mac(body)}"
 
-    def opens(self, state: str, *, session_id: str, gate_name: str, arguments: Any) -> str | None:
-        """None when `state` is a valid seal of this very call by this client, else why it is not."""
+    def opens(
+        self, state: str, *, session_id: str, gate_name: str, arguments: Any, held: str | None = None
+    ) -> str | None:
+        """None when `state` is a valid seal of this very call by this client, else why it is not.
+
+        A confirmation's state (`held` None) never opens as a held call's, nor the other way round.
+        """
         body, _, mac = state[len(STATE_PREFIX) :].partition(".")
         if not body or not hmac.compare_digest(mac, self._mac(body)):
             return "it was not sealed by this gateway"
@@ -85,6 +96,8 @@ class StateSeal:
             return "it belongs to another client"
         if payload.get("t") != gate_name or payload.get("a") != arguments_digest(arguments):
             return "it belongs to another call"
+        if payload.get("h") != held:
+            return "it belongs to another call"
         expiry, nonce = payload.get("e"), payload.get("n")
         now = self._clock()
         if not isinstance(expiry, int) or now > expiry:
@@ -95,6 +108,22 @@ class StateSeal:
             return "it was used already"
         self._spent[str(nonce)] = expiry
         return None
+
+    def genuine(self, state: str) -> bool:
+        """Whether `state` carries this gateway's seal (what it binds is checked by `opens`)."""
+        body, _, mac = state[len(STATE_PREFIX) :].partition(".")
+        return bool(body) and hmac.compare_digest(mac, self._mac(body))
+
+    @staticmethod
+    def held_of(state: str) -> str | None:
+        """The held call a state names, read without checking its seal: only to route it (`opens` checks)."""
+        body = state[len(STATE_PREFIX) :].partition(".")[0]
+        try:
+            payload = json.loads(_unb64(body))
+        except ValueError:
+            return None
+        held = payload.get("h") if isinstance(payload, dict) else None
+        return held if isinstance(held, str) else None
 
     def _mac(self, body: str) -> str:
         return _b64(hmac.new(self._key, body.encode("ascii"), hashlib.sha256).digest())
@@ -107,6 +136,10 @@ class ConfirmRound:
     capabilities: dict[str, Any]
     state: str | None = None
     answer: Any = None
+    # Every input response the request carried with the state (a held call's answers, see `_bridge`).
+    responses: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # What a call held open for the upstream's questions is bound to (`_bridge.hold_target`).
+    target: tuple[str, Any] | None = None
 
     def verdict(self) -> Literal["accepted", "declined"]:
         answer = self.answer
@@ -126,6 +159,7 @@ def take_confirm_round(params: dict[str, Any], capabilities: Any) -> tuple[dict[
     kept = {key: value for key, value in params.items() if key not in ("requestState", "inputResponses")}
     responses = params.get("inputResponses")
     if isinstance(responses, dict):
+        found.responses = responses
         found.answer = responses.get(CONFIRM_KEY)
         others = {key: value for key, value in responses.items() if key != CONFIRM_KEY}
         if others:

@@ -209,13 +209,12 @@ class OutcomeReporter:
         """Send queued reports (one at a time, or gathered in batches), for as long as the gateway runs."""
         while True:
             await self._wakeup.wait()
-            if self._batches and not self._hurry.is_set():
-                with anyio.move_on_after(self._gather):
-                    await self._hurry.wait()
             self._wakeup.clear()
-            self._hurry.clear()
             while self._queue and self.enabled:
                 if self._batches:
+                    # Also what queued while the last batch was being sent: busy traffic costs one
+                    # hand-over per gathering, not one per report.
+                    await self._gathered()
                     await self._send_batch()
                     continue
                 fields, size = self._queue.popleft()
@@ -225,6 +224,13 @@ class OutcomeReporter:
                 finally:
                     self._count(fields, -1)
             self._idle.set()
+
+    async def _gathered(self) -> None:
+        """Return after `gather` seconds, or at once when someone waits for the queue."""
+        if not self._hurry.is_set() and not self._settled:
+            with anyio.move_on_after(self._gather):
+                await self._hurry.wait()
+        self._hurry.clear()
 
     async def _send_batch(self) -> None:
         """Send everything queued in one call of the sink's `report_outcomes`."""

@@ -14,6 +14,7 @@ import anyio
 import anyio.abc
 
 from inherence_proxy_core import __version__
+from inherence_proxy_core._bridge import bridged_capabilities
 from inherence_proxy_core._channel import (
     INTERNAL_ERROR,
     INVALID_PARAMS,
@@ -27,13 +28,13 @@ from inherence_proxy_core._channel import (
 )
 from inherence_proxy_core._link import PendingAnswer, cancel_and_wait, spawn_tracked
 from inherence_proxy_core._modern import (
+    CLIENT_CAPABILITIES_KEY,
     CLIENT_INFO_KEY,
     MODERN_RELAYED,
     discover_result,
     has_envelope,
     initialize_refusal,
     modern_handler,
-    stamp,
     validate_envelope,
 )
 
@@ -107,6 +108,8 @@ class ClientConnection:
         finally:
             self.closed = True
             self.hub.sessions.discard(self)
+            if self.modern and self.streams:
+                self.hub.release(self)
             for waiter in self._outgoing.values():
                 waiter.settle(None)
             await cancel_and_wait(self._relays)
@@ -219,16 +222,13 @@ class ClientConnection:
             self.modern = True
             info = params["_meta"].get(CLIENT_INFO_KEY)
             self.client_info = info if isinstance(info, dict) else {}
-            # Nothing may be asked of a modern client: upstreams are told it can do none of it.
-            self.hub.capabilities.offer({})
+            # Upstreams are told only of the input it can give (asked of it as input_required rounds).
+            self.hub.capabilities.offer(bridged_capabilities(params["_meta"].get(CLIENT_CAPABILITIES_KEY)))
         if method == "server/discover":
             self._reply({"jsonrpc": "2.0", "id": request_id, "result": discover_result(streams=self.streams)})
             return
         if method == "subscriptions/listen" and self.streams:
             self._start(modern_handler(method, self.hub.listeners.listen), request_id, params)
-            return
-        if method == "ping":
-            self._reply({"jsonrpc": "2.0", "id": request_id, "result": stamp(method, {})})
             return
         handler = self.hub.relayed.get(method) if method in MODERN_RELAYED else None
         if handler is None:

@@ -15,7 +15,7 @@ import itertools
 import re
 import shlex
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from inherence_policy_server.rules._api import Call, Category
 from inherence_policy_server.rules._database_clients import ClientSql, client_sql
@@ -27,6 +27,23 @@ from inherence_policy_server.rules._text import CONTENT_KEYS, ArgumentText, Text
 
 __all__ = ["CONTENT_KEYS", "DESTINATION_KEYS", "MAX_ENDPOINTS", "MAX_SHELL_CHARS", "MAX_SHELL_TEXTS", "CallAnalysis"]
 _T = TypeVar("_T")
+
+
+class _view(Generic[_T]):
+    """`functools.cached_property` without the lock it takes on each first read before Python 3.12.
+
+    One `CallAnalysis` belongs to the one call (and thread) that analyses it: nothing to lock.
+    """
+
+    def __init__(self, compute: Callable[[Any], _T]) -> None:
+        self._compute = compute
+        self._name = compute.__name__
+
+    def __get__(self, analysis: object, owner: type | None = None) -> _T:
+        # Stored under the same name: later reads find it in the instance and never come here.
+        value = analysis.__dict__[self._name] = self._compute(analysis)
+        return value
+
 
 MAX_SHELL_TEXTS = 32
 # A decide costs about 2 ms of CPU per KiB of realistic shell and up to about 9 ms per KiB of the
@@ -88,7 +105,7 @@ class CallAnalysis:
             ]
         return found
 
-    @functools.cached_property
+    @_view
     def intent_words(self) -> frozenset[str]:
         """Words of the tool name, the argument keys and short action-like values: what the call says it does."""
         words = set(_words(self.call.tool_name))
@@ -97,7 +114,7 @@ class CallAnalysis:
                 words.update(_words(value.raw))
         return frozenset(words)
 
-    @functools.cached_property
+    @_view
     def command_texts(self) -> list[str]:
         """Shell command lines: command fields anywhere, and for shell or unknown tools anything shaped like one."""
         page_code = _page_code(self.call.tool_name, self.call.arguments)
@@ -122,7 +139,7 @@ class CallAnalysis:
         if limit not in self.text.beyond_limits:
             self.text.beyond_limits.append(limit)
 
-    @functools.cached_property
+    @_view
     def shell(self) -> ShellScript:
         script = ShellScript()
         texts = self.command_texts
@@ -143,7 +160,7 @@ class CallAnalysis:
             script.assigned.update(parsed.assigned)
         return script
 
-    @functools.cached_property
+    @_view
     def shell_words(self) -> list[str]:
         # What echo and printf print is data, not a place the command reaches.
         words = [
@@ -155,7 +172,7 @@ class CallAnalysis:
         words.extend(target for command in self.shell.commands for op, target in command.redirects if op != "<<")
         return words
 
-    @functools.cached_property
+    @_view
     def sql_sources(self) -> list[ClientSql]:
         """SQL in SQL-like fields, and what the shell's database clients are given (with where their server is)."""
         found = []
@@ -171,7 +188,7 @@ class CallAnalysis:
     def sql_texts(self) -> list[str]:
         return [source.text for source in self.sql_sources]
 
-    @functools.cached_property
+    @_view
     def endpoints(self) -> list[Endpoint]:
         """Every place the call could reach: destination fields, URLs in non-prose fields, and command words."""
         found: list[Endpoint] = []
@@ -198,7 +215,7 @@ class CallAnalysis:
         self.beyond(f"more than {MAX_ENDPOINTS} URLs or hosts")
         return found[:MAX_ENDPOINTS]
 
-    @functools.cached_property
+    @_view
     def paths(self) -> list[str]:
         """Normalised paths from path fields, path-shaped values and command words."""
         found: list[str] = []
@@ -212,7 +229,7 @@ class CallAnalysis:
                 found.append(normalise_path(word))
         return [path for path in found if path]
 
-    @functools.cached_property
+    @_view
     def emails(self) -> list[tuple[str, str]]:
         found = [email for value in self.values(payload=False) for email in find_emails(value.raw)]
         found.extend(email for word in self.shell_words for email in find_emails(word))
