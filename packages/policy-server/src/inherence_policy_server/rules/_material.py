@@ -285,7 +285,9 @@ class Payload:
         for match in _GROUPED.finditer(text):
             if not match.group(0).isdigit():
                 before = _LETTER_PAIR.search(text, max(0, match.start() - 3), match.start())
-                tokens.add(match.group(0) if before is None else before.group(0) + match.group(0))
+                tokens.add(match.group(0))
+                if before is not None:  # `GB29 NWBK ...`, `QQ 12 34 56 C`; and `NHS 943 476 5919` without its letters
+                    tokens.add(before.group(0) + match.group(0))
                 # A number run on into the next one (`+44 7700 900456 22 Park Lane`): also without its last groups.
                 groups = re.split(r"(?<=\d)[ .-](?=[\d(])", match.group(0))
                 for end in range(len(groups) - 1, max(1, len(groups) - 3), -1):
