@@ -94,6 +94,8 @@ def tenant_of(call: Call) -> str:
 
 
 def _sends_data(call: Call, analysis: CallAnalysis) -> bool:
+    if _own_calendar_entry(call, analysis):
+        return False
     if call.category in (Category.OUTBOUND_SEND, Category.PAYMENT):
         return True
     has_body = any(value.is_key and value.folded in _BODY_KEYS for value in analysis.text.values)
@@ -361,6 +363,18 @@ _PERSONAL_STORES = frozenset({"note", "notes", "task", "tasks", "todo", "todos",
 
 # A memory server's knowledge graph (`memory__add_observations`): the assistant's own memory of the user.
 _MEMORY_WORDS = frozenset({"memory", "memories", "knowledge"})
+
+
+# An event of the user's own calendar that invites nobody: its title and notes stay with the user.
+_CALENDAR_WORDS = frozenset({"calendar", "event", "events", "appointment", "appointments"})
+_CREATING = frozenset({"create", "add", "new", "update", "edit", "modify", "patch", "reschedule", "move", "set"})
+
+
+def _own_calendar_entry(call: Call, analysis: CallAnalysis) -> bool:
+    words = name_words(call.tool_name.rpartition("__")[2])
+    if not words & _CALENDAR_WORDS or not words & _CREATING or words & {"share", "invite", "publish", "send"}:
+        return False
+    return not (analysis.emails or analysis.endpoints or analysis.shell.commands)
 
 
 # The user's own profile at a service (`update_traveler_profile`): what is written there is the user's own record.
