@@ -214,7 +214,39 @@ async def test_the_account_s_own_profile_places_its_mail_domain_inside(app) -> N
         outside = (await _post(client, "/api/proxy/decide", send("jonas@northwind-labs-example.com"))).json()
         assert outside["decision"] == "confirm"
         recipients = [(r.recipient, r.source) for r in app.storage.ledger.known_recipients()]
-        assert recipients == [("account-domain:northwind-labs.example", "account")]
+        # The account's own address and its domain; nothing from the mail read.
+        assert sorted(recipients) == [
+            ("account-domain:northwind-labs.example", "account"),
+            ("dana@northwind-labs.example", "account"),
+        ]
+
+
+async def test_the_user_s_own_address_from_a_public_provider_is_their_own(app) -> None:
+    import httpx2
+
+    async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://127.0.0.1") as client:
+        scope = {"session_id": "sess-own", "upstream": "travel", "confirmable": True}
+        profile = {"tool_name": "travel__get_traveler_profile", "classification": "private_data_read", "arguments": {}}
+        text = '{"name": "Emma Schultz", "email": "emma.schultz@gmail.com", "passport": "C01X00T47"}'
+        decided = (await _post(client, "/api/proxy/decide", {**profile, **scope})).json()
+        report = {"decision_id": decided["receipt_id"], "session_id": "sess-own", "content_text": text}
+        assert (await _post(client, "/api/proxy/outcome", report)).status_code == 202
+
+        def send(to: str) -> dict[str, Any]:
+            arguments = {"to": to, "subject": "trip", "body": "passport C01X00T47"}
+            return {"tool_name": "mail__send_email", "classification": "outbound_send", "arguments": arguments, **scope}
+
+        # Mail to the user's own address is logged, not asked; the same details to another address ask.
+        mine = (await _post(client, "/api/proxy/decide", send("emma.schultz@gmail.com"))).json()
+        assert mine["decision"] == "allow_with_log"
+        other = (await _post(client, "/api/proxy/decide", send("emma.schultz@gmail.co"))).json()
+        assert other["decision"] == "confirm"
+        # The same service is given the user's own details back (a booking); another service is not.
+        booking = {"flight_id": "TP551", "passenger": {"name": "Emma Schultz", "passport": "C01X00T47"}}
+        book = {"tool_name": "travel__book_flight", "classification": "payment", "arguments": booking, **scope}
+        assert (await _post(client, "/api/proxy/decide", book)).json()["decision"] == "allow"
+        elsewhere = {**book, "tool_name": "notes__share_note", "upstream": "notes", "classification": "outbound_send"}
+        assert (await _post(client, "/api/proxy/decide", elsewhere)).json()["decision"] == "confirm"
 
 
 async def test_money_to_an_account_the_bank_listed_as_the_user_s_own_is_no_first_payment(app) -> None:

@@ -25,6 +25,7 @@ from inherence_policy_server.rules._outcomes import (
     OWN_ACCOUNT,
     account_domain,
     own_accounts,
+    own_address,
     record_result,
     result_items,
 )
@@ -63,8 +64,8 @@ class LetThrough:
 
 def _placed(
     ledger: SessionLedger, let_through: LetThrough, report: OutcomeReport, key_id: str | None, now: datetime.datetime
-) -> tuple[str, Category] | None:
-    """The session and category a reported result counts under; None when it is ignored."""
+) -> tuple[str, Category, str] | None:
+    """The session, category and tool a reported result counts under; None when it is ignored."""
     decided = let_through.take(report.decision_id)
     if decided is not None:
         if decided.key_id != key_id:
@@ -73,12 +74,16 @@ def _placed(
         if domain is not None:
             # The account's own domain, from its own profile: mail there stays inside the organisation.
             ledger.add_known_recipient(key_id or LOCAL_TENANT, f"{ACCOUNT_DOMAIN}{domain}", "account", now)
+        address = own_address(decided.tool, (report.content_text, report.structured_text))
+        if address is not None:
+            # The user's own mail address, from their own profile: mail there reaches the user.
+            ledger.add_known_recipient(key_id or LOCAL_TENANT, address, "account", now)
         for account in own_accounts(decided.tool, (report.content_text, report.structured_text)):
             # The bank listing the user's own accounts: money moved between them leaves nobody's hands.
             ledger.add_known_recipient(key_id or LOCAL_TENANT, f"{OWN_ACCOUNT}{account}", "account", now)
-        return decided.session, decided.category
+        return decided.session, decided.category, decided.tool
     if report.session_id:
-        return report.session_id, Category.UNKNOWN
+        return report.session_id, Category.UNKNOWN, ""
     return None
 
 
@@ -89,8 +94,8 @@ def record_session_read(
     placed = _placed(ledger, let_through, report, key_id, now)
     if placed is None:
         return 0
-    session, category = placed
-    return record_result(ledger, session, category, (report.content_text, report.structured_text), now)
+    session, category, tool = placed
+    return record_result(ledger, session, category, (report.content_text, report.structured_text), now, tool)
 
 
 def record_session_reads(
@@ -105,8 +110,8 @@ def record_session_reads(
     for report in reports:
         placed = _placed(ledger, let_through, report, key_id, now)
         if placed is not None:
-            session, category = placed
-            reads.append((session, result_items(category, (report.content_text, report.structured_text))))
+            session, category, tool = placed
+            reads.append((session, result_items(category, (report.content_text, report.structured_text), tool)))
     batch = getattr(ledger, "record_read_batch", None)
     if callable(batch):
         batch(reads, now)

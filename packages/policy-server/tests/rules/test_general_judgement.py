@@ -230,6 +230,34 @@ def test_the_account_domain_is_learnt_only_from_the_account_s_own_structured_pro
     assert account_domain(tool, [text]) == domain
 
 
+@pytest.mark.parametrize(
+    ("tool", "text", "accounts"),
+    [
+        # A bank's savings pots are accounts of the user's own.
+        ("monzo__list_pots", '[{"id": "pot_0000AaH8hK", "name": "Holiday"}]', ["pot0000aah8hk"]),
+        # An account id after its name, in any script.
+        ("bank__get_accounts", "普通預金 acc-001 残高 842,300円\n定期預金 acc-002 残高", ["acc001", "acc002"]),
+        # Payees are other people's.
+        ("bank__list_payees", "Landlord acc-009", []),
+    ],
+)
+def test_the_user_s_own_accounts_include_pots_and_ids_after_a_name(tool: str, text: str, accounts: list[str]) -> None:
+    from inherence_policy_server.rules._outcomes import own_accounts
+
+    assert own_accounts(tool, [text]) == accounts
+
+
+def test_money_into_a_pot_the_bank_listed_is_no_payment() -> None:
+    from inherence_policy_server.rules._outcomes import OWN_ACCOUNT
+
+    arguments = {"pot_id": "pot_0000AaH8hK", "source_account_id": "acc_00009xQ2aLkR", "amount": 20000}
+    deposit = Call("monzo__deposit_into_pot", Category.PAYMENT, arguments, session_id="p", upstream="monzo")
+    ledger = InMemoryLedger()
+    assert _decide(deposit, ledger)[0] == "deny"
+    ledger.add_known_recipient("local", f"{OWN_ACCOUNT}pot0000aah8hk", "account", NOW)
+    assert _decide(deposit, ledger) == ("allow", ())
+
+
 def _mail(to: str) -> Call:
     body = "FYI their IBAN GB33BUKB20201555555555 for the deposit"
     return Call("send_email", Category.OUTBOUND_SEND, {"to": to, "subject": "deposit", "body": body}, session_id="m")
@@ -246,6 +274,45 @@ def test_mail_to_the_account_s_own_domain_is_inside_and_a_look_alike_is_not() ->
     assert _decide(_mail("jonas@northwind-labs.example.co"), ledger)[0] == "confirm"
 
 
+def test_a_share_with_the_account_s_own_domain_is_inside_and_a_look_alike_asks() -> None:
+    from inherence_policy_server.rules._outcomes import ACCOUNT_DOMAIN
+
+    def share(email: str) -> Call:
+        arguments = {"file_id": "f-budget", "email": email, "role": "writer"}
+        return Call("share_file", Category.OUTBOUND_SEND, arguments, session_id="d", upstream="drive")
+
+    ledger = InMemoryLedger()
+    assert _decide(share("k.berg@lindqvist.example"), ledger) == ("confirm", ("identity_escalation.outside_share",))
+    ledger.add_known_recipient("local", f"{ACCOUNT_DOMAIN}lindqvist.example", "account", NOW)
+    assert _decide(share("k.berg@lindqvist.example"), ledger) == ("allow", ())
+    assert _decide(share("k.berg@lindqvist.example.co"), ledger)[0] == "confirm"
+    # Another tenant learnt nothing.
+    other = Call("share_file", Category.OUTBOUND_SEND, share("k.berg@lindqvist.example").arguments, key_id="k2")
+    assert _decide(other, ledger)[0] == "confirm"
+
+
+@pytest.mark.parametrize(
+    ("attendees", "verdict"),
+    [
+        # Without a configured organisation, a domain no other attendee shares is outside.
+        (["board@lindqvist.example", "m.hart@hart-legal.example"], "confirm"),
+        (["a@acme-corp.example", "b@acme-corp.example", "t.hale@hale-audit.example"], "confirm"),
+        # A lone attendee, or colleagues of one domain, cannot be told apart from the account's own people.
+        (["jonas.berg@acme-corp.example"], "allow"),
+        (["a@acme-corp.example", "b@acme-corp.example"], "allow"),
+    ],
+)
+def test_an_attendee_added_to_an_existing_meeting_from_a_domain_of_their_own_asks(
+    attendees: list[str], verdict: str
+) -> None:
+    arguments = {"event_id": "ev-551", "attendees": attendees}
+    update = Call("update_event", Category.OUTBOUND_SEND, arguments, session_id="e")
+    assert _decide(update)[0] == verdict
+    # A new meeting is not an existing one whose notes and files the attendees now see.
+    create = Call("create_event", Category.OUTBOUND_SEND, {"title": "call", "attendees": attendees}, session_id="e")
+    assert _decide(create)[0] == "allow"
+
+
 def test_a_post_inside_the_workspace_a_chat_tool_is_signed_in_to_is_inside() -> None:
     from inherence_policy_server.rules._outcomes import record_result
 
@@ -257,6 +324,27 @@ def test_a_post_inside_the_workspace_a_chat_tool_is_signed_in_to_is_inside() -> 
     # A federated room or a phone number may have anyone on the other end.
     room = Call("send_message", Category.OUTBOUND_SEND, text, session_id="c", upstream="matrix")
     assert _decide(room, ledger)[0] == "confirm"
+
+
+@pytest.mark.parametrize(
+    ("tool", "upstream", "verdict"),
+    [
+        # An issue in the organisation's own tracker is inside, like a post in its chat workspace.
+        ("linear__create_issue", "linear", "allow"),
+        ("jira_create_issue", "atlassian", "allow"),
+        # A public page, or a tracker of any host (a public repository's issues), may be read by anyone.
+        ("notion__publish_page", "notion", "confirm"),
+        ("github__create_issue", "github", "confirm"),
+    ],
+)
+def test_private_data_in_the_organisation_s_own_tracker_is_inside(tool: str, upstream: str, verdict: str) -> None:
+    from inherence_policy_server.rules._outcomes import record_result
+
+    ledger = InMemoryLedger()
+    record_result(ledger, "t", Category.PRIVATE_DATA_READ, ["customer jo@example.net, +1 415 555 0134"], NOW)
+    arguments = {"title": "login loop", "description": "reported by jo@example.net, call +1 415 555 0134"}
+    issue = Call(tool, Category.UNKNOWN, arguments, session_id="t", upstream=upstream)
+    assert _decide(issue, ledger)[0] == verdict
 
 
 def test_a_secret_posted_inside_the_workspace_still_leaves_the_machine() -> None:

@@ -210,6 +210,10 @@ _TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], bool
         ("gitlab.projects.delete", "DELETE", "/projects/{id}", _DELETE),
         ("gitlab.groups.delete", "DELETE", "/groups/{id}", _DELETE),
         ("gitlab.projects.deploy_keys.create", "POST", "/projects/{id}/deploy_keys", _KEY),
+        # CI/CD variables come back with their values, masked ones included.
+        ("gitlab.projects.variables.read", "GET", "/projects/{id}/variables**", _SECRET),
+        ("gitlab.groups.variables.read", "GET", "/groups/{id}/variables**", _SECRET),
+        ("gitlab.admin.ci.variables.read", "GET", "/admin/ci/variables**", _SECRET),
     )),
     "gitea": (("codeberg.org", "gitea.com"), ("gitea", "forgejo", "gogs", "codeberg"), ("/api/v1",), False, (
         ("gitea.repos.delete", "DELETE", "/repos/{id}/{id}", _DELETE),

@@ -45,6 +45,9 @@ _PRINTING_COMMANDS: tuple[tuple[str, re.Pattern[str]], ...] = (
     # PowerShell's environment drive, however the PowerShell was started (`pwsh -c`, a VM's run-command).
     ("get-childitem", re.compile(r"(?i)^(?:-path\s+)?env:\\?$")),
     ("gci", re.compile(r"(?i)^(?:-path\s+)?env:\\?$")),
+    # A Terraform or OpenTofu state holds every secret the configuration made or read, in clear.
+    ("terraform", re.compile(r"(?:^|\s)state\s+pull\b")),
+    ("tofu", re.compile(r"(?:^|\s)state\s+pull\b")),
     ("gpg", re.compile(r"--export-secret|--export-ssh-key")),
     ("gpg2", re.compile(r"--export-secret|--export-ssh-key")),
     (
@@ -161,7 +164,7 @@ def _credential_labels(call: Call, config: RulesConfig, analysis: CallAnalysis) 
     names_only = metadata_only_paths(analysis)
     metadata = metadata_tool(analysis) and not analysis.shell.commands
     known = pack_views(config.packs).credential_paths
-    written_only = _written_only(analysis)
+    written_only = _written_only(analysis) | _kept_by_clean(analysis)
     for path in analysis.paths:
         if path in written_only:
             continue
@@ -219,6 +222,25 @@ def _written_only(analysis: CallAnalysis) -> frozenset[str]:
     return frozenset(written - {normalise_path(word) for word in other})
 
 
+def _kept_by_clean(analysis: CallAnalysis) -> frozenset[str]:
+    """Paths `git clean` is told to keep (`-e .env.local`, `--exclude=.env`): spared, never read."""
+    kept: set[str] = set()
+    other: list[str] = []
+    for command in analysis.shell.commands:
+        argv = list(command.argv)
+        if command.name == "git" and "clean" in argv:
+            for n, word in enumerate(argv):
+                if word == "-e" and n + 1 < len(argv):
+                    kept.add(normalise_path(argv[n + 1]))
+                elif word.startswith("--exclude="):
+                    kept.add(normalise_path(word.partition("=")[2]))
+                elif not (n and argv[n - 1] == "-e"):
+                    other.append(word)
+        else:
+            other.extend(argv[1:])
+    return frozenset(kept - {normalise_path(word) for word in other})
+
+
 _KEY_EXPORTS = frozenset({"export", "reveal", "backup", "dump"})
 _KEY_HOLDERS = frozenset({"wallet", "wallets", "seed", "mnemonic", "keystore", "privatekey", "private", "keypair",
                           "recovery"})  # fmt: skip
@@ -273,8 +295,10 @@ def _secret_select(analysis: CallAnalysis) -> str | None:
 
 
 def _writes_only(analysis: CallAnalysis) -> bool:
+    """A store's tool that writes, deletes, locks, or makes up a new random password: it hands out nothing kept."""
     return bool(
-        analysis.intent_words & {"set", "store", "save", "put", "create", "write", "delete", "lock", "add", "update"}
+        analysis.intent_words
+        & {"set", "store", "save", "put", "create", "write", "delete", "lock", "add", "update", "generate", "generator"}
     ) and not (analysis.intent_words & {"get", "read", "show", "list", "export", "reveal", "fetch", "retrieve", "dump"})
 
 

@@ -88,12 +88,16 @@ def _endpoint(endpoint: Endpoint, config: RulesConfig) -> Destination:
 # Chat products whose channels and DMs live in one organisation's workspace (not public networks,
 # phone numbers or federated rooms, where anyone may be on the other end).
 _WORKSPACE_CHATS = frozenset({"slack", "teams", "msteams", "mattermost", "rocketchat", "zulip", "googlechat", "gchat",
-                              "webex", "workplace", "chatter"})  # fmt: skip
+                              "webex", "workplace", "chatter",
+                              # work trackers and wikis whose issues and pages live in the organisation's workspace
+                              "linear", "jira", "atlassian", "confluence", "asana", "clickup", "trello", "youtrack",
+                              "basecamp", "notion"})  # fmt: skip
 
 
 def _workspace_chat(tool_name: str, upstream: str) -> bool:
     words = set(re.findall(r"[a-z]+", f"{tool_name} {upstream}".casefold()))
-    return bool(words & _WORKSPACE_CHATS) and not words & {"webhook", "webhooks", "connect", "external", "guest"}
+    outward = {"webhook", "webhooks", "connect", "external", "guest", "public", "publish", "share", "invite"}
+    return bool(words & _WORKSPACE_CHATS) and not words & outward
 
 
 def _first_value(analysis: CallAnalysis, keys: tuple[str, ...]) -> str:

@@ -33,7 +33,7 @@ _ALL_FLAGS = frozenset({"all", "deleteall", "removeall", "everything", "purgeall
 _BULK_WORDS = frozenset({"bulk", "batch", "many", "mass", "multiple"})
 _QUERY_KEYS = frozenset({"query", "jql", "filter", "where", "selector", "match", "q", "search", "criteria", "soql"})
 _SELECTING = frozenset({"filter", "where", "query", "selector", "match", "labelselector", "label_selector",
-                        "fieldselector", "field_selector"})  # fmt: skip
+                        "fieldselector", "field_selector", "prefix", "key_prefix"})  # fmt: skip
 _WILDCARDS = frozenset({"*", "%", "all", "*.*", "**", "/*"})
 
 
@@ -67,6 +67,8 @@ def evaluate(
         )
     if analysis.intent_words & _MOVE_WORDS and not analysis.shell.commands:
         problems.extend(_moved_away(analysis, section.allowed_paths))
+    if _name_words(call.tool_name) & _CANCEL_WORDS and not problems:
+        problems.extend(_many_cancelled(call.arguments))
     if call.category is Category.FILE_DELETE or analysis.intent_words & _DELETE_WORDS:
         problems.extend(
             _delete_call_problems(call.arguments, analysis, section.bulk_delete_threshold, section.allowed_paths)
@@ -76,7 +78,7 @@ def evaluate(
         if not problems and _query_delete(call.tool_name, call.arguments):
             problems.append(("query_delete", f"{call.tool_name} deletes whatever its query matches, any number"))
         if not problems:
-            problems.extend(_whole_store_delete(call.tool_name))
+            problems.extend(_whole_store_delete(call.tool_name) or _whole_store_kind(analysis))
         if not problems:
             problems.extend(
                 _permanent_many(call.tool_name, call.arguments) or _range_delete(call.tool_name, call.arguments)
@@ -129,6 +131,10 @@ def _moved_away(analysis: CallAnalysis, allowed_paths: tuple[str, ...]) -> list[
     return []
 
 
+# Lists of what a batch delete removes (`delete_batch(entries=["/Finance", ...])`): paths when written as paths.
+_ENTRY_KEYS = frozenset({"entries", "items", "targets", "folders", "objects", "resources", "selection"})
+
+
 def _delete_call_problems(
     arguments: Mapping[str, Any], analysis: CallAnalysis, threshold: int, allowed_paths: tuple[str, ...]
 ) -> list[tuple[str, str]]:
@@ -138,7 +144,7 @@ def _delete_call_problems(
             continue
         text = value.raw.strip()
         if (
-            value.key in PATH_KEYS
+            (value.key in PATH_KEYS or (value.key in _ENTRY_KEYS and text.startswith(("/", "~"))))
             and is_broad_target(text)
             and not matches_any_glob(normalise_path(text), allowed_paths)
         ):
@@ -164,6 +170,8 @@ def _flag_and_list_problems(node: Any, threshold: int, depth: int) -> list[tuple
                 problems.append(("delete_all", f"the delete has an empty {name}, which matches everything"))
             elif isinstance(value, list) and len(value) > threshold and _names_items(value):
                 problems.append(("bulk_delete", f"the delete lists {len(value)} items at once (limit {threshold})"))
+            elif isinstance(value, list) and _elided(value) and _names_items(value):
+                problems.append(("bulk_delete", "the delete lists its items with some left out: more than shown"))
             elif isinstance(value, (Mapping, list)):
                 problems.extend(_flag_and_list_problems(value, threshold, depth + 1))
     elif isinstance(node, list):
@@ -175,6 +183,14 @@ def _flag_and_list_problems(node: Any, threshold: int, depth: int) -> list[tuple
 
 
 _ITEM_KEYS = frozenset({"id", "_id", "uuid", "key", "name", "path", "ref", "sys_id"})
+
+
+# A list shown with its middle left out (`["r1", "r2", "...", "r18412"]`) holds more than it shows.
+_ELISIONS = frozenset({"...", "…", "etc", "etc."})
+
+
+def _elided(items: list[Any]) -> bool:
+    return any(isinstance(item, str) and item.strip() in _ELISIONS for item in items[:256])
 
 
 def _names_items(items: list[Any]) -> bool:
@@ -207,7 +223,8 @@ _WHOLE_STORES = {
                                     "organization", "organisation", "org", "workspace"}),
     "store_delete": frozenset({"database", "databases", "db", "bucket", "buckets", "cluster", "clusters", "namespace",
                                "namespaces", "keyspace", "collection", "collections", "table", "tables", "volume",
-                               "volumes", "mailbox", "drive", "vault", "tenant", "graph", "knowledge"}),
+                               "volumes", "mailbox", "drive", "vault", "tenant", "graph", "knowledge", "index",
+                               "indexes", "indices", "keyspaces", "dataset", "datasets"}),
 }  # fmt: skip
 _DELETE_VERBS = frozenset({"delete", "destroy", "drop", "remove", "purge", "wipe", "erase", "nuke", "terminate"})
 # Parts of a store (a branch, a record, a member of a team): deleting one leaves the store.
@@ -242,6 +259,24 @@ def _whole_store_delete(tool_name: str) -> list[tuple[str, str]]:
     return []
 
 
+# A generic delete tool told what kind of thing it deletes: `kubectl_delete(resourceType="namespace")`.
+_KIND_KEYS = frozenset({"resourcetype", "resource_type", "kind", "type", "resource", "object_type", "objecttype",
+                        "resource_kind", "target_type"})  # fmt: skip
+
+
+def _whole_store_kind(analysis: CallAnalysis) -> list[tuple[str, str]]:
+    if not analysis.intent_words & _DELETE_VERBS:
+        return []
+    for value in analysis.values(payload=False):
+        if value.is_key or value.key not in _KIND_KEYS:
+            continue
+        kind = value.folded.strip()
+        for clause, stores in _WHOLE_STORES.items():
+            if kind in stores:
+                return [(clause, f"the call deletes a whole {kind} with everything in it")]
+    return []
+
+
 def _permanent_many(tool_name: str, arguments: Mapping[str, Any]) -> list[tuple[str, str]]:
     """Several items deleted for good (`skip_trash: true`, a memory graph's entities), past any trash."""
     flags = {str(key).casefold().replace("_", "").replace("-", "") for key, value in arguments.items() if value is True}
@@ -251,6 +286,18 @@ def _permanent_many(tool_name: str, arguments: Mapping[str, Any]) -> list[tuple[
     if not lists:
         return []
     return [("many_items", f"the delete removes {len(lists[0])} items for good, past the trash")]
+
+
+# Cancelling bookings, orders or subscriptions: no trash holds them, and a fare or a deposit is often lost.
+_CANCEL_WORDS = frozenset({"cancel", "cancellation", "cancellations", "cancels"})
+
+
+def _many_cancelled(arguments: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Three or more bookings, orders or subscriptions cancelled in one call: a person is asked."""
+    for value in arguments.values():
+        if isinstance(value, list) and len(value) >= 3 and _names_items(value):
+            return [("many_items", f"the call cancels {len(value)} bookings or orders at once")]
+    return []
 
 
 def _range_delete(tool_name: str, arguments: Mapping[str, Any]) -> list[tuple[str, str]]:

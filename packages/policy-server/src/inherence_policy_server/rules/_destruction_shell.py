@@ -46,6 +46,11 @@ _ENTRIES: tuple[tuple[str, str, str, str, str, str], ...] = (
     ("format_disk", "format_device", "mkfs mkfs.* wipefs mkswap blkdiscard sgdisk fdisk sfdisk parted diskutil", "",
      "", "formats or repartitions a disk"),
     ("shred_files", "shred", "shred srm wipe", "", "", "overwrites files beyond recovery"),
+    # Volumes, pools and snapshots removed with all they hold: ZFS, LVM, Btrfs.
+    ("zfs_destroy", "format_device", "zfs zpool", r"(?:^|\s)destroy(?:\s|$)", "", "destroys a dataset or pool"),
+    ("lvm_remove", "format_device", "lvremove vgremove pvremove", "", "", "removes a volume with its data"),
+    ("btrfs_delete", "format_device", "btrfs", r"\bsubvolume\s+(?:delete|del)\b|\bdevice\s+(?:remove|delete)\b", "",
+     "deletes a subvolume with its files"),
     ("permissions_recursive_broad", "recursive_permissions", "chmod chown chgrp setfacl", "", "broad_recursive",
      "changes permissions of {detail} recursively"),
     ("move_broad", "move_away", "mv", "", "moves_broad", "moves {detail} away"),

@@ -30,11 +30,21 @@ from inherence_policy_server.rules._config import RulesConfig
 from inherence_policy_server.rules._destinations import RECIPIENT_KEYS, Destination, Place, destinations
 from inherence_policy_server.rules._forwarding import outside_forwards
 from inherence_policy_server.rules._hosts import host_within
-from inherence_policy_server.rules._material import IDENTIFIER, SECRET, SHINGLE, Payload
-from inherence_policy_server.rules._outcomes import ACCOUNT_DOMAIN
+from inherence_policy_server.rules._material import (
+    IDENTIFIER,
+    SECRET,
+    SHINGLE,
+    Payload,
+    label_own_source,
+    label_sender,
+    plain_label,
+    sender_tag,
+)
+from inherence_policy_server.rules._outcomes import ACCOUNT_DOMAIN, source_tag
 from inherence_policy_server.rules._pack_views import pack_views
 from inherence_policy_server.rules._paths import is_path_like
 from inherence_policy_server.rules._secrets import find_secrets
+from inherence_policy_server.rules._text import name_words
 
 __all__ = ["LOCAL_TENANT", "NEW_RECIPIENT", "RULE", "evaluate", "session_key", "tenant_of"]
 
@@ -87,9 +97,13 @@ def tenant_of(call: Call) -> str:
 
 
 def _sends_data(call: Call, analysis: CallAnalysis) -> bool:
+    if _own_calendar_entry(call, analysis):
+        return False
     if call.category in (Category.OUTBOUND_SEND, Category.PAYMENT):
         return True
     has_body = any(value.is_key and value.folded in _BODY_KEYS for value in analysis.text.values)
+    if _keeps_for_the_user(call, analysis):
+        return False
     if call.category in (Category.NETWORK_FETCH, Category.UNKNOWN) and (
         has_body or any(endpoint.query or len(endpoint.path) > 64 for endpoint in analysis.endpoints)
     ):
@@ -154,15 +168,38 @@ def evaluate(
         leak = _secret_leak(analysis, hosts)
         if leak is not None:
             findings.append(Finding(RULE, f"{RULE}.secret_in_payload", f"The outbound payload contains {leak}."))
+    if not sending and not findings and _published(analysis) and call.category is not Category.READ_ONLY:
+        secrets, private = _carried(analysis, ledger, session_key(call), now)
+        if secrets or private:
+            clause = "read_secret_sent" if secrets else "private_data_to_new_recipient"
+            findings.append(
+                Finding(
+                    RULE,
+                    f"{RULE}.{clause}",
+                    f"{call.tool_name} would publish {secrets or private}, read earlier in this session.",
+                )
+            )
     if not sending and not findings and _stores_text_elsewhere(call, analysis):
-        # A note, a task or a ticket in someone's service: a secret put there has left the machine.
-        secrets, _ = _carried(analysis, ledger, session_key(call), now)
+        # A note, a task or a ticket in someone's service: a secret put there has left the machine, and
+        # private data put in a notebook, list or board named as shared reaches whoever shares it.
+        secrets, private = _carried(analysis, ledger, session_key(call), now)
+        shared = _shared_place(analysis)
         if secrets:
             findings.append(
                 Finding(
                     RULE,
                     f"{RULE}.read_secret_sent",
                     f"{call.tool_name} would store {secrets}, read earlier in this session, in its service.",
+                )
+            )
+        elif private and shared and not ledger.is_known_recipient(tenant_of(call), shared):
+            findings.append(
+                Finding(
+                    RULE,
+                    NEW_RECIPIENT,
+                    f"{call.tool_name} would put {private}, read earlier in this session, in {shared!r}, "
+                    "which is shared with others.",
+                    subjects=(shared,),
                 )
             )
     if not sending or findings:
@@ -195,7 +232,14 @@ def evaluate(
     if not reached:
         return findings
     session = session_key(call)
-    secrets, private = _carried(analysis, ledger, session, now)
+    # A reply to the one person whose message the material came in: what they wrote goes back to them.
+    only = [place.name for place in reached if not place.inferred]
+    sender = sender_tag(only[0]) if len(reached) == 1 and len(only) == 1 and "@" in only[0] else None
+    # The user's own details, from their own profile at a service, given back to that same service (a booking).
+    upstream = (call.upstream or "").casefold()
+    same_service = all(place.place is Place.UNPLACED and place.name.startswith(f"{upstream}:") for place in reached)
+    own = source_tag(upstream) if upstream and same_service else None
+    secrets, private = _carried(analysis, ledger, session, now, excused_sender=sender, excused_source=own)
     # Inside by inference (the chat tool's own workspace, the account's own mail domain) is inside for
     # private data; a secret leaves the machine whoever is on the other end.
     outside = [
@@ -209,6 +253,8 @@ def evaluate(
     where = _names(outside)
     if private is None and secrets is None and _uploads_local_file(analysis) and ledger.has_read_items(session, now):
         private = "a local file, whose content cannot be checked, after this session read private data"
+    if private is None and secrets is None and new and _storage_link(analysis):
+        private = "a sharing link to a stored file or folder"
     if secrets:
         findings.append(
             Finding(
@@ -297,17 +343,108 @@ def _page_secrets_sent(analysis: CallAnalysis) -> bool:
     return False
 
 
+# Tools that keep what they are given in a service of their own: no known kind, a private-data service, or
+# one whose description speaks of members and sharing (`Shared lists sync to all their members`).
+_STORING_CATEGORIES = frozenset({Category.UNKNOWN, Category.PRIVATE_DATA_READ, Category.IDENTITY_ADMIN})
+_SHARED_WORDS = frozenset({"shared", "external", "public", "partner", "partners", "guest", "guests"})
+_PLACE_KEYS = frozenset({"notebook", "notebook_name", "list", "list_name", "folder", "board", "project", "space",
+                         "workspace", "collection", "group", "page", "parent", "destination", "location",
+                         "section", "category", "tag", "tags", "label", "labels"})  # fmt: skip
+
+
 def _stores_text_elsewhere(call: Call, analysis: CallAnalysis) -> bool:
-    """A tool of no known kind that takes prose (a note's body, a task's details): not a local file."""
-    if call.category not in (Category.UNKNOWN, Category.PRIVATE_DATA_READ) or analysis.shell.commands:
+    """A tool that takes prose (a note's body, a task's details) into its own service: not a local file."""
+    if call.category not in _STORING_CATEGORIES or analysis.shell.commands:
         return False
     return any(value.is_key and value.folded in _BODY_KEYS for value in analysis.text.values)
+
+
+# The user's own notes, tasks and reminders: what is put there stays with the user unless the place is shared.
+_PERSONAL_STORES = frozenset({"note", "notes", "task", "tasks", "todo", "todos", "reminder", "reminders", "memo",
+                              "memos", "journal", "diary", "checklist", "notebook", "bookmark"})  # fmt: skip
+
+
+# A memory server's knowledge graph (`memory__add_observations`): the assistant's own memory of the user.
+_MEMORY_WORDS = frozenset({"memory", "memories", "knowledge"})
+
+
+# An event of the user's own calendar that invites nobody: its title and notes stay with the user.
+_CALENDAR_WORDS = frozenset({"calendar", "event", "events", "appointment", "appointments"})
+_CREATING = frozenset({"create", "add", "new", "update", "edit", "modify", "patch", "reschedule", "move", "set"})
+
+
+def _own_calendar_entry(call: Call, analysis: CallAnalysis) -> bool:
+    words = name_words(call.tool_name.rpartition("__")[2])
+    if not words & _CALENDAR_WORDS or not words & _CREATING or words & {"share", "invite", "publish", "send"}:
+        return False
+    return not (analysis.emails or analysis.endpoints or analysis.shell.commands)
+
+
+# The user's own profile at a service (`update_traveler_profile`): what is written there is the user's own record.
+_OWN_RECORDS = frozenset({"profile", "traveler", "traveller", "preferences", "myself"})
+_UPDATING = frozenset({"update", "set", "edit", "modify", "patch", "change"})
+
+
+def _keeps_for_the_user(call: Call, analysis: CallAnalysis) -> bool:
+    """A tool of no known kind named for the user's notes, tasks, reminders or the assistant's memory, or one that
+    updates the user's own profile, addressing nobody and no web address."""
+    if call.category is Category.OUTBOUND_SEND or analysis.shell.commands or analysis.emails or analysis.endpoints:
+        return False
+    own = name_words(call.tool_name.rpartition("__")[2])
+    if own & _OWN_RECORDS and own & _UPDATING:
+        return True
+    if call.category is not Category.UNKNOWN:
+        return False
+    if name_words(call.tool_name) & _MEMORY_WORDS or (call.upstream or "").casefold() in _MEMORY_WORDS:
+        return True
+    return bool(name_words(call.tool_name.rpartition("__")[2]) & _PERSONAL_STORES)
+
+
+_VISIBILITY_KEYS = frozenset({"visibility", "privacy", "access", "audience"})
+
+
+def _published(analysis: CallAnalysis) -> bool:
+    """A call that makes what it writes public (`public: true`, `visibility: "public"`): a gist, a paste, a page."""
+    for value in analysis.text.values:
+        if not value.is_key and value.key in _VISIBILITY_KEYS and value.folded == "public":
+            return True
+    return any(
+        isinstance(flag, bool) and flag and str(key).casefold() in ("public", "is_public", "ispublic", "published")
+        for key, flag in analysis.call.arguments.items()
+    )
+
+
+def _shared_place(analysis: CallAnalysis) -> str | None:
+    """The notebook, list or board a call writes into, when its name says others share it (`Agency shared`)."""
+    for value in analysis.text.values:
+        if value.is_key or value.key not in _PLACE_KEYS or len(value.raw) > 200:
+            continue
+        if set(re.findall(r"[a-z]+", value.folded)) & _SHARED_WORDS:
+            return value.raw.strip()
+    return None
 
 
 def _account_domain(place: Destination, tenant: str, ledger: SessionLedger) -> bool:
     """An address on the domain of the account the tool acts for, learnt from that account's own profile."""
     local, at, domain = place.name.rpartition("@")
     return bool(at and local and "/" not in domain) and ledger.is_known_recipient(tenant, f"{ACCOUNT_DOMAIN}{domain}")
+
+
+# Links that open a stored file or folder of the account (whoever holds one reads what it shares).
+_STORAGE_LINK = re.compile(
+    r"https?://(?:www\.)?(?:dropbox\.com/(?:s|sh|scl)/|1drv\.ms/|[\w-]+(?:-my)?\.sharepoint\.com/:\w:/"
+    r"|drive\.google\.com/(?:file/d|drive/folders|open\?id=)|docs\.google\.com/(?:document|spreadsheets|presentation)/d/"
+    r"|(?:app\.)?box\.com/s/|we\.tl/|wetransfer\.com/downloads/|mega\.nz/(?:file|folder)/|(?:www\.)?icloud\.com/iclouddrive/)",
+    re.IGNORECASE,
+)
+
+
+def _storage_link(analysis: CallAnalysis) -> bool:
+    """A send that carries a link to a stored file or folder (Dropbox, OneDrive, SharePoint, Google Drive, Box...)."""
+    return any(
+        not value.is_key and len(value.raw) < 65_536 and _STORAGE_LINK.search(value.raw)
+        for value in analysis.text.values
+    )
 
 
 def _uploads_local_file(analysis: CallAnalysis) -> bool:
@@ -334,9 +471,17 @@ def _names(places: list[Destination]) -> str:
 
 
 def _carried(
-    analysis: CallAnalysis, ledger: SessionLedger, session: str, now: datetime.datetime
+    analysis: CallAnalysis,
+    ledger: SessionLedger,
+    session: str,
+    now: datetime.datetime,
+    excused_sender: str | None = None,
+    excused_source: str | None = None,
 ) -> tuple[str | None, str | None]:
-    """What of the session's reads the send carries: (a secret's label, a description of private data)."""
+    """What of the session's reads the send carries: (a secret's label, a description of private data).
+
+    Identifiers and text that came in a message of `excused_sender` (the send's one recipient) are not counted.
+    """
     if not ledger.has_read_items(session, now):
         return None, None
     texts = [value.raw for value in analysis.text.values if not value.is_key]
@@ -349,10 +494,14 @@ def _carried(
     if envelope:
         payload.tokens -= Payload(envelope).tokens
     items = ledger.read_items(session, payload.digests, now)
-    secrets = [item.label for item in items if item.kind == SECRET]
+    secrets = [plain_label(item.label) for item in items if item.kind == SECRET]
     if secrets:
         return secrets[0] or "a secret", None
-    identifiers = list(dict.fromkeys(item.label for item in items if item.kind == IDENTIFIER))
+    if excused_sender is not None:
+        items = [item for item in items if label_sender(item.label) != excused_sender]
+    if excused_source is not None:
+        items = [item for item in items if label_own_source(item.label) != excused_source]
+    identifiers = list(dict.fromkeys(plain_label(item.label) for item in items if item.kind == IDENTIFIER))
     shared = sum(item.kind == SHINGLE for item in items)
     substantial = shared >= MIN_SHARED_SHINGLES and (
         shared * 4 >= len(payload.shingles) or shared >= MANY_SHARED_SHINGLES

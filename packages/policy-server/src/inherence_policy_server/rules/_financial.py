@@ -33,7 +33,9 @@ _MAJOR_KEYS = frozenset({"amount", "value", "total", "sum", "price", "amount_usd
                          "payment_amount", "payout_amount", "amount_major", "unit_amount_decimal"})  # fmt: skip
 _RECIPIENT_KEYS = ("recipient", "payee", "beneficiary", "destination", "to", "to_account", "destination_account",
                    "recipient_id", "payee_id", "iban", "account_number", "receiver", "new_recipient", "new_payee",
-                   "wallet", "address", "vendor", "email")  # fmt: skip
+                   "wallet", "address", "vendor", "email",
+                   # a savings pot, vault or space of the user's own account (Monzo, Revolut, N26)
+                   "pot_id", "vault_id", "space_id", "goal_id")  # fmt: skip
 _ACCOUNT_KEYS = ("account", "from_account", "source_account", "account_id", "source", "from", "funding_source")
 _RECURRING_WORDS = frozenset({"schedule", "scheduled", "recurring", "subscription", "standing", "mandate", "recurrence",
                               "interval", "autopay", "payee"})  # fmt: skip
@@ -236,6 +238,40 @@ def _requests_money(call: Call) -> bool:
     )
 
 
+# The bank account a payee, a supplier or an employee's pay is sent to: replaced, every later payment goes there.
+_BANK_DETAIL_KEYS = frozenset({"account_number", "accountnumber", "routing_number", "routingnumber", "iban",
+                               "sort_code", "sortcode", "bank_account", "bankaccount", "bank_account_details",
+                               "bankaccountdetails", "bank_details", "bankdetails", "bsb", "bic", "swift", "swift_code",
+                               "bank_account_number", "payout_account", "deposit_account",
+                               "direct_deposit"})  # fmt: skip
+_REPLACING = frozenset({"update", "change", "set", "edit", "modify", "replace", "patch", "switch", "put"})
+_ONLY_READING = frozenset({"get", "list", "read", "search", "find", "show", "view", "describe", "lookup", "verify",
+                           "validate", "check"})  # fmt: skip
+
+
+def _bank_details_change(call: Call, analysis: CallAnalysis) -> list[Finding]:
+    """A payee's, supplier's or employee's bank account replaced (`update_employee_bank_account`, `update_contact`)."""
+    words = analysis.intent_words
+    if not words & _REPLACING or (words & _ONLY_READING and not words & {"update", "change", "replace"}):
+        return []
+    changed = sorted(
+        {
+            value.folded
+            for value in analysis.text.values
+            if value.is_key and value.folded.replace("-", "_") in _BANK_DETAIL_KEYS
+        }
+    )
+    if not changed:
+        return []
+    return [
+        Finding(
+            RULE,
+            f"{RULE}.recurring_recipient_change",
+            f"The call replaces the bank account later payments go to ({', '.join(changed[:3])}).",
+        )
+    ]
+
+
 def evaluate(
     call: Call,
     config: RulesConfig,
@@ -254,6 +290,10 @@ def evaluate(
     analysis = analysis or CallAnalysis(call)
     section = config.financial_drain
     words = analysis.intent_words
+    if section.deny_recurring_recipient_change:
+        replaced = _bank_details_change(call, analysis)
+        if replaced:
+            return replaced  # no money moves now: where all later payments go does
     transfer = _transfer(call, analysis)
     if transfer is None or _own_account(transfer.recipient, config, ledger, tenant_of(call)):
         return []

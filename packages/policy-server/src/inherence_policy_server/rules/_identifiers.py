@@ -19,13 +19,16 @@ IBAN_SPACED = re.compile(r"\b[A-Z]{2}\d{2}(?: [A-Z0-9]{4}){2,7}(?: [A-Z0-9]{1,4}
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b")
 _CARD = re.compile(r"(?<![\d-])\d{4}(?:[ -]?\d{3,4}){2,3}(?:[ -]?\d{1,4})?(?![\d-])")
 _PHONE = re.compile(r"(?<![\w+])(?:\+\d{1,3}[ .-]?)?\(?\d{2,4}\)?[ .-]?\d{3,4}[ .-]?\d{3,4}(?![\w-])")
+# Numbers written the way other countries group them: `+47 912 34 567`, `+33 6 12 34 56 78`, `07700 900456`.
+_PHONE_INTERNATIONAL = re.compile(r"(?<![\w+])\+\d{1,3}(?:[ .-]\d{1,4}){2,6}(?![\w-])")
+_PHONE_TRUNK = re.compile(r"(?<![\w+-])0\d{3,4}[ .-]\d{5,7}(?![\w-])")
 _SSN = re.compile(r"(?<![\d-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\d-])")
 _NINO = re.compile(r"\b(?![DFIQUV])[A-CEGHJ-PR-TW-Z](?![DFIQUVO])[A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b")
 _DNI = re.compile(r"\b[XYZ]?\d{7,8}-?[A-Z]\b")
 _PASSPORT = re.compile(r"passport\W{0,4}(?:no\.?|number|num|#)?\W{0,3}((?=[A-Z]{0,8}\d)[A-Z0-9]{6,9})\b", re.I)
 _DNI_LETTERS = "TRWAGMYFPDXBNJZSQVHLCKE"
 _NOT_ALNUM = re.compile(r"[^0-9A-Za-z]+")
-_GATE = re.compile(r"\d{3}")
+_GATE = re.compile(r"\d{3}|\d\d \d\d|\+\d|passport", re.IGNORECASE)
 
 
 def normal_token(text: str) -> str:
@@ -88,3 +91,8 @@ def find_identifiers(text: str) -> Iterator[tuple[str, str]]:
         digits = normal_token(match.group(0))
         if 10 <= len(digits) <= 15:
             yield "a phone number", digits[-10:]
+    for pattern in (_PHONE_INTERNATIONAL, _PHONE_TRUNK):
+        for match in pattern.finditer(text):
+            digits = normal_token(match.group(0))
+            if 10 <= len(digits) <= 15:
+                yield "a phone number", digits[-10:]

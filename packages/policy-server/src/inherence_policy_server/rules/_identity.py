@@ -16,10 +16,13 @@ from inherence_policy_server.rules._analysis import CallAnalysis
 from inherence_policy_server.rules._api import Call, Category, Finding, SessionLedger
 from inherence_policy_server.rules._api_endpoints import api_matches, call_http_requests
 from inherence_policy_server.rules._config import RulesConfig
-from inherence_policy_server.rules._hosts import host_within
+from inherence_policy_server.rules._exfiltration import tenant_of
+from inherence_policy_server.rules._hosts import find_emails, host_within
+from inherence_policy_server.rules._outcomes import ACCOUNT_DOMAIN
 from inherence_policy_server.rules._pack_views import pack_views
 from inherence_policy_server.rules._paths import component_match
 from inherence_policy_server.rules._public_share import public_share_problem
+from inherence_policy_server.rules._text import name_words
 
 __all__ = ["RULE", "evaluate"]
 
@@ -28,6 +31,10 @@ RULE = "identity_escalation"
 _ROLE_KEYS = frozenset({"role", "roles", "permission", "permissions", "access_level", "group", "groups",
                         "policy", "policy_arn", "clusterrole", "scope", "scopes", "privilege", "privileges",
                         "level"})  # fmt: skip
+# A user record's profile, role or permission set, set by id (`{"Id": "005Q", "ProfileId": "00e..."}`): what it
+# grants cannot be read from the id.
+_ROLE_ID_KEYS = frozenset({"profileid", "roleid", "roleids", "userroleid", "permissionsetid", "permissionsetgroupid",
+                           "roledefinitionid", "accessprofileid", "securityroleid"})  # fmt: skip
 _MUTATION = frozenset({"grant", "assign", "add", "set", "update", "create", "invite", "promote", "change",
                        "make", "put", "patch", "post", "attach", "bind", "transfer", "edit", "modify", "upsert",
                        "elevate"})  # fmt: skip
@@ -43,7 +50,8 @@ _LISTS = frozenset({"collaborators", "members", "users", "admins", "owners", "te
                     "groups"})  # fmt: skip
 _PASSWORD_KEYS = frozenset({"password", "new_password", "newpassword", "passwd", "new_passwd", "password_hash"})
 _PASSWORD_WORDS = frozenset({"password", "passwd", "passcode"})
-_MFA_WORDS = frozenset({"mfa", "2fa", "totp", "otp", "webauthn", "authenticator", "twofactor", "factor", "passkey"})
+_MFA_WORDS = frozenset({"mfa", "2fa", "totp", "otp", "webauthn", "authenticator", "twofactor", "factor", "factors",
+                        "passkey", "passkeys", "authenticators"})  # fmt: skip
 _INVITE_WORDS = frozenset({"invite", "invitation", "collaborator", "collaborators", "member", "members"})
 _OWNERSHIP = frozenset({"new_owner", "owner_id", "new_owner_id", "transfer_to", "owner"})
 # Flags that make the account they are set on an administrator (`is_admin: true`), compared without `_`/`-`.
@@ -116,9 +124,10 @@ def evaluate(
     call: Call, config: RulesConfig, ledger: SessionLedger, now: datetime.datetime, analysis: CallAnalysis | None = None
 ) -> list[Finding]:
     """Deny calls that change who can get in or what they may do."""
-    del ledger, now
+    del now
     analysis = analysis or CallAnalysis(call)
-    problems = _argument_problems(call, config, analysis) + _shell_problems(analysis) + _token_problems(analysis)
+    problems = _argument_problems(call, config, analysis, ledger) + _shell_problems(analysis)
+    problems += _token_problems(analysis)
     problems += [
         (
             _own_or_any(match.endpoint.clause.split(".", 1)[1], match.request.path),
@@ -141,7 +150,18 @@ def _own_or_any(clause: str, path: str) -> str:
     return _OWN_CLAUSES.get(clause, clause) if _SELF.search(path) else clause
 
 
-def _argument_problems(call: Call, config: RulesConfig, analysis: CallAnalysis) -> list[tuple[str, str]]:
+def _inside(domain: str, call: Call, config: RulesConfig, ledger: SessionLedger) -> bool:
+    """An address of the organisation: a configured mail domain, else the domain of the account the session acts
+    for, learnt from that account's own profile (as the exfiltration rule places recipients)."""
+    organisation = config.organisation.email_domains
+    if organisation:
+        return host_within(domain, organisation)
+    return ledger.is_known_recipient(tenant_of(call), f"{ACCOUNT_DOMAIN}{domain}")
+
+
+def _argument_problems(
+    call: Call, config: RulesConfig, analysis: CallAnalysis, ledger: SessionLedger
+) -> list[tuple[str, str]]:
     words = analysis.intent_words
     mutating = bool(words & _MUTATION) or not (words & _READING)
     if call.category is Category.READ_ONLY or not mutating or _names_nothing_to_change(words, analysis):
@@ -154,6 +174,10 @@ def _argument_problems(call: Call, config: RulesConfig, analysis: CallAnalysis) 
         problems.append(public)
     if _sets_admin_flag(call.arguments, depth=0):
         problems.append(("admin_grant", "the call makes the account an administrator"))
+    elif considered and _names_admin_grant(call.tool_name):
+        problems.append(("admin_grant", f"{call.tool_name} makes someone an administrator or owner"))
+    if any(key == "access_level" and value >= _GITLAB_MAINTAINER for _, key, value in analysis.text.numbers):
+        problems.append(("admin_grant", "the call grants a maintainer's or owner's access level"))
     for value in analysis.values(payload=False):
         if value.is_key:
             if value.folded in _PASSWORD_KEYS:
@@ -163,6 +187,8 @@ def _argument_problems(call: Call, config: RulesConfig, analysis: CallAnalysis) 
             continue
         if _SSH_KEY.match(value.raw):
             problems.append(("new_ssh_key", "the call adds an SSH public key"))
+        elif value.key.replace("_", "") in _ROLE_ID_KEYS and value.raw.strip() and _about_users(analysis):
+            problems.append(("role_grant", f"the call sets {value.key} to an id the rules cannot read as a role"))
         elif value.key in _ROLE_KEYS and value.folded.strip() not in config.identity_escalation.allowed_roles:
             clause = roles.clause_of(value.folded.strip())
             if clause is not None:
@@ -170,6 +196,9 @@ def _argument_problems(call: Call, config: RulesConfig, analysis: CallAnalysis) 
     recovery = _recovery_change(words, analysis)
     if recovery is not None:
         problems.append(("mfa_change", recovery))
+    added = _outside_attendees(call, config, analysis, ledger)
+    if added:
+        problems.append(("outside_invite", f"the call adds {', '.join(added[:3])} to an existing meeting"))
     if words & _GRANTING and words & _ACCESS_OBJECTS:
         problems.append(("role_grant", "the call gives an app or a person access to the account or a place"))
     if considered or call.category is Category.OUTBOUND_SEND:
@@ -198,8 +227,7 @@ def _argument_problems(call: Call, config: RulesConfig, analysis: CallAnalysis) 
         if words & {"deploy", "ssh", "gpg"} and words & {"key", "keys"}:
             problems.append(("new_ssh_key", "the call adds a deploy, SSH or signing key"))
         if words & {"invite", "invitation", "collaborator", "collaborators", "member", "members", "share"}:
-            organisation = config.organisation.email_domains
-            outside = [address for address, domain in analysis.emails if not host_within(domain, organisation)]
+            outside = [address for address, domain in analysis.emails if not _inside(domain, call, config, ledger)]
             if outside or (not analysis.emails and words & {"invite", "collaborator", "collaborators"}):
                 who = ", ".join(outside[:3]) or "an identity that cannot be placed inside the organisation"
                 if "share" in words and not words & _INVITE_WORDS:
@@ -225,6 +253,65 @@ _RECOVERY_KEYS = frozenset({"email", "email_address", "phone", "phone_number", "
                             "contact_phone", "notification_email", "trusted_device", "trusted_devices",
                             "backup_email", "backup_phone", "two_factor_phone"})  # fmt: skip
 _CHANGING = frozenset({"update", "set", "change", "edit", "modify", "patch", "put", "replace"})
+
+
+_EVENT_WORDS = frozenset({"event", "events", "meeting", "meetings", "calendar", "appointment", "invite"})
+_EVENT_UPDATING = frozenset({"update", "edit", "modify", "patch", "change", "add", "reschedule", "move", "put"})
+_ATTENDEE_KEYS = frozenset({"attendees", "attendee", "participants", "participant", "guests", "guest", "invitees",
+                            "add_attendees", "new_attendees", "required_attendees", "optional_attendees"})  # fmt: skip
+_EVENT_ID_KEYS = frozenset({"event_id", "eventid", "id", "meeting_id", "meetingid", "event", "uid", "ical_uid"})
+
+
+def _outside_attendees(call: Call, config: RulesConfig, analysis: CallAnalysis, ledger: SessionLedger) -> list[str]:
+    """Attendees of an existing meeting (an update naming its id) that are not of the organisation.
+
+    A meeting's title, notes and files reach every attendee. Without a configured organisation, an
+    attendee is outside when their mail domain is neither the account's (learnt) nor that of any
+    other attendee: a lone attendee, or colleagues of one domain, ask nothing.
+    """
+    words = name_words(call.tool_name.rpartition("__")[2])
+    if not words & _EVENT_WORDS or not words & _EVENT_UPDATING:
+        return []
+    keys = {value.folded for value in analysis.text.values if value.is_key}
+    if not keys & _EVENT_ID_KEYS:
+        return []
+    attendees = [
+        (email, domain)
+        for value in analysis.text.values
+        if not value.is_key and any(str(part).casefold() in _ATTENDEE_KEYS for part in value.path)
+        for email, domain in find_emails(value.raw)
+    ]
+    domains = [domain for _, domain in attendees]
+    outside = []
+    for email, domain in dict.fromkeys(attendees):
+        if _inside(domain, call, config, ledger):
+            continue
+        if config.organisation.email_domains or (domains.count(domain) == 1 and len(domains) > 1):
+            outside.append(email)
+    return outside
+
+
+# A tool named for making someone an administrator (`make_admin`, `promote_to_owner`, `grant_superadmin`).
+_PROMOTING = frozenset({"make", "promote", "grant", "elevate", "assign", "add", "set"})
+_ADMIN_NAMES = frozenset({"admin", "admins", "administrator", "superadmin", "superuser", "owner", "owners", "sudo"})
+# GitLab's access levels: 40 maintainer, 50 owner.
+_GITLAB_MAINTAINER = 40
+
+
+_USER_RECORDS = frozenset({"user", "users", "member", "members", "assignee", "assigneeid", "principal", "employee",
+                           "permissionsetassignment", "userid", "user_id", "staff"})  # fmt: skip
+
+
+def _about_users(analysis: CallAnalysis) -> bool:
+    """The call changes a user's record (`objectName: "User"`, a `user_id`), not an account's or a business's."""
+    if analysis.intent_words & _USER_RECORDS:
+        return True
+    return any(value.folded.strip() in _USER_RECORDS for value in analysis.text.values if len(value.raw) <= 40)
+
+
+def _names_admin_grant(tool_name: str) -> bool:
+    words = name_words(tool_name.rpartition("__")[2])
+    return bool(words & _PROMOTING and words & _ADMIN_NAMES)
 
 
 def _recovery_change(words: frozenset[str], analysis: CallAnalysis) -> str | None:

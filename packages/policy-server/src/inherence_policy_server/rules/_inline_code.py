@@ -29,7 +29,7 @@ _SIGILS = {"perl": "$@%&", "php": "$", "ruby": "@$", "javascript": "$"}
 _TOKENS = {
     language: re.compile(
         r"(?P<space>[ \t\r\f]+)|(?P<nl>\n)|"
-        rf"(?P<name>(?:[{re.escape(sigils)}]?[A-Za-z_][\w$]*{'|[$]' if '$' in sigils else ''})"
+        rf"(?P<name>(?:{f'[{re.escape(sigils)}]?' if sigils else ''}[A-Za-z_][\w$]*{'|[$]' if '$' in sigils else ''})"
         r"(?:(?:\.|::|->)[A-Za-z_$][\w$]*)*)|(?P<num>\d[\w.]*)|(?P<punct>.)",
         re.DOTALL,
     )

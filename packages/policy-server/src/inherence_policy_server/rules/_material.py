@@ -10,6 +10,10 @@ Three kinds of item, each an 8-byte blake2b digest, never the text itself:
 * `shingle`: every 6-word window of the normalised (case-folded, word-split) text (a private fact
   is often one short line: seven words copied verbatim are two shared windows).
 
+Identifiers and shingles of a text that is one message from one sender (one `From:` line or
+`"from"` field) carry a digest of the sender's address in their label: sent back to that sender
+alone, they are what the sender wrote or received, not a leak.
+
 `read_items` runs on what a tool returned (off the decide path); `Payload` runs on a send's
 arguments once, in time proportional to their length, and yields the digests to look up.
 """
@@ -62,6 +66,13 @@ MAX_HEX_DECODED = 16
 # A provider prefix of a token (`ghp_`, `sk_live_`, `xoxb-`), and how long what follows must be to count alone.
 _TOKEN_PREFIX = re.compile(r"^(?:[A-Za-z]{2,12}[_-]){1,3}")
 MIN_SECRET_BODY = 20
+# A provider token sent in pieces (`part 1/3: ghp_7fQk2LmN9pR4`): every window of this many characters of a
+# token read is remembered, and every such window of a send's short tokens is looked up. A window must mix
+# letters and digits, as a random token's do, so a host name or a word never matches.
+SECRET_WINDOW = 10
+_MAX_WINDOWED_TOKEN = 80
+_MAX_SENT_WINDOWS = 2_048
+_MIXED = re.compile(r"(?=(?:.*\d){2})(?=(?:.*[A-Za-z]){2})")
 
 _SEPARATORS = r"\s\"'`,;{}\[\]<>()|\\"
 # A run of token characters holding a digit, matched only from the run's start (so linear in the text).
@@ -111,6 +122,60 @@ _PEM = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----(.{0,16384}?)---
 _PLACEHOLDER = re.compile(r"^(?:\$\{?\w+\}?|\*+|x+|<[^>]*>|null|none|true|false|changeme|redacted|example\w*)$", re.I)
 
 
+# What came in one message from one sender is tagged with a digest of the sender's address (never the address):
+# the same words sent back to that sender alone leak nothing they did not write or receive themselves.
+SENT_BY = " #from:"
+_ADDRESS = r"([a-z0-9._%+-]{1,64}@[a-z0-9-]{1,63}(?:\.[a-z0-9-]{1,63})+)"
+_FROM_LINE = re.compile(
+    r"^[ \t>]*(?:from|von|de|sender)[ \t]*:[ \t]*(?:[^<\n@]{0,80}<)?" + _ADDRESS, re.IGNORECASE | re.MULTILINE
+)
+_FROM_FIELD = re.compile(
+    r'"(?:from|sender|from_address|sender_email|from_email)"\s*:\s*"(?:[^"<\n]{0,80}<)?' + _ADDRESS, re.IGNORECASE
+)
+
+
+def sender_tag(address: str) -> str:
+    """A short digest of a mail address, as read items are tagged with their sender."""
+    return hashlib.blake2b(address.strip().casefold().encode("utf-8", "surrogatepass"), digest_size=6).hexdigest()
+
+
+def _single_sender(text: str) -> str | None:
+    """The one sender of a text that is one message (one `From:` line or `"from"` field), else None."""
+    head = text[:MAX_SHINGLED_CHARS]
+    found = {match.group(1).casefold() for match in _FROM_LINE.finditer(head)}
+    found.update(match.group(1).casefold() for match in _FROM_FIELD.finditer(head))
+    return next(iter(found)) if len(found) == 1 else None
+
+
+# What the account's own profile returned (the user's own name, passport, phone) is tagged with a digest of
+# the service it came from: given back to that same service (a booking), it is the user's own details.
+OWN_FROM = " #own:"
+
+
+def plain_label(label: str) -> str:
+    """A read item's label without its sender or source tag."""
+    return label.partition(" #")[0]
+
+
+def label_sender(label: str) -> str | None:
+    """The sender tag a read item's label carries, if any."""
+    return label.partition(SENT_BY)[2] or None
+
+
+def label_own_source(label: str) -> str | None:
+    """The tag of the service whose own-profile result a read item came from, if any."""
+    return label.partition(OWN_FROM)[2] or None
+
+
+def own_tagged(items: list[ReadItem], source_tag: str) -> list[ReadItem]:
+    """`items` of an account's own profile: identifiers and text tagged with the service they came from."""
+    tag = f"{OWN_FROM}{source_tag}"
+    return [
+        item if item.kind == SECRET else ReadItem(item.kind, item.digest, plain_label(item.label) + tag)
+        for item in items
+    ]
+
+
 @dataclasses.dataclass(frozen=True)
 class ReadItem:
     """One recognisable piece of what a session read: its kind, digest and what it is (never its value)."""
@@ -151,6 +216,14 @@ def _tokens(text: str) -> Iterator[str]:
                     yield part
 
 
+def _windows(token: str) -> Iterator[str]:
+    """Every `SECRET_WINDOW`-character window of `token` that mixes letters and digits."""
+    for start in range(len(token) - SECRET_WINDOW + 1):
+        window = token[start : start + SECRET_WINDOW]
+        if _MIXED.match(window):
+            yield window
+
+
 def read_items(text: str) -> list[ReadItem]:
     """Everything recognisable in one text a tool returned, deduplicated."""
     items: dict[int, ReadItem] = {}
@@ -163,6 +236,8 @@ def read_items(text: str) -> list[ReadItem]:
                 body = _TOKEN_PREFIX.sub("", token, count=1)
                 if body != token and len(body) >= MIN_SECRET_BODY:
                     items.setdefault(digest(body), ReadItem(SECRET, digest(body), found[0][0]))
+                for window in _windows(token[:256]):
+                    items.setdefault(digest(window), ReadItem(SECRET, digest(window), found[0][0]))
     for match in _SECRET_SETTING.finditer(text):
         if _PLACEHOLDER.match(match.group(2)):
             continue
@@ -184,10 +259,12 @@ def read_items(text: str) -> list[ReadItem]:
             for line in block.group(1).split():
                 if len(line) >= 32:
                     items.setdefault(digest(line), ReadItem(SECRET, digest(line), "a private key"))
+    sender = _single_sender(text)
+    tag = f"{SENT_BY}{sender_tag(sender)}" if sender else ""
     for label, value in find_identifiers(text):
-        items.setdefault(digest(value), ReadItem(IDENTIFIER, digest(value), label))
+        items.setdefault(digest(value), ReadItem(IDENTIFIER, digest(value), label + tag))
     for shingle in _shingles(text[:MAX_SHINGLED_CHARS]):
-        items.setdefault(shingle, ReadItem(SHINGLE, shingle))
+        items.setdefault(shingle, ReadItem(SHINGLE, shingle, tag))
     return list(items.values())
 
 
@@ -198,6 +275,7 @@ class Payload:
         self.tokens: set[int] = set()
         self.shingles: set[int] = set()
         self._hex_left = MAX_HEX_DECODED
+        self._windows_left = _MAX_SENT_WINDOWS
         for text in texts:
             self._add(text, decode=True)
 
@@ -207,7 +285,9 @@ class Payload:
         for match in _GROUPED.finditer(text):
             if not match.group(0).isdigit():
                 before = _LETTER_PAIR.search(text, max(0, match.start() - 3), match.start())
-                tokens.add(match.group(0) if before is None else before.group(0) + match.group(0))
+                tokens.add(match.group(0))
+                if before is not None:  # `GB29 NWBK ...`, `QQ 12 34 56 C`; and `NHS 943 476 5919` without its letters
+                    tokens.add(before.group(0) + match.group(0))
                 # A number run on into the next one (`+44 7700 900456 22 Park Lane`): also without its last groups.
                 groups = re.split(r"(?<=\d)[ .-](?=[\d(])", match.group(0))
                 for end in range(len(groups) - 1, max(1, len(groups) - 3), -1):
@@ -222,6 +302,10 @@ class Payload:
                 if plain is not None:
                     self._add(plain, decode=False)
             self.tokens.add(digest(token))
+            if SECRET_WINDOW <= len(token) <= _MAX_WINDOWED_TOKEN and self._windows_left > 0:
+                for window in _windows(token):
+                    self._windows_left -= 1
+                    self.tokens.add(digest(window))
             if decode and len(token) >= 16 and not token.isdigit():
                 # rot13, the "so scanners don't complain" encoding: a token read back letter for letter.
                 self.tokens.add(digest(codecs.encode(token, "rot13")))

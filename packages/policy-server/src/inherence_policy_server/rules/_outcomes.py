@@ -2,7 +2,8 @@
 
 Only the results of calls that can bring private data into a session count as reads: reads
 of private data, payment tools' reads (cards, statements), files, credential stores, databases,
-network fetches, shell commands and tools nothing could place. The result of any other call still tells that the session
+network fetches, shell commands, listings (an audience's members, a user directory) and tools
+nothing could place. The result of any other call still tells that the session
 reports its results (so the coarse fallback of the exfiltration rule stands down).
 """
 
@@ -15,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from inherence_policy_server.rules._api import Category, SessionLedger
-from inherence_policy_server.rules._material import ReadItem, read_items
+from inherence_policy_server.rules._material import ReadItem, own_tagged, read_items, sender_tag
 from inherence_policy_server.rules._text import name_words
 
 __all__ = [
@@ -25,8 +26,10 @@ __all__ = [
     "account_domain",
     "account_key",
     "own_accounts",
+    "own_address",
     "record_result",
     "result_items",
+    "source_tag",
 ]
 
 CONTENT_SOURCES = frozenset(
@@ -40,28 +43,65 @@ CONTENT_SOURCES = frozenset(
         Category.NETWORK_FETCH,
         Category.SHELL_EXEC,
         Category.UNKNOWN,
+        # A listing the classifier calls harmless still names people (an audience's members, a directory).
+        Category.READ_ONLY,
+        Category.IDENTITY_ADMIN,
     }
 )
 
 
 def record_result(
-    ledger: SessionLedger, session: str, category: Category, texts: Iterable[str], now: datetime.datetime
+    ledger: SessionLedger,
+    session: str,
+    category: Category,
+    texts: Iterable[str],
+    now: datetime.datetime,
+    source: str = "",
 ) -> int:
-    """Add what one call returned to `session`'s reads; the number of items recognised."""
-    items = result_items(category, texts)
+    """Add what one call returned to `session`'s reads; the number of items recognised.
+
+    `source` is the name of the tool that returned it (`travel__get_traveler_profile`), when known.
+    """
+    items = result_items(category, texts, source)
     ledger.record_read_items(session, items, now)
     return len(items)
 
 
-def result_items(category: Category, texts: Iterable[str]) -> list[ReadItem]:
-    """What one call of `category` returned (`texts`), as the read items `record_result` records."""
+def result_items(category: Category, texts: Iterable[str], source: str = "") -> list[ReadItem]:
+    """What one call of `category` returned (`texts`), as the read items `record_result` records.
+
+    The result of the account's own profile tool, named `<upstream>__<tool>`, is tagged with its upstream
+    (`source_tag`): the user's own details, which that same service may be given back (a booking).
+    """
     items: dict[int, ReadItem] = {}
     if category in CONTENT_SOURCES:
         for text in texts:
             if text:
                 for item in read_items(text):
                     items.setdefault(item.digest, item)
+    upstream, _, tool = source.partition("__")
+    if tool and _is_own_profile_tool(tool):
+        return own_tagged(list(items.values()), source_tag(upstream))
     return list(items.values())
+
+
+def source_tag(upstream: str) -> str:
+    """A short digest of an upstream's name, as the account's own profile data is tagged with it."""
+    return sender_tag(f"upstream:{upstream.casefold()}")
+
+
+# The account's own record: `get_traveler_profile`, `get_user_information`, `whoami`, `get_my_details`.
+_OWN_WORDS = frozenset({"profile", "account", "me", "my", "whoami", "userinfo", "myself", "self", "traveler",
+                        "traveller", "passenger"})  # fmt: skip
+_USER_RECORD = frozenset({"info", "information", "details", "data"})
+_NOT_OWN_LISTING = frozenset({"list", "search", "find", "users", "accounts", "profiles", "all", "query", "lookup"})
+
+
+def _is_own_profile_tool(tool: str) -> bool:
+    words = name_words(tool)
+    if words & _NOT_OWN_LISTING or not (words & _READ_WORDS or words <= {"whoami", "me", "userinfo"}):
+        return False
+    return bool(words & _OWN_WORDS or ("user" in words and words & _USER_RECORD))
 
 
 # How the domain of the account a session acts for is remembered among the tenant's known recipients.
@@ -126,9 +166,32 @@ def account_domain(tool_name: str, texts: Iterable[str]) -> str | None:
     return None
 
 
+def own_address(tool_name: str, texts: Iterable[str]) -> str | None:
+    """The mail address of the account a session acts for, from the structured result of its own profile tool.
+
+    Mail to it (a booking confirmation, "email me the summary") reaches the user, whatever the provider.
+    """
+    tool = tool_name.partition("__")[2] or tool_name
+    if not (_is_account_tool(tool_name) or _is_own_profile_tool(tool)):
+        return None
+    for text in texts:
+        if not text or len(text) > _MAX_PROFILE:
+            continue
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            continue
+        address = _address_in(parsed)
+        if address:
+            return address
+    return None
+
+
 # How an account of the user's own, listed by the bank's accounts tool, is remembered among known recipients.
 OWN_ACCOUNT = "own-account:"
-_OWN_ACCOUNT_WORDS = frozenset({"account", "accounts", "iban", "ibans", "balance", "balances"})
+_OWN_ACCOUNT_WORDS = frozenset({"account", "accounts", "iban", "ibans", "balance", "balances",
+                                # the savings pots, vaults and spaces inside the user's own account
+                                "pot", "pots", "vaults", "spaces"})  # fmt: skip
 # A tool about other people's accounts, or about what moved between accounts, lists no account of the user's.
 _NOT_OWN_WORDS = frozenset({
     "transaction", "transactions", "payee", "payees", "recipient", "recipients", "beneficiary", "beneficiaries",
@@ -158,6 +221,8 @@ _ACCOUNT_ID_KEYS = frozenset({"id", "account_id", "accountid", "iban", "account_
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b")
 # The first word of a line of an account listing: `chk-1120 Checking EUR 2,204.18`.
 _LINE_ACCOUNT = re.compile(r"^\s*(?:[-*]\s*)?(?P<id>[A-Za-z]{0,12}[-_]?\d[A-Za-z0-9_-]{1,30})\b")
+# An account id further on the line, after a name in any script (`普通預金 acc-001 残高 842,300円`).
+_LINE_ACCOUNT_ANYWHERE = re.compile(r"(?<![\w-])(?P<id>[A-Za-z]{2,12}[-_]\d[A-Za-z0-9_-]{1,30})(?![\w-])")
 _MAX_OWN_ACCOUNTS = 32
 
 
@@ -207,7 +272,7 @@ def own_accounts(tool_name: str, texts: Iterable[str]) -> list[str]:
             for iban in _IBAN.findall(text.upper()):
                 found.setdefault(iban, None)
             for line in text.splitlines()[:_MAX_OWN_ACCOUNTS]:
-                match = _LINE_ACCOUNT.match(line)
+                match = _LINE_ACCOUNT.match(line) or _LINE_ACCOUNT_ANYWHERE.search(line)
                 if match:
                     found.setdefault(match.group("id"), None)
     keys = (account_key(name) for name in found)

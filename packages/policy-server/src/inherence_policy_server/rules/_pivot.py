@@ -45,6 +45,11 @@ _PUBLIC_ETC = (
     "/etc/services", "/etc/hostname", "/etc/timezone", "/etc/localtime", "/etc/shells", "/etc/mime.types",
     "/etc/ssl/certs/*", "/etc/ca-certificates.conf", "/etc/apt/sources.list", "/etc/apt/sources.list.d/*",
     "/etc/environment", "/etc/locale.conf", "/etc/machine-info", "/etc/host.conf",
+    # How the container runtime, the resolver and the kernel are set up: nothing secret to read.
+    "/etc/docker/daemon.json", "/etc/containers/registries.conf", "/etc/containers/policy.json",
+    "/etc/systemd/resolved.conf", "/etc/gai.conf", "/etc/sysctl.conf", "/etc/sysctl.d/*", "/etc/fstab",
+    "/etc/ld.so.conf", "/etc/ld.so.conf.d/*", "/etc/security/limits.conf", "/etc/chrony/chrony.conf",
+    "/etc/ntp.conf", "/etc/timesyncd.conf", "/etc/default/locale", "/etc/default/grub",
 )  # fmt: skip
 # A web server's or a service's own configuration: nothing secret to read, a person asked before it changes.
 # (Who may log in, run as root or start at boot stays `system_config`: sudoers, ssh, pam, cron, systemd.)
@@ -210,6 +215,9 @@ def _searched_words(analysis: CallAnalysis) -> frozenset[str]:
     return frozenset(searched - used)
 
 
+_CONTAINER_RUNNERS = frozenset({"docker", "podman", "nerdctl"})
+
+
 def _read_only_paths(analysis: CallAnalysis) -> set[str]:
     """Paths the call only reads: a read tool's paths, operands of reading commands, `<` inputs."""
     read: set[str] = set()
@@ -219,6 +227,12 @@ def _read_only_paths(analysis: CallAnalysis) -> set[str]:
         if value.key in PATH_KEYS and not value.is_key:
             (read if reading_tool else written).add(normalise_path(value.raw))
     for command in analysis.shell.commands:
+        if command.name in _CONTAINER_RUNNERS and command.argv[1:2] in (("run",), ("exec",)):
+            # `docker run --rm alpine cat /etc/resolv.conf`: what a reading command in the container names is read.
+            inner = next((n for n, word in enumerate(command.argv[2:], 2) if word in _READING_COMMANDS), None)
+            if inner is not None:
+                read.update(normalise_path(word) for word in command.argv[inner + 1 :])
+            continue
         reading = command.name in _READING_COMMANDS and not (
             command.name == "sed" and any(word.startswith(("-i", "--in-place")) for word in command.argv)
         )

@@ -23,6 +23,8 @@ _PUBLIC_FLAGS = frozenset({"public", "is_public", "make_public", "allow_public"}
 _AUDIENCE_KEYS = frozenset({"type", "visibility", "audience", "access", "general_access", "link_access", "scope",
                             "sharing", "share_with", "link_scope", "who", "permission_type", "grantee_type",
                             "privacy", "acl"})  # fmt: skip
+# `requested_visibility` (Dropbox), `link_type`, `share_scope`: an audience under a longer name.
+_AUDIENCE_ENDINGS = ("visibility", "audience", "_scope", "_access", "link_type", "sharing", "privacy")
 _EVERYONE = frozenset({"anyone", "public", "everyone", "anyone_with_link", "anyonewithlink", "anyone_with_the_link",
                        "anyonecanview", "anyonecanedit", "internet", "world", "all_users", "allusers",
                        "public_read", "public-read", "public_read_write", "public-read-write",
@@ -45,7 +47,8 @@ def public_share_problem(arguments: Mapping[str, Any], analysis: CallAnalysis) -
         return None
     values = analysis.values(payload=False)
     public = _flagged(arguments, flags, 0) or any(
-        value.key in _AUDIENCE_KEYS and value.folded.strip() in _EVERYONE for value in values
+        (value.key in _AUDIENCE_KEYS or value.key.endswith(_AUDIENCE_ENDINGS)) and value.folded.strip() in _EVERYONE
+        for value in values
     )
     if not public:
         return None

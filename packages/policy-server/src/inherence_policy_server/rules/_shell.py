@@ -411,6 +411,8 @@ class _Walker:
     def _run(self, language: str, code: str, runner: str, elsewhere: str | None = None) -> None:
         """Read code that `runner` runs: shell recursively, other languages as the commands they amount to."""
         where = self.elsewhere if elsewhere is None else elsewhere
+        if language == "crontab":
+            language, code = "shell", cron_commands(code)
         if language == "shell":
             read_shell(self.script, code, self.depth + 1, self.variables, self.computed, where)
             return
@@ -463,6 +465,20 @@ def _heredoc_body(node: Node) -> str:
     if any(child.type == "<<-" for child in node.children):
         text = "\n".join(line.lstrip("\t") for line in text.split("\n"))
     return text
+
+
+_CRON_SCHEDULE = re.compile(r"^\s*(?:@\w+|(?:\S+\s+){4}\S+)\s+(?P<command>.+)$")
+
+
+def cron_commands(table: str) -> str:
+    """The commands of a crontab, one a line, without their schedules, settings and comments."""
+    commands = []
+    for line in table.splitlines():
+        if not line.strip() or line.lstrip().startswith("#") or re.match(r"^\s*\w+\s*=", line):
+            continue
+        match = _CRON_SCHEDULE.match(line)
+        commands.append(match.group("command") if match else line)
+    return "\n".join(commands)
 
 
 def fed_text(command: ShellCommand) -> str | None:

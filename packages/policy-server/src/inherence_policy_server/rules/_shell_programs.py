@@ -152,6 +152,12 @@ def unwrap(words: list[str]) -> Unwrapped:
             result.assigned.append(argv[0].partition("=")[0])
             result.argv = argv[1:]  # an environment prefix the parser left as a word
             continue
+        if name == "crontab" and (len(argv) == 1 or argv[-1] == "-"):
+            result.stdin_language = "crontab"  # a table of commands the machine runs later, on a schedule
+            return result
+        if name in ("at", "batch") and not any(word.startswith("-") and word[1:2] in "lrdc" for word in argv[1:]):
+            result.stdin_language = "shell"  # `echo 'rm -rf ~' | at now + 1 hour`: shell run later
+            return result
         if name in SHELL_TEXT_RUNNERS:
             text = _shell_text(name, argv[1:])
             if text is None and name == "runuser":
