@@ -97,11 +97,22 @@ def _decimal_from_text(text: str) -> Decimal | None:
 
 
 def _first_string(analysis: CallAnalysis, keys: tuple[str, ...]) -> str:
+    """The first non-blank value under the first of `keys` that has one, folded."""
+    firsts = analysis.memo("first_strings", lambda: _first_strings(analysis))
     for key in keys:
-        for value in analysis.values(payload=False):
-            if not value.is_key and value.key == key and value.raw.strip():
-                return value.raw.strip().casefold()
+        found = firsts.get(key)
+        if found is not None:
+            return found
     return ""
+
+
+def _first_strings(analysis: CallAnalysis) -> dict[str, str]:
+    # One pass over the values, asked for by several key lists: the first non-blank value per key.
+    firsts: dict[str, str] = {}
+    for value in analysis.values(payload=False):
+        if not value.is_key and value.key not in firsts and value.raw.strip():
+            firsts[value.key] = value.raw.strip().casefold()
+    return firsts
 
 
 def _amounts(call: Call, analysis: CallAnalysis) -> tuple[int, list[str]]:

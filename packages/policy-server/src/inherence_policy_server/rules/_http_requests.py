@@ -133,6 +133,8 @@ def call_requests(arguments: Mapping[str, Any], depth: int = 0) -> list[HttpRequ
         return []
     found: list[HttpRequest] = []
     lowered = {str(key).casefold(): value for key, value in arguments.items()}
+    if _no_request_here(lowered):
+        return _nested_requests(arguments, depth, found)
     method = next((str(lowered[key]) for key in _METHOD_KEYS if isinstance(lowered.get(key), str)), "")
     fields: list[tuple[str, str]] = []
     for key in _BODY_KEYS & lowered.keys():
@@ -165,6 +167,29 @@ def call_requests(arguments: Mapping[str, Any], depth: int = 0) -> list[HttpRequ
             path_part, _, query = text.partition("?")
             body_fields(query, fields) if query else None
             found.append(HttpRequest(verb, None, "/" + path_part.lstrip("/"), tuple(fields[:MAX_FIELDS]), text))
+    return _nested_requests(arguments, depth, found)
+
+
+def _no_request_here(lowered: dict[str, Any]) -> bool:
+    """No URL, and no path with a method, at this level, and no body whose reading could fail: nothing to send.
+
+    A request needs a URL key, or a path key with a method (a method key or a method header). The
+    body is read only for a request, so a body string that would be read as JSON or a form keeps
+    the full reading, which is what a body that cannot be read would have met before.
+    """
+    keys = lowered.keys()
+    if not keys.isdisjoint(_URL_KEYS):
+        return False
+    if not keys.isdisjoint(_PATH_KEYS) and not (keys.isdisjoint(_METHOD_KEYS) and "headers" not in keys):
+        return False
+    for key in _BODY_KEYS & keys:
+        value = lowered[key]
+        if not isinstance(value, str) or value.strip()[:1] in ("{", "[") or "=" in value:
+            return False
+    return True
+
+
+def _nested_requests(arguments: Mapping[str, Any], depth: int, found: list[HttpRequest]) -> list[HttpRequest]:
     for value in arguments.values():
         if isinstance(value, Mapping):
             found.extend(call_requests(value, depth + 1))
