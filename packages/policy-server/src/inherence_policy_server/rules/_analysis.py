@@ -27,6 +27,7 @@ from inherence_policy_server.rules._text import CONTENT_KEYS, ArgumentText, Text
 
 __all__ = ["CONTENT_KEYS", "DESTINATION_KEYS", "MAX_ENDPOINTS", "MAX_SHELL_CHARS", "MAX_SHELL_TEXTS", "CallAnalysis"]
 _T = TypeVar("_T")
+_UNSET: Any = object()
 
 
 class _view(Generic[_T]):
@@ -82,15 +83,16 @@ class CallAnalysis:
         self.call = call
         self.text: ArgumentText = extract_text(call.arguments)
         self._memo: dict[str, Any] = {}
-        self._values: dict[bool, list[TextValue]] = {}
+        self._plain: list[TextValue] | None = None
+        self._payload: list[TextValue] | None = None
 
     def memo(self, key: str, build: Callable[[], _T]) -> _T:
         """A view that several rules share, built on first use and kept for the rest of the call."""
-        try:
-            value: _T = self._memo[key]
-        except KeyError:
+        # A lookup, not a try: most keys are missed once per call, and a raised KeyError costs more.
+        value = self._memo.get(key, _UNSET)
+        if value is _UNSET:
             value = self._memo[key] = build()
-        return value
+        return value  # type: ignore[no-any-return]
 
     @property
     def category(self) -> Category:
@@ -98,11 +100,15 @@ class CallAnalysis:
 
     def values(self, *, payload: bool) -> list[TextValue]:
         """Strings outside prose fields, and with `payload` the prose too (one list per call, not to be changed)."""
-        found = self._values.get(payload)
+        # Asked for dozens of times per call: two plain attributes, no dictionary.
+        if payload:
+            found = self._payload
+            if found is None:
+                found = self._payload = list(self.text.strings())
+            return found
+        found = self._plain
         if found is None:
-            found = self._values[payload] = [
-                value for value in self.text.strings() if payload or value.key not in CONTENT_KEYS
-            ]
+            found = self._plain = [value for value in self.text.strings() if value.key not in CONTENT_KEYS]
         return found
 
     @_view

@@ -8,6 +8,7 @@ without a command line say: a delete call with a list of hundreds of ids, a wild
 from __future__ import annotations
 
 import datetime
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -243,9 +244,16 @@ _RANGE_KEYS = frozenset({"time_min", "time_max", "start", "end", "start_date", "
                          "after", "older_than", "newer_than", "since", "date_from", "date_to", "range"})  # fmt: skip
 
 
-def _name_words(tool_name: str) -> set[str]:
+@functools.lru_cache(maxsize=1024)
+def _name_words(tool_name: str) -> frozenset[str]:
+    # Tool names repeat from call to call: each is split once.
     name = tool_name.rpartition("__")[2]
-    return set(re.findall(r"[a-z0-9]+", re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name).casefold()))
+    return frozenset(re.findall(r"[a-z0-9]+", re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name).casefold()))
+
+
+@functools.lru_cache(maxsize=1024)
+def _all_name_words(tool_name: str) -> frozenset[str]:
+    return frozenset(re.findall(r"[a-z0-9]+", re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", tool_name).casefold()))
 
 
 def _whole_store_delete(tool_name: str) -> list[tuple[str, str]]:
@@ -312,7 +320,7 @@ def _range_delete(tool_name: str, arguments: Mapping[str, Any]) -> list[tuple[st
 
 def _query_delete(tool_name: str, arguments: Mapping[str, Any]) -> bool:
     """A bulk delete tool (`bulk_delete_issues`, `deleteMany`) that picks what it deletes by a query."""
-    words = set(re.findall(r"[a-z0-9]+", re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", tool_name).casefold()))
+    words = _all_name_words(tool_name)
     if not words & _BULK_WORDS or not words & _DELETE_WORDS:
         return False
     return any(

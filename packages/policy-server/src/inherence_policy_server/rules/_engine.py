@@ -109,7 +109,7 @@ def evaluate(call: Call, config: RulesConfig, ledger: SessionLedger, now: dateti
         return _summarise(call, [_beyond_limits(analysis)], [], [])
     for name, rule in _STATELESS_RULES:
         if name in enabled:
-            _run(name, lambda rule=rule: rule(call, config, ledger, now, analysis), found)  # type: ignore[misc]
+            _run_rule(name, rule, call, config, ledger, now, analysis, found)
     # A rule may have stopped reading at a limit of the shell or URL views.
     if analysis.text.beyond_limits:
         found.enforced.insert(0, _beyond_limits(analysis))
@@ -161,11 +161,32 @@ def _run(name: str, run: Callable[[], list[Finding]], found: _Sorted) -> None:
     try:
         findings = run()
     except Exception as error:  # a rule's defect must deny, never allow
-        found.enforced.append(
-            Finding(name, f"{name}.analysis_failed", f"The {name} check failed ({type(error).__name__}).")
-        )
+        found.enforced.append(_failed(name, error))
         return
     found.add(findings)
+
+
+def _run_rule(
+    name: str,
+    rule: RuleFunction,
+    call: Call,
+    config: RulesConfig,
+    ledger: SessionLedger,
+    now: datetime.datetime,
+    analysis: CallAnalysis,
+    found: _Sorted,
+) -> None:
+    """`_run` for one stateless rule, without a closure made per rule and call."""
+    try:
+        findings = rule(call, config, ledger, now, analysis)
+    except Exception as error:  # a rule's defect must deny, never allow
+        found.enforced.append(_failed(name, error))
+        return
+    found.add(findings)
+
+
+def _failed(name: str, error: Exception) -> Finding:
+    return Finding(name, f"{name}.analysis_failed", f"The {name} check failed ({type(error).__name__}).")
 
 
 def _record_sensitive_reads(

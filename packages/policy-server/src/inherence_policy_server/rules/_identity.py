@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import fnmatch
+import functools
 import re
 from collections.abc import Mapping
 
@@ -376,7 +377,7 @@ def _sets_admin_flag(node: object, depth: int) -> bool:
 
 def _token_problems(analysis: CallAnalysis) -> list[tuple[str, str]]:
     """A new API or access token: whoever holds it acts with its rights, outside any session."""
-    words = set(re.findall(r"[a-z0-9]+", re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", analysis.call.tool_name).casefold()))
+    words = _tool_words(analysis.call.tool_name)
     if words & {"token", "tokens", "pat", "apitoken", "accesstoken"} and words & _TOKEN_MAKING and words & _TOKEN_KINDS:
         return [("token_create", f"{analysis.call.tool_name} creates an access token")]
     for request in call_http_requests(analysis):
@@ -384,3 +385,9 @@ def _token_problems(analysis: CallAnalysis) -> list[tuple[str, str]]:
         if request.method.upper() in _WRITING and _TOKEN_PATH.search(path):
             return [("token_create", f"{request.method} {path[:80]} creates an access token")]
     return []
+
+
+@functools.lru_cache(maxsize=1024)
+def _tool_words(tool_name: str) -> frozenset[str]:
+    # Tool names repeat from call to call: each is split once.
+    return frozenset(re.findall(r"[a-z0-9]+", re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", tool_name).casefold()))
