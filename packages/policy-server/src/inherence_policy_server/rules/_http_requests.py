@@ -191,6 +191,8 @@ def _no_request_here(lowered: dict[str, Any]) -> bool:
 
 def _nested_requests(arguments: Mapping[str, Any], depth: int, found: list[HttpRequest]) -> list[HttpRequest]:
     for value in arguments.values():
+        if type(value) is str:
+            continue  # most values: neither a mapping nor a list
         if isinstance(value, Mapping):
             found.extend(call_requests(value, depth + 1))
         elif isinstance(value, list):

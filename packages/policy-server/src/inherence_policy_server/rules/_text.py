@@ -91,6 +91,10 @@ def extract_text(arguments: Mapping[str, Any]) -> ArgumentText:
         if depth > MAX_DEPTH:
             found.beyond_limits.append(f"nested deeper than {MAX_DEPTH} levels")
             continue
+        if type(node) is str:
+            # The common case first: a plain string is no mapping or list, and the abstract checks cost.
+            _add_string(found, node, path, key, budget)
+            continue
         if isinstance(node, (Mapping, list, tuple)) and len(node) > budget[0]:
             # Counted before walking, so a long list costs nothing to refuse.
             found.beyond_limits.append(f"more than {MAX_VALUES} values")
