@@ -384,9 +384,9 @@ _NAME_WORD = re.compile(r"[a-z0-9]+")
 
 def api_matches(analysis: CallAnalysis, rule: str) -> list[ApiMatch]:
     """The call's requests (tool arguments and command lines) that reach an endpoint of `rule`."""
-    return [
-        match for match in analysis.memo("api_matches", lambda: _all_matches(analysis)) if match.endpoint.rule == rule
-    ]
+    matches = analysis.memo("api_matches", lambda: _all_matches(analysis))
+    # Asked by several rules per call, and most calls reach no endpoint at all.
+    return [match for match in matches if match.endpoint.rule == rule] if matches else []
 
 
 def call_http_requests(analysis: CallAnalysis) -> list[HttpRequest]:
