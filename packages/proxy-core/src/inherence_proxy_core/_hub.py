@@ -194,19 +194,12 @@ class Hub:
                 session, request_id, decision, gate_request, route.upstream, route.name, route.gate_name, arguments
             )
             if held_back is not None:
-                if "resultType" in held_back:
-                    return {"result": held_back}
-                if "invalid_state" in held_back:
-                    return error_response(request_id, -32602, held_back["invalid_state"])
-                return {"result": tool_error(held_back, decision_meta(decision))}
+                answer = _confirm_round_answer(request_id, held_back)
+                return answer if answer is not None else {"result": tool_error(held_back, decision_meta(decision))}
         forwarded = dict(params)
         forwarded["name"] = route.name
         tail = self._finish_tool(session, request_id, link, forwarded, route, decision, gate_request)
-        if session.modern and link.envelope is None:
-            hold = self._hold_for(session, request_id)
-            if hold is not None:
-                return await self._held(session, request_id, tail, hold)
-        return await tail
+        return await self._upstream_answer(session, request_id, link, tail)
 
     async def _finish_tool(
         self,
@@ -426,6 +419,16 @@ class Hub:
         confirm_round = session.rounds.get(request_id)
         return bridged_capabilities(confirm_round.capabilities) if confirm_round is not None else {}
 
+    async def _upstream_answer(
+        self, session: ClientConnection, request_id: Any, link: UpstreamLink, tail: Coroutine[Any, Any, Answer]
+    ) -> Answer:
+        """Run `tail` (the decided call, upstream): held open when a modern client may be asked for input."""
+        if session.modern and link.envelope is None:
+            hold = self._hold_for(session, request_id)
+            if hold is not None:
+                return await self._held(session, request_id, tail, hold)
+        return await tail
+
     def _hold_for(self, session: ClientConnection, request_id: Any) -> Hold | None:
         """A hold for this modern request when its envelope declares input the client can give, else None."""
         confirm_round = session.rounds.get(request_id)
@@ -576,17 +579,10 @@ class Hub:
                 session, request_id, decision, gate_request, upstream, label, gate["tool_name"], gate["arguments"]
             )
             if held_back is not None:
-                if "resultType" in held_back:
-                    return {"result": held_back}
-                if "invalid_state" in held_back:
-                    return error_response(request_id, -32602, held_back["invalid_state"])
-                return self._refusal(request_id, held_back)
+                answer = _confirm_round_answer(request_id, held_back)
+                return answer if answer is not None else self._refusal(request_id, held_back)
         tail = self._finish_relay(session, request_id, link, upstream, method, params, decision, gate_request, gate)
-        if session.modern and link.envelope is None:
-            hold = self._hold_for(session, request_id)
-            if hold is not None:
-                return await self._held(session, request_id, tail, hold)
-        return await tail
+        return await self._upstream_answer(session, request_id, link, tail)
 
     async def _finish_relay(
         self,
@@ -926,3 +922,12 @@ async def _guarded(func: Any, *args: Any) -> None:
         await func(*args)
     except Exception:
         logger.exception("relaying a message failed")
+
+
+def _confirm_round_answer(request_id: Any, held_back: dict[str, Any]) -> Answer | None:
+    """The answer for a confirmation that stays a round (input_required, or a refused state); None for a refusal."""
+    if "resultType" in held_back:
+        return {"result": held_back}
+    if "invalid_state" in held_back:
+        return error_response(request_id, -32602, held_back["invalid_state"])
+    return None

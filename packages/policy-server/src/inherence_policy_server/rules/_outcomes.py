@@ -151,19 +151,12 @@ def account_domain(tool_name: str, texts: Iterable[str]) -> str | None:
     """
     if not _is_account_tool(tool_name):
         return None
-    for text in texts:
-        if not text or len(text) > _MAX_PROFILE:
-            continue
-        try:
-            parsed = json.loads(text)
-        except ValueError:
-            continue
-        address = _address_in(parsed)
-        if address:
-            match = _ADDRESS.match(address)
-            domain = match.group("domain") if match else ""
-            return None if not domain or domain in _PUBLIC_MAIL else domain
-    return None
+    address = _structured_address(texts)
+    if not address:
+        return None
+    match = _ADDRESS.match(address)
+    domain = match.group("domain") if match else ""
+    return None if not domain or domain in _PUBLIC_MAIL else domain
 
 
 def own_address(tool_name: str, texts: Iterable[str]) -> str | None:
@@ -174,6 +167,11 @@ def own_address(tool_name: str, texts: Iterable[str]) -> str | None:
     tool = tool_name.partition("__")[2] or tool_name
     if not (_is_account_tool(tool_name) or _is_own_profile_tool(tool)):
         return None
+    return _structured_address(texts)
+
+
+def _structured_address(texts: Iterable[str]) -> str | None:
+    """The first account address found in a result text that is a JSON object of a bounded size."""
     for text in texts:
         if not text or len(text) > _MAX_PROFILE:
             continue
