@@ -146,6 +146,12 @@ def test_a_secret_cut_at_the_length_bound_is_not_kept_in_part() -> None:
         ("SK" + "0123456789abcdef" * 2, "a Twilio API key"),
         ("SG." + "a" * 22 + "." + "b" * 43, "a SendGrid API key"),
         ("DEPLOY_TOKEN=9fQk2LmZ7xWp4RtY8vBn3Hs6", "a secret value"),
+        ("MTE4ODIwMDQxMTIyMzM0NDU2Nw.GhX2aB.p9Lq2Wm8Zr4Tn6Yv1Xc3Kd5Fs7Ga0Hb2Jc4Nd6", "a Discord bot token"),
+        ("7312209981:AAH3kq9ZrT5vXw2LmN8pQ4sY6uB1cD7eF0g", "a Telegram bot token"),
+        ("hf_" + "aB3dE5fG7h" * 4, "a Hugging Face token"),
+        ("shpat_" + "0123456789abcdef" * 2, "a Shopify access token"),
+        ("otpauth://totp/Acme:me?secret=KRSXG5CTMVRXEZLU", "a one-time password seed"),
+        ("AccountName=acme;AccountKey=" + "Ab3+" * 21 + "==", "an Azure storage account key"),
     ],
 )
 def test_the_rules_report_each_format_by_its_label(text: str, label: str) -> None:

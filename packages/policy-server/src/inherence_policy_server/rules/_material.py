@@ -105,10 +105,11 @@ _ONE_TIME_CODE = re.compile(
     r"[^\d\n]{0,40}?(?<!\d)(\d{3,4}[ -]?\d{3,4})(?![\d-])",
     re.IGNORECASE,
 )
-# A code named first and given after `is` or `:` further on the line: `Your TAN for EUR 3,950.00 to LT60... is 482913`.
+# A code named first and given after `is` or `:` further on the line: `Your TAN for EUR 3,950.00 to LT60... is 482913`,
+# `Ihr TAN fuer Ueberweisung 4,980.00 EUR an LT12...1000: 771204`.
 _CODE_IS = re.compile(
     r"\b(?:code|otp|passcode|tan|pin|verification code|one-time code|einmalcode|bestätigungscode|código)\b"
-    r"[^\n]{0,120}?\b(?:is|ist|lautet|es|est)\b:?\s*(\d{3,4}[ -]?\d{3,4})(?![\d-])",
+    r"[^\n]{0,120}?(?:\b(?:is|ist|lautet|es|est)\b:?|:)\s*(\d{3,4}[ -]?\d{3,4})(?![\d-])",
     re.IGNORECASE,
 )
 # The same code before its word, as text messages put it: `482913 is your verification code`, `G-482913`.
@@ -117,6 +118,7 @@ _CODE_FIRST = re.compile(
     r"\b(?:code|codes|otp|passcode|pin|tan|verification|one-time|einmalcode|bestätigungscode|código)\b",
     re.IGNORECASE,
 )
+_DIGIT_RUN = re.compile(r"(?<!\d)\d{6,}(?!\d)")
 _CODE_GROUPS = re.compile(r"(?<![\d-])\d{3,4}[ -]\d{3,4}(?![\d-])")
 _PEM = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----(.{0,16384}?)-----END", re.DOTALL)
 _PLACEHOLDER = re.compile(r"^(?:\$\{?\w+\}?|\*+|x+|<[^>]*>|null|none|true|false|changeme|redacted|example\w*)$", re.I)
@@ -295,6 +297,8 @@ class Payload:
         tokens.update(match.group(0) for match in IBAN_SPACED.finditer(text))
         # "884 213": a one-time code sent in two groups, read as its digits.
         tokens.update(re.sub(r"[ -]", "", match.group(0)) for match in _CODE_GROUPS.finditer(text))
+        # `G-448120`, `ref:884213`: a code or number run on to a prefix is also the number as read.
+        tokens.update(run for token in list(tokens) if not token.isdigit() for run in _DIGIT_RUN.findall(token))
         for token in tokens:
             if decode and self._hex_left > 0 and len(token) >= 16 and _HEX.fullmatch(token):
                 self._hex_left -= 1
