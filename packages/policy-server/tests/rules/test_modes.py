@@ -69,6 +69,7 @@ def test_the_clauses_that_ask_a_person_by_default() -> None:
         "identity_escalation.ownership_transfer",
         "unauthorized_exfiltration.outside_forwarding",
         "unauthorized_exfiltration.private_data_to_new_recipient",
+        "unauthorized_exfiltration.credential_in_message",
         # Without reported content nothing says what a send after a credential read carries.
         "unauthorized_exfiltration.send_after_credential_read",
     }

@@ -35,6 +35,7 @@ from inherence_policy_server.rules._material import (
     SECRET,
     SHINGLE,
     Payload,
+    handed_credential,
     label_own_source,
     label_sender,
     plain_label,
@@ -278,6 +279,16 @@ def evaluate(
                 RULE,
                 f"{RULE}.private_data_to_known_recipient",
                 f"This send carries {private} to {where}, a known recipient.",
+            )
+        )
+    elif new and (handed := handed_credential(value.raw for value in analysis.text.values if not value.is_key)):
+        # Whatever the session read: a password or key handed to a new outside recipient by name.
+        findings.append(
+            Finding(
+                RULE,
+                f"{RULE}.credential_in_message",
+                f"This send hands {handed} to {_names(new)}, never sent to before.",
+                subjects=tuple(place.name for place in new),
             )
         )
     elif new and not ledger.has_read_items(session, now):

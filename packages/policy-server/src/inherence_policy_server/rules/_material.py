@@ -30,6 +30,7 @@ import zlib
 from collections.abc import Iterable, Iterator
 
 from inherence_policy_server.rules._identifiers import EMAIL, IBAN_SPACED, find_identifiers, normal_token
+from inherence_policy_server.rules._secret_formats import looks_random
 from inherence_policy_server.rules._secrets import find_secrets
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "SHINGLE_WORDS",
     "Payload",
     "ReadItem",
+    "handed_credential",
     "read_items",
 ]
 
@@ -268,6 +270,39 @@ def read_items(text: str) -> list[ReadItem]:
     for shingle in _shingles(text[:MAX_SHINGLED_CHARS]):
         items.setdefault(shingle, ReadItem(SHINGLE, shingle, tag))
     return list(items.values())
+
+
+# A credential word, then (on the same line, a few words on) a random-looking value: `TOTP secret JBSW...`.
+_NAMED_KEY = re.compile(
+    r"\b(?:secret|token|api[ _-]?key|access[ _-]?key|private[ _-]?key|passphrase|recovery[ _-]?code|seed)\b"
+    r"[^\n]{0,30}?[\s:=\"'`(]([A-Za-z0-9+/_.=-]{20,200})",
+    re.IGNORECASE,
+)
+
+
+def handed_credential(texts: Iterable[str]) -> str | None:
+    """A credential a message hands over by name, whether or not the session read it.
+
+    `password: Vk7#pQ2!zL9m`, `Passwort lautet Sommer2026!`, `TOTP secret JBSWY3DPEHPK3PXP...`,
+    `api_key=...`: the value must look like one (letters with digits or symbols; random for a key),
+    not a placeholder, so that `password reset link` or `token expired` hand nothing over.
+    """
+    for text in texts:
+        head = text[:MAX_SHINGLED_CHARS]
+        for match in _PASSWORD_IN_PROSE.finditer(head):
+            value = match.group(1)
+            if not _PLACEHOLDER.match(value) and _LOOKS_LIKE_PASSWORD.search(value) and len(value) >= 8:
+                return "a password"
+        for match in _SECRET_SETTING.finditer(head):
+            value = match.group(2)
+            looks_set = len(value) >= 8 and not _PLACEHOLDER.match(value) and _LOOKS_LIKE_PASSWORD.search(value)
+            if looks_set and (looks_random(value) or re.search(r"[^A-Za-z0-9]", value)):
+                return "a secret setting"
+        for match in _NAMED_KEY.finditer(head):
+            value = match.group(1)
+            if looks_random(value) and not value.startswith("/") and value.count("/") < 3:  # not a path or URL
+                return "a secret"
+    return None
 
 
 class Payload:

@@ -90,6 +90,7 @@ _TABLE: dict[str, dict[str, Mode]] = {
         "private_data_to_new_recipient": _C,
         "private_data_to_known_recipient": _L,
         "send_after_credential_read": _C,
+        "credential_in_message": _C,
         "exfiltration_endpoint": _E,
         "outside_forwarding": _C,
         "secret_in_payload": _E,
