@@ -76,7 +76,16 @@ SIGNALS: tuple[Signal, ...] = (
     _s(Category.IDENTITY_ADMIN, "key keys", 3.0, "ssh deploy gpg"),
     _s(Category.IDENTITY_ADMIN, "user users member members owner", 1.5, "create add remove suspend grant invite"),
     # What a tool stores is in its name and description; its parameters only say what it takes.
-    _s(Category.CREDENTIAL_STORE, "secret secrets credential credentials vault keychain keyring", 3.0, reach=_DESC),
+    _s(Category.CREDENTIAL_STORE, "secret secrets credential credentials keychain keyring", 3.0, reach=_DESC),
+    # A vault of secrets, not a notes app's vault of markdown files (Obsidian).
+    _s(
+        Category.CREDENTIAL_STORE,
+        "vault vaults",
+        3.0,
+        "secret secrets password passwords credential credentials login logins item items key keys token tokens"
+        " hashicorp hashi kv lease leases",
+        _DESC,
+    ),
     _s(Category.CREDENTIAL_STORE, "1password bitwarden lastpass", 2.5, reach=_DESC),
     _s(Category.CREDENTIAL_STORE, "apikey token tokens", 2.5, reach="name"),
     _s(Category.CREDENTIAL_STORE, "password passwords", 2.0, "get read retrieve list vault manager lookup", _DESC),

@@ -53,7 +53,8 @@ MAX_SHELL_TEXTS = 32
 MAX_SHELL_CHARS = 8 * 1024
 MAX_ENDPOINTS = 256
 
-COMMAND_KEYS = frozenset({"command", "cmd", "script", "shell", "commandline", "command_line", "bash", "sh", "run"})
+COMMAND_KEYS = frozenset({"command", "cmd", "script", "shell", "commandline", "command_line", "bash", "sh", "run",
+                          "cli_command", "cmdline", "shell_command", "bash_command"})  # fmt: skip
 ARGV_KEYS = frozenset({"args", "argv", "arguments"})
 SQL_KEYS = frozenset({"query", "sql", "statement", "statements", "sql_query", "stmt"})
 DESTINATION_KEYS = frozenset(

@@ -236,6 +236,10 @@ _PARTS = frozenset({"branch", "branches", "tag", "tags", "file", "files", "recor
                     "relation", "relations", "entity", "node", "edge", "collaborator", "invitation", "session",
                     "alias", "field", "column", "snapshot", "backup", "secret", "variable", "release", "artifact",
                     "pod", "job", "run", "deployment", "object", "objects", "blob", "version", "versions"})  # fmt: skip
+# What a "delete all" tool may clear with no data lost: an issue's labels, a view's filters, the notifications.
+_EPHEMERAL = frozenset({"label", "labels", "tag", "tags", "filter", "filters", "notification", "notifications",
+                        "reaction", "reactions", "breakpoint", "breakpoints", "highlight", "highlights", "selection",
+                        "selections", "cache", "caches", "alert", "alerts"})  # fmt: skip
 # Stores with no trash to restore from: a memory server's knowledge graph.
 _NO_TRASH = frozenset({"entities", "entity", "nodes", "graph", "memories", "memory", "observations"})
 _PERMANENT_FLAGS = frozenset({"skiptrash", "permanent", "permanently", "hard", "harddelete", "force", "purge",
@@ -259,6 +263,9 @@ def _all_name_words(tool_name: str) -> frozenset[str]:
 def _whole_store_delete(tool_name: str) -> list[tuple[str, str]]:
     """`delete_repository`, `drop_database`, `delete_bucket`: a tool for deleting a whole store with its data."""
     words = _name_words(tool_name)
+    if words & _DELETE_VERBS and words & {"all", "everything"} and not words & _EPHEMERAL:
+        # `delete_all_memories`, `purge_all_files`, `clear_all`: every item of the kind, parts included.
+        return [("store_delete", f"{tool_name} deletes everything of its kind at once")]
     if not words & _DELETE_VERBS or words & _PARTS:
         return []
     for clause, stores in _WHOLE_STORES.items():

@@ -50,6 +50,12 @@ _OUTGOING_WORDS = frozenset({"send", "pay", "payout", "payouts", "transfer", "wi
 # traveller goes, not a payee; an account, card or wallet identifier has digits.
 _BOOKING_WORDS = frozenset({"book", "booking", "reserve", "reservation", "checkout"})
 _ORDER_WORDS = frozenset({"order", "flight", "hotel", "ticket", "tickets", "travelers", "travellers", "passengers"})
+# A budgeting or bookkeeping app's ledger (YNAB, Actual, Firefly III, Lunch Money, QuickBooks, Xero, Splitwise):
+# an entry recorded there is the user's own note of a payment, and moves no money.
+_BOOKKEEPING = frozenset({"ynab", "budget", "budgets", "ledger", "bookkeeping", "quickbooks", "qbo", "xero",
+                          "freshbooks", "firefly", "lunchmoney", "splitwise", "actualbudget", "beancount",
+                          "hledger", "gnucash"})  # fmt: skip
+_LEDGER_OUTGOING = _OUTGOING_WORDS - {"refund"}
 _ASKED = (Mode.ENFORCE, Mode.CONFIRM)
 _ZERO_DECIMAL = frozenset({"jpy", "krw", "vnd", "clp", "isk", "ugx", "xaf", "xof", "pyg", "huf"})
 _EXPONENT = re.compile(r"\d[eE][-+]?\d")
@@ -198,7 +204,7 @@ def _read_transfer(call: Call, analysis: CallAnalysis) -> _Transfer | None:
     if (booking or words & _ORDER_WORDS) and recipient and recipient == _first_string(analysis, ("email",)):
         recipient = ""  # a traveller's or buyer's own address: the merchant behind the tool is paid
     payments = api_payments(analysis)
-    if not payments and _requests_money(call):
+    if not payments and (_requests_money(call) or _bookkeeping(call)):
         return None
     moving = call.category is Category.PAYMENT or (
         call.category not in (Category.READ_ONLY, Category.FILE_READ, Category.PRIVATE_DATA_READ)
@@ -235,6 +241,12 @@ def _sends_out(call: Call) -> bool:
     """A tool named for money leaving the account (`create_transfer`, `send_payment`, `withdraw`)."""
     name = name_words(call.tool_name)
     return bool(name & _OUTGOING_WORDS) and not _requests_money(call)
+
+
+def _bookkeeping(call: Call) -> bool:
+    """An entry in the user's own budget or books (`ynab.create_transaction`), not an order to pay."""
+    name = name_words(call.tool_name)
+    return bool((name_words(call.upstream or "") | name) & _BOOKKEEPING) and not name & _LEDGER_OUTGOING
 
 
 def _requests_money(call: Call) -> bool:

@@ -25,10 +25,19 @@ _PHONE_TRUNK = re.compile(r"(?<![\w+-])0\d{3,4}[ .-]\d{5,7}(?![\w-])")
 _SSN = re.compile(r"(?<![\d-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\d-])")
 _NINO = re.compile(r"\b(?![DFIQUV])[A-CEGHJ-PR-TW-Z](?![DFIQUVO])[A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b")
 _DNI = re.compile(r"\b[XYZ]?\d{7,8}-?[A-Z]\b")
-_PASSPORT = re.compile(r"passport\W{0,4}(?:no\.?|number|num|#)?\W{0,3}((?=[A-Z]{0,8}\d)[A-Z0-9]{6,9})\b", re.I)
+# The label in the languages passports are written in: `Passeport N°`, `Reisepass-Nr.`, `旅券番号`, `护照号码`.
+_PASSPORT_WORDS = (
+    "passport|passeport|pasaporte|passaporto|passaporte|reisepass|paspoort|paszport|pasaport|паспорт"
+    "|旅券|パスポート|护照|護照|여권"
+)
+_PASSPORT = re.compile(
+    rf"(?:{_PASSPORT_WORDS})\W{{0,4}}(?:no\.?|nr\.?|n°|n\.°|num|number|numéro|nummer|número|numero|番号|号码|號碼|번호|#)?"
+    r"\W{0,3}((?=[A-Z]{0,8}\d)[A-Z0-9]{6,9})\b",
+    re.I,
+)
 _DNI_LETTERS = "TRWAGMYFPDXBNJZSQVHLCKE"
 _NOT_ALNUM = re.compile(r"[^0-9A-Za-z]+")
-_GATE = re.compile(r"\d{3}|\d\d \d\d|\+\d|passport", re.IGNORECASE)
+_GATE = re.compile(rf"\d{{3}}|\d\d \d\d|\+\d|{_PASSPORT_WORDS}", re.IGNORECASE)
 
 
 def normal_token(text: str) -> str:

@@ -100,7 +100,7 @@ def read_code(language: str, code: str, depth: int = 0) -> CodeReading:
         return reading
     reading.shell.extend(token.text for token in tokens if token.kind == "shell")
     assigned = _assignments(tokens)
-    aliases = _python_aliases(code) if language == "python" else {}
+    aliases = _python_aliases(code) if language == "python" else _js_aliases(code) if language == "javascript" else {}
     actions: list[str] = []
     for index, token in enumerate(tokens):
         if token.kind != "name":
@@ -119,6 +119,22 @@ def read_code(language: str, code: str, depth: int = 0) -> CodeReading:
         reading.problems.append(f"inline {language} code that decodes data and runs it")
         reading.dynamic.append(code[:200])
     return reading
+
+
+# `const f = require('fs')`, `, h = require("node:https")`, `import * as f from 'fs'`, `import f from "fs/promises"`.
+_JS_REQUIRE = re.compile(r"(?<![\w$.])([A-Za-z_$][\w$]*)\s*=\s*require\(\s*['\"`](?:node:)?([\w@./-]+)['\"`]\s*\)")
+_JS_IMPORT = re.compile(r"\bimport\s+(?:\*\s+as\s+)?([A-Za-z_$][\w$]*)\s+from\s+['\"](?:node:)?([\w@./-]+)['\"]")
+
+
+def _js_aliases(code: str) -> dict[str, str]:
+    """What each name bound to a module stands for: `f.readFileSync` is `fs.readFileSync`."""
+    aliases: dict[str, str] = {}
+    for pattern in (_JS_REQUIRE, _JS_IMPORT):
+        for alias, module in pattern.findall(code):
+            module = module.split("/")[0]
+            if alias != module:
+                aliases[alias] = module
+    return aliases
 
 
 def _python_aliases(code: str) -> dict[str, str]:

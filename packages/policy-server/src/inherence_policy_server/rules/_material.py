@@ -123,6 +123,12 @@ _CODE_FIRST = re.compile(
 _DIGIT_RUN = re.compile(r"(?<!\d)\d{6,}(?!\d)")
 _CODE_GROUPS = re.compile(r"(?<![\d-])\d{3,4}[ -]\d{3,4}(?![\d-])")
 _PEM = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----(.{0,16384}?)-----END", re.DOTALL)
+# A video meeting's join link carries its passcode (`zoom.us/j/834...?pwd=...`): meant for everyone invited.
+_MEETING_LINK = re.compile(
+    r"https://(?:[\w-]+\.)*(?:(?:zoom\.us|zoomgov\.com)/(?:j|w|s|my)/|teams\.microsoft\.com/l/meetup-join/"
+    r"|teams\.live\.com/meet/|meet\.google\.com/|webex\.com/(?:meet|join)/)[^\s\"'<>]*",
+    re.IGNORECASE,
+)
 _PLACEHOLDER = re.compile(r"^(?:\$\{?\w+\}?|\*+|x+|<[^>]*>|null|none|true|false|changeme|redacted|example\w*)$", re.I)
 
 
@@ -242,7 +248,7 @@ def read_items(text: str) -> list[ReadItem]:
                     items.setdefault(digest(body), ReadItem(SECRET, digest(body), found[0][0]))
                 for window in _windows(token[:256]):
                     items.setdefault(digest(window), ReadItem(SECRET, digest(window), found[0][0]))
-    for match in _SECRET_SETTING.finditer(text):
+    for match in _SECRET_SETTING.finditer(_MEETING_LINK.sub(" ", text) if "pwd=" in text else text):
         if _PLACEHOLDER.match(match.group(2)):
             continue
         for token in _tokens(match.group(2)):
@@ -314,7 +320,8 @@ class Payload:
         self._hex_left = MAX_HEX_DECODED
         self._windows_left = _MAX_SENT_WINDOWS
         for text in texts:
-            self._add(text, decode=True)
+            # A meeting's join link is made to be sent to those invited: its numbers are no one's phone.
+            self._add(_MEETING_LINK.sub(" ", text) if "://" in text else text, decode=True)
 
     def _add(self, text: str, *, decode: bool) -> None:
         tokens = set(_tokens(text))

@@ -29,9 +29,10 @@ SQL_HINT = re.compile(
 )
 # SQL Server's session-local temporary tables (#name, ##name) read as names the parser accepts.
 _HASH_TEMP = re.compile(r"(?<![\w#])##?(?=[A-Za-z_])")
-_TEMP_NAME = re.compile(r"^(?:tmp|temp)_", re.IGNORECASE)
+# A table named as throwaway: `tmp_`/`temp_`/`scratch_` first, or `_tmp`/`_scratch` as a word of its name.
+_TEMP_NAME = re.compile(r"^(?:tmp|temp|scratch)_|_(?:tmp|temp|scratch)(?:_|$)", re.IGNORECASE)
 # Drops of scratch tables only, found before parsing: T-SQL's `IF … DROP TABLE #t` does not parse.
-_SCRATCH_NAME = r"(?:##?\w+|(?:tmp|temp)_\w+|pg_temp\.\w+)"
+_SCRATCH_NAME = r"(?:##?\w+|(?:tmp|temp|scratch)_\w+|\w+_(?:tmp|temp|scratch)(?:_\w+)?|pg_temp\.\w+)"
 _SCRATCH_DROP = re.compile(
     rf"\bdrop\s+(?:temporary\s+)?table\s+(?:if\s+exists\s+)?{_SCRATCH_NAME}(?:\s*,\s*{_SCRATCH_NAME})*\s*(?=;|$|\s)",
     re.IGNORECASE,
