@@ -10,9 +10,9 @@ keeps one family of cases together), one JSON object a line:
 * `note`: why the case is there;
 * `clause` (optional, deny cases): the clause of the file's rule the case must raise (`git_clean` for
   `mass_destruction.git_clean`);
-* `tool_name` (optional, default `tool`): the tool's name;
+* `tool_name` (optional, default `tool`): the tool's name; `upstream` (optional): the server it is on;
 * `session` (optional): earlier calls of the same session, each `{"category", "arguments", "tool_name"?,
-  "approved"?, "result"?}`, decided first in order (their verdicts are not asserted); `"approved": true`
+  "upstream"?, "approved"?, "result"?}`, decided first in order (their verdicts are not asserted); `"approved": true`
   decides one as the retry a person approved; `result` is the text the tool returned, reported as the
   call's outcome (as `POST /api/proxy/outcome` does) when the call was let through.
 
@@ -67,6 +67,7 @@ def _call(entry: dict[str, Any], *, approved: bool = False) -> Call:
         arguments=entry["arguments"],
         session_id="corpus-session",
         approved=approved or entry.get("approved", False),
+        upstream=entry.get("upstream"),
     )
 
 
@@ -76,7 +77,8 @@ def _ledger_after_session(case: dict[str, Any]) -> InMemoryLedger:
         at = NOW - datetime.timedelta(seconds=60 - offset)
         call = _call(earlier)
         if evaluate(call, CORPUS_CONFIG, ledger, at).verdict.allows and "result" in earlier:
-            record_result(ledger, "corpus-session", call.category, [earlier["result"]], at)
+            source = f"{call.upstream}__{call.tool_name}" if call.upstream else ""
+            record_result(ledger, "corpus-session", call.category, [earlier["result"]], at, source)
     return ledger
 
 

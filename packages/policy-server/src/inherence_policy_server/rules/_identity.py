@@ -17,9 +17,9 @@ from inherence_policy_server.rules._analysis import CallAnalysis
 from inherence_policy_server.rules._api import Call, Category, Finding, SessionLedger
 from inherence_policy_server.rules._api_endpoints import api_matches, call_http_requests
 from inherence_policy_server.rules._config import RulesConfig
-from inherence_policy_server.rules._exfiltration import tenant_of
+from inherence_policy_server.rules._exfiltration import session_key, tenant_of
 from inherence_policy_server.rules._hosts import find_emails, host_within
-from inherence_policy_server.rules._outcomes import ACCOUNT_DOMAIN
+from inherence_policy_server.rules._outcomes import ACCOUNT_DOMAIN, OWNER, owner_digest
 from inherence_policy_server.rules._pack_views import pack_views
 from inherence_policy_server.rules._paths import component_match
 from inherence_policy_server.rules._public_share import public_share_problem
@@ -125,9 +125,8 @@ def evaluate(
     call: Call, config: RulesConfig, ledger: SessionLedger, now: datetime.datetime, analysis: CallAnalysis | None = None
 ) -> list[Finding]:
     """Deny calls that change who can get in or what they may do."""
-    del now
     analysis = analysis or CallAnalysis(call)
-    problems = _argument_problems(call, config, analysis, ledger) + _shell_problems(analysis)
+    problems = _argument_problems(call, config, analysis, ledger, now) + _shell_problems(analysis)
     problems += _token_problems(analysis)
     problems += [
         (
@@ -160,8 +159,33 @@ def _inside(domain: str, call: Call, config: RulesConfig, ledger: SessionLedger)
     return ledger.is_known_recipient(tenant_of(call), f"{ACCOUNT_DOMAIN}{domain}")
 
 
+# Where a share call names the file it shares.
+_FILE_KEYS = frozenset({"file_id", "fileid", "id", "document_id", "documentid", "item_id", "itemid", "doc_id", "docid",
+                        "file", "document", "name", "path", "drive_item_id", "driveitemid", "resource_id"})  # fmt: skip
+
+
+def _owners_domain(call: Call, domain: str, ledger: SessionLedger, now: datetime.datetime) -> bool:
+    """A file shared with someone of its owner's own organisation, the owner as this session saw the upstream list it.
+
+    The owner's domain comes from the same upstream's answer about that very file (`owner maya@acme.com`): a
+    colleague of the owner is inside the owner's organisation, and a file someone shared with the user goes back
+    to its owner's organisation with nothing of the user's in it.
+    """
+    if not call.upstream:
+        return False
+    ids = [
+        str(value).strip()
+        for key, value in list(call.arguments.items())[:64]
+        if str(key).casefold() in _FILE_KEYS and isinstance(value, (str, int)) and str(value).strip()
+    ]
+    if not ids:
+        return False
+    keys = [owner_digest(call.upstream, item_id, domain) for item_id in ids[:8]]
+    return any(item.kind == OWNER for item in ledger.read_items(session_key(call), keys, now))
+
+
 def _argument_problems(
-    call: Call, config: RulesConfig, analysis: CallAnalysis, ledger: SessionLedger
+    call: Call, config: RulesConfig, analysis: CallAnalysis, ledger: SessionLedger, now: datetime.datetime
 ) -> list[tuple[str, str]]:
     words = analysis.intent_words
     mutating = bool(words & _MUTATION) or not (words & _READING)
@@ -228,7 +252,11 @@ def _argument_problems(
         if words & {"deploy", "ssh", "gpg"} and words & {"key", "keys"}:
             problems.append(("new_ssh_key", "the call adds a deploy, SSH or signing key"))
         if words & {"invite", "invitation", "collaborator", "collaborators", "member", "members", "share"}:
-            outside = [address for address, domain in analysis.emails if not _inside(domain, call, config, ledger)]
+            outside = [
+                address
+                for address, domain in analysis.emails
+                if not _inside(domain, call, config, ledger) and not _owners_domain(call, domain, ledger, now)
+            ]
             if outside or (not analysis.emails and words & {"invite", "collaborator", "collaborators"}):
                 who = ", ".join(outside[:3]) or "an identity that cannot be placed inside the organisation"
                 if "share" in words and not words & _INVITE_WORDS:

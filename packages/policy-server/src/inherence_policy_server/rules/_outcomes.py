@@ -16,17 +16,20 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from inherence_policy_server.rules._api import Category, SessionLedger
-from inherence_policy_server.rules._material import ReadItem, own_tagged, read_items, sender_tag
+from inherence_policy_server.rules._material import ReadItem, digest, own_tagged, read_items, sender_tag
 from inherence_policy_server.rules._text import name_words
 
 __all__ = [
     "ACCOUNT_DOMAIN",
     "CONTENT_SOURCES",
+    "OWNER",
     "OWN_ACCOUNT",
     "account_domain",
     "account_key",
+    "file_owners",
     "own_accounts",
     "own_address",
+    "owner_digest",
     "record_result",
     "result_items",
     "source_tag",
@@ -80,9 +83,93 @@ def result_items(category: Category, texts: Iterable[str], source: str = "") -> 
                 for item in read_items(text):
                     items.setdefault(item.digest, item)
     upstream, _, tool = source.partition("__")
+    if upstream and tool:
+        for item_id, domain in file_owners(texts):
+            key = owner_digest(upstream, item_id, domain)
+            items.setdefault(key, ReadItem(OWNER, key, "a file owner"))
     if tool and _is_own_profile_tool(tool):
         return own_tagged(list(items.values()), source_tag(upstream))
     return list(items.values())
+
+
+# Who owns each file a listing shows, remembered per session as a digest of (upstream, file, owner's domain).
+OWNER = "owner"
+_MAX_OWNED = 256
+_OWNER_KEYS = ("owner", "owners", "owner_email", "owneremail", "owner_address", "ownedby", "owned_by")
+_ID_KEYS = ("id", "file_id", "fileid", "document_id", "documentid", "item_id", "itemid", "doc_id", "docid", "name",
+            "title", "path", "key")  # fmt: skip
+_OWNER_LINE = re.compile(r"\bowner(?:ed by)?\b[\s:=(]{0,3}[^\s@]{0,60}?([a-z0-9._%+-]{1,64}@[a-z0-9.-]{1,253})", re.I)
+_LINE_TOKEN = re.compile(r"[^\s'\"()\[\],;]{3,200}")
+
+
+def owner_digest(upstream: str, item_id: str, domain: str) -> int:
+    return digest(f"owner|{upstream.casefold()}|{item_id.strip().casefold()}|{domain.casefold()}")
+
+
+def file_owners(texts: Iterable[str]) -> list[tuple[str, str]]:
+    """(file id or name, owner's mail domain) for each file a result names with its owner.
+
+    From JSON objects (`{"id": ..., "owners": [{"emailAddress": ...}]}`) and from lines of text that give a
+    file's id and `owner <address>`. A public mailbox provider's domain says nothing of an organisation.
+    """
+    found: dict[tuple[str, str], None] = {}
+    for text in texts:
+        if not text or len(text) > _MAX_PROFILE * 4:
+            continue
+        try:
+            _owners_in(json.loads(text), found, 0)
+        except ValueError:
+            for line in text.splitlines()[:_MAX_OWNED]:
+                match = _OWNER_LINE.search(line)
+                if match is None:
+                    continue
+                domain = match.group(1).rpartition("@")[2].casefold().rstrip(".")
+                for token in _LINE_TOKEN.findall(line[: match.start()])[:8]:
+                    found.setdefault((token.strip(".:"), domain), None)
+        if len(found) >= _MAX_OWNED:
+            break
+    return [pair for pair in list(found)[:_MAX_OWNED] if pair[1] not in _PUBLIC_MAIL and pair[0]]
+
+
+def _owners_in(node: Any, found: dict[tuple[str, str], None], depth: int) -> None:
+    if depth > 4 or len(found) >= _MAX_OWNED:
+        return
+    if isinstance(node, list):
+        for item in node[:_MAX_OWNED]:
+            _owners_in(item, found, depth + 1)
+        return
+    if not isinstance(node, Mapping):
+        return
+    folded = {str(key).casefold(): value for key, value in list(node.items())[:200]}
+    owners = [address for key in _OWNER_KEYS for address in _addresses(folded.get(key), 0)]
+    if owners:
+        ids = [str(folded[key]) for key in _ID_KEYS if isinstance(folded.get(key), (str, int)) and str(folded[key])]
+        for address in owners:
+            domain = address.rpartition("@")[2]
+            for item_id in ids[:4]:
+                found.setdefault((item_id, domain), None)
+    for value in folded.values():
+        if isinstance(value, (list, Mapping)):
+            _owners_in(value, found, depth + 1)
+
+
+def _addresses(node: Any, depth: int) -> list[str]:
+    """Mail addresses in an owner field: a string, `{"emailAddress": ...}`, or a list of either."""
+    if isinstance(node, str):
+        match = _ADDRESS.match(node.strip().casefold())
+        return [node.strip().casefold()] if match else []
+    if depth > 2:
+        return []
+    if isinstance(node, list):
+        return [address for item in node[:16] for address in _addresses(item, depth + 1)]
+    if isinstance(node, Mapping):
+        return [
+            address
+            for key, value in list(node.items())[:32]
+            if str(key).casefold() in ("email", "emailaddress", "email_address", "mail", "address", "login")
+            for address in _addresses(value, depth + 1)
+        ]
+    return []
 
 
 def source_tag(upstream: str) -> str:
