@@ -74,25 +74,30 @@ def test_rules_corpus_case_over_http(rules_server, rule: str, case: dict) -> Non
     client, clock, app = rules_server
     number = next(_case_numbers)
     scope = {"session_id": f"corpus-session-{number}", "upstream": f"corpus-{number}"}
+
+    def scoped(entry: dict) -> dict:
+        # A case's own upstream names stay apart (a file listed by one server, shared on another).
+        return {**scope, "upstream": f"corpus-{number}-{entry['upstream']}"} if entry.get("upstream") else scope
+
     clock.advance(days=8)
     for earlier in case.get("session", []):
         clock.advance(seconds=1)
-        answer = client.post("/api/proxy/decide", json={**_body(earlier), **scope, "confirmable": True})
+        answer = client.post("/api/proxy/decide", json={**_body(earlier), **scoped(earlier), "confirmable": True})
         assert answer.status_code == 200, answer.text
         if earlier.get("approved"):
             # The person grants the question out of band, and the call is sent again.
             with open_approvals(app.storage.data_dir) as approvals:
                 approvals.approve(answer.json()["approval_id"], clock())
-            retried = client.post("/api/proxy/decide", json={**_body(earlier), **scope, "confirmable": True})
+            retried = client.post("/api/proxy/decide", json={**_body(earlier), **scoped(earlier), "confirmable": True})
             assert retried.json()["decision"] == "allow_with_log", retried.text
             answer = retried
         if "result" in earlier and answer.json()["decision"] in ("allow", "allow_with_log"):
             # What the tool returned, reported by the proxy as the call's outcome.
-            report = {"decision_id": answer.json()["receipt_id"], "content_text": earlier["result"], **scope}
+            report = {"decision_id": answer.json()["receipt_id"], "content_text": earlier["result"], **scoped(earlier)}
             reported = client.post("/api/proxy/outcome", json=report)
             assert reported.status_code == 202, reported.text
     clock.advance(seconds=1)
-    answer = client.post("/api/proxy/decide", json={**_body(case), **scope, "confirmable": True})
+    answer = client.post("/api/proxy/decide", json={**_body(case), **scoped(case), "confirmable": True})
     assert answer.status_code == 200, answer.text
     decision = answer.json()
     if case["expect"] in ("deny", "confirm"):

@@ -189,7 +189,9 @@ class DecisionService:
         if ruling.verdict is Verdict.CONFIRM:
             ruling, approval_id = self._confirm(request, call, key_id, ruling, decision_id, now, (tenant, ledger))
         if ruling.verdict.allows:
-            self._let_through.remember(decision_id, key_id, session_key(call), call.category, call.tool_name)
+            self._let_through.remember(
+                decision_id, key_id, session_key(call), call.category, call.tool_name, call.upstream or ""
+            )
         if call.session_id is not None:
             self._log.saw_session(call.session_id, call.client, now, tenant)
         self._log.record(

@@ -41,6 +41,7 @@ class _Decided:
     session: str
     category: Category
     tool: str = ""
+    upstream: str = ""
 
 
 class LetThrough:
@@ -51,9 +52,11 @@ class LetThrough:
         self._lock = threading.Lock()
         self._decided: collections.OrderedDict[str, _Decided] = collections.OrderedDict()
 
-    def remember(self, decision_id: str, key_id: str | None, session: str, category: Category, tool: str = "") -> None:
+    def remember(
+        self, decision_id: str, key_id: str | None, session: str, category: Category, tool: str = "", upstream: str = ""
+    ) -> None:
         with self._lock:
-            self._decided[decision_id] = _Decided(key_id, session, category, tool)
+            self._decided[decision_id] = _Decided(key_id, session, category, tool, upstream)
             while len(self._decided) > self._limit:
                 self._decided.popitem(last=False)
 
@@ -64,7 +67,7 @@ class LetThrough:
 
 def _placed(
     ledger: SessionLedger, let_through: LetThrough, report: OutcomeReport, key_id: str | None, now: datetime.datetime
-) -> tuple[str, Category, str] | None:
+) -> tuple[str, Category, str, str] | None:
     """The session, category and tool a reported result counts under; None when it is ignored."""
     decided = let_through.take(report.decision_id)
     if decided is not None:
@@ -81,9 +84,9 @@ def _placed(
         for account in own_accounts(decided.tool, (report.content_text, report.structured_text)):
             # The bank listing the user's own accounts: money moved between them leaves nobody's hands.
             ledger.add_known_recipient(key_id or LOCAL_TENANT, f"{OWN_ACCOUNT}{account}", "account", now)
-        return decided.session, decided.category, decided.tool
+        return decided.session, decided.category, decided.tool, decided.upstream
     if report.session_id:
-        return report.session_id, Category.UNKNOWN, ""
+        return report.session_id, Category.UNKNOWN, "", ""
     return None
 
 
@@ -94,8 +97,9 @@ def record_session_read(
     placed = _placed(ledger, let_through, report, key_id, now)
     if placed is None:
         return 0
-    session, category, tool = placed
-    return record_result(ledger, session, category, (report.content_text, report.structured_text), now, tool)
+    session, category, tool, upstream = placed
+    texts = (report.content_text, report.structured_text)
+    return record_result(ledger, session, category, texts, now, tool, upstream)
 
 
 def record_session_reads(
@@ -110,8 +114,9 @@ def record_session_reads(
     for report in reports:
         placed = _placed(ledger, let_through, report, key_id, now)
         if placed is not None:
-            session, category, tool = placed
-            reads.append((session, result_items(category, (report.content_text, report.structured_text), tool)))
+            session, category, tool, upstream = placed
+            texts = (report.content_text, report.structured_text)
+            reads.append((session, result_items(category, texts, tool, upstream)))
     batch = getattr(ledger, "record_read_batch", None)
     if callable(batch):
         batch(reads, now)

@@ -77,8 +77,8 @@ def _ledger_after_session(case: dict[str, Any]) -> InMemoryLedger:
         at = NOW - datetime.timedelta(seconds=60 - offset)
         call = _call(earlier)
         if evaluate(call, CORPUS_CONFIG, ledger, at).verdict.allows and "result" in earlier:
-            source = f"{call.upstream}__{call.tool_name}" if call.upstream else ""
-            record_result(ledger, "corpus-session", call.category, [earlier["result"]], at, source)
+            texts = [earlier["result"]]
+            record_result(ledger, "corpus-session", call.category, texts, at, call.tool_name, call.upstream or "")
     return ledger
 
 

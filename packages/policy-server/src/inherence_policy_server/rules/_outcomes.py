@@ -60,17 +60,19 @@ def record_result(
     texts: Iterable[str],
     now: datetime.datetime,
     source: str = "",
+    upstream: str = "",
 ) -> int:
     """Add what one call returned to `session`'s reads; the number of items recognised.
 
-    `source` is the name of the tool that returned it (`travel__get_traveler_profile`), when known.
+    `source` is the name of the tool that returned it (`travel__get_traveler_profile`), when known, and
+    `upstream` the server it is on (else the part of `source` before `__`).
     """
-    items = result_items(category, texts, source)
+    items = result_items(category, texts, source, upstream)
     ledger.record_read_items(session, items, now)
     return len(items)
 
 
-def result_items(category: Category, texts: Iterable[str], source: str = "") -> list[ReadItem]:
+def result_items(category: Category, texts: Iterable[str], source: str = "", upstream: str = "") -> list[ReadItem]:
     """What one call of `category` returned (`texts`), as the read items `record_result` records.
 
     The result of the account's own profile tool, named `<upstream>__<tool>`, is tagged with its upstream
@@ -82,13 +84,14 @@ def result_items(category: Category, texts: Iterable[str], source: str = "") -> 
             if text:
                 for item in read_items(text):
                     items.setdefault(item.digest, item)
-    upstream, _, tool = source.partition("__")
-    if upstream and tool:
+    prefix, _, tool = source.partition("__")
+    server = upstream or (prefix if tool else "")
+    if server:
         for item_id, domain in file_owners(texts):
-            key = owner_digest(upstream, item_id, domain)
+            key = owner_digest(server, item_id, domain)
             items.setdefault(key, ReadItem(OWNER, key, "a file owner"))
     if tool and _is_own_profile_tool(tool):
-        return own_tagged(list(items.values()), source_tag(upstream))
+        return own_tagged(list(items.values()), source_tag(prefix))
     return list(items.values())
 
 
