@@ -330,6 +330,53 @@ def _query_delete(tool_name: str, arguments: Mapping[str, Any]) -> bool:
     words = _all_name_words(tool_name)
     if not words & _BULK_WORDS or not words & _DELETE_WORDS:
         return False
-    return any(
-        str(key).casefold() in _QUERY_KEYS and value not in (None, "", {}, []) for key, value in arguments.items()
-    )
+    queries = [value for key, value in arguments.items() if str(key).casefold() in _QUERY_KEYS]
+    if not any(value not in (None, "", {}, []) for value in queries):
+        return False
+    return not all(_picks_test_data(value) for value in queries if value not in (None, "", {}, []))
+
+
+# Data a test run made, picked by its marker: `{"source": "loadtest-1206"}`, `{"email": {"$regex": "@qa\\.invalid$"}}`.
+_TEST_MARKER = re.compile(
+    r"(?<![a-z])(?:load-?test|loadtest\w*|e2e|qa|fixtures?|dummy|fake|seed(?:ed)?|test(?:ing|s)?)(?![a-z])"
+    r"|\.(?:invalid|test|example)\b|@example\.(?:com|org|net)\b",
+    re.IGNORECASE,
+)
+# Regular expression parts that match more than the marker beside them.
+_WIDE_PATTERN = re.compile(r"(?<!\\)(?:\.[*+?]|\||\[\^)")
+
+
+def _picks_test_data(query: Any, depth: int = 0) -> bool:
+    """A filter all of whose conditions pick records a test run marked as its own (and nothing wider)."""
+    if depth > 4:
+        return False
+    if isinstance(query, str):
+        return bool(_TEST_MARKER.search(query)) and not _WIDE_PATTERN.search(query)
+    if isinstance(query, Mapping):
+        if not query or len(query) > 8:
+            return False
+        for key, value in query.items():
+            name = str(key).casefold()
+            if name in (
+                "$or",
+                "$nor",
+                "$not",
+                "$ne",
+                "$nin",
+                "$exists",
+                "$where",
+                "$expr",
+                "$gt",
+                "$lt",
+                "$gte",
+                "$lte",
+            ):
+                return False
+            if name in ("$options",):
+                continue
+            if not _picks_test_data(value, depth + 1):
+                return False
+        return True
+    if isinstance(query, list):
+        return bool(query) and len(query) <= 16 and all(_picks_test_data(item, depth + 1) for item in query)
+    return False

@@ -241,6 +241,8 @@ def evaluate(
     same_service = all(place.place is Place.UNPLACED and place.name.startswith(f"{upstream}:") for place in reached)
     own = source_tag(upstream) if upstream and same_service else None
     secrets, private = _carried(analysis, ledger, session, now, excused_sender=sender, excused_source=own)
+    if private and same_service and _updates_own_profile(call):
+        private = None  # the user's own record at the service: their new passport or loyalty number, kept there
     # Inside by inference (the chat tool's own workspace, the account's own mail domain) is inside for
     # private data; a secret leaves the machine whoever is on the other end.
     outside = [
@@ -423,6 +425,18 @@ def _published(analysis: CallAnalysis) -> bool:
         isinstance(flag, bool) and flag and str(key).casefold() in ("public", "is_public", "ispublic", "published")
         for key, flag in analysis.call.arguments.items()
     )
+
+
+_PROFILE_WORDS = frozenset({"profile", "traveler", "traveller", "passenger", "me", "my", "myself", "self"})
+_UPDATE_WORDS = frozenset({"update", "set", "edit", "change", "save", "modify", "patch"})
+_NOT_OWN_WORDS = frozenset({"list", "search", "find", "users", "travelers", "travellers", "passengers", "profiles",
+                            "share", "send", "invite", "add", "create", "booking", "book", "order"})  # fmt: skip
+
+
+def _updates_own_profile(call: Call) -> bool:
+    """`update_traveler_profile`, `edit_my_profile`: the account's own record at the service, changed."""
+    words = name_words(call.tool_name)
+    return bool(words & _UPDATE_WORDS and words & _PROFILE_WORDS) and not words & _NOT_OWN_WORDS
 
 
 def _shared_place(analysis: CallAnalysis) -> str | None:
