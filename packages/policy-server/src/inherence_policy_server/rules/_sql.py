@@ -226,6 +226,31 @@ def _selects_everything(query: Any, whole: set[str] | frozenset[str]) -> bool:
     return len(tables) == 1 and tables[0].name.casefold() in whole and select.find(exp.Join) is None
 
 
+_NOW_NAMES = frozenset({"now", "sysdate", "systimestamp", "getdate", "getutcdate", "sysdatetime", "localtimestamp",
+                        "current_timestamp", "current_date", "utc_timestamp", "transaction_timestamp",
+                        "statement_timestamp", "clock_timestamp"})  # fmt: skip
+
+
+def _is_now(node: Any) -> bool:
+    """The current time or date itself (`now()`, `CURRENT_DATE`, `GETDATE()`, `SYSDATE`), with nothing taken off."""
+    if isinstance(node, (exp.CurrentTimestamp, exp.CurrentDate, exp.CurrentDatetime, exp.CurrentTime)):
+        return True
+    if isinstance(node, exp.Column) and not node.table:
+        return node.name.casefold() in _NOW_NAMES
+    if isinstance(node, exp.Anonymous):
+        return str(node.this).casefold() in _NOW_NAMES
+    return False
+
+
+# A column of a time yet to come for some rows: an expiry, a deadline, a schedule.
+_FUTURE_COLUMN = re.compile(r"expir|valid|until|due|deadline|end|ttl|next|after|schedul|retry|lock|ban|remind|renew", re.I)
+
+
+def _past_column(node: Any) -> bool:
+    """A column that holds when a row was written or happened, never a time to come."""
+    return isinstance(node, exp.Column) and not _FUTURE_COLUMN.search(node.name)
+
+
 def _narrows(condition: Any, whole: frozenset[str] = frozenset()) -> bool:
     """Whether a WHERE condition limits rows by a column rather than matching all of them.
 
@@ -249,6 +274,11 @@ def _narrows(condition: Any, whole: frozenset[str] = frozenset()) -> bool:
         left, right = condition.left, condition.right
         if isinstance(left, exp.Column) and isinstance(right, exp.Column) and left.sql() == right.sql():
             return False
+    # `created_at < now()`: every row written before this moment, which is every row (`expires_at < now()` is not).
+    if isinstance(condition, (exp.LT, exp.LTE)) and _is_now(condition.expression) and _past_column(condition.this):
+        return False
+    if isinstance(condition, (exp.GT, exp.GTE)) and _is_now(condition.this) and _past_column(condition.expression):
+        return False
     if isinstance(condition, exp.Like) and isinstance(condition.expression, exp.Literal):
         return str(condition.expression.this).strip("%") != ""
     if isinstance(condition, (exp.GT, exp.GTE)) and isinstance(condition.expression, exp.Literal):
