@@ -243,7 +243,9 @@ def _is_now(node: Any) -> bool:
 
 
 # A column of a time yet to come for some rows: an expiry, a deadline, a schedule.
-_FUTURE_COLUMN = re.compile(r"expir|valid|until|due|deadline|end|ttl|next|after|schedul|retry|lock|ban|remind|renew", re.I)
+_FUTURE_COLUMN = re.compile(
+    r"expir|valid|until|due|deadline|end|ttl|next|after|schedul|retry|lock|ban|remind|renew", re.IGNORECASE
+)
 
 
 def _past_column(node: Any) -> bool:
