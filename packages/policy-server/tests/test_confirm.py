@@ -261,3 +261,39 @@ async def test_a_granted_call_passes_even_from_a_request_that_cannot_ask(client,
     del plain["confirmable"]
     assert (await decide(client, plain))["decision"] == "allow_with_log"
     assert (await decide(client, plain))["decision"] == "deny"
+
+
+def message(recipient: str, text: str) -> dict:
+    return {
+        "tool_name": "telegram__send_message",
+        "classification": "outbound_send",
+        "arguments": {"chat_id": recipient, "text": text},
+        "upstream": "telegram",
+        "session_id": "s-pieces",
+        "confirmable": True,
+    }
+
+
+async def test_a_recipient_declined_once_is_asked_about_again_in_the_session(client) -> None:
+    journal = {
+        "tool_name": "notes__read_note",
+        "classification": "private_data_read",
+        "arguments": {"path": "Journal/therapy.md"},
+        "upstream": "notes",
+        "session_id": "s-pieces",
+    }
+    read = await decide(client, journal)
+    diary = "Session 4: fear of presentations and trouble sleeping since the separation. Session 5: sertraline 50mg."
+    reported = await client.post(OUTCOME, json={"decision_id": read["receipt_id"], "content_text": diary})
+    assert reported.status_code == 202
+    first = await decide(client, message("5512098877", "Session 4: fear of presentations and trouble sleeping since"))
+    assert first["decision"] == "confirm"
+    answer = {"decision_id": first["receipt_id"], "session_id": "s-pieces", "confirmation": "declined"}
+    assert (await client.post(OUTCOME, json=answer)).status_code == 202
+    # The rest, in a piece too short to be recognised as what was read: the same recipient is asked about again.
+    again = await decide(client, message("5512098877", "Session 5: sertraline 50mg."))
+    assert again["decision"] == "confirm"
+    assert "declined earlier" in again["reason"]
+    # Another recipient, with nothing read in it, is not.
+    other = await decide(client, message("4400112233", "See you at 6!"))
+    assert other["decision"] == "allow"

@@ -44,7 +44,7 @@ from inherence_policy_server._session_reads import LetThrough, record_session_re
 from inherence_policy_server._storage import DEFAULT_TENANT, DecisionLogEntry
 from inherence_policy_server._telemetry import Telemetry
 from inherence_policy_server.rules._api import Call, Category, SessionLedger
-from inherence_policy_server.rules._exfiltration import session_key
+from inherence_policy_server.rules._exfiltration import declined_items, session_key
 
 __all__ = ["DecisionService", "Outcome"]
 
@@ -351,6 +351,11 @@ class DecisionService:
         if report.confirmation == "accepted" and asked is not None:
             # The proxy let the call through: record what it does, as for any call let through.
             self._ruling(dataclasses.replace(asked.call, approved=True), now, ledger)
+        elif asked is not None:
+            # Refused (or left unanswered): a later send to the same recipient in this session asks again.
+            refused = declined_items(asked.call, self._config)
+            if refused:
+                ledger.record_read_items(session_key(asked.call), refused, now)
         approval_id = report.approval_id or (asked.approval_id if asked is not None else None)
         if approval_id and self._approvals is not None and report.confirmation != "timed_out":
             # Answered in band: the same question cannot also be granted out of band.

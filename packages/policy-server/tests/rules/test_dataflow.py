@@ -60,6 +60,12 @@ def test_identifiers_are_found_only_when_their_checksums_hold() -> None:
     assert found["bob@example.org"] == "an email address"
 
 
+def test_a_card_printed_after_its_name_is_a_card_whatever_its_check_digit() -> None:
+    assert ("a card number", "4111111111111112") in set(find_identifiers("Visa Oro 4111 1111 1111 1112, exp 09/28"))
+    assert ("a card number", "4111111111111112") not in set(find_identifiers("ref 4111 1111 1111 1112"))
+    assert ("a card number", "4111111111111112") not in set(find_identifiers("card no. 4111111111111112"))
+
+
 def test_two_spellings_of_a_phone_number_are_one_identifier() -> None:
     assert {value for _, value in find_identifiers("+1 (415) 555-0134")} == {
         value for _, value in find_identifiers("call 415.555.0134")

@@ -35,6 +35,8 @@ from inherence_policy_server.rules._material import (
     SECRET,
     SHINGLE,
     Payload,
+    ReadItem,
+    digest,
     handed_credential,
     label_own_source,
     label_sender,
@@ -283,6 +285,16 @@ def evaluate(
                 f"This send carries {private} to {where}, a known recipient.",
             )
         )
+    elif new and (refused := _declined_before(new, ledger, session, now)):
+        # The person said no to a send there in this session: what follows (the rest, in pieces) asks again.
+        findings.append(
+            Finding(
+                RULE,
+                NEW_RECIPIENT,
+                f"This send goes to {', '.join(refused[:3])}, where a call was declined earlier in this session.",
+                subjects=tuple(refused),
+            )
+        )
     elif new and (handed := handed_credential(value.raw for value in analysis.text.values if not value.is_key)):
         # Whatever the session read: a password or key handed to a new outside recipient by name.
         findings.append(
@@ -437,6 +449,34 @@ def _updates_own_profile(call: Call) -> bool:
     """`update_traveler_profile`, `edit_my_profile`: the account's own record at the service, changed."""
     words = name_words(call.tool_name)
     return bool(words & _UPDATE_WORDS and words & _PROFILE_WORDS) and not words & _NOT_OWN_WORDS
+
+
+# A recipient a person refused a call to in this session, remembered as a digest among the session's reads.
+DECLINED = "declined"
+
+
+def _declined_digest(name: str) -> int:
+    return digest(f"declined|{name.casefold()}")
+
+
+def declined_items(call: Call, config: RulesConfig | None) -> list[ReadItem]:
+    """The outside destinations of a call a person declined, as read items of the call's session."""
+    analysis = CallAnalysis(call)
+    places = destinations(analysis, config if isinstance(config, RulesConfig) else RulesConfig())
+    return [
+        ReadItem(DECLINED, _declined_digest(place.name), "a declined recipient")
+        for place in places[:32]
+        if place.place is not Place.INSIDE and place.name
+    ]
+
+
+def _declined_before(
+    places: list[Destination], ledger: SessionLedger, session: str, now: datetime.datetime
+) -> list[str]:
+    keys = {_declined_digest(place.name): place.name for place in places[:32] if place.name}
+    if not keys:
+        return []
+    return [keys[item.digest] for item in ledger.read_items(session, list(keys), now) if item.kind == DECLINED]
 
 
 def _shared_place(analysis: CallAnalysis) -> str | None:

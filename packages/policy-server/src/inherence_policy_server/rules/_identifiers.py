@@ -17,6 +17,20 @@ EMAIL = re.compile(r"[a-z0-9._%+'-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}", re
 # An IBAN written in groups of four, as people write it (the compact form is one token anyway).
 IBAN_SPACED = re.compile(r"\b[A-Z]{2}\d{2}(?: [A-Z0-9]{4}){2,7}(?: [A-Z0-9]{1,4})?\b")
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b")
+# A card number as cards print it (four groups of four, the first digit a card network's) right after a word that
+# names a card: a card even when its check digit is off (a number copied wrong is still the card's).
+_PRINTED_CARD = re.compile(r"[2-6]\d{3}([ -])\d{4}\1\d{4}\1\d{4}")
+_CARD_WORD = re.compile(
+    r"\b(?:card|visa|mastercard|amex|maestro|tarjeta|carte|karte|kreditkarte|carta|cartão|kaart|karta)\b", re.I
+)
+
+
+def _named_card(text: str, match: re.Match[str]) -> bool:
+    return bool(_PRINTED_CARD.fullmatch(match.group(0))) and bool(
+        _CARD_WORD.search(text, max(0, match.start() - 40), match.start())
+    )
+
+
 _CARD = re.compile(r"(?<![\d-])\d{4}(?:[ -]?\d{3,4}){2,3}(?:[ -]?\d{1,4})?(?![\d-])")
 _PHONE = re.compile(r"(?<![\w+])(?:\+\d{1,3}[ .-]?)?\(?\d{2,4}\)?[ .-]?\d{3,4}[ .-]?\d{3,4}(?![\w-])")
 # Numbers written the way other countries group them: `+47 912 34 567`, `+33 6 12 34 56 78`, `07700 900456`.
@@ -83,7 +97,7 @@ def find_identifiers(text: str) -> Iterator[tuple[str, str]]:
             yield "an IBAN", compact
     for match in _CARD.finditer(text):
         digits = normal_token(match.group(0))
-        if 13 <= len(digits) <= 19 and _luhn_valid(digits):
+        if 13 <= len(digits) <= 19 and (_luhn_valid(digits) or _named_card(text, match)):
             yield "a card number", digits
     for match in _SSN.finditer(text):
         yield "a social security number", normal_token(match.group(0))

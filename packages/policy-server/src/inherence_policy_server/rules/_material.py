@@ -120,6 +120,7 @@ _CODE_FIRST = re.compile(
     r"\b(?:code|codes|otp|passcode|pin|tan|verification|one-time|einmalcode|bestätigungscode|código)\b",
     re.IGNORECASE,
 )
+_CARD = "a card number"
 _DIGIT_RUN = re.compile(r"(?<!\d)\d{6,}(?!\d)")
 _CODE_GROUPS = re.compile(r"(?<![\d-])\d{3,4}[ -]\d{3,4}(?![\d-])")
 _PEM = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----(.{0,16384}?)-----END", re.DOTALL)
@@ -273,6 +274,11 @@ def read_items(text: str) -> list[ReadItem]:
     tag = f"{SENT_BY}{sender_tag(sender)}" if sender else ""
     for label, value in find_identifiers(text):
         items.setdefault(digest(value), ReadItem(IDENTIFIER, digest(value), label + tag))
+        if label == _CARD and value.isdigit():
+            # Sent in pieces ("4548 8120", then "3371 2291"): every two of its groups of four is the card too.
+            for start in range(0, len(value) - 7, 4):
+                piece = value[start : start + 8]
+                items.setdefault(digest(piece), ReadItem(IDENTIFIER, digest(piece), "part of a card number" + tag))
     for shingle in _shingles(text[:MAX_SHINGLED_CHARS]):
         items.setdefault(shingle, ReadItem(SHINGLE, shingle, tag))
     return list(items.values())
