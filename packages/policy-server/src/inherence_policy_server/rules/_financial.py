@@ -266,7 +266,9 @@ _BANK_DETAIL_KEYS = frozenset({"account_number", "accountnumber", "routing_numbe
                                "sort_code", "sortcode", "bank_account", "bankaccount", "bank_account_details",
                                "bankaccountdetails", "bank_details", "bankdetails", "bsb", "bic", "swift", "swift_code",
                                "bank_account_number", "payout_account", "deposit_account",
-                               "direct_deposit"})  # fmt: skip
+                               "direct_deposit", "external_account", "externalaccount", "payout_bank_account",
+                               "payout_destination", "settlement_account", "destination_account",
+                               "bank_account_id"})  # fmt: skip
 _REPLACING = frozenset({"update", "change", "set", "edit", "modify", "replace", "patch", "switch", "put"})
 _ONLY_READING = frozenset({"get", "list", "read", "search", "find", "show", "view", "describe", "lookup", "verify",
                            "validate", "check"})  # fmt: skip
