@@ -16,6 +16,7 @@ import datetime
 import fnmatch
 import functools
 import re
+from collections.abc import Sequence
 
 from inherence_policy_server.rules._analysis import CallAnalysis
 from inherence_policy_server.rules._api import Call, Category, Finding, SessionLedger
@@ -155,7 +156,56 @@ def _switch_off_command(command: ShellCommand) -> str | None:
         verbs = [word for word in words[1:] if not word.startswith("-")]
         if verbs[: len(steps)] == list(steps) and _PROXY_DISTRIBUTIONS & set(verbs[len(steps) :]):
             return f"`{name} {' '.join(steps)}` would remove the gate"
+    return _stops_the_gate(name, words)
+
+
+# Stopping the gate's processes or services: `pkill -f inherence-proxy`, `systemctl stop inherence-policy-server`.
+_KILLERS = frozenset({"pkill", "killall", "taskkill", "stop-process", "skill"})
+_SERVICE_MANAGERS = {
+    "systemctl": frozenset({"stop", "kill", "disable", "mask", "restart"}),
+    "service": frozenset({"stop", "restart"}),
+    "launchctl": frozenset({"unload", "bootout", "remove", "stop", "kill", "disable"}),
+    "docker": frozenset({"stop", "kill", "rm", "pause"}),
+    "podman": frozenset({"stop", "kill", "rm", "pause"}),
+    "sc": frozenset({"stop", "delete"}),
+}
+
+
+def _names_the_gate(words: Sequence[str]) -> bool:
+    return any("inherence" in word for word in words)
+
+
+def _stops_the_gate(name: str, words: list[str]) -> str | None:
+    if name in _KILLERS and _names_the_gate(words[1:]):
+        return f"`{name}` would stop the gate's processes"
+    verbs = _SERVICE_MANAGERS.get(name)
+    if verbs is not None and verbs & set(words[1:]) and _names_the_gate(words[1:]):
+        return f"`{name}` would stop the gate's service"
     return None
+
+
+# The policy's own answers given over its HTTP API: `POST /api/admin/approvals/apr_.../approve`, a rules change.
+_ADMIN_CHANGE = re.compile(
+    r"/(?:api/admin/)?approvals/apr_[\w-]+/(?:approve|decline)|/api/admin/(?:rules|keys|recipients|tenants)\b",
+    re.IGNORECASE,
+)
+
+
+def _answers_itself(analysis: CallAnalysis) -> str | None:
+    """A request to the policy's admin API: the agent approving its own question, or changing the rules."""
+    for endpoint in analysis.endpoints:
+        path = endpoint.path or ""
+        if _ADMIN_CHANGE.search(path):
+            if "/api/admin/" in path.casefold() and "approvals/" not in path.casefold() and not _changes(analysis):
+                continue  # reading the rules or keys list changes nothing
+            return f"a request to {path[:80]} answers the gate's own questions or changes its rules"
+    return None
+
+
+def _changes(analysis: CallAnalysis) -> bool:
+    methods = {value.folded for value in analysis.text.values if not value.is_key and value.key == "method"}
+    words = {word.casefold() for command in analysis.shell.commands for word in command.argv}
+    return bool(methods - {"get", "head"}) or bool(words & {"post", "put", "patch", "delete", "-d", "--data"})
 
 
 def evaluate(
@@ -169,7 +219,22 @@ def evaluate(
         call.category is not Category.FILE_READ and analysis.intent_words & _WRITE_WORDS
     ):
         candidates.extend(analysis.paths)
-    for command in analysis.shell.commands:
+    commands = analysis.shell.commands
+    # `kill $(pgrep -f inherence-proxy)`: the process is found by one command and stopped by another.
+    finding = _answers_itself(analysis) or (
+        "`kill` would stop the gate's processes"
+        if any(command.name.rsplit("/", 1)[-1] == "kill" for command in commands)
+        and any(
+            command.name.rsplit("/", 1)[-1] in ("pgrep", "pidof") and _names_the_gate(command.argv[1:])
+            for command in commands
+        )
+        else None
+    )
+    if finding is not None:
+        return [
+            Finding(RULE, f"{RULE}.switch_off", f"The gate cannot be switched off by the agent it guards: {finding}.")
+        ]
+    for command in commands:
         reason = _switch_off_command(command)
         if reason is not None:
             return [
