@@ -151,16 +151,18 @@ async def test_a_decide_checks_its_key_and_reads_the_ledger_on_one_connection(po
     storage.add_key(issued.record)
     headers = {"authorization": f"Bearer {issued.secret_key}"}
     transport = httpx2.ASGITransport(app=app)
+    threads = app._decide_endpoint.threads
     try:
         # The log's writer takes connections of its own: stopped, it takes none while connections are counted.
         app.decision_log.close()
         async with httpx2.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
-            assert (await client.post("/api/proxy/decide", json=_send("s1"), headers=headers)).status_code == 200
             storage._pool.pop_stats()
-            answer = await client.post("/api/proxy/decide", json=_send("s1"), headers=headers)
-            assert answer.status_code == 200, answer.text
-            assert answer.json()["decision"] == "allow"  # nothing private was read in the session
-            assert storage._pool.get_stats().get("requests_num") == 1
+            for _ in range(3 * threads):
+                answer = await client.post("/api/proxy/decide", json=_send("s1"), headers=headers)
+                assert answer.status_code == 200, answer.text
+                assert answer.json()["decision"] == "allow"  # nothing private was read in the session
+            # Each deciding thread takes one connection from the pool and keeps it for the decides that follow.
+            assert storage._pool.get_stats().get("requests_num", 0) <= threads
 
             # The key is read for every call: revoked through another storage (server), refused at once.
             other = PostgresStorage(postgres_url)
@@ -192,3 +194,55 @@ async def test_a_decide_whose_key_cannot_be_read_is_unavailable_never_decided(po
         assert issued.secret_key not in answer.text
     finally:
         app.close()
+
+
+async def test_a_deciding_thread_whose_connection_was_cut_takes_another(postgres_url) -> None:
+    storage = PostgresStorage(postgres_url)
+    app = create_app(storage=storage)
+    issued = issue_key(START, "proxy")
+    storage.add_key(issued.record)
+    headers = {"authorization": f"Bearer {issued.secret_key}"}
+    transport = httpx2.ASGITransport(app=app)
+    threads = app._decide_endpoint.threads
+    try:
+        async with httpx2.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            for _ in range(2 * threads):
+                assert (await client.post("/api/proxy/decide", json=_send("s1"), headers=headers)).status_code == 200
+            # The database ends every connection of the server (a restart, a failover, an administrator).
+            with psycopg.connect(postgres_url, autocommit=True) as admin:
+                admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            statuses = []
+            for _ in range(3 * storage.pool_size):
+                answer = await client.post("/api/proxy/decide", json=_send("s1"), headers=headers)
+                statuses.append(answer.status_code)
+                assert answer.status_code in (200, 503), answer.text
+        # Each cut connection fails one decide at most (answered 503, never decided); then it is replaced.
+        assert statuses.count(503) <= storage.pool_size, statuses
+    finally:
+        app.close()
+
+
+def test_a_thread_that_holds_keeps_one_connection_across_decides(postgres_url) -> None:
+    storage = PostgresStorage(postgres_url)
+    backends: list[int] = []
+
+    def decide_twice() -> None:
+        for _ in range(2):
+            with storage.pinned():
+                backends.append(int(storage.query("SELECT pg_backend_pid()")[0][0]))  # type: ignore[call-overload]
+
+    try:
+        with storage.held():
+            decide_twice()
+            in_use = storage._pool.get_stats()["pool_size"] - storage._pool.get_stats()["pool_available"]
+            assert in_use == 1  # kept between decides
+        assert backends[0] == backends[1]
+        # Outside `held()`, each decide gives its connection back.
+        decide_twice()
+        stats = storage._pool.get_stats()
+        assert stats["pool_size"] == stats["pool_available"]
+    finally:
+        storage.close()

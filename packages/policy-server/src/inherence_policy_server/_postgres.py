@@ -20,6 +20,7 @@ import datetime
 import functools
 import json
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -42,6 +43,8 @@ from inherence_policy_server._storage import (
 
 __all__ = ["PostgresStorage", "describe_url", "upgrade_database"]
 
+# How long a deciding thread keeps one connection before the pool gets it back (to renew it).
+_KEEP_SECONDS = 300.0
 _KEY_COLUMNS = "key_id, prefix, salt, digest, created_at, revoked_at, label, tenant"
 
 
@@ -156,21 +159,71 @@ class PostgresStorage:
         """Hold one pooled connection for this thread until the block ends: every statement in it uses it.
 
         A decide checks its key, reads the ledger and writes what it must through one connection,
-        instead of taking one from the pool (and giving it back) for each statement.
+        instead of taking one from the pool (and giving it back) for each statement. In a thread
+        inside `held()`, the connection (and one cursor on it) stays with the thread from block to block.
         """
-        if getattr(self._pinned, "db", None) is not None:
+        local = self._pinned
+        if getattr(local, "db", None) is not None:
             yield
+            return
+        if getattr(local, "hold", False):
+            kept = getattr(local, "kept", None)
+            if kept is None:
+                kept = local.kept = self._take_kept()
+            local.db, local.cursor = kept
+            try:
+                yield
+            finally:
+                local.db = local.cursor = None
+                self._check_kept(kept[0])
             return
         with contextlib.ExitStack() as stack:
             try:
                 # Given back when the block ends; the pool drops a connection that broke meanwhile.
-                self._pinned.db = stack.enter_context(self._pool.connection())
+                local.db = stack.enter_context(self._pool.connection())
             except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
                 raise StorageError(f"the database {self.where} failed: {_safe_message(exc, self.url)}") from None
             try:
                 yield
             finally:
-                self._pinned.db = None
+                local.db = None
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """For a thread that decides call after call: its `pinned()` blocks keep one connection until this ends.
+
+        The connection is taken from the pool by the first block and given back when this block ends;
+        it is swapped for another when it broke, or after `_KEEP_SECONDS` so that the pool renews it.
+        """
+        local = self._pinned
+        local.hold = True
+        try:
+            yield
+        finally:
+            local.hold = False
+            kept, local.kept = getattr(local, "kept", None), None
+            if kept is not None:
+                self._give_back(kept[0])
+
+    def _take_kept(self) -> tuple[psycopg.Connection[Any], psycopg.Cursor[Any]]:
+        try:
+            db = self._pool.getconn()
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+            raise StorageError(f"the database {self.where} failed: {_safe_message(exc, self.url)}") from None
+        self._pinned.kept_since = time.monotonic()
+        return db, db.cursor()
+
+    def _check_kept(self, db: psycopg.Connection[Any]) -> None:
+        # A connection that broke, was left in a transaction, or was kept long goes back to the pool.
+        local = self._pinned
+        idle = db.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        if db.closed or db.broken or not idle or time.monotonic() - local.kept_since > _KEEP_SECONDS:
+            local.kept = None
+            self._give_back(db)
+
+    def _give_back(self, db: psycopg.Connection[Any]) -> None:
+        with contextlib.suppress(psycopg.Error, psycopg_pool.PoolTimeout):
+            self._pool.putconn(db)
 
     def _connection(self) -> contextlib.AbstractContextManager[psycopg.Connection[Any]]:
         db = getattr(self._pinned, "db", None)
@@ -198,8 +251,13 @@ class PostgresStorage:
     def query(self, sql: str, parameters: Sequence[object] | Mapping[str, object] = ()) -> list[tuple[object, ...]]:
         """Rows of one query in `%s` placeholders."""
         try:
+            cursor = getattr(self._pinned, "cursor", None)
+            if cursor is not None:
+                # In a decide on a kept connection: its one cursor, not a new one per statement.
+                rows: list[tuple[object, ...]] = cursor.execute(sql, parameters).fetchall()
+                return rows
             with self._connection() as db:
-                rows: list[tuple[object, ...]] = db.execute(sql, parameters).fetchall()
+                rows = db.execute(sql, parameters).fetchall()
                 return rows
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
             raise StorageError(f"cannot read the database {self.where}: {_safe_message(exc, self.url)}") from None
