@@ -246,3 +246,23 @@ def test_a_thread_that_holds_keeps_one_connection_across_decides(postgres_url) -
         assert stats["pool_size"] == stats["pool_available"]
     finally:
         storage.close()
+
+
+def test_a_key_found_before_is_read_afresh_once_revoked_elsewhere(postgres_url) -> None:
+    first, second = PostgresStorage(postgres_url), PostgresStorage(postgres_url)
+    issued = issue_key(START, "proxy")
+    try:
+        first.add_key(issued.record)
+        for _ in range(2):  # the second find answers from what the first one read, checking it still stands
+            found = first.find_key(issued.record.key_id)
+            assert found is not None
+            assert found.active
+            assert found.digest == issued.record.digest
+        second.revoke_key(issued.record.key_id, START)
+        revoked = first.find_key(issued.record.key_id)
+        assert revoked is not None
+        assert revoked.revoked_at == START
+        assert first.find_key(issued.record.key_id) == revoked
+    finally:
+        first.close()
+        second.close()

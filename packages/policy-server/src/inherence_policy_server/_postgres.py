@@ -45,6 +45,8 @@ __all__ = ["PostgresStorage", "describe_url", "upgrade_database"]
 
 # How long a deciding thread keeps one connection before the pool gets it back (to renew it).
 _KEEP_SECONDS = 300.0
+# At most this many active keys are remembered between calls (then they are all read afresh).
+_ACTIVE_KEYS = 4096
 _KEY_COLUMNS = "key_id, prefix, salt, digest, created_at, revoked_at, label, tenant"
 
 
@@ -128,6 +130,8 @@ class PostgresStorage:
         # The connection a thread holds for the whole of one decide (see `pinned`).
         self._pinned = threading.local()
         self._ledgers: dict[str, PostgresLedger] = {}
+        # Keys found active, by id: their stored `created_at` and record (see `find_key`).
+        self._active_keys: dict[str, tuple[object, ApiKeyRecord]] = {}
         self._ledger = self.tenant_ledger(DEFAULT_TENANT)
         self._approvals = Approvals(self)
 
@@ -279,8 +283,22 @@ class PostgresStorage:
             )
 
     def find_key(self, key_id: str) -> ApiKeyRecord | None:
+        """The key as it stands in the database now (every call reads whether it is revoked)."""
+        active = self._active_keys.get(key_id)
+        if active is not None:
+            # Only `revoked_at` of a key ever changes: read it (and `created_at`, which tells the same key).
+            rows = self.query("SELECT created_at FROM api_keys WHERE key_id = %s AND revoked_at IS NULL", (key_id,))
+            if rows and rows[0][0] == active[0]:
+                return active[1]
         rows = self.query(f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE key_id = %s", (key_id,))
-        return _key_from_row(rows[0]) if rows else None
+        record = _key_from_row(rows[0]) if rows else None
+        if record is None or not record.active:
+            self._active_keys.pop(key_id, None)
+        else:
+            if len(self._active_keys) >= _ACTIVE_KEYS:
+                self._active_keys.clear()
+            self._active_keys[key_id] = (rows[0][4], record)
+        return record
 
     def list_keys(self, tenant: str | None = None) -> list[ApiKeyRecord]:
         if tenant is None:
