@@ -3,6 +3,8 @@ and a decide that checks its key and reads the ledger on one connection."""
 
 from __future__ import annotations
 
+import datetime
+
 import httpx2
 import psycopg
 import pytest
@@ -266,3 +268,57 @@ def test_a_key_found_before_is_read_afresh_once_revoked_elsewhere(postgres_url) 
     finally:
         first.close()
         second.close()
+
+
+def test_a_decide_reads_what_its_session_read_in_one_statement(postgres_url) -> None:
+    import json
+
+    storage = PostgresStorage(postgres_url)
+    app = create_app(storage=storage, require_key=False, clock=lambda: START)
+    statements: list[str] = []
+    query = storage.query
+
+    def counted(sql: str, parameters=()):  # type: ignore[no-untyped-def]
+        statements.append(sql)
+        return query(sql, parameters)
+
+    storage.query = counted  # type: ignore[method-assign]
+    try:
+        body = json.dumps(_send("fresh")).encode()
+        # A send to a new recipient in a session that read nothing: the exfiltration rule asks whether the
+        # session read items (twice) and what it read unreported; one statement answers all three.
+        status, answer = app.decide_with_key(None, body) or (0, b"")
+        assert status == 200
+        assert json.loads(answer)["decision"] == "allow"
+        reads = [sql for sql in statements if "read_items" in sql or "sensitive_reads" in sql]
+        assert len(reads) == 1, statements
+
+        # A sensitive read recorded earlier (and not reported since) still makes that send a question.
+        storage.ledger.record_sensitive_read("fresh", "a credentials file", START)
+        later = json.loads((app.decide_with_key(None, body) or (0, b""))[1])
+        assert later["decision"] == "deny", later  # a confirm, to a caller that cannot confirm
+        assert "a credentials file" in later["reason"]
+    finally:
+        app.close()
+
+
+def test_a_write_in_a_decide_forgets_what_it_read_of_sessions(postgres_url) -> None:
+    from inherence_policy_server.rules._material import SECRET, ReadItem
+
+    storage = PostgresStorage(postgres_url)
+    ledger = storage.ledger
+    try:
+        with storage.pinned():
+            assert not ledger.has_read_items("s1", START)
+            assert ledger.unreported_reads("s1", START) == []
+            ledger.record_sensitive_read("s1", "an SSH key", START)
+            assert ledger.unreported_reads("s1", START) == ["an SSH key"]
+            assert not ledger.has_read_items("s1", START)
+            later = START + datetime.timedelta(seconds=1)
+            ledger.record_read_items("s1", [ReadItem(SECRET, 7, "a secret setting")], later)
+            assert ledger.has_read_items("s1", later)
+            assert ledger.unreported_reads("s1", later) == []  # reported with the result that held them
+        assert storage.decide_memo() is None  # nothing is kept past the decide
+        assert ledger.has_read_items("s1", START)
+    finally:
+        storage.close()

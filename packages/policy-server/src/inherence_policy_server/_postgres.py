@@ -175,22 +175,24 @@ class PostgresStorage:
             if kept is None:
                 kept = local.kept = self._take_kept()
             local.db, local.cursor = kept
+            local.memo = {}
             try:
                 yield
             finally:
-                local.db = local.cursor = None
+                local.db = local.cursor = local.memo = None
                 self._check_kept(kept[0])
             return
         with contextlib.ExitStack() as stack:
             try:
                 # Given back when the block ends; the pool drops a connection that broke meanwhile.
                 local.db = stack.enter_context(self._pool.connection())
+                local.memo = {}
             except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
                 raise StorageError(f"the database {self.where} failed: {_safe_message(exc, self.url)}") from None
             try:
                 yield
             finally:
-                local.db = None
+                local.db = local.memo = None
 
     @contextlib.contextmanager
     def held(self) -> Iterator[None]:
@@ -228,6 +230,11 @@ class PostgresStorage:
     def _give_back(self, db: psycopg.Connection[Any]) -> None:
         with contextlib.suppress(psycopg.Error, psycopg_pool.PoolTimeout):
             self._pool.putconn(db)
+
+    def decide_memo(self) -> dict[Any, Any] | None:
+        """What the ledger read in this thread's `pinned()` block (one decide), to reuse; None outside one."""
+        memo: dict[Any, Any] | None = getattr(self._pinned, "memo", None)
+        return memo
 
     def _connection(self) -> contextlib.AbstractContextManager[psycopg.Connection[Any]]:
         db = getattr(self._pinned, "db", None)
