@@ -322,3 +322,38 @@ def test_a_write_in_a_decide_forgets_what_it_read_of_sessions(postgres_url) -> N
         assert ledger.has_read_items("s1", START)
     finally:
         storage.close()
+
+
+def test_a_pipelined_write_that_fails_leaves_nothing_and_the_connection_usable(postgres_url) -> None:
+    storage = PostgresStorage(postgres_url)
+    insert = "INSERT INTO recipients (tenant, account, recipient, first_paid) VALUES (%s, %s, %s, %s)"
+    count = "SELECT COUNT(*) FROM recipients WHERE tenant = 'acme'"
+
+    def twice() -> None:
+        # A statement the database refuses (the same row twice): nothing of the transaction stays.
+        with storage.transaction(pipeline=True) as db:
+            db.execute(insert, ("acme", "acct", "bob", 1.0))
+            db.execute(insert, ("acme", "acct", "bob", 1.0))
+            db.execute("SELECT 1").fetchone()
+
+    def broken_off() -> None:
+        # The block itself raises after its statements went out: rolled back too.
+        with storage.transaction(pipeline=True) as db:
+            db.execute(insert, ("acme", "acct", "carol", 1.0))
+            raise KeyError("stop")
+
+    try:
+        with storage.held():
+            with storage.pinned():
+                with pytest.raises(StorageError):
+                    twice()
+                assert storage.query(count) == [(0,)]
+            with storage.pinned():
+                with pytest.raises(KeyError):
+                    broken_off()
+                assert storage.query(count) == [(0,)]
+                with storage.transaction(pipeline=True) as db:
+                    db.execute(insert, ("acme", "acct", "dave", 1.0))
+                assert storage.query(count) == [(1,)]
+    finally:
+        storage.close()

@@ -241,10 +241,15 @@ class PostgresStorage:
         return contextlib.nullcontext(db) if db is not None else self._pool.connection()
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[psycopg.Connection[Any]]:
-        """One transaction on a pooled connection (`%s` placeholders); a driver error is a `StorageError`."""
+    def transaction(self, *, pipeline: bool = False) -> Iterator[psycopg.Connection[Any]]:
+        """One transaction on a pooled connection (`%s` placeholders); a driver error is a `StorageError`.
+
+        With `pipeline`, statements are sent without waiting for each one's answer until a result is
+        fetched (and at the commit): the database still runs them one after the other, in order, each
+        on a fresh snapshot, so the transaction means the same and takes fewer round trips.
+        """
         try:
-            with self._connection() as db, db.transaction():
+            with self._connection() as db, _pipelined(db) if pipeline else db.transaction():
                 yield db
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
             raise StorageError(f"the database {self.where} failed: {_safe_message(exc, self.url)}") from None
@@ -384,6 +389,26 @@ class PostgresStorage:
 
     def close(self) -> None:
         self._pool.close()
+
+
+@contextlib.contextmanager
+def _pipelined(db: psycopg.Connection[Any]) -> Iterator[None]:
+    """One transaction in pipeline mode: BEGIN, the block's statements and COMMIT go out without waits.
+
+    The connection waits only where the block fetches a result, and once at the end; a block that
+    raises (or a statement that fails) is rolled back.
+    """
+    committed = False
+    try:
+        with db.pipeline():
+            db.execute("BEGIN")
+            yield
+            db.execute("COMMIT")
+            committed = True
+    finally:
+        if not committed and not db.closed and db.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            with contextlib.suppress(psycopg.Error):
+                db.execute("ROLLBACK")
 
 
 def _iso(moment: datetime.datetime) -> str:

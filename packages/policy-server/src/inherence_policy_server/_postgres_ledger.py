@@ -6,6 +6,8 @@ one whose call made a recipient known first.
 `reserve_transfer` takes a transaction-scoped advisory lock on the account before it sums
 the windows, so two reservations for one account, from any two processes on any machines,
 run one after the other: together they can never pass a limit that each alone would not.
+Writes are pipelined: the statements of one go out together up to the first result needed (a
+reservation takes two round trips, lock and sums, then writes and commit, instead of seven), run in order.
 Each read-ledger write holds one advisory lock too, as SQLite's single writer would: its
 trimming (expired entries, the caps per session and overall) then never races another.
 """
@@ -118,7 +120,7 @@ class PostgresLedger:
     def reserve_transfer(
         self, account: str, recipient: str, amount_cents: int, now: datetime.datetime, limits: Mapping[str, int]
     ) -> VelocityTotals | None:
-        with self._storage.transaction() as db:
+        with self._storage.transaction(pipeline=True) as db:
             tenant = self.tenant
             db.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_VELOCITY_LOCKS, _account_lock(tenant, account)))
             # Read committed: this statement sees every reservation committed before the lock was ours.
@@ -175,7 +177,7 @@ class PostgresLedger:
     def record_sensitive_read(self, session_id: str, label: str, now: datetime.datetime) -> None:
         self._forget_reads()
         at = now.timestamp()
-        with self._storage.transaction() as db:
+        with self._storage.transaction(pipeline=True) as db:
             db.execute("SELECT pg_advisory_xact_lock(%s, %s)", _READS_LOCK)
             db.execute(
                 "INSERT INTO sensitive_reads (tenant, session_id, label, at) VALUES (%s, %s, %s, %s)"
@@ -205,7 +207,7 @@ class PostgresLedger:
     def record_read_items(self, session_id: str, items: Sequence[ReadItem], now: datetime.datetime) -> None:
         self._forget_reads()
         at = now.timestamp()
-        with self._storage.transaction() as db:
+        with self._storage.transaction(pipeline=True) as db:
             db.execute("SELECT pg_advisory_xact_lock(%s, %s)", _READS_LOCK)
             with db.cursor() as cursor:
                 cursor.executemany(
@@ -251,7 +253,7 @@ class PostgresLedger:
     def add_known_recipient(self, tenant: str, recipient: str, source: str, now: datetime.datetime) -> None:
         # Known to this ledger's tenant; `tenant` is the key (the rules' `tenant_of`) that made it known.
         at = now.timestamp()
-        with self._storage.transaction() as db:
+        with self._storage.transaction(pipeline=True) as db:
             db.execute("SELECT pg_advisory_xact_lock(%s, %s)", _READS_LOCK)
             db.execute(
                 "INSERT INTO known_recipients (tenant, recipient, key_id, source, first_seen, last_seen)"
