@@ -329,12 +329,14 @@ def test_a_pipelined_write_that_fails_leaves_nothing_and_the_connection_usable(p
     insert = "INSERT INTO recipients (tenant, account, recipient, first_paid) VALUES (%s, %s, %s, %s)"
     count = "SELECT COUNT(*) FROM recipients WHERE tenant = 'acme'"
 
-    def twice() -> None:
-        # A statement the database refuses (the same row twice): nothing of the transaction stays.
+    def twice(fetch: bool) -> None:
+        # A statement the database refuses (the same row twice): nothing of the transaction stays,
+        # whether its failure surfaces at a fetch in the block or only at the commit.
         with storage.transaction(pipeline=True) as db:
             db.execute(insert, ("acme", "acct", "bob", 1.0))
             db.execute(insert, ("acme", "acct", "bob", 1.0))
-            db.execute("SELECT 1").fetchone()
+            if fetch:
+                db.execute("SELECT 1").fetchone()
 
     def broken_off() -> None:
         # The block itself raises after its statements went out: rolled back too.
@@ -344,10 +346,11 @@ def test_a_pipelined_write_that_fails_leaves_nothing_and_the_connection_usable(p
 
     try:
         with storage.held():
-            with storage.pinned():
-                with pytest.raises(StorageError):
-                    twice()
-                assert storage.query(count) == [(0,)]
+            for fetch in (True, False):
+                with storage.pinned():
+                    with pytest.raises(StorageError):
+                        twice(fetch)
+                    assert storage.query(count) == [(0,)]
             with storage.pinned():
                 with pytest.raises(KeyError):
                     broken_off()

@@ -404,7 +404,8 @@ def _pipelined(db: psycopg.Connection[Any]) -> Iterator[None]:
             db.execute("BEGIN")
             yield
             db.execute("COMMIT")
-            committed = True
+        # Only now: a statement's failure may surface only at the pipeline's last sync.
+        committed = True
     finally:
         if not committed and not db.closed and db.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             with contextlib.suppress(psycopg.Error):
