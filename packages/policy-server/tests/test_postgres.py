@@ -3,6 +3,8 @@ and a decide that checks its key and reads the ledger on one connection."""
 
 from __future__ import annotations
 
+import datetime
+
 import httpx2
 import psycopg
 import pytest
@@ -151,16 +153,18 @@ async def test_a_decide_checks_its_key_and_reads_the_ledger_on_one_connection(po
     storage.add_key(issued.record)
     headers = {"authorization": f"Bearer {issued.secret_key}"}
     transport = httpx2.ASGITransport(app=app)
+    threads = app._decide_endpoint.threads
     try:
         # The log's writer takes connections of its own: stopped, it takes none while connections are counted.
         app.decision_log.close()
         async with httpx2.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
-            assert (await client.post("/api/proxy/decide", json=_send("s1"), headers=headers)).status_code == 200
             storage._pool.pop_stats()
-            answer = await client.post("/api/proxy/decide", json=_send("s1"), headers=headers)
-            assert answer.status_code == 200, answer.text
-            assert answer.json()["decision"] == "allow"  # nothing private was read in the session
-            assert storage._pool.get_stats().get("requests_num") == 1
+            for _ in range(3 * threads):
+                answer = await client.post("/api/proxy/decide", json=_send("s1"), headers=headers)
+                assert answer.status_code == 200, answer.text
+                assert answer.json()["decision"] == "allow"  # nothing private was read in the session
+            # Each deciding thread takes one connection from the pool and keeps it for the decides that follow.
+            assert storage._pool.get_stats().get("requests_num", 0) <= threads
 
             # The key is read for every call: revoked through another storage (server), refused at once.
             other = PostgresStorage(postgres_url)
@@ -192,3 +196,167 @@ async def test_a_decide_whose_key_cannot_be_read_is_unavailable_never_decided(po
         assert issued.secret_key not in answer.text
     finally:
         app.close()
+
+
+async def test_a_deciding_thread_whose_connection_was_cut_takes_another(postgres_url) -> None:
+    storage = PostgresStorage(postgres_url)
+    app = create_app(storage=storage)
+    issued = issue_key(START, "proxy")
+    storage.add_key(issued.record)
+    headers = {"authorization": f"Bearer {issued.secret_key}"}
+    transport = httpx2.ASGITransport(app=app)
+    threads = app._decide_endpoint.threads
+    try:
+        async with httpx2.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            for _ in range(2 * threads):
+                assert (await client.post("/api/proxy/decide", json=_send("s1"), headers=headers)).status_code == 200
+            # The database ends every connection of the server (a restart, a failover, an administrator).
+            with psycopg.connect(postgres_url, autocommit=True) as admin:
+                admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            statuses = []
+            for _ in range(3 * storage.pool_size):
+                answer = await client.post("/api/proxy/decide", json=_send("s1"), headers=headers)
+                statuses.append(answer.status_code)
+                assert answer.status_code in (200, 503), answer.text
+        # Each cut connection fails one decide at most (answered 503, never decided); then it is replaced.
+        assert statuses.count(503) <= storage.pool_size, statuses
+    finally:
+        app.close()
+
+
+def test_a_thread_that_holds_keeps_one_connection_across_decides(postgres_url) -> None:
+    storage = PostgresStorage(postgres_url)
+    backends: list[int] = []
+
+    def decide_twice() -> None:
+        for _ in range(2):
+            with storage.pinned():
+                backends.append(int(storage.query("SELECT pg_backend_pid()")[0][0]))  # type: ignore[call-overload]
+
+    try:
+        with storage.held():
+            decide_twice()
+            in_use = storage._pool.get_stats()["pool_size"] - storage._pool.get_stats()["pool_available"]
+            assert in_use == 1  # kept between decides
+        assert backends[0] == backends[1]
+        # Outside `held()`, each decide gives its connection back.
+        decide_twice()
+        stats = storage._pool.get_stats()
+        assert stats["pool_size"] == stats["pool_available"]
+    finally:
+        storage.close()
+
+
+def test_a_key_found_before_is_read_afresh_once_revoked_elsewhere(postgres_url) -> None:
+    first, second = PostgresStorage(postgres_url), PostgresStorage(postgres_url)
+    issued = issue_key(START, "proxy")
+    try:
+        first.add_key(issued.record)
+        for _ in range(2):  # the second find answers from what the first one read, checking it still stands
+            found = first.find_key(issued.record.key_id)
+            assert found is not None
+            assert found.active
+            assert found.digest == issued.record.digest
+        second.revoke_key(issued.record.key_id, START)
+        revoked = first.find_key(issued.record.key_id)
+        assert revoked is not None
+        assert revoked.revoked_at == START
+        assert first.find_key(issued.record.key_id) == revoked
+    finally:
+        first.close()
+        second.close()
+
+
+def test_a_decide_reads_what_its_session_read_in_one_statement(postgres_url) -> None:
+    import json
+
+    storage = PostgresStorage(postgres_url)
+    app = create_app(storage=storage, require_key=False, clock=lambda: START)
+    statements: list[str] = []
+    query = storage.query
+
+    def counted(sql: str, parameters=()):  # type: ignore[no-untyped-def]
+        statements.append(sql)
+        return query(sql, parameters)
+
+    storage.query = counted  # type: ignore[method-assign]
+    try:
+        body = json.dumps(_send("fresh")).encode()
+        # A send to a new recipient in a session that read nothing: the exfiltration rule asks whether the
+        # session read items (twice) and what it read unreported; one statement answers all three.
+        status, answer = app.decide_with_key(None, body) or (0, b"")
+        assert status == 200
+        assert json.loads(answer)["decision"] == "allow"
+        reads = [sql for sql in statements if "read_items" in sql or "sensitive_reads" in sql]
+        assert len(reads) == 1, statements
+
+        # A sensitive read recorded earlier (and not reported since) still makes that send a question.
+        storage.ledger.record_sensitive_read("fresh", "a credentials file", START)
+        later = json.loads((app.decide_with_key(None, body) or (0, b""))[1])
+        assert later["decision"] == "deny", later  # a confirm, to a caller that cannot confirm
+        assert "a credentials file" in later["reason"]
+    finally:
+        app.close()
+
+
+def test_a_write_in_a_decide_forgets_what_it_read_of_sessions(postgres_url) -> None:
+    from inherence_policy_server.rules._material import SECRET, ReadItem
+
+    storage = PostgresStorage(postgres_url)
+    ledger = storage.ledger
+    try:
+        with storage.pinned():
+            assert not ledger.has_read_items("s1", START)
+            assert ledger.unreported_reads("s1", START) == []
+            ledger.record_sensitive_read("s1", "an SSH key", START)
+            assert ledger.unreported_reads("s1", START) == ["an SSH key"]
+            assert not ledger.has_read_items("s1", START)
+            later = START + datetime.timedelta(seconds=1)
+            ledger.record_read_items("s1", [ReadItem(SECRET, 7, "a secret setting")], later)
+            assert ledger.has_read_items("s1", later)
+            assert ledger.unreported_reads("s1", later) == []  # reported with the result that held them
+        assert storage.decide_memo() is None  # nothing is kept past the decide
+        assert ledger.has_read_items("s1", START)
+    finally:
+        storage.close()
+
+
+def test_a_pipelined_write_that_fails_leaves_nothing_and_the_connection_usable(postgres_url) -> None:
+    storage = PostgresStorage(postgres_url)
+    insert = "INSERT INTO recipients (tenant, account, recipient, first_paid) VALUES (%s, %s, %s, %s)"
+    count = "SELECT COUNT(*) FROM recipients WHERE tenant = 'acme'"
+
+    def twice(fetch: bool) -> None:
+        # A statement the database refuses (the same row twice): nothing of the transaction stays,
+        # whether its failure surfaces at a fetch in the block or only at the commit.
+        with storage.transaction(pipeline=True) as db:
+            db.execute(insert, ("acme", "acct", "bob", 1.0))
+            db.execute(insert, ("acme", "acct", "bob", 1.0))
+            if fetch:
+                db.execute("SELECT 1").fetchone()
+
+    def broken_off() -> None:
+        # The block itself raises after its statements went out: rolled back too.
+        with storage.transaction(pipeline=True) as db:
+            db.execute(insert, ("acme", "acct", "carol", 1.0))
+            raise KeyError("stop")
+
+    try:
+        with storage.held():
+            for fetch in (True, False):
+                with storage.pinned():
+                    with pytest.raises(StorageError):
+                        twice(fetch)
+                    assert storage.query(count) == [(0,)]
+            with storage.pinned():
+                with pytest.raises(KeyError):
+                    broken_off()
+                assert storage.query(count) == [(0,)]
+                with storage.transaction(pipeline=True) as db:
+                    db.execute(insert, ("acme", "acct", "dave", 1.0))
+                assert storage.query(count) == [(1,)]
+    finally:
+        storage.close()

@@ -17,12 +17,13 @@ With an admin token, the dashboard's pages (`/`, `/login`, ...) and its JSON adm
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import dataclasses
 import datetime
 import logging
 import pathlib
+import queue
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
@@ -147,38 +148,109 @@ class _Endpoint:
         await send_json(send, status, answer)
 
 
+# A decide handed to a thread: the loop and future to answer, the key presented, the body.
+_Job = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Outcome | None]", "str | None", bytes]
+
+
+class _DecideThreads:
+    """Threads that decide over a network database, each on a database connection it keeps.
+
+    A job is a queue entry, and its answer one callback on the event loop: cheaper than an
+    executor's futures on the path every decide takes. Each thread holds its connection
+    (`held()`) from one decide to the next instead of taking it from the pool for each.
+    """
+
+    def __init__(self, app: PolicyApp, count: int) -> None:
+        self._app = app
+        self._count = count
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+
+    def submit(self, loop: asyncio.AbstractEventLoop, token: str | None, body: bytes) -> asyncio.Future[Outcome | None]:
+        if len(self._threads) < self._count:
+            self._start()
+        future: asyncio.Future[Outcome | None] = loop.create_future()
+        self._jobs.put((loop, future, token, body))
+        return future
+
+    def _start(self) -> None:
+        with self._lock:
+            while len(self._threads) < self._count:
+                thread = threading.Thread(target=self._work, name=f"inherence-decide-{len(self._threads)}", daemon=True)
+                thread.start()
+                self._threads.append(thread)
+
+    def _work(self) -> None:
+        app = self._app
+        with getattr(app.storage, "held", contextlib.nullcontext)():
+            while True:
+                job = self._jobs.get()
+                if job is None:
+                    return
+                loop, future, token, body = job
+                try:
+                    outcome: Outcome | None = app.decide_with_key(token, body)
+                except BaseException as exc:  # handed to the request, which answers it
+                    _answer_soon(loop, future, None, exc)
+                else:
+                    _answer_soon(loop, future, outcome, None)
+
+    def close(self) -> None:
+        with self._lock:
+            threads, self._threads, self._count = self._threads, [], 0
+        for _ in threads:
+            self._jobs.put(None)
+        for thread in threads:
+            thread.join(timeout=30)
+
+
+def _answer_soon(
+    loop: asyncio.AbstractEventLoop,
+    future: asyncio.Future[Outcome | None],
+    outcome: Outcome | None,
+    error: BaseException | None,
+) -> None:
+    with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits for the answer
+        loop.call_soon_threadsafe(_answer, future, outcome, error)
+
+
+def _answer(future: asyncio.Future[Outcome | None], outcome: Outcome | None, error: BaseException | None) -> None:
+    if future.done():  # the request was cancelled (its client left)
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(outcome)
+
+
 class _NetworkDecide(_Endpoint):
     """Decide over a network database: the key is checked in the thread that decides, on its connection.
 
-    One hand-over to a worker thread and one connection from the pool per decide, instead of one of
-    each for the key check and another for the decide. The key is still read from the database for
-    every call, so a key revoked on any server is refused at once. A malformed key is refused before
-    the body is read; a well-formed one after (the body is bounded all the same).
+    One hand-over to a worker thread and one connection per decide, instead of one of each for the
+    key check and another for the decide. The key is still read from the database for every call,
+    so a key revoked on any server is refused at once. A malformed key is refused before the body
+    is read; a well-formed one after (the body is bounded all the same).
     """
 
     def __init__(self, app: PolicyApp) -> None:
         super().__init__(app, app._decide)
         # As many decides at once as the pool lends connections, a few kept for the log and outcome reports.
         self.threads = max(2, int(getattr(app.storage, "pool_size", 8)) - 2)
-        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._workers = _DecideThreads(app, self.threads)
         self._limiter: anyio.CapacityLimiter | None = None
 
     async def _in_thread(self, token: str | None, body: bytes) -> Outcome | None:
-        decide = self._app.decide_with_key
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # another event loop than asyncio's: anyio hands the call over
             if self._limiter is None:
                 self._limiter = anyio.CapacityLimiter(self.threads)
-            return await anyio.to_thread.run_sync(decide, token, body, limiter=self._limiter)
-        # asyncio's own hand-over costs a fraction of anyio's, on the path every decide takes.
-        if self._executor is None:
-            self._executor = concurrent.futures.ThreadPoolExecutor(self.threads, thread_name_prefix="inherence-decide")
-        return await loop.run_in_executor(self._executor, decide, token, body)
+            return await anyio.to_thread.run_sync(self._app.decide_with_key, token, body, limiter=self._limiter)
+        return await self._workers.submit(loop, token, body)
 
     def close(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
+        self._workers.close()
 
     async def __call__(self, scope: Scope, receive: ASGIReceive, send: ASGISend) -> None:
         app = self._app

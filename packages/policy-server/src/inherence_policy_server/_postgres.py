@@ -20,6 +20,7 @@ import datetime
 import functools
 import json
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -42,6 +43,10 @@ from inherence_policy_server._storage import (
 
 __all__ = ["PostgresStorage", "describe_url", "upgrade_database"]
 
+# How long a deciding thread keeps one connection before the pool gets it back (to renew it).
+_KEEP_SECONDS = 300.0
+# At most this many active keys are remembered between calls (then they are all read afresh).
+_ACTIVE_KEYS = 4096
 _KEY_COLUMNS = "key_id, prefix, salt, digest, created_at, revoked_at, label, tenant"
 
 
@@ -125,6 +130,8 @@ class PostgresStorage:
         # The connection a thread holds for the whole of one decide (see `pinned`).
         self._pinned = threading.local()
         self._ledgers: dict[str, PostgresLedger] = {}
+        # Keys found active, by id: their stored `created_at` and record (see `find_key`).
+        self._active_keys: dict[str, tuple[object, ApiKeyRecord]] = {}
         self._ledger = self.tenant_ledger(DEFAULT_TENANT)
         self._approvals = Approvals(self)
 
@@ -156,31 +163,93 @@ class PostgresStorage:
         """Hold one pooled connection for this thread until the block ends: every statement in it uses it.
 
         A decide checks its key, reads the ledger and writes what it must through one connection,
-        instead of taking one from the pool (and giving it back) for each statement.
+        instead of taking one from the pool (and giving it back) for each statement. In a thread
+        inside `held()`, the connection (and one cursor on it) stays with the thread from block to block.
         """
-        if getattr(self._pinned, "db", None) is not None:
+        local = self._pinned
+        if getattr(local, "db", None) is not None:
             yield
+            return
+        if getattr(local, "hold", False):
+            kept = getattr(local, "kept", None)
+            if kept is None:
+                kept = local.kept = self._take_kept()
+            local.db, local.cursor = kept
+            local.memo = {}
+            try:
+                yield
+            finally:
+                local.db = local.cursor = local.memo = None
+                self._check_kept(kept[0])
             return
         with contextlib.ExitStack() as stack:
             try:
                 # Given back when the block ends; the pool drops a connection that broke meanwhile.
-                self._pinned.db = stack.enter_context(self._pool.connection())
+                local.db = stack.enter_context(self._pool.connection())
+                local.memo = {}
             except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
                 raise StorageError(f"the database {self.where} failed: {_safe_message(exc, self.url)}") from None
             try:
                 yield
             finally:
-                self._pinned.db = None
+                local.db = local.memo = None
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """For a thread that decides call after call: its `pinned()` blocks keep one connection until this ends.
+
+        The connection is taken from the pool by the first block and given back when this block ends;
+        it is swapped for another when it broke, or after `_KEEP_SECONDS` so that the pool renews it.
+        """
+        local = self._pinned
+        local.hold = True
+        try:
+            yield
+        finally:
+            local.hold = False
+            kept, local.kept = getattr(local, "kept", None), None
+            if kept is not None:
+                self._give_back(kept[0])
+
+    def _take_kept(self) -> tuple[psycopg.Connection[Any], psycopg.Cursor[Any]]:
+        try:
+            db = self._pool.getconn()
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+            raise StorageError(f"the database {self.where} failed: {_safe_message(exc, self.url)}") from None
+        self._pinned.kept_since = time.monotonic()
+        return db, db.cursor()
+
+    def _check_kept(self, db: psycopg.Connection[Any]) -> None:
+        # A connection that broke, was left in a transaction, or was kept long goes back to the pool.
+        local = self._pinned
+        idle = db.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        if db.closed or db.broken or not idle or time.monotonic() - local.kept_since > _KEEP_SECONDS:
+            local.kept = None
+            self._give_back(db)
+
+    def _give_back(self, db: psycopg.Connection[Any]) -> None:
+        with contextlib.suppress(psycopg.Error, psycopg_pool.PoolTimeout):
+            self._pool.putconn(db)
+
+    def decide_memo(self) -> dict[Any, Any] | None:
+        """What the ledger read in this thread's `pinned()` block (one decide), to reuse; None outside one."""
+        memo: dict[Any, Any] | None = getattr(self._pinned, "memo", None)
+        return memo
 
     def _connection(self) -> contextlib.AbstractContextManager[psycopg.Connection[Any]]:
         db = getattr(self._pinned, "db", None)
         return contextlib.nullcontext(db) if db is not None else self._pool.connection()
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[psycopg.Connection[Any]]:
-        """One transaction on a pooled connection (`%s` placeholders); a driver error is a `StorageError`."""
+    def transaction(self, *, pipeline: bool = False) -> Iterator[psycopg.Connection[Any]]:
+        """One transaction on a pooled connection (`%s` placeholders); a driver error is a `StorageError`.
+
+        With `pipeline`, statements are sent without waiting for each one's answer until a result is
+        fetched (and at the commit): the database still runs them one after the other, in order, each
+        on a fresh snapshot, so the transaction means the same and takes fewer round trips.
+        """
         try:
-            with self._connection() as db, db.transaction():
+            with self._connection() as db, _pipelined(db) if pipeline else db.transaction():
                 yield db
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
             raise StorageError(f"the database {self.where} failed: {_safe_message(exc, self.url)}") from None
@@ -198,8 +267,13 @@ class PostgresStorage:
     def query(self, sql: str, parameters: Sequence[object] | Mapping[str, object] = ()) -> list[tuple[object, ...]]:
         """Rows of one query in `%s` placeholders."""
         try:
+            cursor = getattr(self._pinned, "cursor", None)
+            if cursor is not None:
+                # In a decide on a kept connection: its one cursor, not a new one per statement.
+                rows: list[tuple[object, ...]] = cursor.execute(sql, parameters).fetchall()
+                return rows
             with self._connection() as db:
-                rows: list[tuple[object, ...]] = db.execute(sql, parameters).fetchall()
+                rows = db.execute(sql, parameters).fetchall()
                 return rows
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
             raise StorageError(f"cannot read the database {self.where}: {_safe_message(exc, self.url)}") from None
@@ -221,8 +295,22 @@ class PostgresStorage:
             )
 
     def find_key(self, key_id: str) -> ApiKeyRecord | None:
+        """The key as it stands in the database now (every call reads whether it is revoked)."""
+        active = self._active_keys.get(key_id)
+        if active is not None:
+            # Only `revoked_at` of a key ever changes: read it (and `created_at`, which tells the same key).
+            rows = self.query("SELECT created_at FROM api_keys WHERE key_id = %s AND revoked_at IS NULL", (key_id,))
+            if rows and rows[0][0] == active[0]:
+                return active[1]
         rows = self.query(f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE key_id = %s", (key_id,))
-        return _key_from_row(rows[0]) if rows else None
+        record = _key_from_row(rows[0]) if rows else None
+        if record is None or not record.active:
+            self._active_keys.pop(key_id, None)
+        else:
+            if len(self._active_keys) >= _ACTIVE_KEYS:
+                self._active_keys.clear()
+            self._active_keys[key_id] = (rows[0][4], record)
+        return record
 
     def list_keys(self, tenant: str | None = None) -> list[ApiKeyRecord]:
         if tenant is None:
@@ -301,6 +389,27 @@ class PostgresStorage:
 
     def close(self) -> None:
         self._pool.close()
+
+
+@contextlib.contextmanager
+def _pipelined(db: psycopg.Connection[Any]) -> Iterator[None]:
+    """One transaction in pipeline mode: BEGIN, the block's statements and COMMIT go out without waits.
+
+    The connection waits only where the block fetches a result, and once at the end; a block that
+    raises (or a statement that fails) is rolled back.
+    """
+    committed = False
+    try:
+        with db.pipeline():
+            db.execute("BEGIN")
+            yield
+            db.execute("COMMIT")
+        # Only now: a statement's failure may surface only at the pipeline's last sync.
+        committed = True
+    finally:
+        if not committed and not db.closed and db.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            with contextlib.suppress(psycopg.Error):
+                db.execute("ROLLBACK")
 
 
 def _iso(moment: datetime.datetime) -> str:

@@ -6,6 +6,8 @@ one whose call made a recipient known first.
 `reserve_transfer` takes a transaction-scoped advisory lock on the account before it sums
 the windows, so two reservations for one account, from any two processes on any machines,
 run one after the other: together they can never pass a limit that each alone would not.
+Writes are pipelined: the statements of one go out together up to the first result needed (a
+reservation takes two round trips, lock and sums, then writes and commit, instead of seven), run in order.
 Each read-ledger write holds one advisory lock too, as SQLite's single writer would: its
 trimming (expired entries, the caps per session and overall) then never races another.
 """
@@ -52,6 +54,20 @@ FROM transfers WHERE tenant = %(tenant)s AND account = %(account)s AND at > %(we
 """
 
 
+# Whether a session read items still remembered, and the labels of its sensitive reads since the last
+# report of what it read (`has_read_items` and `unreported_reads` in one statement).
+_SESSION_READS = """
+SELECT
+    EXISTS (SELECT 1 FROM read_items WHERE tenant = %(tenant)s AND session_id = %(session)s AND at > %(oldest)s),
+    ARRAY (
+        SELECT label FROM sensitive_reads
+        WHERE tenant = %(tenant)s AND session_id = %(session)s AND at > %(oldest)s AND at > COALESCE(
+            (SELECT reported FROM read_sessions WHERE tenant = %(tenant)s AND session_id = %(session)s), -1)
+        ORDER BY seq
+    )
+"""
+
+
 def _bounds(tenant: str, account: str, now: datetime.datetime) -> dict[str, object]:
     t = now.timestamp()
     return {"tenant": tenant, "account": account, "hour": t - 3600.0, "day": t - 24 * 3600.0, "week": t - WEEK}
@@ -81,11 +97,21 @@ def _trim_oldest(db: Any, table: str, where: str, parameters: tuple[object, ...]
 
 
 class PostgresLedger:
-    """`SessionLedger` of one tenant backed by a `PostgresStorage`."""
+    """`SessionLedger` of one tenant backed by a `PostgresStorage`.
+
+    Within one decide (the storage's `pinned()` block), whether a session read items and what it read
+    unreported are read in one statement and reused by the rules that ask again; a write to what
+    sessions read in that decide forgets them.
+    """
 
     def __init__(self, storage: PostgresStorage, tenant: str) -> None:
         self._storage = storage
         self.tenant = tenant
+
+    def _forget_reads(self) -> None:
+        memo = self._storage.decide_memo()
+        if memo is not None:
+            memo.clear()
 
     def known_recipient(self, account: str, recipient: str) -> bool:
         sql = "SELECT 1 FROM recipients WHERE tenant = %s AND account = %s AND recipient = %s LIMIT 1"
@@ -94,7 +120,7 @@ class PostgresLedger:
     def reserve_transfer(
         self, account: str, recipient: str, amount_cents: int, now: datetime.datetime, limits: Mapping[str, int]
     ) -> VelocityTotals | None:
-        with self._storage.transaction() as db:
+        with self._storage.transaction(pipeline=True) as db:
             tenant = self.tenant
             db.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_VELOCITY_LOCKS, _account_lock(tenant, account)))
             # Read committed: this statement sees every reservation committed before the lock was ours.
@@ -149,8 +175,9 @@ class PostgresLedger:
                 db.execute(f"DELETE FROM {table} WHERE tenant = %s AND session_id = ANY(%s)", (tenant, names))
 
     def record_sensitive_read(self, session_id: str, label: str, now: datetime.datetime) -> None:
+        self._forget_reads()
         at = now.timestamp()
-        with self._storage.transaction() as db:
+        with self._storage.transaction(pipeline=True) as db:
             db.execute("SELECT pg_advisory_xact_lock(%s, %s)", _READS_LOCK)
             db.execute(
                 "INSERT INTO sensitive_reads (tenant, session_id, label, at) VALUES (%s, %s, %s, %s)"
@@ -167,6 +194,9 @@ class PostgresLedger:
         return [str(row[0]) for row in rows]
 
     def unreported_reads(self, session_id: str, now: datetime.datetime) -> list[str]:
+        memo = self._storage.decide_memo()
+        if memo is not None:
+            return list(self._session_reads(memo, session_id, now)[1])
         rows = self._storage.query(
             "SELECT label FROM sensitive_reads WHERE tenant = %s AND session_id = %s AND at > %s AND at > COALESCE("
             "(SELECT reported FROM read_sessions WHERE tenant = %s AND session_id = %s), -1) ORDER BY seq",
@@ -175,8 +205,9 @@ class PostgresLedger:
         return [str(row[0]) for row in rows]
 
     def record_read_items(self, session_id: str, items: Sequence[ReadItem], now: datetime.datetime) -> None:
+        self._forget_reads()
         at = now.timestamp()
-        with self._storage.transaction() as db:
+        with self._storage.transaction(pipeline=True) as db:
             db.execute("SELECT pg_advisory_xact_lock(%s, %s)", _READS_LOCK)
             with db.cursor() as cursor:
                 cursor.executemany(
@@ -193,8 +224,21 @@ class PostgresLedger:
             _trim_oldest(db, "read_items", other, shingles, MAX_READ_TOKENS, "at, id")
 
     def has_read_items(self, session_id: str, now: datetime.datetime) -> bool:
-        sql = "SELECT 1 FROM read_items WHERE tenant = %s AND session_id = %s AND at > %s LIMIT 1"
-        return bool(self._storage.query(sql, (self.tenant, session_id, now.timestamp() - _TTL)))
+        memo = self._storage.decide_memo()
+        if memo is None:
+            sql = "SELECT 1 FROM read_items WHERE tenant = %s AND session_id = %s AND at > %s LIMIT 1"
+            return bool(self._storage.query(sql, (self.tenant, session_id, now.timestamp() - _TTL)))
+        return self._session_reads(memo, session_id, now)[0]
+
+    def _session_reads(self, memo: dict[Any, Any], session_id: str, now: datetime.datetime) -> tuple[bool, list[str]]:
+        """Within one decide: whether the session read items, and its unreported reads, in one statement, once."""
+        key = ("session reads", self.tenant, session_id, now)
+        known: tuple[bool, list[str]] | None = memo.get(key)
+        if known is None:
+            parameters = {"tenant": self.tenant, "session": session_id, "oldest": now.timestamp() - _TTL}
+            row = self._storage.query(_SESSION_READS, parameters)[0]
+            known = memo[key] = (bool(row[0]), [str(label) for label in row[1]])  # type: ignore[attr-defined]
+        return known
 
     def read_items(self, session_id: str, digests: Collection[int], now: datetime.datetime) -> list[ReadItem]:
         if not digests:
@@ -209,7 +253,7 @@ class PostgresLedger:
     def add_known_recipient(self, tenant: str, recipient: str, source: str, now: datetime.datetime) -> None:
         # Known to this ledger's tenant; `tenant` is the key (the rules' `tenant_of`) that made it known.
         at = now.timestamp()
-        with self._storage.transaction() as db:
+        with self._storage.transaction(pipeline=True) as db:
             db.execute("SELECT pg_advisory_xact_lock(%s, %s)", _READS_LOCK)
             db.execute(
                 "INSERT INTO known_recipients (tenant, recipient, key_id, source, first_seen, last_seen)"
