@@ -285,7 +285,7 @@ def evaluate(
                 f"This send carries {private} to {where}, a known recipient.",
             )
         )
-    elif new and (refused := _declined_before(new, ledger, session, now)):
+    elif new and ledger.has_read_items(session, now) and (refused := _declined_before(new, ledger, session, now)):
         # The person said no to a send there in this session: what follows (the rest, in pieces) asks again.
         findings.append(
             Finding(
