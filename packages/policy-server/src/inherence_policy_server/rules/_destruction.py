@@ -21,7 +21,7 @@ from inherence_policy_server.rules._destruction_shell import DYNAMIC_SCRIPT, is_
 from inherence_policy_server.rules._paths import matches_any_glob, normalise_path
 from inherence_policy_server.rules._sql import sql_problems
 
-__all__ = ["RULE", "evaluate"]
+__all__ = ["RULE", "evaluate", "may_find_in_prose_read"]
 
 RULE = "mass_destruction"
 
@@ -326,3 +326,13 @@ def _query_delete(tool_name: str, arguments: Mapping[str, Any]) -> bool:
     return any(
         str(key).casefold() in _QUERY_KEYS and value not in (None, "", {}, []) for key, value in arguments.items()
     )
+
+
+def may_find_in_prose_read(call: Call, config: RulesConfig, analysis: CallAnalysis) -> bool:
+    """Whether this rule can find anything in a prose-only read (the engine's `prose_only_read`).
+
+    Such a call has no command line, no SQL, no request and no path: only a call that says it
+    deletes, or a tool named for cancelling, is left (both read the arguments themselves).
+    """
+    del config
+    return bool(analysis.intent_words & _DELETE_WORDS or _name_words(call.tool_name) & _CANCEL_WORDS)
