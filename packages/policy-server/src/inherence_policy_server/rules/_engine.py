@@ -133,6 +133,9 @@ def evaluate(call: Call, config: RulesConfig, ledger: SessionLedger, now: dateti
         return _summarise(call, [_beyond_limits(analysis)], [], [])
     # Rules that can find nothing in this call are not run (the same answer, without their cost).
     quiet = _quiet_rules(call, config, analysis) if PREFILTER else _NOTHING_SKIPPED
+    if enabled <= quiet and _credential.RULE in quiet and not analysis.text.beyond_limits:
+        # No rule runs and nothing is recorded: a prose-only read reads no credential and pays nobody.
+        return _summarise(call, [], [], [])
     for name, rule in _STATELESS_RULES:
         if name in enabled and name not in quiet:
             _run_rule(name, rule, call, config, ledger, now, analysis, found)
