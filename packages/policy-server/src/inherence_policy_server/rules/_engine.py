@@ -10,6 +10,11 @@ What a call changes in the ledger is recorded only once it is let through: the f
 rule decides without recording, then the transfer of a call let through is reserved in the
 velocity windows (a race lost there is still a velocity finding), and sensitive reads are
 recorded last. A call waiting for a person's yes takes no place in the windows.
+
+A rule that can find nothing in a call is not run (`_quiet_rules`): for a read-only call whose
+strings are all prose, with no command line and no HTTP request (`prose_only_read`), each rule
+says what it could still find (`_PROSE_READ_CHECKS`), and a call none of them can object to is
+let through without walking the rules. The answer is the same as with every rule run.
 """
 
 from __future__ import annotations
