@@ -21,7 +21,6 @@ own: a decide never waits for a long delete.
 from __future__ import annotations
 
 import collections
-import dataclasses
 import datetime
 import functools
 import logging
@@ -245,14 +244,22 @@ def _first_and_last(sightings: list[_Sighting]) -> list[_Sighting]:
 
 
 def _masked(entry: DecisionLogEntry) -> DecisionLogEntry:
-    return dataclasses.replace(
-        entry,
-        tool_name=_mask_name(entry.tool_name),
-        reason=None if entry.reason is None else _mask_name(entry.reason),
-        arguments=mask_arguments(entry.arguments),
+    # Built field by field (not `dataclasses.replace`): the writer masks every entry, and this is most of its work.
+    return DecisionLogEntry(
+        decision_id=entry.decision_id,
+        at=entry.at,
         client=None if entry.client is None else _mask_name(entry.client),
         session_id=None if entry.session_id is None else _mask_name(entry.session_id),
         upstream=None if entry.upstream is None else _mask_name(entry.upstream),
+        tool_name=_mask_name(entry.tool_name),
+        category=entry.category,
+        decision=entry.decision,
+        rule=entry.rule,
+        reason=None if entry.reason is None else _mask_name(entry.reason),
+        arguments=mask_arguments(entry.arguments),
+        request_id=entry.request_id,
+        key_id=entry.key_id,
+        tenant=entry.tenant,
     )
 
 

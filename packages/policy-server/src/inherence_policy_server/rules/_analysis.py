@@ -258,9 +258,11 @@ def _command_fields(node: Any, depth: int) -> list[str]:
     if depth > 6:
         return []
     found: list[str] = []
-    if isinstance(node, Mapping):
+    if type(node) is dict or isinstance(node, Mapping):
         for key, value in node.items():
             name = str(key).lower()
+            if type(value) is str and name not in COMMAND_KEYS:
+                continue  # most values: neither a command field nor a mapping or list to look into
             if name in COMMAND_KEYS:
                 words = _string_list(value)
                 if words is None:

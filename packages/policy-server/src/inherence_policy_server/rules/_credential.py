@@ -29,7 +29,7 @@ from inherence_policy_server.rules._paths import component_match, matches_any_gl
 from inherence_policy_server.rules._shell import ShellCommand
 from inherence_policy_server.rules._text import name_words
 
-__all__ = ["RULE", "credential_labels", "evaluate"]
+__all__ = ["RULE", "credential_labels", "evaluate", "may_find_in_prose_read"]
 
 RULE = "credential_access"
 
@@ -312,3 +312,19 @@ def evaluate(
     for clause, what in credential_labels(call, config, analysis)[:5]:
         findings.append(Finding(RULE, f"{RULE}.{clause}", f"The call would read credential material: {what}."))
     return findings
+
+
+def may_find_in_prose_read(call: Call, config: RulesConfig, analysis: CallAnalysis) -> bool:
+    """Whether this rule can find anything in a prose-only read (the engine's `prose_only_read`).
+
+    Such a call names no path, runs no command, sends no request and has no value outside prose
+    fields for a SELECT or a cluster's secret, and its category is not a credential store's: what
+    is left is a tool named for exporting keys, a tool that prints its environment, and the
+    indirect reading of every variable (`${!name}`), which prose can hold.
+    """
+    del config
+    return (
+        _exports_keys(call.tool_name)
+        or environment_dump(analysis) is not None
+        or _indirect_environment(analysis) is not None
+    )

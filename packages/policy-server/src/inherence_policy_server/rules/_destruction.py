@@ -21,7 +21,7 @@ from inherence_policy_server.rules._destruction_shell import DYNAMIC_SCRIPT, is_
 from inherence_policy_server.rules._paths import matches_any_glob, normalise_path
 from inherence_policy_server.rules._sql import sql_problems
 
-__all__ = ["RULE", "evaluate"]
+__all__ = ["RULE", "evaluate", "may_find_in_prose_read"]
 
 RULE = "mass_destruction"
 
@@ -380,3 +380,13 @@ def _picks_test_data(query: Any, depth: int = 0) -> bool:
     if isinstance(query, list):
         return bool(query) and len(query) <= 16 and all(_picks_test_data(item, depth + 1) for item in query)
     return False
+
+
+def may_find_in_prose_read(call: Call, config: RulesConfig, analysis: CallAnalysis) -> bool:
+    """Whether this rule can find anything in a prose-only read (the engine's `prose_only_read`).
+
+    Such a call has no command line, no SQL, no request and no path: only a call that says it
+    deletes, or a tool named for cancelling, is left (both read the arguments themselves).
+    """
+    del config
+    return bool(analysis.intent_words & _DELETE_WORDS or _name_words(call.tool_name) & _CANCEL_WORDS)

@@ -10,6 +10,11 @@ What a call changes in the ledger is recorded only once it is let through: the f
 rule decides without recording, then the transfer of a call let through is reserved in the
 velocity windows (a race lost there is still a velocity finding), and sensitive reads are
 recorded last. A call waiting for a person's yes takes no place in the windows.
+
+A rule that can find nothing in a call is not run (`_quiet_rules`): for a read-only call whose
+strings are all prose, with no command line and no HTTP request (`prose_only_read`), each rule
+says what it could still find (`_PROSE_READ_CHECKS`), and a call none of them can object to is
+let through without walking the rules. The answer is the same as with every rule run.
 """
 
 from __future__ import annotations
@@ -30,13 +35,14 @@ from inherence_policy_server.rules import (
 )
 from inherence_policy_server.rules._analysis import CallAnalysis
 from inherence_policy_server.rules._api import Call, Category, Finding, Mode, SessionLedger
-from inherence_policy_server.rules._api_endpoints import use_resources
+from inherence_policy_server.rules._api_endpoints import call_http_requests, use_resources
 from inherence_policy_server.rules._config import RULE_NAMES, RulesConfig
 from inherence_policy_server.rules._destinations import payee_name
 
 __all__ = ["Evaluation", "evaluate"]
 
 RuleFunction = Callable[[Call, RulesConfig, SessionLedger, datetime.datetime, CallAnalysis], list[Finding]]
+ProseReadCheck = Callable[[Call, RulesConfig, CallAnalysis], bool]
 
 _STATELESS_RULES: tuple[tuple[str, RuleFunction], ...] = (
     (_integrity.RULE, _integrity.evaluate),
@@ -46,6 +52,29 @@ _STATELESS_RULES: tuple[tuple[str, RuleFunction], ...] = (
     (_pivot.RULE, _pivot.evaluate),
     (_exfiltration.RULE, _exfiltration.evaluate),
 )
+
+
+def _never(call: Call, config: RulesConfig, analysis: CallAnalysis) -> bool:
+    del call, config, analysis
+    return False
+
+
+# Whether each rule can find anything in a prose-only read (see `prose_only_read`): the gate's
+# files, the pivots and the sends are all reached through a path, a command, a URL, an address or
+# a request, and a read-only call with none of them returns before the exfiltration rule judges
+# its payload; the other rules say what is left for them (`may_find_in_prose_read`).
+_PROSE_READ_CHECKS: tuple[tuple[str, ProseReadCheck], ...] = (
+    (_integrity.RULE, _never),
+    (_credential.RULE, _credential.may_find_in_prose_read),
+    (_identity.RULE, _identity.may_find_in_prose_read),
+    (_destruction.RULE, _destruction.may_find_in_prose_read),
+    (_pivot.RULE, _never),
+    (_exfiltration.RULE, _never),
+    (_financial.RULE, _financial.may_find_in_prose_read),
+)
+_NOTHING_SKIPPED: frozenset[str] = frozenset()
+# Off only to compare against every rule run in full (tests).
+PREFILTER = True
 _BEYOND_LIMITS = "arguments.beyond_limits"
 # The coarse record of a read, for sessions that report no content: credentials only.
 _SENSITIVE_CATEGORIES = {Category.CREDENTIAL_STORE: "credentials"}
@@ -107,13 +136,19 @@ def evaluate(call: Call, config: RulesConfig, ledger: SessionLedger, now: dateti
     if analysis.text.beyond_limits:
         # Reading on would cost time in proportion to the arguments: the call is denied unread.
         return _summarise(call, [_beyond_limits(analysis)], [], [])
+    # Rules that can find nothing in this call are not run (the same answer, without their cost).
+    quiet = _quiet_rules(call, config, analysis) if PREFILTER else _NOTHING_SKIPPED
+    if enabled <= quiet and _credential.RULE in quiet and not analysis.text.beyond_limits:
+        # No rule runs and nothing is recorded: a prose-only read reads no credential and pays nobody.
+        return _summarise(call, [], [], [])
     for name, rule in _STATELESS_RULES:
-        if name in enabled:
+        if name in enabled and name not in quiet:
             _run_rule(name, rule, call, config, ledger, now, analysis, found)
     # A rule may have stopped reading at a limit of the shell or URL views.
     if analysis.text.beyond_limits:
         found.enforced.insert(0, _beyond_limits(analysis))
-    if _financial.RULE in enabled:
+    financial = _financial.RULE in enabled and _financial.RULE not in quiet
+    if financial:
         _run(
             _financial.RULE,
             lambda: _financial.evaluate(call, config, ledger, now, analysis, record=False),
@@ -121,15 +156,40 @@ def evaluate(call: Call, config: RulesConfig, ledger: SessionLedger, now: dateti
         )
     if analysis.text.beyond_limits and (not found.enforced or found.enforced[0].clause != _BEYOND_LIMITS):
         found.enforced.insert(0, _beyond_limits(analysis))
-    if found.lets_through(call) and _financial.RULE in enabled:
+    if found.lets_through(call) and financial:
         _run(_financial.RULE, lambda: _recorded_transfer(call, config, ledger, now, analysis), found)
     if found.lets_through(call):
-        _record_sensitive_reads(call, config, ledger, now, analysis)
+        _record_sensitive_reads(call, config, ledger, now, analysis, _credential.RULE in quiet)
         _record_recipients(call, config, ledger, now, analysis, found.confirm)
     return _summarise(call, found.enforced, found.confirm, found.logged)
 
 
 _ENABLED: dict[int, tuple[RulesConfig, frozenset[str]]] = {}
+
+
+def prose_only_read(call: Call, analysis: CallAnalysis) -> bool:
+    """A read-only call whose every string is in a prose field, with no command line and no HTTP request.
+
+    Most of what the rules look for (a path, a command, a URL, an address, SQL, an amount a
+    payment API moves) is absent from such a call, found by one pass over the arguments: each
+    rule says what else it could find in one (`_PROSE_READ_CHECKS`).
+    """
+    return (
+        call.category is Category.READ_ONLY
+        and not analysis.values(payload=False)
+        and not analysis.command_texts
+        and not call_http_requests(analysis)
+    )
+
+
+def _quiet_rules(call: Call, config: RulesConfig, analysis: CallAnalysis) -> frozenset[str]:
+    """The rules that can find nothing in this call, so need not run; none when that cannot be told."""
+    try:
+        if not prose_only_read(call, analysis):
+            return _NOTHING_SKIPPED
+        return frozenset(name for name, may_find in _PROSE_READ_CHECKS if not may_find(call, config, analysis))
+    except Exception:  # whatever failed here fails again in the rules that read it, and is judged there
+        return _NOTHING_SKIPPED
 
 
 def _enabled(config: RulesConfig) -> frozenset[str]:
@@ -190,9 +250,14 @@ def _failed(name: str, error: Exception) -> Finding:
 
 
 def _record_sensitive_reads(
-    call: Call, config: RulesConfig, ledger: SessionLedger, now: datetime.datetime, analysis: CallAnalysis
+    call: Call,
+    config: RulesConfig,
+    ledger: SessionLedger,
+    now: datetime.datetime,
+    analysis: CallAnalysis,
+    no_credential: bool = False,
 ) -> None:
-    labels = [what for _, what in _credential.credential_labels(call, config, analysis)]
+    labels = [] if no_credential else [what for _, what in _credential.credential_labels(call, config, analysis)]
     if call.category in _SENSITIVE_CATEGORIES:
         labels.append(f"{_SENSITIVE_CATEGORIES[call.category]} via {call.tool_name}")
     session = _exfiltration.session_key(call)

@@ -139,6 +139,7 @@ def evaluate(
             clause = pack.clause_of(host) or f"{RULE}.exfiltration_endpoint"
             findings.append(Finding(RULE, clause, f"{host} is a known exfiltration endpoint."))
             break
+    # The engine skips this rule for a prose-only read, which reaches no host: keep `_engine._PROSE_READ_CHECKS` true.
     if call.category is Category.READ_ONLY and not analysis.shell.commands:
         return findings
     forwards = outside_forwards(analysis, config)

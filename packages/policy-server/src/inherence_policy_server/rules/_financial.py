@@ -23,7 +23,7 @@ from inherence_policy_server.rules._financial_api import ApiPayment, api_payment
 from inherence_policy_server.rules._outcomes import OWN_ACCOUNT, account_key
 from inherence_policy_server.rules._text import name_words
 
-__all__ = ["RULE", "evaluate", "parse_amount_cents", "record_transfer"]
+__all__ = ["RULE", "evaluate", "may_find_in_prose_read", "parse_amount_cents", "record_transfer"]
 
 RULE = "financial_drain"
 
@@ -489,3 +489,12 @@ def _api_amounts(payments: list[ApiPayment]) -> tuple[int, list[str], str, list[
 
 def _money(cents: int) -> str:
     return f"{cents // 100:,}.{cents % 100:02d}"
+
+
+def may_find_in_prose_read(call: Call, config: RulesConfig, analysis: CallAnalysis) -> bool:
+    """Whether this rule can find (or record) anything in a prose-only read (the engine's `prose_only_read`).
+
+    A read-only call moves no money unless a payment API or CLI does, and such a call has no
+    request and no command line: only a replaced bank account, read from the keys, is left.
+    """
+    return config.financial_drain.deny_recurring_recipient_change and bool(_bank_details_change(call, analysis))

@@ -25,7 +25,7 @@ from inherence_policy_server.rules._paths import component_match
 from inherence_policy_server.rules._public_share import public_share_problem
 from inherence_policy_server.rules._text import name_words
 
-__all__ = ["RULE", "evaluate"]
+__all__ = ["RULE", "evaluate", "may_find_in_prose_read"]
 
 RULE = "identity_escalation"
 
@@ -419,3 +419,13 @@ def _token_problems(analysis: CallAnalysis) -> list[tuple[str, str]]:
 def _tool_words(tool_name: str) -> frozenset[str]:
     # Tool names repeat from call to call: each is split once.
     return frozenset(re.findall(r"[a-z0-9]+", re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", tool_name).casefold()))
+
+
+def may_find_in_prose_read(call: Call, config: RulesConfig, analysis: CallAnalysis) -> bool:
+    """Whether this rule can find anything in a prose-only read (the engine's `prose_only_read`).
+
+    A read-only call changes no argument-named account, runs no command and sends no request: only
+    a tool named for minting access tokens is left.
+    """
+    del call, config
+    return bool(_token_problems(analysis))

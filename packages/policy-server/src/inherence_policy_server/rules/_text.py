@@ -95,11 +95,14 @@ def extract_text(arguments: Mapping[str, Any]) -> ArgumentText:
             # The common case first: a plain string is no mapping or list, and the abstract checks cost.
             _add_string(found, node, path, key, budget)
             continue
-        if isinstance(node, (Mapping, list, tuple)) and len(node) > budget[0]:
+        # A plain dict or list is told by its type, without the abstract `Mapping` check.
+        kind = type(node)
+        mapping = kind is dict or (kind is not list and isinstance(node, Mapping))
+        if (mapping or isinstance(node, (list, tuple))) and len(node) > budget[0]:
             # Counted before walking, so a long list costs nothing to refuse.
             found.beyond_limits.append(f"more than {MAX_VALUES} values")
             break
-        if isinstance(node, Mapping):
+        if mapping:
             for child_key, child in node.items():
                 name = str(child_key)
                 budget[3] -= len(name) + _STRING_COST
