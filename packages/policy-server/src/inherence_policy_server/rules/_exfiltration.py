@@ -409,6 +409,10 @@ def _own_calendar_entry(call: Call, analysis: CallAnalysis) -> bool:
 # The user's own profile at a service (`update_traveler_profile`): what is written there is the user's own record.
 _OWN_RECORDS = frozenset({"profile", "traveler", "traveller", "preferences", "myself"})
 _UPDATING = frozenset({"update", "set", "edit", "modify", "patch", "change"})
+# What a person files about their own work with their employer: expenses, timesheets, leave.
+_OWN_CLAIMS = frozenset({"expense", "expenses", "reimbursement", "reimbursements", "timesheet", "timesheets",
+                         "timeoff", "pto", "leave", "absence"})  # fmt: skip
+_FILING = frozenset({"submit", "create", "add", "file", "log", "record", "new"})
 
 
 def _keeps_for_the_user(call: Call, analysis: CallAnalysis) -> bool:
@@ -419,6 +423,8 @@ def _keeps_for_the_user(call: Call, analysis: CallAnalysis) -> bool:
     own = name_words(call.tool_name.rpartition("__")[2])
     if own & _OWN_RECORDS and own & _UPDATING:
         return True
+    if name_words(call.tool_name) & _OWN_CLAIMS and own & (_UPDATING | _FILING):
+        return True  # the user's own expense claim or timesheet, in the organisation's own system
     if call.category is not Category.UNKNOWN:
         return False
     if name_words(call.tool_name) & _MEMORY_WORDS or (call.upstream or "").casefold() in _MEMORY_WORDS:
