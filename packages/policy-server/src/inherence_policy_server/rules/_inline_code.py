@@ -436,6 +436,9 @@ def _apply(
     elif action in ("read", "write", "open"):
         _file_access(reading, action, positional, assigned, first, language)
     elif action in ("send", "fetch"):
+        options = _request_options(positional[0], assigned) if positional else None
+        if options is not None:
+            first = options  # `http.get({host: 'metadata.google.internal', path: '/computeMetadata/...'})`
         if first.upper() in _HTTP_METHODS and len(positional) > 1:
             action = "send" if first.upper() in ("POST", "PUT", "PATCH") else action
             first = _value(positional[1], assigned)[0]
@@ -475,6 +478,30 @@ def _file_access(
         reading.argvs.append(["curl", path])
     else:
         reading.argvs.append(["cat", path] if action == "read" else ["tee", path])
+
+
+_OPTION_KEYS = frozenset({"host", "hostname", "path", "port", "protocol"})
+
+
+def _request_options(argument: list[_Token], assigned: dict[str, list[_Token]]) -> str | None:
+    """The URL an options object gives (`{host: 'h', port: 8080, path: '/p'}`), or None when it is no such object."""
+    if not argument or argument[0].text != "{":
+        return None
+    found: dict[str, str] = {}
+    for index, token in enumerate(argument[:-2]):
+        key = token.text.strip("'\"")
+        if token.kind in ("name", "str") and key in _OPTION_KEYS and argument[index + 1].text == ":":
+            value = argument[index + 2]
+            if value.kind in ("str", "num"):
+                found.setdefault(key, value.text)
+            elif value.kind == "name":
+                found.setdefault(key, _value([value], assigned)[0])
+    host = found.get("hostname") or found.get("host")
+    if not host:
+        return None
+    scheme = found.get("protocol", "http:").rstrip(":") or "http"
+    port = f":{found['port']}" if found.get("port") else ""
+    return f"{scheme}://{host}{port}{found.get('path', '/')}"
 
 
 def _connect(reading: CodeReading, arguments: list[list[_Token]]) -> None:
