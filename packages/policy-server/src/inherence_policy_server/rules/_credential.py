@@ -65,7 +65,7 @@ _PRINTING_COMMANDS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"config-helper"
         ),
     ),
-    ("az", re.compile(r"get-access-token|keyvault secret show|list-keys|keys list")),
+    ("az", re.compile(r"get-access-token|keyvault secret show|list-keys|keys list|credential reset")),
     ("gh", re.compile(r"auth token|auth status.*(?:--show-token|-t\b)|auth refresh.*--show-token")),
     ("kubectl", re.compile(r"config view.*(?:--raw|--flatten)|create token")),
     ("security", re.compile(r"find-generic-password|find-internet-password|dump-keychain|export")),
@@ -81,7 +81,12 @@ _PRINTING_COMMANDS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("podman", re.compile(r"^(?:container )?inspect\b.*\bEnv\b")),
     ("doctl", re.compile(r"auth token")),
     ("git", re.compile(r"credential (?:fill|get)|config .*credential")),
-    ("npm", re.compile(r"token (?:list|create)")),
+    ("npm", re.compile(r"token (?:list|create)|config get \S*(?:_authtoken|_auth|_password)", re.IGNORECASE)),
+    # A GitLab CI variable's value, one (`get`) or all (`export`).
+    ("glab", re.compile(r"^variable (?:get|export)\b")),
+    # A Terraform output named as a secret, printed raw or as JSON (sensitive outputs print in clear there).
+    ("terraform", re.compile(r"^output\b.*(?:-raw|-json)\b.*(?:pass|secret|token|key|credential)", re.I)),
+    ("tofu", re.compile(r"^output\b.*(?:-raw|-json)\b.*(?:pass|secret|token|key|credential)", re.I)),
     ("secret-tool", re.compile(r"lookup")),
     ("pass", re.compile(r"show|^[\w/.-]+$")),
     ("keyring", re.compile(r"get")),
