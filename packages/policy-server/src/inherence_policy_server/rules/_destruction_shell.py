@@ -87,6 +87,14 @@ _ENTRIES: tuple[tuple[str, str, str, str, str, str], ...] = (
      "deletes everything in {detail} that the empty source lacks"),
     ("rclone_purge", "cloud_teardown", "rclone", r"(?:^|\s)purge(?:\s|$)", "",
      "deletes a remote path and everything in it"),
+    ("rclone_delete", "cloud_teardown", "rclone",
+     r"(?:^|\s)delete(?:\s|$)(?!.*--(?:include|exclude|filter|files-from|min-age|max-age|min-size|max-size)\b)", "",
+     "deletes every file under a remote path"),
+    ("archive_remove_files", "recursive_delete", "tar bsdtar gtar", r"--remove-files\b", "archived_away",
+     "deletes {detail} once archived"),
+    ("zip_move", "recursive_delete", "zip", r"(?:^|\s)-[a-zA-Z]*m", "archived_away", "deletes {detail} once zipped"),
+    ("supabase_remote_reset", "cloud_teardown", "supabase", r"\bdb reset\b.*--(?:linked|db-url)\b", "",
+     "resets a remote database, dropping its data"),
     ("aws_delete", "cloud_teardown", "aws",
      r"\bterminate-instances\b|\bdelete-(?:db-instance|db-cluster|table|cluster|stack|bucket|vpc|file-system|"
      r"repository|function|user-pool|hosted-zone|keyspace|global-table|backup-vault)\b|\bs3 rb\b|"

@@ -285,9 +285,28 @@ def _git_clean_outside_project(command: ShellCommand, place: Place) -> str | Non
             folder = place.resolve(argv[index + 1])
         elif word.startswith("--work-tree="):
             folder = place.resolve(word.partition("=")[2])
+    # Pathspecs given (`git clean -fdx ~`): each is cleaned, wherever the repository is.
+    after = argv[argv.index("clean") + 1 :]
+    for index, word in enumerate(after):
+        if word.startswith("-") or (index and after[index - 1] in ("-e", "--exclude", "-C")):
+            continue
+        target = place.resolve(word)
+        if not place.allowed(target) and (target in ("/", "~") or (_absolute(target) and is_data_folder(target))):
+            return target
     if folder is None or place.allowed(folder):
         return None
     return folder if _unknown(folder) or (_absolute(folder) and is_data_folder(folder)) else None
+
+
+def _archived_away(command: ShellCommand, place: Place) -> str | None:
+    """`tar --remove-files -czf x.tgz ~/Documents`: the folder deleted once it is in an archive elsewhere."""
+    _, operands = _split(command)
+    lost = [
+        target
+        for target in (place.resolve(word) for word in operands)
+        if not place.allowed(target) and (target in ("/", "~") or (_absolute(target) and is_data_folder(target)))
+    ]
+    return ", ".join(lost[:3]) or None
 
 
 def _device_operand(command: ShellCommand, place: Place) -> str | None:
@@ -432,6 +451,7 @@ CHECKS: dict[str, Callable[[ShellCommand, Place], str | None]] = {
     "find_broad": _find_broad,
     "force_push_protected": _force_push_protected,
     "git_clean_outside_project": _git_clean_outside_project,
+    "archived_away": _archived_away,
     "helm_many_releases": _helm_many_releases,
     "moves_broad": _moves_broad,
     "operands_from_xargs": _operands_from_xargs,
