@@ -50,11 +50,24 @@ def command_escape(command: ShellCommand) -> str | None:
         target = next((word for word in argv[1:] if not word.startswith("-")), "")
         if _HOST_ROOTS.match(target):
             return f"`{text}` changes into the host's root file system"
-    if command.name in _RUNTIMES and set(argv[1:3]) & _STARTING:
+    if command.name in _RUNTIMES and set(_after_global_options(argv[1:])[:2]) & _STARTING:
         why = _runtime_option(list(argv[1:]))
         if why is not None:
             return f"`{text}` starts a container with {why}"
     return None
+
+
+# A runtime's options before its subcommand that take a value: `docker -H unix:///var/run/docker.sock run ...`.
+_GLOBAL_WITH_VALUE = frozenset({"-H", "--host", "-c", "--context", "--config", "-l", "--log-level", "--url",
+                                "--connection", "--namespace", "-n", "--address", "-a", "--tlscacert", "--tlscert",
+                                "--tlskey"})  # fmt: skip
+
+
+def _after_global_options(words: tuple[str, ...]) -> tuple[str, ...]:
+    index = 0
+    while index < len(words) and words[index].startswith("-"):
+        index += 2 if words[index] in _GLOBAL_WITH_VALUE else 1
+    return words[index:]
 
 
 def _overrides_escape(words: tuple[str, ...]) -> str | None:

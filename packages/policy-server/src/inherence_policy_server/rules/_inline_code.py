@@ -137,9 +137,15 @@ def _js_aliases(code: str) -> dict[str, str]:
     return aliases
 
 
+_PY_MADE_BY = re.compile(r"(?<![\w.])([A-Za-z_]\w*)\s*=\s*(socket|ssl)\.\w+\(")
+
+
 def _python_aliases(code: str) -> dict[str, str]:
     """`import shutil as s` and `from shutil import rmtree as nuke`: what each alias stands for."""
     aliases = {alias: module for module, alias in _PY_IMPORT_AS.findall(code)}
+    # `s = socket.socket()`: the object a module makes is that module's (`s.connect(...)` is a socket's).
+    for name, module in _PY_MADE_BY.findall(code):
+        aliases.setdefault(name, module)
     for module, names in _PY_FROM_IMPORT.findall(code):
         for part in names.split(","):
             pieces = part.split()

@@ -81,6 +81,7 @@ _TABLE: dict[str, dict[str, Mode]] = {
             "metadata_endpoint",
             "metadata_redirect",
             "rebinding_name",
+            "reverse_shell",
             "system_config",
         ),
         _E,

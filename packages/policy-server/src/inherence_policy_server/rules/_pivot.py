@@ -160,6 +160,9 @@ def evaluate(
             problem = _metadata_only(pinned, metadata) if pinned is not None else None
             if problem is not None:
                 add(problem[0], f"`{' '.join(command.argv)[:120]}` sends its request to {target[:60]}")
+    shell = _reverse_shell(analysis)
+    if shell is not None:
+        add("reverse_shell", shell)
     spec = spec_escape(call.arguments)
     if spec is not None and call.category is not Category.READ_ONLY:
         add("container_escape", f"the call asks for {spec}")
@@ -177,6 +180,38 @@ def evaluate(
             else:
                 add("system_config", f"the call touches {path} under /etc")
     return list(findings.values())
+
+
+_NETCATS = frozenset({"nc", "ncat", "netcat", "nc.traditional", "nc.openbsd", "pwncat"})
+_SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ash", "ksh", "fish", "cmd", "cmd.exe", "powershell", "pwsh"})
+_DEV_NET = re.compile(r"/dev/(?:tcp|udp)/[^/\s]+/\d+")
+_INTERACTIVE = re.compile(r"(?:[0-2]?>&\s*[0-2]?|<>|\s-i\b|\bexec\s+\d)")
+_SOCAT_RUN = re.compile(r"^(?:exec|system):", re.IGNORECASE)
+_SOCAT_NET = re.compile(r"^(?:tcp|tcp4|tcp6|udp|ssl|openssl|sctp)[46]?(?:-connect|-listen)?:", re.IGNORECASE)
+
+
+def _reverse_shell(analysis: CallAnalysis) -> str | None:
+    """A shell handed to a network connection: whoever is at the other end runs commands on this machine."""
+    commands = analysis.shell.commands
+    for command in commands:
+        words = [word.casefold() for word in command.argv[1:]]
+        if command.name in _NETCATS and ({"-e", "-c", "--exec", "--sh-exec", "--lua-exec"} & set(words)):
+            return f"`{' '.join(command.argv)[:120]}` hands a program to a network connection"
+        if (
+            command.name == "socat"
+            and any(_SOCAT_RUN.match(w) for w in words)
+            and any(_SOCAT_NET.match(w) for w in words)
+        ):
+            return f"`{' '.join(command.argv)[:120]}` connects a program to the network"
+    for value in analysis.values(payload=False):
+        if "/dev/" in value.raw and _DEV_NET.search(value.raw) and _INTERACTIVE.search(value.raw):
+            return "a shell's input and output are redirected to a network connection (/dev/tcp)"
+    # Inline code that opens a connection and starts an interactive shell (`socket` + `dup2` + `/bin/sh -i`).
+    connects = any(c.name in _NETCATS and "-z" not in c.argv and len(c.argv) >= 2 for c in commands)
+    spawns = any(c.name.rsplit("/", 1)[-1] in _SHELLS and (len(c.argv) == 1 or "-i" in c.argv[1:]) for c in commands)
+    if connects and spawns:
+        return "the code connects to a remote host and starts an interactive shell"
+    return None
 
 
 def _pinned_targets(command: ShellCommand) -> list[str]:
