@@ -45,8 +45,9 @@ from inherence_policy_server.rules._material import (
 )
 from inherence_policy_server.rules._outcomes import ACCOUNT_DOMAIN, source_tag
 from inherence_policy_server.rules._pack_views import pack_views
-from inherence_policy_server.rules._paths import is_path_like
+from inherence_policy_server.rules._paths import is_path_like, normalise_path
 from inherence_policy_server.rules._secrets import find_secrets
+from inherence_policy_server.rules._shell_targets import is_data_folder
 from inherence_policy_server.rules._text import name_words
 
 __all__ = ["LOCAL_TENANT", "NEW_RECIPIENT", "RULE", "evaluate", "session_key", "tenant_of"]
@@ -261,6 +262,8 @@ def evaluate(
         private = "a local file, whose content cannot be checked, after this session read private data"
     if private is None and secrets is None and new and _storage_link(analysis):
         private = "a sharing link to a stored file or folder"
+    if private is None and secrets is None and new and (bulk := _bulk_source(analysis)):
+        private = bulk
     if secrets:
         findings.append(
             Finding(
@@ -517,6 +520,29 @@ def _storage_link(analysis: CallAnalysis) -> bool:
         not value.is_key and len(value.raw) < 65_536 and _STORAGE_LINK.search(value.raw)
         for value in analysis.text.values
     )
+
+
+# Programs whose output is a whole database.
+_DUMPERS = frozenset({"pg_dump", "pg_dumpall", "mysqldump", "mariadb-dump", "mongodump", "mongoexport", "sqlite3",
+                      "redis-cli", "clickhouse-client", "cockroach"})  # fmt: skip
+_ARCHIVERS = frozenset({"tar", "zip", "7z", "7za", "rclone"})
+
+
+def _bulk_source(analysis: CallAnalysis) -> str | None:
+    """A whole database dumped, or a whole data folder archived or copied, in a call that sends it somewhere."""
+    for command in analysis.shell.commands:
+        words = command.argv[1:]
+        if (
+            command.name in _DUMPERS
+            and (command.name != "sqlite3" or ".dump" in words)
+            and (command.name != "redis-cli" or "--rdb" in words)
+        ):
+            return f"a dump of a database ({command.name})"
+        if command.name in _ARCHIVERS:
+            folders = [word for word in words if not word.startswith("-") and is_data_folder(normalise_path(word))]
+            if folders:
+                return f"the whole data folder {folders[0][:80]}"
+    return None
 
 
 def _uploads_local_file(analysis: CallAnalysis) -> bool:
