@@ -247,7 +247,15 @@ _TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], bool
     )),
     "vault": (("vault", "vault.*", "*.vault.*", "*vault*"), ("vault",), ("",), False, (
         ("vault.kv2.read", "GET", "/v1/{id}/data/**", _SECRET),
+        ("vault.kv1.read", "GET", "/v1/secret/**", _SECRET),
+        # Dynamic credentials: a database's, a cloud's, minted on read.
+        ("vault.creds.read", "GET", "/v1/{id}/creds/**", _SECRET),
         ("vault.token.create", "POST", "/v1/auth/token/create**", _SECRET),
+    )),
+    "azure_key_vault": (("*.vault.azure.net", "*.vault.azure.cn", "*.vault.usgovcloudapi.net",
+                         "*.managedhsm.azure.net"), ("keyvault",), ("",), False, (
+        ("azure.keyvault.secret.read", "GET", "/secrets/{id}/**", _SECRET),
+        ("azure.keyvault.secrets.deleted", "GET", "/deletedsecrets/{id}/**", _SECRET),
     )),
 }  # fmt: skip
 # Providers also run on hosts of their own; there a path must start with one of these to count.
