@@ -222,8 +222,21 @@ DEFAULT_PROTECTED_PATHS: Names = (
     "~/.config/code/user/mcp.json",
     "~/appdata/roaming/code/user/mcp.json",
     "*/cline_mcp_settings.json",
+    "~/appdata/roaming/zed/settings.json",
+    "*/code - insiders/user/mcp.json",
+    "*/vscodium/user/mcp.json",
     "~/.local/bin/inherence-proxy",
     "~/.local/share/uv/tools/inherence-proxy",
+    "~/.local/pipx/venvs/inherence-proxy",
+    "*/bin/inherence-proxy",
+    "*/bin/inherence-proxy.exe",
+    "*/bin/inherence-policy-server",
+    # The installed code itself: patched, the gate checks nothing.
+    "*/site-packages/inherence_proxy",
+    "*/site-packages/inherence_proxy_core",
+    "*/site-packages/inherence_policy_server",
+    "*/site-packages/inherence_policy_client",
+    "*/site-packages/inherence_client_adapters",
 )
 
 
