@@ -235,8 +235,35 @@ def _windows(token: str) -> Iterator[str]:
             yield window
 
 
+# Off only to compare against the full search (tests).
+QUICK_CHECK = True
+_QUICK_CHARS = 4096
+_DIGIT = re.compile(r"\d")
+
+
+def _holds_nothing(text: str) -> bool:
+    """True when `read_items(text)` is certainly empty, told without running its searches.
+
+    Every item but two needs a digit (a token, a code, a number) or an `@` (an email address);
+    of the two, a private key needs its `PRIVATE KEY` line and a password handed over in prose its
+    word (`_PASSWORD_IN_PROSE`). Shingles need `SHINGLE_WORDS` words. A short result with none of
+    these (`Echo: hello`, `Done.`) is the common case, and costs one pass here. A new kind of item
+    that needs none of them must be ruled out here too.
+    """
+    return (
+        len(text) <= _QUICK_CHARS
+        and "@" not in text
+        and _DIGIT.search(text) is None
+        and "PRIVATE KEY" not in text
+        and len(_WORD.findall(text.casefold().encode("utf-8", "surrogatepass"))) < SHINGLE_WORDS
+        and _PASSWORD_IN_PROSE.search(text) is None
+    )
+
+
 def read_items(text: str) -> list[ReadItem]:
     """Everything recognisable in one text a tool returned, deduplicated."""
+    if QUICK_CHECK and _holds_nothing(text):
+        return []
     items: dict[int, ReadItem] = {}
     if find_secrets(text):
         for token in _tokens(text):

@@ -103,6 +103,9 @@ _ID_KEYS = ("id", "file_id", "fileid", "document_id", "documentid", "item_id", "
             "title", "path", "key")  # fmt: skip
 _OWNER_LINE = re.compile(r"\bowner(?:ed by)?\b[\s:=(]{0,3}[^\s@]{0,60}?([a-z0-9._%+-]{1,64}@[a-z0-9.-]{1,253})", re.I)
 _LINE_TOKEN = re.compile(r"[^\s'\"()\[\],;]{3,200}")
+# What `json.loads` accepts at the start of a value, after JSON's own whitespace (ASCII digits only).
+_JSON_START = re.compile(r'[ \t\n\r]*[\[{"0-9tfnNI-]')
+_NOT_JSON = object()
 
 
 def owner_digest(upstream: str, item_id: str, domain: str) -> int:
@@ -119,9 +122,10 @@ def file_owners(texts: Iterable[str]) -> list[tuple[str, str]]:
     for text in texts:
         if not text or len(text) > _MAX_PROFILE * 4:
             continue
-        try:
-            _owners_in(json.loads(text), found, 0)
-        except ValueError:
+        parsed = _json_value(text)
+        if parsed is not _NOT_JSON:
+            _owners_in(parsed, found, 0)
+        else:
             for line in text.splitlines()[:_MAX_OWNED]:
                 match = _OWNER_LINE.search(line)
                 if match is None:
@@ -132,6 +136,16 @@ def file_owners(texts: Iterable[str]) -> list[tuple[str, str]]:
         if len(found) >= _MAX_OWNED:
             break
     return [pair for pair in list(found)[:_MAX_OWNED] if pair[1] not in _PUBLIC_MAIL and pair[0]]
+
+
+def _json_value(text: str) -> Any:
+    """`text` parsed as JSON, or `_NOT_JSON`; text that cannot start a JSON value (`Echo: hello`) is not parsed."""
+    if _JSON_START.match(text) is None:
+        return _NOT_JSON
+    try:
+        return json.loads(text)
+    except ValueError:
+        return _NOT_JSON
 
 
 def _owners_in(node: Any, found: dict[tuple[str, str], None], depth: int) -> None:
