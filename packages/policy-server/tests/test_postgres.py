@@ -292,6 +292,8 @@ def test_a_decide_reads_what_its_session_read_in_one_statement(postgres_url) -> 
         assert json.loads(answer)["decision"] == "allow"
         reads = [sql for sql in statements if "read_items" in sql or "sensitive_reads" in sql]
         assert len(reads) == 1, statements
+        # Nothing read and nothing handed over by name: no recipient needs looking up.
+        assert not [sql for sql in statements if "known_recipients" in sql], statements
 
         # A sensitive read recorded earlier (and not reported since) still makes that send a question.
         storage.ledger.record_sensitive_read("fresh", "a credentials file", START)

@@ -237,6 +237,15 @@ def evaluate(
     if not reached:
         return findings
     session = session_key(call)
+    if (
+        not ledger.has_read_items(session, now)
+        and not _storage_link(analysis)
+        and not _bulk_source(analysis)
+        and handed_credential(value.raw for value in analysis.text.values if not value.is_key) is None
+        and not ledger.unreported_reads(session, now)
+    ):
+        # Nothing read, nothing handed over by name: no finding below can hold, so no recipient is looked up.
+        return findings
     # A reply to the one person whose message the material came in: what they wrote goes back to them.
     only = [place.name for place in reached if not place.inferred]
     sender = sender_tag(only[0]) if len(reached) == 1 and len(only) == 1 and "@" in only[0] else None
