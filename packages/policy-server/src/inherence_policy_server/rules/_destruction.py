@@ -342,6 +342,9 @@ _TEST_MARKER = re.compile(
     r"|\.(?:invalid|test|example)\b|@example\.(?:com|org|net)\b",
     re.IGNORECASE,
 )
+# Conditions that pick more than the marked records: alternatives, negations, ranges, code.
+_WIDENING_OPERATORS = frozenset({"$or", "$nor", "$not", "$ne", "$nin", "$exists", "$where", "$expr", "$gt", "$lt",
+                                 "$gte", "$lte"})  # fmt: skip
 # Regular expression parts that match more than the marker beside them.
 _WIDE_PATTERN = re.compile(r"(?<!\\)(?:\.[*+?]|\||\[\^)")
 
@@ -357,20 +360,7 @@ def _picks_test_data(query: Any, depth: int = 0) -> bool:
             return False
         for key, value in query.items():
             name = str(key).casefold()
-            if name in (
-                "$or",
-                "$nor",
-                "$not",
-                "$ne",
-                "$nin",
-                "$exists",
-                "$where",
-                "$expr",
-                "$gt",
-                "$lt",
-                "$gte",
-                "$lte",
-            ):
+            if name in _WIDENING_OPERATORS:
                 return False
             if name in ("$options",):
                 continue

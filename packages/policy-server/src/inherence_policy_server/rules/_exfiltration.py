@@ -459,7 +459,7 @@ def _published(analysis: CallAnalysis) -> bool:
 
 
 _PROFILE_WORDS = frozenset({"profile", "traveler", "traveller", "passenger", "me", "my", "myself", "self"})
-_UPDATE_WORDS = frozenset({"update", "set", "edit", "change", "save", "modify", "patch"})
+_UPDATE_WORDS = _UPDATING | {"save"}
 _NOT_OWN_WORDS = frozenset({"list", "search", "find", "users", "travelers", "travellers", "passengers", "profiles",
                             "share", "send", "invite", "add", "create", "booking", "book", "order"})  # fmt: skip
 

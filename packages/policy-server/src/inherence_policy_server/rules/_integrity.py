@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 from inherence_policy_server.rules._analysis import CallAnalysis
 from inherence_policy_server.rules._api import Call, Category, Finding, SessionLedger
+from inherence_policy_server.rules._api_endpoints import call_http_requests
 from inherence_policy_server.rules._config import RulesConfig
 from inherence_policy_server.rules._paths import normalise_path
 from inherence_policy_server.rules._shell import ShellCommand
@@ -193,19 +194,25 @@ _ADMIN_CHANGE = re.compile(
 
 def _answers_itself(analysis: CallAnalysis) -> str | None:
     """A request to the policy's admin API: the agent approving its own question, or changing the rules."""
-    for endpoint in analysis.endpoints:
-        path = endpoint.path or ""
-        if _ADMIN_CHANGE.search(path):
-            if "/api/admin/" in path.casefold() and "approvals/" not in path.casefold() and not _changes(analysis):
-                continue  # reading the rules or keys list changes nothing
-            return f"a request to {path[:80]} answers the gate's own questions or changes its rules"
+    for request in call_http_requests(analysis):
+        path = request.path.casefold()
+        if not _ADMIN_CHANGE.search(path):
+            continue
+        if "approvals/" not in path and request.method.upper() in ("GET", "HEAD"):
+            continue  # reading the rules or keys list changes nothing
+        return f"a request to {request.path[:80]} answers the gate's own questions or changes its rules"
     return None
 
 
-def _changes(analysis: CallAnalysis) -> bool:
-    methods = {value.folded for value in analysis.text.values if not value.is_key and value.key == "method"}
-    words = {word.casefold() for command in analysis.shell.commands for word in command.argv}
-    return bool(methods - {"get", "head"}) or bool(words & {"post", "put", "patch", "delete", "-d", "--data"})
+def _kills_the_gate(commands: Sequence[ShellCommand]) -> str | None:
+    """`kill $(pgrep -f inherence-proxy)`: the process is found by one command and stopped by another."""
+    names = [command.name.rsplit("/", 1)[-1] for command in commands]
+    if "kill" in names and any(
+        name in ("pgrep", "pidof") and _names_the_gate(command.argv[1:])
+        for name, command in zip(names, commands, strict=True)
+    ):
+        return "`kill` would stop the gate's processes"
+    return None
 
 
 def evaluate(
@@ -220,16 +227,7 @@ def evaluate(
     ):
         candidates.extend(analysis.paths)
     commands = analysis.shell.commands
-    # `kill $(pgrep -f inherence-proxy)`: the process is found by one command and stopped by another.
-    finding = _answers_itself(analysis) or (
-        "`kill` would stop the gate's processes"
-        if any(command.name.rsplit("/", 1)[-1] == "kill" for command in commands)
-        and any(
-            command.name.rsplit("/", 1)[-1] in ("pgrep", "pidof") and _names_the_gate(command.argv[1:])
-            for command in commands
-        )
-        else None
-    )
+    finding = _answers_itself(analysis) or _kills_the_gate(commands)
     if finding is not None:
         return [
             Finding(RULE, f"{RULE}.switch_off", f"The gate cannot be switched off by the agent it guards: {finding}.")
